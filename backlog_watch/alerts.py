@@ -1,0 +1,136 @@
+"""Alerts and their pure state machine: findings in, pending -> firing -> resolved out.
+
+An alert is identified by its fingerprint: the rule name and the labels of its scope (the rule's
+``group_by`` values), so "urgent-backlog for helpdesk=zendesk" is one alert however often it is
+evaluated. ``advance`` is pure: ``now`` is passed in and nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from backlog_watch.models import Ticket
+
+Level = Literal["warn", "critical"]
+LEVEL_RANK = {"warn": 1, "critical": 2}
+RESOLVED_RETENTION = timedelta(days=7)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    return tuple(sorted(mapping.items()))
+
+
+def fingerprint(rule: str, labels: Labels) -> str:
+    """A stable id for one rule and scope: the same inputs give the same id across restarts."""
+    digest = hashlib.sha256(json.dumps([rule, list(labels)], separators=(",", ":")).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule says holds now for one scope."""
+
+    rule: str
+    labels: Labels
+    level: Level
+    value: float
+    threshold: float | None
+    summary: str
+    tickets: tuple[Ticket, ...] = ()
+    ticket_count: int = 0
+    hold_for: timedelta = timedelta(0)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.labels)
+
+
+class AlertState(StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule's condition for one scope, and where it stands."""
+
+    fingerprint: str
+    rule: str
+    labels: Labels
+    state: AlertState
+    level: Level
+    value: float
+    threshold: float | None
+    summary: str
+    tickets: tuple[Ticket, ...]
+    ticket_count: int
+    active_since: datetime
+    firing_since: datetime | None = None
+    resolved_at: datetime | None = None
+    evaluated_at: datetime | None = None
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def is_firing(self) -> bool:
+        return self.state is AlertState.FIRING
+
+
+def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Alert:
+    keep = previous if previous is not None and previous.state is not AlertState.RESOLVED else None
+    active_since = keep.active_since if keep else now
+    firing_since = keep.firing_since if keep else None
+    if firing_since is None and now - active_since >= finding.hold_for:
+        firing_since = now
+    return Alert(
+        fingerprint=finding.fingerprint,
+        rule=finding.rule,
+        labels=finding.labels,
+        state=AlertState.FIRING if firing_since else AlertState.PENDING,
+        level=finding.level,
+        value=finding.value,
+        threshold=finding.threshold,
+        summary=finding.summary,
+        tickets=finding.tickets,
+        ticket_count=finding.ticket_count,
+        active_since=active_since,
+        firing_since=firing_since,
+        evaluated_at=now,
+    )
+
+
+def advance(
+    previous: Mapping[str, Alert], findings: Iterable[Finding], now: datetime, evaluated_rules: Iterable[str]
+) -> dict[str, Alert]:
+    """The alerts after this evaluation.
+
+    A finding starts (pending) or continues an alert; a firing alert of an evaluated rule without a
+    finding is resolved; a pending one just goes away. Alerts of rules not evaluated this time (a
+    helpdesk whose data is stale, say) are carried over untouched. Resolved alerts are kept a while
+    so their resolved notice can still be delivered after an outage, then dropped.
+    """
+    evaluated = set(evaluated_rules)
+    current: dict[str, Alert] = {}
+    for finding in findings:
+        current[finding.fingerprint] = _from_finding(finding, now, previous.get(finding.fingerprint))
+    for fp, alert in previous.items():
+        if fp in current:
+            continue
+        if alert.rule not in evaluated:
+            current[fp] = alert
+        elif alert.state is AlertState.FIRING:
+            current[fp] = replace(alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now)
+        elif alert.state is AlertState.RESOLVED and alert.resolved_at and now - alert.resolved_at < RESOLVED_RETENTION:
+            current[fp] = alert
+    return current

@@ -1,0 +1,203 @@
+"""The daemon: APScheduler runs each helpdesk's poll (never two at once) and the evaluation.
+
+poll(helpdesk): sync from the stored cursor -> record the poll -> evaluate.
+evaluate(): snapshot of the store at now -> rules -> advance alerts -> plan -> deliver -> record.
+Shutdown (SIGTERM/SIGINT): stop scheduling, cancel syncs between pages (each page is committed
+with its cursor in one transaction, so nothing is half-written), let a running evaluation finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from backlog_watch.alerts import Alert, advance
+from backlog_watch.connector import Connector, SyncResult, sync
+from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliver, plan
+from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.rules import RuleBase
+from backlog_watch.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0
+"""Seconds a running evaluation may take to finish after SIGTERM."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation found and did."""
+
+    alerts: dict[str, Alert]
+    values: list[tuple[RuleBase, str, float | None]] = field(default_factory=list)
+    planned: list[tuple[str, Notification]] = field(default_factory=list)
+    result: DispatchResult = field(default_factory=DispatchResult)
+
+
+class Daemon:
+    """Wires the store, connectors, rules and notifiers; owns no business logic of its own."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        connectors: Mapping[str, Connector],
+        rules: list[RuleBase],
+        notifiers: Mapping[str, Notifier],
+        *,
+        evaluate_every: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+        dry_run: bool = False,
+    ) -> None:
+        self.store = store
+        self.connectors = dict(connectors)
+        self.rules = rules
+        self.rules_by_name = {r.name: r for r in rules}
+        self.notifiers = dict(notifiers)
+        self.evaluate_every = evaluate_every
+        self.clock = clock
+        self.dry_run = dry_run
+        self.stopped: set[str] = set()
+        self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
+        self._eval_lock = asyncio.Lock()
+        self._syncing: set[asyncio.Task[SyncResult]] = set()
+        self._jobs: set[asyncio.Task[object]] = set()
+        self._stopping = asyncio.Event()
+        self.scheduler: AsyncIOScheduler | None = None
+
+    # -- polling -----------------------------------------------------------------------------------
+
+    async def poll(self, name: str, *, then_evaluate: bool = True) -> bool:
+        """Poll one helpdesk; True when it succeeded. A poll already running for it is not doubled."""
+        lock = self._poll_locks[name]
+        if lock.locked() or name in self.stopped or self._stopping.is_set():
+            return name not in self.stopped
+        self._track_job()
+        async with lock:
+            ok = await self._sync_one(name)
+        if then_evaluate and not self._stopping.is_set():
+            await self.evaluate()
+        return ok
+
+    async def _sync_one(self, name: str) -> bool:
+        connector = self.connectors[name]
+        before = self.store.poll_status(name)
+        task = asyncio.create_task(sync(connector, self.store))
+        self._syncing.add(task)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if self._stopping.is_set():
+                return False
+            raise
+        except AuthError as exc:
+            self.store.record_poll(name, self.clock(), error=str(exc), auth_failed=True)
+            self.stopped.add(name)
+            if self.scheduler is not None and self.scheduler.get_job(f"poll:{name}"):
+                self.scheduler.remove_job(f"poll:{name}")
+            log.error("%s: polling stopped until the config changes", exc, extra={"helpdesk": name})
+            return False
+        except HelpdeskError as exc:
+            status = self.store.record_poll(name, self.clock(), error=str(exc))
+            if status.failures == 1:  # log on change: the first failure, then the recovery
+                log.warning("poll failed: %s", exc, extra={"helpdesk": name})
+            return False
+        finally:
+            self._syncing.discard(task)
+        self.store.record_poll(name, self.clock(), skipped=result.skipped)
+        if before.failures:
+            log.info("%s: poll recovered after %d failure(s)", name, before.failures, extra={"helpdesk": name})
+        log.debug("%s: %d page(s), %d ticket(s) stored, %d skipped", name, result.pages, result.stored,
+                  result.skipped, extra={"helpdesk": name})
+        return True
+
+    # -- evaluation --------------------------------------------------------------------------------
+
+    async def evaluate(self) -> Evaluation:
+        """Evaluate every rule on the stored data at now, advance the alerts, notify what is due."""
+        async with self._eval_lock:
+            now = self.clock()
+            polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
+            snapshot = self.store.snapshot(now, polled)
+            findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
+            alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
+            data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
+            due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
+            evaluation = Evaluation(alerts=alerts, planned=due)
+            if self.dry_run:
+                return evaluation
+            self.store.save_alerts(alerts)
+            evaluation.result = await deliver(due, self.notifiers, self.store)
+            return evaluation
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def once(self) -> tuple[int, Evaluation]:
+        """Poll every helpdesk once, evaluate, notify; exit code 1 when anything failed."""
+        results = await asyncio.gather(*(self.poll(n, then_evaluate=False) for n in self.connectors))
+        evaluation = await self.evaluate()
+        failed = not all(results) or bool(evaluation.result.failed)
+        return (1 if failed else 0), evaluation
+
+    def _track_job(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)  # type: ignore[arg-type]
+            task.add_done_callback(self._jobs.discard)
+
+    async def _evaluate_job(self) -> None:
+        if not self._stopping.is_set():
+            self._track_job()
+            await self.evaluate()
+
+    def start(self, poll_every: Mapping[str, float]) -> None:
+        """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        for name, seconds in poll_every.items():
+            self.scheduler.add_job(self.poll, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
+                                   max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None)
+        self.scheduler.add_job(self._evaluate_job, IntervalTrigger(seconds=self.evaluate_every), id="evaluate",
+                               max_instances=1, coalesce=True, misfire_grace_time=None)
+        self.scheduler.start()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    async def shutdown(self) -> None:
+        """Stop scheduling, cancel syncs between pages, give a running evaluation time to finish."""
+        self._stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for task in list(self._syncing):
+            task.cancel()
+        pending = [t for t in self._jobs if t is not asyncio.current_task()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                task.cancel()
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    """SIGTERM and SIGINT ask the daemon to stop cleanly (the container's PID 1 gets SIGTERM)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+
+
+def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"User-Agent": "backlog-watch"})

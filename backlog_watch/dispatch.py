@@ -1,0 +1,149 @@
+"""When to send what: the dedup decision over the notification log, and the send-then-record loop.
+
+``needs_notify`` is a pure function of the last log entry, the alert and ``now`` (as Alertmanager's
+dedup stage). The log is written only after a notifier succeeded, so a crash or an outage means the
+notification is tried again at the next evaluation, never lost, and a restart sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from backlog_watch.alerts import LEVEL_RANK, Alert, AlertState
+from backlog_watch.errors import NotifyError
+from backlog_watch.rules import RuleBase
+from backlog_watch.store import LogEntry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REPEAT = timedelta(hours=4)
+
+
+class Reason(StrEnum):
+    """Why a notification goes out."""
+
+    FIRING = "firing"
+    ESCALATED = "escalated"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+
+
+def same_episode(entry: LogEntry, alert: Alert) -> bool:
+    """Whether the log entry belongs to this firing episode (times survive a float round trip)."""
+    return alert.firing_since is not None and abs((entry.episode - alert.firing_since).total_seconds()) < 0.001
+
+
+def needs_notify(
+    entry: LogEntry | None, alert: Alert, now: datetime, *, repeat_every: timedelta, send_resolved: bool
+) -> Reason | None:
+    """What, if anything, this notifier should be told about this alert now."""
+    if alert.state is AlertState.FIRING:
+        if entry is None or not same_episode(entry, alert) or entry.state is AlertState.RESOLVED:
+            return Reason.FIRING
+        if LEVEL_RANK[alert.level] > LEVEL_RANK.get(entry.level, 0):
+            return Reason.ESCALATED
+        if now - entry.sent_at >= repeat_every:
+            return Reason.REPEAT
+        return None
+    if alert.state is AlertState.RESOLVED and send_resolved and entry is not None:
+        if same_episode(entry, alert) and entry.state is AlertState.FIRING:
+            return Reason.RESOLVED
+    return None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one notifier about one alert."""
+
+    alert: Alert
+    reason: Reason
+    rule: RuleBase
+    now: datetime
+    previous: LogEntry | None = None
+    """The last entry sent for this episode (Slack replies in its thread)."""
+    data_as_of: Mapping[str, datetime | None] = field(default_factory=dict)
+    """Last successful poll of each helpdesk, for the freshness line."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a notification landed, for later replies and edits."""
+
+    channel: str | None = None
+    ts: str | None = None
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, notification: Notification) -> Delivery:
+        """Deliver, or raise NotifyError (retryable or not)."""
+        ...
+
+
+class LogStore(Protocol):
+    def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None: ...
+
+    def record_sent(self, entry: LogEntry) -> None: ...
+
+
+@dataclass
+class DispatchResult:
+    sent: list[tuple[str, Notification]] = field(default_factory=list)
+    planned: list[tuple[str, Notification]] = field(default_factory=list)
+    failed: list[tuple[str, Notification, NotifyError]] = field(default_factory=list)
+
+
+def plan(
+    alerts: Sequence[Alert], rules: Mapping[str, RuleBase], store: LogStore, now: datetime,
+    data_as_of: Mapping[str, datetime | None] | None = None,
+) -> list[tuple[str, Notification]]:
+    """Every (notifier, notification) due now, most severe first."""
+    due: list[tuple[str, Notification]] = []
+    for alert in sorted(alerts, key=lambda a: (-LEVEL_RANK[a.level], a.rule, a.labels)):
+        rule = rules.get(alert.rule)
+        if rule is None:
+            continue
+        for notifier in rule.notify or ():
+            entry = store.log_entry(alert.fingerprint, notifier)
+            reason = needs_notify(
+                entry, alert, now,
+                repeat_every=rule.repeat_every or DEFAULT_REPEAT,
+                send_resolved=rule.send_resolved if rule.send_resolved is not None else True,
+            )
+            if reason is None:
+                continue
+            previous = entry if entry is not None and same_episode(entry, alert) else None
+            due.append((notifier, Notification(alert, reason, rule, now, previous, dict(data_as_of or {}))))
+    return due
+
+
+async def deliver(
+    due: Sequence[tuple[str, Notification]], notifiers: Mapping[str, Notifier], store: LogStore
+) -> DispatchResult:
+    """Send each notification, and record it only once its notifier has succeeded."""
+    result = DispatchResult()
+    for name, notification in due:
+        alert = notification.alert
+        try:
+            delivery = await notifiers[name].send(notification)
+        except NotifyError as exc:
+            log.warning("notification of %s to %s failed: %s", alert.rule, name, exc,
+                        extra={"rule": alert.rule, "notifier": name})
+            result.failed.append((name, notification, exc))
+            continue
+        previous = notification.previous
+        store.record_sent(LogEntry(
+            fingerprint=alert.fingerprint, notifier=name,
+            episode=alert.firing_since or notification.now, state=alert.state, level=alert.level,
+            sent_at=notification.now, ticket_ids=tuple(t.id for t in alert.tickets),
+            channel=delivery.channel or (previous.channel if previous else None),
+            ts=delivery.ts or (previous.ts if previous else None),
+        ))
+        result.sent.append((name, notification))
+    return result

@@ -1,0 +1,132 @@
+"""The normalized ticket every connector produces, and the snapshot rules evaluate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class Status(StrEnum):
+    """Normalized ticket status. The backlog is new + open + pending + on_hold."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    SOLVED = "solved"
+    CLOSED = "closed"
+    DELETED = "deleted"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
+
+
+class Priority(StrEnum):
+    """Normalized priority; ``rank`` orders them from the most urgent."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3, Priority.NONE: 4}
+
+
+class Channel(StrEnum):
+    """How the ticket reached the helpdesk."""
+
+    EMAIL = "email"
+    CHAT = "chat"
+    PHONE = "phone"
+    WEB = "web"
+    API = "api"
+    OTHER = "other"
+
+
+class Sla(BaseModel):
+    """The SLA targets of a ticket, as the helpdesk computed them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_response_due: AwareDatetime | None = None
+    next_reply_due: AwareDatetime | None = None
+    resolution_due: AwareDatetime | None = None
+    breached: bool = False
+    paused: bool = False
+
+    @property
+    def earliest_due(self) -> datetime | None:
+        """The earliest of the pending targets, or None when there is none."""
+        dues = [d for d in (self.first_response_due, self.next_reply_due, self.resolution_due) if d]
+        return min(dues) if dues else None
+
+
+class Ticket(BaseModel):
+    """One ticket, normalized. Identity is (helpdesk, id)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    helpdesk: str
+    id: str
+    subject: str = ""
+    status: Status
+    priority: Priority = Priority.NONE
+    channel: Channel = Channel.OTHER
+    group: str | None = None
+    assignee: str | None = None
+    tags: tuple[str, ...] = ()
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    solved_at: AwareDatetime | None = None
+    sla: Sla = Sla()
+    url: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.helpdesk, self.id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def is_assigned(self) -> bool:
+        return self.assignee is not None
+
+    def age(self, now: datetime) -> timedelta:
+        """Calendar time since the ticket was created."""
+        return now - self.created_at
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store knows at ``now``: the open tickets and recently solved ones, per helpdesk.
+
+    Rules evaluate a snapshot and never the last fetch, so a quiet poll resolves nothing by accident.
+    """
+
+    now: datetime
+    helpdesks: tuple[str, ...]
+    tickets: tuple[Ticket, ...] = ()
+    stale: frozenset[str] = field(default_factory=frozenset)
+
+    def open_tickets(self) -> Iterator[Ticket]:
+        return (t for t in self.tickets if t.is_open)
+
+    @classmethod
+    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket]) -> Snapshot:
+        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets))

@@ -1,0 +1,38 @@
+"""The console notifier: alerts as readable text on stdout (the demo's, and handy with --dry-run)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from backlog_watch import render
+from backlog_watch.dispatch import Delivery, Notification
+
+
+def format_text(notification: Notification) -> str:
+    """A notification as plain text: title, reason, value, tickets with links, freshness."""
+    alert = notification.alert
+    lines = [render.title(notification), f"  {render.reason_text(notification)}. {alert.summary}"]
+    shown, more = render.listed(alert)
+    for ticket in shown:
+        lines.append(f"  - #{ticket.id} {ticket.subject} ({render.ticket_facts(ticket, notification.now)})")
+        if ticket.url:
+            lines.append(f"    {ticket.url}")
+    if more:
+        lines.append(f"  ... and {more} more")
+    lines.append(f"  {render.freshness(notification)}")
+    return "\n".join(lines)
+
+
+class ConsoleNotifier:
+    """Prints each notification; never fails."""
+
+    def __init__(self, name: str = "console", stream: TextIO | None = None) -> None:
+        self.name = name
+        self._stream = stream
+
+    async def send(self, notification: Notification) -> Delivery:
+        stream = self._stream or sys.stdout
+        stream.write(format_text(notification) + "\n\n")
+        stream.flush()
+        return Delivery()

@@ -1,0 +1,147 @@
+"""Slack through slack-sdk: one parent message per alert episode, later news as thread replies.
+
+Messages are built with slack-sdk's Block Kit models and kept within Slack's limits (50 blocks,
+3000 characters per section, 150 per header). ``api_url`` points the real client at any Slack Web
+API, such as the local stand-in the tests and the demo use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from backlog_watch import render
+from backlog_watch.alerts import AlertState
+from backlog_watch.dispatch import Delivery, Notification, Reason
+from backlog_watch.errors import NotifyError
+
+HEADER_MAX = 150
+SECTION_MAX = 3000
+TEXT_MAX = 3000
+FATAL_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
+                "not_in_channel", "is_archived", "missing_scope", "invalid_blocks", "msg_too_long"}
+_ICON = {"CRITICAL": ":red_circle:", "WARN": ":large_orange_circle:", "RESOLVED": ":white_check_mark:"}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn needs &, < and > escaped in user text (ticket subjects)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ticket_lines(notification: Notification) -> list[str]:
+    shown, more = render.listed(notification.alert)
+    lines = []
+    for t in shown:
+        label = f"#{t.id} {_escape(_clip(t.subject, 80))}".strip()
+        link = f"<{t.url}|{label}>" if t.url else label
+        lines.append(f"• {link} — {render.ticket_facts(t, notification.now)}")
+    if more:
+        lines.append(f"…and {more} more")
+    return lines
+
+
+def build_blocks(notification: Notification) -> list[Block]:
+    """The parent message: header, the value against its threshold, the tickets, freshness."""
+    alert = notification.alert
+    sev = render.severity(notification)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(f"{sev} · {alert.rule}", HEADER_MAX), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=_clip(
+            f"{_ICON.get(sev, '')} *{_escape(render.headline(notification))}* — {_escape(render.scope_text(alert))}\n"
+            f"{_escape(alert.summary)}", SECTION_MAX))),
+    ]
+    if alert.state is not AlertState.RESOLVED and alert.tickets:
+        blocks.append(DividerBlock())
+        section = ""
+        for line in ticket_lines(notification):
+            if len(section) + len(line) + 1 > SECTION_MAX:
+                blocks.append(SectionBlock(text=MarkdownTextObject(text=section)))
+                section = ""
+            section += line + "\n"
+        if section:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
+        f"{render.reason_text(notification)} · {render.freshness(notification)}", TEXT_MAX))]))
+    return blocks[:50]
+
+
+def reply_text(notification: Notification) -> str:
+    alert = notification.alert
+    match notification.reason:
+        case Reason.RESOLVED:
+            return f":white_check_mark: Resolved: {alert.summary}"
+        case Reason.ESCALATED:
+            return f":red_circle: Escalated to {alert.level}: {alert.summary}"
+        case _:
+            return f"{render.reason_text(notification)}: {alert.summary}"
+
+
+class SlackNotifier:
+    """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
+
+    def __init__(self, name: str, *, token: SecretStr, channel: str, api_url: str = "https://slack.com/api/",
+                 max_retries: int = 2) -> None:
+        self.name = name
+        self.channel = channel
+        self._client = AsyncWebClient(
+            token=token.get_secret_value(),
+            base_url=api_url if api_url.endswith("/") else api_url + "/",
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+                AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+            ],
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier(name={self.name!r}, channel={self.channel!r})"
+
+    async def send(self, notification: Notification) -> Delivery:
+        blocks = [b.to_dict() for b in build_blocks(notification)]
+        text = _clip(render.title(notification), TEXT_MAX)
+        previous = notification.previous
+        if previous is None or previous.ts is None or previous.channel is None:
+            response = await self._call("chat_postMessage", channel=self.channel, text=text, blocks=blocks)
+            return Delivery(channel=response["channel"], ts=response["ts"])
+        await self._call("chat_postMessage", channel=previous.channel, thread_ts=previous.ts,
+                         text=_clip(reply_text(notification), TEXT_MAX))
+        await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
+        return Delivery(channel=previous.channel, ts=previous.ts)
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            status = exc.response.status_code if exc.response is not None else 0
+            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            raise NotifyError(
+                f"Slack {method.replace('_', '.')} failed: HTTP {status} {error}".strip(),
+                notifier=self.name, retryable=error not in FATAL_ERRORS,
+                retry_after=float(retry_after) if retry_after else None,
+            ) from None
+        except (SlackClientError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise NotifyError(f"Slack unreachable: {type(exc).__name__}", notifier=self.name) from None

@@ -1,0 +1,93 @@
+"""The words of a notification, shared by every notifier: title, scope, ticket lines, freshness."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from backlog_watch.alerts import Alert, AlertState
+from backlog_watch.dispatch import Notification, Reason
+from backlog_watch.durations import human_duration
+from backlog_watch.models import Ticket
+from backlog_watch.rules import AgingRule, ThresholdRule
+
+LISTED = 10
+"""Tickets listed in one message; the rest are counted ("and 13 more")."""
+
+_METRIC_WORDS = {
+    "open_tickets": "open",
+    "unassigned_tickets": "unassigned",
+    "pending_tickets": "pending",
+    "on_hold_tickets": "on hold",
+    "sla_breached": "SLA breached",
+    "sla_due_1h": "SLA due within 1h",
+}
+
+
+def severity(notification: Notification) -> str:
+    if notification.alert.state is AlertState.RESOLVED:
+        return "RESOLVED"
+    return notification.alert.level.upper()
+
+
+def scope_text(alert: Alert) -> str:
+    return ", ".join(value for _, value in alert.labels) or "all helpdesks"
+
+
+def headline(notification: Notification) -> str:
+    """The value in a few words: "23 open", "12 tickets older than 7d"."""
+    alert, rule = notification.alert, notification.rule
+    if isinstance(rule, ThresholdRule):
+        words = _METRIC_WORDS.get(rule.metric)
+        return f"{alert.value:g} {words}" if words else f"{rule.metric} {alert.value:g}"
+    if isinstance(rule, AgingRule):
+        plural = "s" if alert.ticket_count != 1 else ""
+        return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
+    return f"{alert.value:g}"
+
+
+def title(notification: Notification) -> str:
+    """`[CRITICAL] urgent-backlog: 23 open (zendesk)`."""
+    return f"[{severity(notification)}] {notification.alert.rule}: {headline(notification)} ({scope_text(notification.alert)})"
+
+
+def reason_text(notification: Notification) -> str:
+    alert = notification.alert
+    match notification.reason:
+        case Reason.FIRING:
+            return f"Firing since {alert.firing_since:%Y-%m-%d %H:%M} UTC" if alert.firing_since else "Firing"
+        case Reason.ESCALATED:
+            return f"Escalated to {alert.level}"
+        case Reason.REPEAT:
+            since = alert.firing_since or notification.now
+            return f"Still firing, for {human_duration(notification.now - since)}"
+        case Reason.RESOLVED:
+            return f"Resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC" if alert.resolved_at else "Resolved"
+
+
+def ticket_facts(ticket: Ticket, now: datetime) -> str:
+    """`urgent, 3d 4h old, open, Billing, SLA due in 25m`."""
+    facts = [ticket.priority.value, f"{human_duration(now - ticket.created_at)} old", ticket.status.value.replace("_", " ")]
+    if ticket.group:
+        facts.append(ticket.group)
+    facts.append(ticket.assignee or "unassigned")
+    due = ticket.sla.earliest_due
+    if due is not None:
+        facts.append(f"SLA due in {human_duration(due - now)}" if due > now else f"SLA breached {human_duration(now - due)} ago")
+    return ", ".join(facts)
+
+
+def listed(alert: Alert, limit: int = LISTED) -> tuple[Sequence[Ticket], int]:
+    """The tickets to list and how many more there are."""
+    shown = alert.tickets[:limit]
+    return shown, max(0, alert.ticket_count - len(shown))
+
+
+def freshness(notification: Notification) -> str:
+    """`Data as of 09:42 UTC (zendesk)`, from the last successful poll of each helpdesk in scope."""
+    helpdesk = notification.alert.label_map.get("helpdesk")
+    items = {k: v for k, v in notification.data_as_of.items() if helpdesk is None or k == helpdesk}
+    if not items:
+        return f"Evaluated at {notification.now:%Y-%m-%d %H:%M} UTC"
+    parts = [f"{name} {moment:%H:%M} UTC" if moment else f"{name} never polled" for name, moment in items.items()]
+    return "Data as of " + ", ".join(parts)

@@ -1,0 +1,47 @@
+"""The settings every helpdesk block shares; each connector subclasses HelpdeskSettings for its own keys."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backlog_watch.durations import Duration
+from backlog_watch.models import Priority, Status
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class HelpdeskSettings(BaseModel):
+    """Keys every helpdesk block has. Connectors add theirs (credentials as SecretStr) in a subclass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    type: str
+    url: str
+    poll_every: Duration = timedelta(minutes=2)
+    timeout: Duration = timedelta(seconds=30)
+    status_map: dict[str, Status] = Field(default_factory=dict)
+    priority_map: dict[str, Priority] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _https_or_loopback(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url.rstrip("/")
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+            return url.rstrip("/")
+        raise ValueError(f'"{url}" must be an https:// URL (http:// only for loopback hosts)')
