@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backlog_watch.alerts import Alert, advance
+from backlog_watch.alerts import Alert, Finding, advance
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliver, plan
 from backlog_watch.errors import AuthError, HelpdeskError
@@ -41,7 +40,7 @@ class Evaluation:
     """What one evaluation found and did."""
 
     alerts: dict[str, Alert]
-    values: list[tuple[RuleBase, str, float | None]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
 
@@ -134,7 +133,7 @@ class Daemon:
             alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
             data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
             due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
-            evaluation = Evaluation(alerts=alerts, planned=due)
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
@@ -198,6 +197,3 @@ def install_signal_handlers(daemon: Daemon) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
 
-
-def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"User-Agent": "backlog-watch"})
