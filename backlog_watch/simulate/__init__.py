@@ -1,0 +1,32 @@
+"""Local stand-ins for the services backlog-watch talks to, over real HTTP on loopback.
+
+- ``ZendeskSimulator``: a faithful Zendesk Support (incremental export, SLAs, names, auth, rate limits)
+  with a seeded, evolving backlog and fault injection.
+- ``SlackStandIn``: the Slack Web API and an incoming webhook, for the real slack-sdk client.
+- ``SimClock``: the time they live in, manual for tests or flowing x speed for demos.
+- ``serve_zendesk`` / ``serve_slack``: run one until cancelled (``backlog-watch simulate ...``).
+"""
+
+from backlog_watch.simulate.activity import QUIET, Activity
+from backlog_watch.simulate.clock import SimClock
+from backlog_watch.simulate.serve import serve_slack, serve_zendesk
+from backlog_watch.simulate.server import LoopbackServer, SimRequest
+from backlog_watch.simulate.slack import SlackCall, SlackMessage, SlackStandIn
+from backlog_watch.simulate.zendesk import ZendeskSimulator
+from backlog_watch.simulate.zendesk_api import decode_cursor, encode_cursor
+
+__all__ = [
+    "QUIET",
+    "Activity",
+    "LoopbackServer",
+    "SimClock",
+    "SimRequest",
+    "SlackCall",
+    "SlackMessage",
+    "SlackStandIn",
+    "ZendeskSimulator",
+    "decode_cursor",
+    "encode_cursor",
+    "serve_slack",
+    "serve_zendesk",
+]

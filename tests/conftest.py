@@ -1,0 +1,37 @@
+"""Shared fixtures: the local simulators, started on ephemeral loopback ports and stopped after."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from backlog_watch.simulate import SimClock, SlackStandIn, ZendeskSimulator
+
+SIM_START = datetime(2024, 5, 6, 14, 30, tzinfo=UTC)
+"""A Monday afternoon: every simulated backlog in the tests is generated relative to it."""
+
+
+@pytest.fixture
+def sim_clock() -> SimClock:
+    """A manual clock at SIM_START: it moves only when a test (or an injected sleep) moves it."""
+    return SimClock(SIM_START)
+
+
+@pytest.fixture
+async def zendesk_sim(sim_clock: SimClock) -> AsyncIterator[ZendeskSimulator]:
+    """A simulated Zendesk with 300 tickets (seed 7), serving on 127.0.0.1 at an ephemeral port."""
+    sim = ZendeskSimulator(seed=7, tickets=300, clock=sim_clock)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+async def slack_standin() -> AsyncIterator[SlackStandIn]:
+    """The Slack Web API stand-in, serving on 127.0.0.1 at an ephemeral port."""
+    async with SlackStandIn() as standin:
+        yield standin
