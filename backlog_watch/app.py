@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
 from backlog_watch.config import Config, ConsoleSettings, NotifierSettings, SlackSettings
 from backlog_watch.connector import Connector, available_connectors
-from backlog_watch.daemon import Daemon, install_signal_handlers
+from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.dispatch import Notifier
 from backlog_watch.errors import ConfigError
 from backlog_watch.notifiers.console import ConsoleNotifier
@@ -57,6 +58,7 @@ class Parts:
 @asynccontextmanager
 async def assemble(
     config: Config, *, dry_run: bool = False, notifiers: Mapping[str, Notifier] | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AsyncIterator[Parts]:
     """Open the store, build every connector and notifier, and close them all on the way out."""
     refuse_unsupported(config)
@@ -76,7 +78,7 @@ async def assemble(
             if close is not None:
                 stack.push_async_callback(close)
         daemon = Daemon(store, connectors, config.effective_rules(), built,
-                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run)
+                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock)
         yield Parts(store, connectors, built, daemon)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from backlog_watch.logs import setup_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
-SIMULATED = ("zendesk",)
+SIMULATED = ("zendesk", "slack")
 
 log = logging.getLogger("backlog_watch")
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
 
-    simulate = commands.add_parser("simulate", help="serve a simulated helpdesk on loopback")
+    simulate = commands.add_parser("simulate", help="serve a simulated helpdesk (or the Slack stand-in) on loopback")
     simulate.add_argument("helpdesk", choices=SIMULATED)
     simulate.add_argument("--port", type=int, default=8081)
     simulate.add_argument("--host", default="127.0.0.1")
@@ -110,9 +111,12 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from backlog_watch.simulate import serve
+    from backlog_watch.simulate import serve_slack, serve_zendesk
 
-    await serve(args.helpdesk, host=args.host, port=args.port, seed=args.seed, tickets=args.tickets)
+    if args.helpdesk == "slack":
+        await serve_slack(args.port, host=args.host)
+    else:
+        await serve_zendesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     return EXIT_OK
 
 
@@ -128,7 +132,9 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         refuse_unsupported(config)
         return asyncio.run(run(config))
     if args.command == "simulate":
-        return asyncio.run(_simulate(args))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_simulate(args))
+        return EXIT_OK
     if args.command == "demo":
         from backlog_watch.demo import demo
 

@@ -50,9 +50,9 @@ def needs_notify(
         if now - entry.sent_at >= repeat_every:
             return Reason.REPEAT
         return None
-    if alert.state is AlertState.RESOLVED and send_resolved and entry is not None:
-        if same_episode(entry, alert) and entry.state is AlertState.FIRING:
-            return Reason.RESOLVED
+    if (alert.state is AlertState.RESOLVED and send_resolved and entry is not None
+            and same_episode(entry, alert) and entry.state is AlertState.FIRING):
+        return Reason.RESOLVED
     return None
 
 

@@ -48,7 +48,8 @@ def headline(notification: Notification) -> str:
 
 def title(notification: Notification) -> str:
     """`[CRITICAL] urgent-backlog: 23 open (zendesk)`."""
-    return f"[{severity(notification)}] {notification.alert.rule}: {headline(notification)} ({scope_text(notification.alert)})"
+    alert = notification.alert
+    return f"[{severity(notification)}] {alert.rule}: {headline(notification)} ({scope_text(alert)})"
 
 
 def reason_text(notification: Notification) -> str:
@@ -67,13 +68,15 @@ def reason_text(notification: Notification) -> str:
 
 def ticket_facts(ticket: Ticket, now: datetime) -> str:
     """`urgent, 3d 4h old, open, Billing, SLA due in 25m`."""
-    facts = [ticket.priority.value, f"{human_duration(now - ticket.created_at)} old", ticket.status.value.replace("_", " ")]
+    age = human_duration(now - ticket.created_at)
+    facts = [ticket.priority.value, f"{age} old", ticket.status.value.replace("_", " ")]
     if ticket.group:
         facts.append(ticket.group)
     facts.append(ticket.assignee or "unassigned")
     due = ticket.sla.earliest_due
     if due is not None:
-        facts.append(f"SLA due in {human_duration(due - now)}" if due > now else f"SLA breached {human_duration(now - due)} ago")
+        facts.append(f"SLA due in {human_duration(due - now)}" if due > now
+                     else f"SLA breached {human_duration(now - due)} ago")
     return ", ".join(facts)
 
 

@@ -193,7 +193,8 @@ class ThresholdRule(RuleBase):
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
             summary = f"{self.metric} is {value:g} ({level} {direction} {threshold:g})"
-            yield self._finding(scope, level, value, threshold, summary, most_urgent_first(t for t in tickets if t.is_open))
+            listed = most_urgent_first(t for t in tickets if t.is_open)
+            yield self._finding(scope, level, value, threshold, summary, listed)
 
 
 class AgingRule(RuleBase):
@@ -221,9 +222,9 @@ class AgingRule(RuleBase):
             oldest = now - getattr(ordered[0], self.field)
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
             level = "critical" if critical else self.level
-            what = "created" if self.field == "created_at" else "updated"
+            what = "open" if self.field == "created_at" else "not updated"
             summary = (
-                f"{len(ordered)} ticket{'s' if len(ordered) != 1 else ''} not {what} for more than "
+                f"{len(ordered)} ticket{'s' if len(ordered) != 1 else ''} {what} for more than "
                 f"{format_duration(self.older_than)} (oldest {human_duration(oldest)})"
             )
             yield self._finding(scope, level, float(len(ordered)), self.older_than.total_seconds() / 3600,

@@ -181,7 +181,9 @@ class SqliteStore:
         with self._lock:
             return [_ticket_from_row(r) for r in self._db.execute(sql, [since.timestamp(), *names])]
 
-    def snapshot(self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = timedelta(days=7)) -> Snapshot:
+    def snapshot(
+        self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = timedelta(days=7)
+    ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now."""
         tickets = self.tickets(helpdesks) + self.recently_solved(now - solved_window, helpdesks)
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)

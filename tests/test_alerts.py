@@ -75,9 +75,10 @@ def _entry(alert: Alert, *, state: AlertState = AlertState.FIRING, level: str = 
 ])
 def test_needs_notify(entry_kind: str | None, alert_kind: str, later: timedelta, expected: Reason | None) -> None:
     fired = next(iter(advance({}, [finding()], NOW, ["size"]).values()))
+    escalated = advance({fired.fingerprint: fired}, [finding("critical")], NOW + MIN, ["size"])
     alert = {
         "firing": fired,
-        "critical": next(iter(advance({fired.fingerprint: fired}, [finding("critical")], NOW + MIN, ["size"]).values())),
+        "critical": next(iter(escalated.values())),
         "resolved": next(iter(advance({fired.fingerprint: fired}, [], NOW + MIN, ["size"]).values())),
     }[alert_kind]
     entry = {

@@ -51,7 +51,8 @@ URGENT = {**SIZE, "name": "urgent", "where": {"priority": ["urgent", "high"]}, "
     ({**SIZE, "where": {"tags": "refund"}}, backlog(normal=6, tags=("refund", "vip")) + backlog(normal=9),
      {"zendesk": ("warn", 6, 6)}),
     ({**SIZE, "where": {"group": "Billing", "status": "new"}},
-     backlog(normal=8, group="Billing", status=Status.NEW) + backlog(normal=8, group="Billing"), {"zendesk": ("warn", 8, 8)}),
+     backlog(normal=8, group="Billing", status=Status.NEW) + backlog(normal=8, group="Billing"),
+     {"zendesk": ("warn", 8, 8)}),
     ({"name": "low", "type": "threshold", "metric": "open_tickets", "warn_below": 1}, [],
      {"zendesk": ("warn", 0, 0)}),  # a helpdesk with no ticket still has a value
     ({**SIZE, "group_by": ["helpdesk", "group"]},
@@ -97,7 +98,7 @@ def test_aging_lists_oldest_first_and_says_how_old() -> None:
     tickets = [ticket(age=timedelta(days=8), id="a"), ticket(age=timedelta(days=23, hours=4), id="b")]
     (found,) = rule(**AGING).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in found.tickets] == ["b", "a"]
-    assert found.summary == "2 tickets not created for more than 7d (oldest 23d 4h)"
+    assert found.summary == "2 tickets open for more than 7d (oldest 23d 4h)"
 
 
 @pytest.mark.parametrize(("spec", "message"), [

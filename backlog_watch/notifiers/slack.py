@@ -7,7 +7,6 @@ API, such as the local stand-in the tests and the demo use.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -143,5 +142,5 @@ class SlackNotifier:
                 notifier=self.name, retryable=error not in FATAL_ERRORS,
                 retry_after=float(retry_after) if retry_after else None,
             ) from None
-        except (SlackClientError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
             raise NotifyError(f"Slack unreachable: {type(exc).__name__}", notifier=self.name) from None

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from backlog_watch.simulate.activity import Activity
 from backlog_watch.simulate.clock import SimClock
 from backlog_watch.simulate.slack import SlackStandIn
 from backlog_watch.simulate.zendesk import ZendeskSimulator
@@ -17,13 +18,15 @@ async def serve_zendesk(
     *,
     seed: int = 1,
     tickets: int = 300,
-    speed: float = 60.0,
+    speed: float = 1.0,
     host: str = "127.0.0.1",
     email: str = "ops@example.com",
     token: str = "sim-token",
     subdomain: str = "acme",
     tick: float = 1.0,
+    activity: Activity | None = None,
     out: Callable[[str], None] = print,
+    started: Callable[[ZendeskSimulator], None] | None = None,
 ) -> None:
     """Serve a simulated Zendesk on ``host:port`` until cancelled, its backlog evolving as simulated time
     (real time x ``speed``) passes; prints the URL, the credentials, then a line per tick that changed
@@ -37,6 +40,7 @@ async def serve_zendesk(
         token=token,
         subdomain=subdomain,
         rate_clock=time.monotonic,
+        activity=activity,
     )
     url = await sim.start(host, port)
     out(
@@ -44,6 +48,8 @@ async def serve_zendesk(
         f"time x{speed:g}"
     )
     out(f"  helpdesk block: type: zendesk, url: {url}, email: {email}, token: {token}")
+    if started is not None:
+        started(sim)
     try:
         last = clock.now()
         while True:

@@ -1,0 +1,201 @@
+"""The command line as a user runs it: a real process, real exit codes, real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backlog_watch.simulate import SimClock, ZendeskSimulator
+
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "design" / "config-contract.yaml"
+CONTRACT_ENV = {"ZENDESK_API_TOKEN": "zd-secret-1", "FRESHDESK_API_KEY": "fd-secret-2",
+                "JIRA_API_TOKEN": "jira-secret-3", "SLACK_BOT_TOKEN": "xoxb-secret-4", "SMTP_PASSWORD": "pw-5"}
+
+
+async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backlog_watch", "--log-format", "text", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def write_config(path: Path, sim: ZendeskSimulator, *, token: str | None = None, extra: str = "",
+                 port: int = 0) -> Path:
+    path.write_text(f"""\
+store: sqlite:///{path.parent / 'bw.db'}
+http: {{listen: "127.0.0.1:{port}"}}
+evaluate_every: 1s
+helpdesks:
+  - name: zendesk
+    type: zendesk
+    url: {sim.url}
+    email: {sim.email}
+    token: {token or sim.token}
+    poll_every: 1s
+notifiers:
+  - {{name: console, type: console}}
+defaults: {{notify: [console]}}
+rules:
+  - name: backlog-size
+    type: threshold
+    metric: open_tickets
+    warn_above: 10
+{extra}""")
+    return path
+
+
+@pytest.fixture
+async def sim() -> ZendeskSimulator:
+    clock = SimClock()
+    simulator = ZendeskSimulator(seed=3, tickets=120, clock=clock)
+    await simulator.start()
+    clock.advance(120)  # the export's one-minute rule
+    yield simulator
+    await simulator.stop()
+
+
+async def test_check_passes_the_contract_and_lists_what_is_not_supported_yet() -> None:
+    code, out, err = await cli("check", "--config", str(CONTRACT), env=CONTRACT_ENV)
+    assert code == 0, err
+    assert "valid (3 helpdesk(s), 2 notifier(s), 12 rule(s), 2 report(s))" in out
+    assert 'connector type "freshdesk" is not yet supported' in out
+    assert 'rule type "forecast" is not yet supported' in out
+    assert not any(secret in out + err for secret in CONTRACT_ENV.values())
+
+
+async def test_run_refuses_unsupported_sections_with_the_same_message() -> None:
+    code, out, err = await cli("run", "--config", str(CONTRACT), env=CONTRACT_ENV)
+    assert code == 2
+    assert 'connector type "freshdesk" is not yet supported' in err
+    assert "Traceback" not in err
+
+
+async def test_a_bad_config_names_file_line_and_key_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("helpdesks:\n  - name: zd\n    type: zendesk\n    url: https://a.zendesk.com\n"
+                   "    email: a@b.c\n    token: t\nrules:\n  - name: old\n    type: aging\n"
+                   "    older_than: 7 days\n")
+    code, out, err = await cli("check", "--config", str(bad))
+    assert code == 2
+    assert f'{bad}:10: rules[0].older_than: "7 days" is not a duration' in err
+    assert "Traceback" not in err
+
+
+async def test_config_comes_from_the_environment_or_is_asked_for(tmp_path: Path) -> None:
+    code, _, err = await cli("check", env={"BACKLOG_WATCH_CONFIG": ""})
+    assert code == 2 and "pass --config FILE or set $BACKLOG_WATCH_CONFIG" in err
+    code, out, err = await cli("check", env={"BACKLOG_WATCH_CONFIG": str(CONTRACT), **CONTRACT_ENV})
+    assert code == 0, err
+
+
+async def test_once_notifies_and_exits_0(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", sim)
+    code, out, err = await cli("once", "--config", str(config))
+    assert code == 0, err
+    assert f"[WARN] backlog-size: {len(sim.open_ids())} open (zendesk)" in out
+    code, out, err = await cli("once", "--config", str(config))
+    assert code == 0 and "backlog-size" not in out  # sent already: not twice
+
+
+async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", sim, extra="""\
+  - name: quiet-rule
+    type: threshold
+    metric: open_tickets
+    warn_above: 100000
+""")
+    code, out, err = await cli("once", "--dry-run", "--config", str(config))
+    assert code == 0, err
+    assert "rule backlog-size: fires" in out and "rule quiet-rule: quiet" in out
+    assert "[dry run] would send to console (firing)" in out
+    db = sqlite3.connect(tmp_path / "bw.db")
+    assert db.execute("SELECT count(*) FROM notification_log").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+    db.close()
+
+
+async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", sim, token="not-the-token")
+    code, out, err = await cli("once", "--config", str(config))
+    assert code == 1
+    assert "helpdesk zendesk: poll failed" in out and "401" in out
+    assert "not-the-token" not in out + err
+
+
+async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    port = 18000 + os.getpid() % 1000
+    config = write_config(tmp_path / "c.yaml", sim, port=port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert b"[WARN] backlog-size" in line
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/healthz")
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+        exports = sum(1 for r in sim.requests if "incremental" in r.path)
+        await asyncio.sleep(2.5)
+        assert sum(1 for r in sim.requests if "incremental" in r.path) > exports  # it keeps polling
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0, err.decode()
+        assert b'"message": "stopping"' in err
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
+    port = 19000 + os.getpid() % 1000
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", str(port), "--tickets", "50",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert f"http://127.0.0.1:{port}".encode() in line
+        async with httpx.AsyncClient(auth=("ops@example.com/token", "sim-token")) as client:
+            response = await client.get(f"http://127.0.0.1:{port}/api/v2/groups.json")
+        assert response.status_code == 200 and response.json()["groups"]
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 15)
+        assert proc.returncode == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = 17000 + os.getpid() % 1000
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
+        "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        seen: list[bytes] = []
+        while not any(b"[WARN] backlog-size" in line or b"[CRITICAL] backlog-size" in line for line in seen):
+            seen.append(await asyncio.wait_for(proc.stdout.readline(), 60))
+        assert any(b"[simulator] Zendesk simulator at http://127.0.0.1:" in line for line in seen)
+        assert (tmp_path / "demo" / "backlog-watch.db").is_file()
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0 and b"Traceback" not in err
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
