@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from backlog_watch.simulate import SimClock, ZendeskSimulator
+from tests.paths import CONTRACT
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "design" / "config-contract.yaml"
 CONTRACT_ENV = {"ZENDESK_API_TOKEN": "zd-secret-1", "FRESHDESK_API_KEY": "fd-secret-2",
                 "JIRA_API_TOKEN": "jira-secret-3", "SLACK_BOT_TOKEN": "xoxb-secret-4", "SMTP_PASSWORD": "pw-5"}
 

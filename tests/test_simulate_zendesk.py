@@ -9,7 +9,6 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +17,10 @@ import pytest
 from backlog_watch.simulate import SimClock, ZendeskSimulator, decode_cursor, encode_cursor, serve_zendesk
 from backlog_watch.simulate.generate import parse_time
 from tests.conftest import SIM_START
+from tests.paths import FIXTURES
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
-FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/fixtures/zendesk/TicketsIncrementalTest.test_get_values.1.json"
-)
+FIXTURE = FIXTURES / "zendesk" / "TicketsIncrementalTest.test_get_values.1.json"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

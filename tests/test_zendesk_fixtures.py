@@ -13,18 +13,13 @@ import pytest
 
 from backlog_watch.models import Channel, Priority, Status, Ticket
 from connectors.zendesk import ZendeskConnector, ZendeskSettings
+from tests.paths import FIXTURES as ALL_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "zendesk"
-
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"the shared Zendesk fixtures are not at {FIXTURES} (repo's parent/shared)"
-)
+FIXTURES = ALL_FIXTURES / "zendesk"
 
 
 def ticket_files() -> list[Path]:
     """The fixture files whose body holds a list of tickets (error bodies and other shapes are left out)."""
-    if not FIXTURES.is_dir():
-        return []
     found = []
     for path in sorted(FIXTURES.glob("*.json")):
         body = json.loads(path.read_text())["body"]

@@ -25,9 +25,11 @@ and prints the URL and the credentials to put in a helpdesk block.
 
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,9 +83,11 @@ class ZendeskSimulator(LoopbackServer):
         self.factory = TicketFactory(self.rng, self.account)
         self._tickets: dict[int, dict[str, Any]] = {}
         self._changed: dict[int, int] = {}
+        self._order: list[tuple[int, int]] = []
+        """(generated_timestamp, id) of every ticket, sorted: the export's order, kept as tickets change."""
         for ticket in self.factory.history(tickets, now):
             self._tickets[ticket["id"]] = ticket
-            self._changed[ticket["id"]] = ticket["generated_timestamp"]
+            self._set_changed(ticket["id"], ticket["generated_timestamp"])
         self._next_id = len(self._tickets) + 1
         self.faults = FaultQueue()
         self.requests: list[SimRequest] = []
@@ -138,16 +142,23 @@ class ZendeskSimulator(LoopbackServer):
         """The ticket's ``generated_timestamp``: when the export last saw it change."""
         return self._changed[ticket_id]
 
-    def exportable(self, horizon: int) -> list[tuple[int, int, dict[str, Any]]]:
-        """(generated_timestamp, id, ticket) of the tickets changed by ``horizon``, in export order."""
-        return sorted(
-            (
-                (changed, key, self._tickets[key])
-                for key, changed in self._changed.items()
-                if changed <= horizon
-            ),
-            key=lambda row: (row[0], row[1]),
-        )
+    def exportable(
+        self, horizon: int, after: tuple[int, int] = (-1, -1)
+    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """(generated_timestamp, id, ticket) of the tickets changed after ``after`` and by ``horizon``, in
+        export order; lazily, from a sorted index, so a page of a large account costs a page."""
+        start = bisect.bisect_right(self._order, after)
+        for changed, key in itertools.islice(self._order, start, None):
+            if changed > horizon:
+                return
+            yield changed, key, self._tickets[key]
+
+    def _set_changed(self, key: int, stamp: int) -> None:
+        previous = self._changed.get(key)
+        if previous is not None:
+            del self._order[bisect.bisect_left(self._order, (previous, key))]
+        self._changed[key] = stamp
+        bisect.insort(self._order, (stamp, key))
 
     def _get(self, ticket_id: int) -> dict[str, Any]:
         try:
@@ -162,7 +173,8 @@ class ZendeskSimulator(LoopbackServer):
         stamp = int(now.timestamp())
         ticket = self._tickets[key]
         ticket["updated_at"] = zendesk_time(now)
-        ticket["generated_timestamp"] = self._changed[key] = stamp
+        ticket["generated_timestamp"] = stamp
+        self._set_changed(key, stamp)
 
     def create_ticket(self, **fields: Any) -> dict[str, Any]:
         """A new ticket created now (status new unless ``fields`` say otherwise); returns a copy."""
@@ -171,7 +183,7 @@ class ZendeskSimulator(LoopbackServer):
         status = fields.pop("status", "new")
         ticket = self.factory.new_ticket(key, self.clock.now())
         self._tickets[key] = ticket
-        self._changed[key] = ticket["generated_timestamp"]
+        self._set_changed(key, ticket["generated_timestamp"])
         return self.update_ticket(key, status=status, **fields)
 
     def update_ticket(self, ticket_id: int, **fields: Any) -> dict[str, Any]:
@@ -205,7 +217,8 @@ class ZendeskSimulator(LoopbackServer):
         raw.setdefault("id", key)
         self._next_id = max(self._next_id, key + 1)
         self._tickets[key] = raw
-        raw["generated_timestamp"] = self._changed[key] = int(self.clock.timestamp())
+        raw["generated_timestamp"] = stamp = int(self.clock.timestamp())
+        self._set_changed(key, stamp)
         return key
 
     # ---- faults --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -126,11 +127,9 @@ class ZendeskApi:
         else:
             return error(400, "InvalidValue", "Either start_time or cursor is required")
         skip_deleted = query.get("exclude_deleted", "").lower() == "true"
-        pending = [
-            row
-            for row in self.sim.exportable(horizon)
-            if (row[0], row[1]) > position and not (skip_deleted and row[2].get("status") == "deleted")
-        ]
+        rows = (row for row in self.sim.exportable(horizon, position)
+                if not (skip_deleted and row[2].get("status") == "deleted"))
+        pending = list(itertools.islice(rows, per_page + 1))  # one more tells whether the stream ends
         page = pending[:per_page]
         after = encode_cursor(page[-1][0], page[-1][1]) if page else encode_cursor(*position)
         with_slas = self.sim.export_includes_slas and "slas" in query.get("include", "").split(",")
