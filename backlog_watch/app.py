@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from prometheus_client import CollectorRegistry
 
-from backlog_watch.config import Config, ConsoleSettings, NotifierSettings, SlackSettings
+from backlog_watch import reports
+from backlog_watch.config import Config, ConsoleSettings, NotifierSettings, ReportSettings, SlackSettings, load_config
 from backlog_watch.connector import Connector, available_connectors
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.dispatch import Notifier
 from backlog_watch.errors import ConfigError
+from backlog_watch.exporter import make_registry
+from backlog_watch.hooks import PollTrigger
 from backlog_watch.notifiers.console import ConsoleNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
 from backlog_watch.store import SqliteStore
-from backlog_watch.web import WebServer
+from backlog_watch.web import WebServer, WebState
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class Parts:
     connectors: dict[str, Connector]
     notifiers: dict[str, Notifier]
     daemon: Daemon
+    registry: CollectorRegistry | None = None
 
 
 @asynccontextmanager
@@ -79,23 +85,96 @@ async def assemble(
                 stack.push_async_callback(close)
         daemon = Daemon(store, connectors, config.effective_rules(), built,
                         evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock)
-        yield Parts(store, connectors, built, daemon)
+        registry, daemon.instruments = make_registry(store, list(connectors), clock)
+        for report in config.reports:
+            daemon.add_cron_job(f"report:{report.name}", report.trigger(config.timezone),
+                                report_job(daemon, report, config))
+        yield Parts(store, connectors, built, daemon, registry)
+
+
+def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Callable[[], Awaitable[list[str]]]:
+    """The cron job of one report: build and render it (in a thread: SQL and matplotlib), then send it."""
+
+    async def job() -> list[str]:
+        prepared = await asyncio.to_thread(reports.prepare, daemon.store, settings.kind, daemon.clock(),
+                                           config.tz, settings.name)
+        failed = await reports.send(prepared, daemon.notifiers, settings.notify)
+        if daemon.instruments is not None:
+            for name in settings.notify:
+                counter = daemon.instruments.reports_failed if name in failed else daemon.instruments.reports_sent
+                counter.labels(settings.name, name).inc()
+        return failed
+
+    return job
 
 
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> int:
-    """The daemon: HTTP server, scheduled polls and evaluations, until SIGTERM or SIGINT."""
+    """The daemon: HTTP server, scheduled polls, evaluations and reports, until SIGTERM or SIGINT.
+
+    SIGHUP reloads the config from its file: a valid one replaces every part (connectors, notifiers,
+    rules, schedules); an invalid one is refused with its errors logged, and the running one goes on.
+    """
+    while True:
+        reloaded = await _serve(config, ready)
+        if reloaded is None:
+            return 0
+        config = reloaded
+        log.info("config reloaded from %s", config.path)
+
+
+def reload(config: Config) -> Config | None:
+    """The config file read again, or None (and the reasons logged) when it cannot replace this one."""
+    if config.path is None:
+        log.error("SIGHUP: this config was not loaded from a file; nothing to reload")
+        return None
+    try:
+        new = load_config(config.path)
+        refuse_unsupported(new)
+    except ConfigError as exc:
+        log.error("SIGHUP: the new config is refused, the running one goes on:\n%s", "\n".join(exc.problems))
+        return None
+    return new
+
+
+async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
+    """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
+    loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
-        server = WebServer(config.http.host, config.http.port)
+        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
+        instruments = parts.daemon.instruments
+        state = WebState(
+            store=parts.store, helpdesks={h.name: h.poll_every.total_seconds() for h in config.helpdesks},
+            clock=parts.daemon.clock, registry=parts.registry, hook_secret=config.http.hook_secret,
+            trigger=trigger.trigger,
+            on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
+            refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
+        )
+        server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))
+        hangup = asyncio.Event()
+        loop.add_signal_handler(signal.SIGHUP, hangup.set)
         try:
             install_signal_handlers(parts.daemon)
             parts.daemon.start({h.name: h.poll_every.total_seconds() for h in config.helpdesks})
             if ready is not None:
                 ready.set()
-            await parts.daemon.wait_stopped()
-            log.info("stopping")
+            while True:
+                stopped = asyncio.ensure_future(parts.daemon.wait_stopped())
+                hung_up = asyncio.ensure_future(hangup.wait())
+                await asyncio.wait({stopped, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                hung_up.cancel()
+                if not hangup.is_set():
+                    log.info("stopping")
+                    return None
+                hangup.clear()
+                log.info("SIGHUP: reloading the config from %s", config.path)
+                new = reload(config)
+                if new is not None:
+                    return new
         finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+            await trigger.close()
             await parts.daemon.shutdown()
             await server.stop()
-    return 0

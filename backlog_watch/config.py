@@ -66,6 +66,8 @@ DEFAULT_STORE = "sqlite:///./backlog-watch.db"
 PLANNED_CONNECTORS = ("freshdesk", "jira")
 """Helpdesk types the product will poll; accepted now, listed by ``Config.unsupported()``."""
 SUPPORTED_NOTIFIERS = frozenset({"slack", "console"})
+REPORT_NOTIFIERS = frozenset({"slack", "console"})
+"""Notifier types that can deliver a scheduled report (reports/__init__.py ReportNotifier)."""
 _REFERENCES_CHECKED = "references_checked"
 _TYPED_SECTIONS = {"rules": "rule", "notifiers": "notifier", "helpdesks": "connector"}
 
@@ -87,6 +89,16 @@ class HttpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: str = "127.0.0.1:8080"
+    hook_secret: SecretStr | None = None
+    """The shared secret of ``POST /hooks/{helpdesk}`` (push to poll); hooks are off while it is unset."""
+    wallboard_refresh: Duration = timedelta(seconds=15)
+
+    @field_validator("hook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -391,8 +403,12 @@ class Config(BaseModel):
             reason = rule.unsupported_reason()
             if reason:
                 lines.append(f'rules[{i}] "{rule.name}": {reason}')
-        lines.extend(f'reports[{i}] "{report.name}": reports are not yet supported'
-                     for i, report in enumerate(self.reports))
+        for i, report in enumerate(self.reports):
+            for name in report.notify:
+                kind = next((n.type for n in self.notifiers if n.name == name), None)
+                if kind is not None and kind not in REPORT_NOTIFIERS:
+                    lines.append(f'reports[{i}] "{report.name}": notifier "{name}" ({kind}) cannot send '
+                                 "reports yet")
         return lines
 
     def _reference_view(self) -> dict[str, Any]:

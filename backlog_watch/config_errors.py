@@ -30,7 +30,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 Path_ = tuple[str | int, ...]
 """A key path in the config tree: ("rules", 3, "older_than")."""
 
-SECRET_KEYS = frozenset({"token", "api_key", "apikey", "password", "secret", "client_secret", "api_token"})
+SECRET_KEYS = frozenset({"token", "api_key", "apikey", "password", "secret", "client_secret", "api_token",
+                         "hook_secret"})
 _VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 _SUGGESTED = re.compile(r'^unknown key ".*" \(did you mean "(.*)"\?\)$')
 _MISSING = re.compile(r'^missing required key "(.*)"$')

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerts import Alert, Finding, advance
@@ -24,6 +27,9 @@ from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliv
 from backlog_watch.errors import AuthError, HelpdeskError
 from backlog_watch.rules import RuleBase
 from backlog_watch.store import SqliteStore
+
+if TYPE_CHECKING:
+    from backlog_watch.exporter import Instruments
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,9 @@ class Daemon:
         self._jobs: set[asyncio.Task[object]] = set()
         self._stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
+        self.instruments: Instruments | None = None
+        """Prometheus counters (exporter.py), set by app.assemble; None in bare tests."""
+        self._cron_jobs: list[tuple[str, BaseTrigger, Callable[[], Awaitable[object]]]] = []
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -84,7 +93,10 @@ class Daemon:
             return name not in self.stopped
         self._track_job()
         async with lock:
+            started = time.monotonic()
             ok = await self._sync_one(name)
+            if self.instruments is not None:
+                self.instruments.polled(name, time.monotonic() - started, ok)
         if then_evaluate and not self._stopping.is_set():
             await self.evaluate()
         return ok
@@ -138,6 +150,9 @@ class Daemon:
                 return evaluation
             self.store.save_alerts(alerts)
             evaluation.result = await deliver(due, self.notifiers, self.store)
+            if self.instruments is not None:
+                self.instruments.delivered([n for n, _ in evaluation.result.sent],
+                                           [n for n, _, _ in evaluation.result.failed])
             return evaluation
 
     # -- running -----------------------------------------------------------------------------------
@@ -160,6 +175,20 @@ class Daemon:
             self._track_job()
             await self.evaluate()
 
+    async def wait_poll_idle(self, name: str) -> None:
+        """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""
+        async with self._poll_locks[name]:
+            pass
+
+    def add_cron_job(self, job_id: str, trigger: BaseTrigger, job: Callable[[], Awaitable[object]]) -> None:
+        """A job on a cron trigger (the reports); scheduled with the rest by start()."""
+        self._cron_jobs.append((job_id, trigger, job))
+
+    async def _cron_job(self, job: Callable[[], Awaitable[object]]) -> None:
+        if not self._stopping.is_set():
+            self._track_job()
+            await job()
+
     def start(self, poll_every: Mapping[str, float]) -> None:
         """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -169,6 +198,9 @@ class Daemon:
                                    max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None)
         self.scheduler.add_job(self._evaluate_job, IntervalTrigger(seconds=self.evaluate_every), id="evaluate",
                                max_instances=1, coalesce=True, misfire_grace_time=None)
+        for job_id, trigger, job in self._cron_jobs:
+            self.scheduler.add_job(self._cron_job, trigger, args=[job], id=job_id, max_instances=1, coalesce=True,
+                                   misfire_grace_time=3600)
         self.scheduler.start()
 
     def request_stop(self) -> None:

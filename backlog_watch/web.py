@@ -1,10 +1,51 @@
-"""The daemon's HTTP server: /healthz now; the wallboard, /metrics and /api/backlog later, on the same app."""
+"""The daemon's HTTP server: the wallboard (/), /api/backlog, /metrics, /healthz, /readyz, /hooks/{helpdesk}.
+
+/healthz says the process is live (its event loop answers). /readyz says every helpdesk was polled
+successfully within its expected interval (twice ``poll_every`` plus a minute's grace), so a load
+balancer or an orchestrator knows the data behind the board is current. Store reads run in a thread,
+so a scrape or a wall screen never stalls the polls.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from backlog_watch import __version__
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from backlog_watch import __version__, wallboard
+from backlog_watch.exporter import CONTENT_TYPE, exposition
+from backlog_watch.hooks import hook_handler
+from backlog_watch.store import SqliteStore
+from backlog_watch.wallboard_page import page
+
+READY_GRACE = timedelta(seconds=60)
+BOARD_CACHE_SECONDS = 2.0
+"""Several wall screens refreshing at once share one computation."""
+
+
+@dataclass
+class WebState:
+    """What the pages read: the store, the helpdesks and their poll intervals, and the daemon's hooks."""
+
+    store: SqliteStore
+    helpdesks: Mapping[str, float]
+    clock: Callable[[], datetime]
+    registry: CollectorRegistry | None = None
+    hook_secret: SecretStr | None = None
+    trigger: Callable[[str], bool] | None = None
+    on_hook: Callable[[str], None] | None = None
+    refresh_seconds: int = 15
+    _board: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
+
+
+STATE = web.AppKey("state", WebState)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -12,22 +53,73 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
 
 
-def make_app() -> web.Application:
+def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
+    now = state.clock()
+    found = {}
+    for name, every in state.helpdesks.items():
+        status = state.store.poll_status(name)
+        if status.last_success is None:
+            found[name] = "not polled successfully yet"
+        elif now - status.last_success > timedelta(seconds=2 * every) + READY_GRACE:
+            found[name] = f"last successful poll at {status.last_success.isoformat(timespec='seconds')}"
+        else:
+            found[name] = "ok"
+    return all(v == "ok" for v in found.values()), found
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready, helpdesks = await asyncio.to_thread(readiness, request.app[STATE])
+    return web.json_response({"ready": ready, "helpdesks": helpdesks}, status=200 if ready else 503)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=page(request.app[STATE].refresh_seconds), content_type="text/html",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def api_backlog(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    cached = state._board
+    if cached is None or time.monotonic() - cached[0] > BOARD_CACHE_SECONDS:
+        board = await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
+        state._board = cached = (time.monotonic(), board)
+    return web.json_response(cached[1], headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[STATE].registry
+    if registry is None:
+        return web.Response(status=404, text="no metrics registry")
+    body = await asyncio.to_thread(exposition, registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def make_app(state: WebState | None = None) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    if state is None:
+        return app
+    app[STATE] = state
+    app.router.add_get("/", index)
+    app.router.add_get("/api/backlog", api_backlog)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/readyz", readyz)
+    if state.trigger is not None:
+        app.router.add_post("/hooks/{helpdesk}", hook_handler(
+            state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook))
     return app
 
 
 class WebServer:
     """Runs the app inside the daemon's event loop."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, state: WebState | None = None) -> None:
         self.host, self.port = host, port
-        self._runner = web.AppRunner(make_app(), access_log=None)
+        self._runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
 
     async def start(self) -> str:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         if sockets:

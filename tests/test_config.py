@@ -119,8 +119,7 @@ def test_contract_unsupported_lists_exactly_what_cannot_run_yet() -> None:
         'helpdesks[2] "jira": connector type "jira" is not yet supported',
         'notifiers[1] "leads-email": notifier type "email" is not yet supported',
         *rule_lines,
-        'reports[0] "morning-briefing": reports are not yet supported',
-        'reports[1] "weekly-review": reports are not yet supported',
+        'reports[1] "weekly-review": notifier "leads-email" (email) cannot send reports yet',
     ]
     unsupported_rules = {r.name for r in config.rules if r.unsupported_reason()}
     # What runs today: thresholds on computed metrics, aging without business hours.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import render
 from backlog_watch.dispatch import Delivery, Notification
+
+if TYPE_CHECKING:
+    from backlog_watch.reports import PreparedReport
 
 
 def format_text(notification: Notification) -> str:
@@ -36,3 +39,8 @@ class ConsoleNotifier:
         stream.write(format_text(notification) + "\n\n")
         stream.flush()
         return Delivery()
+
+    async def send_report(self, prepared: PreparedReport) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(prepared.text + "\n")
+        stream.flush()

@@ -1,0 +1,211 @@
+"""The daily briefing and the weekly review as plain data, built from the store at ``now``.
+
+"Start each day with a point on the backlog" and "analyse the trends each week and adjust": the
+briefing says where the backlog stands and what happened since yesterday; the review shows the
+week's trend and its patterns. Rendering (text, markdown, JSON, HTML, Slack) is in render.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from backlog_watch.alerts import AlertState
+from backlog_watch.metrics import compute
+from backlog_watch.models import Priority, Ticket
+from backlog_watch.reports import data
+from backlog_watch.store import SqliteStore
+
+Kind = Literal["daily", "weekly"]
+AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (720, "7-30 days"), (None, "> 30 days"))
+SPIKE_FACTOR = 2.0
+"""A weekday-hour whose inflow is this many times the average hour is a spike."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A count now and how it moved since the comparison moment."""
+
+    name: str
+    now: int
+    change: int
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    helpdesk: str
+    id: str
+    subject: str
+    priority: str
+    group: str | None
+    age_hours: float
+    url: str
+    sla_due: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    rule: str
+    level: str
+    state: str
+    scope: str
+    summary: str
+    since: str
+
+
+@dataclass
+class Report:
+    """What both reports share; ``days`` feeds the chart."""
+
+    kind: Kind
+    title: str
+    generated_at: str
+    timezone: str
+    open_tickets: int
+    days: list[data.DayFlow]
+    days_to_clear: float | None
+    by_helpdesk: list[Change] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["days"] = [{**asdict(d), "day": d.day.isoformat()} for d in self.days]
+        return out
+
+
+def _ticket_line(t: Ticket, now: datetime, tz: ZoneInfo) -> TicketLine:
+    due = t.sla.earliest_due.astimezone(tz) if t.sla.earliest_due else None
+    return TicketLine(t.helpdesk, t.id, t.subject, t.priority.value, t.group,
+                      round((now - t.created_at).total_seconds() / 3600, 1), t.url,
+                      due.isoformat() if due else None)
+
+
+def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: list[str] | None = None) -> list[Change]:
+    names = order or sorted(set(now_counts) | set(then_counts), key=lambda n: (-now_counts.get(n, 0), n))
+    return [Change(n, now_counts.get(n, 0), now_counts.get(n, 0) - then_counts.get(n, 0))
+            for n in names if now_counts.get(n, 0) or then_counts.get(n, 0)]
+
+
+def days_to_clear(open_now: int, solved_7d: int) -> float | None:
+    """Open backlog over the last week's daily outflow; None when nothing was solved."""
+    return round(open_now / (solved_7d / 7), 1) if solved_7d else None
+
+
+def build(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
+    return build_daily(store, now, tz) if kind == "daily" else build_weekly(store, now, tz)
+
+
+def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
+    today = now.astimezone(tz).date()
+    open_now = data.open_counts(store, [now])[0]
+    created, solved = data.flow_between(store, now - timedelta(days=7), now)
+    day = timedelta(days=1)
+    return Report(
+        kind=kind, title=title, generated_at=now.astimezone(tz).isoformat(timespec="minutes"), timezone=str(tz),
+        open_tickets=open_now, days=data.days(store, today, span, tz, now=now),
+        days_to_clear=days_to_clear(open_now, solved),
+        by_helpdesk=_changes(data.open_by(store, "helpdesk", now), data.open_by(store, "helpdesk", now - day)),
+    )
+
+
+def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+    """The morning briefing: backlog and its change since yesterday, oldest tickets, SLA at risk today,
+    yesterday's inflow and outflow, days to clear, and what fired overnight."""
+    local = now.astimezone(tz)
+    report = _base(store, "daily", f"Backlog briefing {local:%A %d %B %Y}", now, tz, span=14)
+    yesterday = now - timedelta(days=1)
+    start_today = data.local_midnight(local.date(), tz)
+    created, solved = data.flow_between(store, start_today - timedelta(days=1), start_today)
+    open_tickets = [t for t in store.tickets() if t.is_open]
+    end_of_day = start_today + timedelta(days=1)
+    at_risk = sorted((t for t in open_tickets if t.sla.earliest_due is not None and not t.sla.paused
+                      and t.sla.earliest_due < end_of_day), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
+    report.extra = {
+        "change_since_yesterday": report.open_tickets - data.open_counts(store, [yesterday])[0],
+        "by_priority": _changes(data.open_by(store, "priority", now), data.open_by(store, "priority", yesterday),
+                                [p.value for p in Priority]),
+        "by_group": _changes(data.open_by(store, "grp", now), data.open_by(store, "grp", yesterday))[:10],
+        "oldest": [_ticket_line(t, now, tz) for t in sorted(open_tickets, key=lambda t: t.created_at)[:5]],
+        "sla_breached": int(compute("sla_breached", open_tickets, now)),
+        "sla_at_risk_today": len(at_risk),
+        "sla_at_risk": [_ticket_line(t, now, tz) for t in at_risk[:10]],
+        "yesterday": {"day": (local.date() - timedelta(days=1)).isoformat(), "created": created, "solved": solved},
+        "overnight": _alerts_since(store, yesterday, tz),
+    }
+    return report
+
+
+def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
+    """Alerts that fired since ``since`` or still fire, the most severe first."""
+    lines = []
+    for alert in store.load_alerts().values():
+        fired = alert.firing_since
+        if fired is None or not (alert.state is AlertState.FIRING or fired >= since):
+            continue
+        scope = ", ".join(v for _, v in alert.labels) or "all helpdesks"
+        lines.append(AlertLine(alert.rule, alert.level, alert.state.value, scope, alert.summary,
+                               fired.astimezone(tz).isoformat(timespec="minutes")))
+    return sorted(lines, key=lambda a: (a.level != "critical", a.state != "firing", a.rule, a.scope))
+
+
+def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+    """The weekly review of the seven days before today: trend, busiest tags and groups, recurring
+    spikes, SLA attainment, and the backlog's age distribution."""
+    local = now.astimezone(tz)
+    end = data.local_midnight(local.date(), tz)
+    start = end - timedelta(days=7)
+    first, last = start.astimezone(tz).date(), (end - timedelta(days=1)).astimezone(tz).date()
+    report = _base(store, "weekly", f"Weekly backlog review {first:%d %b} - {last:%d %b %Y}", now, tz, span=7)
+    report.days = data.days(store, last, 7, tz)
+    created, solved = data.flow_between(store, start, end)
+    before = data.flow_between(store, start - timedelta(days=7), start)
+    start_open, end_open = data.open_counts(store, [start, end])
+    solved_sla = data.solved_with_sla(store, start, end)
+    met = [s for s in solved_sla if not s.breached and (s.due is None or s.solved_at <= s.due)]
+    with_sla = len(solved_sla)
+    report.extra = {
+        "week": {"from": first.isoformat(), "to": last.isoformat(), "created": created, "solved": solved,
+                 "backlog_start": start_open, "backlog_end": end_open,
+                 "previous_created": before[0], "previous_solved": before[1]},
+        "busiest_tags": data.busiest(store, "tag", start, end),
+        "busiest_groups": data.busiest(store, "grp", start, end),
+        "recurring_spikes": recurring_spikes(data.created_times(store, end - timedelta(days=28), end), tz),
+        "sla_attainment": {"met": len(met), "with_sla": with_sla,
+                           "percent": round(100 * len(met) / with_sla, 1) if with_sla else None},
+        "age_distribution": age_distribution([t for t in store.tickets() if t.is_open], now),
+    }
+    return report
+
+
+def age_distribution(open_tickets: list[Ticket], now: datetime) -> list[tuple[str, int]]:
+    counts = Counter[str]()
+    for t in open_tickets:
+        hours = (now - t.created_at).total_seconds() / 3600
+        counts[next(label for limit, label in AGE_BUCKETS if limit is None or hours < limit)] += 1
+    return [(label, counts[label]) for _, label in AGE_BUCKETS]
+
+
+def recurring_spikes(created: list[float], tz: ZoneInfo, weeks: int = 4, limit: int = 3) -> list[dict[str, Any]]:
+    """Weekday-hours whose inflow, over ``weeks`` weeks, is SPIKE_FACTOR x the average hour, in 2+ weeks."""
+    if not created:
+        return []
+    buckets: Counter[tuple[int, int]] = Counter()
+    seen_weeks: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    for epoch in created:
+        moment = datetime.fromtimestamp(epoch, tz)
+        key = (moment.weekday(), moment.hour)
+        buckets[key] += 1
+        seen_weeks.setdefault(key, set()).add(moment.isocalendar()[:2])
+    average = len(created) / (weeks * 7 * 24)
+    spikes = []
+    for (weekday, hour), count in buckets.most_common():
+        per_week = count / weeks
+        if per_week < SPIKE_FACTOR * average or len(seen_weeks[(weekday, hour)]) < 2 or count < 4:
+            continue
+        spikes.append({"weekday": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][weekday], "hour": hour,
+                       "per_week": round(per_week, 1), "factor": round(per_week / average, 1),
+                       "weeks": len(seen_weeks[(weekday, hour)])})
+    return spikes[:limit]

@@ -1,0 +1,147 @@
+"""Backlog history reconstructed from the stored tickets, for the reports and the wallboard.
+
+The store keeps created_at and solved_at of every ticket, so the open backlog at any past moment is
+``created_at <= t`` and (still open, or solved after t), and the inflow and outflow of any day are
+counts over the same table. Each function here is one scan of the tickets table in SQL, whatever the
+number of moments asked for. This is the narrow interface reports and the wallboard read history
+through; when KPI snapshots are stored (history.py), these functions can read them instead.
+
+Approximation to know of: a ticket's priority, group and tags are today's, not those it had then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from backlog_watch.models import OPEN_STATUSES
+
+_OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
+_OPEN_AT = (f"(created_at <= ? AND (status IN {_OPEN_SQL} "
+            "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))")
+_SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
+
+Label = Literal["priority", "grp", "helpdesk"]
+
+
+class TicketTable(Protocol):
+    """What these functions need of the store: read-only SQL over its tickets table."""
+
+    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
+
+
+@dataclass(frozen=True)
+class DayFlow:
+    """One local calendar day: tickets created, tickets solved, and the open backlog at its end."""
+
+    day: date
+    created: int
+    solved: int
+    open_at_end: int
+
+
+def _scope(helpdesk: str | None) -> tuple[str, list[object]]:
+    return ("AND helpdesk = ?", [helpdesk]) if helpdesk is not None else ("", [])
+
+
+def open_counts(store: TicketTable, moments: Sequence[datetime], helpdesk: str | None = None) -> list[int]:
+    """The open backlog at each moment, in one scan."""
+    if not moments:
+        return []
+    columns = ", ".join(f"SUM(CASE WHEN {_OPEN_AT} THEN 1 ELSE 0 END)" for _ in moments)
+    args: list[object] = [x for m in moments for x in (m.timestamp(), m.timestamp())]
+    where, extra = _scope(helpdesk)
+    row = store.read(f"SELECT {columns} FROM tickets WHERE 1=1 {where}", args + extra)[0]
+    return [int(v or 0) for v in row]  # type: ignore[call-overload]
+
+
+def open_by(store: TicketTable, label: Label, moment: datetime, helpdesk: str | None = None) -> dict[str, int]:
+    """The open backlog at ``moment`` split by priority, group or helpdesk."""
+    where, extra = _scope(helpdesk)
+    rows = store.read(
+        f"SELECT COALESCE({label}, '(none)'), count(*) FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
+        [moment.timestamp(), moment.timestamp(), *extra])
+    return {str(k): int(v) for k, v in rows}  # type: ignore[call-overload]
+
+
+def flow_between(store: TicketTable, start: datetime, end: datetime, helpdesk: str | None = None) -> tuple[int, int]:
+    """(created, solved) in [start, end)."""
+    where, extra = _scope(helpdesk)
+    a, b = start.timestamp(), end.timestamp()
+    row = store.read(
+        "SELECT SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END) "
+        f"FROM tickets WHERE 1=1 {where}", [a, b, a, b, *extra])[0]
+    return int(row[0] or 0), int(row[1] or 0)  # type: ignore[call-overload]
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tz)
+
+
+def days(store: TicketTable, last_day: date, count: int, tz: ZoneInfo, helpdesk: str | None = None,
+         now: datetime | None = None) -> list[DayFlow]:
+    """``count`` local days ending with ``last_day``; a day not over yet at ``now`` ends at ``now``."""
+    first = last_day - timedelta(days=count - 1)
+    bounds = [local_midnight(first + timedelta(days=i), tz) for i in range(count + 1)]
+    if now is not None:
+        bounds = [min(b, now) for b in bounds]
+    where, extra = _scope(helpdesk)
+    columns, args = [], []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        columns.append("SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END)")
+        columns.append(f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)")
+        args += [start.timestamp(), end.timestamp(), start.timestamp(), end.timestamp()]
+    row = store.read(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
+    ends = open_counts(store, bounds[1:], helpdesk)
+    return [DayFlow(first + timedelta(days=i), int(row[2 * i] or 0), int(row[2 * i + 1] or 0),  # type: ignore[call-overload]
+                    ends[i]) for i in range(count)]
+
+
+def busiest(store: TicketTable, label: Literal["tag", "grp"], start: datetime, end: datetime,
+            limit: int = 5) -> list[tuple[str, int]]:
+    """The tags or groups with the most tickets created in [start, end), most first."""
+    if label == "tag":
+        sql = ("SELECT j.value, count(*) FROM tickets, json_each(tickets.tags) AS j "
+               "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
+    else:
+        sql = ("SELECT COALESCE(grp, '(none)'), count(*) FROM tickets "
+               "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
+    return [(str(k), int(v)) for k, v in store.read(sql, [start.timestamp(), end.timestamp(), limit])]  # type: ignore[call-overload]
+
+
+def created_times(store: TicketTable, start: datetime, end: datetime) -> list[float]:
+    """Creation times (epoch seconds) in [start, end): the raw material of recurring spikes."""
+    rows = store.read("SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?",
+                      [start.timestamp(), end.timestamp()])
+    return [float(r[0]) for r in rows]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SolvedSla:
+    """A ticket solved in the period, with the SLA targets it had."""
+
+    solved_at: datetime
+    breached: bool
+    due: datetime | None
+
+
+def solved_with_sla(store: TicketTable, start: datetime, end: datetime) -> list[SolvedSla]:
+    """Tickets solved in [start, end) that had an SLA target (for SLA attainment)."""
+    rows = store.read(f"SELECT solved_at, sla FROM tickets WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ? "
+                      "AND sla IS NOT NULL", [start.timestamp(), end.timestamp()])
+    found = []
+    for solved_at, sla_json in rows:
+        sla = json.loads(str(sla_json))
+        dues = [datetime.fromisoformat(sla[k]) for k in ("first_response_due", "next_reply_due", "resolution_due")
+                if sla.get(k)]
+        if not dues and not sla.get("breached"):
+            continue
+        moment = datetime.fromtimestamp(float(solved_at), start.tzinfo)  # type: ignore[arg-type]
+        found.append(SolvedSla(moment, bool(sla.get("breached")), sla.get("resolution_due") and
+                               datetime.fromisoformat(sla["resolution_due"])))
+    return found

@@ -1,0 +1,157 @@
+"""A report in words: sections of lines, rendered as text, markdown, JSON, HTML (email) or Block Kit.
+
+Every format is built from the same ``sections()``, so the terminal, Slack and email say the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jinja2 import Environment, select_autoescape
+
+from backlog_watch.durations import human_duration
+from backlog_watch.reports.build import AlertLine, Change, Report, TicketLine
+
+Format = Literal["text", "markdown", "json"]
+CHART_CID = "backlog-chart"
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    lines: list[str]
+
+
+def _signed(n: int) -> str:
+    return f"+{n}" if n > 0 else ("±0" if n == 0 else str(n))
+
+
+def _changes(changes: Sequence[Change]) -> list[str]:
+    return [f"{c.name}: {c.now} ({_signed(c.change)})" for c in changes] or ["none"]
+
+
+def _age(hours: float) -> str:
+    from datetime import timedelta
+
+    return human_duration(timedelta(hours=hours))
+
+
+def _ticket(t: TicketLine) -> str:
+    facts = [t.priority, f"{_age(t.age_hours)} old", t.group or "no group", t.helpdesk]
+    if t.sla_due:
+        facts.append(f"SLA due {t.sla_due[:16].replace('T', ' ')}")
+    return f"#{t.id} {t.subject} ({', '.join(facts)})"
+
+
+def _alert(a: AlertLine) -> str:
+    return f"{a.level.upper()} {a.rule} ({a.scope}), {a.state} since {a.since[:16].replace('T', ' ')}: {a.summary}"
+
+
+def _clear(days: float | None) -> str:
+    return f"{days:g} days" if days is not None else "n/a (nothing solved in 7 days)"
+
+
+def sections(report: Report) -> list[Section]:
+    return _daily(report) if report.kind == "daily" else _weekly(report)
+
+
+def _daily(r: Report) -> list[Section]:
+    x = r.extra
+    y = x["yesterday"]
+    return [
+        Section("Backlog", [
+            f"Open: {r.open_tickets} ({_signed(x['change_since_yesterday'])} since yesterday)",
+            f"Yesterday ({y['day']}): {y['created']} created, {y['solved']} solved",
+            f"Days to clear at last week's pace: {_clear(r.days_to_clear)}",
+        ]),
+        Section("By helpdesk", _changes(r.by_helpdesk)),
+        Section("By priority", _changes(x["by_priority"])),
+        Section("By group", _changes(x["by_group"])),
+        Section("Oldest tickets", [_ticket(t) for t in x["oldest"]] or ["none"]),
+        Section(f"SLA at risk today: {x['sla_at_risk_today']} ({x['sla_breached']} already breached)",
+                [_ticket(t) for t in x["sla_at_risk"]] or ["none"]),
+        Section("Fired overnight", [_alert(a) for a in x["overnight"]] or ["nothing fired"]),
+    ]
+
+
+def _weekly(r: Report) -> list[Section]:
+    x = r.extra
+    w = x["week"]
+    sla = x["sla_attainment"]
+    spikes = [f"{s['weekday']} {s['hour']:02d}:00-{s['hour'] + 1:02d}:00: {s['per_week']:g} tickets a week, "
+              f"{s['factor']:g}x the average hour (in {s['weeks']} of the last 4 weeks)" for s in x["recurring_spikes"]]
+    return [
+        Section("The week", [
+            f"Created: {w['created']} (previous week {w['previous_created']}); solved: {w['solved']} "
+            f"(previous week {w['previous_solved']})",
+            f"Backlog: {w['backlog_start']} -> {w['backlog_end']} ({_signed(w['backlog_end'] - w['backlog_start'])})",
+            f"Open now: {r.open_tickets}; days to clear at last week's pace: {_clear(r.days_to_clear)}",
+        ]),
+        Section("Day by day", [f"{d.day:%a %d %b}: {d.created} created, {d.solved} solved, {d.open_at_end} open"
+                               for d in r.days]),
+        Section("Busiest tags", [f"{name}: {n}" for name, n in x["busiest_tags"]] or ["none"]),
+        Section("Busiest groups", [f"{name}: {n}" for name, n in x["busiest_groups"]] or ["none"]),
+        Section("Recurring spikes", spikes or ["none: inflow is even across the week"]),
+        Section("SLA attainment", [
+            f"{sla['percent']:g}% ({sla['met']} of {sla['with_sla']} solved tickets with an SLA target met it)"
+            if sla["percent"] is not None else "no solved ticket had an SLA"]),
+        Section("Backlog age", [f"{label}: {n}" for label, n in x["age_distribution"]]),
+    ]
+
+
+def as_text(report: Report) -> str:
+    out = [report.title, "=" * len(report.title)]
+    for s in sections(report):
+        out += ["", s.heading] + [f"  {line}" for line in s.lines]
+    return "\n".join(out) + "\n"
+
+
+def as_markdown(report: Report) -> str:
+    out = [f"# {report.title}"]
+    for s in sections(report):
+        out += ["", f"## {s.heading}", ""] + [f"- {line}" for line in s.lines]
+    return "\n".join(out) + "\n"
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2, default=str) + "\n"
+
+
+def render(report: Report, fmt: Format) -> str:
+    return {"text": as_text, "markdown": as_markdown, "json": as_json}[fmt](report)
+
+
+_HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body style="font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; color: #222; max-width: 760px">
+<h1 style="font-size: 20px">{{ title }}</h1>
+<p style="color: #666">{{ generated }} ({{ timezone }})</p>
+{% if chart_src %}<img src="{{ chart_src }}" alt="Created, solved and open tickets per day" width="700">{% endif %}
+{% for s in sections %}<h2 style="font-size: 16px; margin-bottom: 4px">{{ s.heading }}</h2>
+<ul style="margin-top: 0">{% for line in s.lines %}<li>{{ line }}</li>{% endfor %}</ul>
+{% endfor %}</body></html>
+""")
+
+
+def as_html(report: Report, chart_src: str | None = f"cid:{CHART_CID}") -> str:
+    """The email body; the chart is ``<img src="cid:backlog-chart">`` (or a data: URI passed as chart_src)."""
+    return _HTML.render(title=report.title, generated=report.generated_at, timezone=report.timezone,
+                        chart_src=chart_src, sections=sections(report))
+
+
+def _mrkdwn(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_blocks(report: Report) -> list[dict[str, Any]]:
+    """Block Kit: a header, one section per part of the report (within Slack's 3000-character limit)."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": report.title[:150]}}]
+    for s in sections(report):
+        body = f"*{_mrkdwn(s.heading)}*\n" + "\n".join(f"• {_mrkdwn(line)}" for line in s.lines)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}})
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"{report.generated_at} ({report.timezone}) · backlog-watch"}]})
+    return blocks[:50]

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The container end to end: build the image, run it against the Zendesk simulator, wait for the
+# HEALTHCHECK to say healthy, see an alert on stdout, send SIGTERM and check it exits 0 within seconds.
+#
+#   scripts/container-test.sh            (from a checkout whose .venv is installed: `make .venv/.installed`)
+#
+# Needs a Docker engine. When none answers, it tries to start `dockerd` (as root); when that is not
+# possible it prints "SKIPPED: ..." and exits 77, which tests/test_container.py reports as a skip.
+# Without a registry for base images (this project's CI), it builds one: debootstrap a Debian rootfs
+# with python3, copy the machine's CA bundle in (pip must reach the package index through it), and
+# `docker import` it as BASE_IMAGE. Set BASE_IMAGE=python:3.11-slim to use a registry image instead.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PY:-$ROOT/.venv/bin/python}"
+BASE_IMAGE="${BASE_IMAGE:-backlog-watch-base:bookworm}"
+IMAGE="${IMAGE:-backlog-watch:container-test}"
+SIM_PORT="${SIM_PORT:-18231}"
+HTTP_PORT="${HTTP_PORT:-18232}"
+SKIP=77
+START=$(date +%s)
+
+say() { printf '[container-test %3ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
+skip() { echo "SKIPPED: $*"; exit "$SKIP"; }
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+start_engine() {
+    engine_up && return 0
+    command -v docker >/dev/null || skip "no docker client (apt-get install -y docker.io)"
+    command -v dockerd >/dev/null || skip "no Docker engine (apt-get install -y docker.io)"
+    [ "$(id -u)" = 0 ] || skip "no Docker engine answers and starting dockerd needs root"
+    say "starting dockerd"
+    (dockerd >/tmp/backlog-watch-dockerd.log 2>&1 &)
+    for _ in $(seq 1 30); do engine_up && return 0; sleep 1; done
+    skip "dockerd did not start within 30s (see /tmp/backlog-watch-dockerd.log)"
+}
+
+build_base() {
+    docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && { say "base image $BASE_IMAGE present"; return 0; }
+    command -v debootstrap >/dev/null || skip "no base image and no debootstrap to make one (apt-get install -y debootstrap)"
+    local rootfs
+    rootfs="$(mktemp -d /tmp/backlog-watch-rootfs.XXXXXX)"
+    say "debootstrap bookworm with python3 into $rootfs"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >/tmp/backlog-watch-debootstrap.log 2>&1 \
+        || { tail -20 /tmp/backlog-watch-debootstrap.log; rm -rf "$rootfs"; skip "debootstrap failed"; }
+    # The machine's CA bundle, so pip inside the build trusts what this machine trusts.
+    cp -a /etc/ssl/certs/. "$rootfs/etc/ssl/certs/"
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+    say "imported $BASE_IMAGE"
+}
+
+SIM_PID=""
+CONTAINER=""
+WORK="$(mktemp -d /tmp/backlog-watch-ct.XXXXXX)"
+cleanup() {
+    [ -n "$CONTAINER" ] && docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+    [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
+    docker volume rm -f backlog-watch-ct-data >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_engine
+build_base
+
+say "docker build (BASE=$BASE_IMAGE)"
+docker build --network host --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 \
+    || { tail -30 "$WORK/build.log"; echo "FAILED: docker build"; exit 1; }
+say "image $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
+[ "$(docker image inspect -f '{{.Config.User}}' "$IMAGE")" = "backlog" ] || { echo "FAILED: image runs as root"; exit 1; }
+
+say "Zendesk simulator on 127.0.0.1:$SIM_PORT"
+"$PY" -m backlog_watch simulate zendesk --port "$SIM_PORT" --tickets 120 >"$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+for _ in $(seq 1 100); do grep -q "helpdesk block" "$WORK/sim.log" 2>/dev/null && break; sleep 0.2; done
+grep -q "helpdesk block" "$WORK/sim.log" || { cat "$WORK/sim.log"; echo "FAILED: the simulator did not start"; exit 1; }
+
+cat >"$WORK/backlog-watch.yaml" <<EOF
+store: sqlite:////data/backlog-watch.db
+evaluate_every: 5s
+http:
+  listen: 127.0.0.1:$HTTP_PORT
+helpdesks:
+  - name: zendesk
+    type: zendesk
+    url: http://127.0.0.1:$SIM_PORT
+    email: \${ZENDESK_EMAIL}
+    token: \${ZENDESK_API_TOKEN}
+    poll_every: 10s
+notifiers:
+  - name: console
+    type: console
+defaults:
+  notify: [console]
+rules:
+  - name: container-backlog
+    type: threshold
+    metric: open_tickets
+    warn_above: 1
+EOF
+chmod 644 "$WORK/backlog-watch.yaml"
+SIM_EMAIL=ops@example.com SIM_TOKEN=sim-token  # `simulate zendesk`'s defaults
+
+say "docker run"
+CONTAINER="$(docker run -d --network host \
+    --health-interval 2s --health-start-period 30s --health-timeout 3s \
+    -v "$WORK/backlog-watch.yaml:/config/backlog-watch.yaml:ro" -v backlog-watch-ct-data:/data \
+    -e ZENDESK_EMAIL="$SIM_EMAIL" -e ZENDESK_API_TOKEN="$SIM_TOKEN" "$IMAGE")"
+
+for _ in $(seq 1 60); do
+    health="$(docker inspect -f '{{.State.Health.Status}}' "$CONTAINER")"
+    [ "$health" = healthy ] && break
+    [ "$(docker inspect -f '{{.State.Running}}' "$CONTAINER")" = true ] || break
+    sleep 1
+done
+if [ "$health" != healthy ]; then docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: not healthy ($health)"; exit 1; fi
+say "HEALTHCHECK: healthy"
+
+for _ in $(seq 1 60); do
+    docker logs "$CONTAINER" 2>/dev/null | grep -q "container-backlog" && break
+    sleep 1
+done
+docker logs "$CONTAINER" 2>/dev/null | grep -q "^\[WARN\] container-backlog" \
+    || { docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: no alert on stdout"; exit 1; }
+say "alert on stdout: $(docker logs "$CONTAINER" 2>/dev/null | grep -m1 '^\[WARN\] container-backlog')"
+docker logs "$CONTAINER" 2>&1 >/dev/null | head -1 | "$PY" -c 'import json,sys; line=json.loads(sys.stdin.readline()); assert "level" in line' \
+    || { echo "FAILED: log lines are not JSON"; exit 1; }
+say "log lines are JSON"
+
+say "SIGTERM"
+T0=$(date +%s%N)
+docker kill -s TERM "$CONTAINER" >/dev/null
+code="$(timeout 20 docker wait "$CONTAINER")" || { echo "FAILED: still running 20s after SIGTERM"; exit 1; }
+ELAPSED_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+[ "$code" = 0 ] || { docker logs "$CONTAINER" 2>&1 | tail -20; echo "FAILED: exit code $code after SIGTERM"; exit 1; }
+[ "$ELAPSED_MS" -lt 10000 ] || { echo "FAILED: SIGTERM took ${ELAPSED_MS} ms"; exit 1; }
+docker logs "$CONTAINER" 2>&1 | grep -q '"stopping"' || { echo "FAILED: no clean stop logged"; exit 1; }
+say "stopped with exit 0 in ${ELAPSED_MS} ms"
+echo "PASSED: container-test in $(( $(date +%s) - START ))s"

@@ -1,0 +1,140 @@
+"""Reports on a seeded history in SQLite on disk: the numbers, not just the headings; the chart is a PNG."""
+
+from __future__ import annotations
+
+import json
+import struct
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backlog_watch.alerts import Alert, AlertState
+from backlog_watch.models import Priority, Sla, Status
+from backlog_watch.reports import email_message, prepare
+from backlog_watch.reports.build import build_daily, build_weekly, recurring_spikes
+from backlog_watch.reports.data import days, open_counts
+from backlog_watch.reports.render import render
+from backlog_watch.store import SqliteStore
+from tests.factories import ticket
+
+TZ = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Paris
+
+
+def at(days_ago: float, hour: int = 10) -> datetime:
+    """``days_ago`` local days before today, at ``hour`` Paris time."""
+    local = NOW.astimezone(TZ).replace(hour=hour, minute=0) - timedelta(days=days_ago)
+    return local.astimezone(UTC)
+
+
+def seeded_store(tmp_path: Path) -> SqliteStore:
+    """A history of known shape:
+    - 10 tickets still open, created 1..10 days ago at 10:00 (one urgent, the oldest in Billing);
+    - 6 tickets created 3 days ago and solved yesterday at 15:00 (4 met their SLA, 2 breached);
+    - 2 tickets created yesterday at 11:00, still open, tagged "outage";
+    - 1 open ticket with an SLA due at 14:00 today.
+    """
+    store = SqliteStore(tmp_path / "bw.db")
+    tickets = []
+    for n in range(1, 11):
+        tickets.append(ticket(id=f"o{n}", created_at=at(n), updated_at=at(n),
+                              priority=Priority.URGENT if n == 1 else Priority.NORMAL,
+                              group="Billing" if n == 10 else "Support", tags=("billing",) if n == 10 else ()))
+    for n in range(6):
+        due = at(1, hour=16) if n < 4 else at(1, hour=12)
+        tickets.append(ticket(id=f"s{n}", status=Status.SOLVED, created_at=at(3), updated_at=at(1, 15),
+                              solved_at=at(1, hour=15), sla=Sla(resolution_due=due, breached=n >= 4)))
+    for n in range(2):
+        tickets.append(ticket(id=f"y{n}", created_at=at(1, hour=11), updated_at=at(1, hour=11), tags=("outage",)))
+    tickets.append(ticket(id="risk", created_at=at(0, hour=7), updated_at=at(0, hour=7),
+                          sla=Sla(first_response_due=at(0, hour=14)), priority=Priority.HIGH))
+    store.commit_page("zendesk", tickets, None)
+    return store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    s = seeded_store(tmp_path)
+    yield s
+    s.close()
+
+
+def test_open_backlog_is_reconstructed_at_past_moments(store: SqliteStore) -> None:
+    # 2 days ago at 12:00: the open o2..o10 (9) and the six later solved (created 3 days ago) -> 15
+    assert open_counts(store, [at(2, hour=12), NOW]) == [15, 13]
+    flows = days(store, NOW.astimezone(TZ).date() - timedelta(days=1), 3, TZ)
+    assert [(f.created, f.solved) for f in flows] == [(7, 0), (1, 0), (3, 6)]
+    assert flows[-1].open_at_end == 12  # before "risk" was created today
+
+
+def test_daily_briefing_numbers(store: SqliteStore) -> None:
+    report = build_daily(store, NOW, TZ)
+    x = report.extra
+    assert report.open_tickets == 13
+    assert x["change_since_yesterday"] == 13 - 15  # yesterday 09:00: o2..o10 and the six not yet solved
+    assert x["yesterday"] == {"day": "2026-11-22", "created": 3, "solved": 6}
+    assert report.days_to_clear == round(13 / (6 / 7), 1)
+    assert [t.id for t in x["oldest"]][:2] == ["o10", "o9"]
+    assert x["sla_at_risk_today"] == 1 and x["sla_at_risk"][0].id == "risk"
+    by_priority = {c.name: (c.now, c.change) for c in x["by_priority"]}
+    assert by_priority["urgent"] == (1, 1) and by_priority["high"] == (1, 1)
+    text = render(report, "text")
+    assert "Open: 13 (-2 since yesterday)" in text
+    assert "Yesterday (2026-11-22): 3 created, 6 solved" in text
+    assert "#o10 Ticket o10 (normal, 9d 23h old, Billing, zendesk)" in text
+    assert "#risk Ticket risk (high, 2h old, Support, zendesk, SLA due 2026-11-23 14:00)" in text
+
+
+def test_daily_lists_what_fired_overnight(store: SqliteStore) -> None:
+    fired = Alert(fingerprint="f1", rule="urgent-backlog", labels=(("helpdesk", "zendesk"),), state=AlertState.FIRING,
+                  level="critical", value=31, threshold=30, summary="open_tickets is 31", tickets=(), ticket_count=31,
+                  active_since=NOW - timedelta(hours=5), firing_since=NOW - timedelta(hours=5))
+    store.save_alerts({"f1": fired})
+    report = build_daily(store, NOW, TZ)
+    overnight = [(a.rule, a.level, a.scope) for a in report.extra["overnight"]]
+    assert overnight == [("urgent-backlog", "critical", "zendesk")]
+    assert "CRITICAL urgent-backlog (zendesk), firing since 2026-11-23 04:00" in render(report, "markdown")
+
+
+def test_weekly_review_numbers(store: SqliteStore) -> None:
+    report = build_weekly(store, NOW, TZ)
+    week = report.extra["week"]
+    assert (week["from"], week["to"]) == ("2026-11-16", "2026-11-22")
+    assert (week["created"], week["solved"]) == (7 + 6 + 2, 6)  # o1..o7, s0..s5, y0..y1
+    assert report.extra["busiest_tags"][0] == ("outage", 2)
+    assert report.extra["sla_attainment"] == {"met": 4, "with_sla": 6, "percent": 66.7}
+    ages = dict(report.extra["age_distribution"])
+    assert ages["< 1 day"] == 4 and ages["7-30 days"] == 3 and sum(ages.values()) == 13
+    assert len(report.days) == 7 and report.days[-1].solved == 6
+    data = json.loads(render(report, "json"))
+    assert data["extra"]["sla_attainment"]["percent"] == 66.7 and data["days"][-1]["day"] == "2026-11-22"
+
+
+def test_recurring_spikes_find_the_monday_morning_rush() -> None:
+    monday_9 = datetime(2026, 11, 2, 9, 15, tzinfo=TZ)
+    created = [(monday_9 + timedelta(weeks=w, minutes=m)).timestamp() for w in range(4) for m in range(8)]
+    created += [(monday_9 + timedelta(days=d, hours=h)).timestamp() for d in range(28) for h in (3, 15)]
+    spikes = recurring_spikes(created, TZ)
+    assert spikes[0]["weekday"] == "Mon" and spikes[0]["hour"] == 9 and spikes[0]["weeks"] == 4
+    assert spikes[0]["factor"] > 2
+
+
+def test_prepared_report_has_a_png_chart_and_an_inline_html_email(store: SqliteStore, tmp_path: Path) -> None:
+    prepared = prepare(store, "weekly", NOW, TZ, name="weekly-review")
+    png = prepared.chart_png
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1000, 450)
+    artifacts = Path(__file__).resolve().parent.parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "weekly-chart.png").write_bytes(png)
+    message = message_from_bytes(email_message(prepared, "bw@example.com", ["leads@example.com"]).as_bytes())
+    parts = {p.get_content_type(): p for p in message.walk()}
+    assert 'src="cid:backlog-chart"' in parts["text/html"].get_payload(decode=True).decode()
+    assert parts["image/png"]["Content-ID"] == "<backlog-chart>"
+    assert parts["image/png"].get_payload(decode=True) == png
+    assert "SLA attainment" in parts["text/plain"].get_payload(decode=True).decode()
+    assert prepared.blocks[0]["type"] == "header" and len(prepared.blocks) <= 50
