@@ -2,6 +2,7 @@
 #   docker build -t backlog-watch .
 #   docker run -v bw-data:/data -v ./config.yaml:/config/backlog-watch.yaml:ro \
 #              -e ZENDESK_API_TOKEN -e SLACK_BOT_TOKEN -p 8080:8080 backlog-watch
+#   docker kill -s HUP <container>    reloads the config (a bad one is refused; the old one runs on)
 # BASE lets a machine without a registry build on a locally imported image with python3.
 ARG BASE=python:3.11-slim
 
@@ -26,7 +27,8 @@ USER backlog
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
+# Asks /healthz on the port the mounted config listens on (8080 when it cannot tell).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python3", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["backlog-watch", "--log-format", "json", "healthcheck"]
 ENTRYPOINT ["backlog-watch", "--log-format", "json"]
 CMD ["run"]

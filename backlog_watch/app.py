@@ -136,19 +136,24 @@ def reload(config: Config) -> Config | None:
     return new
 
 
+def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
+    """What the HTTP server reads: the store, the helpdesks' poll intervals, metrics, hooks."""
+    instruments = parts.daemon.instruments
+    return WebState(
+        store=parts.store, helpdesks={h.name: h.poll_every.total_seconds() for h in config.helpdesks},
+        clock=parts.daemon.clock, registry=parts.registry, hook_secret=config.http.hook_secret,
+        trigger=trigger.trigger,
+        on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
+        refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
+    )
+
+
 async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
         trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        instruments = parts.daemon.instruments
-        state = WebState(
-            store=parts.store, helpdesks={h.name: h.poll_every.total_seconds() for h in config.helpdesks},
-            clock=parts.daemon.clock, registry=parts.registry, hook_secret=config.http.hook_secret,
-            trigger=trigger.trigger,
-            on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
-            refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
-        )
+        state = web_state(config, parts, trigger)
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))

@@ -1,4 +1,4 @@
-"""The command line: check | once [--dry-run] | run | simulate | demo.
+"""The command line: check | once [--dry-run] | run | report | healthcheck | simulate | demo.
 
 Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran); 2 the config is invalid.
 A config error prints ``file:line: key.path: message`` lines on stderr, never a traceback.
@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--dry-run", action="store_true", help="print what would be sent; send and save nothing")
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
+
+    report = commands.add_parser("report", help="print the daily briefing or the weekly review from the stored data")
+    _config_arg(report)
+    report.add_argument("--kind", choices=["daily", "weekly"], default="daily")
+    report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    report.add_argument("--chart", metavar="PNG", help="also write the report's chart to this file")
+    health = commands.add_parser("healthcheck", help="exit 0 when the daemon's /healthz answers (the HEALTHCHECK)")
+    _config_arg(health)
 
     simulate = commands.add_parser("simulate", help="serve a simulated helpdesk (or the Slack stand-in) on loopback")
     simulate.add_argument("helpdesk", choices=SIMULATED)
@@ -120,6 +128,45 @@ async def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from backlog_watch.reports import prepare
+    from backlog_watch.reports.render import render
+    from backlog_watch.store import SqliteStore
+
+    config = _load(args.config)
+    store = SqliteStore.from_url(config.store)
+    try:
+        prepared = prepare(store, args.kind, datetime.now(UTC), config.tz)
+    finally:
+        store.close()
+    out.write(render(prepared.report, args.format))
+    if args.chart:
+        Path(args.chart).write_bytes(prepared.chart_png)
+    return EXIT_OK
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """GET /healthz on the configured listen address (loopback when it listens on every interface)."""
+    import urllib.request
+
+    host, port = "127.0.0.1", 8080
+    with contextlib.suppress(ConfigError):
+        config = _load(args.config)
+        host, port = config.http.host, config.http.port
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        with urllib.request.urlopen(f"http://{shown}:{port}/healthz", timeout=4) as response:
+            return EXIT_OK if response.status == 200 else EXIT_FAILED
+    except OSError as exc:
+        sys.stderr.write(f"healthcheck: http://{shown}:{port}/healthz: {exc}\n")
+        return EXIT_FAILED
+
+
 def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "check":
         return cmd_check(args, out)
@@ -131,6 +178,10 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         config = _load(args.config)
         refuse_unsupported(config)
         return asyncio.run(run(config))
+    if args.command == "report":
+        return cmd_report(args, out)
+    if args.command == "healthcheck":
+        return cmd_healthcheck(args)
     if args.command == "simulate":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))

@@ -7,7 +7,7 @@ API, such as the local stand-in the tests and the demo use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from pydantic import SecretStr
@@ -32,6 +32,9 @@ from backlog_watch import render
 from backlog_watch.alerts import AlertState
 from backlog_watch.dispatch import Delivery, Notification, Reason
 from backlog_watch.errors import NotifyError
+
+if TYPE_CHECKING:
+    from backlog_watch.reports import PreparedReport
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -129,6 +132,13 @@ class SlackNotifier:
                          text=_clip(reply_text(notification), TEXT_MAX))
         await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
         return Delivery(channel=previous.channel, ts=previous.ts)
+
+    async def send_report(self, prepared: PreparedReport) -> None:
+        """The report as Block Kit, then its chart uploaded into the same channel (files_upload_v2)."""
+        response = await self._call("chat_postMessage", channel=self.channel, text=_clip(prepared.title, TEXT_MAX),
+                                    blocks=prepared.blocks)
+        await self._call("files_upload_v2", channel=response["channel"], file=prepared.chart_png,
+                         filename=f"{prepared.name}.png", title=prepared.title, alt_txt=prepared.title)
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

@@ -4,7 +4,9 @@ Point ``AsyncWebClient(token=..., base_url=standin.api_url)`` at it. It checks t
 (``not_authed`` / ``invalid_auth`` with HTTP 200, as Slack does), Block Kit limits (``invalid_blocks``),
 channels and threads; keeps the messages (``messages(channel)``: parents with their replies, after
 edits) and every call (``calls``). Methods: ``api.test``, ``auth.test``, ``chat.postMessage``,
-``chat.update``, ``conversations.info``, ``conversations.history``, ``conversations.replies``; the
+``chat.update``, ``conversations.info``, ``conversations.history``, ``conversations.replies``, and file uploads
+as slack-sdk's ``files_upload_v2`` makes them (``files.getUploadURLExternal``, a POST of the bytes to the
+returned upload URL, ``files.completeUploadExternal`` sharing them in a channel: ``uploads``); the
 webhook answers ``POST /services/T000/B000/XXXX`` with ``ok``. Faults: ``fail_next``, ``rate_limit_next``
 (429, ``Retry-After``, ``{"ok": false, "error": "ratelimited"}``).
 
@@ -50,6 +52,18 @@ class SlackCall:
 
 
 @dataclass
+class SlackUpload:
+    """A file announced by files.getUploadURLExternal; ``data`` once its bytes were posted."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+
+
+@dataclass
 class SlackMessage:
     """A message as the channel shows it now; ``edits`` keeps the earlier (text, blocks), oldest first."""
 
@@ -60,6 +74,8 @@ class SlackMessage:
     thread_ts: str | None = None
     replies: list[SlackMessage] = field(default_factory=list)
     edits: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    """Ids of the files shared with this message (``SlackStandIn.uploads`` has their bytes)."""
 
     @property
     def edited(self) -> bool:
@@ -95,6 +111,7 @@ class SlackStandIn(LoopbackServer):
         self._threads: dict[str, list[SlackMessage]] = {cid: [] for cid in self._names.values()}
         self._last_ts = 0
         self.calls: list[SlackCall] = []
+        self.uploads: dict[str, SlackUpload] = {}
         self.faults = FaultQueue()
         self._methods: dict[str, Callable[[Params], Answer]] = {
             "auth.test": self._auth_test,
@@ -103,6 +120,8 @@ class SlackStandIn(LoopbackServer):
             "conversations.info": self._conversation_info,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
 
     def __repr__(self) -> str:
@@ -121,6 +140,7 @@ class SlackStandIn(LoopbackServer):
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post(self.webhook_path, self._webhook)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -190,6 +210,21 @@ class SlackStandIn(LoopbackServer):
             return web.Response(status=status, text=failure.error)
         return web.Response(text="ok")
 
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        """The upload URL: the file's bytes, raw or as a multipart form (Slack takes both)."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        self.calls.append(SlackCall("upload", {"file_id": request.match_info["file_id"]}, dict(request.headers)))
+        if upload is None:
+            return web.Response(status=404, text="file_not_found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            item = next(iter(form.values()), None)
+            data = item.file.read() if hasattr(item, "file") else str(item or "").encode()
+        else:
+            data = await request.read()
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}")
+
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/services/"):
             return web.Response(status=404, text="no_service")
@@ -250,7 +285,7 @@ class SlackStandIn(LoopbackServer):
                 )
         if text is not None and not isinstance(text, str):
             text = str(text)
-        if required and not text and not blocks and not params.get("attachments"):
+        if required and not text and not blocks and not params.get("attachments") and not params.get("_files"):
             raise SlackFailure("no_text")
         if text is not None and len(text) > MESSAGE_TEXT_MAX:
             raise SlackFailure("msg_too_long")
@@ -333,6 +368,37 @@ class SlackStandIn(LoopbackServer):
         if parent is None or parent.thread_ts is not None:
             raise SlackFailure("thread_not_found")
         return {"ok": True, "messages": [self._json(m) for m in [parent, *parent.replies]], "has_more": False}
+
+    def _upload_url(self, params: Params) -> Answer:
+        filename, length = params.get("filename"), params.get("length")
+        if not filename or not str(length or "").isdigit():
+            raise SlackFailure("invalid_arguments")
+        file_id = f"F{len(self.uploads) + 1:08d}"
+        self.uploads[file_id] = SlackUpload(file_id, str(filename), int(str(length)))
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, params: Params) -> Answer:
+        try:
+            files = json.loads(params.get("files") or "[]") if isinstance(params.get("files"), str) else params["files"]
+        except (ValueError, KeyError):
+            raise SlackFailure("invalid_arguments") from None
+        uploads = [self.uploads.get(str(f.get("id"))) for f in files if isinstance(f, dict)]
+        if not uploads or any(u is None or u.data is None for u in uploads):
+            raise SlackFailure("file_not_found")
+        shared: list[SlackUpload] = [u for u in uploads if u is not None]
+        for entry, upload in zip(files, shared, strict=False):
+            upload.title = entry.get("title") or upload.filename
+        channel = params.get("channel_id")
+        if channel:
+            posted = self._post_message({"channel": channel, "thread_ts": params.get("thread_ts"),
+                                         "text": params.get("initial_comment") or ""} | {"_files": True})
+            message = self._find(posted["channel"], posted["ts"])
+            assert message is not None
+            message.files = [u.file_id for u in shared]
+            for upload in shared:
+                upload.channel = posted["channel"]
+        return {"ok": True, "files": [
+            {"id": u.file_id, "name": u.filename, "title": u.title, "size": len(u.data or b"")} for u in shared]}
 
     def _json(self, message: SlackMessage) -> Answer:
         body: Answer = {
