@@ -142,13 +142,15 @@ class Daemon:
             polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
             snapshot = self.store.snapshot(now, polled)
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
-            alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
+            previous = self.store.load_alerts()
+            alerts = advance(previous, findings, now, [r.name for r in self.rules])
             data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
             due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
+            log_transitions(previous, alerts)
             evaluation.result = await deliver(due, self.notifiers, self.store)
             if self.instruments is not None:
                 self.instruments.delivered([n for n, _ in evaluation.result.sent],
@@ -221,6 +223,17 @@ class Daemon:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for task in late:
                 task.cancel()
+
+
+def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> None:
+    """One line per alert whose state or level changed, carrying its rule and helpdesk."""
+    for fingerprint, alert in alerts.items():
+        before = previous.get(fingerprint)
+        if before is not None and (before.state, before.level) == (alert.state, alert.level):
+            continue
+        extra = {"rule": alert.rule, "helpdesk": alert.label_map.get("helpdesk"), "alert_state": alert.state.value,
+                 "alert_level": alert.level}
+        log.info("alert %s (%s): %s", alert.state.value, alert.level, alert.summary, extra=extra)
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

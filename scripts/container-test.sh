@@ -30,8 +30,9 @@ start_engine() {
     command -v docker >/dev/null || skip "no docker client (apt-get install -y docker.io)"
     command -v dockerd >/dev/null || skip "no Docker engine (apt-get install -y docker.io)"
     [ "$(id -u)" = 0 ] || skip "no Docker engine answers and starting dockerd needs root"
-    say "starting dockerd"
-    (dockerd >/tmp/backlog-watch-dockerd.log 2>&1 &)
+    say "starting dockerd (stopped again at the end)"
+    dockerd >/tmp/backlog-watch-dockerd.log 2>&1 &
+    DOCKERD_PID=$!
     for _ in $(seq 1 30); do engine_up && return 0; sleep 1; done
     skip "dockerd did not start within 30s (see /tmp/backlog-watch-dockerd.log)"
 }
@@ -56,12 +57,14 @@ build_base() {
 
 SIM_PID=""
 CONTAINER=""
+DOCKERD_PID=""
 WORK="$(mktemp -d /tmp/backlog-watch-ct.XXXXXX)"
 cleanup() {
     [ -n "$CONTAINER" ] && docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
     [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
     docker volume rm -f backlog-watch-ct-data >/dev/null 2>&1 || true
     rm -rf "$WORK"
+    if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 

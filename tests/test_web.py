@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backlog_watch.app import Parts, assemble, web_state
@@ -74,8 +76,9 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_expose_kpis_polls_alerts_and_notifications(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="backlog_watch.daemon")
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
     config = make_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 1)
@@ -95,6 +98,8 @@ async def test_metrics_expose_kpis_polls_alerts_and_notifications(
     assert found[("backlog_watch_alerts_firing", (("level", "warn"), ("rule", "backlog-size")))] == 1
     assert found[("backlog_watch_notifications_sent_total", (("notifier", "console"),))] == 1
     assert ("backlog_watch_created_24h", hd) in found and ("backlog_watch_age_p90_hours", hd) in found
+    (fired,) = [r for r in caplog.records if r.getMessage().startswith("alert firing")]
+    assert (fired.rule, fired.helpdesk) == ("backlog-size", "zendesk")  # type: ignore[attr-defined]
 
 
 async def test_poll_errors_are_counted(zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path) -> None:
