@@ -72,8 +72,10 @@ start_engine
 build_base
 
 say "docker build (BASE=$BASE_IMAGE)"
-docker build --network host --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 \
-    || { tail -30 "$WORK/build.log"; echo "FAILED: docker build"; exit 1; }
+docker build --network host --build-arg "BASE=$BASE_IMAGE" --label backlog-watch.container-test=1 \
+    -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; echo "FAILED: docker build"; exit 1; }
+# The previous build of this tag is left dangling: remove it (and only images this script labelled).
+docker image prune -f --filter label=backlog-watch.container-test=1 >/dev/null
 say "image $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 [ "$(docker image inspect -f '{{.Config.User}}' "$IMAGE")" = "backlog" ] || { echo "FAILED: image runs as root"; exit 1; }
 

@@ -68,7 +68,8 @@ def email_message(prepared: PreparedReport, sender: str, recipients: Sequence[st
     message["To"] = ", ".join(recipients)
     message.set_content(prepared.text)
     message.add_alternative(prepared.html, subtype="html")
-    html_part = message.get_payload()[1]  # type: ignore[index]
+    html_part = message.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
     html_part.add_related(prepared.chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
                           filename="backlog.png")
     return message

@@ -219,7 +219,7 @@ class SlackStandIn(LoopbackServer):
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             item = next(iter(form.values()), None)
-            data = item.file.read() if hasattr(item, "file") else str(item or "").encode()
+            data = item.file.read() if isinstance(item, web.FileField) else str(item or "").encode()
         else:
             data = await request.read()
         upload.data = data
