@@ -43,5 +43,5 @@ def setup_logging(fmt: LogFormat = "auto", level: int | str = logging.INFO) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -126,8 +126,8 @@ done
 if [ "$health" != healthy ]; then docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: not healthy ($health)"; exit 1; fi
 say "HEALTHCHECK: healthy"
 
-for _ in $(seq 1 60); do
-    docker logs "$CONTAINER" 2>/dev/null | grep -q "container-backlog" && break
+for _ in $(seq 1 60); do  # stdout only: the console notifier's alerts (logs are on stderr)
+    docker logs "$CONTAINER" 2>/dev/null | grep -q "^\[WARN\] container-backlog" && break
     sleep 1
 done
 docker logs "$CONTAINER" 2>/dev/null | grep -q "^\[WARN\] container-backlog" \

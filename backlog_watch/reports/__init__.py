@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.errors import NotifyError
 from backlog_watch.reports.build import Kind, Report, build
-from backlog_watch.reports.chart import backlog_chart
 from backlog_watch.reports.render import CHART_CID, as_html, as_markdown, as_text, slack_blocks
 from backlog_watch.store import SqliteStore
 
@@ -54,6 +53,8 @@ class ReportNotifier(Protocol):
 
 
 def prepare(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo, name: str | None = None) -> PreparedReport:
+    from backlog_watch.reports.chart import backlog_chart  # matplotlib loads in ~1s: only when a report is made
+
     report = build(store, kind, now, tz)
     chart = backlog_chart(report.days, "Created and solved per day, open backlog at each day's end")
     return PreparedReport(name or kind, report, as_text(report), as_markdown(report), as_html(report),
