@@ -14,13 +14,21 @@ from datetime import datetime
 
 import httpx
 
-from backlog_watch.config import Config, ConsoleSettings, NotifierSettings, SlackSettings
+from backlog_watch.config import (
+    Config,
+    ConsoleSettings,
+    EmailSettings,
+    NotifierSettings,
+    SlackSettings,
+    WebhookSettings,
+)
 from backlog_watch.connector import Connector, available_connectors
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.dispatch import Notifier
 from backlog_watch.errors import ConfigError
 from backlog_watch.notifiers.console import ConsoleNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
+from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.store import SqliteStore
 from backlog_watch.web import WebServer
 
@@ -40,6 +48,16 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
                              api_url=settings.api_url)
     if isinstance(settings, ConsoleSettings):
         return ConsoleNotifier(settings.name)
+    if isinstance(settings, EmailSettings):
+        from backlog_watch.notifiers.email import EmailNotifier
+
+        return EmailNotifier(settings.name, host=settings.host, port=settings.port, sender=settings.from_,
+                             to=settings.to, starttls=settings.starttls, tls=settings.tls,
+                             username=settings.username, password=settings.password)
+    if isinstance(settings, WebhookSettings):
+        from backlog_watch.notifiers.slack_webhook import SlackWebhookNotifier
+
+        return SlackWebhookNotifier(settings.name, url=settings.url)
     raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not yet supported'])
 
 
@@ -78,7 +96,8 @@ async def assemble(
             if close is not None:
                 stack.push_async_callback(close)
         daemon = Daemon(store, connectors, config.effective_rules(), built,
-                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock)
+                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock,
+                        policy=DeliveryPolicy.from_config(config))
         yield Parts(store, connectors, built, daemon)
 
 

@@ -20,9 +20,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerts import Alert, Finding, advance
 from backlog_watch.connector import Connector, SyncResult, sync
-from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliver, plan
+from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
 from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.outbox import Outbox, deliver_due
+from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.rules import RuleBase
+from backlog_watch.silences import Silences
 from backlog_watch.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
+    muted: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> why it was not notified (silenced, inhibited): still stored and shown."""
 
 
 class Daemon:
@@ -58,6 +63,7 @@ class Daemon:
         evaluate_every: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         dry_run: bool = False,
+        policy: DeliveryPolicy | None = None,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -67,6 +73,8 @@ class Daemon:
         self.evaluate_every = evaluate_every
         self.clock = clock
         self.dry_run = dry_run
+        self.policy = policy or DeliveryPolicy()
+        self.outbox = Outbox(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
         self._eval_lock = asyncio.Lock()
@@ -129,15 +137,22 @@ class Daemon:
             now = self.clock()
             polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
             snapshot = self.store.snapshot(now, polled)
+            statuses = [self.store.poll_status(n) for n in self.connectors]
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
-            alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
-            data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
-            due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
+            findings += self.policy.findings(statuses)
+            rules = {**self.rules_by_name, **self.policy.rules}
+            alerts = advance(self.store.load_alerts(), findings, now, list(rules))
+            data_as_of = {s.helpdesk: s.last_success for s in statuses}
+            muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
+            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
+                   if n.alert.fingerprint not in muted]
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
-            evaluation.result = await deliver(due, self.notifiers, self.store)
+            self.outbox.enqueue(due, now)  # written before sending: a crash from here on redoes, never loses
+            evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)
+            evaluation.result.muted = muted
             return evaluation
 
     # -- running -----------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from backlog_watch.alerts import Finding, labels_of
 from backlog_watch.durations import Duration, format_duration, human_duration
+from backlog_watch.escalation import EscalationStep
 from backlog_watch.metrics import SUPPORTED_METRICS, compute, group_tickets
 from backlog_watch.models import Channel, Priority, Snapshot, Status, Ticket
+from backlog_watch.templating import TemplateSettings
 
 MAX_LISTED = 50
 """Tickets kept with a finding; the count says how many there were in all."""
@@ -107,6 +109,8 @@ class RuleBase(BaseModel):
     for_: Duration = Field(default=timedelta(0), alias="for")
     business_hours: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    escalate: tuple[EscalationStep, ...] | None = None
+    template: TemplateSettings | None = None
 
     @field_validator("group_by", "notify", mode="before")
     @classmethod

@@ -117,7 +117,6 @@ def test_contract_unsupported_lists_exactly_what_cannot_run_yet() -> None:
     assert config.unsupported() == [
         'helpdesks[1] "freshdesk": connector type "freshdesk" is not yet supported',
         'helpdesks[2] "jira": connector type "jira" is not yet supported',
-        'notifiers[1] "leads-email": notifier type "email" is not yet supported',
         *rule_lines,
         'reports[0] "morning-briefing": reports are not yet supported',
         'reports[1] "weekly-review": reports are not yet supported',
