@@ -1,4 +1,4 @@
-"""The command line: check | once [--dry-run] | run | simulate | demo.
+"""The command line: check | once [--dry-run] | run | silence add|list|expire | simulate | demo.
 
 Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran); 2 the config is invalid.
 A config error prints ``file:line: key.path: message`` lines on stderr, never a traceback.
@@ -56,10 +56,75 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--tickets", type=int, default=300, help="size of the generated backlog")
 
+    _silence_parser(commands)
+
     demo = commands.add_parser("demo", help="simulators + daemon + console alerts, all on this machine")
     demo.add_argument("--data", default="demo-data", help="folder for the demo's SQLite store")
     demo.add_argument("--port", type=int, default=8080, help="the daemon's HTTP port")
     return parser
+
+
+def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    silence = commands.add_parser("silence", help="mute alerts that match, for a while (add | list | expire)")
+    actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a silence")
+    _config_arg(add)
+    add.add_argument("--matcher", "-m", action="append", required=True, metavar="KEY=VALUE",
+                     help="rule=NAME, helpdesk=NAME, group=NAME, level=warn, any label (repeat: all must match); "
+                          "also KEY!=VALUE and KEY=~REGEX")
+    add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 2h or 1d")
+    add.add_argument("--by", required=True, help="who adds it")
+    add.add_argument("--comment", required=True, help="why")
+    listing = actions.add_parser("list", help="list active silences (--all: expired ones too)")
+    _config_arg(listing)
+    listing.add_argument("--all", action="store_true")
+    expire = actions.add_parser("expire", help="end a silence now")
+    _config_arg(expire)
+    expire.add_argument("id")
+
+
+def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
+    """Silences live in the store, so a running daemon sees them at its next evaluation."""
+    from datetime import UTC, datetime
+
+    from backlog_watch.durations import parse_duration
+    from backlog_watch.silences import Matcher, Silences
+    from backlog_watch.store import SqliteStore
+
+    config = _load(args.config)
+    now = datetime.now(UTC)
+    store = SqliteStore.from_url(config.store)
+    try:
+        silences = Silences(store)
+        if args.silence_command == "add":
+            try:
+                matchers = [Matcher.parse(m) for m in args.matcher]
+                duration = parse_duration(args.duration)
+                silence = silences.add(matchers, ends_at=now + duration, created_by=args.by,
+                                       comment=args.comment, now=now)
+            except ValueError as exc:  # a pydantic duration error is a ValueError too
+                sys.stderr.write(f"silence add: {str(exc).splitlines()[-1] if exc.args else exc}\n")
+                return EXIT_CONFIG
+            out.write(f"{silence.id}\n")
+            return EXIT_OK
+        if args.silence_command == "expire":
+            try:
+                silence = silences.expire(args.id, now)
+            except KeyError:
+                sys.stderr.write(f'silence expire: no silence "{args.id}" (see `backlog-watch silence list --all`)\n')
+                return EXIT_FAILED
+            out.write(f"expired {silence.id}\n")
+            return EXIT_OK
+        shown = silences.all() if args.all else silences.active(now)
+        for s in shown:
+            state = "active" if s.is_active(now) else ("pending" if s.starts_at > now else "expired")
+            out.write(f"{s.id}  {state:<7}  until {s.ends_at:%Y-%m-%d %H:%M} UTC  "
+                      f"{' '.join(str(m) for m in s.matchers)}  by {s.created_by}: {s.comment}\n")
+        if not shown:
+            out.write("no silences\n")
+        return EXIT_OK
+    finally:
+        store.close()
 
 
 def _load(path: str | None) -> Config:
@@ -131,6 +196,8 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         config = _load(args.config)
         refuse_unsupported(config)
         return asyncio.run(run(config))
+    if args.command == "silence":
+        return cmd_silence(args, out)
     if args.command == "simulate":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))
