@@ -188,3 +188,27 @@ async def test_helpdesk_down_fires_after_down_after_and_hides_its_alerts(
     assert await once(config, sim_clock) == 0
     down = next(m for m in slack_standin.messages("#support") if "helpdesk-down" in m.blocks[0]["text"]["text"])
     assert "resolved" in down.replies[-1].text.lower() and "RESOLVED" in down.text
+
+
+async def test_a_silenced_alert_is_stored_but_not_sent_until_the_silence_ends(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+) -> None:
+    from backlog_watch.silences import Matcher, Silences
+    from backlog_watch.store import SqliteStore
+
+    sim_clock.advance(120)
+    db = tmp_path / "bw.db"
+    config = make_config(zendesk_sim, slack_standin, db)
+    store = SqliteStore(db)
+    Silences(store).add([Matcher.parse("rule=backlog-size")], ends_at=sim_clock.now() + timedelta(hours=1),
+                        created_by="alice", comment="known import", now=sim_clock.now())
+    store.close()
+    async with assemble(config, clock=sim_clock.now) as built:
+        _, evaluation = await built.daemon.once()
+        stored = built.store.load_alerts()
+    assert parents(slack_standin) == ["old-tickets"]
+    (muted,) = evaluation.muted
+    assert stored[muted].rule == "backlog-size" and stored[muted].state.value == "firing"  # still on the dashboard
+    sim_clock.advance(timedelta(hours=1, minutes=1))
+    assert await once(config, sim_clock) == 0
+    assert parents(slack_standin) == ["old-tickets", "backlog-size"]
