@@ -168,6 +168,8 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
             for notifier, notification in evaluation.planned:
                 out.write(f"\n[dry run] would send to {notifier} ({notification.reason}):\n")
                 out.write(format_text(notification) + "\n")
+            for fp, why in evaluation.muted.items():
+                out.write(f"\n[dry run] not sent: {evaluation.alerts[fp].rule}: {why}\n")
             if not evaluation.planned:
                 out.write("\n[dry run] nothing to send\n")
         for notifier, notification, error in evaluation.result.failed:
