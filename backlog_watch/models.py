@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from backlog_watch.calendar import BusinessCalendar
+    from backlog_watch.history import HistoryView
 
 
 class Status(StrEnum):
@@ -117,16 +122,29 @@ class Snapshot:
     """What the store knows at ``now``: the open tickets and recently solved ones, per helpdesk.
 
     Rules evaluate a snapshot and never the last fetch, so a quiet poll resolves nothing by accident.
+    It also carries what rules need besides tickets, resolved before evaluation so rules stay pure:
+    the business calendars by name, the KPI history, and each helpdesk's handle time in hours.
     """
 
     now: datetime
     helpdesks: tuple[str, ...]
     tickets: tuple[Ticket, ...] = ()
     stale: frozenset[str] = field(default_factory=frozenset)
+    calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
+    history: HistoryView | None = None
+    handle_hours: Mapping[str, float] = field(default_factory=dict)
 
     def open_tickets(self) -> Iterator[Ticket]:
         return (t for t in self.tickets if t.is_open)
 
+    def calendar(self, name: str | None) -> BusinessCalendar | None:
+        """The named business calendar (None for calendar time); a missing one is a wiring bug."""
+        if name is None:
+            return None
+        if name not in self.calendars:
+            raise KeyError(f'no business calendar "{name}" was given to the evaluation')
+        return self.calendars[name]
+
     @classmethod
-    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket]) -> Snapshot:
-        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets))
+    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket], **context: object) -> Snapshot:
+        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), **context)  # type: ignore[arg-type]
