@@ -46,6 +46,7 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
+    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -141,7 +142,7 @@ class Daemon:
             alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
             data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
             due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)

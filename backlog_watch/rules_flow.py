@@ -46,11 +46,11 @@ class SpikeRule(RuleBase):
             recent = sorted((t for t in tickets if t.created_at > start), key=lambda t: t.created_at, reverse=True)
             usual = created_in(tickets, start - self.baseline, start) / windows
             limit = max(self.factor * usual, float(self.min_count))
-            summary = (f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, usually "
-                       f"{usual:.1f} (over {format_duration(self.baseline)}); fires at {limit:g}")
+            usually = f"{len(recent) / usual:.1f}x the usual {usual:.1f}" if usual else "none usually"
+            summary = (f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, {usually} "
+                       f"per {format_duration(self.window)} over {format_duration(self.baseline)} "
+                       f"(fires at {limit:g})")
             level = self.level if recent and len(recent) >= limit else None
-            if level and usual:
-                summary = summary.replace("usually", f"{len(recent) / usual:.1f}x the usual", 1)
             yield Measure(scope, float(len(recent)), level, limit, summary, recent)
 
 
