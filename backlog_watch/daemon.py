@@ -154,11 +154,9 @@ class Daemon:
         """The stored data at now, with what the rules need besides tickets (history, calendars)."""
         solved_window = max([timedelta(days=7), *(r.needs_solved() for r in self.rules)])
         snapshot = self.store.snapshot(now, helpdesks, solved_window)
-        lookback = max([timedelta(days=8), *(getattr(r, "lookback", timedelta(0)) + timedelta(days=1)
-                                              for r in self.rules),
-                        *(getattr(r, "growing_for", timedelta(0)) + timedelta(days=2) for r in self.rules)])
-        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours,
-                       history=self.history.view(now - lookback))
+        days = max([0, *(r.history_days() for r in self.rules)])
+        history = self.history.daily_view(now, days) if days else None
+        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
 
     # -- running -----------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ Trend and forecast rules, reports and the dashboard's sparklines read it. API:
 - ``History(store).series(metric, scope, since, until=None, step="day", tz=UTC)``: ``[(moment, value)]``,
   the last value of each step ("raw", "hour" or "day"; days are local days of ``tz``), oldest first.
 - ``History(store).view(since)``: a ``HistoryView``, the rows since then in memory; it rides in the
-  Snapshot so rules read history without I/O. ``HistoryView.value_at(metric, scope, moment)`` is the
+  Snapshot so rules read history without I/O. ``daily_view(now, days)`` holds only the rows that
+  ``daily`` reads (what the daemon uses: a few rows per scope, however often it evaluates). ``HistoryView.value_at(metric, scope, moment)`` is the
   last value at or before ``moment`` (None when there is none within a day before it);
   ``HistoryView.daily(metric, scope, now, days)`` the values 1..days days before now, oldest first.
 
@@ -119,6 +120,22 @@ class History:
 
     def view(self, since: datetime) -> HistoryView:
         return HistoryView(self.rows(since))
+
+    def daily_view(self, now: datetime, days: int) -> HistoryView:
+        """Only the points ``daily`` reads: per scope, the last row at or before now - i days, i = 1..days.
+
+        What the daemon gives rules: a few rows per scope, however often it evaluates.
+        """
+        found: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
+        for i in range(1, days + 1):
+            moment = (now - timedelta(days=i)).timestamp()
+            # SQLite returns the kpis of the row holding max(at) in each group.
+            for key, at, text in self.store.query(
+                "SELECT scope, max(at), kpis FROM history WHERE at > ? AND at <= ? GROUP BY scope",
+                (moment - LOOKUP_GAP.total_seconds(), moment),
+            ):
+                found[key].append((at, json.loads(text)))
+        return HistoryView(found)
 
     def series(
         self, metric: str, scope: Iterable[tuple[str, str]], since: datetime, until: datetime | None = None,

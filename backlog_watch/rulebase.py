@@ -150,6 +150,10 @@ class RuleBase(BaseModel):
         """How far back the snapshot must hold solved tickets for this rule."""
         return self.solved_window
 
+    def history_days(self) -> int:
+        """How many days of KPI history (HistoryView.daily) this rule reads."""
+        return 0
+
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         """Every scope with its value and level. Pure: no I/O, no clock."""
         raise NotImplementedError(self.unsupported_reason())

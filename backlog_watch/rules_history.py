@@ -60,6 +60,9 @@ class TrendRule(HistoryRule):
     def days(self) -> int:
         return max(1, math.ceil(self.growing_for / timedelta(days=1)))
 
+    def history_days(self) -> int:
+        return self.days
+
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         for scope, value in self.current(snapshot, now):
             past = snapshot.history.daily(self.metric, scope, now, self.days) if snapshot.history else []
@@ -113,9 +116,12 @@ class ForecastRule(HistoryRule):
             raise ValueError("needs exactly one of above, below")
         return self
 
+    def history_days(self) -> int:
+        return max(2, math.ceil(self.lookback / timedelta(days=1)))
+
     def predict(self, snapshot: Snapshot, scope: Scope, value: float, now: datetime) -> tuple[float, float] | None:
         """(rate per day, days until the crossing), or None without two days of history."""
-        days = max(2, math.ceil(self.lookback / timedelta(days=1)))
+        days = self.history_days()
         past = snapshot.history.daily(self.metric, scope, now, days) if snapshot.history else []
         points = [(float(i - days), v) for i, v in enumerate(past) if v is not None and math.isfinite(v)]
         if len(points) < 2:

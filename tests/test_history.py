@@ -149,8 +149,9 @@ def test_forecast_reads_what_the_daemon_recorded(history: History) -> None:
         for hour in range(24):
             moment = NOW - day * DAY + timedelta(hours=hour)
             history.record(moment, {ZD: {"open_tickets": 70 - 10 * day + 10 * hour / 24}})
-    (m,) = measures(FORECAST, history.view(NOW - 8 * DAY), 70)
-    assert m.level == "warn" and "on Thu 26 Nov 10:00 UTC" in m.summary
+    for view in (history.view(NOW - 8 * DAY), history.daily_view(NOW, 7)):
+        (m,) = measures(FORECAST, view, 70)
+        assert m.level == "warn" and "on Thu 26 Nov 10:00 UTC" in m.summary
 
 
 @pytest.mark.parametrize(("extra", "reason"), [
