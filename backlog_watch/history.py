@@ -8,8 +8,9 @@ Trend and forecast rules, reports and the dashboard's sparklines read it. API:
   the last value of each step ("raw", "hour" or "day"; days are local days of ``tz``), oldest first.
 - ``History(store).view(since)``: a ``HistoryView``, the rows since then in memory; it rides in the
   Snapshot so rules read history without I/O. ``daily_view(now, days)`` holds only the rows that
-  ``daily`` reads (what the daemon uses: a few rows per scope, however often it evaluates). ``HistoryView.value_at(metric, scope, moment)`` is the
-  last value at or before ``moment`` (None when there is none within a day before it);
+  ``daily`` reads (what the daemon uses: a few rows per scope, however often it evaluates).
+  ``HistoryView.value_at(metric, scope, moment)`` is the last value at or before ``moment`` (None
+  when there is none within a day before it);
   ``HistoryView.daily(metric, scope, now, days)`` the values 1..days days before now, oldest first.
 
 A scope is a tuple of (label, value) pairs, e.g. ``(("helpdesk", "zendesk"),)`` or

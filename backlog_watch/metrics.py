@@ -162,8 +162,32 @@ def compute(
 def kpis(
     tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, float] | None = None
 ) -> dict[str, float]:
-    """Every KPI over these tickets: what the history stores for a scope."""
-    return {metric: compute(metric, tickets, now, handle_hours) for metric in METRICS}
+    """Every KPI over these tickets (what the history stores per scope), in a few passes, not sixteen."""
+    hours = handle_hours or {}
+    backlog = [t for t in tickets if t.is_open]
+    ages = [_hours(now - t.created_at) for t in backlog]
+    created = created_in(tickets, now - DAY, now)
+    solved_at = [t.solved_at for t in tickets if is_solved(t)]
+    resolved = sum(1 for at in solved_at if now - DAY < at <= now)  # type: ignore[operator]
+    per_day = sum(1 for at in solved_at if now - WEEK < at <= now) / 7  # type: ignore[operator]
+    return {
+        "open_tickets": float(len(backlog)),
+        "unassigned_tickets": float(sum(1 for t in backlog if not t.is_assigned)),
+        "pending_tickets": float(sum(1 for t in tickets if t.status is Status.PENDING)),
+        "on_hold_tickets": float(sum(1 for t in tickets if t.status is Status.ON_HOLD)),
+        "age_avg_hours": statistics.fmean(ages) if ages else 0.0,
+        "age_p50_hours": _quantile(ages, 0.5),
+        "age_p90_hours": _quantile(ages, 0.9),
+        "age_max_hours": max(ages, default=0.0),
+        "created_24h": float(created),
+        "resolved_24h": float(resolved),
+        "net_flow_24h": float(created - resolved),
+        "resolved_per_day_7d": per_day,
+        "days_to_clear": 0.0 if not backlog else (len(backlog) / per_day if per_day else INFINITE),
+        "workload_hours": sum(hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in backlog),
+        "sla_breached": float(sum(1 for t in backlog if _breached(t, now))),
+        "sla_due_1h": float(sum(1 for t in backlog if _due_within(t, now, timedelta(hours=1)))),
+    }
 
 
 def format_value(value: float) -> str:

@@ -7,6 +7,7 @@ prints them all, so a user sees the quiet scopes too and can tune thresholds.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,12 +192,15 @@ class RuleBase(BaseModel):
         )
 
 
-def most_urgent_first(tickets: Iterable[Ticket]) -> list[Ticket]:
-    return sorted(tickets, key=lambda t: (t.priority.rank, t.created_at))
+def most_urgent_first(tickets: Iterable[Ticket], limit: int | None = None) -> list[Ticket]:
+    """Sorted; with ``limit``, only the first ones (a partial sort: 100k tickets, 50 listed)."""
+    key: Any = lambda t: (t.priority.rank, t.created_at)  # noqa: E731
+    return heapq.nsmallest(limit, tickets, key=key) if limit is not None else sorted(tickets, key=key)
 
 
-def oldest_first(tickets: Iterable[Ticket], field: str = "created_at") -> list[Ticket]:
-    return sorted(tickets, key=lambda t: (getattr(t, field), t.priority.rank))
+def oldest_first(tickets: Iterable[Ticket], field: str = "created_at", limit: int | None = None) -> list[Ticket]:
+    key: Any = lambda t: (getattr(t, field), t.priority.rank)  # noqa: E731
+    return heapq.nsmallest(limit, tickets, key=key) if limit is not None else sorted(tickets, key=key)
 
 
 def plural(count: int, word: str) -> str:

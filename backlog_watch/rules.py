@@ -87,7 +87,9 @@ class ThresholdRule(RuleBase):
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
             summary = f"{self.metric} is {shown} ({level} {direction} {threshold:g})"
-            yield Measure(scope, value, level, threshold, summary, most_urgent_first(t for t in tickets if t.is_open))
+            backlog = [t for t in tickets if t.is_open]
+            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
+                          len(backlog))
 
 
 class AgingRule(RuleBase):
@@ -109,7 +111,8 @@ class AgingRule(RuleBase):
             # Working time never exceeds calendar time: only tickets old by the calendar need counting.
             ages = {t.key: elapsed.since(getattr(t, self.field)) for t in tickets
                     if now - getattr(t, self.field) > self.older_than}
-            aged = oldest_first((t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than), self.field)
+            aged_all = [t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than]
+            aged = oldest_first(aged_all, self.field, MAX_LISTED)
             threshold = self.older_than.total_seconds() / 3600
             if not aged:
                 yield Measure(scope, 0.0, None, threshold,
@@ -117,8 +120,9 @@ class AgingRule(RuleBase):
                 continue
             oldest = ages[aged[0].key]
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
-            summary = f"{plural(len(aged), 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
-            yield Measure(scope, float(len(aged)), "critical" if critical else self.level, threshold, summary, aged)
+            summary = f"{plural(len(aged_all), 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
+            level = "critical" if critical else self.level
+            yield Measure(scope, float(len(aged_all)), level, threshold, summary, aged, len(aged_all))
 
 
 class SlaRule(RuleBase):

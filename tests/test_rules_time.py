@@ -64,6 +64,13 @@ def test_flow_metrics(metric: str, expected: float) -> None:
     assert compute(metric, FLOW, NOW, {"zendesk": 0.75}) == pytest.approx(expected)
 
 
+def test_all_kpis_at_once_agree_with_each_metric() -> None:
+    tickets = [*FLOW, ticket(status=Status.PENDING, assignee=None), ticket(status=Status.ON_HOLD,
+               sla=Sla(first_response_due=NOW + timedelta(minutes=20)))]
+    assert kpis(tickets, NOW, {"zendesk": 0.25}) == {
+        m: compute(m, tickets, NOW, {"zendesk": 0.25}) for m in kpis([], NOW)}
+
+
 def test_an_empty_backlog_is_all_zeros_and_a_zero_resolution_rate_never_clears() -> None:
     assert set(kpis([], NOW).values()) == {0.0}
     stuck = [ticket(age=timedelta(days=2)) for _ in range(3)]
