@@ -12,16 +12,19 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerts import Alert, Finding, advance
+from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliver, plan
 from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.history import History, kpis_by_scope
+from backlog_watch.models import Snapshot
 from backlog_watch.rules import RuleBase
 from backlog_watch.store import SqliteStore
 
@@ -43,6 +46,7 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
+    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -58,6 +62,8 @@ class Daemon:
         evaluate_every: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         dry_run: bool = False,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
+        handle_hours: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -67,6 +73,9 @@ class Daemon:
         self.evaluate_every = evaluate_every
         self.clock = clock
         self.dry_run = dry_run
+        self.calendars = dict(calendars or {})
+        self.handle_hours = dict(handle_hours or {})
+        self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
         self._eval_lock = asyncio.Lock()
@@ -128,17 +137,26 @@ class Daemon:
         async with self._eval_lock:
             now = self.clock()
             polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
-            snapshot = self.store.snapshot(now, polled)
+            snapshot = self.snapshot(now, polled)
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
             alerts = advance(self.store.load_alerts(), findings, now, [r.name for r in self.rules])
             data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
             due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
+            self.history.record(now, kpis_by_scope(snapshot, now))
             evaluation.result = await deliver(due, self.notifiers, self.store)
             return evaluation
+
+    def snapshot(self, now: datetime, helpdesks: list[str]) -> Snapshot:
+        """The stored data at now, with what the rules need besides tickets (history, calendars)."""
+        solved_window = max([timedelta(days=7), *(r.needs_solved() for r in self.rules)])
+        snapshot = self.store.snapshot(now, helpdesks, solved_window)
+        days = max([0, *(r.history_days() for r in self.rules)])
+        history = self.history.daily_view(now, days) if days else None
+        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
 
     # -- running -----------------------------------------------------------------------------------
 
