@@ -97,7 +97,9 @@ async def assemble(
                 stack.push_async_callback(close)
         daemon = Daemon(store, connectors, config.effective_rules(), built,
                         evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock,
-                        policy=DeliveryPolicy.from_config(config))
+                        policy=DeliveryPolicy.from_config(config),
+                        calendars=config.calendars(),
+                        handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks})
         yield Parts(store, connectors, built, daemon)
 
 

@@ -13,12 +13,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.config import Config, load_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import setup_logging
+from backlog_watch.metrics import format_value
+
+if TYPE_CHECKING:
+    from backlog_watch.daemon import Evaluation
+    from backlog_watch.rulebase import RuleBase
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
@@ -156,15 +161,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
             if status.last_error and status.last_attempt != status.last_success:
                 out.write(f"helpdesk {name}: poll failed: {status.last_error}\n")
         if dry_run:
-            by_rule: dict[str, list[str]] = {}
-            for finding in evaluation.findings:
-                scope = ", ".join(f"{k}={v}" for k, v in finding.labels) or "all"
-                by_rule.setdefault(finding.rule, []).append(
-                    f"    {scope}: {finding.level} ({finding.summary})")
-            for rule in parts.daemon.rules:
-                lines = by_rule.get(rule.name)
-                out.write(f"rule {rule.name}: " + ("fires\n" if lines else "quiet\n"))
-                out.writelines(line + "\n" for line in lines or ())
+            out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
                 out.write(f"\n[dry run] would send to {notifier} ({notification.reason}):\n")
                 out.write(format_text(notification) + "\n")
@@ -175,6 +172,21 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
         for notifier, notification, error in evaluation.result.failed:
             out.write(f"notifier {notifier}: {notification.alert.rule} not delivered: {error}\n")
         return code
+
+
+def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
+    """Every rule's value in every scope, quiet ones too, and whether it would fire: to tune thresholds."""
+    lines: list[str] = []
+    snapshot = evaluation.snapshot
+    for rule in rules:
+        measures = list(rule.measure(snapshot, snapshot.now)) if snapshot is not None else []
+        fires = any(m.level for m in measures)
+        lines.append(f"rule {rule.name} ({rule.type}): {'fires' if fires else 'quiet'}")
+        lines.extend(f"    {m.scope_text}: {format_value(m.value)} -> {m.level or 'quiet'} ({m.summary})"
+                     for m in measures)
+        if not measures:
+            lines.append("    (no scope: no ticket matches)")
+    return "".join(f"{line}\n" for line in lines)
 
 
 async def _simulate(args: argparse.Namespace) -> int:

@@ -397,6 +397,10 @@ class Config(BaseModel):
         """The business calendar of that name; its time zone defaults to the config's."""
         return BusinessCalendar.from_settings(self.business_hours[name], self.timezone)
 
+    def calendars(self) -> dict[str, BusinessCalendar]:
+        """Every named business calendar, for the evaluation (rules refer to them by name)."""
+        return {name: self.calendar(name) for name in self.business_hours}
+
     def effective_rules(self) -> list[RuleBase]:
         """Every rule with ``defaults:`` filled in where the rule left a delivery key unset."""
         d = self.defaults
@@ -421,7 +425,7 @@ class Config(BaseModel):
             if notifier.type not in SUPPORTED_NOTIFIERS:
                 lines.append(f'notifiers[{i}] "{notifier.name}": notifier type "{notifier.type}" '
                              "is not yet supported")
-        for i, rule in enumerate(self.rules):
+        for i, rule in enumerate(self.effective_rules()):
             reason = rule.unsupported_reason()
             if reason:
                 lines.append(f'rules[{i}] "{rule.name}": {reason}')

@@ -12,16 +12,19 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerts import Alert, Finding, advance
+from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
 from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.history import History, kpis_by_scope
+from backlog_watch.models import Snapshot
 from backlog_watch.outbox import Outbox, deliver_due
 from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.rules import RuleBase
@@ -48,6 +51,7 @@ class Evaluation:
     result: DispatchResult = field(default_factory=DispatchResult)
     muted: dict[str, str] = field(default_factory=dict)
     """fingerprint -> why it was not notified (silenced, inhibited): still stored and shown."""
+    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -64,6 +68,8 @@ class Daemon:
         clock: Callable[[], datetime] = utcnow,
         dry_run: bool = False,
         policy: DeliveryPolicy | None = None,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
+        handle_hours: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -75,6 +81,9 @@ class Daemon:
         self.dry_run = dry_run
         self.policy = policy or DeliveryPolicy()
         self.outbox = Outbox(store)
+        self.calendars = dict(calendars or {})
+        self.handle_hours = dict(handle_hours or {})
+        self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
         self._eval_lock = asyncio.Lock()
@@ -136,7 +145,7 @@ class Daemon:
         async with self._eval_lock:
             now = self.clock()
             polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
-            snapshot = self.store.snapshot(now, polled)
+            snapshot = self.snapshot(now, polled)
             statuses = [self.store.poll_status(n) for n in self.connectors]
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
             findings += self.policy.findings(statuses)
@@ -146,14 +155,24 @@ class Daemon:
             muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
             due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
                    if n.alert.fingerprint not in muted]
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted)
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
+                                    snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
+            self.history.record(now, kpis_by_scope(snapshot, now))
             self.outbox.enqueue(due, now)  # written before sending: a crash from here on redoes, never loses
             evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)
             evaluation.result.muted = muted
             return evaluation
+
+    def snapshot(self, now: datetime, helpdesks: list[str]) -> Snapshot:
+        """The stored data at now, with what the rules need besides tickets (history, calendars)."""
+        solved_window = max([timedelta(days=7), *(r.needs_solved() for r in self.rules)])
+        snapshot = self.store.snapshot(now, helpdesks, solved_window)
+        days = max([0, *(r.history_days() for r in self.rules)])
+        history = self.history.daily_view(now, days) if days else None
+        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
 
     # -- running -----------------------------------------------------------------------------------
 

@@ -60,10 +60,17 @@ def needs_notify(
     return None
 
 
+GROWTH_RATIO = 0.25
+GROWTH_MIN = 3
+
+
 def grew(entry: LogEntry, alert: Alert) -> bool:
-    """Whether the alert has noticeably more tickets than when last told (10% more, at least one)."""
+    """Whether the alert has noticeably more tickets than when last told: a quarter more and at least
+    three, so a backlog creeping up one ticket an hour does not ping the thread every hour."""
     told = entry.ticket_count
-    return told is not None and alert.ticket_count - told >= max(1, told // 10)
+    if told is None:
+        return False
+    return alert.ticket_count - told >= max(GROWTH_MIN, told * GROWTH_RATIO)
 
 
 @dataclass(frozen=True)

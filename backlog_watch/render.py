@@ -8,9 +8,19 @@ from datetime import datetime
 from backlog_watch.alerts import Alert, AlertState
 from backlog_watch.dispatch import Notification, Reason
 from backlog_watch.durations import human_duration
+from backlog_watch.metrics import format_value
 from backlog_watch.models import Ticket
 from backlog_watch.policy import HELPDESK_DOWN
-from backlog_watch.rules import AgingRule, ThresholdRule
+from backlog_watch.rules import (
+    AgingRule,
+    FifoRule,
+    FlatlineRule,
+    ForecastRule,
+    SlaRule,
+    SpikeRule,
+    ThresholdRule,
+    TrendRule,
+)
 from backlog_watch.templating import render_template, ticket_context
 
 LISTED = 10
@@ -39,15 +49,27 @@ def scope_text(alert: Alert) -> str:
 def headline(notification: Notification) -> str:
     """The value in a few words: "23 open", "12 tickets older than 7d"."""
     alert, rule = notification.alert, notification.rule
+    plural = "s" if alert.ticket_count != 1 else ""
     if isinstance(rule, ThresholdRule):
         words = _METRIC_WORDS.get(rule.metric)
-        return f"{alert.value:g} {words}" if words else f"{rule.metric} {alert.value:g}"
+        return f"{format_value(alert.value)} {words}" if words else f"{rule.metric} {format_value(alert.value)}"
     if isinstance(rule, AgingRule):
-        plural = "s" if alert.ticket_count != 1 else ""
         return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
     if alert.rule == HELPDESK_DOWN:
         return f"not polled, {alert.value:g} failed poll{'s' if alert.value != 1 else ''}"
-    return f"{alert.value:g}"
+    if isinstance(rule, SlaRule):
+        return f"{alert.ticket_count} SLA{plural} at risk"
+    if isinstance(rule, SpikeRule):
+        return f"{alert.ticket_count} new ticket{plural} in {human_duration(rule.window)}"
+    if isinstance(rule, TrendRule):
+        return f"{rule.metric} growing for {human_duration(rule.growing_for)}"
+    if isinstance(rule, FlatlineRule):
+        return f"no new ticket for {format_value(round(alert.value, 1))}h"
+    if isinstance(rule, ForecastRule):
+        return alert.summary
+    if isinstance(rule, FifoRule):
+        return f"{alert.ticket_count} old ticket{plural} skipped"
+    return format_value(alert.value)
 
 
 def title(notification: Notification) -> str:

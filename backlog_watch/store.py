@@ -43,6 +43,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (fingerprint, notifier)
     );
     """,
+    """
+    CREATE TABLE history (scope TEXT NOT NULL, at REAL NOT NULL, kpis TEXT NOT NULL);
+    CREATE INDEX history_by_time ON history (at, scope);
+    """,
     # -- issue 5: delivery (outbox, silences, the count of tickets last told) -- keep as its own entry --
     """
     CREATE TABLE outbox (
@@ -147,6 +151,17 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, for modules that keep their own table (history.py)."""
+        with self._transaction() as db:
+            yield db
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Rows of a read query, for modules that keep their own table (history.py)."""
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
