@@ -17,7 +17,16 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from backlog_watch import reports
-from backlog_watch.config import Config, ConsoleSettings, NotifierSettings, ReportSettings, SlackSettings, load_config
+from backlog_watch.config import (
+    Config,
+    ConsoleSettings,
+    EmailSettings,
+    NotifierSettings,
+    ReportSettings,
+    SlackSettings,
+    WebhookSettings,
+    load_config,
+)
 from backlog_watch.connector import Connector, available_connectors
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.dispatch import Notifier
@@ -26,6 +35,7 @@ from backlog_watch.exporter import make_registry
 from backlog_watch.hooks import PollTrigger
 from backlog_watch.notifiers.console import ConsoleNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
+from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.store import SqliteStore
 from backlog_watch.web import WebServer, WebState
 
@@ -45,6 +55,16 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
                              api_url=settings.api_url)
     if isinstance(settings, ConsoleSettings):
         return ConsoleNotifier(settings.name)
+    if isinstance(settings, EmailSettings):
+        from backlog_watch.notifiers.email import EmailNotifier
+
+        return EmailNotifier(settings.name, host=settings.host, port=settings.port, sender=settings.from_,
+                             to=settings.to, starttls=settings.starttls, tls=settings.tls,
+                             username=settings.username, password=settings.password)
+    if isinstance(settings, WebhookSettings):
+        from backlog_watch.notifiers.slack_webhook import SlackWebhookNotifier
+
+        return SlackWebhookNotifier(settings.name, url=settings.url)
     raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not yet supported'])
 
 
@@ -84,7 +104,10 @@ async def assemble(
             if close is not None:
                 stack.push_async_callback(close)
         daemon = Daemon(store, connectors, config.effective_rules(), built,
-                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock)
+                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock,
+                        policy=DeliveryPolicy.from_config(config),
+                        calendars=config.calendars(),
+                        handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks})
         registry, daemon.instruments = make_registry(store, list(connectors), clock)
         for report in config.reports:
             daemon.add_cron_job(f"report:{report.name}", report.trigger(config.timezone),

@@ -1,4 +1,5 @@
-"""The command line: check | once [--dry-run] | run | report | healthcheck | simulate | demo.
+"""The command line: check | once [--dry-run] | run | report | healthcheck | silence add|list|expire |
+simulate | demo.
 
 Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran); 2 the config is invalid.
 A config error prints ``file:line: key.path: message`` lines on stderr, never a traceback.
@@ -13,12 +14,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.config import Config, load_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import setup_logging
+from backlog_watch.metrics import format_value
+
+if TYPE_CHECKING:
+    from backlog_watch.daemon import Evaluation
+    from backlog_watch.rulebase import RuleBase
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
@@ -64,10 +70,75 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--tickets", type=int, default=300, help="size of the generated backlog")
 
+    _silence_parser(commands)
+
     demo = commands.add_parser("demo", help="simulators + daemon + console alerts, all on this machine")
     demo.add_argument("--data", default="demo-data", help="folder for the demo's SQLite store")
     demo.add_argument("--port", type=int, default=8080, help="the daemon's HTTP port")
     return parser
+
+
+def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    silence = commands.add_parser("silence", help="mute alerts that match, for a while (add | list | expire)")
+    actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a silence")
+    _config_arg(add)
+    add.add_argument("--matcher", "-m", action="append", required=True, metavar="KEY=VALUE",
+                     help="rule=NAME, helpdesk=NAME, group=NAME, level=warn, any label (repeat: all must match); "
+                          "also KEY!=VALUE and KEY=~REGEX")
+    add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 2h or 1d")
+    add.add_argument("--by", required=True, help="who adds it")
+    add.add_argument("--comment", required=True, help="why")
+    listing = actions.add_parser("list", help="list active silences (--all: expired ones too)")
+    _config_arg(listing)
+    listing.add_argument("--all", action="store_true")
+    expire = actions.add_parser("expire", help="end a silence now")
+    _config_arg(expire)
+    expire.add_argument("id")
+
+
+def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
+    """Silences live in the store, so a running daemon sees them at its next evaluation."""
+    from datetime import UTC, datetime
+
+    from backlog_watch.durations import parse_duration
+    from backlog_watch.silences import Matcher, Silences
+    from backlog_watch.store import SqliteStore
+
+    config = _load(args.config)
+    now = datetime.now(UTC)
+    store = SqliteStore.from_url(config.store)
+    try:
+        silences = Silences(store)
+        if args.silence_command == "add":
+            try:
+                matchers = [Matcher.parse(m) for m in args.matcher]
+                duration = parse_duration(args.duration)
+                silence = silences.add(matchers, ends_at=now + duration, created_by=args.by,
+                                       comment=args.comment, now=now)
+            except ValueError as exc:  # a pydantic duration error is a ValueError too
+                sys.stderr.write(f"silence add: {str(exc).splitlines()[-1] if exc.args else exc}\n")
+                return EXIT_CONFIG
+            out.write(f"{silence.id}\n")
+            return EXIT_OK
+        if args.silence_command == "expire":
+            try:
+                silence = silences.expire(args.id, now)
+            except KeyError:
+                sys.stderr.write(f'silence expire: no silence "{args.id}" (see `backlog-watch silence list --all`)\n')
+                return EXIT_FAILED
+            out.write(f"expired {silence.id}\n")
+            return EXIT_OK
+        shown = silences.all() if args.all else silences.active(now)
+        for s in shown:
+            state = "active" if s.is_active(now) else ("pending" if s.starts_at > now else "expired")
+            out.write(f"{s.id}  {state:<7}  until {s.ends_at:%Y-%m-%d %H:%M} UTC  "
+                      f"{' '.join(str(m) for m in s.matchers)}  by {s.created_by}: {s.comment}\n")
+        if not shown:
+            out.write("no silences\n")
+        return EXIT_OK
+    finally:
+        store.close()
 
 
 def _load(path: str | None) -> Config:
@@ -99,23 +170,32 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
             if status.last_error and status.last_attempt != status.last_success:
                 out.write(f"helpdesk {name}: poll failed: {status.last_error}\n")
         if dry_run:
-            by_rule: dict[str, list[str]] = {}
-            for finding in evaluation.findings:
-                scope = ", ".join(f"{k}={v}" for k, v in finding.labels) or "all"
-                by_rule.setdefault(finding.rule, []).append(
-                    f"    {scope}: {finding.level} ({finding.summary})")
-            for rule in parts.daemon.rules:
-                lines = by_rule.get(rule.name)
-                out.write(f"rule {rule.name}: " + ("fires\n" if lines else "quiet\n"))
-                out.writelines(line + "\n" for line in lines or ())
+            out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
                 out.write(f"\n[dry run] would send to {notifier} ({notification.reason}):\n")
                 out.write(format_text(notification) + "\n")
+            for fp, why in evaluation.muted.items():
+                out.write(f"\n[dry run] not sent: {evaluation.alerts[fp].rule}: {why}\n")
             if not evaluation.planned:
                 out.write("\n[dry run] nothing to send\n")
         for notifier, notification, error in evaluation.result.failed:
             out.write(f"notifier {notifier}: {notification.alert.rule} not delivered: {error}\n")
         return code
+
+
+def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
+    """Every rule's value in every scope, quiet ones too, and whether it would fire: to tune thresholds."""
+    lines: list[str] = []
+    snapshot = evaluation.snapshot
+    for rule in rules:
+        measures = list(rule.measure(snapshot, snapshot.now)) if snapshot is not None else []
+        fires = any(m.level for m in measures)
+        lines.append(f"rule {rule.name} ({rule.type}): {'fires' if fires else 'quiet'}")
+        lines.extend(f"    {m.scope_text}: {format_value(m.value)} -> {m.level or 'quiet'} ({m.summary})"
+                     for m in measures)
+        if not measures:
+            lines.append("    (no scope: no ticket matches)")
+    return "".join(f"{line}\n" for line in lines)
 
 
 async def _simulate(args: argparse.Namespace) -> int:
@@ -182,6 +262,8 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_report(args, out)
     if args.command == "healthcheck":
         return cmd_healthcheck(args)
+    if args.command == "silence":
+        return cmd_silence(args, out)
     if args.command == "simulate":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))

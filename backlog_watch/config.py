@@ -52,11 +52,13 @@ from backlog_watch.config_errors import (
 from backlog_watch.connector import available_connectors
 from backlog_watch.durations import Duration
 from backlog_watch.errors import ConfigError
+from backlog_watch.escalation import EscalationStep
 from backlog_watch.rules import Label, Rule, RuleBase
 from backlog_watch.settings import HelpdeskSettings, is_loopback
 
 __all__ = [
     "SUPPORTED_NOTIFIERS", "Config", "ConsoleSettings", "Defaults", "EmailSettings", "HttpSettings",
+    "HelpdeskDownSettings", "InhibitSettings",
     "NotifierSettings", "PlannedHelpdeskSettings", "ReportSettings", "SlackSettings", "WebhookSettings",
     "load_config", "parse_config",
 ]
@@ -65,8 +67,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_STORE = "sqlite:///./backlog-watch.db"
 PLANNED_CONNECTORS = ("freshdesk", "jira")
 """Helpdesk types the product will poll; accepted now, listed by ``Config.unsupported()``."""
-SUPPORTED_NOTIFIERS = frozenset({"slack", "console"})
-REPORT_NOTIFIERS = frozenset({"slack", "console"})
+SUPPORTED_NOTIFIERS = frozenset({"slack", "console", "email", "slack_webhook"})
+REPORT_NOTIFIERS = frozenset({"slack", "console", "email"})
 """Notifier types that can deliver a scheduled report (reports/__init__.py ReportNotifier)."""
 _REFERENCES_CHECKED = "references_checked"
 _TYPED_SECTIONS = {"rules": "rule", "notifiers": "notifier", "helpdesks": "connector"}
@@ -134,6 +136,7 @@ class Defaults(BaseModel):
     repeat_every: Duration = timedelta(hours=4)
     send_resolved: bool = True
     group_by: tuple[Label, ...] = ("helpdesk",)
+    escalate: tuple[EscalationStep, ...] = ()
 
     @field_validator("notify", "group_by", mode="before")
     @classmethod
@@ -145,6 +148,35 @@ class NotifierBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=NAME_PATTERN)
+    quiet_hours: str | None = None
+    """A business_hours calendar: send only while it is open; what waits goes as one digest when it opens."""
+
+
+class InhibitSettings(BaseModel):
+    """Which alerts hide others (both on by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    critical_hides_warn: bool = True
+    """A firing critical alert hides the warn alerts of the same scope (same labels)."""
+    helpdesk_down_hides: bool = True
+    """A firing helpdesk-down alert hides that helpdesk's other alerts: their data is stale."""
+
+
+class HelpdeskDownSettings(BaseModel):
+    """The built-in helpdesk-down alert: polls of a helpdesk failing for ``after``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    after: Duration = timedelta(minutes=10)
+    notify: tuple[str, ...] | None = None
+    """Default: ``defaults.notify``."""
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
 
 
 class SlackSettings(NotifierBase):
@@ -324,6 +356,8 @@ class Config(BaseModel):
     defaults: Defaults = Defaults()
     rules: list[Rule]
     reports: list[ReportSettings] = Field(default_factory=list)
+    inhibit: InhibitSettings = InhibitSettings()
+    helpdesk_down: HelpdeskDownSettings = HelpdeskDownSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -375,11 +409,15 @@ class Config(BaseModel):
         """The business calendar of that name; its time zone defaults to the config's."""
         return BusinessCalendar.from_settings(self.business_hours[name], self.timezone)
 
+    def calendars(self) -> dict[str, BusinessCalendar]:
+        """Every named business calendar, for the evaluation (rules refer to them by name)."""
+        return {name: self.calendar(name) for name in self.business_hours}
+
     def effective_rules(self) -> list[RuleBase]:
         """Every rule with ``defaults:`` filled in where the rule left a delivery key unset."""
         d = self.defaults
         fallback = {"notify": d.notify, "repeat_every": d.repeat_every, "send_resolved": d.send_resolved,
-                    "group_by": d.group_by}
+                    "group_by": d.group_by, "escalate": d.escalate}
         rules: list[RuleBase] = []
         for rule in self.rules:
             update = {key: value for key, value in fallback.items() if getattr(rule, key) is None}
@@ -399,7 +437,7 @@ class Config(BaseModel):
             if notifier.type not in SUPPORTED_NOTIFIERS:
                 lines.append(f'notifiers[{i}] "{notifier.name}": notifier type "{notifier.type}" '
                              "is not yet supported")
-        for i, rule in enumerate(self.rules):
+        for i, rule in enumerate(self.effective_rules()):
             reason = rule.unsupported_reason()
             if reason:
                 lines.append(f'rules[{i}] "{rule.name}": {reason}')
@@ -415,10 +453,13 @@ class Config(BaseModel):
         return {
             "business_hours": dict(self.business_hours),
             "helpdesks": [{"name": h.name} for h in self.helpdesks],
-            "notifiers": [{"name": n.name} for n in self.notifiers],
-            "defaults": {"notify": list(self.defaults.notify)},
+            "notifiers": [{"name": n.name, "quiet_hours": n.quiet_hours} for n in self.notifiers],
+            "defaults": {"notify": list(self.defaults.notify),
+                         "escalate": [{"notify": list(e.notify)} for e in self.defaults.escalate]},
+            "helpdesk_down": {"notify": self.helpdesk_down.notify},
             "rules": [{"name": r.name, "notify": r.notify, "business_hours": r.business_hours,
-                       "where": {"helpdesk": r.where.helpdesk}} for r in self.rules],
+                       "where": {"helpdesk": r.where.helpdesk},
+                       "escalate": [{"notify": list(e.notify)} for e in r.escalate or ()]} for r in self.rules],
             "reports": [{"name": r.name, "notify": r.notify} for r in self.reports],
         }
 

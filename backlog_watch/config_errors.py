@@ -409,8 +409,15 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         _refs(("defaults", "notify"), defaults.get("notify"), notifiers, "notifier", found)
+        _escalation_refs(("defaults",), defaults, notifiers, found)
+    for i, notifier in _items(data, "notifiers"):
+        _refs(("notifiers", i, "quiet_hours"), notifier.get("quiet_hours"), calendars, "calendar", found)
+    down = data.get("helpdesk_down")
+    if isinstance(down, dict):
+        _refs(("helpdesk_down", "notify"), down.get("notify"), notifiers, "notifier", found)
     for i, rule in _items(data, "rules"):
         _refs(("rules", i, "notify"), rule.get("notify"), notifiers, "notifier", found)
+        _escalation_refs(("rules", i), rule, notifiers, found)
         _refs(("rules", i, "business_hours"), rule.get("business_hours"), calendars, "calendar", found)
         where = rule.get("where")
         if isinstance(where, dict):
@@ -418,6 +425,15 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     for i, report in _items(data, "reports"):
         _refs(("reports", i, "notify"), report.get("notify"), notifiers, "notifier", found)
     return found
+
+
+def _escalation_refs(at: Path_, block: Mapping[str, Any], notifiers: list[str],
+                     found: list[tuple[Path_, str]]) -> None:
+    steps = block.get("escalate")
+    if isinstance(steps, list):
+        for j, step in enumerate(steps):
+            if isinstance(step, dict):
+                _refs((*at, "escalate", j, "notify"), step.get("notify"), notifiers, "notifier", found)
 
 
 def extra_secrets(data: Any) -> list[str]:

@@ -13,8 +13,8 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,10 +22,16 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerts import Alert, Finding, advance
+from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
-from backlog_watch.dispatch import DispatchResult, Notification, Notifier, deliver, plan
+from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
 from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.history import History, kpis_by_scope
+from backlog_watch.models import Snapshot
+from backlog_watch.outbox import Outbox, deliver_due
+from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.rules import RuleBase
+from backlog_watch.silences import Silences
 from backlog_watch.store import SqliteStore
 
 if TYPE_CHECKING:
@@ -49,6 +55,9 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
+    muted: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> why it was not notified (silenced, inhibited): still stored and shown."""
+    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -64,6 +73,9 @@ class Daemon:
         evaluate_every: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         dry_run: bool = False,
+        policy: DeliveryPolicy | None = None,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
+        handle_hours: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -73,6 +85,11 @@ class Daemon:
         self.evaluate_every = evaluate_every
         self.clock = clock
         self.dry_run = dry_run
+        self.policy = policy or DeliveryPolicy()
+        self.outbox = Outbox(store)
+        self.calendars = dict(calendars or {})
+        self.handle_hours = dict(handle_hours or {})
+        self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
         self._eval_lock = asyncio.Lock()
@@ -140,22 +157,39 @@ class Daemon:
         async with self._eval_lock:
             now = self.clock()
             polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
-            snapshot = self.store.snapshot(now, polled)
+            snapshot = self.snapshot(now, polled)
+            statuses = [self.store.poll_status(n) for n in self.connectors]
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
+            findings += self.policy.findings(statuses)
+            rules = {**self.rules_by_name, **self.policy.rules}
             previous = self.store.load_alerts()
-            alerts = advance(previous, findings, now, [r.name for r in self.rules])
-            data_as_of = {n: self.store.poll_status(n).last_success for n in self.connectors}
-            due = plan(list(alerts.values()), self.rules_by_name, self.store, now, data_as_of)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due)
+            alerts = advance(previous, findings, now, list(rules))
+            data_as_of = {s.helpdesk: s.last_success for s in statuses}
+            muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
+            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
+                   if n.alert.fingerprint not in muted]
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
+                                    snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
             log_transitions(previous, alerts)
-            evaluation.result = await deliver(due, self.notifiers, self.store)
+            self.history.record(now, kpis_by_scope(snapshot, now))
+            self.outbox.enqueue(due, now)  # written before sending: a crash from here on redoes, never loses
+            evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)
+            evaluation.result.muted = muted
             if self.instruments is not None:
                 self.instruments.delivered([n for n, _ in evaluation.result.sent],
                                            [n for n, _, _ in evaluation.result.failed])
             return evaluation
+
+    def snapshot(self, now: datetime, helpdesks: list[str]) -> Snapshot:
+        """The stored data at now, with what the rules need besides tickets (history, calendars)."""
+        solved_window = max([timedelta(days=7), *(r.needs_solved() for r in self.rules)])
+        snapshot = self.store.snapshot(now, helpdesks, solved_window)
+        days = max([0, *(r.history_days() for r in self.rules)])
+        history = self.history.daily_view(now, days) if days else None
+        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
 
     # -- running -----------------------------------------------------------------------------------
 

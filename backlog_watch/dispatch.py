@@ -16,6 +16,7 @@ from typing import Protocol
 
 from backlog_watch.alerts import LEVEL_RANK, Alert, AlertState
 from backlog_watch.errors import NotifyError
+from backlog_watch.escalation import EscalationStep, escalated_notifiers
 from backlog_watch.rules import RuleBase
 from backlog_watch.store import LogEntry
 
@@ -29,6 +30,7 @@ class Reason(StrEnum):
 
     FIRING = "firing"
     ESCALATED = "escalated"
+    MORE_TICKETS = "more_tickets"
     REPEAT = "repeat"
     RESOLVED = "resolved"
 
@@ -47,6 +49,8 @@ def needs_notify(
             return Reason.FIRING
         if LEVEL_RANK[alert.level] > LEVEL_RANK.get(entry.level, 0):
             return Reason.ESCALATED
+        if grew(entry, alert):
+            return Reason.MORE_TICKETS
         if now - entry.sent_at >= repeat_every:
             return Reason.REPEAT
         return None
@@ -54,6 +58,19 @@ def needs_notify(
             and same_episode(entry, alert) and entry.state is AlertState.FIRING):
         return Reason.RESOLVED
     return None
+
+
+GROWTH_RATIO = 0.25
+GROWTH_MIN = 3
+
+
+def grew(entry: LogEntry, alert: Alert) -> bool:
+    """Whether the alert has noticeably more tickets than when last told: a quarter more and at least
+    three, so a backlog creeping up one ticket an hour does not ping the thread every hour."""
+    told = entry.ticket_count
+    if told is None:
+        return False
+    return alert.ticket_count - told >= max(GROWTH_MIN, told * GROWTH_RATIO)
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,8 @@ class Notification:
     """The last entry sent for this episode (Slack replies in its thread)."""
     data_as_of: Mapping[str, datetime | None] = field(default_factory=dict)
     """Last successful poll of each helpdesk, for the freshness line."""
+    escalation: EscalationStep | None = None
+    """The escalation step that brought this notifier in, when it is not one of the rule's own."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,10 @@ class DispatchResult:
     sent: list[tuple[str, Notification]] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     failed: list[tuple[str, Notification, NotifyError]] = field(default_factory=list)
+    held: list[tuple[str, str]] = field(default_factory=list)
+    """(notifier, fingerprint) kept back by quiet hours, for a digest when they end."""
+    muted: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> why it was not notified (a silence's id, or the alert that inhibits it)."""
 
 
 def plan(
@@ -109,7 +132,9 @@ def plan(
         rule = rules.get(alert.rule)
         if rule is None:
             continue
-        for notifier in rule.notify or ():
+        own = tuple(rule.notify or ())
+        extra = escalated_notifiers(rule.escalate or (), alert, now, own)
+        for notifier in (*own, *extra):
             entry = store.log_entry(alert.fingerprint, notifier)
             reason = needs_notify(
                 entry, alert, now,
@@ -119,7 +144,8 @@ def plan(
             if reason is None:
                 continue
             previous = entry if entry is not None and same_episode(entry, alert) else None
-            due.append((notifier, Notification(alert, reason, rule, now, previous, dict(data_as_of or {}))))
+            due.append((notifier, Notification(alert, reason, rule, now, previous, dict(data_as_of or {}),
+                                               extra.get(notifier))))
     return due
 
 
@@ -143,7 +169,7 @@ async def deliver(
             episode=alert.firing_since or notification.now, state=alert.state, level=alert.level,
             sent_at=notification.now, ticket_ids=tuple(t.id for t in alert.tickets),
             channel=delivery.channel or (previous.channel if previous else None),
-            ts=delivery.ts or (previous.ts if previous else None),
+            ts=delivery.ts or (previous.ts if previous else None), ticket_count=alert.ticket_count,
         ))
         result.sent.append((name, notification))
     return result

@@ -1,14 +1,18 @@
 """The backlog KPIs, computed per scope (the values of a rule's ``group_by`` labels).
 
 open_tickets counts the backlog as the seeds define it: new + open + pending + on_hold. Ages are
-calendar hours since creation, measured at ``now`` (passed in, never read from a clock).
+calendar hours since creation, measured at ``now`` (passed in, never read from a clock). Flow metrics
+(created_24h, resolved_24h, resolved_per_day_7d...) count the tickets of the snapshot, which holds the
+open tickets and those solved in the last days, so every ticket created or solved in those windows is
+there. The formulas are in the README's rule reference.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from backlog_watch.models import Status, Ticket
@@ -18,6 +22,14 @@ Scope = tuple[tuple[str, str], ...]
 NO_GROUP = "(none)"
 UNASSIGNED = "(unassigned)"
 NO_TAG = "(no tag)"
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+DEFAULT_HANDLE_HOURS = 0.5
+"""workload_hours counts this per open ticket of a helpdesk that sets no ``handle_time``."""
+INFINITE = math.inf
+"""days_to_clear when nothing was resolved in 7 days: the backlog never clears at the current rate."""
+
+_SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
 
 
 def label_values(ticket: Ticket, label: str) -> tuple[str, ...]:
@@ -75,19 +87,56 @@ def _open(tickets: Sequence[Ticket]) -> list[Ticket]:
     return [t for t in tickets if t.is_open]
 
 
-MetricFn = Callable[[Sequence[Ticket], datetime], float]
+def is_solved(ticket: Ticket) -> bool:
+    return ticket.status in _SOLVED and ticket.solved_at is not None
+
+
+def created_in(tickets: Iterable[Ticket], start: datetime, end: datetime) -> int:
+    """Tickets created in (start, end], whatever their status now."""
+    return sum(1 for t in tickets if start < t.created_at <= end)
+
+
+def resolved_in(tickets: Iterable[Ticket], start: datetime, end: datetime) -> int:
+    """Tickets solved (or closed) in (start, end]."""
+    return sum(1 for t in tickets if is_solved(t) and start < t.solved_at <= end)  # type: ignore[operator]
+
+
+def resolved_per_day(tickets: Sequence[Ticket], now: datetime) -> float:
+    return resolved_in(tickets, now - WEEK, now) / 7
+
+
+def days_to_clear(tickets: Sequence[Ticket], now: datetime) -> float:
+    """open / resolved_per_day_7d: 0 with no backlog, infinite when nothing was resolved."""
+    backlog = len(_open(tickets))
+    if backlog == 0:
+        return 0.0
+    rate = resolved_per_day(tickets, now)
+    return backlog / rate if rate > 0 else INFINITE
+
+
+def workload_hours(tickets: Sequence[Ticket], handle_hours: Mapping[str, float]) -> float:
+    return sum(handle_hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in _open(tickets))
+
+
+MetricFn = Callable[[Sequence[Ticket], datetime, Mapping[str, float]], float]
 
 METRICS: dict[str, MetricFn] = {
-    "open_tickets": lambda ts, now: float(len(_open(ts))),
-    "unassigned_tickets": lambda ts, now: float(sum(1 for t in _open(ts) if not t.is_assigned)),
-    "pending_tickets": lambda ts, now: float(sum(1 for t in ts if t.status is Status.PENDING)),
-    "on_hold_tickets": lambda ts, now: float(sum(1 for t in ts if t.status is Status.ON_HOLD)),
-    "age_avg_hours": lambda ts, now: statistics.fmean(_ages(ts, now)) if _open(ts) else 0.0,
-    "age_p50_hours": lambda ts, now: _quantile(_ages(ts, now), 0.5),
-    "age_p90_hours": lambda ts, now: _quantile(_ages(ts, now), 0.9),
-    "age_max_hours": lambda ts, now: max(_ages(ts, now), default=0.0),
-    "sla_breached": lambda ts, now: float(sum(1 for t in _open(ts) if _breached(t, now))),
-    "sla_due_1h": lambda ts, now: float(sum(1 for t in _open(ts) if _due_within(t, now, timedelta(hours=1)))),
+    "open_tickets": lambda ts, now, h: float(len(_open(ts))),
+    "unassigned_tickets": lambda ts, now, h: float(sum(1 for t in _open(ts) if not t.is_assigned)),
+    "pending_tickets": lambda ts, now, h: float(sum(1 for t in ts if t.status is Status.PENDING)),
+    "on_hold_tickets": lambda ts, now, h: float(sum(1 for t in ts if t.status is Status.ON_HOLD)),
+    "age_avg_hours": lambda ts, now, h: statistics.fmean(_ages(ts, now)) if _open(ts) else 0.0,
+    "age_p50_hours": lambda ts, now, h: _quantile(_ages(ts, now), 0.5),
+    "age_p90_hours": lambda ts, now, h: _quantile(_ages(ts, now), 0.9),
+    "age_max_hours": lambda ts, now, h: max(_ages(ts, now), default=0.0),
+    "created_24h": lambda ts, now, h: float(created_in(ts, now - DAY, now)),
+    "resolved_24h": lambda ts, now, h: float(resolved_in(ts, now - DAY, now)),
+    "net_flow_24h": lambda ts, now, h: float(created_in(ts, now - DAY, now) - resolved_in(ts, now - DAY, now)),
+    "resolved_per_day_7d": lambda ts, now, h: resolved_per_day(ts, now),
+    "days_to_clear": lambda ts, now, h: days_to_clear(ts, now),
+    "workload_hours": lambda ts, now, h: workload_hours(ts, h),
+    "sla_breached": lambda ts, now, h: float(sum(1 for t in _open(ts) if _breached(t, now))),
+    "sla_due_1h": lambda ts, now, h: float(sum(1 for t in _open(ts) if _due_within(t, now, timedelta(hours=1)))),
 }
 
 SUPPORTED_METRICS = frozenset(METRICS)
@@ -103,6 +152,46 @@ def _due_within(ticket: Ticket, now: datetime, within: timedelta) -> bool:
     return due is not None and not ticket.sla.paused and now < due <= now + within
 
 
-def compute(metric: str, tickets: Sequence[Ticket], now: datetime) -> float:
-    """One KPI over these tickets at ``now``."""
-    return METRICS[metric](tickets, now)
+def compute(
+    metric: str, tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, float] | None = None
+) -> float:
+    """One KPI over these tickets at ``now``; ``handle_hours`` per helpdesk for workload_hours."""
+    return METRICS[metric](tickets, now, handle_hours or {})
+
+
+def kpis(
+    tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Every KPI over these tickets (what the history stores per scope), in a few passes, not sixteen."""
+    hours = handle_hours or {}
+    backlog = [t for t in tickets if t.is_open]
+    ages = [_hours(now - t.created_at) for t in backlog]
+    created = created_in(tickets, now - DAY, now)
+    solved_at = [t.solved_at for t in tickets if is_solved(t)]
+    resolved = sum(1 for at in solved_at if now - DAY < at <= now)  # type: ignore[operator]
+    per_day = sum(1 for at in solved_at if now - WEEK < at <= now) / 7  # type: ignore[operator]
+    return {
+        "open_tickets": float(len(backlog)),
+        "unassigned_tickets": float(sum(1 for t in backlog if not t.is_assigned)),
+        "pending_tickets": float(sum(1 for t in tickets if t.status is Status.PENDING)),
+        "on_hold_tickets": float(sum(1 for t in tickets if t.status is Status.ON_HOLD)),
+        "age_avg_hours": statistics.fmean(ages) if ages else 0.0,
+        "age_p50_hours": _quantile(ages, 0.5),
+        "age_p90_hours": _quantile(ages, 0.9),
+        "age_max_hours": max(ages, default=0.0),
+        "created_24h": float(created),
+        "resolved_24h": float(resolved),
+        "net_flow_24h": float(created - resolved),
+        "resolved_per_day_7d": per_day,
+        "days_to_clear": 0.0 if not backlog else (len(backlog) / per_day if per_day else INFINITE),
+        "workload_hours": sum(hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in backlog),
+        "sla_breached": float(sum(1 for t in backlog if _breached(t, now))),
+        "sla_due_1h": float(sum(1 for t in backlog if _due_within(t, now, timedelta(hours=1)))),
+    }
+
+
+def format_value(value: float) -> str:
+    """A KPI as a person reads it; an infinite days_to_clear says so."""
+    if math.isinf(value):
+        return "never at the current rate"
+    return f"{value:.1f}" if value != int(value) else f"{value:g}"

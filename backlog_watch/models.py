@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from backlog_watch.calendar import BusinessCalendar
+    from backlog_watch.history import HistoryView
 
 
 class Status(StrEnum):
@@ -23,10 +28,12 @@ class Status(StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self in OPEN_STATUSES
+        # By value: an Enum member hashes in Python, a str in C, and rules ask this of 100k tickets.
+        return self._value_ in _OPEN_VALUES
 
 
 OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
+_OPEN_VALUES = frozenset(s.value for s in OPEN_STATUSES)
 
 
 class Priority(StrEnum):
@@ -40,10 +47,10 @@ class Priority(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _PRIORITY_RANK[self]
+        return _PRIORITY_RANK[self._value_]  # by value, as Status.is_open
 
 
-_PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3, Priority.NONE: 4}
+_PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3, "none": 4}
 
 
 class Channel(StrEnum):
@@ -117,16 +124,29 @@ class Snapshot:
     """What the store knows at ``now``: the open tickets and recently solved ones, per helpdesk.
 
     Rules evaluate a snapshot and never the last fetch, so a quiet poll resolves nothing by accident.
+    It also carries what rules need besides tickets, resolved before evaluation so rules stay pure:
+    the business calendars by name, the KPI history, and each helpdesk's handle time in hours.
     """
 
     now: datetime
     helpdesks: tuple[str, ...]
     tickets: tuple[Ticket, ...] = ()
     stale: frozenset[str] = field(default_factory=frozenset)
+    calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
+    history: HistoryView | None = None
+    handle_hours: Mapping[str, float] = field(default_factory=dict)
 
     def open_tickets(self) -> Iterator[Ticket]:
         return (t for t in self.tickets if t.is_open)
 
+    def calendar(self, name: str | None) -> BusinessCalendar | None:
+        """The named business calendar (None for calendar time); a missing one is a wiring bug."""
+        if name is None:
+            return None
+        if name not in self.calendars:
+            raise KeyError(f'no business calendar "{name}" was given to the evaluation')
+        return self.calendars[name]
+
     @classmethod
-    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket]) -> Snapshot:
-        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets))
+    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket], **context: object) -> Snapshot:
+        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), **context)  # type: ignore[arg-type]

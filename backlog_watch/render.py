@@ -8,8 +8,20 @@ from datetime import datetime
 from backlog_watch.alerts import Alert, AlertState
 from backlog_watch.dispatch import Notification, Reason
 from backlog_watch.durations import human_duration
+from backlog_watch.metrics import format_value
 from backlog_watch.models import Ticket
-from backlog_watch.rules import AgingRule, ThresholdRule
+from backlog_watch.policy import HELPDESK_DOWN
+from backlog_watch.rules import (
+    AgingRule,
+    FifoRule,
+    FlatlineRule,
+    ForecastRule,
+    SlaRule,
+    SpikeRule,
+    ThresholdRule,
+    TrendRule,
+)
+from backlog_watch.templating import render_template, ticket_context
 
 LISTED = 10
 """Tickets listed in one message; the rest are counted ("and 13 more")."""
@@ -37,19 +49,63 @@ def scope_text(alert: Alert) -> str:
 def headline(notification: Notification) -> str:
     """The value in a few words: "23 open", "12 tickets older than 7d"."""
     alert, rule = notification.alert, notification.rule
+    plural = "s" if alert.ticket_count != 1 else ""
     if isinstance(rule, ThresholdRule):
         words = _METRIC_WORDS.get(rule.metric)
-        return f"{alert.value:g} {words}" if words else f"{rule.metric} {alert.value:g}"
+        return f"{format_value(alert.value)} {words}" if words else f"{rule.metric} {format_value(alert.value)}"
     if isinstance(rule, AgingRule):
-        plural = "s" if alert.ticket_count != 1 else ""
         return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
-    return f"{alert.value:g}"
+    if alert.rule == HELPDESK_DOWN:
+        return f"not polled, {alert.value:g} failed poll{'s' if alert.value != 1 else ''}"
+    if isinstance(rule, SlaRule):
+        return f"{alert.ticket_count} SLA{plural} at risk"
+    if isinstance(rule, SpikeRule):
+        return f"{alert.ticket_count} new ticket{plural} in {human_duration(rule.window)}"
+    if isinstance(rule, TrendRule):
+        return f"{rule.metric} growing for {human_duration(rule.growing_for)}"
+    if isinstance(rule, FlatlineRule):
+        return f"no new ticket for {format_value(round(alert.value, 1))}h"
+    if isinstance(rule, ForecastRule):
+        return alert.summary
+    if isinstance(rule, FifoRule):
+        return f"{alert.ticket_count} old ticket{plural} skipped"
+    return format_value(alert.value)
 
 
 def title(notification: Notification) -> str:
-    """`[CRITICAL] urgent-backlog: 23 open (zendesk)`."""
+    """`[CRITICAL] urgent-backlog: 23 open (zendesk)`, or the rule's ``template.title``."""
     alert = notification.alert
+    template = notification.rule.template
+    if template is not None and template.title:
+        custom = render_template(template.title, template_context(notification))
+        if custom:
+            return " ".join(custom.split())[:250]
     return f"[{severity(notification)}] {alert.rule}: {headline(notification)} ({scope_text(alert)})"
+
+
+def text(notification: Notification) -> str:
+    """The summary line under the title: the alert's own words, or the rule's ``template.text``."""
+    template = notification.rule.template
+    if template is not None and template.text:
+        custom = render_template(template.text, template_context(notification))
+        if custom:
+            return custom
+    return notification.alert.summary
+
+
+def template_context(notification: Notification) -> dict[str, object]:
+    """What a rule's templates can use (documented in templating.py and the README)."""
+    alert = notification.alert
+    return {
+        "alert": {"rule": alert.rule, "level": alert.level, "state": alert.state.value, "value": alert.value,
+                  "threshold": alert.threshold, "summary": alert.summary, "ticket_count": alert.ticket_count,
+                  "labels": alert.label_map, "firing_since": alert.firing_since, "resolved_at": alert.resolved_at,
+                  "fingerprint": alert.fingerprint},
+        "tickets": [ticket_context(t, notification.now) for t in alert.tickets],
+        "reason": notification.reason.value, "severity": severity(notification),
+        "helpdesk": alert.label_map.get("helpdesk", ""), "scope": scope_text(alert),
+        "headline": headline(notification), "now": notification.now,
+    }
 
 
 def reason_text(notification: Notification) -> str:
@@ -59,11 +115,21 @@ def reason_text(notification: Notification) -> str:
             return f"Firing since {alert.firing_since:%Y-%m-%d %H:%M} UTC" if alert.firing_since else "Firing"
         case Reason.ESCALATED:
             return f"Escalated to {alert.level}"
+        case Reason.MORE_TICKETS:
+            return f"Now {alert.ticket_count} ticket{'s' if alert.ticket_count != 1 else ''}"
         case Reason.REPEAT:
             since = alert.firing_since or notification.now
             return f"Still firing, for {human_duration(notification.now - since)}"
         case Reason.RESOLVED:
             return f"Resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC" if alert.resolved_at else "Resolved"
+
+
+def escalation_text(notification: Notification) -> str:
+    """`Escalated: firing for more than 2h` when an escalation step brought this notifier in."""
+    step = notification.escalation
+    if step is None:
+        return ""
+    return f"Escalated: firing for more than {human_duration(step.after)}"
 
 
 def ticket_facts(ticket: Ticket, now: datetime) -> str:

@@ -1,153 +1,48 @@
-"""Rule types as pydantic models, a union keyed on ``type``, each with a pure ``evaluate``.
+"""Rule types as pydantic models, a union keyed on ``type``, each with a pure ``measure``/``evaluate``.
 
 Rules are level-triggered: ``evaluate(snapshot, now)`` looks at stored data and says what holds now.
 They keep no state; the alert state machine (alerts.py) turns findings into pending/firing/resolved.
+This module holds the rules on the current backlog (threshold, aging, sla) and the union; flow rules
+(spike, flatline, fifo) are in rules_flow.py, history rules (trend, forecast) in rules_history.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from backlog_watch.alerts import Finding, labels_of
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.metrics import SUPPORTED_METRICS, compute, group_tickets
-from backlog_watch.models import Channel, Priority, Snapshot, Status, Ticket
+from backlog_watch.metrics import SUPPORTED_METRICS, WEEK, compute, format_value
+from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.rulebase import (
+    MAX_LISTED,
+    Label,
+    Level,
+    Measure,
+    MetricName,
+    RuleBase,
+    Where,
+    most_urgent_first,
+    oldest_first,
+    plural,
+)
+from backlog_watch.rules_flow import FifoRule, FlatlineRule, SpikeRule
+from backlog_watch.rules_history import ForecastRule, TrendRule
 
-MAX_LISTED = 50
-"""Tickets kept with a finding; the count says how many there were in all."""
-
-Label = Literal["helpdesk", "group", "priority", "status", "channel", "tag", "assignee"]
-Level = Literal["warn", "critical"]
-
-MetricName = Literal[
-    "open_tickets",
-    "unassigned_tickets",
-    "pending_tickets",
-    "on_hold_tickets",
-    "age_avg_hours",
-    "age_p50_hours",
-    "age_p90_hours",
-    "age_max_hours",
-    "created_24h",
-    "resolved_24h",
-    "net_flow_24h",
-    "resolved_per_day_7d",
-    "days_to_clear",
-    "workload_hours",
-    "sla_breached",
-    "sla_due_1h",
+__all__ = [
+    "MAX_LISTED", "RULE_TYPES", "AgingRule", "FifoRule", "FlatlineRule", "ForecastRule", "Label", "Level",
+    "Measure", "MetricName", "Rule", "RuleBase", "SlaRule", "SpikeRule", "ThresholdRule", "TrendRule", "Where",
+    "most_urgent_first", "oldest_first",
 ]
-
-
-def _as_list(value: Any) -> Any:
-    """Let a filter say `priority: urgent` as well as `priority: [urgent, high]`."""
-    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
-
-
-class Where(BaseModel):
-    """Which tickets a rule looks at. Lists are "any of"; all given keys must match."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    helpdesk: tuple[str, ...] | None = None
-    status: tuple[Status, ...] | None = None
-    priority: tuple[Priority, ...] | None = None
-    channel: tuple[Channel, ...] | None = None
-    group: tuple[str, ...] | None = None
-    assignee: tuple[str, ...] | None = None
-    tags: tuple[str, ...] | None = None
-    assigned: bool | None = None
-
-    @field_validator("helpdesk", "status", "priority", "channel", "group", "assignee", "tags", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    def matches(self, ticket: Ticket) -> bool:
-        if self.helpdesk is not None and ticket.helpdesk not in self.helpdesk:
-            return False
-        if self.status is not None and ticket.status not in self.status:
-            return False
-        if self.priority is not None and ticket.priority not in self.priority:
-            return False
-        if self.channel is not None and ticket.channel not in self.channel:
-            return False
-        if self.group is not None and ticket.group not in self.group:
-            return False
-        if self.assignee is not None and ticket.assignee not in self.assignee:
-            return False
-        if self.tags is not None and not set(self.tags).intersection(ticket.tags):
-            return False
-        return self.assigned is None or ticket.is_assigned == self.assigned
-
-    @property
-    def restricts_status(self) -> bool:
-        return self.status is not None
-
-
-class RuleBase(BaseModel):
-    """Keys every rule has. Unset delivery keys (notify, repeat_every...) come from `defaults:`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    supported: ClassVar[bool] = False
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    type: str
-    description: str | None = None
-    where: Where = Where()
-    group_by: tuple[Label, ...] | None = None
-    notify: tuple[str, ...] | None = None
-    repeat_every: Duration | None = None
-    send_resolved: bool | None = None
-    for_: Duration = Field(default=timedelta(0), alias="for")
-    business_hours: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("group_by", "notify", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    def unsupported_reason(self) -> str | None:
-        """Why this rule cannot run yet, or None when it can."""
-        return None if self.supported else f'rule type "{self.type}" is not yet supported'
-
-    @property
-    def scope_labels(self) -> tuple[str, ...]:
-        return self.group_by if self.group_by is not None else ("helpdesk",)
-
-    def evaluate(self, snapshot: Snapshot, now: datetime) -> Iterator[Finding]:
-        """What holds now, one finding per scope. Pure: no I/O, no clock."""
-        raise NotImplementedError(self.unsupported_reason())
-
-    def _finding(
-        self, scope: tuple[tuple[str, str], ...], level: str, value: float, threshold: float | None,
-        summary: str, tickets: Sequence[Ticket],
-    ) -> Finding:
-        return Finding(
-            rule=self.name, labels=labels_of(dict(scope)), level=level,  # type: ignore[arg-type]
-            value=value, threshold=threshold, summary=summary, tickets=tuple(tickets[:MAX_LISTED]),
-            ticket_count=len(tickets), hold_for=self.for_,
-        )
-
-
-def most_urgent_first(tickets: Iterable[Ticket]) -> list[Ticket]:
-    return sorted(tickets, key=lambda t: (t.priority.rank, t.created_at))
-
-
-def oldest_first(tickets: Iterable[Ticket], field: str = "created_at") -> list[Ticket]:
-    return sorted(tickets, key=lambda t: (getattr(t, field), t.priority.rank))
 
 
 class ThresholdRule(RuleBase):
     """A metric above (or below) a warn and/or critical level, per scope."""
 
-    supported: ClassVar[bool] = True
     type: Literal["threshold"]
     metric: MetricName
     warn_above: float | None = None
@@ -166,6 +61,9 @@ class ThresholdRule(RuleBase):
             return f'metric "{self.metric}" is not yet supported'
         return None
 
+    def needs_solved(self) -> timedelta:
+        return WEEK  # resolved_per_day_7d and days_to_clear count a week of resolutions
+
     def level_for(self, value: float) -> tuple[str, float] | None:
         """The level this value reaches and the threshold it crossed, or None."""
         for level, above, below in (
@@ -178,109 +76,92 @@ class ThresholdRule(RuleBase):
                 return level, below
         return None
 
-    def evaluate(self, snapshot: Snapshot, now: datetime) -> Iterator[Finding]:
-        matching = [t for t in snapshot.tickets if self.where.matches(t)]
-        grouped = group_tickets(matching, self.scope_labels)
-        if self.scope_labels == ("helpdesk",):
-            # Every helpdesk has a value, even with no ticket: "below" thresholds need the zero.
-            for name in snapshot.helpdesks:
-                grouped.setdefault((("helpdesk", name),), [])
-        for scope, tickets in grouped.items():
-            value = compute(self.metric, tickets, now)
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
+            value = compute(self.metric, tickets, now, snapshot.handle_hours)
+            shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
             crossed = self.level_for(value)
             if crossed is None:
+                yield Measure(scope, value, None, None, f"{self.metric} is {shown}")
                 continue
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
-            summary = f"{self.metric} is {value:g} ({level} {direction} {threshold:g})"
-            listed = most_urgent_first(t for t in tickets if t.is_open)
-            yield self._finding(scope, level, value, threshold, summary, listed)
+            summary = f"{self.metric} is {shown} ({level} {direction} {threshold:g})"
+            backlog = [t for t in tickets if t.is_open]
+            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
+                          len(backlog))
 
 
 class AgingRule(RuleBase):
     """Tickets older than ``older_than`` (by created_at or updated_at), listed oldest first."""
 
-    supported: ClassVar[bool] = True
     type: Literal["aging"]
     older_than: Duration
     critical_older_than: Duration | None = None
     field: Literal["created_at", "updated_at"] = "created_at"
     level: Level = "warn"
 
-    def unsupported_reason(self) -> str | None:
-        if self.business_hours is not None:
-            return "aging in business hours is not yet supported"
-        return None
-
-    def evaluate(self, snapshot: Snapshot, now: datetime) -> Iterator[Finding]:
-        aged = [
-            t for t in snapshot.tickets
-            if t.is_open and self.where.matches(t) and now - getattr(t, self.field) > self.older_than
-        ]
-        for scope, tickets in group_tickets(aged, self.scope_labels).items():
-            ordered = oldest_first(tickets, self.field)
-            oldest = now - getattr(ordered[0], self.field)
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        elapsed = self.elapsed(snapshot, now)
+        waiting = [t for t in self.matching(snapshot) if t.is_open]
+        what = "open" if self.field == "created_at" else "not updated"
+        span = f"for more than {format_duration(self.older_than)}" + (
+            " of working time" if self.business_hours else "")
+        for scope, tickets in self.scoped(snapshot, waiting).items():
+            # Working time never exceeds calendar time: only tickets old by the calendar need counting.
+            ages = {t.key: elapsed.since(getattr(t, self.field)) for t in tickets
+                    if now - getattr(t, self.field) > self.older_than}
+            aged_all = [t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than]
+            aged = oldest_first(aged_all, self.field, MAX_LISTED)
+            threshold = self.older_than.total_seconds() / 3600
+            if not aged:
+                yield Measure(scope, 0.0, None, threshold,
+                              f"no ticket {what} {span} ({plural(len(tickets), 'ticket')} in scope)")
+                continue
+            oldest = ages[aged[0].key]
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
+            summary = f"{plural(len(aged_all), 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
             level = "critical" if critical else self.level
-            what = "open" if self.field == "created_at" else "not updated"
-            summary = (
-                f"{len(ordered)} ticket{'s' if len(ordered) != 1 else ''} {what} for more than "
-                f"{format_duration(self.older_than)} (oldest {human_duration(oldest)})"
-            )
-            yield self._finding(scope, level, float(len(ordered)), self.older_than.total_seconds() / 3600,
-                                summary, ordered)
+            yield Measure(scope, float(len(aged_all)), level, threshold, summary, aged, len(aged_all))
 
 
 class SlaRule(RuleBase):
-    """SLA targets approaching (warn_within / critical_within) or breached (critical)."""
+    """SLA targets approaching (warn_within / critical_within) or breached (critical); paused ones ignored."""
 
     type: Literal["sla"]
     warn_within: Duration | None = None
     critical_within: Duration | None = None
 
+    def _level(self, ticket: Ticket, now: datetime, left: timedelta) -> str | None:
+        if ticket.sla.breached or left <= timedelta(0):
+            return "breached"
+        if self.critical_within is not None and left <= self.critical_within:
+            return "critical"
+        if self.warn_within is not None and left <= self.warn_within:
+            return "warn"
+        return None
 
-class SpikeRule(RuleBase):
-    """Inflow in ``window`` against the same-length windows of ``baseline``."""
-
-    type: Literal["spike"]
-    window: Duration
-    baseline: Duration
-    factor: float = Field(gt=1)
-    min_count: int = Field(default=1, ge=1)
-
-
-class TrendRule(RuleBase):
-    """A metric growing every day for ``growing_for``, by daily snapshots."""
-
-    type: Literal["trend"]
-    metric: MetricName
-    growing_for: Duration
-
-
-class FlatlineRule(RuleBase):
-    """No new ticket at all in ``window`` (of business time when business_hours is set)."""
-
-    type: Literal["flatline"]
-    window: Duration
-
-
-class ForecastRule(RuleBase):
-    """The metric will cross ``above`` (or ``below``) within ``horizon`` at the current rate."""
-
-    type: Literal["forecast"]
-    metric: MetricName
-    above: float | None = None
-    below: float | None = None
-    horizon: Duration
-
-
-class FifoRule(RuleBase):
-    """Solved tickets much younger than the ones still waiting at the same priority."""
-
-    type: Literal["fifo"]
-    window: Duration
-    ratio: float = Field(gt=0, lt=1)
-    min_count: int = Field(default=5, ge=1)
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        elapsed = self.elapsed(snapshot, now)
+        tracked = [t for t in self.matching(snapshot)
+                   if t.is_open and not t.sla.paused and t.sla.earliest_due is not None]
+        threshold = self.warn_within.total_seconds() / 3600 if self.warn_within else None
+        for scope, tickets in self.scoped(snapshot, tracked).items():
+            levels = {t.key: self._level(t, now, elapsed.until(t.sla.earliest_due)) for t in tickets}  # type: ignore[arg-type]
+            at_risk = sorted((t for t in tickets if levels[t.key]), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
+            counts = {k: sum(1 for v in levels.values() if v == k) for k in ("breached", "critical", "warn")}
+            if not at_risk:
+                yield Measure(scope, 0.0, None, threshold,
+                              f"no SLA at risk ({plural(len(tickets), 'ticket')} with a running SLA)")
+                continue
+            parts = [f"{counts['breached']} breached"] if counts["breached"] else []
+            if counts["critical"] and self.critical_within is not None:
+                parts.append(f"{counts['critical']} due within {format_duration(self.critical_within)}")
+            if counts["warn"] and self.warn_within is not None:
+                parts.append(f"{counts['warn']} due within {format_duration(self.warn_within)}")
+            level = "critical" if counts["breached"] or counts["critical"] else "warn"
+            summary = f"{plural(len(at_risk), 'SLA')} at risk: " + ", ".join(parts)
+            yield Measure(scope, float(len(at_risk)), level, threshold, summary, at_risk)
 
 
 Rule = Annotated[

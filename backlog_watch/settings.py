@@ -33,6 +33,10 @@ class HelpdeskSettings(BaseModel):
     url: str
     poll_every: Duration = timedelta(minutes=2)
     timeout: Duration = timedelta(seconds=30)
+    down_after: Duration | None = None
+    """Failing polls for this long raise the helpdesk-down alert (default: ``helpdesk_down.after``)."""
+    handle_time: Duration = timedelta(minutes=30)
+    """How long an agent spends on a ticket, on average: workload_hours = open tickets x handle_time."""
     status_map: dict[str, Status] = Field(default_factory=dict)
     priority_map: dict[str, Priority] = Field(default_factory=dict)
 

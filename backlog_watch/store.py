@@ -43,6 +43,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (fingerprint, notifier)
     );
     """,
+    """
+    CREATE TABLE history (scope TEXT NOT NULL, at REAL NOT NULL, kpis TEXT NOT NULL);
+    CREATE INDEX history_by_time ON history (at, scope);
+    """,
+    # -- issue 5: delivery (outbox, silences, the count of tickets last told) -- keep as its own entry --
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, notifier TEXT NOT NULL,
+        reason TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT,
+        held INTEGER NOT NULL DEFAULT 0, UNIQUE (fingerprint, notifier)
+    );
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL NOT NULL,
+        created_by TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL
+    );
+    ALTER TABLE notification_log ADD COLUMN ticket_count INTEGER;
+    """,
 )
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -82,6 +100,18 @@ class LogEntry:
     ticket_ids: tuple[str, ...] = ()
     channel: str | None = None
     ts: str | None = None
+    ticket_count: int | None = None
+    """How many tickets the alert had when told (None in entries written before it was kept)."""
+
+
+def log_row(entry: LogEntry) -> tuple[object, ...]:
+    """The notification_log row of an entry (also written by the outbox, in its own transaction)."""
+    return (entry.fingerprint, entry.notifier, entry.episode.timestamp(), entry.state.value, entry.level,
+            entry.sent_at.timestamp(), json.dumps(list(entry.ticket_ids)), entry.channel, entry.ts,
+            entry.ticket_count)
+
+
+LOG_INSERT = "INSERT OR REPLACE INTO notification_log VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 
 class SqliteStore:
@@ -121,6 +151,17 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, for modules that keep their own table (history.py)."""
+        with self._transaction() as db:
+            yield db
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Rows of a read query, for modules that keep their own table (history.py)."""
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -260,16 +301,13 @@ class SqliteStore:
             fingerprint=row[0], notifier=row[1], episode=datetime.fromtimestamp(row[2], UTC),
             state=AlertState(row[3]), level=row[4], sent_at=datetime.fromtimestamp(row[5], UTC),
             ticket_ids=tuple(json.loads(row[6])), channel=row[7], ts=row[8],
+            ticket_count=row[9] if len(row) > 9 else None,
         )
 
     def record_sent(self, entry: LogEntry) -> None:
         """Written only after a successful send: a crash before it means a resend, never a loss."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO notification_log VALUES (?,?,?,?,?,?,?,?,?)",
-                (entry.fingerprint, entry.notifier, entry.episode.timestamp(), entry.state.value, entry.level,
-                 entry.sent_at.timestamp(), json.dumps(list(entry.ticket_ids)), entry.channel, entry.ts),
-            )
+            db.execute(LOG_INSERT, log_row(entry))
 
 
 def _ticket_row(t: Ticket) -> tuple[object, ...]:

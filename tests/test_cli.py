@@ -70,7 +70,7 @@ async def test_check_passes_the_contract_and_lists_what_is_not_supported_yet() -
     assert code == 0, err
     assert "valid (3 helpdesk(s), 2 notifier(s), 12 rule(s), 2 report(s))" in out
     assert 'connector type "freshdesk" is not yet supported' in out
-    assert 'rule type "forecast" is not yet supported' in out
+    assert "rules[" not in out  # every rule type of the contract runs
     assert not any(secret in out + err for secret in CONTRACT_ENV.values())
 
 
@@ -117,11 +117,16 @@ async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskS
 """)
     code, out, err = await cli("once", "--dry-run", "--config", str(config))
     assert code == 0, err
-    assert "rule backlog-size: fires" in out and "rule quiet-rule: quiet" in out
+    backlog = len(sim.open_ids())
+    assert "rule backlog-size (threshold): fires" in out and "rule quiet-rule (threshold): quiet" in out
+    # every rule shows its value per scope, quiet ones too, so thresholds can be tuned
+    assert f"    helpdesk=zendesk: {backlog} -> warn (open_tickets is {backlog} (warn above" in out
+    assert f"    helpdesk=zendesk: {backlog} -> quiet (open_tickets is {backlog})" in out
     assert "[dry run] would send to console (firing)" in out
     db = sqlite3.connect(tmp_path / "bw.db")
     assert db.execute("SELECT count(*) FROM notification_log").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM history").fetchone()[0] == 0
     db.close()
 
 

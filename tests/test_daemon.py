@@ -127,4 +127,7 @@ async def test_refused_token_fails_that_helpdesk_with_a_clear_error(
     assert code == 1
     assert status.auth_failed and "401" in (status.last_error or "")
     assert "wrong" not in (status.last_error or "")
-    assert evaluation.alerts == {} and slack_standin.calls_to("chat.postMessage") == []
+    # no backlog alert from a helpdesk never read; the helpdesk-down alert fires at once for refused credentials
+    assert [(a.rule, a.state.value) for a in evaluation.alerts.values()] == [("helpdesk-down", "firing")]
+    (message,) = slack_standin.messages("#support")
+    assert "helpdesk-down" in message.text and "401" in str(message.blocks)

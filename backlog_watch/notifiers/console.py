@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import render
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
 def format_text(notification: Notification) -> str:
     """A notification as plain text: title, reason, value, tickets with links, freshness."""
     alert = notification.alert
-    lines = [render.title(notification), f"  {render.reason_text(notification)}. {alert.summary}"]
+    lines = [render.title(notification), f"  {render.reason_text(notification)}. {render.text(notification)}"]
+    if notification.escalation is not None:
+        lines.append(f"  {render.escalation_text(notification)}")
     shown, more = render.listed(alert)
     for ticket in shown:
         lines.append(f"  - #{ticket.id} {ticket.subject} ({render.ticket_facts(ticket, notification.now)})")
@@ -39,6 +42,12 @@ class ConsoleNotifier:
         stream.write(format_text(notification) + "\n\n")
         stream.flush()
         return Delivery()
+
+    async def send_digest(self, notifications: Sequence[Notification]) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(f"Digest: {len(notifications)} alert update(s)\n\n")
+        stream.write("".join(format_text(n) + "\n\n" for n in notifications))
+        stream.flush()
 
     async def send_report(self, prepared: PreparedReport) -> None:
         stream = self._stream or sys.stdout

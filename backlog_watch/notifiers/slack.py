@@ -7,6 +7,9 @@ API, such as the local stand-in the tests and the demo use.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -69,11 +72,12 @@ def build_blocks(notification: Notification) -> list[Block]:
     """The parent message: header, the value against its threshold, the tickets, freshness."""
     alert = notification.alert
     sev = render.severity(notification)
+    header = f"{sev} · {alert.rule} · {render.scope_text(alert)}"
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(f"{sev} · {alert.rule}", HEADER_MAX), emoji=True)),
+        HeaderBlock(text=PlainTextObject(text=_clip(header, HEADER_MAX), emoji=True)),
         SectionBlock(text=MarkdownTextObject(text=_clip(
             f"{_ICON.get(sev, '')} *{_escape(render.headline(notification))}* — {_escape(render.scope_text(alert))}\n"
-            f"{_escape(alert.summary)}", SECTION_MAX))),
+            f"{_escape(render.text(notification))}", SECTION_MAX)), fields=_fields(notification)),
     ]
     if alert.state is not AlertState.RESOLVED and alert.tickets:
         blocks.append(DividerBlock())
@@ -85,9 +89,19 @@ def build_blocks(notification: Notification) -> list[Block]:
             section += line + "\n"
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
+    context = [render.reason_text(notification), render.escalation_text(notification), render.freshness(notification)]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
-        f"{render.reason_text(notification)} · {render.freshness(notification)}", TEXT_MAX))]))
+        " · ".join(part for part in context if part), TEXT_MAX))]))
     return blocks[:50]
+
+
+def _fields(notification: Notification) -> list[MarkdownTextObject] | None:
+    """The metric against its threshold, at a glance."""
+    alert = notification.alert
+    if alert.threshold is None:
+        return None
+    return [MarkdownTextObject(text=f"*Value*\n{alert.value:g}"),
+            MarkdownTextObject(text=f"*{alert.level.capitalize()} threshold*\n{alert.threshold:g}")]
 
 
 def reply_text(notification: Notification) -> str:
@@ -97,17 +111,47 @@ def reply_text(notification: Notification) -> str:
             return f":white_check_mark: Resolved: {alert.summary}"
         case Reason.ESCALATED:
             return f":red_circle: Escalated to {alert.level}: {alert.summary}"
+        case Reason.MORE_TICKETS:
+            return f":arrow_up: {render.reason_text(notification)}: {alert.summary}"
         case _:
             return f"{render.reason_text(notification)}: {alert.summary}"
+
+
+class ChannelPacer:
+    """At most one message per ``interval`` seconds per channel (Slack's posting limit)."""
+
+    def __init__(self, interval: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._alias: dict[str, str] = {}
+
+    def learn(self, name: str, channel_id: str) -> None:
+        """``#support`` and ``C123`` are the same channel: pace them together."""
+        self._alias[name] = channel_id
+        if name in self._last:
+            self._last[channel_id] = max(self._last.pop(name), self._last.get(channel_id, float("-inf")))
+
+    async def wait(self, channel: str) -> None:
+        key = self._alias.get(channel, channel)
+        last = self._last.get(key)
+        if last is not None:
+            delay = last + self.interval - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+        self._last[key] = self._clock()
 
 
 class SlackNotifier:
     """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
 
     def __init__(self, name: str, *, token: SecretStr, channel: str, api_url: str = "https://slack.com/api/",
-                 max_retries: int = 2) -> None:
+                 max_retries: int = 2, pacer: ChannelPacer | None = None) -> None:
         self.name = name
         self.channel = channel
+        self.pacer = pacer or ChannelPacer()
         self._client = AsyncWebClient(
             token=token.get_secret_value(),
             base_url=api_url if api_url.endswith("/") else api_url + "/",
@@ -126,8 +170,11 @@ class SlackNotifier:
         text = _clip(render.title(notification), TEXT_MAX)
         previous = notification.previous
         if previous is None or previous.ts is None or previous.channel is None:
+            await self.pacer.wait(self.channel)
             response = await self._call("chat_postMessage", channel=self.channel, text=text, blocks=blocks)
+            self.pacer.learn(self.channel, response["channel"])
             return Delivery(channel=response["channel"], ts=response["ts"])
+        await self.pacer.wait(previous.channel)
         await self._call("chat_postMessage", channel=previous.channel, thread_ts=previous.ts,
                          text=_clip(reply_text(notification), TEXT_MAX))
         await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
