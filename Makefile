@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/sync.py
+	$(PY) bench/web.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data

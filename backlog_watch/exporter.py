@@ -2,8 +2,9 @@
 
 Two kinds of series. What the daemon does (poll durations, poll errors, notifications and reports
 sent or failed, hooks received) is counted as it happens, in ``Instruments``. What the store knows
-(the backlog KPIs per helpdesk and per group, the last successful poll, the alerts firing) is read at
-scrape time by ``StoreCollector``, so a scrape always shows the stored state, even after a restart.
+is read at scrape time by ``StoreCollector``: the backlog KPIs per helpdesk and per group as the last
+evaluation stored them in the history (so a scrape loads no ticket, however large the backlog), the
+last successful poll, the alerts firing. A scrape shows the stored state, even after a restart.
 Each daemon has its own registry: nothing global, so tests and reloads start from clean counters.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -20,10 +21,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backlog_watch.alerts import AlertState
-from backlog_watch.metrics import METRICS, NO_GROUP, compute, group_tickets
-from backlog_watch.models import Ticket
+from backlog_watch.metrics import METRICS, NO_GROUP
 from backlog_watch.reports import data
-from backlog_watch.reports.build import days_to_clear
 from backlog_watch.store import SqliteStore
 
 PREFIX = "backlog_watch"
@@ -73,42 +72,33 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
-        tickets = self.store.tickets(self.helpdesks)
-        yield from self._kpis(tickets, now)
-        yield from self._flow(now)
+        yield from self._kpis(now)
         yield from self._polls()
         yield from self._alerts()
 
-    def _kpis(self, tickets: list[Ticket], now: datetime) -> Iterator[Metric]:
-        by_helpdesk = group_tickets(tickets, ["helpdesk"])
-        by_group = group_tickets(tickets, ["helpdesk", "group"])
-        for name in METRICS:
-            total = GaugeMetricFamily(f"{PREFIX}_{name}", f"{name} per helpdesk", labels=["helpdesk"])
-            per_group = GaugeMetricFamily(f"{PREFIX}_group_{name}", f"{name} per helpdesk and group",
+    def _kpis(self, now: datetime) -> Iterator[Metric]:
+        """The KPIs as the last evaluation stored them in the history (a scrape loads no ticket)."""
+        latest = data.latest_kpis(self.store, now)
+        helpdesks = {dict(scope)["helpdesk"]: point for scope, point in latest.items() if len(scope) == 1}
+        groups = [(dict(scope), point) for scope, point in sorted(latest.items()) if len(scope) == 2]
+        evaluated = GaugeMetricFamily(f"{PREFIX}_kpis_timestamp_seconds",
+                                      "When the KPIs below were computed (the last evaluation, Unix time)",
+                                      labels=["helpdesk"])
+        for name, (at, _) in sorted(helpdesks.items()):
+            evaluated.add_metric([name], at.timestamp())
+        yield evaluated
+        for metric in METRICS:
+            total = GaugeMetricFamily(f"{PREFIX}_{metric}", f"{metric} per helpdesk", labels=["helpdesk"])
+            per_group = GaugeMetricFamily(f"{PREFIX}_group_{metric}", f"{metric} per helpdesk and group",
                                           labels=["helpdesk", "group"])
-            for helpdesk in self.helpdesks:
-                total.add_metric([helpdesk], compute(name, by_helpdesk.get((("helpdesk", helpdesk),), []), now))
-            for scope, scoped in sorted(by_group.items()):
-                labels = dict(scope)
-                per_group.add_metric([labels["helpdesk"], labels.get("group", NO_GROUP)], compute(name, scoped, now))
+            for name, (_, values) in sorted(helpdesks.items()):
+                if metric in values:
+                    total.add_metric([name], values[metric])
+            for labels, (_, values) in groups:
+                if metric in values:
+                    per_group.add_metric([labels["helpdesk"], labels.get("group", NO_GROUP)], values[metric])
             yield total
             yield per_group
-
-    def _flow(self, now: datetime) -> Iterator[Metric]:
-        created = GaugeMetricFamily(f"{PREFIX}_created_24h", "Tickets created in the last 24h", labels=["helpdesk"])
-        resolved = GaugeMetricFamily(f"{PREFIX}_resolved_24h", "Tickets solved in the last 24h", labels=["helpdesk"])
-        clear = GaugeMetricFamily(f"{PREFIX}_days_to_clear",
-                                  "Open backlog over the daily outflow of the last 7 days (absent: nothing solved)",
-                                  labels=["helpdesk"])
-        for helpdesk in self.helpdesks:
-            made, solved = data.flow_between(self.store, now - timedelta(days=1), now, helpdesk)
-            created.add_metric([helpdesk], made)
-            resolved.add_metric([helpdesk], solved)
-            week = data.flow_between(self.store, now - timedelta(days=7), now, helpdesk)[1]
-            days = days_to_clear(data.open_counts(self.store, [now], helpdesk)[0], week)
-            if days is not None:
-                clear.add_metric([helpdesk], days)
-        yield from (created, resolved, clear)
 
     def _polls(self) -> Iterator[Metric]:
         success = GaugeMetricFamily(f"{PREFIX}_last_success_timestamp_seconds",

@@ -230,11 +230,6 @@ class SqliteStore:
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), stale=stale)
 
-    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        """Rows of a read-only query (reports and the wallboard aggregate the tickets table in SQL)."""
-        with self._lock:
-            return [tuple(row) for row in self._db.execute(sql, list(args))]
-
     def count_tickets(self, helpdesk: str | None = None) -> int:
         with self._lock:
             if helpdesk is None:

@@ -14,9 +14,11 @@ from backlog_watch.app import assemble, report_job
 from backlog_watch.cli import main
 from backlog_watch.config import parse_config
 from backlog_watch.notifiers.console import ConsoleNotifier
+from backlog_watch.notifiers.email import EmailNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
 from backlog_watch.reports import prepare, send
 from backlog_watch.simulate import SlackStandIn
+from tests.smtp import smtp_server
 from tests.test_reports import NOW, TZ, seeded_store
 
 
@@ -106,3 +108,20 @@ def test_report_command_prints_from_the_store(tmp_path: Path) -> None:
     markdown = io.StringIO()
     assert main(["report", "-c", str(config_file), "--kind", "daily", "--format", "markdown"], markdown) == 0
     assert markdown.getvalue().startswith("# Backlog briefing") and "## SLA at risk today" in markdown.getvalue()
+
+
+async def test_email_report_has_the_chart_inline(tmp_path: Path) -> None:
+    store = seeded_store(tmp_path)
+    prepared = prepare(store, "weekly", NOW, TZ, name="weekly-review")
+    store.close()
+    with smtp_server() as (box, port):
+        notifier = EmailNotifier("leads-email", host="localhost", port=port, sender="bw@acme.com",
+                                 to=["leads@acme.com"], starttls=False)
+        assert await send(prepared, {"leads-email": notifier}, ["leads-email"]) == []
+    (message,) = box.messages
+    assert message["Subject"] == prepared.title
+    html = message.get_body(("html",))
+    assert html is not None and 'src="cid:backlog-chart"' in html.get_content()
+    (image,) = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert image["Content-ID"] == "<backlog-chart>" and image.get_payload(decode=True) == prepared.chart_png
+    assert "66.7% (4 of 6 solved tickets with an SLA target met it)" in message.get_body(("plain",)).get_content()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -22,6 +22,9 @@ from backlog_watch import render
 from backlog_watch.dispatch import Delivery, Notification
 from backlog_watch.durations import human_duration
 from backlog_watch.errors import NotifyError
+
+if TYPE_CHECKING:
+    from backlog_watch.reports import PreparedReport
 
 _TEMPLATES = Environment(loader=PackageLoader("backlog_watch", "templates"), undefined=StrictUndefined,
                          autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True)
@@ -95,6 +98,12 @@ class EmailNotifier:
 
     async def send_digest(self, notifications: Sequence[Notification]) -> None:
         await self._deliver(build_message(notifications, sender=self.sender, to=self.to))
+
+    async def send_report(self, prepared: PreparedReport) -> None:
+        """A scheduled report: text, and HTML with its chart as an inline image (reports.email_message)."""
+        from backlog_watch.reports import email_message
+
+        await self._deliver(email_message(prepared, self.sender, self.to))
 
     async def _deliver(self, message: EmailMessage) -> None:
         try:

@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from backlog_watch.history import History
+from backlog_watch.metrics import Scope
 from backlog_watch.models import OPEN_STATUSES
+from backlog_watch.store import SqliteStore
 
-_OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
-_OPEN_AT = (f"(created_at <= ? AND (status IN {_OPEN_SQL} "
+OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
+_OPEN_AT = (f"(created_at <= ? AND (status IN {OPEN_SQL} "
             "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))")
 _SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
 
@@ -31,7 +34,7 @@ Label = Literal["priority", "grp", "helpdesk"]
 class TicketTable(Protocol):
     """What these functions need of the store: read-only SQL over its tickets table."""
 
-    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ class DayFlow:
     created: int
     solved: int
     open_at_end: int
+
+
+KPI_FRESHNESS = timedelta(hours=1)
+"""The KPIs of the last evaluation count as current when they are at most this old."""
+
+
+def latest_kpis(store: SqliteStore, now: datetime) -> dict[Scope, tuple[datetime, dict[str, float]]]:
+    """Per scope (helpdesk, or helpdesk and group), the KPIs the last evaluation stored in the history,
+    and when: what /metrics and the wallboard show, without loading every ticket."""
+    found = {}
+    for key, points in History(store).rows(now - KPI_FRESHNESS, now).items():
+        at, values = points[-1]
+        scope = tuple((label, value) for label, value in json.loads(key))
+        found[scope] = (datetime.fromtimestamp(at, UTC), values)
+    return found
 
 
 def _scope(helpdesk: str | None) -> tuple[str, list[object]]:
@@ -55,14 +73,14 @@ def open_counts(store: TicketTable, moments: Sequence[datetime], helpdesk: str |
     columns = ", ".join(f"SUM(CASE WHEN {_OPEN_AT} THEN 1 ELSE 0 END)" for _ in moments)
     args: list[object] = [x for m in moments for x in (m.timestamp(), m.timestamp())]
     where, extra = _scope(helpdesk)
-    row = store.read(f"SELECT {columns} FROM tickets WHERE 1=1 {where}", args + extra)[0]
+    row = store.query(f"SELECT {columns} FROM tickets WHERE 1=1 {where}", args + extra)[0]
     return [int(v or 0) for v in row]  # type: ignore[call-overload]
 
 
 def open_by(store: TicketTable, label: Label, moment: datetime, helpdesk: str | None = None) -> dict[str, int]:
     """The open backlog at ``moment`` split by priority, group or helpdesk."""
     where, extra = _scope(helpdesk)
-    rows = store.read(
+    rows = store.query(
         f"SELECT COALESCE({label}, '(none)'), count(*) FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
         [moment.timestamp(), moment.timestamp(), *extra])
     return {str(k): int(v) for k, v in rows}  # type: ignore[call-overload]
@@ -72,7 +90,7 @@ def flow_between(store: TicketTable, start: datetime, end: datetime, helpdesk: s
     """(created, solved) in [start, end)."""
     where, extra = _scope(helpdesk)
     a, b = start.timestamp(), end.timestamp()
-    row = store.read(
+    row = store.query(
         "SELECT SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END) "
         f"FROM tickets WHERE 1=1 {where}", [a, b, a, b, *extra])[0]
@@ -96,7 +114,7 @@ def days(store: TicketTable, last_day: date, count: int, tz: ZoneInfo, helpdesk:
         columns.append("SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END)")
         columns.append(f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)")
         args += [start.timestamp(), end.timestamp(), start.timestamp(), end.timestamp()]
-    row = store.read(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
+    row = store.query(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
     ends = open_counts(store, bounds[1:], helpdesk)
     return [DayFlow(first + timedelta(days=i), int(row[2 * i] or 0), int(row[2 * i + 1] or 0),  # type: ignore[call-overload]
                     ends[i]) for i in range(count)]
@@ -111,12 +129,12 @@ def busiest(store: TicketTable, label: Literal["tag", "grp"], start: datetime, e
     else:
         sql = ("SELECT COALESCE(grp, '(none)'), count(*) FROM tickets "
                "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
-    return [(str(k), int(v)) for k, v in store.read(sql, [start.timestamp(), end.timestamp(), limit])]  # type: ignore[call-overload]
+    return [(str(k), int(v)) for k, v in store.query(sql, [start.timestamp(), end.timestamp(), limit])]  # type: ignore[call-overload]
 
 
 def created_times(store: TicketTable, start: datetime, end: datetime) -> list[float]:
     """Creation times (epoch seconds) in [start, end): the raw material of recurring spikes."""
-    rows = store.read("SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?",
+    rows = store.query("SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?",
                       [start.timestamp(), end.timestamp()])
     return [float(r[0]) for r in rows]  # type: ignore[arg-type]
 
@@ -132,7 +150,7 @@ class SolvedSla:
 
 def solved_with_sla(store: TicketTable, start: datetime, end: datetime) -> list[SolvedSla]:
     """Tickets solved in [start, end) that had an SLA target (for SLA attainment)."""
-    rows = store.read(f"SELECT solved_at, sla FROM tickets WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ? "
+    rows = store.query(f"SELECT solved_at, sla FROM tickets WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ? "
                       "AND sla IS NOT NULL", [start.timestamp(), end.timestamp()])
     found = []
     for solved_at, sla_json in rows:
