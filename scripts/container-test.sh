@@ -126,14 +126,21 @@ done
 if [ "$health" != healthy ]; then docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: not healthy ($health)"; exit 1; fi
 say "HEALTHCHECK: healthy"
 
+# Logs are read into variables before grep: with pipefail, `docker logs | grep -q` fails whenever grep
+# exits first and docker logs gets SIGPIPE, whatever grep found.
+alert=""
 for _ in $(seq 1 60); do  # stdout only: the console notifier's alerts (logs are on stderr)
-    docker logs "$CONTAINER" 2>/dev/null | grep -q "^\[WARN\] container-backlog" && break
+    out="$(docker logs "$CONTAINER" 2>/dev/null)"
+    alert="$(grep -m1 '^\[WARN\] container-backlog' <<<"$out" || true)"
+    [ -n "$alert" ] && break
     sleep 1
 done
-docker logs "$CONTAINER" 2>/dev/null | grep -q "^\[WARN\] container-backlog" \
-    || { docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: no alert on stdout"; exit 1; }
-say "alert on stdout: $(docker logs "$CONTAINER" 2>/dev/null | grep -m1 '^\[WARN\] container-backlog')"
-docker logs "$CONTAINER" 2>&1 >/dev/null | head -1 | "$PY" -c 'import json,sys; line=json.loads(sys.stdin.readline()); assert "level" in line' \
+[ -n "$alert" ] || { docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: no alert on stdout"; exit 1; }
+say "alert on stdout: $alert"
+err="$(docker logs "$CONTAINER" 2>&1 >/dev/null)"
+"$PY" -c 'import json,sys
+lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+assert lines and all("level" in json.loads(l) for l in lines), lines[:3]' <<<"$err" \
     || { echo "FAILED: log lines are not JSON"; exit 1; }
 say "log lines are JSON"
 
@@ -144,6 +151,6 @@ code="$(timeout 20 docker wait "$CONTAINER")" || { echo "FAILED: still running 2
 ELAPSED_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 [ "$code" = 0 ] || { docker logs "$CONTAINER" 2>&1 | tail -20; echo "FAILED: exit code $code after SIGTERM"; exit 1; }
 [ "$ELAPSED_MS" -lt 10000 ] || { echo "FAILED: SIGTERM took ${ELAPSED_MS} ms"; exit 1; }
-docker logs "$CONTAINER" 2>&1 | grep -q '"stopping"' || { echo "FAILED: no clean stop logged"; exit 1; }
+grep -q '"stopping"' <<<"$(docker logs "$CONTAINER" 2>&1)" || { echo "FAILED: no clean stop logged"; exit 1; }
 say "stopped with exit 0 in ${ELAPSED_MS} ms"
 echo "PASSED: container-test in $(( $(date +%s) - START ))s"
