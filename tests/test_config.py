@@ -12,13 +12,14 @@ from backlog_watch.config import (
     Config,
     ConsoleSettings,
     EmailSettings,
-    PlannedHelpdeskSettings,
     SlackSettings,
     WebhookSettings,
     load_config,
     parse_config,
 )
 from backlog_watch.errors import ConfigError
+from connectors.freshdesk import FreshdeskSettings
+from connectors.jira import JiraSettings
 from connectors.zendesk import ZendeskSettings
 from tests.paths import SHARED
 
@@ -99,7 +100,9 @@ def test_contract_loads_with_its_variables_set() -> None:
     assert (config.http.host, config.http.port) == ("127.0.0.1", 8080)
     assert [h.name for h in config.helpdesks] == ["zendesk", "freshdesk", "jira"]
     assert isinstance(config.helpdesk("zendesk"), ZendeskSettings)
-    assert isinstance(config.helpdesk("jira"), PlannedHelpdeskSettings)
+    assert isinstance(config.helpdesk("freshdesk"), FreshdeskSettings)
+    assert isinstance(config.helpdesk("jira"), JiraSettings)
+    assert config.helpdesk("jira").jql == "project = SUP"  # type: ignore[attr-defined]
     assert isinstance(config.notifier("support-slack"), SlackSettings)
     assert isinstance(config.notifier("leads-email"), EmailSettings)
     assert config.notifier("leads-email").from_ == "backlog-watch <alerts@acme.com>"  # type: ignore[union-attr]
@@ -115,8 +118,6 @@ def test_contract_unsupported_lists_exactly_what_cannot_run_yet() -> None:
     rule_lines = [f'rules[{i}] "{r.name}": {r.unsupported_reason()}'
                   for i, r in enumerate(config.rules) if r.unsupported_reason()]
     assert config.unsupported() == [
-        'helpdesks[1] "freshdesk": connector type "freshdesk" is not yet supported',
-        'helpdesks[2] "jira": connector type "jira" is not yet supported',
         'notifiers[1] "leads-email": notifier type "email" is not yet supported',
         *rule_lines,
         'reports[0] "morning-briefing": reports are not yet supported',
