@@ -118,6 +118,9 @@ class JiraApi:
         basic = base64.b64encode(f"{sim.email}:{sim.token}".encode()).decode("ascii")
         self._accepted = {f"Basic {basic}"} | ({f"Bearer {sim.bearer}"} if sim.bearer else set())
 
+    def authenticated(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") in self._accepted
+
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         sim = self.sim
@@ -125,7 +128,6 @@ class JiraApi:
         fault = sim.faults.take()
         if fault is not None:
             return _fault(fault)
-        request["authenticated"] = request.headers.get("Authorization") in self._accepted
         window = sim.account_window
         if not window.try_acquire():
             response = errors(429, "Rate limit exceeded.")
@@ -152,7 +154,7 @@ class JiraApi:
             params = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in body.items()}
         else:
             params = dict(request.query)
-        return self._search(params, request["authenticated"])
+        return self._search(params, self.authenticated(request))
 
     def _search(self, params: Mapping[str, str], authenticated: bool) -> web.StreamResponse:
         sim, jql = self.sim, params.get("jql", "")
@@ -199,7 +201,7 @@ class JiraApi:
                       "https://developer.atlassian.com/changelog/#CHANGE-2046")
 
     async def myself(self, request: web.Request) -> web.StreamResponse:
-        if not request["authenticated"]:
+        if not self.authenticated(request):
             return errors(401, "Client must be authenticated to access this resource.")
         return web.json_response({"accountId": "acc-ops", "emailAddress": self.sim.email, "displayName": "Ops",
                                   "active": True, "timeZone": str(self.sim.zone), "accountType": "atlassian"})
