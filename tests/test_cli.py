@@ -188,9 +188,16 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         seen: list[bytes] = []
-        while not any(b"[WARN] backlog-size" in line or b"[CRITICAL] backlog-size" in line for line in seen):
+        def sized(helpdesk: bytes) -> bool:
+            return any(b"backlog-size" in line and b"(" + helpdesk + b")" in line for line in seen)
+
+        # The demo watches all three simulated helpdesks at once.
+        while not all(sized(h) for h in (b"zendesk", b"freshdesk", b"jira")):
             seen.append(await asyncio.wait_for(proc.stdout.readline(), 60))
-        assert any(b"[simulator] Zendesk simulator at http://127.0.0.1:" in line for line in seen)
+        for banner in (b"[zendesk] Zendesk simulator at http://127.0.0.1:",
+                       b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
+                       b"[jira] Jira simulator at http://127.0.0.1:"):
+            assert any(banner in line for line in seen), banner
         assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 15)
