@@ -165,7 +165,8 @@ def test_jira_priorities_map_and_unknown_ones_count_as_none(client: httpx.AsyncC
 
 def test_jsm_sla_fields_are_found_by_schema_and_read_by_name(client: httpx.AsyncClient) -> None:
     dump = json.loads((FIXTURES / "jira/jsm-sla-field-values.json").read_text())
-    names = {"해결 시간 SLA": "resolution_due", "최초 응답 SLA": "first_response_due", "연구소 대기 SLA": "next_reply_due"}
+    names = {"해결 시간 SLA": "resolution_due", "최초 응답 SLA": "first_response_due",
+             "연구소 대기 SLA": "next_reply_due"}
     connector = jira_connector(client, sla_fields=names)
     connector.learn_fields(dump["field_schemas"])
     assert {"customfield_12151", "customfield_12152", "customfield_12085"} <= connector.sla_names.keys()
