@@ -206,3 +206,12 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
+    from backlog_watch.cli import build_parser
+
+    for target in ("zendesk", "freshdesk", "jira", "slack"):
+        assert build_parser().parse_args(["simulate", target, "--port", "0"]).helpdesk == target
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "servicenow"])
