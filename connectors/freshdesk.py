@@ -354,7 +354,8 @@ class FreshdeskConnector(HttpConnector):
         status = Status.DELETED if raw.get("deleted") or raw.get("spam") else self.status_of(raw["status"])
         created_at = _utc(raw["created_at"])
         updated_at = _utc(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
-        stats = raw.get("stats") if isinstance(raw.get("stats"), Mapping) else {}
+        found = raw.get("stats")
+        stats: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         done = status in (Status.SOLVED, Status.CLOSED)
         solved = stats.get("resolved_at") or stats.get("closed_at")
         return Ticket(

@@ -49,7 +49,7 @@ def render_ticket(ticket: Mapping[str, Any], now: datetime, *, stats: bool = Fal
     """The Freshdesk v2 view of an internal ticket; unreadable values are passed on as they are."""
     status = ticket.get("status")
     key = ticket.get("id")
-    code: Any = STATUS_CODES.get(status, status) if isinstance(status, str | None) else status
+    code: Any = STATUS_CODES.get(status, status) if isinstance(status, str) else status
     if status == "pending" and isinstance(key, int) and key % 3 == 0:
         code = 6
     priority = ticket.get("priority")

@@ -112,7 +112,7 @@ class JiraSimulator(ZendeskSimulator):
         return {"name": name, "type": "jira", "url": self.url, "email": self.email, "token": self.token,
                 "jql": f"project = {self.project}"} | extra
 
-    def key(self, ticket_id: int) -> str:
+    def key(self, ticket_id: Any) -> str:
         return f"{self.project}-{ticket_id}"
 
     def field_list(self) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ class JiraSimulator(ZendeskSimulator):
     def _slas(self, ticket: Mapping[str, Any], created: datetime | None, updated: datetime | None,
               now: datetime) -> dict[str, Any]:
         status, f = ticket.get("status"), self.fields
-        empty = {f["first_response"]: None, f["resolution"]: None, f["satisfaction_sla"]: None}
+        empty: dict[str, Any] = {f["first_response"]: None, f["resolution"]: None, f["satisfaction_sla"]: None}
         if created is None or updated is None:
             return empty
         first, _, resolution = SLA_TARGETS.get(ticket.get("priority") or "low", SLA_TARGETS["low"])
