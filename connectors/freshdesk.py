@@ -211,8 +211,8 @@ class FreshdeskConnector(HttpConnector):
                 # A page that did not move the position (only unreadable records) keeps the previous one.
                 yield Page(records=records, cursor=None if cursor == last else cursor)
                 last = cursor
-        if due:
-            state.deleted_checked = now
+        if due:  # when the check ended: a long (throttled) cold sync must not make the next poll check again
+            state.deleted_checked = self.wall()
         yield Page(records=[], cursor=state.dump(), done=True)
 
     async def _listing(self, window: Window, *, deleted: bool) -> AsyncIterator[list[Mapping[str, Any]]]:

@@ -195,11 +195,13 @@ class JiraConnector(HttpConnector):
             cursor = self._cursor(updated, seen, state["reconciled"] if since else now)
             yield Page(records=fresh, cursor=None if cursor == last else cursor)
             last = cursor
-        reconciled = state["reconciled"] if since else now
+        # A cold sync lists everything: it counts as a reconciliation, timed when it ended (a long,
+        # throttled one must not make the next poll reconcile again).
+        reconciled = state["reconciled"] if since else self.wall()
         open_ids: frozenset[str] | None = None
         if reconciled is None or now - reconciled >= self.settings.reconcile_every.total_seconds():
             open_ids = await self._open_keys()
-            reconciled = now
+            reconciled = self.wall()
         yield Page(records=[], cursor=self._cursor(updated, seen, reconciled), done=True, open_ids=open_ids)
 
     def _cursor(self, updated: int | None, seen: dict[str, int], reconciled: float | None) -> Cursor:

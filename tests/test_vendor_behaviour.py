@@ -60,11 +60,19 @@ async def test_freshdesk_waits_for_credits_before_running_out(rig_for: Build) ->
 
 
 async def test_freshdesk_keeps_under_the_ticket_list_limit(rig_for: Build) -> None:
-    rig = await rig_for("freshdesk", list_rate_limit=5)
-    connector = rig.connector(list_requests_per_minute=5)
+    rig = await rig_for("freshdesk", list_rate_limit=2)
+    connector = rig.connector(list_requests_per_minute=2)  # ~35 list requests: longer than deleted_every
     await sync(connector, rig.store)
     assert connector.rate_limited == 0 and len(rig.sleeps) >= 6
     rig.assert_store_is_the_truth()
+    await assert_idle_poll_is_one_request(rig, connector)  # the long cold sync counts as a deletion check
+
+
+async def assert_idle_poll_is_one_request(rig: Rig, connector: Any) -> None:
+    before = len(rig.sim.requests)
+    rig.clock.advance(120)
+    assert (await sync(connector, rig.store)).stored == 0
+    assert len(rig.sim.requests) - before == 1
 
 
 async def test_freshdesk_restarts_the_window_when_the_page_cap_refuses(rig_for: Build) -> None:
@@ -125,11 +133,12 @@ async def test_jira_accepts_a_bearer_token(rig_for: Build) -> None:
 
 
 async def test_jira_waits_for_the_rate_limit_reset(rig_for: Build) -> None:
-    rig = await rig_for("jira", rate_limit=10)
-    connector = rig.connector(page_size=20)
+    rig = await rig_for("jira", rate_limit=2)
+    connector = rig.connector(page_size=5)  # ~60 requests: longer than reconcile_every
     await sync(connector, rig.store)
     assert connector.rate_limited == 0 and rig.sleeps and all(0 < s <= 60 for s in rig.sleeps)
     rig.assert_store_is_the_truth()
+    await assert_idle_poll_is_one_request(rig, connector)  # the long cold sync counts as a reconciliation
 
 
 async def test_jira_overlap_catches_changes_the_index_showed_late(rig_for: Build) -> None:
