@@ -5,7 +5,10 @@ shared and noisy):
   - bare: the same listing pages fetched with httpx and parsed with json.loads, tickets/s
   - connector: fetch + normalize over the same pages, tickets/s, and its ratio to bare
   - sync: the full sync() into SQLite on disk, tickets/s, and its ratio to bare
-  - the requests a poll makes when nothing changed (the minimum is 1)
+  - the requests a poll makes when nothing changed (the minimum is 1; Jira re-reads the issues updated
+    within ``overlap`` of the last one seen, because JQL has minute precision and its index lags, so
+    its minimum is one page per 100 such issues: the generated 100,000-issue history has ~320 in its
+    last five minutes, hence 4 there)
   - the 429s received during a cold sync under the simulator's enforced limits (goal 0: the connector
     throttles before the limit instead of bouncing off it)
 
