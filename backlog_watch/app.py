@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -89,6 +90,9 @@ async def assemble(
     """Open the store, build every connector and notifier, and close them all on the way out."""
     refuse_unsupported(config)
     factories = available_connectors()
+    # A daemon on a simulated clock (tests, scenario runs) paces its connectors' client-side rate limits
+    # by that clock too; in production they keep their monotonic clock.
+    timing: dict[str, Any] = {} if clock is utcnow else {"clock": lambda: clock().timestamp()}
     async with AsyncExitStack() as stack:
         store = SqliteStore.from_url(config.store)
         stack.callback(store.close)
@@ -96,7 +100,7 @@ async def assemble(
         for settings in config.helpdesks:
             client = await stack.enter_async_context(
                 http_client(settings.url, settings.timeout.total_seconds()))
-            connectors[settings.name] = factories[settings.type](settings, client)
+            connectors[settings.name] = factories[settings.type](settings, client, **timing)
         built = dict(notifiers) if notifiers is not None else {
             s.name: build_notifier(s) for s in config.notifiers}
         for notifier in built.values():

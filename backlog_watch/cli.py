@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
-SIMULATED = ("zendesk", "slack")
+SIMULATED = ("zendesk", "freshdesk", "jira", "slack")
 
 log = logging.getLogger("backlog_watch")
 
@@ -199,10 +199,14 @@ def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from backlog_watch.simulate import serve_slack, serve_zendesk
+    from backlog_watch.simulate import serve_freshdesk, serve_jira, serve_slack, serve_zendesk
 
     if args.helpdesk == "slack":
         await serve_slack(args.port, host=args.host)
+    elif args.helpdesk == "freshdesk":
+        await serve_freshdesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
+    elif args.helpdesk == "jira":
+        await serve_jira(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     else:
         await serve_zendesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     return EXIT_OK

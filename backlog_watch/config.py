@@ -2,9 +2,10 @@
 
 Every mistake is reported at once as ``file:line: key.path: message`` in a ConfigError (see
 config_errors.py for how lines and messages are found). Helpdesk blocks are validated by their
-connector's own ``Settings`` class, found by entry point; types the product knows but does not poll
-yet (freshdesk, jira) are accepted and listed by ``Config.unsupported()``, as are the notifier, rule and
-report kinds still to come, so `check` passes the full contract while `run` refuses what it cannot do.
+connector's own ``Settings`` class, found by entry point (zendesk, freshdesk, jira ship with the
+package); a planned type whose connector is not installed is accepted and listed by
+``Config.unsupported()``, as are the notifier, rule and report kinds still to come, so `check` passes
+the full contract while `run` refuses what it cannot do.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ __all__ = [
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_STORE = "sqlite:///./backlog-watch.db"
 PLANNED_CONNECTORS = ("freshdesk", "jira")
-"""Helpdesk types the product will poll; accepted now, listed by ``Config.unsupported()``."""
+"""Helpdesk types of the contract: validated by their connector's Settings once it is installed (as it
+is with this package), else accepted as planned and listed by ``Config.unsupported()``."""
 SUPPORTED_NOTIFIERS = frozenset({"slack", "console", "email", "slack_webhook"})
 REPORT_NOTIFIERS = frozenset({"slack", "console", "email"})
 """Notifier types that can deliver a scheduled report (reports/__init__.py ReportNotifier)."""

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 
 from backlog_watch.errors import MalformedRecord, PaginationError
-from backlog_watch.models import Ticket
+from backlog_watch.models import Status, Ticket
 from backlog_watch.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,10 @@ class Page:
     records: Sequence[Mapping[str, Any]]
     cursor: Cursor | None
     done: bool = False
+    open_ids: frozenset[str] | None = None
+    """Set by a reconciliation: every ticket id the helpdesk still has open. A stored open ticket not
+    among them (and not in this page) is gone (deleted, or moved out of the query) and is marked deleted:
+    for APIs such as Jira's search, where deleted records just disappear."""
 
 
 @runtime_checkable
@@ -103,6 +107,17 @@ def normalize_page(connector: Connector, records: Sequence[Mapping[str, Any]]) -
     return tickets, skipped
 
 
+def vanished(store: CommitPages, helpdesk: str, open_ids: frozenset[str]) -> list[Ticket]:
+    """The stored open tickets of ``helpdesk`` missing from ``open_ids``, now marked deleted."""
+    stored = getattr(store, "tickets", None)
+    if stored is None:
+        raise TypeError(f"{type(store).__name__} cannot list tickets: it cannot reconcile {helpdesk}")
+    gone = [t for t in stored([helpdesk]) if t.id not in open_ids]
+    if gone:
+        log.info("%d open tickets no longer exist: marked deleted", len(gone), extra={"helpdesk": helpdesk})
+    return [t.model_copy(update={"status": Status.DELETED}) for t in gone]
+
+
 async def sync(connector: Connector, store: CommitPages) -> SyncResult:
     """Fetch everything new since the stored cursor; each page is committed with its cursor."""
     name = connector.settings.name
@@ -115,6 +130,8 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
                 raise PaginationError(f"the API returned cursor {page.cursor!r} twice", helpdesk=name)
             seen_cursors.add(page.cursor)
         tickets, skipped = normalize_page(connector, page.records)
+        if page.open_ids is not None:
+            tickets += vanished(store, name, page.open_ids | {t.id for t in tickets})
         # An absent cursor keeps the previous position: the upsert makes re-reading harmless.
         store.commit_page(name, tickets, page.cursor if page.cursor is not None else since)
         result.pages += 1

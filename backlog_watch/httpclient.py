@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -104,6 +105,9 @@ class HttpConnector:
     default_reset: ClassVar[float] = 60.0
     """Seconds to wait when the quota is spent and no reset header says how long (limits are per minute)."""
 
+    rate_limit_margin: ClassVar[float] = 1.0
+    """Seconds added to a client-side rate-limit wait, for clock skew and latency between us and the server."""
+
     default_headers: ClassVar[Mapping[str, str]] = {
         "Accept": "application/json",
         "User-Agent": "backlog-watch",
@@ -125,6 +129,7 @@ class HttpConnector:
         self.retries = 0
         self.rate_limited = 0
         self._throttle_until: float | None = None
+        self._sent_at: dict[str, deque[float]] = {}
         self._failing = False
         self._secrets = secret_values(settings)
 
@@ -198,6 +203,11 @@ class HttpConnector:
                     return wait
         return self.default_reset
 
+    def request_rate(self, path: str) -> tuple[int, float] | None:
+        """A limit the server enforces on ``path`` but does not announce in its headers, as
+        (requests, per seconds); None when the headers say all there is to know."""
+        return None
+
     # ---- the request path ---------------------------------------------------------------------
 
     def url_for(self, path_or_url: str) -> str:
@@ -241,6 +251,7 @@ class HttpConnector:
         return response
 
     async def _attempt(self, method: str, url: str, params: Params | None, json: Any) -> httpx.Response:
+        await self._wait_for_rate(urlsplit(url).path)
         await self._wait_for_quota()
         headers = {**self.default_headers, **self.auth_headers()}
         # httpx replaces a URL's own query when given params: merge them, so next_page URLs keep theirs.
@@ -314,6 +325,25 @@ class HttpConnector:
         if delay > 0:
             log.debug("rate-limit quota spent: waiting %.1fs", delay, extra={"helpdesk": self.helpdesk})
             await self.sleep(delay)
+
+    async def _wait_for_rate(self, path: str) -> None:
+        """Keep at most n requests to ``path`` in any window of the given seconds (a sliding window, so
+        every fixed window the server may count in holds no more than n either)."""
+        rate = self.request_rate(path)
+        if rate is None:
+            return
+        limit, seconds = rate
+        sent = self._sent_at.setdefault(path, deque())
+        now = self.clock()
+        while sent and sent[0] <= now - seconds:
+            sent.popleft()
+        if len(sent) >= limit:
+            delay = sent[0] + seconds + self.rate_limit_margin - now
+            log.debug("%s: %d requests in %gs, waiting %.1fs", path, limit, seconds, delay,
+                      extra={"helpdesk": self.helpdesk})
+            await self.sleep(delay)
+            sent.popleft()
+        sent.append(self.clock())
 
     def _note_failure(self, error: HelpdeskError) -> None:
         if not self._failing:

@@ -69,16 +69,22 @@ async def test_check_passes_the_contract_and_lists_what_is_not_supported_yet() -
     code, out, err = await cli("check", "--config", str(CONTRACT), env=CONTRACT_ENV)
     assert code == 0, err
     assert "valid (3 helpdesk(s), 2 notifier(s), 12 rule(s), 2 report(s))" in out
-    assert 'connector type "freshdesk" is not yet supported' in out
     assert "rules[" not in out  # every rule type of the contract runs
+    assert "connector type" not in out  # zendesk, freshdesk and jira all run
     assert not any(secret in out + err for secret in CONTRACT_ENV.values())
 
 
-async def test_run_refuses_unsupported_sections_with_the_same_message() -> None:
-    code, out, err = await cli("run", "--config", str(CONTRACT), env=CONTRACT_ENV)
+async def test_run_refuses_what_is_not_supported_yet_with_the_message_check_gives(tmp_path: Path) -> None:
+    shared_store = tmp_path / "pg.yaml"  # the contract with its shared PostgreSQL store, not built yet
+    shared_store.write_text(CONTRACT.read_text().replace(
+        "store: sqlite:///./backlog-watch.db", "store: postgresql://bw:${PG_PASSWORD}@db/backlog"))
+    env = {**CONTRACT_ENV, "PG_PASSWORD": "pg-secret-6"}
+    code, out, _ = await cli("check", "--config", str(shared_store), env=env)
+    assert code == 0 and "store: postgresql is not yet supported" in out
+    code, out, err = await cli("run", "--config", str(shared_store), env=env)
     assert code == 2
-    assert 'connector type "freshdesk" is not yet supported' in err
-    assert "Traceback" not in err
+    assert "store: postgresql is not yet supported" in err
+    assert "Traceback" not in err and "pg-secret-6" not in out + err
 
 
 async def test_a_bad_config_names_file_line_and_key_and_exits_2(tmp_path: Path) -> None:
@@ -141,9 +147,11 @@ async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path)
 async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: ZendeskSimulator, tmp_path: Path) -> None:
     port = 18000 + os.getpid() % 1000
     config = write_config(tmp_path / "c.yaml", sim, port=port)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    log = tmp_path / "stderr.log"  # a file, not a pipe nobody reads until the end: logs must never block
+    with log.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "--config", str(config),
+            stdout=asyncio.subprocess.PIPE, stderr=log_file)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -155,7 +163,8 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
         await asyncio.sleep(2.5)
         assert sum(1 for r in sim.requests if "incremental" in r.path) > exports  # it keeps polling
         proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 15)
+        await asyncio.wait_for(proc.communicate(), 15)
+        err = log.read_bytes()
         assert proc.returncode == 0, err.decode()
         assert b'"message": "stopping"' in err
     finally:
@@ -187,20 +196,40 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
 
 async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = 17000 + os.getpid() % 1000
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
-        "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    with (tmp_path / "stderr.log").open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
+            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=log_file)
     try:
         assert proc.stdout is not None
         seen: list[bytes] = []
-        while not any(b"[WARN] backlog-size" in line or b"[CRITICAL] backlog-size" in line for line in seen):
-            seen.append(await asyncio.wait_for(proc.stdout.readline(), 60))
-        assert any(b"[simulator] Zendesk simulator at http://127.0.0.1:" in line for line in seen)
+        def alerted(helpdesk: bytes) -> bool:
+            return any(line.startswith((b"[WARN]", b"[CRITICAL]")) and line.rstrip().endswith(helpdesk + b")")
+                       for line in seen)
+
+        # The demo watches all three simulated helpdesks at once.
+        while not all(alerted(h) for h in (b"zendesk", b"freshdesk", b"jira")):
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, b"".join(seen[-20:]).decode()  # the demo ended early
+            seen.append(line)
+        for banner in (b"[zendesk] Zendesk simulator at http://127.0.0.1:",
+                       b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
+                       b"[jira] Jira simulator at http://127.0.0.1:"):
+            assert any(banner in line for line in seen), banner
         assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 15)
-        assert proc.returncode == 0 and b"Traceback" not in err
+        await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0 and b"Traceback" not in (tmp_path / "stderr.log").read_bytes()
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
+    from backlog_watch.cli import build_parser
+
+    for target in ("zendesk", "freshdesk", "jira", "slack"):
+        assert build_parser().parse_args(["simulate", target, "--port", "0"]).helpdesk == target
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "servicenow"])

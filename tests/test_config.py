@@ -12,13 +12,14 @@ from backlog_watch.config import (
     Config,
     ConsoleSettings,
     EmailSettings,
-    PlannedHelpdeskSettings,
     SlackSettings,
     WebhookSettings,
     load_config,
     parse_config,
 )
 from backlog_watch.errors import ConfigError
+from connectors.freshdesk import FreshdeskSettings
+from connectors.jira import JiraSettings
 from connectors.zendesk import ZendeskSettings
 from tests.paths import SHARED
 
@@ -99,7 +100,9 @@ def test_contract_loads_with_its_variables_set() -> None:
     assert (config.http.host, config.http.port) == ("127.0.0.1", 8080)
     assert [h.name for h in config.helpdesks] == ["zendesk", "freshdesk", "jira"]
     assert isinstance(config.helpdesk("zendesk"), ZendeskSettings)
-    assert isinstance(config.helpdesk("jira"), PlannedHelpdeskSettings)
+    assert isinstance(config.helpdesk("freshdesk"), FreshdeskSettings)
+    assert isinstance(config.helpdesk("jira"), JiraSettings)
+    assert config.helpdesk("jira").jql == "project = SUP"  # type: ignore[attr-defined]
     assert isinstance(config.notifier("support-slack"), SlackSettings)
     assert isinstance(config.notifier("leads-email"), EmailSettings)
     assert config.notifier("leads-email").from_ == "backlog-watch <alerts@acme.com>"  # type: ignore[union-attr]
@@ -110,11 +113,9 @@ def test_contract_loads_with_its_variables_set() -> None:
     assert not support_eu.is_open(datetime(2026, 12, 25, 10, tzinfo=config.tz))  # a holiday
 
 
-def test_contract_unsupported_lists_exactly_what_cannot_run_yet() -> None:
+def test_the_whole_contract_runs_nothing_is_left_unsupported() -> None:
     config = load_config(CONTRACT, env=CONTRACT_ENV)
     assert config.unsupported() == [
-        'helpdesks[1] "freshdesk": connector type "freshdesk" is not yet supported',
-        'helpdesks[2] "jira": connector type "jira" is not yet supported',
     ]
     # Every rule of the contract runs, with the defaults filled in.
     assert [r.unsupported_reason() for r in config.effective_rules()] == [None] * 12

@@ -2,13 +2,18 @@
 
 - ``ZendeskSimulator``: a faithful Zendesk Support (incremental export, SLAs, names, auth, rate limits)
   with a seeded, evolving backlog and fault injection.
+- ``FreshdeskSimulator`` / ``JiraSimulator``: the same backlog shown as Freshdesk API v2 / Jira Cloud
+  with JSM (their listings, page caps, time windows, SLA fields, auth, limits and error bodies).
 - ``SlackStandIn``: the Slack Web API and an incoming webhook, for the real slack-sdk client.
 - ``SimClock``: the time they live in, manual for tests or flowing x speed for demos.
-- ``serve_zendesk`` / ``serve_slack``: run one until cancelled (``backlog-watch simulate ...``).
+- ``serve_zendesk`` / ``serve_freshdesk`` / ``serve_jira`` / ``serve_slack``: run one until
+  cancelled (``backlog-watch simulate ...``).
 """
 
 from backlog_watch.simulate.activity import QUIET, Activity
 from backlog_watch.simulate.clock import SimClock
+from backlog_watch.simulate.freshdesk import FreshdeskSimulator, serve_freshdesk
+from backlog_watch.simulate.jira import JiraSimulator, serve_jira
 from backlog_watch.simulate.serve import serve_slack, serve_zendesk
 from backlog_watch.simulate.server import LoopbackServer, SimRequest
 from backlog_watch.simulate.slack import SlackCall, SlackMessage, SlackStandIn
@@ -18,6 +23,8 @@ from backlog_watch.simulate.zendesk_api import decode_cursor, encode_cursor
 __all__ = [
     "QUIET",
     "Activity",
+    "FreshdeskSimulator",
+    "JiraSimulator",
     "LoopbackServer",
     "SimClock",
     "SimRequest",
@@ -27,6 +34,8 @@ __all__ = [
     "ZendeskSimulator",
     "decode_cursor",
     "encode_cursor",
+    "serve_freshdesk",
+    "serve_jira",
     "serve_slack",
     "serve_zendesk",
 ]

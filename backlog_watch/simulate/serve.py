@@ -50,6 +50,13 @@ async def serve_zendesk(
     out(f"  helpdesk block: type: zendesk, url: {url}, email: {email}, token: {token}")
     if started is not None:
         started(sim)
+    await evolve_forever(sim, tick, out)
+
+
+async def evolve_forever(sim: ZendeskSimulator, tick: float, out: Callable[[str], None]) -> None:
+    """Evolve a started simulator every ``tick`` real seconds until cancelled, then stop it; prints a
+    line per tick that changed something."""
+    clock = sim.clock
     try:
         last = clock.now()
         while True:

@@ -124,12 +124,13 @@ class RateWindow:
             self._start, self.used = now, 0
         return now
 
-    def try_acquire(self) -> bool:
-        """Count one request; False (and not counted) when the quota of this window is spent."""
+    def try_acquire(self, cost: int = 1) -> bool:
+        """Count one request (``cost`` units of quota); False, and nothing counted, when the window has
+        fewer units left."""
         self._roll()
-        if self.used >= self.limit:
+        if self.used + cost > self.limit:
             return False
-        self.used += 1
+        self.used += cost
         return True
 
     @property
