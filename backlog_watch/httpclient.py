@@ -24,10 +24,18 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from backlog_watch.errors import AuthError, HelpdeskError, RateLimited, RequestError, TransientError
+from backlog_watch.errors import (
+    AuthError,
+    HelpdeskError,
+    MalformedRecord,
+    RateLimited,
+    RequestError,
+    TransientError,
+)
+from backlog_watch.models import Ticket
 from backlog_watch.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +149,35 @@ class HttpConnector:
         return self.settings.name
 
     # ---- hooks a vendor overrides -------------------------------------------------------------
+
+    # ---- normalize: the guard every connector shares; a vendor writes only ``_ticket`` ----------
+
+    record_noun: ClassVar[str] = "ticket"
+    """How the vendor calls a record, in messages ("issue" for Jira)."""
+    record_key: ClassVar[str] = "id"
+    """The raw record's key that names it in messages and skip counts."""
+
+    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
+        """One raw record as a Ticket; MalformedRecord when a required value is missing or unreadable."""
+        value = raw.get(self.record_key) if isinstance(raw, Mapping) else None
+        record_id = str(value) if value not in (None, "") else None
+        try:
+            return self._ticket(raw)
+        except ValidationError as exc:
+            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise self._malformed(record_id, problem) from exc
+        except KeyError as exc:
+            raise self._malformed(record_id, f"missing {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._malformed(record_id, f"{type(exc).__name__}: {exc}") from exc
+
+    def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
+        """The vendor's mapping of one raw record (pure); may raise KeyError, TypeError, ValueError."""
+        raise NotImplementedError
+
+    def _malformed(self, record_id: str | None, problem: str) -> MalformedRecord:
+        return MalformedRecord(f"{self.record_noun} {record_id or '?'}: {problem}", helpdesk=self.helpdesk,
+                               record_id=record_id)
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate a request (built from SecretStr values, never logged)."""

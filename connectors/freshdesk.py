@@ -42,11 +42,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from backlog_watch.connector import Cursor, Page
 from backlog_watch.durations import Duration
-from backlog_watch.errors import MalformedRecord, PaginationError, RequestError
+from backlog_watch.errors import PaginationError, RequestError
 from backlog_watch.httpclient import Clock, HttpConnector, Sleep
 from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
 from backlog_watch.settings import HelpdeskSettings
@@ -330,22 +330,6 @@ class FreshdeskConnector(HttpConnector):
         return {}
 
     # ---- normalize ----------------------------------------------------------------------------
-
-    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
-        """One listed ticket as a Ticket; MalformedRecord when a required value is missing or unreadable."""
-        record_id = str(raw.get("id")) if isinstance(raw, Mapping) and raw.get("id") is not None else None
-        try:
-            return self._ticket(raw)
-        except ValidationError as exc:
-            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise self._malformed(record_id, problem) from exc
-        except KeyError as exc:
-            raise self._malformed(record_id, f"missing {exc.args[0]!r}") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise self._malformed(record_id, f"{type(exc).__name__}: {exc}") from exc
-
-    def _malformed(self, record_id: str | None, problem: str) -> MalformedRecord:
-        return MalformedRecord(f"ticket {record_id or '?'}: {problem}", helpdesk=self.helpdesk, record_id=record_id)
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
         ticket_id = raw["id"]

@@ -42,11 +42,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from backlog_watch.connector import Cursor, Page
 from backlog_watch.durations import Duration
-from backlog_watch.errors import MalformedRecord, PaginationError
+from backlog_watch.errors import PaginationError
 from backlog_watch.httpclient import Clock, HttpConnector, Sleep, seconds_until
 from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
 from backlog_watch.settings import HelpdeskSettings
@@ -109,6 +109,8 @@ class JiraConnector(HttpConnector):
 
     kind: ClassVar[str] = "jira"
     Settings: ClassVar[type[HelpdeskSettings]] = JiraSettings
+    record_noun: ClassVar[str] = "issue"
+    record_key: ClassVar[str] = "key"
     settings: JiraSettings
 
     def __init__(
@@ -262,22 +264,6 @@ class JiraConnector(HttpConnector):
         return frozenset(keys)
 
     # ---- normalize ----------------------------------------------------------------------------
-
-    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
-        """One issue of a search as a Ticket; MalformedRecord when a required value is missing or unreadable."""
-        record_id = str(raw.get("key")) if isinstance(raw, Mapping) and raw.get("key") else None
-        try:
-            return self._ticket(raw)
-        except ValidationError as exc:
-            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise self._malformed(record_id, problem) from exc
-        except KeyError as exc:
-            raise self._malformed(record_id, f"missing {exc.args[0]!r}") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise self._malformed(record_id, f"{type(exc).__name__}: {exc}") from exc
-
-    def _malformed(self, record_id: str | None, problem: str) -> MalformedRecord:
-        return MalformedRecord(f"issue {record_id or '?'}: {problem}", helpdesk=self.helpdesk, record_id=record_id)
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
         key, fields = raw["key"], raw["fields"]
