@@ -156,9 +156,9 @@ class Daemon:
         """Evaluate every rule on the stored data at now, advance the alerts, notify what is due."""
         async with self._eval_lock:
             now = self.clock()
-            polled = [n for n in self.connectors if self.store.poll_status(n).last_success is not None]
-            snapshot = self.snapshot(now, polled)
             statuses = [self.store.poll_status(n) for n in self.connectors]
+            polled = [s.helpdesk for s in statuses if s.last_success is not None]
+            snapshot = self.snapshot(now, polled)
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
             findings += self.policy.findings(statuses)
             rules = {**self.rules_by_name, **self.policy.rules}

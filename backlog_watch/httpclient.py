@@ -123,16 +123,21 @@ class HttpConnector:
 
     def __init__(
         self,
-        settings: HelpdeskSettings,
+        settings: HelpdeskSettings | Mapping[str, Any],
         client: httpx.AsyncClient,
         *,
         sleep: Sleep | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """``settings`` may be the connector's Settings or a mapping validated by it (tests, plugins)."""
+        if not isinstance(settings, self.Settings):
+            settings = self.Settings.model_validate(settings)
         self.settings = settings
         self.client = client
         self.sleep: Sleep = sleep or asyncio.sleep
         self.clock: Clock = clock or time.monotonic
+        self.wall: Clock = clock or time.time
+        """Unix time for schedules the API sees (windows, periodic checks); an injected clock is simulated time."""
         self.requests_made = 0
         self.retries = 0
         self.rate_limited = 0

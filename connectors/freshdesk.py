@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -151,11 +150,7 @@ class FreshdeskConnector(HttpConnector):
         sleep: Sleep | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(settings, FreshdeskSettings):
-            settings = FreshdeskSettings.model_validate(settings)
         super().__init__(settings, client, sleep=sleep, clock=clock)
-        # An injected clock is the tests' simulated Unix time; otherwise wall time schedules deletion checks.
-        self.wall: Clock = clock or time.time
         self.group_names: dict[str, str] = {}
         self.agent_names: dict[str, str] = {}
         self.status_labels: dict[str, str] = {}

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -121,10 +120,7 @@ class JiraConnector(HttpConnector):
         sleep: Sleep | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(settings, JiraSettings):
-            settings = JiraSettings.model_validate(settings)
         super().__init__(settings, client, sleep=sleep, clock=clock)
-        self.wall: Clock = clock or time.time  # an injected clock is the tests' simulated Unix time
         self.sla_names: dict[str, str] = {}
         """SLA field id -> its name, learnt from /field."""
         self.request_type_field: str | None = None

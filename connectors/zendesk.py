@@ -116,13 +116,11 @@ class ZendeskConnector(HttpConnector):
         sleep: Sleep | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(settings, ZendeskSettings):
-            settings = ZendeskSettings.model_validate(settings)
         super().__init__(settings, client, sleep=sleep, clock=clock)
         self.group_names: dict[str, str] = {}
         self.user_names: dict[str, str] = {}
         # Unconfirmed whether the export accepts include=slas: we ask, and stop asking if refused.
-        self._sideload_slas = settings.fetch_slas
+        self._sideload_slas = self.settings.fetch_slas
         self._groups_refreshed = False
         self._users_asked: set[str] = set()
 
