@@ -64,8 +64,36 @@ class Channel(StrEnum):
     OTHER = "other"
 
 
+class SlaKind(StrEnum):
+    """Which promise an SLA target is: the first response, the next reply, or the resolution."""
+
+    FIRST_RESPONSE = "first_response"
+    NEXT_REPLY = "next_reply"
+    RESOLUTION = "resolution"
+
+
+class SlaTarget(BaseModel):
+    """One SLA target and how it ended, kept after the ticket is solved (the weekly review needs it).
+
+    ``met`` is True when fulfilled in time, False when breached, None while it runs or when the vendor
+    does not say (a Zendesk reply metric once achieved, for one).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: SlaKind
+    due: AwareDatetime | None = None
+    met: bool | None = None
+    fulfilled_at: AwareDatetime | None = None
+
+
 class Sla(BaseModel):
-    """The SLA targets of a ticket, as the helpdesk computed them."""
+    """The SLA of a ticket, as the helpdesk computed it.
+
+    The ``*_due``, ``breached`` and ``paused`` fields are the pending targets of an open ticket (the sla
+    rule reads them, and they are empty once solved); ``targets`` records every target and its outcome,
+    solved tickets included.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -74,6 +102,16 @@ class Sla(BaseModel):
     resolution_due: AwareDatetime | None = None
     breached: bool = False
     paused: bool = False
+    targets: tuple[SlaTarget, ...] = ()
+
+    @property
+    def outcome(self) -> bool | None:
+        """Whether the ticket met its SLA: False if any target was breached, True if at least one was met
+        and none breached, None when no target says (no SLA, or all still running or unknown)."""
+        results = [t.met for t in self.targets if t.met is not None]
+        if results:
+            return all(results)
+        return None
 
     @property
     def earliest_due(self) -> datetime | None:

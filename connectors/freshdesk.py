@@ -25,6 +25,11 @@ for statuses by the label agents see, e.g. ``"Awaiting approval": on_hold``):
 - SLA: ``fr_due_by`` -> first_response_due until the first response (``stats.first_responded_at``);
   ``nr_due_by`` -> next_reply_due; ``due_by`` -> resolution_due; none once solved or closed.
   ``breached``: ``fr_escalated``, ``is_escalated`` or ``nr_escalated``; ``paused``: pending or on hold.
+- SLA outcomes (``Sla.targets``, kept once solved): first response (``fr_due_by``, fulfilled at
+  ``stats.first_responded_at``), next reply (``nr_due_by``), resolution (``due_by``, fulfilled at
+  ``stats.resolved_at`` / ``closed_at``). Its escalation flag marks a target breached; otherwise a
+  fulfilled stamp decides by its due date, and a solved ticket whose resolution was never escalated
+  met it (Freshdesk escalates an unresolved ticket at ``due_by``). Anything else is undecided.
 - group and assignee (``group_id``, ``responder_id``): names from ``/groups`` and ``/agents``, cached and
   fetched again (once per poll) when an unknown id appears.
 - solved_at: ``stats.resolved_at`` / ``closed_at``, else ``updated_at`` for a solved or closed ticket.
@@ -47,7 +52,7 @@ from backlog_watch.connector import Cursor, Page
 from backlog_watch.durations import Duration
 from backlog_watch.errors import PaginationError, RequestError
 from backlog_watch.httpclient import Clock, HttpConnector, Sleep
-from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
+from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
 from backlog_watch.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -379,8 +384,9 @@ class FreshdeskConnector(HttpConnector):
 
 def _sla(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> Sla:
     breached = any(raw.get(flag) is True for flag in ("fr_escalated", "is_escalated", "nr_escalated"))
+    targets = _targets(raw, status, stats)
     if not status.is_open:
-        return Sla()
+        return Sla(targets=targets)
     first = None if stats.get("first_responded_at") else _maybe(raw.get("fr_due_by"))
     return Sla(
         first_response_due=first,
@@ -388,7 +394,39 @@ def _sla(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> Sl
         resolution_due=_maybe(raw.get("due_by")),
         breached=breached,
         paused=status in (Status.PENDING, Status.ON_HOLD),
+        targets=targets,
     )
+
+
+SLA_TARGET_FIELDS: tuple[tuple[SlaKind, str, str, tuple[str, ...]], ...] = (
+    (SlaKind.FIRST_RESPONSE, "fr_due_by", "fr_escalated", ("first_responded_at",)),
+    (SlaKind.NEXT_REPLY, "nr_due_by", "nr_escalated", ()),
+    (SlaKind.RESOLUTION, "due_by", "is_escalated", ("resolved_at", "closed_at")),
+)
+"""(target, due date, escalation flag, the ``stats`` stamps that fulfil it, first found wins)."""
+
+
+def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> tuple[SlaTarget, ...]:
+    """Each target with a due date, and how it ended (see the module docstring)."""
+    found = []
+    done = status in (Status.SOLVED, Status.CLOSED)
+    for kind, due_key, flag, stamps in SLA_TARGET_FIELDS:
+        due = _maybe(raw.get(due_key))
+        if due is None:
+            continue
+        if kind is SlaKind.RESOLUTION and not done:
+            stamps = ()  # a reopened ticket keeps its old resolved_at: not a fulfilment
+        stamp = next((stats[k] for k in stamps if stats.get(k)), None)
+        fulfilled = _utc(stamp) if stamp else None
+        met: bool | None = None
+        if raw.get(flag) is True:
+            met = False
+        elif fulfilled is not None:
+            met = fulfilled <= due
+        elif kind is SlaKind.RESOLUTION and done:
+            met = True
+        found.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+    return tuple(found)
 
 
 def _json_list(response: httpx.Response, helpdesk: str) -> list[Any]:

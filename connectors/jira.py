@@ -27,6 +27,9 @@ Mappings (defaults; ``status_map`` / ``priority_map`` override them by name, cas
 - SLA: the JSM SLA fields (``sla_fields``, by name): "Time to first response" -> first_response_due,
   "Time to resolution" -> resolution_due, from ``ongoingCycle.breachTime``; ``breached`` and ``paused``
   from any ongoing cycle of any SLA field.
+- SLA outcomes (``Sla.targets``, kept once solved): per named SLA field, breached if any cycle
+  (``completedCycles`` or ``ongoingCycle``) breached, undecided while a cycle runs, else met, fulfilled
+  at the last completed cycle's ``stopTime``; a field without cycles (or null) records nothing.
 - id: the issue key; group: the first component; assignee: displayName; tags: labels; channel: web
   for a JSM request (a request type is set), else other; solved_at: resolutiondate.
 """
@@ -47,7 +50,8 @@ from backlog_watch.connector import Cursor, Page
 from backlog_watch.durations import Duration
 from backlog_watch.errors import PaginationError
 from backlog_watch.httpclient import Clock, HttpConnector, Sleep, seconds_until
-from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
+from backlog_watch.models import Channel, Priority, Sla, SlaKind, Status, Ticket
+from backlog_watch.models import SlaTarget as TargetOutcome
 from backlog_watch.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,10 @@ PRIORITIES: Mapping[str, Priority] = {
 }
 DEFAULT_SLA_FIELDS: Mapping[str, SlaTarget] = {
     "Time to first response": "first_response_due", "Time to resolution": "resolution_due",
+}
+TARGET_KINDS: Mapping[SlaTarget, SlaKind] = {
+    "first_response_due": SlaKind.FIRST_RESPONSE, "next_reply_due": SlaKind.NEXT_REPLY,
+    "resolution_due": SlaKind.RESOLUTION,
 }
 
 
@@ -285,7 +293,7 @@ class JiraConnector(HttpConnector):
             updated_at=updated_at,
             solved_at=(_utc(resolved) if resolved else updated_at) if status in (Status.SOLVED, Status.CLOSED)
             else None,
-            sla=self.sla_of(fields) if status.is_open else Sla(),
+            sla=self.sla_of(fields) if status.is_open else Sla(targets=self.sla_targets(fields)),
             url=f"{self.settings.url}/browse/{key}",
         )
 
@@ -333,7 +341,34 @@ class JiraConnector(HttpConnector):
             if target and isinstance(breach, Mapping):
                 due = _breach_time(breach)
                 dues[target] = min(due, dues.get(target, due))
-        return Sla(**dues, breached=breached, paused=paused and not running)
+        return Sla(**dues, breached=breached, paused=paused and not running, targets=self.sla_targets(fields))
+
+    def sla_targets(self, fields: Mapping[str, Any]) -> tuple[TargetOutcome, ...]:
+        """Each named SLA field's outcome: breached if any cycle breached, undecided while a cycle runs,
+        else met at the last completed cycle's stop. A field without cycles says nothing."""
+        kinds = {name.casefold(): TARGET_KINDS[target] for name, target in self.settings.sla_fields.items()}
+        found = []
+        for field_id, name in self.sla_names.items():
+            kind = kinds.get(name.casefold())
+            value = fields.get(field_id)
+            if kind is None or not isinstance(value, Mapping):
+                continue
+            completed = [c for c in value.get("completedCycles") or () if isinstance(c, Mapping)]
+            ongoing = value.get("ongoingCycle")
+            cycles = completed + ([ongoing] if isinstance(ongoing, Mapping) else [])
+            if not cycles:
+                continue
+            last = cycles[-1]
+            due = _breach_time(last["breachTime"]) if isinstance(last.get("breachTime"), Mapping) else None
+            stop = last.get("stopTime") if last is not ongoing else None
+            met: bool | None = None
+            if any(c.get("breached") is True for c in cycles):
+                met = False
+            elif last is not ongoing:
+                met = True
+            fulfilled = _breach_time(stop) if isinstance(stop, Mapping) else None
+            found.append(TargetOutcome(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+        return tuple(found)
 
 
 # ---- pure helpers ------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Zendesk Support: the cursor-based incremental ticket export, SLAs, group and assignee names.
 
 ``fetch`` polls ``/api/v2/incremental/tickets/cursor.json`` (``start_time`` first, then the stored
-``after_cursor``), completes each page with SLAs (sideloaded, else ``show_many`` for the open tickets)
-and learns the names of new groups and assignees, then yields the page. ``normalize`` is pure: it
-reads the raw ticket and the name maps learnt so far, nothing else.
+``after_cursor``), completes each page with SLAs (sideloaded, else ``show_many`` for the tickets not
+deleted) and learns the names of new groups and assignees, then yields the page. ``normalize`` is
+pure: it reads the raw ticket and the name maps learnt so far, nothing else.
 
 Mappings (defaults; ``status_map`` / ``priority_map`` override them by the vendor's value):
 
@@ -18,6 +18,10 @@ Mappings (defaults; ``status_map`` / ``priority_map`` override them by the vendo
   pausable_update_time -> next_reply_due (an update owed to the requester);
   total_resolution_time, agent_work_time, requester_wait_time -> resolution_due.
   ``breached``: an active metric with a negative remaining time; ``paused``: paused metrics, no active.
+- SLA outcomes (``Sla.targets``, every stage, solved tickets too): an active metric is breached when its
+  remaining time is negative, else undecided; an achieved resolution metric was met when the ticket was
+  solved by its ``breach_at`` (fulfilled at the solve time); an achieved reply metric keeps its
+  ``breach_at`` but ``include=slas`` does not say when the reply came, so its outcome stays unknown.
 - solved_at: the export has no solve time, so a solved or closed ticket uses its updated_at.
 """
 
@@ -35,7 +39,7 @@ from pydantic import Field, SecretStr
 from backlog_watch.connector import Cursor, Page
 from backlog_watch.errors import PaginationError, RequestError
 from backlog_watch.httpclient import Clock, HttpConnector, Params, Sleep
-from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
+from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
 from backlog_watch.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,11 @@ SLA_FIELDS: Mapping[str, str] = {
     "total_resolution_time": "resolution_due",
     "agent_work_time": "resolution_due",
     "requester_wait_time": "resolution_due",
+}
+SLA_KINDS: Mapping[str, SlaKind] = {
+    "first_response_due": SlaKind.FIRST_RESPONSE,
+    "next_reply_due": SlaKind.NEXT_REPLY,
+    "resolution_due": SlaKind.RESOLUTION,
 }
 
 
@@ -197,13 +206,14 @@ class ZendeskConnector(HttpConnector):
         return _json_object(response, self.helpdesk)
 
     async def _with_slas(self, tickets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """The page with ``slas`` added to the open tickets the export left without (new dicts)."""
+        """The page with ``slas`` added to the tickets the export left without (new dicts): the open ones,
+        and the solved ones too, whose achieved metrics are what the weekly SLA attainment counts."""
         if not self.settings.fetch_slas:
             return tickets
         wanted = [
             str(t["id"])
             for t in tickets
-            if isinstance(t, Mapping) and "slas" not in t and t.get("id") is not None and self._is_open(t)
+            if isinstance(t, Mapping) and "slas" not in t and t.get("id") is not None and self._wants_sla(t)
         ]
         slas: dict[str, Any] = {}
         for chunk in _chunks(wanted, SHOW_MANY_LIMIT):
@@ -226,9 +236,9 @@ class ZendeskConnector(HttpConnector):
             for t in tickets
         ]
 
-    def _is_open(self, raw: Mapping[str, Any]) -> bool:
+    def _wants_sla(self, raw: Mapping[str, Any]) -> bool:
         try:
-            return self._status(raw.get("status")).is_open
+            return self._status(raw.get("status")) is not Status.DELETED
         except ValueError:  # normalize() reports it; here it only means "no SLA to ask for"
             return False
 
@@ -292,7 +302,7 @@ class ZendeskConnector(HttpConnector):
             created_at=created_at,
             updated_at=updated_at,
             solved_at=updated_at if status in (Status.SOLVED, Status.CLOSED) else None,
-            sla=_sla(raw.get("slas")),
+            sla=_sla(raw.get("slas"), updated_at if status in (Status.SOLVED, Status.CLOSED) else None),
             url=f"{self.settings.url}/agent/tickets/{ticket_id}",
         )
 
@@ -377,10 +387,40 @@ def _channel(via: Any) -> Channel:
     return Channel.OTHER  # integer channel ids and missing via: the id table is not documented to us
 
 
-def _sla(slas: Any) -> Sla:
+def _sla(slas: Any, solved_at: datetime | None) -> Sla:
     metrics = slas.get("policy_metrics") if isinstance(slas, Mapping) else None
     if not metrics:
         return Sla()
+    return _pending(metrics).model_copy(update={"targets": _targets(metrics, solved_at)})
+
+
+def _targets(metrics: Iterable[Any], solved_at: datetime | None) -> tuple[SlaTarget, ...]:
+    """Every metric as a target with its outcome, in the vendor's order."""
+    found = []
+    for metric in metrics:
+        if not isinstance(metric, Mapping):
+            continue
+        kind = SLA_KINDS.get(SLA_FIELDS.get(metric.get("metric"), ""))  # type: ignore[arg-type]
+        if kind is None:
+            continue
+        due = _utc(metric["breach_at"]) if metric.get("breach_at") is not None else None
+        met: bool | None = None
+        fulfilled = None
+        if metric.get("stage") == "active" and _overdue(metric):
+            met = False
+        elif metric.get("stage") == "achieved" and kind is SlaKind.RESOLUTION and solved_at is not None:
+            fulfilled = solved_at
+            met = solved_at <= due if due is not None else None
+        found.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+    return tuple(found)
+
+
+def _overdue(metric: Mapping[str, Any]) -> bool:
+    return any(isinstance(metric.get(unit), int) and metric[unit] < 0 for unit in ("days", "hours", "minutes"))
+
+
+def _pending(metrics: Iterable[Any]) -> Sla:
+    """The pending targets of the active metrics: what the sla rule reads of an open ticket."""
     dues: dict[str, datetime] = {}
     active = paused = breached = False
     for metric in metrics:
@@ -390,9 +430,7 @@ def _sla(slas: Any) -> Sla:
         if stage != "active":
             continue
         active = True
-        if any(
-            isinstance(metric.get(unit), int) and metric[unit] < 0 for unit in ("days", "hours", "minutes")
-        ):
+        if _overdue(metric):
             breached = True
         field = SLA_FIELDS.get(metric.get("metric"))
         if field and metric.get("breach_at") is not None:

@@ -48,7 +48,7 @@ async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path
     failed = await send(prepared, {"console": ConsoleNotifier("console", out), "other": object()},
                         ["console", "other", "missing"])
     assert failed == ["other", "missing"]
-    assert "SLA attainment\n  66.7%" in out.getvalue()
+    assert "SLA attainment\n  Overall: 66.7%" in out.getvalue()
 
 
 def report_config(db: Path, schedule: str = "0 9 * * mon-fri") -> str:
@@ -124,4 +124,4 @@ async def test_email_report_has_the_chart_inline(tmp_path: Path) -> None:
     assert html is not None and 'src="cid:backlog-chart"' in html.get_content()
     (image,) = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert image["Content-ID"] == "<backlog-chart>" and image.get_payload(decode=True) == prepared.chart_png
-    assert "66.7% (4 of 6 solved tickets with an SLA target met it)" in message.get_body(("plain",)).get_content()
+    assert "Overall: 66.7% (4 met, 2 breached)" in message.get_body(("plain",)).get_content()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backlog_watch.alerts import Alert, AlertState
-from backlog_watch.models import Priority, Sla, Status
+from backlog_watch.models import Priority, Sla, SlaKind, SlaTarget, Status
 from backlog_watch.reports import email_message, prepare
 from backlog_watch.reports.build import build_daily, build_weekly, recurring_spikes
 from backlog_watch.reports.data import days, open_counts
@@ -105,7 +105,12 @@ def test_weekly_review_numbers(store: SqliteStore) -> None:
     assert (week["from"], week["to"]) == ("2026-11-16", "2026-11-22")
     assert (week["created"], week["solved"]) == (7 + 6 + 2, 6)  # o1..o7, s0..s5, y0..y1
     assert report.extra["busiest_tags"][0] == ("outage", 2)
-    assert report.extra["sla_attainment"] == {"met": 4, "with_sla": 6, "percent": 66.7}
+    # s0..s5 are rows of the earlier form (pending fields only): read by their resolution due and flag.
+    assert report.extra["sla_attainment"] == {
+        "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0, "percent": 66.7,
+        "by_priority": [{"name": "normal", "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0, "percent": 66.7}],
+        "by_helpdesk": [{"name": "zendesk", "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0,
+                         "percent": 66.7}]}
     ages = dict(report.extra["age_distribution"])
     assert ages["< 1 day"] == 4 and ages["7-30 days"] == 3 and sum(ages.values()) == 13
     assert len(report.days) == 7 and report.days[-1].solved == 6
@@ -138,3 +143,50 @@ def test_prepared_report_has_a_png_chart_and_an_inline_html_email(store: SqliteS
     assert parts["image/png"].get_payload(decode=True) == png
     assert "SLA attainment" in parts["text/plain"].get_payload(decode=True).decode()
     assert prepared.blocks[0]["type"] == "header" and len(prepared.blocks) <= 50
+
+
+def outcome(met: bool | None, *more: bool | None) -> Sla:
+    """An SLA whose targets ended so: first the resolution, then (optionally) first responses."""
+    kinds = [SlaKind.RESOLUTION] + [SlaKind.FIRST_RESPONSE] * len(more)
+    return Sla(targets=tuple(SlaTarget(kind=k, due=at(2), met=m) for k, m in zip(kinds, (met, *more), strict=True)))
+
+
+def test_weekly_sla_attainment_per_priority_and_per_helpdesk(tmp_path: Path) -> None:
+    """Solved last week: zendesk urgent 2 met + 1 breached (by its first response), high 1 breached,
+    1 without SLA data; jira high 3 met, 1 with only undecided targets. Solved 9 days ago: not counted."""
+    store = SqliteStore(tmp_path / "bw.db")
+    solved = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
+    zendesk = [ticket(id="zu1", priority=Priority.URGENT, sla=outcome(True), **solved),
+               ticket(id="zu2", priority=Priority.URGENT, sla=outcome(True, None), **solved),
+               ticket(id="zu3", priority=Priority.URGENT, sla=outcome(True, False), **solved),
+               ticket(id="zh1", priority=Priority.HIGH, sla=outcome(False), **solved),
+               ticket(id="zh2", priority=Priority.HIGH, **solved),
+               ticket(id="old", priority=Priority.HIGH, sla=outcome(False), status=Status.SOLVED,
+                      created_at=at(12), updated_at=at(9), solved_at=at(9))]
+    jira = [ticket(id=f"J-{n}", helpdesk="jira", priority=Priority.HIGH, sla=outcome(True), **solved)
+            for n in range(3)]
+    jira.append(ticket(id="J-9", helpdesk="jira", priority=Priority.HIGH, sla=outcome(None), **solved))
+    store.commit_page("zendesk", zendesk, None)
+    store.commit_page("jira", jira, None)
+    sla = build_weekly(store, NOW, TZ).extra["sla_attainment"]
+    assert (sla["met"], sla["breached"], sla["with_sla"], sla["without_sla"], sla["percent"]) == (5, 2, 7, 2, 71.4)
+    assert [(r["name"], r["met"], r["breached"], r["without_sla"], r["percent"]) for r in sla["by_priority"]] == [
+        ("urgent", 2, 1, 0, 66.7), ("high", 3, 1, 2, 75.0)]
+    assert [(r["name"], r["met"], r["breached"], r["without_sla"], r["percent"]) for r in sla["by_helpdesk"]] == [
+        ("jira", 3, 0, 1, 100.0), ("zendesk", 2, 2, 1, 50.0)]
+    text = render(build_weekly(store, NOW, TZ), "text")
+    assert "Overall: 71.4% (5 met, 2 breached, 2 without SLA data)" in text
+    assert "Priority urgent: 66.7% (2 met, 1 breached)" in text
+    assert "Helpdesk zendesk: 50% (2 met, 2 breached, 1 without SLA data)" in text
+    store.close()
+
+
+def test_weekly_review_says_plainly_when_there_is_no_sla_data(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bw.db")
+    store.commit_page("zendesk", [ticket(id=f"s{n}", status=Status.SOLVED, created_at=at(3), updated_at=at(1),
+                                         solved_at=at(1)) for n in range(3)], None)
+    report = build_weekly(store, NOW, TZ)
+    assert report.extra["sla_attainment"]["percent"] is None
+    assert report.extra["sla_attainment"]["without_sla"] == 3
+    assert "no SLA data: none of the 3 tickets solved this week carried an SLA outcome" in render(report, "text")
+    store.close()

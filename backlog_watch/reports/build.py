@@ -8,6 +8,7 @@ week's trend and its patterns. Rendering (text, markdown, JSON, HTML, Slack) is 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -164,8 +165,6 @@ def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     before = data.flow_between(store, start - timedelta(days=7), start)
     start_open, end_open = data.open_counts(store, [start, end])
     solved_sla = data.solved_with_sla(store, start, end)
-    met = [s for s in solved_sla if not s.breached and (s.due is None or s.solved_at <= s.due)]
-    with_sla = len(solved_sla)
     report.extra = {
         "week": {"from": first.isoformat(), "to": last.isoformat(), "created": created, "solved": solved,
                  "backlog_start": start_open, "backlog_end": end_open,
@@ -173,11 +172,35 @@ def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
         "busiest_tags": data.busiest(store, "tag", start, end),
         "busiest_groups": data.busiest(store, "grp", start, end),
         "recurring_spikes": recurring_spikes(data.created_times(store, end - timedelta(days=28), end), tz),
-        "sla_attainment": {"met": len(met), "with_sla": with_sla,
-                           "percent": round(100 * len(met) / with_sla, 1) if with_sla else None},
+        "sla_attainment": sla_attainment(solved_sla),
         "age_distribution": age_distribution([t for t in store.tickets() if t.is_open], now),
     }
     return report
+
+
+def sla_attainment(solved: list[data.SolvedSla]) -> dict[str, Any]:
+    """Met / (met + breached) over the solved tickets, overall, per priority and per helpdesk, with the
+    counts; tickets without SLA data are counted apart (``without_sla``), never as met."""
+    priorities = {p.value: p.rank for p in Priority}
+    by_priority = _attainment_by(solved, lambda s: s.priority)
+    by_priority.sort(key=lambda row: priorities.get(row["name"], len(priorities)))
+    return {**_attainment_of(solved), "by_priority": by_priority,
+            "by_helpdesk": _attainment_by(solved, lambda s: s.helpdesk)}
+
+
+def _attainment_of(solved: list[data.SolvedSla]) -> dict[str, Any]:
+    met = sum(1 for s in solved if s.met is True)
+    breached = sum(1 for s in solved if s.met is False)
+    with_sla = met + breached
+    return {"met": met, "breached": breached, "with_sla": with_sla, "without_sla": len(solved) - with_sla,
+            "percent": round(100 * met / with_sla, 1) if with_sla else None}
+
+
+def _attainment_by(solved: list[data.SolvedSla], key: Callable[[data.SolvedSla], str]) -> list[dict[str, Any]]:
+    groups: dict[str, list[data.SolvedSla]] = {}
+    for s in solved:
+        groups.setdefault(key(s), []).append(s)
+    return [{"name": name, **_attainment_of(rows)} for name, rows in sorted(groups.items())]
 
 
 def age_distribution(open_tickets: list[Ticket], now: datetime) -> list[tuple[str, int]]:

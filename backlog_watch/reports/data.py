@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.history import History
 from backlog_watch.metrics import Scope
-from backlog_watch.models import OPEN_STATUSES
+from backlog_watch.models import OPEN_STATUSES, Sla
 from backlog_watch.store import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
@@ -141,25 +141,31 @@ def created_times(store: TicketTable, start: datetime, end: datetime) -> list[fl
 
 @dataclass(frozen=True)
 class SolvedSla:
-    """A ticket solved in the period, with the SLA targets it had."""
+    """A ticket solved in the period and how its SLA ended: True met, False breached, None no SLA data."""
 
-    solved_at: datetime
-    breached: bool
-    due: datetime | None
+    helpdesk: str
+    priority: str
+    met: bool | None
 
 
 def solved_with_sla(store: TicketTable, start: datetime, end: datetime) -> list[SolvedSla]:
-    """Tickets solved in [start, end) that had an SLA target (for SLA attainment)."""
-    rows = store.query(f"SELECT solved_at, sla FROM tickets WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ? "
-                      "AND sla IS NOT NULL", [start.timestamp(), end.timestamp()])
-    found = []
-    for solved_at, sla_json in rows:
-        sla = json.loads(str(sla_json))
-        dues = [datetime.fromisoformat(sla[k]) for k in ("first_response_due", "next_reply_due", "resolution_due")
-                if sla.get(k)]
-        if not dues and not sla.get("breached"):
-            continue
-        moment = datetime.fromtimestamp(float(solved_at), start.tzinfo)  # type: ignore[arg-type]
-        found.append(SolvedSla(moment, bool(sla.get("breached")), sla.get("resolution_due") and
-                               datetime.fromisoformat(sla["resolution_due"])))
-    return found
+    """Every ticket solved in [start, end), with its SLA outcome (for SLA attainment)."""
+    rows = store.query(f"SELECT helpdesk, priority, solved_at, sla FROM tickets WHERE {_SOLVED} "
+                       "AND solved_at >= ? AND solved_at < ?", [start.timestamp(), end.timestamp()])
+    return [SolvedSla(str(helpdesk), str(priority), _outcome(sla_json, float(solved_at)))  # type: ignore[arg-type]
+            for helpdesk, priority, solved_at, sla_json in rows]
+
+
+def _outcome(sla_json: object, solved_at: float) -> bool | None:
+    """The stored SLA's outcome. A row written before targets were kept falls back to what it had: the
+    breached flag, else the resolution due against the solve time, else met if it had any due."""
+    if not sla_json:
+        return None
+    sla = Sla.model_validate_json(str(sla_json))
+    if sla.targets:
+        return sla.outcome
+    if sla.breached:
+        return False
+    if sla.resolution_due is not None:
+        return solved_at <= sla.resolution_due.timestamp()
+    return True if sla.earliest_due is not None else None

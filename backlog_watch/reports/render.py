@@ -95,11 +95,28 @@ def _weekly(r: Report) -> list[Section]:
         Section("Busiest tags", [f"{name}: {n}" for name, n in x["busiest_tags"]] or ["none"]),
         Section("Busiest groups", [f"{name}: {n}" for name, n in x["busiest_groups"]] or ["none"]),
         Section("Recurring spikes", spikes or ["none: inflow is even across the week"]),
-        Section("SLA attainment", [
-            f"{sla['percent']:g}% ({sla['met']} of {sla['with_sla']} solved tickets with an SLA target met it)"
-            if sla["percent"] is not None else "no solved ticket had an SLA"]),
+        Section("SLA attainment", _attainment(sla)),
         Section("Backlog age", [f"{label}: {n}" for label, n in x["age_distribution"]]),
     ]
+
+
+def _attainment(sla: dict[str, Any]) -> list[str]:
+    """Overall, then per priority and per helpdesk; plainly "no SLA data" when no solved ticket says."""
+    if sla["with_sla"] == 0:
+        solved = sla["without_sla"]
+        return [f"no SLA data: none of the {solved} tickets solved this week carried an SLA outcome"
+                if solved else "no SLA data: no ticket was solved this week"]
+    lines = [f"Overall: {_rate(sla)}"]
+    lines += [f"Priority {row['name']}: {_rate(row)}" for row in sla["by_priority"]]
+    lines += [f"Helpdesk {row['name']}: {_rate(row)}" for row in sla["by_helpdesk"]]
+    return lines
+
+
+def _rate(row: dict[str, Any]) -> str:
+    counts = f"{row['met']} met, {row['breached']} breached"
+    if row["without_sla"]:
+        counts += f", {row['without_sla']} without SLA data"
+    return f"{row['percent']:g}% ({counts})" if row["percent"] is not None else f"no SLA data ({counts})"
 
 
 def as_text(report: Report) -> str:

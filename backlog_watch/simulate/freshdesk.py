@@ -100,7 +100,8 @@ def _sla(ticket: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "due_by": zendesk_time(due),
         "nr_due_by": zendesk_time(nr_due) if nr_due else None,
         "fr_escalated": status == "new" and now > fr_due,
-        "is_escalated": unsolved and now > due,
+        # The flag stays set once raised: a ticket resolved after its due_by keeps is_escalated.
+        "is_escalated": now > due if unsolved else status in ("solved", "closed") and updated > due,
         "nr_escalated": nr_due is not None and now > nr_due,
     }
 

@@ -304,24 +304,26 @@ def sla_metrics(ticket: Mapping[str, Any], now: datetime) -> list[dict[str, Any]
     if targets is None or created is None or updated is None:
         return []
     first, next_reply, resolution = targets
+    replied = _timed("first_reply_time", created + first, now, "achieved")
     match ticket.get("status"):
         case "new":
             return [
-                _active("first_reply_time", created + first, now),
-                _active("total_resolution_time", created + resolution, now),
+                _timed("first_reply_time", created + first, now),
+                _timed("total_resolution_time", created + resolution, now),
             ]
         case "open":
             return [
-                _done("first_reply_time"),
-                _active("next_reply_time", updated + next_reply, now),
-                _active("total_resolution_time", created + resolution, now),
+                replied,
+                _timed("next_reply_time", updated + next_reply, now),
+                _timed("total_resolution_time", created + resolution, now),
             ]
         case "pending":
-            return [_done("first_reply_time"), _stage("agent_work_time", "paused")]
+            return [replied, _stage("agent_work_time", "paused")]
         case "hold":
-            return [_done("first_reply_time"), _active("total_resolution_time", created + resolution, now)]
+            return [replied, _timed("total_resolution_time", created + resolution, now)]
         case "solved" | "closed":
-            return [_done("first_reply_time"), _done("total_resolution_time")]
+            # Achieved metrics keep their breach_at (as live answers show); the solve time says if it was met.
+            return [replied, _timed("total_resolution_time", created + resolution, now, "achieved")]
     return []
 
 
@@ -329,12 +331,9 @@ def _stage(metric: str, stage: str) -> dict[str, Any]:
     return {"breach_at": None, "stage": stage, "metric": metric}
 
 
-def _done(metric: str) -> dict[str, Any]:
-    return _stage(metric, "achieved")
-
-
-def _active(metric: str, breach_at: datetime, now: datetime) -> dict[str, Any]:
-    """An active metric with the signed time left, in the largest unit that keeps it readable."""
+def _timed(metric: str, breach_at: datetime, now: datetime, stage: str = "active") -> dict[str, Any]:
+    """A metric with its breach_at and the signed time from now to it, in the largest unit that keeps it
+    readable (an achieved metric counts it too, so it is no verdict: Zendesk shows it that way)."""
     minutes = (breach_at - now).total_seconds() / 60
     unit, value = (
         ("minutes", minutes)
@@ -345,4 +344,4 @@ def _active(metric: str, breach_at: datetime, now: datetime) -> dict[str, Any]:
     )
     # Floor below zero, so a target passed by seconds already reads as breached.
     left = math.floor(value) if value < 0 else int(value)
-    return {"breach_at": zendesk_time(breach_at), "stage": "active", "metric": metric, unit: left}
+    return {"breach_at": zendesk_time(breach_at), "stage": stage, "metric": metric, unit: left}

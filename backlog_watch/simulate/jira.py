@@ -185,8 +185,13 @@ class JiraSimulator(ZendeskSimulator):
         empty: dict[str, Any] = {f["first_response"]: None, f["resolution"]: None, f["satisfaction_sla"]: None}
         if created is None or updated is None:
             return empty
-        first, _, resolution = SLA_TARGETS.get(ticket.get("priority") or "low", SLA_TARGETS["low"])
         values = dict(empty)
+        if ticket.get("priority") is None:
+            # No SLA goal matches: JSM still shows the fields, with no cycle at all.
+            values[f["first_response"]] = self._sla("Time to first response", created, None, now)
+            values[f["resolution"]] = self._sla("Time to resolution", created, None, now)
+            return values
+        first, _, resolution = SLA_TARGETS.get(ticket.get("priority") or "low", SLA_TARGETS["low"])
         values[f["first_response"]] = self._sla("Time to first response", created, first, now,
                                                 ongoing=status == "new", stop=updated)
         values[f["resolution"]] = self._sla("Time to resolution", created, resolution, now,
@@ -194,19 +199,21 @@ class JiraSimulator(ZendeskSimulator):
                                             paused=status == "pending")
         return values
 
-    def _sla(self, name: str, start: datetime, goal: timedelta, now: datetime, *, ongoing: bool,
-             stop: datetime, paused: bool = False) -> dict[str, Any]:
-        zone, breach = self.zone, start + goal
+    def _sla(self, name: str, start: datetime, goal: timedelta | None, now: datetime, *, ongoing: bool = False,
+             stop: datetime | None = None, paused: bool = False) -> dict[str, Any]:
         value: dict[str, Any] = {"id": str(zlib.crc32(name.encode()) % 100), "name": name,
                                  "_links": {"self": f"{self.url}/rest/servicedeskapi/request/1/sla/1"},
                                  "completedCycles": [], "slaDisplayFormat": "NEW_SLA_FORMAT"}
+        if goal is None:
+            return value
+        zone, breach = self.zone, start + goal
         if ongoing:
             elapsed = now - start
             value["ongoingCycle"] = {
                 "startTime": _date(start, zone), "breachTime": _date(breach, zone), "breached": now > breach,
                 "paused": paused, "withinCalendarHours": True, "goalDuration": _millis(goal),
                 "elapsedTime": _millis(elapsed), "remainingTime": _millis(goal - elapsed)}
-        else:
+        elif stop is not None:
             value["completedCycles"] = [{
                 "startTime": _date(start, zone), "stopTime": _date(stop, zone), "breachTime": _date(breach, zone),
                 "breached": stop > breach, "goalDuration": _millis(goal), "elapsedTime": _millis(stop - start),
