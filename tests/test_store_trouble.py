@@ -1,0 +1,111 @@
+"""Broken ground under the store: a corrupted file, a folder that cannot exist, a read-only or full disk.
+
+`once` and `check` say it in one line on stderr and exit 1, never with a traceback. The read-only and
+full-disk cases use a real tmpfs (this suite runs as root in its container); they skip, saying why,
+where mounting is impossible.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from backlog_watch.simulate import SimClock, ZendeskSimulator
+from tests.test_cli import cli, write_config
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ZendeskSimulator]:
+    clock = SimClock()
+    simulator = ZendeskSimulator(seed=3, tickets=40, clock=clock)
+    await simulator.start()
+    clock.advance(120)  # the export's one-minute rule
+    yield simulator
+    await simulator.stop()
+
+
+def _mount(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(cmd, capture_output=True, check=False)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs of our own, unmounted afterwards."""
+    where = tmp_path / "mnt"
+    where.mkdir()
+    mounted = _mount(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)])
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        _mount(["umount", "-l", str(where)])
+
+
+def remount(where: Path, mode: str) -> None:
+    result = _mount(["mount", "-o", f"remount,{mode}", str(where)])
+    assert result.returncode == 0, result.stderr
+
+
+def fill(where: Path) -> Path:
+    """Fill the filesystem to the last byte (dd stops at ENOSPC)."""
+    filler = where / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k"], capture_output=True, check=False)
+    return filler
+
+
+def assert_one_line(code: int, err: str, *words: str) -> None:
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+
+
+async def test_a_corrupted_store_is_one_line_and_exit_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", sim)
+    (tmp_path / "bw.db").write_bytes(b"not sqlite at all " * 512)
+    code, _, err = await cli("once", "--config", str(config))
+    assert_one_line(code, err, "backlog-watch once:", "bw.db", "corrupted")
+    code, _, err = await cli("check", "--config", str(config))
+    assert_one_line(code, err, "backlog-watch check:", "corrupted")
+
+
+async def test_a_store_folder_that_cannot_exist_is_one_line(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", sim)
+    (tmp_path / "a-file").write_text("")
+    text = config.read_text().replace(str(tmp_path / "bw.db"), str(tmp_path / "a-file" / "bw.db"))
+    config.write_text(text)
+    code, _, err = await cli("once", "--config", str(config))
+    assert_one_line(code, err, "cannot open the store", "a-file")
+
+
+async def test_a_read_only_store_is_one_line_and_keeps_its_data(sim: ZendeskSimulator, tmpfs: Path) -> None:
+    config = write_config(tmpfs / "c.yaml", sim)
+    code, _, err = await cli("once", "--config", str(config))
+    assert code == 0, err
+    before = (tmpfs / "bw.db").read_bytes()
+    remount(tmpfs, "ro")
+    for command in ("once", "check"):
+        code, _, err = await cli(command, "--config", str(config))
+        assert_one_line(code, err, f"backlog-watch {command}:", "bw.db")
+    remount(tmpfs, "rw")
+    assert (tmpfs / "bw.db").read_bytes() == before
+    code, _, err = await cli("once", "--config", str(config))
+    assert code == 0, err
+
+
+async def test_a_full_disk_is_one_line_and_exit_1(sim: ZendeskSimulator, tmpfs: Path) -> None:
+    config = write_config(tmpfs / "c.yaml", sim)
+    code, _, err = await cli("once", "--config", str(config))
+    assert code == 0, err
+    sim.clock.advance(3600)
+    filler = fill(tmpfs)
+    code, _, err = await cli("once", "--config", str(config))
+    assert_one_line(code, err, "backlog-watch once:", "bw.db")
+    filler.unlink()
+    code, _, err = await cli("once", "--config", str(config))
+    assert code == 0, err
