@@ -182,11 +182,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.notifiers.console import format_text
 
     async with assemble(config, dry_run=dry_run) as parts:
-        code, evaluation = await parts.daemon.once()
-        for name in parts.connectors:
-            status = parts.store.poll_status(name)
-            if status.last_error and status.last_attempt != status.last_success:
-                out.write(f"helpdesk {name}: poll failed: {status.last_error}\n")
+        code, evaluation = await parts.daemon.once()  # a failed poll is logged once, by the daemon
         if dry_run:
             out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:

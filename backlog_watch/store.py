@@ -62,6 +62,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE notification_log ADD COLUMN ticket_count INTEGER;
     """,
+    # -- issue 10: when a helpdesk started failing (helpdesk-down counts from it) -- its own entry --
+    """
+    ALTER TABLE polls ADD COLUMN failing_since REAL;
+    """,
 )
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -86,6 +90,8 @@ class PollStatus:
     failures: int = 0
     auth_failed: bool = False
     skipped_total: int = 0
+    failing_since: datetime | None = None
+    """When the first failed poll of the current outage started (None while polls succeed)."""
 
 
 @dataclass(frozen=True)
@@ -268,10 +274,18 @@ class SqliteStore:
     # -- poll health -----------------------------------------------------------------------------------
 
     def record_poll(
-        self, helpdesk: str, now: datetime, *, error: str | None = None, auth_failed: bool = False, skipped: int = 0
+        self, helpdesk: str, now: datetime, *, error: str | None = None, auth_failed: bool = False, skipped: int = 0,
+        started: datetime | None = None,
     ) -> PollStatus:
-        """Remember how a poll went and return the new status (failures count consecutive errors)."""
+        """Remember how a poll went and return the new status (failures count consecutive errors).
+
+        An outage starts when the first failed poll started (``started``), not when its retries gave up.
+        """
         previous = self.poll_status(helpdesk)
+        if error is None:
+            failing_since = None
+        else:
+            failing_since = (previous.failing_since if previous.failures else None) or started or now
         status = PollStatus(
             helpdesk=helpdesk,
             last_attempt=now,
@@ -280,12 +294,13 @@ class SqliteStore:
             failures=0 if error is None else previous.failures + 1,
             auth_failed=auth_failed,
             skipped_total=previous.skipped_total + skipped,
+            failing_since=failing_since,
         )
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?,?)",
                 (helpdesk, _epoch(status.last_attempt), _epoch(status.last_success), status.last_error,
-                 status.failures, int(status.auth_failed), status.skipped_total),
+                 status.failures, int(status.auth_failed), status.skipped_total, _epoch(status.failing_since)),
             )
         return status
 
@@ -294,7 +309,8 @@ class SqliteStore:
             row = self._db.execute("SELECT * FROM polls WHERE helpdesk = ?", (helpdesk,)).fetchone()
         if row is None:
             return PollStatus(helpdesk=helpdesk)
-        return PollStatus(row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6])
+        return PollStatus(row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6],
+                          _moment(row[7]))
 
     # -- alerts and the notification log ---------------------------------------------------------------
 
