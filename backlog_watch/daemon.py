@@ -25,7 +25,7 @@ from backlog_watch.alerts import Alert, Finding, advance
 from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
-from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.errors import AuthError, HelpdeskError, StoreError
 from backlog_watch.history import History, kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.outbox import Outbox, deliver_due
@@ -33,6 +33,7 @@ from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.rules import RuleBase
 from backlog_watch.silences import Silences
 from backlog_watch.store import SqliteStore
+from backlog_watch.store_health import StoreWatch
 
 if TYPE_CHECKING:
     from backlog_watch.exporter import Instruments
@@ -101,6 +102,7 @@ class Daemon:
         """Prometheus counters (exporter.py), set by app.assemble; None in bare tests."""
         self._cron_jobs: list[tuple[str, BaseTrigger, Callable[[], Awaitable[object]]]] = []
         self._skipped_runs = SkippedRunsFilter()
+        self.store_watch = StoreWatch(self.notifiers, clock)
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -213,7 +215,21 @@ class Daemon:
     async def _evaluate_job(self) -> None:
         if not self._stopping.is_set():
             self._track_job()
-            await self.evaluate()
+            await self.guarded(self.evaluate())
+
+    async def _poll_job(self, name: str) -> None:
+        await self.guarded(self.poll(name))
+
+    async def guarded(self, job: Awaitable[object]) -> None:
+        """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the
+        daemon goes on and tells when the store works again."""
+        try:
+            await job
+        except StoreError as exc:
+            await self.store_watch.failed(exc)
+            return
+        if self.store.failing is None:
+            await self.store_watch.recovered()
 
     async def wait_poll_idle(self, name: str) -> None:
         """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""
@@ -235,7 +251,7 @@ class Daemon:
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         now = datetime.now(UTC)
         for name, seconds in poll_every.items():
-            self.scheduler.add_job(self.poll, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
+            self.scheduler.add_job(self._poll_job, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
                                    max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None)
         self.scheduler.add_job(self._evaluate_job, IntervalTrigger(seconds=self.evaluate_every), id="evaluate",
                                max_instances=1, coalesce=True, misfire_grace_time=None)

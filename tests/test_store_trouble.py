@@ -7,13 +7,19 @@ where mounting is impossible.
 
 from __future__ import annotations
 
+import io
+import logging
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from backlog_watch.simulate import SimClock, ZendeskSimulator
+from backlog_watch.app import assemble
+from backlog_watch.config import parse_config
+from backlog_watch.notifiers.console import ConsoleNotifier
+from backlog_watch.simulate import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.web import WebState, readiness
 from tests.test_cli import cli, write_config
 
 
@@ -109,3 +115,53 @@ async def test_a_full_disk_is_one_line_and_exit_1(sim: ZendeskSimulator, tmpfs: 
     filler.unlink()
     code, _, err = await cli("once", "--config", str(config))
     assert code == 0, err
+
+
+async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmpfs: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim_clock.advance(120)  # past the export's one-minute rule
+    config = parse_config(f"""
+store: sqlite:///{tmpfs / 'bw.db'}
+helpdesks: [{{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
+              token: {zendesk_sim.token}}}]
+notifiers:
+  - {{name: slack, type: slack, token: {slack_standin.token}, channel: "#support", api_url: {slack_standin.api_url}}}
+defaults: {{notify: [slack]}}
+rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 10}}]
+""", "full.yaml", env={})
+    console = io.StringIO()
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        daemon.notifiers["console"] = ConsoleNotifier("console", console)
+        daemon.store_watch.notifiers = {"console": daemon.notifiers["console"], "slack": daemon.notifiers["slack"]}
+        assert await daemon.poll("zendesk", then_evaluate=False)
+        slack_standin.fail_next(3, 500)  # Slack down: the backlog alert waits in the outbox
+        await daemon.guarded(daemon.evaluate())
+        queued = parts.store.query("SELECT count(*) FROM outbox WHERE notifier = 'slack'")[0][0]
+        assert queued == 1 and not slack_standin.messages("#support")
+
+        filler = fill(tmpfs)
+        caplog.set_level(logging.INFO)
+        zendesk_sim.clock.advance(600)
+        for _ in range(3):
+            sim_clock.advance(60)
+            await daemon.guarded(daemon.poll("zendesk"))
+            await daemon.guarded(daemon.evaluate())
+        failing = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(failing) == 1 and "cannot be written" in failing[0].getMessage()  # once, not every poll
+        assert console.getvalue().count("store-failing") == 1 and "[CRITICAL]" in console.getvalue()
+        ready, _ = readiness(WebState(store=parts.store, helpdesks={"zendesk": 120.0}, clock=sim_clock.now))
+        assert not ready and parts.store.failing is not None
+
+        filler.unlink()
+        sim_clock.advance(3600)
+        await daemon.guarded(daemon.poll("zendesk"))
+        await daemon.guarded(daemon.evaluate())
+        assert "[RESOLVED] store-failing" in console.getvalue()
+        assert parts.store.failing is None
+        ready, _ = readiness(WebState(store=parts.store, helpdesks={"zendesk": 120.0}, clock=sim_clock.now))
+        assert ready
+        assert any("backlog-size" in str(m.blocks) for m in slack_standin.messages("#support"))
+        assert parts.store.query("SELECT count(*) FROM outbox")[0][0] == 0
