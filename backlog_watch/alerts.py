@@ -47,6 +47,9 @@ class Finding:
     tickets: tuple[Ticket, ...] = ()
     ticket_count: int = 0
     hold_for: timedelta = timedelta(0)
+    since: datetime | None = None
+    """When the condition began, if before this evaluation saw it (an outage began at its first failed
+    request): ``hold_for`` counts from then."""
 
     @property
     def fingerprint(self) -> str:
@@ -89,7 +92,7 @@ class Alert:
 
 def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Alert:
     keep = previous if previous is not None and previous.state is not AlertState.RESOLVED else None
-    active_since = keep.active_since if keep else now
+    active_since = keep.active_since if keep else min(finding.since or now, now)
     firing_since = keep.firing_since if keep else None
     if firing_since is None and now - active_since >= finding.hold_for:
         firing_since = now

@@ -1,8 +1,9 @@
 """The command line: check | once [--dry-run] | run | report | healthcheck | silence add|list|expire |
 simulate | demo.
 
-Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran); 2 the config is invalid.
-A config error prints ``file:line: key.path: message`` lines on stderr, never a traceback.
+Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran), or the store cannot be
+read or written; 2 the config is invalid. A config error prints ``file:line: key.path: message`` lines
+on stderr, a store error one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.config import Config, load_config
-from backlog_watch.errors import ConfigError
+from backlog_watch.errors import ConfigError, StoreError
 from backlog_watch.logs import setup_logging
 from backlog_watch.metrics import format_value
 
@@ -156,7 +157,24 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     if missing:
         out.write("not yet supported (`run` refuses to start on these):\n")
         out.writelines(f"  {line}\n" for line in missing)
+    check_store(config.store)
     return EXIT_OK
+
+
+def check_store(url: str) -> None:
+    """An existing SQLite store must open and take a write (StoreError otherwise); a missing one is left
+    for `run` to create, so `check` never leaves a file behind."""
+    from pathlib import Path
+
+    from backlog_watch.store import SqliteStore
+
+    if not url.startswith("sqlite:///") or not Path(url.removeprefix("sqlite:///")).exists():
+        return
+    store = SqliteStore.from_url(url)
+    try:
+        store.probe_write()
+    finally:
+        store.close()
 
 
 async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
@@ -164,11 +182,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.notifiers.console import format_text
 
     async with assemble(config, dry_run=dry_run) as parts:
-        code, evaluation = await parts.daemon.once()
-        for name in parts.connectors:
-            status = parts.store.poll_status(name)
-            if status.last_error and status.last_attempt != status.last_success:
-                out.write(f"helpdesk {name}: poll failed: {status.last_error}\n")
+        code, evaluation = await parts.daemon.once()  # a failed poll is logged once, by the daemon
         if dry_run:
             out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
@@ -287,6 +301,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
         return EXIT_CONFIG
+    except StoreError as exc:
+        sys.stderr.write(f"backlog-watch {args.command}: {exc}\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
 

@@ -25,7 +25,7 @@ from backlog_watch.alerts import Alert, Finding, advance
 from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
-from backlog_watch.errors import AuthError, HelpdeskError
+from backlog_watch.errors import AuthError, HelpdeskError, StoreError
 from backlog_watch.history import History, kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.outbox import Outbox, deliver_due
@@ -33,6 +33,7 @@ from backlog_watch.policy import DeliveryPolicy
 from backlog_watch.rules import RuleBase
 from backlog_watch.silences import Silences
 from backlog_watch.store import SqliteStore
+from backlog_watch.store_health import StoreWatch
 
 if TYPE_CHECKING:
     from backlog_watch.exporter import Instruments
@@ -100,6 +101,8 @@ class Daemon:
         self.instruments: Instruments | None = None
         """Prometheus counters (exporter.py), set by app.assemble; None in bare tests."""
         self._cron_jobs: list[tuple[str, BaseTrigger, Callable[[], Awaitable[object]]]] = []
+        self._skipped_runs = SkippedRunsFilter()
+        self.store_watch = StoreWatch(self.notifiers, clock)
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -121,6 +124,7 @@ class Daemon:
     async def _sync_one(self, name: str) -> bool:
         connector = self.connectors[name]
         before = self.store.poll_status(name)
+        started = self.clock()
         task = asyncio.create_task(sync(connector, self.store))
         self._syncing.add(task)
         try:
@@ -130,20 +134,22 @@ class Daemon:
                 return False
             raise
         except AuthError as exc:
-            self.store.record_poll(name, self.clock(), error=str(exc), auth_failed=True)
+            self.store.record_poll(name, self.clock(), error=str(exc), auth_failed=True, started=started)
             self.stopped.add(name)
             if self.scheduler is not None and self.scheduler.get_job(f"poll:{name}"):
                 self.scheduler.remove_job(f"poll:{name}")
-            log.error("%s: polling stopped until the config changes", exc, extra={"helpdesk": name})
+            log.error("%s", exc, extra={"helpdesk": name})  # the error says polling stops; once is enough
             return False
         except HelpdeskError as exc:
-            status = self.store.record_poll(name, self.clock(), error=str(exc))
-            if status.failures == 1:  # log on change: the first failure, then the recovery
+            # The daemon owns a helpdesk's failure state: the one place an outage is logged, on change only.
+            status = self.store.record_poll(name, self.clock(), error=str(exc), started=started)
+            if status.failures == 1:
                 log.warning("poll failed: %s", exc, extra={"helpdesk": name})
             return False
         finally:
             self._syncing.discard(task)
         self.store.record_poll(name, self.clock(), skipped=result.skipped)
+        self._skipped_runs.forget(f"poll:{name}")
         if before.failures:
             log.info("%s: poll recovered after %d failure(s)", name, before.failures, extra={"helpdesk": name})
         log.debug("%s: %d page(s), %d ticket(s) stored, %d skipped", name, result.pages, result.stored,
@@ -160,7 +166,7 @@ class Daemon:
             polled = [s.helpdesk for s in statuses if s.last_success is not None]
             snapshot = self.snapshot(now, polled)
             findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
-            findings += self.policy.findings(statuses)
+            findings += self.policy.findings(statuses, now)
             rules = {**self.rules_by_name, **self.policy.rules}
             previous = self.store.load_alerts()
             alerts = advance(previous, findings, now, list(rules))
@@ -209,7 +215,21 @@ class Daemon:
     async def _evaluate_job(self) -> None:
         if not self._stopping.is_set():
             self._track_job()
-            await self.evaluate()
+            await self.guarded(self.evaluate())
+
+    async def _poll_job(self, name: str) -> None:
+        await self.guarded(self.poll(name))
+
+    async def guarded(self, job: Awaitable[object]) -> None:
+        """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the
+        daemon goes on and tells when the store works again."""
+        try:
+            await job
+        except StoreError as exc:
+            await self.store_watch.failed(exc)
+            return
+        if self.store.failing is None:
+            await self.store_watch.recovered()
 
     async def wait_poll_idle(self, name: str) -> None:
         """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""
@@ -228,9 +248,10 @@ class Daemon:
     def start(self, poll_every: Mapping[str, float]) -> None:
         """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         now = datetime.now(UTC)
         for name, seconds in poll_every.items():
-            self.scheduler.add_job(self.poll, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
+            self.scheduler.add_job(self._poll_job, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
                                    max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None)
         self.scheduler.add_job(self._evaluate_job, IntervalTrigger(seconds=self.evaluate_every), id="evaluate",
                                max_instances=1, coalesce=True, misfire_grace_time=None)
@@ -250,6 +271,7 @@ class Daemon:
         self._stopping.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        logging.getLogger("apscheduler.scheduler").removeFilter(self._skipped_runs)
         for task in list(self._syncing):
             task.cancel()
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
@@ -257,6 +279,29 @@ class Daemon:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for task in late:
                 task.cancel()
+
+
+class SkippedRunsFilter(logging.Filter):
+    """APScheduler warns at every interval that a job still running was skipped: during an outage that
+    is one line per poll interval saying nothing new. Pass it once per job until that job succeeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances reached" not in str(record.msg) or not record.args:
+            return True
+        job = record.args[0] if isinstance(record.args, tuple) else None
+        job_id = str(getattr(job, "id", job))
+        if job_id in self._said:
+            return False
+        self._said.add(job_id)
+        return True
+
+    def forget(self, job_id: str) -> None:
+        """The job succeeded: the next skip starts a new episode and is said again."""
+        self._said.discard(job_id)
 
 
 def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> None:

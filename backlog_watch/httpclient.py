@@ -4,7 +4,9 @@ Facts about an API are class attributes; behaviour is a few small hooks a vendor
 (``auth_headers``, ``error_text``, ``classify``, ``throttle_delay``). The base owns the rest:
 one way to send a request, one place that decides retriable versus fatal, tenacity retries that honour
 ``Retry-After``, a proactive throttle that waits for the rate-limit window instead of earning a 429,
-counters the daemon exports, and logs on change only (the first failure, then the recovery).
+counters the daemon exports. Each retry is logged at INFO with its reason and wait, so a command
+that retries is never silent; whether the helpdesk is down is the daemon's to say (it owns that state),
+so a failed request itself is logged here at DEBUG only.
 
 Credentials come only from ``auth_headers()`` and are never logged: every message that leaves this
 module goes through ``redact`` first, and ``repr`` shows the helpdesk name and nothing else.
@@ -95,7 +97,11 @@ class HttpConnector:
     # Retries: 429 and 5xx/network errors only; the budget bounds a poll that keeps failing.
     max_attempts: ClassVar[int] = 6
     retry_budget: ClassVar[float] = 300.0
-    """Seconds a request may spend across its attempts and waits before it gives up."""
+    """Seconds a request may spend across its attempts and waits before it gives up (for 5xx and
+    network errors at most ``poll_share`` of the poll interval: see ``request_budget``)."""
+    poll_share: ClassVar[float] = 0.5
+    """A failing poll gives up within this share of its interval, so the next poll is not skipped and
+    helpdesk-down can fire on time."""
     backoff_initial: ClassVar[float] = 1.0
     backoff_max: ClassVar[float] = 60.0
     backoff_jitter: ClassVar[float] = 1.0
@@ -340,20 +346,29 @@ class HttpConnector:
             return True
         # Waits count even when the sleep is injected, so the budget holds in tests as in production.
         spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        return spent + state.upcoming_sleep > self.retry_budget
+        exc = state.outcome.exception() if state.outcome else None
+        # A 429 asked us to wait and will pass; an outage might not, so it must not outlast the poll.
+        budget = self.retry_budget if isinstance(exc, RateLimited) else self.request_budget
+        return spent + state.upcoming_sleep > budget
+
+    @property
+    def request_budget(self) -> float:
+        """Seconds a request failing with 5xx or network errors may retry: shorter than the poll interval."""
+        return min(self.retry_budget, self.poll_share * self.settings.poll_every.total_seconds())
 
     def _before_retry(self, state: RetryCallState) -> None:
         self.retries += 1
         exc = state.outcome.exception() if state.outcome else None
-        log.debug(
-            "retrying in %.1fs (attempt %d): %s",
-            state.upcoming_sleep,
-            state.attempt_number,
+        log.info(
+            "%s; retrying in %.1fs (attempt %d of %d)",
             exc,
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            self.max_attempts,
             extra={"helpdesk": self.helpdesk},
         )
 
-    # ---- throttling and change-only logging ----------------------------------------------------
+    # ---- throttling and failure tracking ----------------------------------------------------
 
     def _note_quota(self, response: httpx.Response) -> None:
         delay = self.throttle_delay(response)
@@ -390,12 +405,12 @@ class HttpConnector:
     def _note_failure(self, error: HelpdeskError) -> None:
         if not self._failing:
             self._failing = True
-            log.warning("%s", error, extra={"helpdesk": self.helpdesk})
+            log.debug("%s", error, extra={"helpdesk": self.helpdesk})
 
     def _note_recovery(self) -> None:
         if self._failing:
             self._failing = False
-            log.info("%s: requests succeed again", self.helpdesk, extra={"helpdesk": self.helpdesk})
+            log.debug("%s: requests succeed again", self.helpdesk, extra={"helpdesk": self.helpdesk})
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of the settings masked."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from backlog_watch.alerts import Alert, AlertState, Finding
 from backlog_watch.calendar import BusinessCalendar
+from backlog_watch.durations import human_duration
 from backlog_watch.rules import RuleBase
 from backlog_watch.silences import Silence, alert_labels, silencing
 from backlog_watch.store import PollStatus
@@ -37,20 +38,28 @@ class HelpdeskDownRule(RuleBase):
     name: str = HELPDESK_DOWN
 
 
-def down_findings(statuses: Iterable[PollStatus], down_after: Mapping[str, timedelta]) -> list[Finding]:
-    """A finding per helpdesk whose last poll failed; it fires after that helpdesk's ``down_after``
-    (at once when the credentials were refused)."""
+def down_findings(
+    statuses: Iterable[PollStatus], down_after: Mapping[str, timedelta], now: datetime | None = None
+) -> list[Finding]:
+    """A finding per helpdesk whose last poll failed. ``down_after`` counts from the start of the first
+    failed poll, not from when its retries gave up; refused credentials fire at once. The value is how
+    long the helpdesk has been failing, in seconds, and the summary says so with the last error."""
     findings = []
     for status in statuses:
         if status.failures == 0 or status.helpdesk not in down_after:
             continue
-        since = f"last good poll {status.last_success:%Y-%m-%d %H:%M} UTC" if status.last_success else "never polled"
+        since = status.failing_since or status.last_attempt
+        failing = (now - since) if now is not None and since is not None else timedelta(0)
+        good = f"last good poll {status.last_success:%Y-%m-%d %H:%M} UTC" if status.last_success else "never polled"
+        started = f"since {since:%Y-%m-%d %H:%M:%S} UTC, " if since is not None else ""
         findings.append(Finding(
             rule=HELPDESK_DOWN, labels=(("helpdesk", status.helpdesk),), level="critical",
-            value=float(status.failures), threshold=None,
-            summary=f"{status.helpdesk}: {status.failures} poll(s) failed in a row ({since}): {status.last_error}",
+            value=max(0.0, failing.total_seconds()), threshold=None,
+            summary=f"{status.helpdesk}: failing for {human_duration(failing)} ({started}{good}): "
+                    f"{status.last_error}",
             # refused credentials do not heal by waiting: say so at once
             hold_for=timedelta(0) if status.auth_failed else down_after[status.helpdesk],
+            since=since,
         ))
     return findings
 
@@ -100,8 +109,8 @@ class DeliveryPolicy:
     def rules(self) -> dict[str, RuleBase]:
         return {self.down_rule.name: self.down_rule} if self.down_rule else {}
 
-    def findings(self, statuses: Iterable[PollStatus]) -> list[Finding]:
-        return down_findings(statuses, self.down_after) if self.down_rule else []
+    def findings(self, statuses: Iterable[PollStatus], now: datetime | None = None) -> list[Finding]:
+        return down_findings(statuses, self.down_after, now) if self.down_rule else []
 
     def muted(self, alerts: Iterable[Alert], rules: Mapping[str, RuleBase], silences: Iterable[Silence],
               now: datetime) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from backlog_watch.alerts import Alert, AlertState
 from backlog_watch.dispatch import Notification, Reason
@@ -56,7 +56,7 @@ def headline(notification: Notification) -> str:
     if isinstance(rule, AgingRule):
         return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
     if alert.rule == HELPDESK_DOWN:
-        return f"not polled, {alert.value:g} failed poll{'s' if alert.value != 1 else ''}"
+        return f"failing for {human_duration(timedelta(seconds=alert.value))}"
     if isinstance(rule, SlaRule):
         return f"{alert.ticket_count} SLA{plural} at risk"
     if isinstance(rule, SpikeRule):

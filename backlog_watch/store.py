@@ -7,6 +7,7 @@ cursor never points past data we do not have.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -61,6 +62,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE notification_log ADD COLUMN ticket_count INTEGER;
     """,
+    # -- issue 10: when a helpdesk started failing (helpdesk-down counts from it) -- its own entry --
+    """
+    ALTER TABLE polls ADD COLUMN failing_since REAL;
+    """,
 )
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -85,6 +90,8 @@ class PollStatus:
     failures: int = 0
     auth_failed: bool = False
     skipped_total: int = 0
+    failing_since: datetime | None = None
+    """When the first failed poll of the current outage started (None while polls succeed)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,11 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+            raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
+        self.failing: str | None = None
+        """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
+        daemon's store-failing alert read it."""
         self._migrate()
 
     @classmethod
@@ -142,15 +152,39 @@ class SqliteStore:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock; a SQLite or OS error becomes a StoreError of one line."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            except (OSError, sqlite3.Error) as exc:
+                raise self._failed("read", exc) from exc
+
+    def _failed(self, action: str, exc: BaseException) -> StoreError:
+        self.failing = f"the store at {self.path} cannot be {action}: {_why(exc)}"
+        return StoreError(self.failing)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # a failed COMMIT (full disk) leaves it open
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+            except (OSError, sqlite3.Error) as exc:
+                raise self._failed("written", exc) from exc
+            self.failing = None
+
+    def probe_write(self) -> None:
+        """Write the schema version back in a transaction: StoreError now rather than at the first poll."""
+        with self._transaction() as db:
+            db.execute(f"PRAGMA user_version = {int(db.execute('PRAGMA user_version').fetchone()[0])}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -160,11 +194,12 @@ class SqliteStore:
 
     def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Rows of a read query, for modules that keep their own table (history.py)."""
-        with self._lock:
+        with self._reading():
             return list(self._db.execute(sql, args).fetchall())
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        with self._reading() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(f"the store at {self.path} has schema {version}, newer than this version knows")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -175,13 +210,13 @@ class SqliteStore:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
+        with self._reading():
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # -- tickets and cursors -------------------------------------------------------------------------
 
     def cursor(self, helpdesk: str) -> str | None:
-        with self._lock:
+        with self._reading():
             row = self._db.execute("SELECT cursor FROM cursors WHERE helpdesk = ?", (helpdesk,)).fetchone()
         return row[0] if row else None
 
@@ -210,7 +245,7 @@ class SqliteStore:
             args.extend(names)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        with self._lock:
+        with self._reading():
             return [_ticket_from_row(r) for r in self._db.execute(sql, args)]
 
     def recently_solved(self, since: datetime, helpdesks: Iterable[str]) -> list[Ticket]:
@@ -219,7 +254,7 @@ class SqliteStore:
             "SELECT * FROM tickets WHERE solved_at >= ? AND status IN ('solved','closed') "
             f"AND helpdesk IN ({','.join('?' * len(names))})"
         )
-        with self._lock:
+        with self._reading():
             return [_ticket_from_row(r) for r in self._db.execute(sql, [since.timestamp(), *names])]
 
     def snapshot(
@@ -231,7 +266,7 @@ class SqliteStore:
         return Snapshot(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
-        with self._lock:
+        with self._reading():
             if helpdesk is None:
                 return int(self._db.execute("SELECT count(*) FROM tickets").fetchone()[0])
             return int(self._db.execute("SELECT count(*) FROM tickets WHERE helpdesk = ?", (helpdesk,)).fetchone()[0])
@@ -239,10 +274,18 @@ class SqliteStore:
     # -- poll health -----------------------------------------------------------------------------------
 
     def record_poll(
-        self, helpdesk: str, now: datetime, *, error: str | None = None, auth_failed: bool = False, skipped: int = 0
+        self, helpdesk: str, now: datetime, *, error: str | None = None, auth_failed: bool = False, skipped: int = 0,
+        started: datetime | None = None,
     ) -> PollStatus:
-        """Remember how a poll went and return the new status (failures count consecutive errors)."""
+        """Remember how a poll went and return the new status (failures count consecutive errors).
+
+        An outage starts when the first failed poll started (``started``), not when its retries gave up.
+        """
         previous = self.poll_status(helpdesk)
+        if error is None:
+            failing_since = None
+        else:
+            failing_since = (previous.failing_since if previous.failures else None) or started or now
         status = PollStatus(
             helpdesk=helpdesk,
             last_attempt=now,
@@ -251,26 +294,28 @@ class SqliteStore:
             failures=0 if error is None else previous.failures + 1,
             auth_failed=auth_failed,
             skipped_total=previous.skipped_total + skipped,
+            failing_since=failing_since,
         )
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?,?)",
                 (helpdesk, _epoch(status.last_attempt), _epoch(status.last_success), status.last_error,
-                 status.failures, int(status.auth_failed), status.skipped_total),
+                 status.failures, int(status.auth_failed), status.skipped_total, _epoch(status.failing_since)),
             )
         return status
 
     def poll_status(self, helpdesk: str) -> PollStatus:
-        with self._lock:
+        with self._reading():
             row = self._db.execute("SELECT * FROM polls WHERE helpdesk = ?", (helpdesk,)).fetchone()
         if row is None:
             return PollStatus(helpdesk=helpdesk)
-        return PollStatus(row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6])
+        return PollStatus(row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6],
+                          _moment(row[7]))
 
     # -- alerts and the notification log ---------------------------------------------------------------
 
     def load_alerts(self) -> dict[str, Alert]:
-        with self._lock:
+        with self._reading():
             rows = self._db.execute("SELECT body FROM alerts").fetchall()
         alerts = (_alert_from_json(r[0]) for r in rows)
         return {a.fingerprint: a for a in alerts}
@@ -286,7 +331,7 @@ class SqliteStore:
             db.execute("DELETE FROM notification_log WHERE fingerprint NOT IN (SELECT fingerprint FROM alerts)")
 
     def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
-        with self._lock:
+        with self._reading():
             row = self._db.execute(
                 "SELECT * FROM notification_log WHERE fingerprint = ? AND notifier = ?", (fingerprint, notifier)
             ).fetchone()
@@ -303,6 +348,21 @@ class SqliteStore:
         """Written only after a successful send: a crash before it means a resend, never a loss."""
         with self._transaction() as db:
             db.execute(LOG_INSERT, log_row(entry))
+
+
+def _why(exc: BaseException) -> str:
+    """SQLite's reason, with what it means for the one who has to fix it."""
+    text = str(exc) or type(exc).__name__
+    hints = {
+        "readonly": "the file or its folder is read-only",
+        "disk is full": "the disk is full",
+        "malformed": "the file is corrupted (restore a backup or move it away)",
+        "not a database": "the file is corrupted or not a SQLite store (restore a backup or move it away)",
+        "unable to open": "the folder is missing or not writable",
+        "disk i/o error": "the disk failed or the file went read-only",
+    }
+    hint = next((h for key, h in hints.items() if key in text.lower()), None)
+    return f"{text} ({hint})" if hint else text
 
 
 def _ticket_row(t: Ticket) -> tuple[object, ...]:

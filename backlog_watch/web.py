@@ -1,7 +1,8 @@
 """The daemon's HTTP server: the wallboard (/), /api/backlog, /metrics, /healthz, /readyz, /hooks/{helpdesk}.
 
 /healthz says the process is live (its event loop answers). /readyz says every helpdesk was polled
-successfully within its expected interval (twice ``poll_every`` plus a minute's grace), so a load
+successfully within its expected interval (twice ``poll_every`` plus a minute's grace) and the store
+takes writes (a store that keeps failing is not ready, even while its reads still work), so a load
 balancer or an orchestrator knows the data behind the board is current. Store reads run in a thread,
 so a scrape or a wall screen never stalls the polls.
 """
@@ -64,12 +65,14 @@ def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
             found[name] = f"last successful poll at {status.last_success.isoformat(timespec='seconds')}"
         else:
             found[name] = "ok"
-    return all(v == "ok" for v in found.values()), found
+    return all(v == "ok" for v in found.values()) and state.store.failing is None, found
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready, helpdesks = await asyncio.to_thread(readiness, request.app[STATE])
-    return web.json_response({"ready": ready, "helpdesks": helpdesks}, status=200 if ready else 503)
+    state = request.app[STATE]
+    ready, helpdesks = await asyncio.to_thread(readiness, state)
+    body = {"ready": ready, "helpdesks": helpdesks, "store": state.store.failing or "ok"}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def index(request: web.Request) -> web.Response:

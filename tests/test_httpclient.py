@@ -221,15 +221,29 @@ async def test_quota_wait_accounts_for_time_already_passed(harness: Callable[...
     assert h.sleeps == [2.0]
 
 
-async def test_logs_first_failure_and_recovery_only(
+async def test_each_retry_is_logged_at_info_with_its_reason_and_wait(
     harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """`once` against a failing helpdesk is not silent; the outage itself is the daemon's to log."""
     caplog.set_level(logging.INFO, logger="backlog_watch.httpclient")
     h = harness(httpx.Response(503), httpx.Response(503), httpx.Response(503), ok())
     await h.connector.request("GET", "/x")
     records = [r for r in caplog.records if r.name == "backlog_watch.httpclient"]
-    assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]
+    assert [r.levelno for r in records] == [logging.INFO] * 3
     assert all(getattr(r, "helpdesk", None) == "demo" for r in records)
+    for record, wait in zip(records, h.sleeps, strict=True):
+        assert "server error (503" in record.getMessage()
+        assert f"retrying in {wait:.1f}s" in record.getMessage()
+    assert "(attempt 2 of 6)" in records[0].getMessage()
+
+
+async def test_a_request_stops_retrying_within_half_the_poll_interval(harness: Callable[..., Harness]) -> None:
+    h = harness(CONNECT_ERROR)
+    h.connector.settings = h.connector.settings.model_copy(update={"poll_every": timedelta(seconds=20)})
+    with pytest.raises(TransientError):
+        await h.connector.request("GET", "/x")
+    assert h.connector.request_budget == 10.0
+    assert 0 < sum(h.sleeps) <= 10.0
 
 
 async def test_absolute_urls_are_rebased_on_the_configured_host(harness: Callable[..., Harness]) -> None:

@@ -81,7 +81,7 @@ def test_a_failed_page_leaves_neither_tickets_nor_cursor(db_path: Path, monkeypa
 
     broken = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, factory=Boom)
     monkeypatch.setattr(store, "_db", broken)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="cannot be written: disk I/O error"):
         store.commit_page("zendesk", [ticket(id="2"), ticket(id="3")], "c2")
     broken.close()
 
