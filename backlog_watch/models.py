@@ -25,6 +25,8 @@ class Status(StrEnum):
     SOLVED = "solved"
     CLOSED = "closed"
     DELETED = "deleted"
+    MOVED = "moved"
+    """It exists, but left this helpdesk's queue (e.g. a Jira issue moved to another project)."""
 
     @property
     def is_open(self) -> bool:

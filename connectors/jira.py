@@ -6,9 +6,13 @@ site), then pages through ``GET /rest/api/3/search/jql`` with ``nextPageToken`` 
 ``(<jql>) AND updated >= <epoch ms> ORDER BY updated ASC``. JQL has minute precision and the index is
 eventually consistent, so the window starts ``overlap`` before the last ``updated`` seen; the issues of
 that overlap already stored with the same ``updated`` are skipped, the rest upserted again (harmless).
-Deleted issues just disappear from search, so every ``reconcile_every`` the keys of the open issues
-(``(<jql>) AND statusCategory != Done``) are listed and the framework marks the stored open tickets
-missing from them deleted (Page.open_ids).
+Deleted issues just disappear from search, so every ``reconcile_every`` the open issues
+(``(<jql>) AND statusCategory != Done``) are listed by **id** (the one thing the enhanced search always
+answers; ``fields=key`` is asked, and ids that still come without a key are resolved by a bulk read).
+A stored open issue absent from the listing is only a suspect: the framework has ``confirm_absent`` read
+each one directly (``GET /rest/api/3/issue/{key}``): 404 -> deleted; still selected by the JQL (the
+listing lagged, or it is Done now) -> updated as read; exists but the JQL no longer selects it (moved to
+another project) -> ``moved``, out of the backlog. A malformed listing page deletes nothing.
 
 The cursor is JSON::
 
@@ -39,16 +43,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from backlog_watch.connector import Cursor, Page
+from backlog_watch.connector import Confirmation, Cursor, Page
 from backlog_watch.durations import Duration
-from backlog_watch.errors import PaginationError
+from backlog_watch.errors import PaginationError, RequestError
 from backlog_watch.httpclient import Clock, HttpConnector, Sleep, seconds_until
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, Status, Ticket
 from backlog_watch.models import SlaTarget as TargetOutcome
@@ -59,6 +63,9 @@ log = logging.getLogger(__name__)
 SEARCH_PATH = "/rest/api/3/search/jql"
 MYSELF_PATH = "/rest/api/3/myself"
 FIELDS_PATH = "/rest/api/3/field"
+ISSUE_PATH = "/rest/api/3/issue/{}"
+BULK_PATH = "/rest/api/3/issue/bulkfetch"
+BULK_SIZE, KEY_IN_SIZE = 100, 50
 SLA_SCHEMA = "com.atlassian.servicedesk:sd-sla-field"
 REQUEST_TYPE_SCHEMA = "com.atlassian.servicedesk:vp-origin"
 BASE_FIELDS = ("summary", "status", "priority", "assignee", "created", "updated", "resolutiondate", "labels",
@@ -118,6 +125,8 @@ class JiraConnector(HttpConnector):
     Settings: ClassVar[type[HelpdeskSettings]] = JiraSettings
     record_noun: ClassVar[str] = "issue"
     record_key: ClassVar[str] = "key"
+    listing_page_size: ClassVar[int] = 5000
+    """Issues per page of the reconciliation listing (search's ceiling for an id/key-only answer)."""
     settings: JiraSettings
 
     def __init__(
@@ -134,6 +143,8 @@ class JiraConnector(HttpConnector):
         self.request_type_field: str | None = None
         self._checked = False
         self._unknown_priorities: set[str] = set()
+        self._listed_ids: frozenset[str] = frozenset()
+        """The issue ids of the last reconciliation listing: an absent key whose issue id is here is fine."""
 
     # ---- HttpConnector hooks ------------------------------------------------------------------
 
@@ -205,10 +216,15 @@ class JiraConnector(HttpConnector):
         # throttled one must not make the next poll reconcile again).
         reconciled = state["reconciled"] if since else self.wall()
         open_ids: frozenset[str] | None = None
+        problem: str | None = None
         if reconciled is None or now - reconciled >= self.settings.reconcile_every.total_seconds():
-            open_ids = await self._open_keys()
+            try:
+                open_ids = await self._open_keys()
+            except PaginationError as exc:
+                problem = f"the open-issue listing is malformed ({exc})"
             reconciled = self.wall()
-        yield Page(records=[], cursor=self._cursor(updated, seen, reconciled), done=True, open_ids=open_ids)
+        yield Page(records=[], cursor=self._cursor(updated, seen, reconciled), done=True, open_ids=open_ids,
+                   listing_problem=problem)
 
     def _cursor(self, updated: int | None, seen: dict[str, int], reconciled: float | None) -> Cursor:
         if updated is not None:
@@ -243,29 +259,96 @@ class JiraConnector(HttpConnector):
         extra = [*self.sla_names, *([self.request_type_field] if self.request_type_field else [])]
         return ",".join([*BASE_FIELDS, *extra])
 
-    async def _search(self, jql: str, fields: str, size: int | None = None) -> AsyncIterator[list[Any]]:
+    async def _search(
+        self, jql: str, fields: str, size: int | None = None, *, strict: bool = False, consistent: str = ""
+    ) -> AsyncIterator[list[Any]]:
+        """The pages of a search; ``strict``: an empty page that is not the last is malformed;
+        ``consistent``: issue ids (comma-separated) to read past the index's lag (``reconcileIssues``)."""
         token: str | None = None
         tokens: set[str] = set()
         while True:
             params: dict[str, str | int] = {"jql": jql, "fields": fields, "maxResults": size or self.settings.page_size}
             if token:
                 params["nextPageToken"] = token
+            if consistent:
+                params["reconcileIssues"] = consistent
             body = (await self.request("GET", SEARCH_PATH, params=params)).json()
             if not isinstance(body, Mapping) or not isinstance(body.get("issues"), list):
                 raise PaginationError("search/jql did not answer {issues: [...]}", helpdesk=self.helpdesk)
-            yield body["issues"]
             token = body.get("nextPageToken")
-            if not token or body.get("isLast") is True:
+            last = not token or body.get("isLast") is True
+            if strict and not body["issues"] and not last:
+                raise PaginationError("search/jql answered an empty page that is not the last",
+                                      helpdesk=self.helpdesk)
+            yield body["issues"]
+            if last:
                 return
             if token in tokens:
                 raise PaginationError(f"search/jql returned nextPageToken {token!r} twice", helpdesk=self.helpdesk)
             tokens.add(token)
 
     async def _open_keys(self) -> frozenset[str]:
-        keys: set[str] = set()
-        async for issues in self._search(f"({self.settings.jql}) AND statusCategory != Done", "id", 5000):
-            keys.update(str(i["key"]) for i in issues if isinstance(i, Mapping) and i.get("key"))
-        return frozenset(keys)
+        """The keys of the open issues, listed by id: ids answered without a key are resolved by a bulk
+        read. Raises PaginationError on a malformed page (an entry without an id, an empty middle page)."""
+        ids: set[str] = set()
+        keys: dict[str, str] = {}
+        jql = f"({self.settings.jql}) AND statusCategory != Done"
+        async for issues in self._search(jql, "key", self.listing_page_size, strict=True):
+            for issue in issues:
+                issue_id = issue.get("id") if isinstance(issue, Mapping) else None
+                if not isinstance(issue_id, str | int) or isinstance(issue_id, bool) or not str(issue_id):
+                    raise PaginationError(f"search/jql listed an issue without an id: {issue!r:.80}",
+                                          helpdesk=self.helpdesk)
+                ids.add(str(issue_id))
+                if isinstance(issue.get("key"), str) and issue["key"]:
+                    keys[str(issue_id)] = issue["key"]
+        for issue in await self._bulk_read(sorted(ids - keys.keys()), ["key"]):
+            keys[str(issue["id"])] = str(issue["key"])
+        self._listed_ids = frozenset(ids)
+        return frozenset(keys[i] for i in ids if i in keys)
+
+    async def _bulk_read(self, ids_or_keys: Sequence[str], fields: list[str]) -> list[Mapping[str, Any]]:
+        """``POST /issue/bulkfetch``, 100 at a time: the issues found (a deleted one is not returned)."""
+        found: list[Mapping[str, Any]] = []
+        for start in range(0, len(ids_or_keys), BULK_SIZE):
+            chunk = list(ids_or_keys[start : start + BULK_SIZE])
+            body = (await self.request("POST", BULK_PATH, json={"issueIdsOrKeys": chunk, "fields": fields})).json()
+            issues = body.get("issues") if isinstance(body, Mapping) else None
+            found += [i for i in issues or [] if isinstance(i, Mapping) and i.get("id") and i.get("key")]
+        return found
+
+    async def confirm_absent(self, ids: Sequence[str]) -> Confirmation:
+        """Read each absent issue by its stored key: 404 is a deletion; an issue whose id the listing
+        has, or that the JQL still selects, is still in the queue; any other has left it."""
+        gone: set[str] = set()
+        read: dict[str, Mapping[str, Any]] = {}
+        for key in ids:
+            try:
+                response = await self.request("GET", ISSUE_PATH.format(key), params={"fields": self._fields()})
+            except RequestError as exc:
+                if exc.status == 404:
+                    gone.add(key)
+                    continue
+                raise
+            body = response.json()
+            if isinstance(body, Mapping) and body.get("id") and body.get("key"):
+                read[key] = body
+        listed = {k for k, raw in read.items() if str(raw["id"]) in self._listed_ids}
+        selected = self._listed_ids | await self._selected([raw for k, raw in read.items() if k not in listed])
+        present = [raw for raw in read.values() if str(raw["id"]) in selected]
+        left = {k: raw for k, raw in read.items() if raw["key"] != k or str(raw["id"]) not in selected}
+        return Confirmation(gone=frozenset(gone), present=present, left=left)
+
+    async def _selected(self, issues_read: Sequence[Mapping[str, Any]]) -> set[str]:
+        """The ids of ``issues_read`` that the queue's JQL selects now (whatever their status), read
+        past the index's lag: an issue changed a moment ago must not look moved."""
+        selected = set[str]()
+        for start in range(0, len(issues_read), KEY_IN_SIZE):
+            chunk = issues_read[start : start + KEY_IN_SIZE]
+            jql = f"({self.settings.jql}) AND key in ({', '.join(str(i['key']) for i in chunk)})"
+            async for issues in self._search(jql, "key", consistent=",".join(str(i["id"]) for i in chunk)):
+                selected.update(str(i["id"]) for i in issues if isinstance(i, Mapping) and i.get("id"))
+        return selected
 
     # ---- normalize ----------------------------------------------------------------------------
 

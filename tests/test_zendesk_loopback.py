@@ -116,7 +116,7 @@ async def test_a_cold_sync_stores_the_ground_truth(rig: Rig):
     assert_store_is_the_truth(rig)
     assert rig.sleeps == []
     stored = rig.store.tickets([HELPDESK], open_only=False)
-    assert {t.status for t in stored} == set(Status)
+    assert {t.status for t in stored} == set(Status) - {Status.MOVED}  # moved: a Jira issue leaving the JQL
     assert any(t.status is Status.ON_HOLD for t in rig.store.tickets([HELPDESK]))
     # Names were resolved through groups.json and users/show_many.
     agents = {u["name"] for u in rig.sim.account.users.values() if u["role"] == "agent"}

@@ -7,7 +7,13 @@ shows a ticket as a Jira issue and ``jira_api.py`` serves it with Jira's semanti
 change only ``index_delay`` seconds later, deleted issues that just disappear, JSM SLA custom fields
 (ids drawn from the seed, found by name through ``/rest/api/3/field``), Basic email:token or Bearer
 auth, the anonymous trap (bad credentials search as nobody and get 200 with no issues; ``/myself`` says
-401), the ``X-RateLimit-*`` headers and 429 + Retry-After, Jira's ``{"errorMessages", "errors"}`` bodies.
+401), the ``X-RateLimit-*`` headers and 429 + Retry-After, Jira's ``{"errorMessages", "errors"}`` bodies,
+``POST /rest/api/3/issue/bulkfetch`` (a deleted issue is just not returned) and issues moved to another
+project (``move_issue``: a new key, the same id; the old key still reads the issue).
+
+Behaviour switches, for the reconciliation's sake: ``ids_only_search`` makes a search that asks for no
+field beyond ``id``/``key`` answer ``{"id": ...}`` alone (the enhanced search is built around ids, and
+nothing promises a key); ``blank_id_pages(n)`` answers the next ``n`` such searches with an empty page.
 
 How the internal ticket is shown: new -> "Open" (category new); open -> "Waiting for support" (or "In
 progress" once assigned); pending -> "Waiting for customer"; hold -> "Pending" (category
@@ -94,6 +100,11 @@ class JiraSimulator(ZendeskSimulator):
         self.zone = ZoneInfo(user_time_zone)
         self.index_delay = index_delay
         ids = random.Random(seed + 1).sample(range(10030, 10400), 4)
+        self.moved: dict[int, str] = {}
+        """Ticket id -> the project it was moved to."""
+        self.ids_only_search = False
+        self.blank_pages: list[bool] = []
+        """One entry per coming id/key-only search page to blank: whether it claims to be the last."""
         self.fields = {
             "first_response": f"customfield_{ids[0]}", "resolution": f"customfield_{ids[1]}",
             "satisfaction_sla": f"customfield_{ids[2]}", "request_type": f"customfield_{ids[3]}",
@@ -113,7 +124,28 @@ class JiraSimulator(ZendeskSimulator):
                 "jql": f"project = {self.project}"} | extra
 
     def key(self, ticket_id: Any) -> str:
-        return f"{self.project}-{ticket_id}"
+        return f"{self.moved.get(ticket_id, self.project)}-{ticket_id}"
+
+    def move_issue(self, ticket_id: int, project: str) -> dict[str, Any]:
+        """Move an issue to another project: a new key, the same id, an update now."""
+        self.moved[ticket_id] = project.upper()
+        return self.update_ticket(ticket_id)
+
+    def blank_id_pages(self, n: int = 1, *, last: bool = False) -> None:
+        """Answer the next ``n`` id/key-only search pages with no issues (``isLast`` as ``last`` says)."""
+        self.blank_pages.extend([last] * n)
+
+    def queue_open_keys(self) -> set[str]:
+        """The keys of the open issues of this simulator's queue (``project = <project>``)."""
+        return {self.key(i) for i in self.open_ids() if i not in self.moved}
+
+    def issue_id(self, id_or_key: str) -> int | None:
+        """The internal ticket of an issue id (``10012``) or key, current or from before a move."""
+        text = str(id_or_key).strip()
+        if "-" in text:
+            number = text.rsplit("-", 1)[1]
+            return int(number) if number.isdigit() else None
+        return int(text) - 10000 if text.isdigit() else None
 
     def field_list(self) -> list[dict[str, Any]]:
         """What ``GET /rest/api/3/field`` answers: system fields and this site's JSM custom fields."""

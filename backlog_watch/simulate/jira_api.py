@@ -176,9 +176,13 @@ class JiraApi:
             after = decoded[0]
         if not authenticated:  # the trap: an anonymous search sees nothing, and says 200
             return web.json_response({"issues": [], "isLast": True})
+        # reconcileIssues: these issue ids are read consistently, whatever the index has seen yet.
+        consistent = {int(i) - 10000 for i in params.get("reconcileIssues", "").split(",") if i.strip().isdigit()}
+
         def matching(start: tuple[int, int]) -> Any:
             return ((stamp, key, t) for stamp, key, t in sim.exportable(2**63, start)
-                    if t.get("status") != "deleted" and sim.indexed(t) and all(f(t, sim.key(key)) for f in filters))
+                    if t.get("status") != "deleted" and (key in consistent or sim.indexed(t))
+                    and all(f(t, sim.key(key)) for f in filters))
 
         if descending:  # rare for a poller: the whole result, reversed, then the page after the token
             rows = list(matching((-1, -1)))[::-1]
@@ -187,13 +191,60 @@ class JiraApi:
         else:  # ascending (stamp, id) order: the token is where to resume, a page costs a page
             chunk = list(itertools.islice(matching(after), size + 1))
         page = chunk[:size]
+        ids_only = wanted <= {"id", "key"}
+        if ids_only and sim.blank_pages:
+            last = sim.blank_pages.pop(0)
+            blank: dict[str, Any] = {"issues": [], "isLast": last}
+            if not last:
+                blank["nextPageToken"] = encode_token(page[-1][:2] if page else after, jql)
+            return web.json_response(blank)
         all_fields = wanted >= {"*all"} or wanted >= {"*navigable"}
         now = sim.clock.now()
-        body: dict[str, Any] = {"issues": [sim.render(t, now, None if all_fields else wanted) for _, _, t in page]}
+        if ids_only and sim.ids_only_search:
+            body: dict[str, Any] = {"issues": [{"id": sim.render(t, now, set())["id"]} for _, _, t in page]}
+        else:
+            body = {"issues": [sim.render(t, now, None if all_fields else wanted) for _, _, t in page]}
         if len(chunk) > size:
             body["nextPageToken"] = encode_token(page[-1][:2], jql)
         body["isLast"] = len(chunk) <= size
         return web.json_response(body)
+
+    async def issue(self, request: web.Request) -> web.StreamResponse:
+        """``GET /rest/api/3/issue/{idOrKey}``: the issue (an old key after a move still reads it), or 404."""
+        if not self.authenticated(request):
+            return errors(401, "Client must be authenticated to access this resource.")
+        sim = self.sim
+        ticket_id = sim.issue_id(request.match_info["id_or_key"])
+        ticket = sim.lookup(ticket_id) if ticket_id is not None else None
+        if ticket is None or ticket.get("status") == "deleted":
+            return errors(404, "Issue does not exist or you do not have permission to see it.")
+        names = {f for f in request.query.get("fields", "*navigable").split(",") if f}
+        return web.json_response(sim.render(ticket, sim.clock.now(), None if names & {"*all", "*navigable"} else names))
+
+    async def bulkfetch(self, request: web.Request) -> web.StreamResponse:
+        """``POST /rest/api/3/issue/bulkfetch``: up to 100 ids or keys; a missing one is simply not returned."""
+        if not self.authenticated(request):
+            return errors(401, "Client must be authenticated to access this resource.")
+        try:
+            body = await request.json()
+            wanted = body.get("issueIdsOrKeys")
+            fields = body.get("fields") or ["*navigable"]
+        except (ValueError, AttributeError):
+            wanted = None
+        if not isinstance(wanted, list) or not 1 <= len(wanted) <= 100:
+            return errors(400, "issueIdsOrKeys must list between 1 and 100 issue ids or keys.")
+        sim, now = self.sim, self.sim.clock.now()
+        issues, failures = [], []
+        for item in wanted:
+            ticket_id = sim.issue_id(str(item))
+            ticket = sim.lookup(ticket_id) if ticket_id is not None else None
+            if ticket is None or ticket.get("status") == "deleted":
+                failures.append({"issueIdsOrKeys": [str(item)], "errorMessages": [
+                    "Issue does not exist or you do not have permission to see it."]})
+                continue
+            names = {str(f) for f in fields}
+            issues.append(sim.render(ticket, now, None if names & {"*all", "*navigable"} else names))
+        return web.json_response({"expand": "schema,names", "issues": issues, "issueErrors": failures})
 
     async def removed_search(self, request: web.Request) -> web.StreamResponse:
         return errors(410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
@@ -230,6 +281,8 @@ def build_app(sim: JiraSimulator) -> web.Application:
     app.router.add_route("POST", SEARCH_PATH, api.search)
     app.router.add_route("*", "/rest/api/3/search", api.removed_search)
     app.router.add_route("*", "/rest/api/2/search", api.removed_search)
+    app.router.add_post("/rest/api/3/issue/bulkfetch", api.bulkfetch)
+    app.router.add_get("/rest/api/3/issue/{id_or_key}", api.issue)
     app.router.add_get("/rest/api/3/myself", api.myself)
     app.router.add_get("/rest/api/3/field", api.fields)
     app.router.add_route("*", "/{tail:.*}", api.not_found)
