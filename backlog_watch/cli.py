@@ -173,7 +173,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
             out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
                 out.write(f"\n[dry run] would send to {notifier} ({notification.reason}):\n")
-                out.write(format_text(notification) + "\n")
+                out.write(format_text(notification, config.tz) + "\n")
             for fp, why in evaluation.muted.items():
                 out.write(f"\n[dry run] not sent: {evaluation.alerts[fp].rule}: {why}\n")
             if not evaluation.planned:

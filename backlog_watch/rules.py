@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.metrics import SUPPORTED_METRICS, WEEK, compute, format_value
+from backlog_watch.metrics import SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
 from backlog_watch.models import Snapshot, Ticket
 from backlog_watch.rulebase import (
     MAX_LISTED,
@@ -82,11 +82,11 @@ class ThresholdRule(RuleBase):
             shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
             crossed = self.level_for(value)
             if crossed is None:
-                yield Measure(scope, value, None, None, f"{self.metric} is {shown}")
+                yield Measure(scope, value, None, None, f"{metric_words(self.metric)} is {shown}")
                 continue
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
-            summary = f"{self.metric} is {shown} ({level} {direction} {threshold:g})"
+            summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
             backlog = [t for t in tickets if t.is_open]
             yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
                           len(backlog))

@@ -126,8 +126,8 @@ async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskS
     backlog = len(sim.open_ids())
     assert "rule backlog-size (threshold): fires" in out and "rule quiet-rule (threshold): quiet" in out
     # every rule shows its value per scope, quiet ones too, so thresholds can be tuned
-    assert f"    helpdesk=zendesk: {backlog} -> warn (open_tickets is {backlog} (warn above" in out
-    assert f"    helpdesk=zendesk: {backlog} -> quiet (open_tickets is {backlog})" in out
+    assert f"    helpdesk=zendesk: {backlog} -> warn (open tickets is {backlog} (warn above" in out
+    assert f"    helpdesk=zendesk: {backlog} -> quiet (open tickets is {backlog})" in out
     assert "[dry run] would send to console (firing)" in out
     db = sqlite3.connect(tmp_path / "bw.db")
     assert db.execute("SELECT count(*) FROM notification_log").fetchone()[0] == 0
