@@ -223,6 +223,11 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     config = _load(args.config)
     store = SqliteStore.from_url(config.store)
     try:
+        if not store.query("SELECT 1 FROM polls WHERE last_success IS NOT NULL LIMIT 1"):
+            # An empty store would report "Open: 0" as confidently as a clean backlog does.
+            sys.stderr.write(f"report: no data yet: no helpdesk has been polled into {config.store} "
+                             "(run `backlog-watch once` or `run` first)\n")
+            return EXIT_FAILED
         prepared = prepare(store, args.kind, datetime.now(UTC), config.tz)
     finally:
         store.close()
