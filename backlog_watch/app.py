@@ -138,14 +138,15 @@ def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Call
     return job
 
 
-async def run(config: Config, *, ready: asyncio.Event | None = None) -> int:
+async def run(config: Config, *, ready: asyncio.Event | None = None,
+              on_listening: Callable[[str], None] | None = None) -> int:
     """The daemon: HTTP server, scheduled polls, evaluations and reports, until SIGTERM or SIGINT.
 
     SIGHUP reloads the config from its file: a valid one replaces every part (connectors, notifiers,
     rules, schedules); an invalid one is refused with its errors logged, and the running one goes on.
     """
     while True:
-        reloaded = await _serve(config, ready)
+        reloaded = await _serve(config, ready, on_listening)
         if reloaded is None:
             return 0
         config = reloaded
@@ -178,7 +179,8 @@ def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
     )
 
 
-async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
+async def _serve(config: Config, ready: asyncio.Event | None,
+                 on_listening: Callable[[str], None] | None = None) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
@@ -187,6 +189,8 @@ async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))
+        if on_listening is not None:  # the bound address: with port 0 only the server knows it
+            on_listening(url)
         hangup = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, hangup.set)
         try:

@@ -263,10 +263,14 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return asyncio.run(_once(_load(args.config), args.dry_run, out))
     if args.command == "run":
         from backlog_watch.app import refuse_unsupported, run
+        from backlog_watch.web import ListenError
 
         config = _load(args.config)
         refuse_unsupported(config)
-        return asyncio.run(run(config))
+        try:
+            return asyncio.run(run(config))
+        except ListenError as exc:
+            raise ConfigError([f"{config.path or 'config'}: http.listen: {exc} (change http.listen)"]) from None
     if args.command == "report":
         return cmd_report(args, out)
     if args.command == "healthcheck":
@@ -279,8 +283,12 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.command == "demo":
         from backlog_watch.demo import demo
+        from backlog_watch.web import ListenError
 
-        return asyncio.run(demo(data=args.data, port=args.port))
+        try:
+            return asyncio.run(demo(data=args.data, port=args.port))
+        except ListenError as exc:
+            raise ConfigError([f"demo: {exc} (choose another port with demo --port)"]) from None
     raise AssertionError(args.command)  # argparse allows no other
 
 

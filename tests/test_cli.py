@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -145,8 +148,7 @@ async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path)
 
 
 async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    port = 18000 + os.getpid() % 1000
-    config = write_config(tmp_path / "c.yaml", sim, port=port)
+    config = write_config(tmp_path / "c.yaml", sim, port=0)  # the daemon binds a free port and logs it
     log = tmp_path / "stderr.log"  # a file, not a pipe nobody reads until the end: logs must never block
     with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -156,12 +158,12 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         assert b"[WARN] backlog-size" in line
+        port = bound_port(log.read_text())
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/healthz")
         assert response.status_code == 200 and response.json()["status"] == "ok"
         exports = sum(1 for r in sim.requests if "incremental" in r.path)
-        await asyncio.sleep(2.5)
-        assert sum(1 for r in sim.requests if "incremental" in r.path) > exports  # it keeps polling
+        await until(lambda: sum(1 for r in sim.requests if "incremental" in r.path) > exports)  # it keeps polling
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 15)
         err = log.read_bytes()
@@ -173,15 +175,42 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
             await proc.wait()
 
 
+def bound_port(text: str) -> int:
+    """The port a server reported it bound: "... http://127.0.0.1:PORT ..."."""
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", text)
+    assert found, text
+    assert int(found.group(1)) != 0
+    return int(found.group(1))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15) -> None:
+    """Wait for a condition another task or process makes true, at most ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_run_on_a_busy_port_says_so_in_one_line_and_exits_2(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path / "c.yaml", sim, port=port)
+        code, _, err = await cli("run", "--config", str(config))
+    assert code == 2, err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if "127.0.0.1" in line]
+    assert f"http.listen: cannot listen on 127.0.0.1:{port}" in line and "change http.listen" in line
+
+
 async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
-    port = 19000 + os.getpid() % 1000
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", str(port), "--tickets", "50",
+        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", "0", "--tickets", "50",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert f"http://127.0.0.1:{port}".encode() in line
+        port = bound_port(line.decode())
         async with httpx.AsyncClient(auth=("ops@example.com/token", "sim-token")) as client:
             response = await client.get(f"http://127.0.0.1:{port}/api/v2/groups.json")
         assert response.status_code == 200 and response.json()["groups"]
@@ -195,11 +224,10 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
 
 
 async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = 17000 + os.getpid() % 1000
     with (tmp_path / "stderr.log").open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
-            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=log_file)
+            "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=log_file)
     try:
         assert proc.stdout is not None
         seen: list[bytes] = []
@@ -216,6 +244,9 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                        b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
                        b"[jira] Jira simulator at http://127.0.0.1:"):
             assert any(banner in line for line in seen), banner
+        (dashboard,) = [line.decode() for line in seen if line.startswith(b"[demo] dashboard")]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{bound_port(dashboard)}/healthz")).status_code == 200
         assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 15)
