@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.metrics import SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
+from backlog_watch.metrics import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
 from backlog_watch.models import Snapshot, Ticket
 from backlog_watch.rulebase import (
     MAX_LISTED,
@@ -49,6 +49,15 @@ class ThresholdRule(RuleBase):
     critical_above: float | None = None
     warn_below: float | None = None
     critical_below: float | None = None
+
+    @field_validator("warn_above", "critical_above", "warn_below", "critical_below")
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A count, age or rate is never negative: a negative threshold is a typo, not a rule."""
+        metric = info.data.get("metric")
+        if value is not None and value < 0 and metric in NON_NEGATIVE:
+            raise ValueError(f"{value:g} is out of range: {metric} ({metric_words(metric)}) is never negative")
+        return value
 
     @model_validator(mode="after")
     def _has_a_level(self) -> ThresholdRule:
