@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(check)
     once = commands.add_parser("once", help="poll every helpdesk once, evaluate, notify, exit")
     _config_arg(once)
-    once.add_argument("--dry-run", action="store_true", help="print what would be sent; send and save nothing")
+    once.add_argument("--dry-run", action="store_true",
+                      help="print what would be sent; send nothing and change nothing in the store (it polls "
+                           "into a temporary copy of the store, deleted on exit)")
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
 
@@ -159,7 +161,31 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def throwaway_store(config: Config, folder: str) -> Config:
+    """The config with its store replaced by a copy in ``folder``: a dry run starts from the real
+    state (tickets, cursors, alerts) but everything it fetches or decides is thrown away with the copy."""
+    import sqlite3
+    from pathlib import Path
+
+    source = Path(config.store.removeprefix("sqlite:///"))
+    copy = Path(folder) / "dry-run.db"
+    if source.is_file():
+        with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
+                contextlib.closing(sqlite3.connect(copy)) as dst:
+            src.backup(dst)
+    return config.model_copy(update={"store": f"sqlite:///{copy.resolve()}"})
+
+
 async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
+    import tempfile
+
+    if not dry_run:
+        return await _once_in(config, False, out)
+    with tempfile.TemporaryDirectory(prefix="backlog-watch-dry-run-") as folder:
+        return await _once_in(throwaway_store(config, folder), True, out)
+
+
+async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.app import assemble
     from backlog_watch.notifiers.console import format_text
 
