@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -37,6 +38,7 @@ from backlog_watch.hooks import PollTrigger
 from backlog_watch.notifiers.console import ConsoleNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
 from backlog_watch.policy import DeliveryPolicy
+from backlog_watch.render import UTC_ZONE
 from backlog_watch.store import SqliteStore
 from backlog_watch.web import WebServer, WebState
 
@@ -50,22 +52,23 @@ def refuse_unsupported(config: Config) -> None:
         raise ConfigError([f"{config.path or 'config'}: {line}" for line in missing])
 
 
-def build_notifier(settings: NotifierSettings) -> Notifier:
+def build_notifier(settings: NotifierSettings, tz: ZoneInfo = UTC_ZONE) -> Notifier:
+    """One notifier; its messages show times in ``tz`` (the config's ``timezone``), as the reports do."""
     if isinstance(settings, SlackSettings):
         return SlackNotifier(settings.name, token=settings.token, channel=settings.channel,
-                             api_url=settings.api_url)
+                             api_url=settings.api_url, tz=tz)
     if isinstance(settings, ConsoleSettings):
-        return ConsoleNotifier(settings.name)
+        return ConsoleNotifier(settings.name, tz=tz)
     if isinstance(settings, EmailSettings):
         from backlog_watch.notifiers.email import EmailNotifier
 
         return EmailNotifier(settings.name, host=settings.host, port=settings.port, sender=settings.from_,
                              to=settings.to, starttls=settings.starttls, tls=settings.tls,
-                             username=settings.username, password=settings.password)
+                             username=settings.username, password=settings.password, tz=tz)
     if isinstance(settings, WebhookSettings):
         from backlog_watch.notifiers.slack_webhook import SlackWebhookNotifier
 
-        return SlackWebhookNotifier(settings.name, url=settings.url)
+        return SlackWebhookNotifier(settings.name, url=settings.url, tz=tz)
     raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not yet supported'])
 
 
@@ -102,7 +105,7 @@ async def assemble(
                 http_client(settings.url, settings.timeout.total_seconds()))
             connectors[settings.name] = factories[settings.type](settings, client, **timing)
         built = dict(notifiers) if notifiers is not None else {
-            s.name: build_notifier(s) for s in config.notifiers}
+            s.name: build_notifier(s, config.tz) for s in config.notifiers}
         for notifier in built.values():
             close = getattr(notifier, "close", None)
             if close is not None:
@@ -135,14 +138,15 @@ def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Call
     return job
 
 
-async def run(config: Config, *, ready: asyncio.Event | None = None) -> int:
+async def run(config: Config, *, ready: asyncio.Event | None = None,
+              on_listening: Callable[[str], None] | None = None) -> int:
     """The daemon: HTTP server, scheduled polls, evaluations and reports, until SIGTERM or SIGINT.
 
     SIGHUP reloads the config from its file: a valid one replaces every part (connectors, notifiers,
     rules, schedules); an invalid one is refused with its errors logged, and the running one goes on.
     """
     while True:
-        reloaded = await _serve(config, ready)
+        reloaded = await _serve(config, ready, on_listening)
         if reloaded is None:
             return 0
         config = reloaded
@@ -175,7 +179,8 @@ def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
     )
 
 
-async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
+async def _serve(config: Config, ready: asyncio.Event | None,
+                 on_listening: Callable[[str], None] | None = None) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
@@ -184,6 +189,8 @@ async def _serve(config: Config, ready: asyncio.Event | None) -> Config | None:
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))
+        if on_listening is not None:  # the bound address: with port 0 only the server knows it
+            on_listening(url)
         hangup = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, hangup.set)
         try:

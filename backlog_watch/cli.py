@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(check)
     once = commands.add_parser("once", help="poll every helpdesk once, evaluate, notify, exit")
     _config_arg(once)
-    once.add_argument("--dry-run", action="store_true", help="print what would be sent; send and save nothing")
+    once.add_argument("--dry-run", action="store_true",
+                      help="print what would be sent; send nothing and change nothing in the store (it polls "
+                           "into a temporary copy of the store, deleted on exit)")
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
 
@@ -177,7 +179,31 @@ def check_store(url: str) -> None:
         store.close()
 
 
+def throwaway_store(config: Config, folder: str) -> Config:
+    """The config with its store replaced by a copy in ``folder``: a dry run starts from the real
+    state (tickets, cursors, alerts) but everything it fetches or decides is thrown away with the copy."""
+    import sqlite3
+    from pathlib import Path
+
+    source = Path(config.store.removeprefix("sqlite:///"))
+    copy = Path(folder) / "dry-run.db"
+    if source.is_file():
+        with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
+                contextlib.closing(sqlite3.connect(copy)) as dst:
+            src.backup(dst)
+    return config.model_copy(update={"store": f"sqlite:///{copy.resolve()}"})
+
+
 async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
+    import tempfile
+
+    if not dry_run:
+        return await _once_in(config, False, out)
+    with tempfile.TemporaryDirectory(prefix="backlog-watch-dry-run-") as folder:
+        return await _once_in(throwaway_store(config, folder), True, out)
+
+
+async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.app import assemble
     from backlog_watch.notifiers.console import format_text
 
@@ -187,7 +213,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
             out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
                 out.write(f"\n[dry run] would send to {notifier} ({notification.reason}):\n")
-                out.write(format_text(notification) + "\n")
+                out.write(format_text(notification, config.tz) + "\n")
             for fp, why in evaluation.muted.items():
                 out.write(f"\n[dry run] not sent: {evaluation.alerts[fp].rule}: {why}\n")
             if not evaluation.planned:
@@ -237,6 +263,11 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     config = _load(args.config)
     store = SqliteStore.from_url(config.store)
     try:
+        if not store.query("SELECT 1 FROM polls WHERE last_success IS NOT NULL LIMIT 1"):
+            # An empty store would report "Open: 0" as confidently as a clean backlog does.
+            sys.stderr.write(f"report: no data yet: no helpdesk has been polled into {config.store} "
+                             "(run `backlog-watch once` or `run` first)\n")
+            return EXIT_FAILED
         prepared = prepare(store, args.kind, datetime.now(UTC), config.tz)
     finally:
         store.close()
@@ -272,10 +303,14 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return asyncio.run(_once(_load(args.config), args.dry_run, out))
     if args.command == "run":
         from backlog_watch.app import refuse_unsupported, run
+        from backlog_watch.web import ListenError
 
         config = _load(args.config)
         refuse_unsupported(config)
-        return asyncio.run(run(config))
+        try:
+            return asyncio.run(run(config))
+        except ListenError as exc:
+            raise ConfigError([f"{config.path or 'config'}: http.listen: {exc} (change http.listen)"]) from None
     if args.command == "report":
         return cmd_report(args, out)
     if args.command == "healthcheck":
@@ -288,8 +323,12 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.command == "demo":
         from backlog_watch.demo import demo
+        from backlog_watch.web import ListenError
 
-        return asyncio.run(demo(data=args.data, port=args.port))
+        try:
+            return asyncio.run(demo(data=args.data, port=args.port))
+        except ListenError as exc:
+            raise ConfigError([f"demo: {exc} (choose another port with demo --port)"]) from None
     raise AssertionError(args.command)  # argparse allows no other
 
 

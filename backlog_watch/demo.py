@@ -53,9 +53,11 @@ async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path =
                    DEMO_FRESHDESK_API_KEY=freshdesk.api_key, DEMO_JIRA_URL=jira.url, DEMO_JIRA_EMAIL=jira.email,
                    DEMO_JIRA_TOKEN=jira.token, DEMO_DATA=data, DEMO_PORT=str(port))
         config = load_config(config_path, env=env)
-        print(f"[demo] dashboard and health on http://127.0.0.1:{port}/healthz; "
-              f"store {data}/backlog-watch.db; Ctrl-C stops", flush=True)
-        return await app.run(config)
+        def listening(url: str) -> None:
+            print(f"[demo] dashboard and health on {url}/healthz; store {data}/backlog-watch.db; Ctrl-C stops",
+                  flush=True)
+
+        return await app.run(config, on_listening=listening)
     finally:
         for task in tasks:
             task.cancel()

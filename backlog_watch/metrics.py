@@ -141,6 +141,25 @@ METRICS: dict[str, MetricFn] = {
 
 SUPPORTED_METRICS = frozenset(METRICS)
 
+METRIC_WORDS = {
+    "open_tickets": "open tickets", "unassigned_tickets": "unassigned tickets",
+    "pending_tickets": "pending tickets", "on_hold_tickets": "tickets on hold",
+    "age_avg_hours": "average age (hours)", "age_p50_hours": "median age (hours)",
+    "age_p90_hours": "90th percentile age (hours)", "age_max_hours": "oldest ticket's age (hours)",
+    "created_24h": "tickets created in 24h", "resolved_24h": "tickets solved in 24h",
+    "net_flow_24h": "net inflow in 24h", "resolved_per_day_7d": "tickets solved per day (7d)",
+    "days_to_clear": "days to clear", "workload_hours": "workload (hours)",
+    "sla_breached": "SLAs breached", "sla_due_1h": "SLAs due within 1h",
+}
+"""What a support lead reads instead of the metric's identifier."""
+
+NON_NEGATIVE = frozenset(METRICS) - {"net_flow_24h"}
+"""Metrics that are counts, ages, rates or days: never below zero (net_flow_24h can be)."""
+
+
+def metric_words(metric: str) -> str:
+    return METRIC_WORDS.get(metric, metric.replace("_", " "))
+
 
 def _breached(ticket: Ticket, now: datetime) -> bool:
     due = ticket.sla.earliest_due
@@ -194,4 +213,4 @@ def format_value(value: float) -> str:
     """A KPI as a person reads it; an infinite days_to_clear says so."""
     if math.isinf(value):
         return "never at the current rate"
-    return f"{value:.1f}" if value != int(value) else f"{value:g}"
+    return f"{round(value, 1):g}" if value != int(value) else f"{value:g}"

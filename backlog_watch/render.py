@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from backlog_watch.alerts import Alert, AlertState
 from backlog_watch.dispatch import Notification, Reason
 from backlog_watch.durations import human_duration
-from backlog_watch.metrics import format_value
+from backlog_watch.metrics import format_value, metric_words
 from backlog_watch.models import Ticket
 from backlog_watch.policy import HELPDESK_DOWN
 from backlog_watch.rules import (
@@ -26,6 +27,8 @@ from backlog_watch.templating import render_template, ticket_context
 LISTED = 10
 """Tickets listed in one message; the rest are counted ("and 13 more")."""
 
+UTC_ZONE = ZoneInfo("UTC")
+
 _METRIC_WORDS = {
     "open_tickets": "open",
     "unassigned_tickets": "unassigned",
@@ -34,6 +37,7 @@ _METRIC_WORDS = {
     "sla_breached": "SLA breached",
     "sla_due_1h": "SLA due within 1h",
 }
+"""Count metrics read best after their value ("23 open"); the others as "days to clear 7.2"."""
 
 
 def severity(notification: Notification) -> str:
@@ -52,7 +56,8 @@ def headline(notification: Notification) -> str:
     plural = "s" if alert.ticket_count != 1 else ""
     if isinstance(rule, ThresholdRule):
         words = _METRIC_WORDS.get(rule.metric)
-        return f"{format_value(alert.value)} {words}" if words else f"{rule.metric} {format_value(alert.value)}"
+        value = format_value(alert.value)
+        return f"{value} {words}" if words else f"{metric_words(rule.metric)} {value}"
     if isinstance(rule, AgingRule):
         return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
     if alert.rule == HELPDESK_DOWN:
@@ -62,14 +67,40 @@ def headline(notification: Notification) -> str:
     if isinstance(rule, SpikeRule):
         return f"{alert.ticket_count} new ticket{plural} in {human_duration(rule.window)}"
     if isinstance(rule, TrendRule):
-        return f"{rule.metric} growing for {human_duration(rule.growing_for)}"
+        return f"{metric_words(rule.metric)} growing for {human_duration(rule.growing_for)}"
     if isinstance(rule, FlatlineRule):
-        return f"no new ticket for {format_value(round(alert.value, 1))}h"
+        return f"no new ticket for {format_value(alert.value)}h"
     if isinstance(rule, ForecastRule):
         return alert.summary
     if isinstance(rule, FifoRule):
         return f"{alert.ticket_count} old ticket{plural} skipped"
     return format_value(alert.value)
+
+
+def terms(notification: Notification) -> str:
+    """When this rule fires, in its own words: "older than 7d", "due within 30m", "days to clear above 7.2"."""
+    alert, rule = notification.alert, notification.rule
+    critical = alert.level == "critical"
+    if isinstance(rule, ThresholdRule):
+        below = alert.threshold is not None and alert.threshold in (rule.warn_below, rule.critical_below) \
+            and alert.threshold not in (rule.warn_above, rule.critical_above)
+        limit = format_value(alert.threshold) if alert.threshold is not None else "?"
+        return f"{metric_words(rule.metric)} {'below' if below else 'above'} {limit}"
+    if isinstance(rule, AgingRule):
+        older = rule.critical_older_than if critical and rule.critical_older_than else rule.older_than
+        return f"{'not updated for more than' if rule.field == 'updated_at' else 'older than'} {human_duration(older)}"
+    if isinstance(rule, SlaRule):
+        within = rule.critical_within if critical and rule.critical_within else rule.warn_within
+        return f"due within {human_duration(within)}" if within else "SLA breached"
+    if isinstance(rule, SpikeRule):
+        return f"{format_value(rule.factor)}x the usual rate in {human_duration(rule.window)}"
+    if isinstance(rule, FlatlineRule):
+        return f"no new ticket for {human_duration(rule.window)}"
+    if isinstance(rule, TrendRule):
+        return f"{metric_words(rule.metric)} growing for {human_duration(rule.growing_for)}"
+    if isinstance(rule, FifoRule):
+        return f"oldest-first ratio below {format_value(rule.ratio)} in {human_duration(rule.window)}"
+    return format_value(alert.threshold) if alert.threshold is not None else ""
 
 
 def title(notification: Notification) -> str:
@@ -108,11 +139,24 @@ def template_context(notification: Notification) -> dict[str, object]:
     }
 
 
-def reason_text(notification: Notification) -> str:
+def local_time(moment: datetime, tz: ZoneInfo = UTC_ZONE) -> str:
+    """`2026-03-02 09:42 CET`: a moment in the configured timezone, saying which."""
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def fired_for(alert: Alert) -> timedelta | None:
+    """How long a resolved alert fired."""
+    if alert.firing_since is None or alert.resolved_at is None:
+        return None
+    return alert.resolved_at - alert.firing_since
+
+
+def reason_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
     alert = notification.alert
     match notification.reason:
         case Reason.FIRING:
-            return f"Firing since {alert.firing_since:%Y-%m-%d %H:%M} UTC" if alert.firing_since else "Firing"
+            return f"Firing since {local_time(alert.firing_since, tz)}" if alert.firing_since else "Firing"
         case Reason.ESCALATED:
             return f"Escalated to {alert.level}"
         case Reason.MORE_TICKETS:
@@ -121,7 +165,11 @@ def reason_text(notification: Notification) -> str:
             since = alert.firing_since or notification.now
             return f"Still firing, for {human_duration(notification.now - since)}"
         case Reason.RESOLVED:
-            return f"Resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC" if alert.resolved_at else "Resolved"
+            if alert.resolved_at is None:
+                return "Resolved"
+            fired = fired_for(alert)
+            after = f", after firing for {human_duration(fired)}" if fired is not None else ""
+            return f"Resolved at {local_time(alert.resolved_at, tz)}{after}"
 
 
 def escalation_text(notification: Notification) -> str:
@@ -152,11 +200,12 @@ def listed(alert: Alert, limit: int = LISTED) -> tuple[Sequence[Ticket], int]:
     return shown, max(0, alert.ticket_count - len(shown))
 
 
-def freshness(notification: Notification) -> str:
-    """`Data as of 09:42 UTC (zendesk)`, from the last successful poll of each helpdesk in scope."""
+def freshness(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
+    """`Data as of zendesk 09:42 CET`, from the last successful poll of each helpdesk in scope."""
     helpdesk = notification.alert.label_map.get("helpdesk")
     items = {k: v for k, v in notification.data_as_of.items() if helpdesk is None or k == helpdesk}
     if not items:
-        return f"Evaluated at {notification.now:%Y-%m-%d %H:%M} UTC"
-    parts = [f"{name} {moment:%H:%M} UTC" if moment else f"{name} never polled" for name, moment in items.items()]
+        return f"Evaluated at {local_time(notification.now, tz)}"
+    parts = [f"{name} {moment.astimezone(tz):%H:%M %Z}" if moment else f"{name} never polled"
+             for name, moment in items.items()]
     return "Data as of " + ", ".join(parts)

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.metrics import SUPPORTED_METRICS, WEEK, compute, format_value
+from backlog_watch.metrics import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
 from backlog_watch.models import Snapshot, Ticket
 from backlog_watch.rulebase import (
     MAX_LISTED,
@@ -50,6 +50,15 @@ class ThresholdRule(RuleBase):
     warn_below: float | None = None
     critical_below: float | None = None
 
+    @field_validator("warn_above", "critical_above", "warn_below", "critical_below")
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A count, age or rate is never negative: a negative threshold is a typo, not a rule."""
+        metric = info.data.get("metric")
+        if value is not None and value < 0 and metric in NON_NEGATIVE:
+            raise ValueError(f"{value:g} is out of range: {metric} ({metric_words(metric)}) is never negative")
+        return value
+
     @model_validator(mode="after")
     def _has_a_level(self) -> ThresholdRule:
         if all(v is None for v in (self.warn_above, self.critical_above, self.warn_below, self.critical_below)):
@@ -82,11 +91,11 @@ class ThresholdRule(RuleBase):
             shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
             crossed = self.level_for(value)
             if crossed is None:
-                yield Measure(scope, value, None, None, f"{self.metric} is {shown}")
+                yield Measure(scope, value, None, None, f"{metric_words(self.metric)} is {shown}")
                 continue
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
-            summary = f"{self.metric} is {shown} ({level} {direction} {threshold:g})"
+            summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
             backlog = [t for t in tickets if t.is_open]
             yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
                           len(backlog))

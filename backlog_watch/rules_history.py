@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.metrics import Scope, compute, format_value
+from backlog_watch.metrics import Scope, compute, format_value, metric_words
 from backlog_watch.models import Snapshot
 from backlog_watch.rulebase import Level, Measure, MetricName, RuleBase
 
@@ -68,14 +68,14 @@ class TrendRule(HistoryRule):
             past = snapshot.history.daily(self.metric, scope, now, self.days) if snapshot.history else []
             known = [v for v in past if v is not None]
             if len(known) < self.days:
-                yield Measure(scope, value, None, None, f"{self.metric} is {format_value(value)}; needs "
+                yield Measure(scope, value, None, None, f"{metric_words(self.metric)} is {format_value(value)}; needs "
                               f"{self.days} day(s) of history, has {len(known)}")
                 continue
             series = [*known, value]
             path = " -> ".join(format_value(v) for v in series)
             growing = all(b > a for a, b in zip(series, series[1:], strict=False))
             words = "grew every day" if growing else "did not grow every day"
-            summary = f"{self.metric} {words} for {format_duration(self.growing_for)}: {path}"
+            summary = f"{metric_words(self.metric)} {words} for {format_duration(self.growing_for)}: {path}"
             yield Measure(scope, value, self.level if growing else None, known[0], summary)
 
 
@@ -137,7 +137,7 @@ class ForecastRule(HistoryRule):
         for scope, value in self.current(snapshot, now):
             predicted = self.predict(snapshot, scope, value, now) if math.isfinite(value) else None
             if predicted is None:
-                yield Measure(scope, value, None, threshold, f"{self.metric} is {format_value(value)}; "
+                yield Measure(scope, value, None, threshold, f"{metric_words(self.metric)} is {format_value(value)}; "
                               "needs two days of history to forecast")
                 continue
             rate, days = predicted
@@ -145,12 +145,13 @@ class ForecastRule(HistoryRule):
             fires = within if self.when == "crosses" else not within
             trend = f"{rate:+.1f}/day"
             if math.isinf(days):
-                summary = f"at this rate ({trend}) {self.metric} never {verb} {threshold:g}"
+                summary = f"at this rate ({trend}) {metric_words(self.metric)} never {verb} {format_value(threshold)}"
             elif days == 0:
-                summary = f"{self.metric} is {format_value(value)}, already past {threshold:g} ({trend})"
+                summary = (f"{metric_words(self.metric)} is {format_value(value)}, "
+                           f"already past {format_value(threshold)} ({trend})")
             else:
                 moment = (now + timedelta(days=days)).astimezone(self._tz(snapshot))  # type: ignore[arg-type]
-                summary = (f"at this rate ({trend}) {self.metric} {verb} {threshold:g} on "
+                summary = (f"at this rate ({trend}) {metric_words(self.metric)} {verb} {format_value(threshold)} on "
                            f"{moment:%a %d %b %H:%M} {moment.tzname()} (in {human_duration(timedelta(days=days))})")
             if self.when == "does_not_cross":
                 summary += f"; {'not ' if fires else ''}within {format_duration(self.horizon)}"

@@ -113,6 +113,14 @@ def make_app(state: WebState | None = None) -> web.Application:
     return app
 
 
+class ListenError(OSError):
+    """The HTTP address could not be bound: in use, or not allowed. Says which address, never a traceback."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {address}: {reason}")
+        self.address, self.reason = address, reason
+
+
 class WebServer:
     """Runs the app inside the daemon's event loop."""
 
@@ -123,7 +131,11 @@ class WebServer:
     async def start(self) -> str:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ListenError(f"{self.host}:{self.port}", exc.strerror or str(exc)) from None
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
         return f"http://{self.host}:{self.port}"

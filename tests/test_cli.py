@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
-import sqlite3
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -126,14 +128,12 @@ async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskS
     backlog = len(sim.open_ids())
     assert "rule backlog-size (threshold): fires" in out and "rule quiet-rule (threshold): quiet" in out
     # every rule shows its value per scope, quiet ones too, so thresholds can be tuned
-    assert f"    helpdesk=zendesk: {backlog} -> warn (open_tickets is {backlog} (warn above" in out
-    assert f"    helpdesk=zendesk: {backlog} -> quiet (open_tickets is {backlog})" in out
+    assert f"    helpdesk=zendesk: {backlog} -> warn (open tickets is {backlog} (warn above" in out
+    assert f"    helpdesk=zendesk: {backlog} -> quiet (open tickets is {backlog})" in out
     assert "[dry run] would send to console (firing)" in out
-    db = sqlite3.connect(tmp_path / "bw.db")
-    assert db.execute("SELECT count(*) FROM notification_log").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM history").fetchone()[0] == 0
-    db.close()
+    # no alert state, no history, and no tickets or cursors either: the store is not even created, so the
+    # next real `once` fetches and notifies what the dry run only showed
+    assert not (tmp_path / "bw.db").exists()
 
 
 async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
@@ -150,8 +150,7 @@ async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path)
 
 
 async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    port = 18000 + os.getpid() % 1000
-    config = write_config(tmp_path / "c.yaml", sim, port=port)
+    config = write_config(tmp_path / "c.yaml", sim, port=0)  # the daemon binds a free port and logs it
     log = tmp_path / "stderr.log"  # a file, not a pipe nobody reads until the end: logs must never block
     with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -161,12 +160,12 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         assert b"[WARN] backlog-size" in line
+        port = bound_port(log.read_text())
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/healthz")
         assert response.status_code == 200 and response.json()["status"] == "ok"
         exports = sum(1 for r in sim.requests if "incremental" in r.path)
-        await asyncio.sleep(2.5)
-        assert sum(1 for r in sim.requests if "incremental" in r.path) > exports  # it keeps polling
+        await until(lambda: sum(1 for r in sim.requests if "incremental" in r.path) > exports)  # it keeps polling
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 15)
         err = log.read_bytes()
@@ -178,15 +177,42 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
             await proc.wait()
 
 
+def bound_port(text: str) -> int:
+    """The port a server reported it bound: "... http://127.0.0.1:PORT ..."."""
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", text)
+    assert found, text
+    assert int(found.group(1)) != 0
+    return int(found.group(1))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15) -> None:
+    """Wait for a condition another task or process makes true, at most ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_run_on_a_busy_port_says_so_in_one_line_and_exits_2(sim: ZendeskSimulator, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path / "c.yaml", sim, port=port)
+        code, _, err = await cli("run", "--config", str(config))
+    assert code == 2, err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if "127.0.0.1" in line]
+    assert f"http.listen: cannot listen on 127.0.0.1:{port}" in line and "change http.listen" in line
+
+
 async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
-    port = 19000 + os.getpid() % 1000
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", str(port), "--tickets", "50",
+        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", "0", "--tickets", "50",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert f"http://127.0.0.1:{port}".encode() in line
+        port = bound_port(line.decode())
         async with httpx.AsyncClient(auth=("ops@example.com/token", "sim-token")) as client:
             response = await client.get(f"http://127.0.0.1:{port}/api/v2/groups.json")
         assert response.status_code == 200 and response.json()["groups"]
@@ -200,11 +226,10 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
 
 
 async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = 17000 + os.getpid() % 1000
     with (tmp_path / "stderr.log").open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
-            "--port", str(port), stdout=asyncio.subprocess.PIPE, stderr=log_file)
+            "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=log_file)
     try:
         assert proc.stdout is not None
         seen: list[bytes] = []
@@ -221,6 +246,9 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                        b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
                        b"[jira] Jira simulator at http://127.0.0.1:"):
             assert any(banner in line for line in seen), banner
+        (dashboard,) = [line.decode() for line in seen if line.startswith(b"[demo] dashboard")]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{bound_port(dashboard)}/healthz")).status_code == 200
         assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 15)

@@ -370,3 +370,16 @@ def test_listen_accepts_ipv6_and_any_address() -> None:
     assert (config.http.host, config.http.port) == ("::1", 9090)
     config = parse_config(edit("listen: 127.0.0.1:8080", "listen: 0.0.0.0:80"), env=ENV)
     assert (config.http.host, config.http.port) == ("0.0.0.0", 80)
+
+
+def test_a_threshold_outside_the_metrics_range_is_an_error_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = problems(tmp_path, monkeypatch, edit("warn_above: 50", "warn_above: -5"))
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:21: rules[0].warn_above:")
+    assert "-5 is out of range" in found[0] and "never negative" in found[0]
+    # net_flow_24h can go below zero: a negative threshold there is a real rule
+    config = parse_config(edit("metric: open_tickets\n    warn_above: 50", "metric: net_flow_24h\n    warn_below: -5"),
+                          env=ENV)
+    assert config.rules[0].warn_below == -5  # type: ignore[union-attr]

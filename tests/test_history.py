@@ -106,9 +106,9 @@ def test_trend(history: dict[int, float], open_now: int, level: str | None) -> N
 
 def test_trend_says_the_path_and_what_it_needs() -> None:
     (m,) = measures(TREND, daily_view({3: 40, 2: 45, 1: 52}), 60)
-    assert m.summary == "open_tickets grew every day for 3d: 40 -> 45 -> 52 -> 60"
+    assert m.summary == "open tickets grew every day for 3d: 40 -> 45 -> 52 -> 60"
     (m,) = measures(TREND, None, 60)
-    assert m.summary == "open_tickets is 60; needs 3 day(s) of history, has 0"
+    assert m.summary == "open tickets is 60; needs 3 day(s) of history, has 0"
 
 
 # -- forecast -----------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_forecast(spec: dict[str, Any], history: dict[int, float], open_now: int
 
 def test_forecast_says_when_with_a_least_squares_rate() -> None:
     (m,) = measures(FORECAST, daily_view(LINEAR), 70)
-    assert m.summary == "at this rate (+10.0/day) open_tickets passes 100 on Thu 26 Nov 10:00 UTC (in 3d)"
+    assert m.summary == "at this rate (+10.0/day) open tickets passes 100 on Thu 26 Nov 10:00 UTC (in 3d)"
     noisy = {d: 70.0 - 10 * d + (3 if d % 2 else -3) for d in range(1, 7)}  # noise that cancels out
     rule = RULE.validate_python(FORECAST)
     snap = Snapshot.of(NOW, ["zendesk"], [], history=daily_view(noisy))

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from backlog_watch.app import assemble, report_job
@@ -108,6 +109,16 @@ def test_report_command_prints_from_the_store(tmp_path: Path) -> None:
     markdown = io.StringIO()
     assert main(["report", "-c", str(config_file), "--kind", "daily", "--format", "markdown"], markdown) == 0
     assert markdown.getvalue().startswith("# Backlog briefing") and "## SLA at risk today" in markdown.getvalue()
+
+
+def test_report_on_a_store_never_polled_says_there_is_no_data_and_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_file = tmp_path / "bw.yaml"
+    config_file.write_text(report_config(tmp_path / "never-polled.db"))
+    out = io.StringIO()
+    assert main(["report", "-c", str(config_file)], out) == 1
+    assert "Open:" not in out.getvalue()
+    assert "report: no data yet: no helpdesk has been polled" in capsys.readouterr().err
 
 
 async def test_email_report_has_the_chart_inline(tmp_path: Path) -> None:

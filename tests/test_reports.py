@@ -52,6 +52,7 @@ def seeded_store(tmp_path: Path) -> SqliteStore:
     tickets.append(ticket(id="risk", created_at=at(0, hour=7), updated_at=at(0, hour=7),
                           sla=Sla(first_response_due=at(0, hour=14)), priority=Priority.HIGH))
     store.commit_page("zendesk", tickets, None)
+    store.record_poll("zendesk", NOW)
     return store
 
 
@@ -85,7 +86,16 @@ def test_daily_briefing_numbers(store: SqliteStore) -> None:
     assert "Open: 13 (-2 since yesterday)" in text
     assert "Yesterday (2026-11-22): 3 created, 6 solved" in text
     assert "#o10 Ticket o10 (normal, 9d 23h old, Billing, zendesk)" in text
-    assert "#risk Ticket risk (high, 2h old, Support, zendesk, SLA due 2026-11-23 14:00)" in text
+    assert "#risk Ticket risk (high, 2h old, Support, zendesk, SLA due in 5h)" in text
+
+
+def test_a_breached_sla_says_how_long_ago_not_a_due_date(store: SqliteStore) -> None:
+    late = ticket(id="late", created_at=at(30), updated_at=at(30), priority=Priority.URGENT,
+                  sla=Sla(first_response_due=at(23), breached=True))
+    store.commit_page("zendesk", [late], None)
+    text = render(build_daily(store, NOW, TZ), "text")
+    assert "#late Ticket late (urgent, 30d old, Support, zendesk, SLA breached 22d 23h ago)" in text
+    assert "SLA due 20" not in text
 
 
 def test_daily_lists_what_fired_overnight(store: SqliteStore) -> None:

@@ -68,7 +68,7 @@ def test_threshold_lists_most_urgent_first_and_keeps_the_count() -> None:
     (found,) = rule(**SIZE).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in found.tickets[:2]] == ["u1", "h1"]
     assert (found.ticket_count, len(found.tickets)) == (72, 50)
-    assert found.summary == "open_tickets is 72 (critical above 10)"
+    assert found.summary == "open tickets is 72 (critical above 10)"
 
 
 AGING = {"name": "aging", "type": "aging", "older_than": "7d", "where": {"status": ["new", "open"]}}

@@ -79,7 +79,7 @@ def test_an_empty_backlog_is_all_zeros_and_a_zero_resolution_rate_never_clears()
     spec = {"name": "dtc", "type": "threshold", "metric": "days_to_clear", "warn_above": 1, "critical_above": 3}
     assert found(spec, stuck) == {"zendesk": ("critical", math.inf)}
     (finding,) = RULE.validate_python(spec).evaluate(Snapshot.of(NOW, ["zendesk"], stuck), NOW)
-    assert finding.summary == "days_to_clear is infinite: never at the current rate (critical above 3)"
+    assert finding.summary == "days to clear is infinite: never at the current rate (critical above 3)"
     assert found(spec, []) == {}
 
 

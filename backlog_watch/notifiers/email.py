@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -38,30 +39,33 @@ def _sla(ticket: Any, now: datetime) -> str:
     return f"due in {human_duration(due - now)}" if due > now else f"breached {human_duration(now - due)} ago"
 
 
-def alert_view(notification: Notification) -> dict[str, Any]:
-    """What the templates show of one notification."""
+def alert_view(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> dict[str, Any]:
+    """What the templates show of one notification, its times in ``tz``."""
     alert, now = notification.alert, notification.now
     severity = render.severity(notification)
     shown, more = render.listed(alert) if severity != "RESOLVED" else ((), 0)
     return {
         "title": render.title(notification), "severity": severity, "colour": _COLOURS.get(severity, "#44474f"),
         "headline": render.headline(notification), "scope": render.scope_text(alert), "text": render.text(notification),
-        "reason": render.reason_text(notification), "escalation": render.escalation_text(notification),
-        "freshness": render.freshness(notification), "more": more,
+        "reason": render.reason_text(notification, tz), "escalation": render.escalation_text(notification),
+        "freshness": render.freshness(notification, tz), "more": more,
+        "terms": f"{alert.level.capitalize()} when {render.terms(notification)}"
+        if alert.threshold is not None and severity != "RESOLVED" else "",
         "tickets": [{"id": t.id, "url": t.url, "subject": t.subject, "priority": t.priority.value,
                      "age": human_duration(now - t.created_at), "status": t.status.value.replace("_", " "),
                      "group": t.group, "assignee": t.assignee, "sla": _sla(t, now)} for t in shown],
     }
 
 
-def build_message(notifications: Sequence[Notification], *, sender: str, to: Sequence[str]) -> EmailMessage:
+def build_message(notifications: Sequence[Notification], *, sender: str, to: Sequence[str],
+                  tz: ZoneInfo = render.UTC_ZONE) -> EmailMessage:
     """The email of one notification, or the digest of several."""
     if len(notifications) == 1:
         subject = render.title(notifications[0])
     else:
         worst = "CRITICAL" if any(render.severity(n) == "CRITICAL" for n in notifications) else "DIGEST"
         subject = f"[{worst}] backlog-watch: {len(notifications)} alert updates"
-    alerts = [alert_view(n) for n in notifications]
+    alerts = [alert_view(n, tz) for n in notifications]
     message = EmailMessage()
     message["Subject"] = " ".join(subject.split())
     message["From"] = sender
@@ -80,8 +84,10 @@ class EmailNotifier:
 
     def __init__(self, name: str, *, host: str, port: int, sender: str, to: Sequence[str], starttls: bool = True,
                  tls: bool = False, username: str | None = None, password: SecretStr | None = None,
-                 timeout: float = 30.0, tls_context: ssl.SSLContext | None = None) -> None:
+                 timeout: float = 30.0, tls_context: ssl.SSLContext | None = None,
+                 tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = name
+        self.tz = tz
         self.host, self.port = host, port
         self.sender, self.to = sender, list(to)
         self.starttls, self.tls = starttls, tls
@@ -93,11 +99,11 @@ class EmailNotifier:
         return f"EmailNotifier(name={self.name!r}, host={self.host!r}, port={self.port})"
 
     async def send(self, notification: Notification) -> Delivery:
-        await self._deliver(build_message([notification], sender=self.sender, to=self.to))
+        await self._deliver(build_message([notification], sender=self.sender, to=self.to, tz=self.tz))
         return Delivery()
 
     async def send_digest(self, notifications: Sequence[Notification]) -> None:
-        await self._deliver(build_message(notifications, sender=self.sender, to=self.to))
+        await self._deliver(build_message(notifications, sender=self.sender, to=self.to, tz=self.tz))
 
     async def send_report(self, prepared: PreparedReport) -> None:
         """A scheduled report: text, and HTML with its chart as an inline image (reports.email_message)."""

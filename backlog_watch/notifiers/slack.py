@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from pydantic import SecretStr
@@ -68,7 +69,7 @@ def ticket_lines(notification: Notification) -> list[str]:
     return lines
 
 
-def build_blocks(notification: Notification) -> list[Block]:
+def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
     """The parent message: header, the value against its threshold, the tickets, freshness."""
     alert = notification.alert
     sev = render.severity(notification)
@@ -89,32 +90,33 @@ def build_blocks(notification: Notification) -> list[Block]:
             section += line + "\n"
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
-    context = [render.reason_text(notification), render.escalation_text(notification), render.freshness(notification)]
+    context = [render.reason_text(notification, tz), render.escalation_text(notification),
+               render.freshness(notification, tz)]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
         " · ".join(part for part in context if part), TEXT_MAX))]))
     return blocks[:50]
 
 
 def _fields(notification: Notification) -> list[MarkdownTextObject] | None:
-    """The metric against its threshold, at a glance."""
+    """The value against the rule's own terms, at a glance: "12 tickets older than 7d" / "older than 7d"."""
     alert = notification.alert
-    if alert.threshold is None:
+    if alert.threshold is None or alert.state is AlertState.RESOLVED:
         return None
-    return [MarkdownTextObject(text=f"*Value*\n{alert.value:g}"),
-            MarkdownTextObject(text=f"*{alert.level.capitalize()} threshold*\n{alert.threshold:g}")]
+    return [MarkdownTextObject(text=f"*Now*\n{_escape(render.headline(notification))}"),
+            MarkdownTextObject(text=f"*{alert.level.capitalize()} when*\n{_escape(render.terms(notification))}")]
 
 
-def reply_text(notification: Notification) -> str:
+def reply_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> str:
     alert = notification.alert
     match notification.reason:
         case Reason.RESOLVED:
-            return f":white_check_mark: Resolved: {alert.summary}"
+            return f":white_check_mark: {render.reason_text(notification, tz)}: {alert.summary}"
         case Reason.ESCALATED:
             return f":red_circle: Escalated to {alert.level}: {alert.summary}"
         case Reason.MORE_TICKETS:
-            return f":arrow_up: {render.reason_text(notification)}: {alert.summary}"
+            return f":arrow_up: {render.reason_text(notification, tz)}: {alert.summary}"
         case _:
-            return f"{render.reason_text(notification)}: {alert.summary}"
+            return f"{render.reason_text(notification, tz)}: {alert.summary}"
 
 
 class ChannelPacer:
@@ -148,8 +150,9 @@ class SlackNotifier:
     """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
 
     def __init__(self, name: str, *, token: SecretStr, channel: str, api_url: str = "https://slack.com/api/",
-                 max_retries: int = 2, pacer: ChannelPacer | None = None) -> None:
+                 max_retries: int = 2, pacer: ChannelPacer | None = None, tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = name
+        self.tz = tz
         self.channel = channel
         self.pacer = pacer or ChannelPacer()
         self._client = AsyncWebClient(
@@ -166,7 +169,7 @@ class SlackNotifier:
         return f"SlackNotifier(name={self.name!r}, channel={self.channel!r})"
 
     async def send(self, notification: Notification) -> Delivery:
-        blocks = [b.to_dict() for b in build_blocks(notification)]
+        blocks = [b.to_dict() for b in build_blocks(notification, self.tz)]
         text = _clip(render.title(notification), TEXT_MAX)
         previous = notification.previous
         if previous is None or previous.ts is None or previous.channel is None:
@@ -176,7 +179,7 @@ class SlackNotifier:
             return Delivery(channel=response["channel"], ts=response["ts"])
         await self.pacer.wait(previous.channel)
         await self._call("chat_postMessage", channel=previous.channel, thread_ts=previous.ts,
-                         text=_clip(reply_text(notification), TEXT_MAX))
+                         text=_clip(reply_text(notification, self.tz), TEXT_MAX))
         await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
         return Delivery(channel=previous.channel, ts=previous.ts)
 

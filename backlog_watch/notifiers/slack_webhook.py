@@ -7,6 +7,7 @@ message (the context line says why: firing, still firing, resolved). Quiet hours
 from __future__ import annotations
 
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from pydantic import SecretStr
@@ -27,13 +28,13 @@ from backlog_watch.notifiers.slack import HEADER_MAX, SECTION_MAX, TEXT_MAX, Cha
 MAX_BLOCKS = 50
 
 
-def digest_blocks(notifications: Sequence[Notification]) -> list[Block]:
+def digest_blocks(notifications: Sequence[Notification], tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
     """Several alerts in one message: a header, one section per alert (title, reason, summary)."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(
         text=_clip(f"backlog-watch: {len(notifications)} alert update(s)", HEADER_MAX)))]
     shown = notifications[: MAX_BLOCKS - 2]
     for n in shown:
-        line = f"*{_escape(render.title(n))}*\n{_escape(render.reason_text(n))}. {_escape(render.text(n))}"
+        line = f"*{_escape(render.title(n))}*\n{_escape(render.reason_text(n, tz))}. {_escape(render.text(n))}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(line, SECTION_MAX))))
     if len(notifications) > len(shown):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {len(notifications) - len(shown)} more")]))
@@ -43,8 +44,10 @@ def digest_blocks(notifications: Sequence[Notification]) -> list[Block]:
 class SlackWebhookNotifier:
     """Posts to one incoming-webhook URL (the URL is the credential: never logged)."""
 
-    def __init__(self, name: str, *, url: SecretStr, max_retries: int = 2, pacer: ChannelPacer | None = None) -> None:
+    def __init__(self, name: str, *, url: SecretStr, max_retries: int = 2, pacer: ChannelPacer | None = None,
+                 tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = name
+        self.tz = tz
         self._client = AsyncWebhookClient(url=url.get_secret_value(), retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
             AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
@@ -56,12 +59,12 @@ class SlackWebhookNotifier:
         return f"SlackWebhookNotifier(name={self.name!r})"
 
     async def send(self, notification: Notification) -> Delivery:
-        await self._post(_clip(render.title(notification), TEXT_MAX), build_blocks(notification))
+        await self._post(_clip(render.title(notification), TEXT_MAX), build_blocks(notification, self.tz))
         return Delivery()
 
     async def send_digest(self, notifications: Sequence[Notification]) -> None:
         titles = "; ".join(render.title(n) for n in notifications)
-        await self._post(_clip(titles, TEXT_MAX), digest_blocks(notifications))
+        await self._post(_clip(titles, TEXT_MAX), digest_blocks(notifications, self.tz))
 
     async def _post(self, text: str, blocks: list[Block]) -> None:
         await self.pacer.wait("webhook")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from backlog_watch.alerts import AlertState
+from backlog_watch.durations import human_duration
 from backlog_watch.metrics import compute
 from backlog_watch.models import Priority, Ticket
 from backlog_watch.reports import data
@@ -45,6 +46,8 @@ class TicketLine:
     age_hours: float
     url: str
     sla_due: str | None = None
+    sla: str | None = None
+    """The SLA as of the report: "due in 25m" or "breached 23d ago"."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,13 @@ def _ticket_line(t: Ticket, now: datetime, tz: ZoneInfo) -> TicketLine:
     due = t.sla.earliest_due.astimezone(tz) if t.sla.earliest_due else None
     return TicketLine(t.helpdesk, t.id, t.subject, t.priority.value, t.group,
                       round((now - t.created_at).total_seconds() / 3600, 1), t.url,
-                      due.isoformat() if due else None)
+                      due.isoformat() if due else None, _sla_words(t.sla.earliest_due, now))
+
+
+def _sla_words(due: datetime | None, now: datetime) -> str | None:
+    if due is None:
+        return None
+    return f"due in {human_duration(due - now)}" if due > now else f"breached {human_duration(now - due)} ago"
 
 
 def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: list[str] | None = None) -> list[Change]:

@@ -41,8 +41,8 @@ def _age(hours: float) -> str:
 
 def _ticket(t: TicketLine) -> str:
     facts = [t.priority, f"{_age(t.age_hours)} old", t.group or "no group", t.helpdesk]
-    if t.sla_due:
-        facts.append(f"SLA due {t.sla_due[:16].replace('T', ' ')}")
+    if t.sla:
+        facts.append(f"SLA {t.sla}")
     return f"#{t.id} {t.subject} ({', '.join(facts)})"
 
 
