@@ -173,3 +173,79 @@ inhibit: {critical_hides_warn: true, helpdesk_down_hides: false}
     assert len(lines) == 2
     assert "inhibit.critical_hides_warn is deprecated" in lines[0] and "inhibit_rules" in lines[0]
     assert "use helpdesk_down.hides_others: false" in lines[1]
+
+
+MUTED_CONFIG = """
+store: sqlite:///{db}
+http: {{listen: "127.0.0.1:0"}}
+business_hours:
+  weekend: {{days: [sat, sun], hours: "09:00-18:00"}}
+helpdesks: [{{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}}]
+notifiers:
+  - {{name: console, type: console}}
+  - {{name: night, type: console, quiet_hours: weekend}}
+defaults: {{notify: [console]}}
+rules:
+  - {{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1, critical_above: 2}}
+  - {{name: urgent-backlog, type: threshold, metric: open_tickets, where: {{priority: [urgent]}}, warn_above: 0}}
+  - {{name: unassigned, type: aging, older_than: 1h, where: {{assigned: false}}}}
+  - {{name: old-tickets, type: aging, older_than: 1h, notify: [night]}}
+inhibit_rules:
+  - {{source_matchers: [rule=backlog-size, level=critical], target_matchers: [rule=urgent-backlog],
+     equal: [helpdesk]}}
+"""
+
+
+async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import httpx
+
+    from backlog_watch.app import web_state
+    from backlog_watch.hooks import PollTrigger
+    from backlog_watch.models import Priority
+    from backlog_watch.silences import Matcher, Silences
+    from backlog_watch.web import WebServer
+
+    config = parse_config(MUTED_CONFIG.format(db=tmp_path / "bw.db"), "muted.yaml", env={})
+    now = [NOW]  # a Monday, 10:00 UTC: the weekend calendar of `night` is closed
+    async with assemble(config, clock=lambda: now[0]) as parts:
+        for notifier in parts.daemon.notifiers.values():
+            notifier._stream = io.StringIO()  # type: ignore[attr-defined]
+        parts.store.commit_page("zendesk", [
+            ticket(age=timedelta(hours=3)), ticket(age=timedelta(hours=3)),
+            ticket(age=timedelta(hours=3), priority=Priority.URGENT, assignee=None)], None)
+        parts.store.record_poll("zendesk", NOW)
+        Silences(parts.store).add([Matcher.parse("rule=unassigned")], ends_at=NOW + timedelta(hours=1),
+                                  created_by="alice", comment="triage later", now=NOW)
+        caplog.set_level("INFO", logger="backlog_watch.policy")
+        first = await parts.daemon.evaluate()
+        now[0] += timedelta(minutes=1)
+        await parts.daemon.evaluate()  # the same mutings: nothing logged again
+
+        why = {first.alerts[fp].rule: m for fp, m in first.muted.items()}
+        assert {r: m.reason for r, m in why.items()} == {
+            "urgent-backlog": "inhibited", "unassigned": "silenced", "old-tickets": "quiet_hours"}
+        assert [n for n, _ in first.result.sent] == ["console"]  # backlog-size only
+        assert [n for n, _ in first.result.held] == ["night"]  # quiet hours hold it for the digest
+        lines = [r.getMessage() for r in caplog.records if "not notified" in r.getMessage()]
+        assert len(lines) == 3 and all(r.levelname == "INFO" for r in caplog.records if "not notified" in r.message)
+        assert any("urgent-backlog" in line and "inhibited by backlog-size (critical" in line for line in lines)
+
+        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
+        server = WebServer("127.0.0.1", 0, web_state(config, parts, trigger))
+        url = await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=url) as client:
+                board = (await client.get("/api/backlog")).json()
+                metrics = (await client.get("/metrics")).text
+        finally:
+            await trigger.close()
+            await server.stop()
+    shown = {a["rule"]: a["muted"] for a in board["helpdesks"][0]["alerts"]}
+    assert shown["backlog-size"] is None
+    assert shown["urgent-backlog"] == "inhibited by backlog-size (critical, helpdesk=zendesk)"
+    assert shown["unassigned"].startswith("silenced by ") and "alice: triage later" in shown["unassigned"]
+    assert shown["old-tickets"] == "quiet hours (night)"
+    for reason in ("silenced", "inhibited", "quiet_hours"):
+        assert f'backlog_watch_alerts_muted{{reason="{reason}"}} 1.0' in metrics
