@@ -94,6 +94,7 @@ def test_inhibit_rules_match_rule_level_and_labels_with_equal() -> None:
 helpdesks: [{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}]
 rules:
   - {name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1, labels: {team: tier1}}
+  - {name: urgent-backlog, type: threshold, metric: open_tickets, where: {priority: [urgent]}, critical_above: 9}
 inhibit_rules:
   - source_matchers: [rule=urgent-backlog, level=critical]
     target_matchers: [rule=backlog-size, level=warn, team=~tier.*]
@@ -143,12 +144,14 @@ inhibit_rules:
       - level
     target_matchers: ["group=~(Billing"]
     equal: [helpdesk]
-  - source_matchers: [rule=sla]
+  - source_matchers: [rule=backlog-sise]
     target_matcher: [rule=aging]
 """, "bad.yaml", env={})
     problems = "\n".join(caught.value.problems)
     assert 'bad.yaml:6: inhibit_rules[0].source_matchers[1]: "level" is not a matcher' in problems
     assert "bad.yaml:7: inhibit_rules[0].target_matchers[0]: " in problems and "regular expression" in problems
+    assert ('bad.yaml:9: inhibit_rules[1].source_matchers[0]: unknown rule "backlog-sise" '
+            '(did you mean "backlog-size"?)') in problems  # a typo would otherwise hide nothing, silently
     assert 'bad.yaml:10: inhibit_rules[1]: unknown key "target_matcher" (did you mean "target_matchers"?)' in problems
 
 
