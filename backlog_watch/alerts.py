@@ -22,6 +22,8 @@ LEVEL_RANK = {"warn": 1, "critical": 2}
 RESOLVED_RETENTION = timedelta(days=7)
 
 Labels = tuple[tuple[str, str], ...]
+MuteReason = Literal["silenced", "inhibited", "quiet_hours"]
+MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours")
 
 
 def labels_of(mapping: Mapping[str, str]) -> Labels:
@@ -56,6 +58,18 @@ class Finding:
         return fingerprint(self.rule, self.labels)
 
 
+@dataclass(frozen=True)
+class Muted:
+    """Why an alert is not notified now, although it is evaluated, stored and shown."""
+
+    reason: MuteReason
+    detail: str
+    """What does it: "by 1a2b3c4d (alice: bulk import)", "by backlog-size (critical, helpdesk=zendesk)"."""
+
+    def __str__(self) -> str:
+        return f"{self.reason.replace('_', ' ')} {self.detail}"
+
+
 class AlertState(StrEnum):
     PENDING = "pending"
     FIRING = "firing"
@@ -80,6 +94,8 @@ class Alert:
     firing_since: datetime | None = None
     resolved_at: datetime | None = None
     evaluated_at: datetime | None = None
+    muted: Muted | None = None
+    """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
 
     @property
     def label_map(self) -> dict[str, str]:

@@ -155,6 +155,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     rules = config.effective_rules()
     out.write(f"{args.config}: valid ({len(config.helpdesks)} helpdesk(s), {len(config.notifiers)} "
               f"notifier(s), {len(rules)} rule(s), {len(config.reports)} report(s))\n")
+    out.writelines(f"{args.config}: deprecated: {line}\n" for line in config.deprecations())
     missing = config.unsupported()
     if missing:
         out.write("not yet supported (`run` refuses to start on these):\n")

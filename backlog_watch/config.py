@@ -54,12 +54,13 @@ from backlog_watch.connector import available_connectors
 from backlog_watch.durations import Duration
 from backlog_watch.errors import ConfigError
 from backlog_watch.escalation import EscalationStep
+from backlog_watch.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.rules import Label, Rule, RuleBase
 from backlog_watch.settings import HelpdeskSettings, is_loopback
 
 __all__ = [
     "SUPPORTED_NOTIFIERS", "Config", "ConsoleSettings", "Defaults", "EmailSettings", "HttpSettings",
-    "HelpdeskDownSettings", "InhibitSettings",
+    "HelpdeskDownSettings", "InhibitRule", "InhibitSettings",
     "NotifierSettings", "PlannedHelpdeskSettings", "ReportSettings", "SlackSettings", "WebhookSettings",
     "load_config", "parse_config",
 ]
@@ -154,17 +155,6 @@ class NotifierBase(BaseModel):
     """A business_hours calendar: send only while it is open; what waits goes as one digest when it opens."""
 
 
-class InhibitSettings(BaseModel):
-    """Which alerts hide others (both on by default)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    critical_hides_warn: bool = True
-    """A firing critical alert hides the warn alerts of the same scope (same labels)."""
-    helpdesk_down_hides: bool = True
-    """A firing helpdesk-down alert hides that helpdesk's other alerts: their data is stale."""
-
-
 class HelpdeskDownSettings(BaseModel):
     """The built-in helpdesk-down alert: polls of a helpdesk failing for ``after``."""
 
@@ -172,6 +162,8 @@ class HelpdeskDownSettings(BaseModel):
 
     enabled: bool = True
     after: Duration = timedelta(minutes=10)
+    hides_others: bool = True
+    """While it fires, the other alerts of that helpdesk are not notified: their data is stale."""
     notify: tuple[str, ...] | None = None
     """Default: ``defaults.notify``."""
 
@@ -358,7 +350,9 @@ class Config(BaseModel):
     defaults: Defaults = Defaults()
     rules: list[Rule]
     reports: list[ReportSettings] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     inhibit: InhibitSettings = InhibitSettings()
+    """Deprecated: translated into inhibit_rules (see ``inhibit_rules_in_force``)."""
     helpdesk_down: HelpdeskDownSettings = HelpdeskDownSettings()
 
     _path: Path | None = PrivateAttr(default=None)
@@ -425,6 +419,16 @@ class Config(BaseModel):
             update = {key: value for key, value in fallback.items() if getattr(rule, key) is None}
             rules.append(rule.model_copy(update=update) if update else rule)
         return rules
+
+    def inhibit_rules_in_force(self) -> list[InhibitRule]:
+        """``inhibit_rules``, the deprecated ``inhibit:`` keys translated, and the built-in helpdesk-down one."""
+        scope = tuple(label for rule in self.effective_rules() for label in rule.scope_labels)
+        return effective_rules(self.inhibit_rules, self.inhibit, self.helpdesk_down.hides_others,
+                               ("helpdesk", *scope))
+
+    def deprecations(self) -> list[str]:
+        """One line per deprecated key in use, saying what replaces it (`check` prints them)."""
+        return self.inhibit.deprecations()
 
     def unsupported(self) -> list[str]:
         """One line per configured part that cannot run yet; `run` refuses to start while any is left."""

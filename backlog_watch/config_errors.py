@@ -35,6 +35,7 @@ SECRET_KEYS = frozenset({"token", "api_key", "apikey", "password", "secret", "cl
 _VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 _SUGGESTED = re.compile(r'^unknown key ".*" \(did you mean "(.*)"\?\)$')
 _MISSING = re.compile(r'^missing required key "(.*)"$')
+_RULE_MATCHER = re.compile(r"^\s*rule\s*=(?!~)\s*(.+?)\s*$")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _INPUT_KINDS: Mapping[type, str] = {
     bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a mapping",
@@ -402,7 +403,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     found: list[tuple[Path_, str]] = []
     helpdesks = _names(data, "helpdesks", "helpdesk", found)
     notifiers = _names(data, "notifiers", "notifier", found)
-    _names(data, "rules", "rule", found)
+    rules = _names(data, "rules", "rule", found)
     _names(data, "reports", "report", found)
     calendars = [str(k) for k in data.get("business_hours") or {}] if isinstance(
         data.get("business_hours"), dict) else []
@@ -424,7 +425,21 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
             _refs(("rules", i, "where", "helpdesk"), where.get("helpdesk"), helpdesks, "helpdesk", found)
     for i, report in _items(data, "reports"):
         _refs(("reports", i, "notify"), report.get("notify"), notifiers, "notifier", found)
+    _inhibit_refs(data, [*rules, "helpdesk-down"], found)
     return found
+
+
+def _inhibit_refs(data: Mapping[str, Any], rules: list[str], found: list[tuple[Path_, str]]) -> None:
+    """``rule=name`` in an inhibit rule's matchers must name a rule: a typo would hide nothing, silently."""
+    for i, inhibit in _items(data, "inhibit_rules"):
+        for side in ("source_matchers", "target_matchers"):
+            matchers = inhibit.get(side)
+            for j, text in enumerate(matchers if isinstance(matchers, list) else []):
+                named = _RULE_MATCHER.match(text) if isinstance(text, str) else None
+                if named and named.group(1) not in rules:
+                    name = named.group(1)
+                    hint = did_you_mean(name, rules, list_all=True)
+                    found.append((("inhibit_rules", i, side, j), f'unknown rule "{name}"{hint}'))
 
 
 def _escalation_refs(at: Path_, block: Mapping[str, Any], notifiers: list[str],

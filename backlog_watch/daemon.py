@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backlog_watch.alerts import Alert, Finding, advance
+from backlog_watch.alerts import Alert, Finding, Muted, advance
 from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.connector import Connector, SyncResult, sync
 from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
@@ -29,7 +29,7 @@ from backlog_watch.errors import AuthError, HelpdeskError, StoreError
 from backlog_watch.history import History, kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.outbox import Outbox, deliver_due
-from backlog_watch.policy import DeliveryPolicy
+from backlog_watch.policy import DeliveryPolicy, held_back, log_muted
 from backlog_watch.rules import RuleBase
 from backlog_watch.silences import Silences
 from backlog_watch.store import SqliteStore
@@ -56,8 +56,8 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     planned: list[tuple[str, Notification]] = field(default_factory=list)
     result: DispatchResult = field(default_factory=DispatchResult)
-    muted: dict[str, str] = field(default_factory=dict)
-    """fingerprint -> why it was not notified (silenced, inhibited): still stored and shown."""
+    muted: dict[str, Muted] = field(default_factory=dict)
+    """fingerprint -> why it was not notified (silenced, inhibited, quiet hours): still stored and shown."""
     snapshot: Snapshot | None = None
 
 
@@ -172,14 +172,17 @@ class Daemon:
             alerts = advance(previous, findings, now, list(rules))
             data_as_of = {s.helpdesk: s.last_success for s in statuses}
             muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
+            alerts = {fp: replace(a, muted=muted.get(fp)) for fp, a in alerts.items()}
+            skip = held_back(muted)
             due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
-                   if n.alert.fingerprint not in muted]
+                   if n.alert.fingerprint not in skip]
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
                                     snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
             log_transitions(previous, alerts)
+            log_muted(previous, alerts)
             self.history.record(now, kpis_by_scope(snapshot, now))
             self.outbox.enqueue(due, now)  # written before sending: a crash from here on redoes, never loses
             evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from backlog_watch.alerts import LEVEL_RANK, Alert, AlertState
+from backlog_watch.alerts import LEVEL_RANK, Alert, AlertState, Muted
 from backlog_watch.errors import NotifyError
 from backlog_watch.escalation import EscalationStep, escalated_notifiers
 from backlog_watch.rules import RuleBase
@@ -118,8 +118,8 @@ class DispatchResult:
     failed: list[tuple[str, Notification, NotifyError]] = field(default_factory=list)
     held: list[tuple[str, str]] = field(default_factory=list)
     """(notifier, fingerprint) kept back by quiet hours, for a digest when they end."""
-    muted: dict[str, str] = field(default_factory=dict)
-    """fingerprint -> why it was not notified (a silence's id, or the alert that inhibits it)."""
+    muted: dict[str, Muted] = field(default_factory=dict)
+    """fingerprint -> why it was not notified (a silence's id, the alert that inhibits it, quiet hours)."""
 
 
 def plan(

@@ -4,7 +4,8 @@ Two kinds of series. What the daemon does (poll durations, poll errors, notifica
 sent or failed, hooks received) is counted as it happens, in ``Instruments``. What the store knows
 is read at scrape time by ``StoreCollector``: the backlog KPIs per helpdesk and per group as the last
 evaluation stored them in the history (so a scrape loads no ticket, however large the backlog), the
-last successful poll, the alerts firing. A scrape shows the stored state, even after a restart.
+last successful poll, the alerts firing and those muted (silenced, inhibited, quiet hours). A scrape
+shows the stored state, even after a restart.
 Each daemon has its own registry: nothing global, so tests and reloads start from clean counters.
 """
 
@@ -20,7 +21,7 @@ from prometheus_client import Histogram as PromHistogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from backlog_watch.alerts import AlertState
+from backlog_watch.alerts import MUTE_REASONS, AlertState
 from backlog_watch.metrics import METRICS, NO_GROUP
 from backlog_watch.reports import data
 from backlog_watch.store import SqliteStore
@@ -116,10 +117,17 @@ class StoreCollector(Collector):
 
     def _alerts(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(f"{PREFIX}_alerts_firing", "Alerts firing now", labels=["rule", "level"])
-        counts = Counter((a.rule, a.level) for a in self.store.load_alerts().values() if a.state is AlertState.FIRING)
+        alerts = [a for a in self.store.load_alerts().values() if a.state is AlertState.FIRING]
+        counts = Counter((a.rule, a.level) for a in alerts)
         for (rule, level), n in sorted(counts.items()):
             firing.add_metric([rule, level], n)
         yield firing
+        muted = GaugeMetricFamily(f"{PREFIX}_alerts_muted", "Alerts firing but not notified, by why",
+                                  labels=["reason"])
+        reasons = Counter(a.muted.reason for a in alerts if a.muted is not None)
+        for reason in MUTE_REASONS:
+            muted.add_metric([reason], reasons[reason])
+        yield muted
 
 
 def make_registry(store: SqliteStore, helpdesks: Sequence[str],

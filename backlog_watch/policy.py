@@ -3,23 +3,27 @@
 - **helpdesk-down** is an alert of its own (rule ``helpdesk-down``, critical, per helpdesk): raised
   while the last poll of a helpdesk failed, firing once that has lasted ``down_after``.
 - **silences** (silences.py) mute the alerts they match.
-- **inhibition**: a firing critical alert hides the warn alerts of the same scope; a firing
-  helpdesk-down alert hides the other alerts of that helpdesk, whose data is stale.
+- **inhibition** (inhibition.py): ``inhibit_rules`` as in Alertmanager; by default only a firing
+  helpdesk-down alert hides the other alerts of that helpdesk, whose data is stale. No alert of one
+  rule hides another rule's unless an inhibit rule says so.
 - **quiet hours**: per notifier, a calendar outside of which its notifications are held (outbox.py).
 
-Muting is pure over (alerts, silences, settings): a muted alert is still stored and shown.
+Muting is pure over (alerts, silences, settings): a muted alert is still stored and shown, marked
+with why (``Alert.muted``), logged once when it starts or its reason changes, counted in /metrics.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from backlog_watch.alerts import Alert, AlertState, Finding
+from backlog_watch.alerts import Alert, AlertState, Finding, Muted
 from backlog_watch.calendar import BusinessCalendar
 from backlog_watch.durations import human_duration
+from backlog_watch.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, InhibitRule
 from backlog_watch.rules import RuleBase
 from backlog_watch.silences import Silence, alert_labels, silencing
 from backlog_watch.store import PollStatus
@@ -27,7 +31,9 @@ from backlog_watch.store import PollStatus
 if TYPE_CHECKING:
     from backlog_watch.config import Config
 
-HELPDESK_DOWN = "helpdesk-down"
+__all__ = ["HELPDESK_DOWN", "DeliveryPolicy", "HelpdeskDownRule", "down_findings", "held_back", "log_muted"]
+
+log = logging.getLogger(__name__)
 
 
 class HelpdeskDownRule(RuleBase):
@@ -64,19 +70,18 @@ def down_findings(
     return findings
 
 
-def inhibitor(alert: Alert, firing: Iterable[Alert], *, critical_hides_warn: bool, down_hides: bool) -> Alert | None:
-    """The firing alert that hides this one, if any."""
-    helpdesk = alert.label_map.get("helpdesk")
-    for source in firing:
-        if source.fingerprint == alert.fingerprint:
-            continue
-        if down_hides and source.rule == HELPDESK_DOWN and alert.rule != HELPDESK_DOWN and (
-                helpdesk is not None and source.label_map.get("helpdesk") == helpdesk):
-            return source
-        if critical_hides_warn and alert.level == "warn" and source.level == "critical" and (
-                source.labels == alert.labels):
-            return source
+def inhibitor(labels: Mapping[str, str], fingerprint: str, sources: Iterable[tuple[Alert, Mapping[str, str]]],
+              rules: Iterable[InhibitRule]) -> Alert | None:
+    """The firing alert that hides the one with these labels, if any (an alert never hides itself)."""
+    for rule in rules:
+        for source, source_labels in sources:
+            if source.fingerprint != fingerprint and rule.hides(source_labels, labels):
+                return source
     return None
+
+
+def _scope(alert: Alert) -> str:
+    return ", ".join(f"{k}={v}" for k, v in alert.labels)
 
 
 @dataclass
@@ -85,8 +90,7 @@ class DeliveryPolicy:
 
     down_rule: HelpdeskDownRule | None = None
     down_after: dict[str, timedelta] = field(default_factory=dict)
-    critical_hides_warn: bool = True
-    down_hides: bool = True
+    inhibit_rules: list[InhibitRule] = field(default_factory=lambda: [DOWN_HIDES_OTHERS])
     quiet_hours: dict[str, BusinessCalendar] = field(default_factory=dict)
 
     @classmethod
@@ -100,8 +104,7 @@ class DeliveryPolicy:
         return cls(
             down_rule=rule,
             down_after={h.name: h.down_after or down.after for h in config.helpdesks} if rule else {},
-            critical_hides_warn=config.inhibit.critical_hides_warn,
-            down_hides=config.inhibit.helpdesk_down_hides,
+            inhibit_rules=config.inhibit_rules_in_force(),
             quiet_hours={n.name: config.calendar(n.quiet_hours) for n in config.notifiers if n.quiet_hours},
         )
 
@@ -113,23 +116,59 @@ class DeliveryPolicy:
         return down_findings(statuses, self.down_after, now) if self.down_rule else []
 
     def muted(self, alerts: Iterable[Alert], rules: Mapping[str, RuleBase], silences: Iterable[Silence],
-              now: datetime) -> dict[str, str]:
-        """fingerprint -> why it is not notified now ("silenced by ID by alice", "inhibited by ...")."""
+              now: datetime) -> dict[str, Muted]:
+        """fingerprint -> why it is not notified now: silenced, inhibited, or every notifier in quiet hours.
+
+        Silenced and inhibited alerts are not planned at all; quiet hours only hold their notifications
+        in the outbox (a digest when they end), so those are still planned.
+        """
         alerts = list(alerts)
         active = [s for s in silences if s.is_active(now)]
-        firing = [a for a in alerts if a.state is AlertState.FIRING]
-        why: dict[str, str] = {}
+        labels = {a.fingerprint: alert_labels(a, _rule_labels(rules, a)) for a in alerts}
+        sources = [(a, labels[a.fingerprint]) for a in alerts if a.state is AlertState.FIRING]
+        why: dict[str, Muted] = {}
         for alert in alerts:
-            rule = rules.get(alert.rule)
-            silence = silencing(active, alert_labels(alert, rule.labels if rule else None), now)
+            silence = silencing(active, labels[alert.fingerprint], now)
             if silence is not None:
-                why[alert.fingerprint] = f"silenced by {silence.id} ({silence.created_by}: {silence.comment})"
+                why[alert.fingerprint] = Muted(
+                    "silenced", f"by {silence.id} ({silence.created_by}: {silence.comment})")
                 continue
             if alert.state is AlertState.PENDING:
                 continue
-            source = inhibitor(alert, firing, critical_hides_warn=self.critical_hides_warn,
-                               down_hides=self.down_hides)
+            source = inhibitor(labels[alert.fingerprint], alert.fingerprint, sources, self.inhibit_rules)
             if source is not None:
-                scope = ", ".join(f"{k}={v}" for k, v in source.labels)
-                why[alert.fingerprint] = f"inhibited by {source.rule} ({source.level}, {scope})"
+                why[alert.fingerprint] = Muted("inhibited", f"by {source.rule} ({source.level}, {_scope(source)})")
+                continue
+            closed = self._closed_notifiers(rules.get(alert.rule), now)
+            if closed:
+                why[alert.fingerprint] = Muted("quiet_hours", f"({', '.join(closed)})")
         return why
+
+    def _closed_notifiers(self, rule: RuleBase | None, now: datetime) -> list[str]:
+        """The rule's notifiers when every one of them is in its quiet hours now, else none."""
+        notify = list(rule.notify or ()) if rule is not None else []
+        closed = [n for n in notify if n in self.quiet_hours and not self.quiet_hours[n].is_open(now)]
+        return closed if notify and len(closed) == len(notify) else []
+
+
+def _rule_labels(rules: Mapping[str, RuleBase], alert: Alert) -> Mapping[str, str] | None:
+    rule = rules.get(alert.rule)
+    return rule.labels if rule is not None else None
+
+
+def held_back(muted: Mapping[str, Muted]) -> set[str]:
+    """The alerts that must not be planned at all (quiet hours only hold, in the outbox)."""
+    return {fp for fp, why in muted.items() if why.reason != "quiet_hours"}
+
+
+def log_muted(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> None:
+    """One INFO line when a firing alert starts being muted or its reason changes, not every evaluation."""
+    for fingerprint, alert in alerts.items():
+        if alert.state is not AlertState.FIRING or alert.muted is None:
+            continue
+        before = previous.get(fingerprint)
+        if before is not None and before.state is AlertState.FIRING and before.muted == alert.muted:
+            continue
+        extra = {"rule": alert.rule, "helpdesk": alert.label_map.get("helpdesk"), "muted": alert.muted.reason}
+        log.info("alert %s (%s, %s) fires but is not notified: %s", alert.rule, alert.level, _scope(alert),
+                 alert.muted, extra=extra)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backlog_watch.alerts import Alert, AlertState
+from backlog_watch.alerts import Alert, AlertState, Muted
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Channel, Priority, Sla, Snapshot, Status, Ticket
 
@@ -394,6 +394,7 @@ def _alert_to_json(a: Alert) -> str:
         "ticket_count": a.ticket_count, "active_since": _epoch(a.active_since),
         "firing_since": _epoch(a.firing_since), "resolved_at": _epoch(a.resolved_at),
         "evaluated_at": _epoch(a.evaluated_at),
+        "muted": {"reason": a.muted.reason, "detail": a.muted.detail} if a.muted else None,
     })
 
 
@@ -406,4 +407,5 @@ def _alert_from_json(text: str) -> Alert:
         ticket_count=d["ticket_count"], active_since=datetime.fromtimestamp(d["active_since"], UTC),
         firing_since=_moment(d["firing_since"]), resolved_at=_moment(d["resolved_at"]),
         evaluated_at=_moment(d["evaluated_at"]),
+        muted=Muted(d["muted"]["reason"], d["muted"]["detail"]) if d.get("muted") else None,
     )

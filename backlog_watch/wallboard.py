@@ -2,7 +2,8 @@
 ticket, SLA at risk, days to clear and the alerts firing, coloured by the rules' levels.
 
 "A display everyone can see: when it turns red, everyone sees it." A helpdesk is red while a critical
-alert fires in its scope, amber while a warning does, green otherwise. Nothing secret is served: no
+alert fires in its scope, amber while a warning does, green otherwise. An alert that fires but is not
+notified (silenced, inhibited, quiet hours) still colours the board and says "muted: why". Nothing secret is served: no
 token, no API URL; ticket links point at the helpdesk's agent UI, which the team can open anyway.
 """
 
@@ -79,7 +80,8 @@ def helpdesk_board(store: SqliteStore, name: str, poll_every: float, now: dateti
         "sla_due_1h": int(kpis.get("sla_due_1h", 0)),
         "days_to_clear": days_to_clear(open_now, solved_7d),
         "alerts": [{"rule": a.rule, "level": a.level, "summary": a.summary,
-                    "since": a.firing_since.isoformat() if a.firing_since else None}
+                    "since": a.firing_since.isoformat() if a.firing_since else None,
+                    "muted": str(a.muted) if a.muted else None}
                    for a in sorted(mine, key=lambda a: (a.level != "critical", a.rule))],
         "last_poll": poll.last_success.isoformat() if poll.last_success else None,
         "stale": poll.last_success is None or now - poll.last_success > stale_after,

@@ -147,6 +147,7 @@ defaults:
         ("36:02", "backlog-size", "more_tickets", "warn"),  # 18 open
         ("36:02", "backlog-sustained", "firing", "warn"),  # above 15 since 34:02, for 2h
         ("39:02", "backlog-size", "escalated", "critical"),  # 21 open: the same alert, escalated
+        ("41:02", "backlog-sustained", "more_tickets", "warn"),  # 23 open: a critical hides no other rule
         ("48:02", "backlog-sustained", "resolved", "warn"),  # 15 open
         ("51:02", "backlog-growing", "resolved", "warn"),  # 9 open, as many as a day before
         ("51:02", "backlog-size", "resolved", "warn"),  # back to warn at 46:02 (19 open), silently
