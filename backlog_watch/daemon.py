@@ -166,7 +166,7 @@ class Daemon:
             alerts = advance(previous, findings, now, list(rules))
             data_as_of = {s.helpdesk: s.last_success for s in statuses}
             muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
-            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
+            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.outbox, now, data_as_of)
                    if n.alert.fingerprint not in muted]
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
                                     snapshot=snapshot)
