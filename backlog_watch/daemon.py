@@ -174,7 +174,7 @@ class Daemon:
             muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
             alerts = {fp: replace(a, muted=muted.get(fp)) for fp, a in alerts.items()}
             skip = held_back(muted)
-            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.store, now, data_as_of)
+            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.outbox, now, data_as_of)
                    if n.alert.fingerprint not in skip]
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
                                     snapshot=snapshot)

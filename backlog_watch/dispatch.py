@@ -1,8 +1,10 @@
 """When to send what: the dedup decision over the notification log, and the send-then-record loop.
 
 ``needs_notify`` is a pure function of the last log entry, the alert and ``now`` (as Alertmanager's
-dedup stage). The log is written only after a notifier succeeded, so a crash or an outage means the
-notification is tried again at the next evaluation, never lost, and a restart sends nothing twice.
+dedup stage); the daemon plans against the outbox's view of it (the newest news queued, else the log),
+so news waiting for a notifier is neither planned twice nor replaced by the next episode. The log is
+written only after a notifier succeeded, so a crash or an outage means the notification is tried again,
+never lost, and a restart sends nothing twice.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ class Notifier(Protocol):
 
 
 class LogStore(Protocol):
-    def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None: ...
+    def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
+        """The last news this notifier was told (or, through an outbox, has queued) about the alert."""
+        ...
 
     def record_sent(self, entry: LogEntry) -> None: ...
 

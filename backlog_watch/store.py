@@ -66,6 +66,29 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE polls ADD COLUMN failing_since REAL;
     """,
+    # -- issue 10: one log entry per episode, an ordered outbox of every episode's news -- own entry --
+    """
+    CREATE TABLE notification_log_v4 (
+        fingerprint TEXT NOT NULL, notifier TEXT NOT NULL, episode REAL NOT NULL, state TEXT NOT NULL,
+        level TEXT NOT NULL, sent_at REAL NOT NULL, ticket_ids TEXT NOT NULL, channel TEXT, ts TEXT,
+        ticket_count INTEGER, PRIMARY KEY (fingerprint, notifier, episode)
+    );
+    INSERT INTO notification_log_v4 SELECT * FROM notification_log;
+    DROP TABLE notification_log;
+    ALTER TABLE notification_log_v4 RENAME TO notification_log;
+    CREATE TABLE outbox_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, notifier TEXT NOT NULL,
+        reason TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT,
+        held INTEGER NOT NULL DEFAULT 0, episode REAL NOT NULL
+    );
+    INSERT INTO outbox_v4 SELECT id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at,
+        last_error, held, COALESCE(json_extract(body, '$.alert.firing_since'), json_extract(body, '$.now'))
+        FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v4 RENAME TO outbox;
+    CREATE INDEX outbox_by_alert ON outbox (fingerprint, notifier, id);
+    """,
 )
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -96,7 +119,7 @@ class PollStatus:
 
 @dataclass(frozen=True)
 class LogEntry:
-    """The last notification successfully sent for one alert to one notifier."""
+    """The last notification successfully sent for one episode of an alert to one notifier."""
 
     fingerprint: str
     notifier: str
@@ -119,6 +142,16 @@ def log_row(entry: LogEntry) -> tuple[object, ...]:
 
 
 LOG_INSERT = "INSERT OR REPLACE INTO notification_log VALUES (?,?,?,?,?,?,?,?,?,?)"
+LOG_PRUNE = (
+    "DELETE FROM notification_log WHERE fingerprint = ? AND notifier = ? AND episode < ? AND NOT EXISTS ("
+    "SELECT 1 FROM outbox o WHERE o.fingerprint = notification_log.fingerprint "
+    "AND o.notifier = notification_log.notifier AND o.episode = notification_log.episode)"
+)
+"""Older episodes' entries, once no queued news still needs their thread (written with LOG_INSERT)."""
+
+
+def log_prune_row(entry: LogEntry) -> tuple[object, ...]:
+    return (entry.fingerprint, entry.notifier, entry.episode.timestamp())
 
 
 class SqliteStore:
@@ -328,13 +361,19 @@ class SqliteStore:
                 "INSERT INTO alerts VALUES (?,?,?,?)",
                 [(a.fingerprint, a.rule, a.state.value, _alert_to_json(a)) for a in alerts.values()],
             )
-            db.execute("DELETE FROM notification_log WHERE fingerprint NOT IN (SELECT fingerprint FROM alerts)")
+            # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
+            db.execute("DELETE FROM notification_log WHERE fingerprint NOT IN (SELECT fingerprint FROM alerts) "
+                       "AND fingerprint NOT IN (SELECT fingerprint FROM outbox)")
 
-    def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
+    def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:
+        """The entry of ``episode`` (the thread its news replies in), or else the last one written."""
+        sql = "SELECT * FROM notification_log WHERE fingerprint = ? AND notifier = ?"
+        args: list[object] = [fingerprint, notifier]
+        if episode is not None:
+            sql += " AND abs(episode - ?) < 0.001"
+            args.append(episode.timestamp())
         with self._reading():
-            row = self._db.execute(
-                "SELECT * FROM notification_log WHERE fingerprint = ? AND notifier = ?", (fingerprint, notifier)
-            ).fetchone()
+            row = self._db.execute(sql + " ORDER BY rowid DESC LIMIT 1", args).fetchone()
         if row is None:
             return None
         return LogEntry(
@@ -348,6 +387,7 @@ class SqliteStore:
         """Written only after a successful send: a crash before it means a resend, never a loss."""
         with self._transaction() as db:
             db.execute(LOG_INSERT, log_row(entry))
+            db.execute(LOG_PRUNE, log_prune_row(entry))
 
 
 def _why(exc: BaseException) -> str:

@@ -213,3 +213,41 @@ async def test_a_silenced_alert_is_stored_but_not_sent_until_the_silence_ends(
     sim_clock.advance(timedelta(hours=1, minutes=1))
     assert await once(config, sim_clock) == 0
     assert parents(slack_standin) == ["old-tickets", "backlog-size"]
+
+
+async def test_fire_resolve_fire_during_a_slack_outage_reaches_slack_three_times_in_order(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+) -> None:
+    sim_clock.advance(120)
+    backlog = len(zendesk_sim.open_ids())
+    config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog)
+    assert await once(config, sim_clock) == 0  # old-tickets told; backlog-size at its threshold, quiet
+    slack_standin.fail_next(100_000, status=500)  # Slack down from here on
+    extra = [zendesk_sim.create_ticket(subject="Flap")["id"] for _ in range(2)]
+    sim_clock.advance(60)
+    assert await once(config, sim_clock) == 1  # fired (10:02, say): not delivered
+    for ticket in extra:
+        zendesk_sim.solve_ticket(ticket)
+    sim_clock.advance(timedelta(minutes=7))
+    await once(config, sim_clock)  # resolved (10:09): queued behind the firing
+    zendesk_sim.create_ticket(subject="Flap again")
+    zendesk_sim.create_ticket(subject="Flap again")
+    sim_clock.advance(timedelta(minutes=7))
+    await once(config, sim_clock)  # a second episode: queued behind both
+    assert [row[0] for row in outbox_rows(tmp_path / "bw.db")] == ["slack"] * 3
+
+    slack_standin.faults.clear()
+    sim_clock.advance(timedelta(hours=2))
+    assert await once(config, sim_clock) == 0
+    assert outbox_rows(tmp_path / "bw.db") == []
+    first, second = (m for m in slack_standin.messages("#support") if "backlog-size" in m.blocks[0]["text"]["text"])
+    assert "RESOLVED" in first.text and first.edited  # the parent of the resolved episode reads resolved
+    assert [r.text.lower().count("resolved") > 0 for r in first.replies] == [True]
+    assert "RESOLVED" not in second.text and not second.replies  # the episode still firing
+    size_posts = [c for c in slack_standin.calls_to("chat.postMessage") if "backlog-size" in str(c.params)
+                  or c.params.get("thread_ts") == first.ts]
+    assert [c.params.get("thread_ts") for c in size_posts[-3:]] == [None, first.ts, None]  # fired, resolved, fired
+    sim_clock.advance(60)
+    calls = len(slack_standin.calls)
+    assert await once(config, sim_clock) == 0
+    assert slack_standin.calls[calls:] == []  # told everything once: nothing more

@@ -16,6 +16,7 @@ parent ts shows in tests.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Callable, Mapping
@@ -113,6 +114,10 @@ class SlackStandIn(LoopbackServer):
         self.calls: list[SlackCall] = []
         self.uploads: dict[str, SlackUpload] = {}
         self.faults = FaultQueue()
+        self._hang_passes: int | None = None
+        self._hang_release = asyncio.Event()
+        self.hang_started = asyncio.Event()
+        """Set when a chat.* call is first left unanswered by ``hang_after``."""
         self._methods: dict[str, Callable[[Params], Answer]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -152,6 +157,29 @@ class SlackStandIn(LoopbackServer):
     def rate_limit_next(self, n: int = 1, retry_after: float = 1) -> None:
         self.faults.rate_limit_next(n, retry_after)
 
+    def hang_after(self, n: int = 0) -> None:
+        """Answer the next ``n`` chat.* calls, then leave the later ones unanswered until ``release``:
+        Slack unreachable mid-request, so a client killed meanwhile never hears back (nor is it posted)."""
+        self._hang_passes = n
+        if self._hang_release.is_set():  # calls still hanging from before keep waiting for release()
+            self._hang_release = asyncio.Event()
+        self.hang_started = asyncio.Event()
+
+    def release(self) -> None:
+        """End the hang: the calls left waiting are answered 503, later ones normally."""
+        self._hang_passes = None
+        self._hang_release.set()
+
+    async def _hung(self, method: str) -> bool:
+        if self._hang_passes is None or not method.startswith("chat."):
+            return False
+        if self._hang_passes > 0:
+            self._hang_passes -= 1
+            return False
+        self.hang_started.set()
+        await self._hang_release.wait()
+        return True
+
     def messages(self, channel: str) -> list[SlackMessage]:
         """The parent messages of a channel (name or id), oldest first, each with its replies (copies)."""
         return copy.deepcopy(self._threads.get(self._names.get(channel.lstrip("#"), channel), []))
@@ -169,6 +197,8 @@ class SlackStandIn(LoopbackServer):
             self.calls.append(SlackCall(method, {}, dict(request.headers)))
             return web.json_response({"ok": False, "error": "invalid_json"})
         self.calls.append(SlackCall(method, params, dict(request.headers)))
+        if await self._hung(method):
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         fault = self.faults.take()
         if fault is not None:
             return _fault(fault, json_body=True)
