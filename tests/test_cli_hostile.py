@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from backlog_watch.simulate import SimClock, SlackStandIn, ZendeskSimulator
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 """Address space for the process: a billion laughs or a 10**8 range would need far more."""
@@ -97,3 +101,48 @@ def test_a_hostile_config_is_one_located_error_and_exit_2(
     lines = done.stderr.splitlines()
     assert any(line.startswith(f"{config}{where}") and message in line for line in lines), lines
     assert all(len(line) < 1000 for line in lines)  # no echo of the 10 MB value
+
+
+# -- secrets never reach a log line, whoever logs them ------------------------------------------------
+
+WEBHOOK_PATH = "/services/T0HUSH/B0HUSH/webhook-key-never-logged"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ZendeskSimulator]:
+    clock = SimClock()
+    simulator = ZendeskSimulator(seed=3, tickets=60, clock=clock)
+    await simulator.start()
+    clock.advance(120)  # the export's one-minute rule
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+async def test_a_slack_outage_logs_no_secret_from_any_library(
+    sim: ZendeskSimulator, tmp_path: Path, log_format: str
+) -> None:
+    async with SlackStandIn(webhook_path=WEBHOOK_PATH) as slack:
+        slack.fail_next(50, 500)  # every attempt and every slack-sdk retry fails: retries log at INFO
+        config = tmp_path / "outage.yaml"
+        config.write_text(f"""\
+store: sqlite:///{tmp_path / 'bw.db'}
+helpdesks:
+  - {{name: zendesk, type: zendesk, url: "{sim.url}", email: "{sim.email}", token: "{sim.token}"}}
+notifiers:
+  - {{name: hook, type: slack_webhook, url: "{slack.webhook_url}"}}
+defaults: {{notify: [hook]}}
+rules:
+  - {{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}}
+""")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "backlog_watch", "--log-format", log_format, "--verbose", "once",
+            "--config", str(config), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        attempts = len(slack.calls_to("webhook"))
+    logs = err.decode()
+    assert proc.returncode == 1, logs[-2000:]  # the notifier failed
+    secrets = [slack.webhook_url, WEBHOOK_PATH, "webhook-key-never-logged", sim.token]
+    leaks = [(secret, line) for line in (logs + out.decode()).splitlines() for secret in secrets if secret in line]
+    assert leaks == []
+    assert attempts >= 2 and "**********" in logs  # slack-sdk's own retry lines name the URL, masked
