@@ -35,6 +35,7 @@ from backlog_watch.dispatch import Notifier
 from backlog_watch.errors import ConfigError
 from backlog_watch.exporter import make_registry
 from backlog_watch.hooks import PollTrigger
+from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.notifiers.console import ConsoleNotifier
 from backlog_watch.notifiers.slack import SlackNotifier
 from backlog_watch.policy import DeliveryPolicy
@@ -92,6 +93,7 @@ async def assemble(
 ) -> AsyncIterator[Parts]:
     """Open the store, build every connector and notifier, and close them all on the way out."""
     refuse_unsupported(config)
+    register_secrets(secret_values(config))  # before any library can log a URL or header holding one
     factories = available_connectors()
     # A daemon on a simulated clock (tests, scenario runs) paces its connectors' client-side rate limits
     # by that clock too; in production they keep their monotonic clock.
@@ -160,6 +162,7 @@ def reload(config: Config) -> Config | None:
         return None
     try:
         new = load_config(config.path)
+        register_secrets(secret_values(new))
         refuse_unsupported(new)
     except ConfigError as exc:
         log.error("SIGHUP: the new config is refused, the running one goes on:\n%s", "\n".join(exc.problems))

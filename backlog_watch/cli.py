@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from backlog_watch import __version__
 from backlog_watch.config import Config, load_config
 from backlog_watch.errors import ConfigError, StoreError
-from backlog_watch.logs import setup_logging
+from backlog_watch.logs import register_secrets, secret_values, setup_logging
 from backlog_watch.metrics import format_value
 
 if TYPE_CHECKING:
@@ -145,9 +145,12 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _load(path: str | None) -> Config:
+    """The config, its secrets registered with the log scrubber before anything can log them."""
     if not path:
         raise ConfigError([f"no config: pass --config FILE or set ${CONFIG_ENV}"])
-    return load_config(path)
+    config = load_config(path)
+    register_secrets(secret_values(config))
+    return config
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:

@@ -51,12 +51,13 @@ from backlog_watch.config_errors import (
     shown,
 )
 from backlog_watch.connector import available_connectors
-from backlog_watch.durations import Duration
+from backlog_watch.durations import Duration, Interval
 from backlog_watch.errors import ConfigError
 from backlog_watch.escalation import EscalationStep
 from backlog_watch.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.rules import Label, Rule, RuleBase
 from backlog_watch.settings import HelpdeskSettings, is_loopback
+from backlog_watch.yaml_limits import refused
 
 __all__ = [
     "SUPPORTED_NOTIFIERS", "Config", "ConsoleSettings", "Defaults", "EmailSettings", "HttpSettings",
@@ -96,7 +97,7 @@ class HttpSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     hook_secret: SecretStr | None = None
     """The shared secret of ``POST /hooks/{helpdesk}`` (push to poll); hooks are off while it is unset."""
-    wallboard_refresh: Duration = timedelta(seconds=15)
+    wallboard_refresh: Interval = timedelta(seconds=15)
 
     @field_validator("hook_secret")
     @classmethod
@@ -136,7 +137,7 @@ class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     notify: tuple[str, ...] = ()
-    repeat_every: Duration = timedelta(hours=4)
+    repeat_every: Interval = timedelta(hours=4)
     send_resolved: bool = True
     group_by: tuple[Label, ...] = ("helpdesk",)
     escalate: tuple[EscalationStep, ...] = ()
@@ -178,7 +179,7 @@ class SlackSettings(NotifierBase):
 
     type: Literal["slack"] = "slack"
     token: SecretStr
-    channel: str = Field(min_length=1)
+    channel: str = Field(min_length=1, max_length=80)  # Slack's longest channel name
     api_url: str = "https://slack.com/api/"
     """Another Slack Web API (a local stand-in in tests and the demo); http:// for loopback only."""
 
@@ -342,7 +343,7 @@ class Config(BaseModel):
 
     store: str = DEFAULT_STORE
     timezone: TimeZoneName = "UTC"
-    evaluate_every: Duration = timedelta(minutes=1)
+    evaluate_every: Interval = timedelta(minutes=1)
     http: HttpSettings = HttpSettings()
     business_hours: dict[str, CalendarSettings] = Field(default_factory=dict)
     helpdesks: list[HelpdeskBlock] = Field(min_length=1)
@@ -485,14 +486,17 @@ def _refine(model: type[BaseModel], node: Any) -> type[BaseModel]:
 
 def parse_config(text: str, filename: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
     """Validate config text; ``filename`` is only used in messages. Raises ConfigError with every problem."""
+    too_much = refused(text, filename)
+    if too_much:
+        raise ConfigError(too_much)
     try:
         source = Source(filename, read_yaml(text))
+        if not isinstance(source.tree, CommentedMap):
+            raise ConfigError([f"{filename}:1: the config must be a mapping (store:, helpdesks:, notifiers:, "
+                               f"rules: ...), got {shown(source.tree)}"])
+        source.interpolate(os.environ if env is None else env)
     except YamlSyntaxError as exc:
         raise ConfigError([exc.problem.render(filename)]) from None
-    if not isinstance(source.tree, CommentedMap):
-        raise ConfigError([f"{filename}:1: the config must be a mapping (store:, helpdesks:, notifiers:, "
-                           f"rules: ...), got {shown(source.tree)}"])
-    source.interpolate(os.environ if env is None else env)
     # Top-level "x-..." keys hold YAML anchors to share blocks (as in docker-compose); they are not config.
     source.data = {k: v for k, v in source.data.items() if not k.startswith("x-")}
     problems = list(source.problems)

@@ -9,6 +9,7 @@ between sections). Messages say what is wrong in the config's words, never echo 
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -26,6 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from backlog_watch.yaml_limits import MAX_DEPTH, MAX_VALUES
 
 Path_ = tuple[str | int, ...]
 """A key path in the config tree: ("rules", 3, "older_than")."""
@@ -120,6 +123,8 @@ def read_yaml(text: str) -> Any:
         raise YamlSyntaxError(Problem(_mark_line(exc), (), message)) from None
     except YAMLError as exc:  # e.g. a control character; the first line names only the character
         raise YamlSyntaxError(Problem(1, (), f"YAML syntax error: {str(exc).splitlines()[0]}")) from None
+    except RecursionError:  # yaml_limits.scan stops deep nesting first; this is the last line of defence
+        raise YamlSyntaxError(Problem(1, (), "the YAML is nested too deeply")) from None
     except (ValueError, TypeError):  # an explicit tag the value does not fit, such as "!!int x"
         raise YamlSyntaxError(Problem(1, (), "YAML syntax error: a value does not fit its !!tag")) from None
 
@@ -138,6 +143,7 @@ class Source:
     data: Any = None
     problems: list[Problem] = field(default_factory=list)
     unresolved: set[Path_] = field(default_factory=set)
+    _values: int = field(default=0, repr=False)
 
     def line(self, path: Path_) -> int:
         """The 1-based line of the key or item at ``path`` (or of its nearest existing parent)."""
@@ -157,10 +163,20 @@ class Source:
         return Problem(self.line(path if line_of is None else line_of), path, message)
 
     def interpolate(self, env: Mapping[str, str]) -> None:
-        """Build ``data``: plain dicts/lists/scalars with ``${VAR}`` resolved, problems noted by line."""
+        """Build ``data``: plain dicts/lists/scalars with ``${VAR}`` resolved, problems noted by line.
+
+        Raises YamlSyntaxError when aliases expand past MAX_VALUES or nest (or recurse) past MAX_DEPTH:
+        the copy would otherwise take the time and memory a "billion laughs" asks for.
+        """
+        self._values = 0
         self.data = self._plain(self.tree, (), env)
 
     def _plain(self, node: Any, path: Path_, env: Mapping[str, str]) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES or len(path) > MAX_DEPTH:
+            why = (f"nested deeper than {MAX_DEPTH} levels (a recursive alias?)" if len(path) > MAX_DEPTH
+                   else f"the YAML aliases expand to more than {MAX_VALUES} values")
+            raise YamlSyntaxError(self.problem(path, why))
         if isinstance(node, dict):
             return {str(k): self._plain(v, (*path, str(k)), env) for k, v in node.items()}
         if isinstance(node, list):
@@ -172,6 +188,10 @@ class Source:
         if isinstance(node, int):
             return int(node)
         if isinstance(node, float):
+            if not math.isfinite(node):
+                spelt = ".nan" if math.isnan(node) else (".inf" if node > 0 else "-.inf")
+                self.problems.append(self.problem(path, f"expected a finite number, got {spelt}"))
+                self.unresolved.add(path)
             return float(node)
         if isinstance(node, datetime):  # ruamel's TimeStamp: hand pydantic a plain datetime
             return datetime.fromisoformat(str(node))

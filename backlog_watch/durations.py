@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?[smhdw])+$")
+MAX_DURATION = timedelta(days=3650)
+"""Ten years: longer than any backlog question, and far from timedelta's overflow (and from dates
+before year 1 when a window is subtracted from now)."""
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -20,8 +24,12 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, str):
         text = value.strip().lower()
-        if _WHOLE.match(text):
-            return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _PART.findall(text)))
+        if len(text) <= 64 and _WHOLE.match(text):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+            if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+                raise PydanticCustomError(
+                    "duration_too_long", '"{value}" is longer than ten years (at most 3650d)', {"value": value})
+            return timedelta(seconds=seconds)
     raise PydanticCustomError(
         "duration", '"{value}" is not a duration (use 90s, 15m, 4h, 7d or 2w)', {"value": value}
     )
@@ -41,6 +49,17 @@ def format_duration(delta: timedelta) -> str:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+
+
+def positive_duration(value: timedelta) -> timedelta:
+    """An interval of 0s would poll, evaluate or re-notify in a busy loop."""
+    if value <= timedelta(0):
+        raise PydanticCustomError("interval", "must be longer than 0s (e.g. 30s or 5m)")
+    return value
+
+
+Interval = Annotated[Duration, AfterValidator(positive_duration)]
+"""A duration that repeats something: poll_every, evaluate_every, repeat_every..."""
 
 
 def human_duration(delta: timedelta) -> str:

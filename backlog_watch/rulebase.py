@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backlog_watch.alerts import Finding, labels_of
-from backlog_watch.durations import Duration
+from backlog_watch.durations import Duration, Interval
 from backlog_watch.elapsed import Elapsed
 from backlog_watch.escalation import EscalationStep
 from backlog_watch.metrics import Scope, group_tickets
@@ -130,7 +130,7 @@ class RuleBase(BaseModel):
     where: Where = Where()
     group_by: tuple[Label, ...] | None = None
     notify: tuple[str, ...] | None = None
-    repeat_every: Duration | None = None
+    repeat_every: Interval | None = None
     send_resolved: bool | None = None
     for_: Duration = Field(default=timedelta(0), alias="for")
     business_hours: str | None = None

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backlog_watch.durations import Duration
+from backlog_watch.durations import Duration, Interval
 from backlog_watch.models import Priority, Status
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -31,8 +31,8 @@ class HelpdeskSettings(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     type: str
     url: str
-    poll_every: Duration = timedelta(minutes=2)
-    timeout: Duration = timedelta(seconds=30)
+    poll_every: Interval = timedelta(minutes=2)
+    timeout: Interval = timedelta(seconds=30)
     down_after: Duration | None = None
     """Failing polls for this long raise the helpdesk-down alert (default: ``helpdesk_down.after``)."""
     handle_time: Duration = timedelta(minutes=30)

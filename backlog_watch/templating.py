@@ -15,19 +15,101 @@ template can use is ``template_context``'s dict, documented in the README:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from backlog_watch.durations import human_duration
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-
 TITLE_MAX = 250
+MAX_OUTPUT = 10_000
+"""Characters a template may produce, or build in one value: a title is 250, a Slack text 3,000."""
+MAX_STEPS = 200_000
+"""Lines of template code one render may run: a loop over every listed ticket needs a few hundred."""
+MAX_SECONDS = 0.5
+MAX_RANGE = 1_000
+
+
+class TemplateBudgetError(SecurityError):
+    """A template ran too long or built too much: refused at load, "" (the default text) at run time."""
+
+
+class BudgetedEnvironment(SandboxedEnvironment):
+    """Jinja2's sandbox plus bounds on work and size, so no template can hang or fill memory.
+
+    The sandbox alone allows ``range(99999)`` nested in itself (10**10 steps) and ``"x" * 10**9``;
+    here ``range`` is short, ``*`` and ``**`` are checked before they run, and every render is
+    traced (sys.settrace) and stopped after MAX_STEPS lines or MAX_SECONDS.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        self.globals["range"] = _short_range
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and (
+                abs(right) > 64 or abs(left).bit_length() * abs(right) > 256):
+            raise TemplateBudgetError(f"{left} ** {right} is too large a number")
+        if operator == "*":
+            _check_product(left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _short_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise TemplateBudgetError(f"range() of {len(numbers)} numbers is too long (at most {MAX_RANGE})")
+    return numbers
+
+
+def _check_product(left: Any, right: Any) -> None:
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > MAX_OUTPUT:
+            raise TemplateBudgetError(f"a value of {len(seq) * count} items is too large (at most {MAX_OUTPUT})")
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > 256:
+        raise TemplateBudgetError("too large a number")
+
+
+def budgeted(render: Callable[[], Iterator[str]]) -> str:
+    """Join a render's output while counting its steps, time and size; TemplateBudgetError past any."""
+    deadline = time.monotonic() + MAX_SECONDS
+    steps = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        if steps > MAX_STEPS or (steps % 1000 == 0 and time.monotonic() > deadline):
+            raise TemplateBudgetError(f"takes too long to render (more than {MAX_STEPS} steps or {MAX_SECONDS}s)")
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in render():
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateBudgetError(f"renders more than {MAX_OUTPUT} characters")
+            parts.append(chunk)
+        return "".join(parts)
+    except RecursionError:
+        raise TemplateBudgetError("recurses too deeply") from None
+    finally:
+        sys.settrace(previous)
+
+
+_ENV = BudgetedEnvironment()
 
 
 class TemplateSettings(BaseModel):
@@ -43,8 +125,11 @@ class TemplateSettings(BaseModel):
     def _compiles(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if len(value) > MAX_OUTPUT:
+            raise ValueError(f"is {len(value)} characters long (at most {MAX_OUTPUT})")
         try:
-            _ENV.from_string(value).render(SAMPLE_CONTEXT)
+            template = _ENV.from_string(value)
+            budgeted(lambda: template.generate(SAMPLE_CONTEXT))
         except TemplateError as exc:
             raise ValueError(f"is not a valid template: {exc}") from None
         return value
@@ -53,7 +138,8 @@ class TemplateSettings(BaseModel):
 def render_template(source: str, context: Mapping[str, Any]) -> str:
     """Render one override; a failure at run time falls back to the caller's default (returns "")."""
     try:
-        return _ENV.from_string(source).render(context).strip()
+        template = _ENV.from_string(source)
+        return budgeted(lambda: template.generate(context)).strip()
     except TemplateError:
         return ""
 

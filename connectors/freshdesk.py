@@ -333,8 +333,8 @@ class FreshdeskConnector(HttpConnector):
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
         ticket_id = raw["id"]
-        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-            raise ValueError(f"id {ticket_id!r} is not an id")
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or ticket_id <= 0:
+            raise ValueError(f"id {ticket_id!r} is not a Freshdesk ticket id (a positive integer)")
         status = Status.DELETED if raw.get("deleted") or raw.get("spam") else self.status_of(raw["status"])
         created_at = _utc(raw["created_at"])
         updated_at = _utc(raw["updated_at"]) if raw.get("updated_at") is not None else created_at

@@ -43,6 +43,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -68,6 +69,8 @@ BULK_PATH = "/rest/api/3/issue/bulkfetch"
 BULK_SIZE, KEY_IN_SIZE = 100, 50
 SLA_SCHEMA = "com.atlassian.servicedesk:sd-sla-field"
 REQUEST_TYPE_SCHEMA = "com.atlassian.servicedesk:vp-origin"
+_ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[1-9][0-9]*$")
+"""Jira's issue key: the project key (capitals, digits, _), a dash, the issue number."""
 BASE_FIELDS = ("summary", "status", "priority", "assignee", "created", "updated", "resolutiondate", "labels",
                "components")
 SlaTarget = Literal["first_response_due", "next_reply_due", "resolution_due"]
@@ -353,9 +356,11 @@ class JiraConnector(HttpConnector):
     # ---- normalize ----------------------------------------------------------------------------
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        key, fields = raw["key"], raw["fields"]
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"key {key!r} is not an issue key")
+        key, fields, issue_id = raw["key"], raw["fields"], raw.get("id")
+        if not isinstance(key, str) or not _ISSUE_KEY.match(key):
+            raise ValueError(f"key {key!r} is not a Jira issue key (PROJECT-123)")
+        if issue_id is not None and not (isinstance(issue_id, str) and issue_id.isdecimal()):
+            raise ValueError(f"id {issue_id!r} is not a Jira issue id (digits)")
         status = self.status_of(fields["status"])
         created_at = _utc(fields["created"])
         updated_at = _utc(fields["updated"]) if fields.get("updated") else created_at

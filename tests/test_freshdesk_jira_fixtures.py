@@ -211,3 +211,28 @@ def test_jira_settings_need_email_and_token_or_a_bearer_token() -> None:
     assert JiraSettings.model_validate({**base, "bearer_token": "pat"}).bearer_token is not None
     with pytest.raises(ValidationError, match="set email and token"):
         JiraSettings.model_validate({**base, "email": "ops@acme.com"})
+
+
+# ---- ids: a record that cannot be named is skipped, never a phantom ticket -------------------------
+
+@pytest.mark.parametrize("bad_id", ["77", "abc", 0, -3, 1.5, True])
+def test_a_freshdesk_ticket_without_a_positive_integer_id_is_malformed(
+    freshdesk: FreshdeskConnector, bad_id: Any
+) -> None:
+    raw = body("freshdesk/ticket-create-49548.json")
+    assert freshdesk.normalize(raw).id == str(raw["id"])
+    with pytest.raises(MalformedRecord, match="is not a Freshdesk ticket id"):
+        freshdesk.normalize({**raw, "id": bad_id})
+
+
+@pytest.mark.parametrize(("key", "issue_id"), [("SUP-1", "1x"), ("SUP-1", 10001), ("sup 1", "10001"),
+                                               ("SUP-", "10001"), ("", "10001")])
+def test_a_jira_issue_needs_a_numeric_id_and_a_project_key(
+    client: httpx.AsyncClient, key: str, issue_id: Any
+) -> None:
+    found = body("jira/issues.json")
+    raw = found[0] if isinstance(found, list) else found["issues"][0]
+    connector = jira_connector(client)
+    assert connector.normalize(raw).id == raw["key"]
+    with pytest.raises(MalformedRecord, match="is not a Jira issue (id|key)"):
+        connector.normalize({**raw, "key": key, "id": issue_id})

@@ -263,3 +263,14 @@ async def test_without_sideloaded_slas_the_connector_asks_show_many(rig_for: Any
     backlog = rig.store.tickets([HELPDESK])
     assert any(t.sla.breached for t in backlog)
     assert sum(t.sla.earliest_due is not None for t in backlog) >= len(backlog) // 3
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "", 3.5, True, -4, None])
+async def test_a_ticket_whose_id_is_not_an_integer_is_skipped_not_a_phantom(rig: Rig, bad_id: Any):
+    model = rig.sim.ticket(min(rig.sim.open_ids()))  # a readable open ticket, but for its id
+    served_as = rig.sim.inject_malformed({**model, "id": bad_id, "status": "open"})
+    rig.sim.clock.advance(61)
+    result = await sync(rig.connector(), rig.store)
+    assert result.skipped == 1 and result.stored == 300
+    stored = {t.id for t in rig.store.tickets([HELPDESK], open_only=False)}
+    assert stored == {str(i) for i in rig.sim.ground_truth()} - {str(served_as)}
