@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from backlog_watch.connector import Connector, Cursor, Page, available_connectors
+from backlog_watch.sources.connector import Connector, Cursor, Page, available_connectors
 from backlog_watch.errors import (
     AuthError,
     BacklogWatchError,
@@ -20,9 +20,9 @@ from backlog_watch.errors import (
     RequestError,
     TransientError,
 )
-from backlog_watch.httpclient import HttpConnector
+from backlog_watch.sources.http import HttpConnector
 from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
-from backlog_watch.settings import HelpdeskSettings
+from backlog_watch.sources.settings import HelpdeskSettings
 
 __all__ = [
     "AuthError",

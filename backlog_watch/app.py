@@ -19,7 +19,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from backlog_watch import reports
-from backlog_watch.config import (
+from backlog_watch.config.models import (
     Config,
     ConsoleSettings,
     EmailSettings,
@@ -29,19 +29,19 @@ from backlog_watch.config import (
     WebhookSettings,
     load_config,
 )
-from backlog_watch.connector import Connector, available_connectors
+from backlog_watch.sources.connector import Connector, available_connectors
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
-from backlog_watch.dispatch import Notifier
+from backlog_watch.delivery.dedup import Notifier
 from backlog_watch.errors import ConfigError
-from backlog_watch.exporter import make_registry
-from backlog_watch.hooks import PollTrigger
+from backlog_watch.web.exporter import make_registry
+from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.logs import register_secrets, secret_values
-from backlog_watch.notifiers.console import ConsoleNotifier
-from backlog_watch.notifiers.slack import SlackNotifier
-from backlog_watch.policy import DeliveryPolicy
-from backlog_watch.render import UTC_ZONE
-from backlog_watch.store import SqliteStore
-from backlog_watch.web import WebServer, WebState
+from backlog_watch.delivery.notifiers.console import ConsoleNotifier
+from backlog_watch.delivery.notifiers.slack import SlackNotifier
+from backlog_watch.alerting.policy import DeliveryPolicy
+from backlog_watch.delivery.render import UTC_ZONE
+from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.web.server import WebServer, WebState
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,13 @@ def build_notifier(settings: NotifierSettings, tz: ZoneInfo = UTC_ZONE) -> Notif
     if isinstance(settings, ConsoleSettings):
         return ConsoleNotifier(settings.name, tz=tz)
     if isinstance(settings, EmailSettings):
-        from backlog_watch.notifiers.email import EmailNotifier
+        from backlog_watch.delivery.notifiers.email import EmailNotifier
 
         return EmailNotifier(settings.name, host=settings.host, port=settings.port, sender=settings.from_,
                              to=settings.to, starttls=settings.starttls, tls=settings.tls,
                              username=settings.username, password=settings.password, tz=tz)
     if isinstance(settings, WebhookSettings):
-        from backlog_watch.notifiers.slack_webhook import SlackWebhookNotifier
+        from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 
         return SlackWebhookNotifier(settings.name, url=settings.url, tz=tz)
     raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not yet supported'])

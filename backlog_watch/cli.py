@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
-from backlog_watch.config import Config, load_config
+from backlog_watch.config.models import Config, load_config
 from backlog_watch.errors import ConfigError, StoreError
 from backlog_watch.logs import register_secrets, secret_values, setup_logging
-from backlog_watch.metrics import format_value
+from backlog_watch.kpis import format_value
 
 if TYPE_CHECKING:
     from backlog_watch.daemon import Evaluation
-    from backlog_watch.rulebase import RuleBase
+    from backlog_watch.rules.base import RuleBase
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
@@ -105,8 +105,8 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
     from datetime import UTC, datetime
 
     from backlog_watch.durations import parse_duration
-    from backlog_watch.silences import Matcher, Silences
-    from backlog_watch.store import SqliteStore
+    from backlog_watch.alerting.silences import Matcher, Silences
+    from backlog_watch.store.sqlite import SqliteStore
 
     config = _load(args.config)
     now = datetime.now(UTC)
@@ -172,7 +172,7 @@ def check_store(url: str) -> None:
     for `run` to create, so `check` never leaves a file behind."""
     from pathlib import Path
 
-    from backlog_watch.store import SqliteStore
+    from backlog_watch.store.sqlite import SqliteStore
 
     if not url.startswith("sqlite:///") or not Path(url.removeprefix("sqlite:///")).exists():
         return
@@ -209,7 +209,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
 
 async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.app import assemble
-    from backlog_watch.notifiers.console import format_text
+    from backlog_watch.delivery.notifiers.console import format_text
 
     async with assemble(config, dry_run=dry_run) as parts:
         code, evaluation = await parts.daemon.once()  # a failed poll is logged once, by the daemon
@@ -243,7 +243,7 @@ def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from backlog_watch.simulate import serve_freshdesk, serve_jira, serve_slack, serve_zendesk
+    from backlog_watch.sim import serve_freshdesk, serve_jira, serve_slack, serve_zendesk
 
     if args.helpdesk == "slack":
         await serve_slack(args.port, host=args.host)
@@ -262,7 +262,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
     from backlog_watch.reports import prepare
     from backlog_watch.reports.render import render
-    from backlog_watch.store import SqliteStore
+    from backlog_watch.store.sqlite import SqliteStore
 
     config = _load(args.config)
     store = SqliteStore.from_url(config.store)
@@ -307,7 +307,7 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return asyncio.run(_once(_load(args.config), args.dry_run, out))
     if args.command == "run":
         from backlog_watch.app import refuse_unsupported, run
-        from backlog_watch.web import ListenError
+        from backlog_watch.web.server import ListenError
 
         config = _load(args.config)
         refuse_unsupported(config)
@@ -327,7 +327,7 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.command == "demo":
         from backlog_watch.demo import demo
-        from backlog_watch.web import ListenError
+        from backlog_watch.web.server import ListenError
 
         try:
             return asyncio.run(demo(data=args.data, port=args.port))

@@ -21,22 +21,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backlog_watch.alerts import Alert, Finding, Muted, advance
-from backlog_watch.calendar import BusinessCalendar
-from backlog_watch.connector import Connector, SyncResult, sync
-from backlog_watch.dispatch import DispatchResult, Notification, Notifier, plan
+from backlog_watch.alerting.alerts import Alert, Finding, Muted, advance
+from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.sources.connector import Connector, SyncResult, sync
+from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, plan
 from backlog_watch.errors import AuthError, HelpdeskError, StoreError
-from backlog_watch.history import History, kpis_by_scope
+from backlog_watch.store.history import History, kpis_by_scope
 from backlog_watch.models import Snapshot
-from backlog_watch.outbox import Outbox, deliver_due
-from backlog_watch.policy import DeliveryPolicy, held_back, log_muted
-from backlog_watch.rules import RuleBase
-from backlog_watch.silences import Silences
-from backlog_watch.store import SqliteStore
-from backlog_watch.store_health import StoreWatch
+from backlog_watch.delivery.outbox import Outbox, deliver_due
+from backlog_watch.alerting.policy import DeliveryPolicy, held_back, log_muted
+from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.alerting.silences import Silences
+from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.delivery.store_failing import StoreWatch
 
 if TYPE_CHECKING:
-    from backlog_watch.exporter import Instruments
+    from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
 

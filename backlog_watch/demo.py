@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from backlog_watch import app
-from backlog_watch.config import load_config
+from backlog_watch.config.models import load_config
 from backlog_watch.errors import ConfigError
-from backlog_watch.simulate import Activity, serve_freshdesk, serve_jira, serve_zendesk
+from backlog_watch.sim import Activity, serve_freshdesk, serve_jira, serve_zendesk
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 DEMO_ACTIVITY = Activity(arrivals=90, assignments=60, replies=60, solves=80, escalations=6, deletions=1)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from backlog_watch.calendar import BusinessCalendar
-    from backlog_watch.history import HistoryView
+    from backlog_watch.business_hours import BusinessCalendar
+    from backlog_watch.store.history import HistoryView
 
 
 class Status(StrEnum):

@@ -23,9 +23,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backlog_watch.config import load_config
-from backlog_watch.history import HistoryView, kpis_by_scope
-from backlog_watch.store import SqliteStore
+from backlog_watch.config.models import load_config
+from backlog_watch.store.history import HistoryView, kpis_by_scope
+from backlog_watch.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "config" / "backlog-watch.example.yaml"

@@ -31,9 +31,9 @@ from typing import Any
 
 import httpx
 
-from backlog_watch.connector import available_connectors, normalize_page, sync
-from backlog_watch.simulate import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
-from backlog_watch.store import SqliteStore
+from backlog_watch.sources.connector import available_connectors, normalize_page, sync
+from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
+from backlog_watch.store.sqlite import SqliteStore
 
 UNLIMITED = 10**9
 

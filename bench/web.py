@@ -21,12 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from backlog_watch import wallboard
-from backlog_watch.exporter import exposition, make_registry
-from backlog_watch.history import History, kpis_by_scope
+from backlog_watch.web import wallboard
+from backlog_watch.web.exporter import exposition, make_registry
+from backlog_watch.store.history import History, kpis_by_scope
 from backlog_watch.models import Priority, Sla, Status, Ticket
 from backlog_watch.reports import prepare
-from backlog_watch.store import SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.factories, from a checkout
 from tests.factories import NOW, ticket  # noqa: E402

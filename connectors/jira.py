@@ -51,13 +51,13 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from backlog_watch.connector import Confirmation, Cursor, Page
+from backlog_watch.sources.connector import Confirmation, Cursor, Page
 from backlog_watch.durations import Duration
 from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.httpclient import Clock, HttpConnector, Sleep, seconds_until
+from backlog_watch.sources.http import Clock, HttpConnector, Sleep, seconds_until
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, Status, Ticket
 from backlog_watch.models import SlaTarget as TargetOutcome
-from backlog_watch.settings import HelpdeskSettings
+from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,11 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from backlog_watch.connector import Cursor, Page
+from backlog_watch.sources.connector import Cursor, Page
 from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.httpclient import Clock, HttpConnector, Params, Sleep
+from backlog_watch.sources.http import Clock, HttpConnector, Params, Sleep
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
-from backlog_watch.settings import HelpdeskSettings
+from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from backlog_watch.connector import available_connectors
-from backlog_watch.httpclient import HttpConnector
+from backlog_watch.sources.connector import available_connectors
+from backlog_watch.sources.http import HttpConnector
 from backlog_watch.models import Priority, Status
-from backlog_watch.simulate import FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
-from backlog_watch.simulate.generate import parse_time
-from backlog_watch.store import SqliteStore
-from connectors import freshdesk, jira, zendesk
+from backlog_watch.sim import FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
+from backlog_watch.sim.generate import parse_time
+from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch_connectors import freshdesk, jira, zendesk
 
 
 class Expected(NamedTuple):

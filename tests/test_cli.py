@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backlog_watch.simulate import SimClock, ZendeskSimulator
+from backlog_watch.sim import SimClock, ZendeskSimulator
 from tests.paths import CONTRACT
 
 CONTRACT_ENV = {"ZENDESK_API_TOKEN": "zd-secret-1", "FRESHDESK_API_KEY": "fd-secret-2",

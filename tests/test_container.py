@@ -31,7 +31,7 @@ def test_container_builds_runs_alerts_and_stops() -> None:
 def test_compose_example_runs_the_daemon_with_its_volume_and_a_valid_config() -> None:
     from ruamel.yaml import YAML
 
-    from backlog_watch.config import load_config
+    from backlog_watch.config.models import load_config
 
     root = SCRIPT.parent.parent
     compose = YAML(typ="safe").load((root / "docker-compose.yml").read_text())

@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config import Config, parse_config
-from backlog_watch.simulate import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.config.models import Config, parse_config
+from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 
 
 def make_config(sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, warn_above: int,

@@ -12,11 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config import parse_config
+from backlog_watch.config.models import parse_config
 from backlog_watch.daemon import SkippedRunsFilter
-from backlog_watch.dispatch import Notification, Reason
-from backlog_watch.render import title
-from backlog_watch.simulate import SimClock, ZendeskSimulator
+from backlog_watch.delivery.dedup import Notification, Reason
+from backlog_watch.delivery.render import title
+from backlog_watch.sim import SimClock, ZendeskSimulator
 
 
 async def test_down_after_counts_from_the_first_failed_request(

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from backlog_watch.hooks import TOKEN_HEADER
-from backlog_watch.simulate import SimClock, ZendeskSimulator
+from backlog_watch.web.hooks import TOKEN_HEADER
+from backlog_watch.sim import SimClock, ZendeskSimulator
 
 SECRET = "reload-test-secret-0123"
 

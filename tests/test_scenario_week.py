@@ -17,9 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config import parse_config
-from backlog_watch.dispatch import Delivery, Notification
-from backlog_watch.simulate import SimClock, ZendeskSimulator
+from backlog_watch.config.models import parse_config
+from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.sim import SimClock, ZendeskSimulator
 from tests.conftest import SIM_START
 
 RULES = """

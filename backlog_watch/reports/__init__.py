@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from backlog_watch.errors import NotifyError
 from backlog_watch.reports.build import Kind, Report, build
 from backlog_watch.reports.render import CHART_CID, as_html, as_markdown, as_text, slack_blocks
-from backlog_watch.store import SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 
 __all__ = ["PreparedReport", "ReportNotifier", "email_message", "prepare", "send"]
 

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerts import AlertState
+from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.durations import human_duration
-from backlog_watch.metrics import compute
+from backlog_watch.kpis import compute
 from backlog_watch.models import Priority, Ticket
 from backlog_watch.reports import data
-from backlog_watch.store import SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 
 Kind = Literal["daily", "weekly"]
 AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (720, "7-30 days"), (None, "> 30 days"))

@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from backlog_watch.history import History
-from backlog_watch.metrics import Scope
+from backlog_watch.store.history import History
+from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, Sla
-from backlog_watch.store import SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
 _OPEN_AT = (f"(created_at <= ? AND (status IN {OPEN_SQL} "

@@ -1,0 +1,206 @@
+"""Slack through slack-sdk: one parent message per alert episode, later news as thread replies.
+
+Messages are built with slack-sdk's Block Kit models and kept within Slack's limits (50 blocks,
+3000 characters per section, 150 per header). ``api_url`` points the real client at any Slack Web
+API, such as the local stand-in the tests and the demo use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from backlog_watch.delivery import render
+from backlog_watch.alerting.alerts import AlertState
+from backlog_watch.delivery.dedup import Delivery, Notification, Reason
+from backlog_watch.errors import NotifyError
+
+if TYPE_CHECKING:
+    from backlog_watch.reports import PreparedReport
+
+HEADER_MAX = 150
+SECTION_MAX = 3000
+TEXT_MAX = 3000
+FATAL_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
+                "not_in_channel", "is_archived", "missing_scope", "invalid_blocks", "msg_too_long"}
+_ICON = {"CRITICAL": ":red_circle:", "WARN": ":large_orange_circle:", "RESOLVED": ":white_check_mark:"}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn needs &, < and > escaped in user text (ticket subjects)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ticket_lines(notification: Notification) -> list[str]:
+    shown, more = render.listed(notification.alert)
+    lines = []
+    for t in shown:
+        label = f"#{t.id} {_escape(_clip(t.subject, 80))}".strip()
+        link = f"<{t.url}|{label}>" if t.url else label
+        lines.append(f"• {link} — {render.ticket_facts(t, notification.now)}")
+    if more:
+        lines.append(f"…and {more} more")
+    return lines
+
+
+def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
+    """The parent message: header, the value against its threshold, the tickets, freshness."""
+    alert = notification.alert
+    sev = render.severity(notification)
+    header = f"{sev} · {alert.rule} · {render.scope_text(alert)}"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(header, HEADER_MAX), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=_clip(
+            f"{_ICON.get(sev, '')} *{_escape(render.headline(notification))}* — {_escape(render.scope_text(alert))}\n"
+            f"{_escape(render.text(notification))}", SECTION_MAX)), fields=_fields(notification)),
+    ]
+    if alert.state is not AlertState.RESOLVED and alert.tickets:
+        blocks.append(DividerBlock())
+        section = ""
+        for line in ticket_lines(notification):
+            if len(section) + len(line) + 1 > SECTION_MAX:
+                blocks.append(SectionBlock(text=MarkdownTextObject(text=section)))
+                section = ""
+            section += line + "\n"
+        if section:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
+    context = [render.reason_text(notification, tz), render.escalation_text(notification),
+               render.freshness(notification, tz)]
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
+        " · ".join(part for part in context if part), TEXT_MAX))]))
+    return blocks[:50]
+
+
+def _fields(notification: Notification) -> list[MarkdownTextObject] | None:
+    """The value against the rule's own terms, at a glance: "12 tickets older than 7d" / "older than 7d"."""
+    alert = notification.alert
+    if alert.threshold is None or alert.state is AlertState.RESOLVED:
+        return None
+    return [MarkdownTextObject(text=f"*Now*\n{_escape(render.headline(notification))}"),
+            MarkdownTextObject(text=f"*{alert.level.capitalize()} when*\n{_escape(render.terms(notification))}")]
+
+
+def reply_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> str:
+    alert = notification.alert
+    match notification.reason:
+        case Reason.RESOLVED:
+            return f":white_check_mark: {render.reason_text(notification, tz)}: {alert.summary}"
+        case Reason.ESCALATED:
+            return f":red_circle: Escalated to {alert.level}: {alert.summary}"
+        case Reason.MORE_TICKETS:
+            return f":arrow_up: {render.reason_text(notification, tz)}: {alert.summary}"
+        case _:
+            return f"{render.reason_text(notification, tz)}: {alert.summary}"
+
+
+class ChannelPacer:
+    """At most one message per ``interval`` seconds per channel (Slack's posting limit)."""
+
+    def __init__(self, interval: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._alias: dict[str, str] = {}
+
+    def learn(self, name: str, channel_id: str) -> None:
+        """``#support`` and ``C123`` are the same channel: pace them together."""
+        self._alias[name] = channel_id
+        if name in self._last:
+            self._last[channel_id] = max(self._last.pop(name), self._last.get(channel_id, float("-inf")))
+
+    async def wait(self, channel: str) -> None:
+        key = self._alias.get(channel, channel)
+        last = self._last.get(key)
+        if last is not None:
+            delay = last + self.interval - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+        self._last[key] = self._clock()
+
+
+class SlackNotifier:
+    """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
+
+    def __init__(self, name: str, *, token: SecretStr, channel: str, api_url: str = "https://slack.com/api/",
+                 max_retries: int = 2, pacer: ChannelPacer | None = None, tz: ZoneInfo = render.UTC_ZONE) -> None:
+        self.name = name
+        self.tz = tz
+        self.channel = channel
+        self.pacer = pacer or ChannelPacer()
+        self._client = AsyncWebClient(
+            token=token.get_secret_value(),
+            base_url=api_url if api_url.endswith("/") else api_url + "/",
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+                AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+            ],
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier(name={self.name!r}, channel={self.channel!r})"
+
+    async def send(self, notification: Notification) -> Delivery:
+        blocks = [b.to_dict() for b in build_blocks(notification, self.tz)]
+        text = _clip(render.title(notification), TEXT_MAX)
+        previous = notification.previous
+        if previous is None or previous.ts is None or previous.channel is None:
+            await self.pacer.wait(self.channel)
+            response = await self._call("chat_postMessage", channel=self.channel, text=text, blocks=blocks)
+            self.pacer.learn(self.channel, response["channel"])
+            return Delivery(channel=response["channel"], ts=response["ts"])
+        await self.pacer.wait(previous.channel)
+        await self._call("chat_postMessage", channel=previous.channel, thread_ts=previous.ts,
+                         text=_clip(reply_text(notification, self.tz), TEXT_MAX))
+        await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
+        return Delivery(channel=previous.channel, ts=previous.ts)
+
+    async def send_report(self, prepared: PreparedReport) -> None:
+        """The report as Block Kit, then its chart uploaded into the same channel (files_upload_v2)."""
+        response = await self._call("chat_postMessage", channel=self.channel, text=_clip(prepared.title, TEXT_MAX),
+                                    blocks=prepared.blocks)
+        await self._call("files_upload_v2", channel=response["channel"], file=prepared.chart_png,
+                         filename=f"{prepared.name}.png", title=prepared.title, alt_txt=prepared.title)
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            status = exc.response.status_code if exc.response is not None else 0
+            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            raise NotifyError(
+                f"Slack {method.replace('_', '.')} failed: HTTP {status} {error}".strip(),
+                notifier=self.name, retryable=error not in FATAL_ERRORS,
+                retry_after=float(retry_after) if retry_after else None,
+            ) from None
+        except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+            raise NotifyError(f"Slack unreachable: {type(exc).__name__}", notifier=self.name) from None

@@ -1,3 +1,0 @@
-"""Notifiers: where alerts go. Each implements ``backlog_watch.dispatch.Notifier``."""
-
-from __future__ import annotations

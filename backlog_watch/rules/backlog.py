@@ -1,0 +1,184 @@
+"""Rule types as pydantic models, a union keyed on ``type``, each with a pure ``measure``/``evaluate``.
+
+Rules are level-triggered: ``evaluate(snapshot, now)`` looks at stored data and says what holds now.
+They keep no state; the alert state machine (alerts.py) turns findings into pending/firing/resolved.
+This module holds the rules on the current backlog (threshold, aging, sla) and the union; flow rules
+(spike, flatline, fifo) are in rules_flow.py, history rules (trend, forecast) in rules_history.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from backlog_watch.durations import Duration, format_duration, human_duration
+from backlog_watch.kpis import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
+from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.rules.base import (
+    MAX_LISTED,
+    Label,
+    Level,
+    Measure,
+    MetricName,
+    RuleBase,
+    Where,
+    most_urgent_first,
+    oldest_first,
+    plural,
+)
+from backlog_watch.rules.flow import FifoRule, FlatlineRule, SpikeRule
+from backlog_watch.rules.trend import ForecastRule, TrendRule
+
+__all__ = [
+    "MAX_LISTED", "RULE_TYPES", "AgingRule", "FifoRule", "FlatlineRule", "ForecastRule", "Label", "Level",
+    "Measure", "MetricName", "Rule", "RuleBase", "SlaRule", "SpikeRule", "ThresholdRule", "TrendRule", "Where",
+    "most_urgent_first", "oldest_first",
+]
+
+
+class ThresholdRule(RuleBase):
+    """A metric above (or below) a warn and/or critical level, per scope."""
+
+    type: Literal["threshold"]
+    metric: MetricName
+    warn_above: float | None = None
+    critical_above: float | None = None
+    warn_below: float | None = None
+    critical_below: float | None = None
+
+    @field_validator("warn_above", "critical_above", "warn_below", "critical_below")
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A count, age or rate is never negative: a negative threshold is a typo, not a rule."""
+        metric = info.data.get("metric")
+        if value is not None and value < 0 and metric in NON_NEGATIVE:
+            raise ValueError(f"{value:g} is out of range: {metric} ({metric_words(metric)}) is never negative")
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_level(self) -> ThresholdRule:
+        if all(v is None for v in (self.warn_above, self.critical_above, self.warn_below, self.critical_below)):
+            raise ValueError("needs at least one of warn_above, critical_above, warn_below, critical_below")
+        return self
+
+    def unsupported_reason(self) -> str | None:
+        if self.metric not in SUPPORTED_METRICS:
+            return f'metric "{self.metric}" is not yet supported'
+        return None
+
+    def needs_solved(self) -> timedelta:
+        return WEEK  # resolved_per_day_7d and days_to_clear count a week of resolutions
+
+    def level_for(self, value: float) -> tuple[str, float] | None:
+        """The level this value reaches and the threshold it crossed, or None."""
+        for level, above, below in (
+            ("critical", self.critical_above, self.critical_below),
+            ("warn", self.warn_above, self.warn_below),
+        ):
+            if above is not None and value > above:
+                return level, above
+            if below is not None and value < below:
+                return level, below
+        return None
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
+            value = compute(self.metric, tickets, now, snapshot.handle_hours)
+            shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
+            crossed = self.level_for(value)
+            if crossed is None:
+                yield Measure(scope, value, None, None, f"{metric_words(self.metric)} is {shown}")
+                continue
+            level, threshold = crossed
+            direction = "above" if value > threshold else "below"
+            summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
+            backlog = [t for t in tickets if t.is_open]
+            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
+                          len(backlog))
+
+
+class AgingRule(RuleBase):
+    """Tickets older than ``older_than`` (by created_at or updated_at), listed oldest first."""
+
+    type: Literal["aging"]
+    older_than: Duration
+    critical_older_than: Duration | None = None
+    field: Literal["created_at", "updated_at"] = "created_at"
+    level: Level = "warn"
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        elapsed = self.elapsed(snapshot, now)
+        waiting = [t for t in self.matching(snapshot) if t.is_open]
+        what = "open" if self.field == "created_at" else "not updated"
+        span = f"for more than {format_duration(self.older_than)}" + (
+            " of working time" if self.business_hours else "")
+        for scope, tickets in self.scoped(snapshot, waiting).items():
+            # Working time never exceeds calendar time: only tickets old by the calendar need counting.
+            ages = {t.key: elapsed.since(getattr(t, self.field)) for t in tickets
+                    if now - getattr(t, self.field) > self.older_than}
+            aged_all = [t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than]
+            aged = oldest_first(aged_all, self.field, MAX_LISTED)
+            threshold = self.older_than.total_seconds() / 3600
+            if not aged:
+                yield Measure(scope, 0.0, None, threshold,
+                              f"no ticket {what} {span} ({plural(len(tickets), 'ticket')} in scope)")
+                continue
+            oldest = ages[aged[0].key]
+            critical = self.critical_older_than is not None and oldest > self.critical_older_than
+            summary = f"{plural(len(aged_all), 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
+            level = "critical" if critical else self.level
+            yield Measure(scope, float(len(aged_all)), level, threshold, summary, aged, len(aged_all))
+
+
+class SlaRule(RuleBase):
+    """SLA targets approaching (warn_within / critical_within) or breached (critical); paused ones ignored."""
+
+    type: Literal["sla"]
+    warn_within: Duration | None = None
+    critical_within: Duration | None = None
+
+    def _level(self, ticket: Ticket, now: datetime, left: timedelta) -> str | None:
+        if ticket.sla.breached or left <= timedelta(0):
+            return "breached"
+        if self.critical_within is not None and left <= self.critical_within:
+            return "critical"
+        if self.warn_within is not None and left <= self.warn_within:
+            return "warn"
+        return None
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        elapsed = self.elapsed(snapshot, now)
+        tracked = [t for t in self.matching(snapshot)
+                   if t.is_open and not t.sla.paused and t.sla.earliest_due is not None]
+        threshold = self.warn_within.total_seconds() / 3600 if self.warn_within else None
+        for scope, tickets in self.scoped(snapshot, tracked).items():
+            levels = {t.key: self._level(t, now, elapsed.until(t.sla.earliest_due)) for t in tickets}  # type: ignore[arg-type]
+            at_risk = sorted((t for t in tickets if levels[t.key]), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
+            counts = {k: sum(1 for v in levels.values() if v == k) for k in ("breached", "critical", "warn")}
+            if not at_risk:
+                yield Measure(scope, 0.0, None, threshold,
+                              f"no SLA at risk ({plural(len(tickets), 'ticket')} with a running SLA)")
+                continue
+            parts = [f"{counts['breached']} breached"] if counts["breached"] else []
+            if counts["critical"] and self.critical_within is not None:
+                parts.append(f"{counts['critical']} due within {format_duration(self.critical_within)}")
+            if counts["warn"] and self.warn_within is not None:
+                parts.append(f"{counts['warn']} due within {format_duration(self.warn_within)}")
+            level = "critical" if counts["breached"] or counts["critical"] else "warn"
+            summary = f"{plural(len(at_risk), 'SLA')} at risk: " + ", ".join(parts)
+            yield Measure(scope, float(len(at_risk)), level, threshold, summary, at_risk)
+
+
+Rule = Annotated[
+    ThresholdRule | AgingRule | SlaRule | SpikeRule | TrendRule | FlatlineRule | ForecastRule | FifoRule,
+    Field(discriminator="type"),
+]
+
+RULE_TYPES: tuple[type[RuleBase], ...] = (
+    ThresholdRule, AgingRule, SlaRule, SpikeRule, TrendRule, FlatlineRule, ForecastRule, FifoRule,
+)
+

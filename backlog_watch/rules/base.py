@@ -1,0 +1,211 @@
+"""What every rule shares: the ``where`` filter, the common keys, and measuring per scope.
+
+A rule ``measure``s each scope (the values of its ``group_by`` labels): the value it looks at, and the
+level it reaches or None. ``evaluate`` keeps the measures that reach a level, as findings; the dry run
+prints them all, so a user sees the quiet scopes too and can tune thresholds.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backlog_watch.alerting.alerts import Finding, labels_of
+from backlog_watch.durations import Duration, Interval
+from backlog_watch.rules.elapsed import Elapsed
+from backlog_watch.alerting.escalation import EscalationStep
+from backlog_watch.kpis import Scope, group_tickets
+from backlog_watch.models import Channel, Priority, Snapshot, Status, Ticket
+from backlog_watch.delivery.templating import TemplateSettings
+
+MAX_LISTED = 50
+"""Tickets kept with a finding; the count says how many there were in all."""
+
+Label = Literal["helpdesk", "group", "priority", "status", "channel", "tag", "assignee"]
+Level = Literal["warn", "critical"]
+
+MetricName = Literal[
+    "open_tickets",
+    "unassigned_tickets",
+    "pending_tickets",
+    "on_hold_tickets",
+    "age_avg_hours",
+    "age_p50_hours",
+    "age_p90_hours",
+    "age_max_hours",
+    "created_24h",
+    "resolved_24h",
+    "net_flow_24h",
+    "resolved_per_day_7d",
+    "days_to_clear",
+    "workload_hours",
+    "sla_breached",
+    "sla_due_1h",
+]
+
+
+def _as_list(value: Any) -> Any:
+    """Let a filter say `priority: urgent` as well as `priority: [urgent, high]`."""
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+class Where(BaseModel):
+    """Which tickets a rule looks at. Lists are "any of"; all given keys must match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    helpdesk: tuple[str, ...] | None = None
+    status: tuple[Status, ...] | None = None
+    priority: tuple[Priority, ...] | None = None
+    channel: tuple[Channel, ...] | None = None
+    group: tuple[str, ...] | None = None
+    assignee: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    assigned: bool | None = None
+
+    @field_validator("helpdesk", "status", "priority", "channel", "group", "assignee", "tags", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    def matches(self, ticket: Ticket) -> bool:
+        if self.helpdesk is not None and ticket.helpdesk not in self.helpdesk:
+            return False
+        if self.status is not None and ticket.status not in self.status:
+            return False
+        if self.priority is not None and ticket.priority not in self.priority:
+            return False
+        if self.channel is not None and ticket.channel not in self.channel:
+            return False
+        if self.group is not None and ticket.group not in self.group:
+            return False
+        if self.assignee is not None and ticket.assignee not in self.assignee:
+            return False
+        if self.tags is not None and not set(self.tags).intersection(ticket.tags):
+            return False
+        return self.assigned is None or ticket.is_assigned == self.assigned
+
+    @property
+    def restricts_status(self) -> bool:
+        return self.status is not None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Where()
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One scope as a rule sees it: its value, and the level it reaches (None: quiet)."""
+
+    scope: Scope
+    value: float
+    level: str | None
+    threshold: float | None
+    summary: str
+    tickets: Sequence[Ticket] = ()
+    ticket_count: int | None = None
+
+    @property
+    def scope_text(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.scope) or "all"
+
+
+class RuleBase(BaseModel):
+    """Keys every rule has. Unset delivery keys (notify, repeat_every...) come from `defaults:`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    supported: ClassVar[bool] = True
+    solved_window: ClassVar[timedelta] = timedelta(0)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    type: str
+    description: str | None = None
+    where: Where = Where()
+    group_by: tuple[Label, ...] | None = None
+    notify: tuple[str, ...] | None = None
+    repeat_every: Interval | None = None
+    send_resolved: bool | None = None
+    for_: Duration = Field(default=timedelta(0), alias="for")
+    business_hours: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    escalate: tuple[EscalationStep, ...] | None = None
+    template: TemplateSettings | None = None
+
+    @field_validator("group_by", "notify", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    def unsupported_reason(self) -> str | None:
+        """Why this rule cannot run yet, or None when it can."""
+        return None if self.supported else f'rule type "{self.type}" is not yet supported'
+
+    @property
+    def scope_labels(self) -> tuple[str, ...]:
+        return self.group_by if self.group_by is not None else ("helpdesk",)
+
+    def needs_solved(self) -> timedelta:
+        """How far back the snapshot must hold solved tickets for this rule."""
+        return self.solved_window
+
+    def history_days(self) -> int:
+        """How many days of KPI history (HistoryView.daily) this rule reads."""
+        return 0
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        """Every scope with its value and level. Pure: no I/O, no clock."""
+        raise NotImplementedError(self.unsupported_reason())
+
+    def evaluate(self, snapshot: Snapshot, now: datetime) -> Iterator[Finding]:
+        """What holds now, one finding per scope that reaches a level."""
+        for m in self.measure(snapshot, now):
+            if m.level is not None:
+                yield self._finding(m.scope, m.level, m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
+
+    def matching(self, snapshot: Snapshot) -> list[Ticket]:
+        return [t for t in snapshot.tickets if self.where.matches(t)]
+
+    def scoped(self, snapshot: Snapshot, tickets: Iterable[Ticket]) -> dict[Scope, list[Ticket]]:
+        """The tickets per scope; grouped by helpdesk alone, every helpdesk has a scope, even empty."""
+        grouped = group_tickets(tickets, self.scope_labels)
+        if self.scope_labels == ("helpdesk",):
+            for name in snapshot.helpdesks:
+                if self.where.helpdesk is None or name in self.where.helpdesk:
+                    grouped.setdefault((("helpdesk", name),), [])
+        return dict(sorted(grouped.items()))
+
+    def elapsed(self, snapshot: Snapshot, now: datetime) -> Elapsed:
+        """Time as this rule counts it: working time when it names business_hours."""
+        return Elapsed(snapshot.calendar(self.business_hours), now)
+
+    def _finding(
+        self, scope: Scope, level: str, value: float, threshold: float | None,
+        summary: str, tickets: Sequence[Ticket], count: int | None = None,
+    ) -> Finding:
+        return Finding(
+            rule=self.name, labels=labels_of(dict(scope)), level=level,  # type: ignore[arg-type]
+            value=value, threshold=threshold, summary=summary, tickets=tuple(tickets[:MAX_LISTED]),
+            ticket_count=len(tickets) if count is None else count, hold_for=self.for_,
+        )
+
+
+def most_urgent_first(tickets: Iterable[Ticket], limit: int | None = None) -> list[Ticket]:
+    """Sorted; with ``limit``, only the first ones (a partial sort: 100k tickets, 50 listed)."""
+    key: Any = lambda t: (t.priority.rank, t.created_at)  # noqa: E731
+    return heapq.nsmallest(limit, tickets, key=key) if limit is not None else sorted(tickets, key=key)
+
+
+def oldest_first(tickets: Iterable[Ticket], field: str = "created_at", limit: int | None = None) -> list[Ticket]:
+    key: Any = lambda t: (getattr(t, field), t.priority.rank)  # noqa: E731
+    return heapq.nsmallest(limit, tickets, key=key) if limit is not None else sorted(tickets, key=key)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"

@@ -1,0 +1,126 @@
+"""Rules on the flow of tickets rather than the backlog's size: spike, flatline, fifo.
+
+They count tickets created or solved in a window, so the snapshot must hold the tickets solved that
+far back: each rule says how far with ``needs_solved`` and the daemon asks the store for that much.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from backlog_watch.durations import Duration, format_duration, human_duration
+from backlog_watch.kpis import created_in, is_solved
+from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.rules.base import Level, Measure, RuleBase, oldest_first, plural
+
+
+class SpikeRule(RuleBase):
+    """Inflow in ``window`` against the same-length windows of ``baseline``, per scope (e.g. per tag)."""
+
+    type: Literal["spike"]
+    window: Duration
+    baseline: Duration
+    factor: float = Field(gt=1)
+    min_count: int = Field(default=1, ge=1)
+    level: Level = "warn"
+
+    @model_validator(mode="after")
+    def _baseline_holds_windows(self) -> SpikeRule:
+        if self.window <= timedelta(0) or self.baseline < self.window:
+            raise ValueError("baseline must be at least one window long")
+        return self
+
+    def needs_solved(self) -> timedelta:
+        return self.window + self.baseline  # tickets created then and solved since still count
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        start = now - self.window
+        recent_or_baseline = [t for t in self.matching(snapshot) if start - self.baseline < t.created_at <= now]
+        windows = self.baseline / self.window
+        for scope, tickets in self.scoped(snapshot, recent_or_baseline).items():
+            recent = sorted((t for t in tickets if t.created_at > start), key=lambda t: t.created_at, reverse=True)
+            usual = created_in(tickets, start - self.baseline, start) / windows
+            limit = max(self.factor * usual, float(self.min_count))
+            usually = f"{len(recent) / usual:.1f}x the usual {usual:.1f}" if usual else "none usually"
+            summary = (f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, {usually} "
+                       f"per {format_duration(self.window)} over {format_duration(self.baseline)} "
+                       f"(fires at {limit:g})")
+            level = self.level if recent and len(recent) >= limit else None
+            yield Measure(scope, float(len(recent)), level, limit, summary, recent)
+
+
+class FlatlineRule(RuleBase):
+    """No new ticket at all in ``window`` (of business time when business_hours is set)."""
+
+    type: Literal["flatline"]
+    window: Duration
+    level: Level = "warn"
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        elapsed = self.elapsed(snapshot, now)
+        time = " of working time" if self.business_hours else ""
+        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
+            if not tickets:
+                yield Measure(scope, 0.0, None, None, "no ticket known yet")
+                continue
+            last = max(t.created_at for t in tickets)
+            silent = elapsed.since(last)
+            hours = silent.total_seconds() / 3600
+            summary = (f"no new ticket for {human_duration(silent)}{time} "
+                       f"(last at {last:%Y-%m-%d %H:%M} UTC; fires at {format_duration(self.window)})")
+            level = self.level if silent >= self.window else None
+            yield Measure(scope, hours, level, self.window.total_seconds() / 3600, summary)
+
+
+class FifoRule(RuleBase):
+    """Solved tickets much younger than the ones still waiting at the same priority: old ones skipped.
+
+    Per scope and priority: over ``window``, the median age of the tickets solved (age when solved)
+    against the median age of the open ones now. Fires when solved / waiting < ``ratio`` and both sides
+    have ``min_count`` tickets; lists the waiting tickets older than the solved ones' median, oldest first.
+    """
+
+    type: Literal["fifo"]
+    window: Duration
+    ratio: float = Field(gt=0, lt=1)
+    min_count: int = Field(default=5, ge=1)
+    level: Level = "warn"
+
+    def needs_solved(self) -> timedelta:
+        return self.window
+
+    @property
+    def scope_labels(self) -> tuple[str, ...]:
+        labels = super().scope_labels
+        return labels if "priority" in labels else (*labels, "priority")
+
+    def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
+        start = now - self.window
+        relevant = [t for t in self.matching(snapshot)
+                    if t.is_open or (is_solved(t) and start < t.solved_at <= now)]  # type: ignore[operator]
+        for scope, tickets in self.scoped(snapshot, relevant).items():
+            yield self._measure_scope(scope, tickets, now)
+
+    def _measure_scope(self, scope: tuple[tuple[str, str], ...], tickets: list[Ticket], now: datetime) -> Measure:
+        solved = [t.solved_at - t.created_at for t in tickets if not t.is_open]  # type: ignore[operator]
+        waiting = [t for t in tickets if t.is_open]
+        if len(solved) < self.min_count or len(waiting) < self.min_count:
+            return Measure(scope, 1.0, None, self.ratio, f"{plural(len(solved), 'ticket')} solved in "
+                           f"{format_duration(self.window)}, {len(waiting)} waiting: too few to compare "
+                           f"(min_count {self.min_count})")
+        solved_age = statistics.median(solved)
+        waiting_age = statistics.median(now - t.created_at for t in waiting)
+        observed = solved_age / waiting_age if waiting_age > timedelta(0) else 1.0
+        summary = (f"tickets solved in {format_duration(self.window)} were {human_duration(solved_age)} old "
+                   f"(median of {len(solved)}), the {len(waiting)} waiting are {human_duration(waiting_age)} "
+                   f"(ratio {observed:.2f}, fires below {self.ratio:g})")
+        if observed >= self.ratio:
+            return Measure(scope, observed, None, self.ratio, summary)
+        skipped = oldest_first(t for t in waiting if now - t.created_at > solved_age)
+        summary += f"; {plural(len(skipped), 'older ticket')} skipped"
+        return Measure(scope, observed, self.level, self.ratio, summary, skipped)

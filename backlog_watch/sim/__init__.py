@@ -1,0 +1,41 @@
+"""Local stand-ins for the services backlog-watch talks to, over real HTTP on loopback.
+
+- ``ZendeskSimulator``: a faithful Zendesk Support (incremental export, SLAs, names, auth, rate limits)
+  with a seeded, evolving backlog and fault injection.
+- ``FreshdeskSimulator`` / ``JiraSimulator``: the same backlog shown as Freshdesk API v2 / Jira Cloud
+  with JSM (their listings, page caps, time windows, SLA fields, auth, limits and error bodies).
+- ``SlackStandIn``: the Slack Web API and an incoming webhook, for the real slack-sdk client.
+- ``SimClock``: the time they live in, manual for tests or flowing x speed for demos.
+- ``serve_zendesk`` / ``serve_freshdesk`` / ``serve_jira`` / ``serve_slack``: run one until
+  cancelled (``backlog-watch simulate ...``).
+"""
+
+from backlog_watch.sim.activity import QUIET, Activity
+from backlog_watch.sim.clock import SimClock
+from backlog_watch.sim.freshdesk import FreshdeskSimulator, serve_freshdesk
+from backlog_watch.sim.jira import JiraSimulator, serve_jira
+from backlog_watch.sim.serve import serve_slack, serve_zendesk
+from backlog_watch.sim.server import LoopbackServer, SimRequest
+from backlog_watch.sim.slack import SlackCall, SlackMessage, SlackStandIn
+from backlog_watch.sim.zendesk import ZendeskSimulator
+from backlog_watch.sim.zendesk_api import decode_cursor, encode_cursor
+
+__all__ = [
+    "QUIET",
+    "Activity",
+    "FreshdeskSimulator",
+    "JiraSimulator",
+    "LoopbackServer",
+    "SimClock",
+    "SimRequest",
+    "SlackCall",
+    "SlackMessage",
+    "SlackStandIn",
+    "ZendeskSimulator",
+    "decode_cursor",
+    "encode_cursor",
+    "serve_freshdesk",
+    "serve_jira",
+    "serve_slack",
+    "serve_zendesk",
+]

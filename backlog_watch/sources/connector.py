@@ -1,0 +1,215 @@
+"""What a connector is, how one is found (entry points), and the sync loop the framework owns.
+
+A connector knows one vendor's API: ``fetch`` yields pages of raw records with the cursor that resumes
+after each page, ``normalize`` turns one raw record into a Ticket. Everything else (saving the cursor
+with the data it covers, skipping malformed records, detecting pagination loops) is done here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+from backlog_watch.errors import MalformedRecord, PaginationError
+from backlog_watch.models import Status, Ticket
+from backlog_watch.sources.settings import HelpdeskSettings
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "backlog_watch.connectors"
+
+Cursor = str
+"""An opaque position in a helpdesk's change stream, serialized by its connector."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of raw records and the cursor that resumes right after it."""
+
+    records: Sequence[Mapping[str, Any]]
+    cursor: Cursor | None
+    done: bool = False
+    open_ids: frozenset[str] | None = None
+    """Set by a reconciliation: every ticket id the helpdesk still has open. A stored open ticket not
+    among them (and not in this page) is only *absent*: the framework asks the connector to confirm it
+    (``ConfirmsAbsence``) before it leaves the backlog. For APIs such as Jira's search, where deleted
+    records just disappear; a record that says it is deleted (a tombstone) is normalized as such instead."""
+    listing_problem: str | None = None
+    """Set instead of ``open_ids`` when the listing cannot be trusted (a malformed page): nothing is removed."""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What direct reads of the tickets absent from a listing found, by stored ticket id."""
+
+    gone: frozenset[str] = frozenset()
+    """Confirmed deleted: the helpdesk answered 404 (or a bulk read did not return them)."""
+    present: Sequence[Mapping[str, Any]] = ()
+    """Raw records, read fresh, of tickets still in the queue (the listing lagged): upserted as read."""
+    left: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Stored id -> the raw record, read fresh, of a ticket that exists but left this helpdesk's queue."""
+
+
+@runtime_checkable
+class ConfirmsAbsence(Protocol):
+    """A connector that infers deletion from absence must confirm each absence with a direct read."""
+
+    async def confirm_absent(self, ids: Sequence[str]) -> Confirmation:
+        """Read the stored tickets ``ids`` (absent from the last listing) and say what became of them;
+        an id in none of the three answers stays as stored."""
+        ...
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One helpdesk vendor. Instances are built with their settings and a shared httpx client."""
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[HelpdeskSettings]]
+
+    settings: HelpdeskSettings
+
+    def fetch(self, since: Cursor | None) -> AsyncIterator[Page]:
+        """Yield the records changed since ``since`` (everything when None), page by page."""
+        ...
+
+    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
+        """Turn one raw record into a Ticket; raise MalformedRecord when it cannot."""
+        ...
+
+
+class ConnectorFactory(Protocol):
+    kind: ClassVar[str]
+    Settings: ClassVar[type[HelpdeskSettings]]
+
+    def __call__(self, settings: Any, client: httpx.AsyncClient) -> Connector: ...
+
+
+def available_connectors() -> dict[str, ConnectorFactory]:
+    """Every connector installed under the ``backlog_watch.connectors`` entry-point group, by kind."""
+    found: dict[str, ConnectorFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.load()
+    return found
+
+
+class CommitPages(Protocol):
+    """The part of the store the sync loop needs."""
+
+    def cursor(self, helpdesk: str) -> Cursor | None: ...
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: Cursor | None) -> None: ...
+
+
+@dataclass
+class SyncResult:
+    """What one poll of one helpdesk did."""
+
+    helpdesk: str
+    pages: int = 0
+    stored: int = 0
+    skipped: int = 0
+    skipped_ids: list[str] = field(default_factory=list)
+
+
+def normalize_page(connector: Connector, records: Sequence[Mapping[str, Any]]) -> tuple[list[Ticket], list[str]]:
+    """Normalize every record; a malformed one is logged, counted and skipped, never fatal."""
+    tickets: list[Ticket] = []
+    skipped: list[str] = []
+    name = connector.settings.name
+    for raw in records:
+        try:
+            tickets.append(connector.normalize(raw))
+        except MalformedRecord as exc:
+            record_id = exc.record_id or str(raw.get("id", "?")) if isinstance(raw, Mapping) else "?"
+            skipped.append(record_id)
+            log.warning("skipped malformed record %s: %s", record_id, exc, extra={"helpdesk": name})
+    return tickets, skipped
+
+
+MAX_REMOVED_SHARE = 0.1
+"""A listing that would take more than this share of the open backlog away removes nothing: a short or
+broken listing must never erase a backlog (one absent ticket is always looked at, however small it is)."""
+
+
+async def reconcile(connector: Connector, store: CommitPages, page: Page, listed: set[str]) -> list[Ticket]:
+    """The stored open tickets absent from a listing (``page.open_ids`` plus ``listed``, the ids of this
+    sync's pages), as what a direct read of each confirms: deleted, left the queue, or still there.
+
+    Absence alone proves nothing (index lag, a short page), so nothing is removed without a confirmation,
+    nor when the listing is malformed or would remove more than a tenth of the open backlog.
+    """
+    helpdesk = connector.settings.name
+    if page.listing_problem is not None or page.open_ids is None:
+        log.warning("reconciliation skipped, nothing deleted: %s", page.listing_problem or "no listing",
+                    extra={"helpdesk": helpdesk})
+        return []
+    stored = getattr(store, "tickets", None)
+    if stored is None:
+        raise TypeError(f"{type(store).__name__} cannot list tickets: it cannot reconcile {helpdesk}")
+    backlog = {t.id: t for t in stored([helpdesk])}
+    absent = sorted(backlog.keys() - page.open_ids - listed)
+    if not absent:
+        return []
+    if len(absent) > 1 and len(absent) > MAX_REMOVED_SHARE * len(backlog):
+        log.warning("reconciliation skipped, nothing deleted: the listing lacks %d of %d open tickets "
+                    "(more than %d%%), which looks like a broken listing rather than deletions",
+                    len(absent), len(backlog), int(MAX_REMOVED_SHARE * 100), extra={"helpdesk": helpdesk})
+        return []
+    if not isinstance(connector, ConfirmsAbsence):
+        log.warning("%d open tickets are missing from the listing, but %s cannot confirm a deletion: kept",
+                    len(absent), type(connector).__name__, extra={"helpdesk": helpdesk})
+        return []
+    return _confirmed(connector, backlog, await connector.confirm_absent(absent))
+
+
+def _confirmed(connector: Connector, backlog: Mapping[str, Ticket], found: Confirmation) -> list[Ticket]:
+    """The tickets to commit for what ``confirm_absent`` found."""
+    helpdesk = connector.settings.name
+    gone = [backlog[i].model_copy(update={"status": Status.DELETED}) for i in sorted(found.gone) if i in backlog]
+    if gone:
+        log.info("%d open tickets were deleted (confirmed by a direct read): %s", len(gone),
+                 ", ".join(t.id for t in gone), extra={"helpdesk": helpdesk})
+    fresh, _ = normalize_page(connector, found.present)
+    moved: list[Ticket] = []
+    for stored_id, raw in sorted(found.left.items()):
+        read, _ = normalize_page(connector, [raw])
+        base = read[0] if read else backlog[stored_id]
+        moved.append(base.model_copy(update={"id": stored_id, "status": Status.MOVED}))
+    if moved:
+        log.info("%d open tickets left this helpdesk's queue (they exist, but its query no longer selects "
+                 "them): out of the backlog as moved: %s", len(moved), ", ".join(t.id for t in moved),
+                 extra={"helpdesk": helpdesk})
+    return [*gone, *fresh, *moved]
+
+
+async def sync(connector: Connector, store: CommitPages) -> SyncResult:
+    """Fetch everything new since the stored cursor; each page is committed with its cursor."""
+    name = connector.settings.name
+    result = SyncResult(helpdesk=name)
+    since = store.cursor(name)
+    seen_cursors: set[Cursor] = set()
+    listed: set[str] = set()
+    async for page in connector.fetch(since):
+        if not page.done and page.cursor is not None:
+            if page.cursor in seen_cursors or page.cursor == since:
+                raise PaginationError(f"the API returned cursor {page.cursor!r} twice", helpdesk=name)
+            seen_cursors.add(page.cursor)
+        tickets, skipped = normalize_page(connector, page.records)
+        listed.update(t.id for t in tickets)
+        if page.open_ids is not None or page.listing_problem is not None:
+            tickets += await reconcile(connector, store, page, listed)
+        # An absent cursor keeps the previous position: the upsert makes re-reading harmless.
+        store.commit_page(name, tickets, page.cursor if page.cursor is not None else since)
+        result.pages += 1
+        result.stored += len(tickets)
+        result.skipped += len(skipped)
+        result.skipped_ids.extend(skipped)
+        if page.cursor is not None:
+            since = page.cursor
+    return result

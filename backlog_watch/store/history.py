@@ -1,0 +1,176 @@
+"""The KPI history: every KPI per helpdesk and per (helpdesk, group), stored at every evaluation.
+
+Trend and forecast rules, reports and the dashboard's sparklines read it. API:
+
+- ``History(store).record(now, values)``: store ``{scope: {metric: value}}`` at ``now`` (the daemon
+  does it after each evaluation with ``kpis_by_scope(snapshot)``), then thin what has aged.
+- ``History(store).series(metric, scope, since, until=None, step="day", tz=UTC)``: ``[(moment, value)]``,
+  the last value of each step ("raw", "hour" or "day"; days are local days of ``tz``), oldest first.
+- ``History(store).view(since)``: a ``HistoryView``, the rows since then in memory; it rides in the
+  Snapshot so rules read history without I/O. ``daily_view(now, days)`` holds only the rows that
+  ``daily`` reads (what the daemon uses: a few rows per scope, however often it evaluates).
+  ``HistoryView.value_at(metric, scope, moment)`` is the last value at or before ``moment`` (None
+  when there is none within a day before it);
+  ``HistoryView.daily(metric, scope, now, days)`` the values 1..days days before now, oldest first.
+
+A scope is a tuple of (label, value) pairs, e.g. ``(("helpdesk", "zendesk"),)`` or
+``(("group", "Billing"), ("helpdesk", "zendesk"))``; ``scope_key`` sorts it, so order does not matter.
+
+Thinning keeps the store small: every evaluation for 2 days, then the last value of each hour for
+30 days, then the last value of each day for 2 years; older rows are dropped. It runs on write, at
+most once per quarter of an hour. One row holds all KPIs of one scope at one moment (JSON), so a
+year of one-minute evaluations over 50 groups stays well under 100k rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Literal
+
+from backlog_watch.kpis import NO_GROUP, Scope, kpis
+from backlog_watch.models import Snapshot
+from backlog_watch.store.sqlite import SqliteStore
+
+Step = Literal["raw", "hour", "day"]
+
+TIERS: tuple[tuple[timedelta, timedelta, int], ...] = (
+    (timedelta(days=2), timedelta(days=30), 3600),
+    (timedelta(days=30), timedelta(days=730), 86400),
+)
+"""(kept raw until this age, thinned to one row per bucket until that age, bucket seconds)."""
+RETENTION = timedelta(days=730)
+THIN_EVERY = 900.0
+LOOKUP_GAP = timedelta(days=1)
+"""value_at accepts a point at most this much older than the moment asked for."""
+
+
+def scope_key(scope: Iterable[tuple[str, str]]) -> str:
+    return json.dumps(sorted([list(pair) for pair in scope]), separators=(",", ":"))
+
+
+def _scope_of(key: str) -> Scope:
+    return tuple((label, value) for label, value in json.loads(key))
+
+
+def kpis_by_scope(snapshot: Snapshot, now: datetime) -> dict[Scope, dict[str, float]]:
+    """Every KPI per helpdesk and per (helpdesk, group) of the snapshot: what ``record`` stores."""
+    grouped: dict[Scope, list] = {(("helpdesk", name),): [] for name in snapshot.helpdesks}
+    for ticket in snapshot.tickets:
+        grouped.setdefault((("helpdesk", ticket.helpdesk),), []).append(ticket)
+        group = (("group", ticket.group or NO_GROUP), ("helpdesk", ticket.helpdesk))
+        grouped.setdefault(group, []).append(ticket)
+    return {scope: kpis(tickets, now, snapshot.handle_hours) for scope, tickets in grouped.items()}
+
+
+class HistoryView:
+    """History rows in memory, per scope, oldest first: what rules read (pure, no I/O)."""
+
+    def __init__(self, rows: Mapping[str, Sequence[tuple[float, Mapping[str, float]]]] | None = None) -> None:
+        self._rows = {key: sorted(points, key=lambda p: p[0]) for key, points in (rows or {}).items()}
+        self._times = {key: [at for at, _ in points] for key, points in self._rows.items()}
+
+    def value_at(self, metric: str, scope: Iterable[tuple[str, str]], moment: datetime) -> float | None:
+        key = scope_key(scope)
+        times = self._times.get(key)
+        if not times:
+            return None
+        index = bisect.bisect_right(times, moment.timestamp()) - 1
+        if index < 0 or moment.timestamp() - times[index] > LOOKUP_GAP.total_seconds():
+            return None
+        value = self._rows[key][index][1].get(metric)
+        return float(value) if value is not None else None
+
+    def daily(
+        self, metric: str, scope: Iterable[tuple[str, str]], now: datetime, days: int
+    ) -> list[float | None]:
+        """The values ``days``, ..., 2, 1 days before now (oldest first); None where there is none."""
+        pairs = tuple(scope)
+        return [self.value_at(metric, pairs, now - timedelta(days=i)) for i in range(days, 0, -1)]
+
+
+class History:
+    """The history table of a SqliteStore (created by the store's migrations)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def record(self, now: datetime, values: Mapping[Scope, Mapping[str, float]]) -> None:
+        """Store the KPIs of each scope at ``now``, then thin the aged rows when it is time."""
+        at = now.timestamp()
+        with self.store.transaction() as db:
+            last = db.execute("SELECT max(at) FROM history").fetchone()[0]
+            db.executemany(
+                "INSERT INTO history (scope, at, kpis) VALUES (?, ?, ?)",
+                [(scope_key(scope), at, json.dumps(dict(kpi))) for scope, kpi in values.items()],
+            )
+            if last is None or int(at // THIN_EVERY) != int(last // THIN_EVERY):
+                _thin(db, at)
+
+    def rows(self, since: datetime, until: datetime | None = None) -> dict[str, list[tuple[float, dict[str, float]]]]:
+        end = (until or datetime.max.replace(tzinfo=UTC)).timestamp()
+        found: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
+        for key, at, text in self.store.query(
+            "SELECT scope, at, kpis FROM history WHERE at >= ? AND at <= ? ORDER BY at", (since.timestamp(), end)
+        ):
+            found[key].append((at, json.loads(text)))
+        return found
+
+    def view(self, since: datetime) -> HistoryView:
+        return HistoryView(self.rows(since))
+
+    def daily_view(self, now: datetime, days: int) -> HistoryView:
+        """Only the points ``daily`` reads: per scope, the last row at or before now - i days, i = 1..days.
+
+        What the daemon gives rules: a few rows per scope, however often it evaluates.
+        """
+        found: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
+        for i in range(1, days + 1):
+            moment = (now - timedelta(days=i)).timestamp()
+            # SQLite returns the kpis of the row holding max(at) in each group.
+            for key, at, text in self.store.query(
+                "SELECT scope, max(at), kpis FROM history WHERE at > ? AND at <= ? GROUP BY scope",
+                (moment - LOOKUP_GAP.total_seconds(), moment),
+            ):
+                found[key].append((at, json.loads(text)))
+        return HistoryView(found)
+
+    def series(
+        self, metric: str, scope: Iterable[tuple[str, str]], since: datetime, until: datetime | None = None,
+        step: Step = "day", tz: tzinfo = UTC,
+    ) -> list[tuple[datetime, float]]:
+        """The last value of ``metric`` in each step since ``since``, oldest first."""
+        points = self.rows(since, until).get(scope_key(scope), [])
+        buckets: dict[object, tuple[datetime, float]] = {}
+        for at, values in points:
+            if metric not in values:
+                continue
+            moment = datetime.fromtimestamp(at, UTC)
+            local = moment.astimezone(tz)
+            bucket = {"raw": at, "hour": local.replace(minute=0, second=0, microsecond=0),
+                      "day": local.date()}[step]
+            buckets[bucket] = (moment, float(values[metric]))
+        return list(buckets.values())
+
+    def scopes(self) -> list[Scope]:
+        return [_scope_of(row[0]) for row in self.store.query("SELECT DISTINCT scope FROM history")]
+
+    def count(self) -> int:
+        return int(self.store.query("SELECT count(*) FROM history")[0][0])
+
+
+def _thin(db: object, at: float) -> None:
+    """Keep the last row of each bucket in each tier; drop what is past the retention."""
+    execute = db.execute  # type: ignore[attr-defined]
+    execute("DELETE FROM history WHERE at < ?", (at - RETENTION.total_seconds(),))
+    for raw_until, thin_until, bucket in TIERS:
+        newest, oldest = at - raw_until.total_seconds(), at - thin_until.total_seconds()
+        execute(
+            "DELETE FROM history WHERE at < ? AND at >= ? AND rowid NOT IN ("
+            " SELECT max(rowid) FROM history WHERE at < ? AND at >= ?"
+            " GROUP BY scope, CAST(at / ? AS INTEGER))",
+            (newest, oldest, newest, oldest, bucket),
+        )

@@ -1,0 +1,20 @@
+"""The wallboard page (static/wallboard.html): one HTML file with plain JavaScript, no framework, no build step.
+
+It fetches /api/backlog every ``refresh`` seconds and redraws in place (no reload), so a wall screen
+left on it for weeks stays current. Large type, readable from across the room; text is set with
+textContent only, so a ticket subject cannot inject markup.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+
+@cache
+def _template() -> str:
+    return files("backlog_watch.web").joinpath("static/wallboard.html").read_text(encoding="utf-8")
+
+
+def page(refresh_seconds: int) -> str:
+    return _template().replace("__REFRESH__", str(int(refresh_seconds)))

@@ -1,0 +1,145 @@
+"""The daemon's HTTP server: the wallboard (/), /api/backlog, /metrics, /healthz, /readyz, /hooks/{helpdesk}.
+
+/healthz says the process is live (its event loop answers). /readyz says every helpdesk was polled
+successfully within its expected interval (twice ``poll_every`` plus a minute's grace) and the store
+takes writes (a store that keeps failing is not ready, even while its reads still work), so a load
+balancer or an orchestrator knows the data behind the board is current. Store reads run in a thread,
+so a scrape or a wall screen never stalls the polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from backlog_watch import __version__
+from backlog_watch.web import wallboard
+from backlog_watch.web.exporter import CONTENT_TYPE, exposition
+from backlog_watch.web.hooks import hook_handler
+from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.web.page import page
+
+READY_GRACE = timedelta(seconds=60)
+BOARD_CACHE_SECONDS = 2.0
+"""Several wall screens refreshing at once share one computation."""
+
+
+@dataclass
+class WebState:
+    """What the pages read: the store, the helpdesks and their poll intervals, and the daemon's hooks."""
+
+    store: SqliteStore
+    helpdesks: Mapping[str, float]
+    clock: Callable[[], datetime]
+    registry: CollectorRegistry | None = None
+    hook_secret: SecretStr | None = None
+    trigger: Callable[[str], bool] | None = None
+    on_hook: Callable[[str], None] | None = None
+    refresh_seconds: int = 15
+    _board: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
+
+
+STATE = web.AppKey("state", WebState)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is live and its event loop answers."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
+    now = state.clock()
+    found = {}
+    for name, every in state.helpdesks.items():
+        status = state.store.poll_status(name)
+        if status.last_success is None:
+            found[name] = "not polled successfully yet"
+        elif now - status.last_success > timedelta(seconds=2 * every) + READY_GRACE:
+            found[name] = f"last successful poll at {status.last_success.isoformat(timespec='seconds')}"
+        else:
+            found[name] = "ok"
+    return all(v == "ok" for v in found.values()) and state.store.failing is None, found
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    ready, helpdesks = await asyncio.to_thread(readiness, state)
+    body = {"ready": ready, "helpdesks": helpdesks, "store": state.store.failing or "ok"}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=page(request.app[STATE].refresh_seconds), content_type="text/html",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def api_backlog(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    cached = state._board
+    if cached is None or time.monotonic() - cached[0] > BOARD_CACHE_SECONDS:
+        board = await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
+        state._board = cached = (time.monotonic(), board)
+    return web.json_response(cached[1], headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[STATE].registry
+    if registry is None:
+        return web.Response(status=404, text="no metrics registry")
+    body = await asyncio.to_thread(exposition, registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def make_app(state: WebState | None = None) -> web.Application:
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    if state is None:
+        return app
+    app[STATE] = state
+    app.router.add_get("/", index)
+    app.router.add_get("/api/backlog", api_backlog)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/readyz", readyz)
+    if state.trigger is not None:
+        app.router.add_post("/hooks/{helpdesk}", hook_handler(
+            state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook))
+    return app
+
+
+class ListenError(OSError):
+    """The HTTP address could not be bound: in use, or not allowed. Says which address, never a traceback."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {address}: {reason}")
+        self.address, self.reason = address, reason
+
+
+class WebServer:
+    """Runs the app inside the daemon's event loop."""
+
+    def __init__(self, host: str, port: int, state: WebState | None = None) -> None:
+        self.host, self.port = host, port
+        self._runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
+
+    async def start(self) -> str:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ListenError(f"{self.host}:{self.port}", exc.strerror or str(exc)) from None
+        if self._runner.addresses:
+            self.port = self._runner.addresses[0][1]
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
