@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from backlog_watch.sources.connector import Connector, Cursor, Page, available_connectors
 from backlog_watch.errors import (
     AuthError,
     BacklogWatchError,
@@ -20,8 +19,9 @@ from backlog_watch.errors import (
     RequestError,
     TransientError,
 )
-from backlog_watch.sources.http import HttpConnector
 from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
+from backlog_watch.sources.connector import Connector, Cursor, Page, available_connectors
+from backlog_watch.sources.http import HttpConnector
 from backlog_watch.sources.settings import HelpdeskSettings
 
 __all__ = [

@@ -19,6 +19,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from backlog_watch import reports
+from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.config.models import (
     Config,
     ConsoleSettings,
@@ -29,18 +30,17 @@ from backlog_watch.config.models import (
     WebhookSettings,
     load_config,
 )
-from backlog_watch.sources.connector import Connector, available_connectors
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.delivery.dedup import Notifier
-from backlog_watch.errors import ConfigError
-from backlog_watch.web.exporter import make_registry
-from backlog_watch.web.hooks import PollTrigger
-from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import SlackNotifier
-from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.delivery.render import UTC_ZONE
+from backlog_watch.errors import ConfigError
+from backlog_watch.logs import register_secrets, secret_values
+from backlog_watch.sources.connector import Connector, available_connectors
 from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.web.exporter import make_registry
+from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer, WebState
 
 log = logging.getLogger(__name__)
@@ -56,16 +56,26 @@ def refuse_unsupported(config: Config) -> None:
 def build_notifier(settings: NotifierSettings, tz: ZoneInfo = UTC_ZONE) -> Notifier:
     """One notifier; its messages show times in ``tz`` (the config's ``timezone``), as the reports do."""
     if isinstance(settings, SlackSettings):
-        return SlackNotifier(settings.name, token=settings.token, channel=settings.channel,
-                             api_url=settings.api_url, tz=tz)
+        return SlackNotifier(
+            settings.name, token=settings.token, channel=settings.channel, api_url=settings.api_url, tz=tz
+        )
     if isinstance(settings, ConsoleSettings):
         return ConsoleNotifier(settings.name, tz=tz)
     if isinstance(settings, EmailSettings):
         from backlog_watch.delivery.notifiers.email import EmailNotifier
 
-        return EmailNotifier(settings.name, host=settings.host, port=settings.port, sender=settings.from_,
-                             to=settings.to, starttls=settings.starttls, tls=settings.tls,
-                             username=settings.username, password=settings.password, tz=tz)
+        return EmailNotifier(
+            settings.name,
+            host=settings.host,
+            port=settings.port,
+            sender=settings.from_,
+            to=settings.to,
+            starttls=settings.starttls,
+            tls=settings.tls,
+            username=settings.username,
+            password=settings.password,
+            tz=tz,
+        )
     if isinstance(settings, WebhookSettings):
         from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 
@@ -88,7 +98,10 @@ class Parts:
 
 @asynccontextmanager
 async def assemble(
-    config: Config, *, dry_run: bool = False, notifiers: Mapping[str, Notifier] | None = None,
+    config: Config,
+    *,
+    dry_run: bool = False,
+    notifiers: Mapping[str, Notifier] | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> AsyncIterator[Parts]:
     """Open the store, build every connector and notifier, and close them all on the way out."""
@@ -103,24 +116,34 @@ async def assemble(
         stack.callback(store.close)
         connectors: dict[str, Connector] = {}
         for settings in config.helpdesks:
-            client = await stack.enter_async_context(
-                http_client(settings.url, settings.timeout.total_seconds()))
+            client = await stack.enter_async_context(http_client(settings.url, settings.timeout.total_seconds()))
             connectors[settings.name] = factories[settings.type](settings, client, **timing)
-        built = dict(notifiers) if notifiers is not None else {
-            s.name: build_notifier(s, config.tz) for s in config.notifiers}
+        built = (
+            dict(notifiers)
+            if notifiers is not None
+            else {s.name: build_notifier(s, config.tz) for s in config.notifiers}
+        )
         for notifier in built.values():
             close = getattr(notifier, "close", None)
             if close is not None:
                 stack.push_async_callback(close)
-        daemon = Daemon(store, connectors, config.effective_rules(), built,
-                        evaluate_every=config.evaluate_every.total_seconds(), dry_run=dry_run, clock=clock,
-                        policy=DeliveryPolicy.from_config(config),
-                        calendars=config.calendars(),
-                        handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks})
+        daemon = Daemon(
+            store,
+            connectors,
+            config.effective_rules(),
+            built,
+            evaluate_every=config.evaluate_every.total_seconds(),
+            dry_run=dry_run,
+            clock=clock,
+            policy=DeliveryPolicy.from_config(config),
+            calendars=config.calendars(),
+            handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
+        )
         registry, daemon.instruments = make_registry(store, list(connectors), clock)
         for report in config.reports:
-            daemon.add_cron_job(f"report:{report.name}", report.trigger(config.timezone),
-                                report_job(daemon, report, config))
+            daemon.add_cron_job(
+                f"report:{report.name}", report.trigger(config.timezone), report_job(daemon, report, config)
+            )
         yield Parts(store, connectors, built, daemon, registry)
 
 
@@ -128,8 +151,9 @@ def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Call
     """The cron job of one report: build and render it (in a thread: SQL and matplotlib), then send it."""
 
     async def job() -> list[str]:
-        prepared = await asyncio.to_thread(reports.prepare, daemon.store, settings.kind, daemon.clock(),
-                                           config.tz, settings.name)
+        prepared = await asyncio.to_thread(
+            reports.prepare, daemon.store, settings.kind, daemon.clock(), config.tz, settings.name
+        )
         failed = await reports.send(prepared, daemon.notifiers, settings.notify)
         if daemon.instruments is not None:
             for name in settings.notify:
@@ -140,8 +164,9 @@ def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Call
     return job
 
 
-async def run(config: Config, *, ready: asyncio.Event | None = None,
-              on_listening: Callable[[str], None] | None = None) -> int:
+async def run(
+    config: Config, *, ready: asyncio.Event | None = None, on_listening: Callable[[str], None] | None = None
+) -> int:
     """The daemon: HTTP server, scheduled polls, evaluations and reports, until SIGTERM or SIGINT.
 
     SIGHUP reloads the config from its file: a valid one replaces every part (connectors, notifiers,
@@ -174,16 +199,20 @@ def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
     """What the HTTP server reads: the store, the helpdesks' poll intervals, metrics, hooks."""
     instruments = parts.daemon.instruments
     return WebState(
-        store=parts.store, helpdesks={h.name: h.poll_every.total_seconds() for h in config.helpdesks},
-        clock=parts.daemon.clock, registry=parts.registry, hook_secret=config.http.hook_secret,
+        store=parts.store,
+        helpdesks={h.name: h.poll_every.total_seconds() for h in config.helpdesks},
+        clock=parts.daemon.clock,
+        registry=parts.registry,
+        hook_secret=config.http.hook_secret,
         trigger=trigger.trigger,
         on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
         refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
     )
 
 
-async def _serve(config: Config, ready: asyncio.Event | None,
-                 on_listening: Callable[[str], None] | None = None) -> Config | None:
+async def _serve(
+    config: Config, ready: asyncio.Event | None, on_listening: Callable[[str], None] | None = None
+) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:

@@ -22,8 +22,13 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
 _DAY_NAMES: dict[str, str] = {d: d for d in WEEKDAYS} | {
-    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu", "friday": "fri",
-    "saturday": "sat", "sunday": "sun",
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
 }
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -36,7 +41,8 @@ def zone(name: str) -> ZoneInfo:
         close = get_close_matches(name, sorted(available_timezones()), n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else " (use an IANA name: Europe/Paris, UTC...)"
         raise PydanticCustomError(
-            "timezone", '"{name}" is not a time zone{hint}', {"name": name, "hint": hint}) from None
+            "timezone", '"{name}" is not a time zone{hint}', {"name": name, "hint": hint}
+        ) from None
 
 
 def _check_zone(name: str) -> str:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from backlog_watch import __version__
 from backlog_watch.config.models import Config, load_config
 from backlog_watch.errors import ConfigError, StoreError
-from backlog_watch.logs import register_secrets, secret_values, setup_logging
 from backlog_watch.kpis import format_value
+from backlog_watch.logs import register_secrets, secret_values, setup_logging
 
 if TYPE_CHECKING:
     from backlog_watch.daemon import Evaluation
@@ -35,16 +35,26 @@ log = logging.getLogger("backlog_watch")
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", metavar="FILE", default=os.environ.get(CONFIG_ENV),
-                        help=f"the YAML config (default: ${CONFIG_ENV})")
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        default=os.environ.get(CONFIG_ENV),
+        help=f"the YAML config (default: ${CONFIG_ENV})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="backlog-watch", description="Watch a support backlog; alert Slack and email before it is a crisis.")
+        prog="backlog-watch", description="Watch a support backlog; alert Slack and email before it is a crisis."
+    )
     parser.add_argument("--version", action="version", version=f"backlog-watch {__version__}")
-    parser.add_argument("--log-format", choices=["auto", "json", "text"], default="auto",
-                        help="log lines as JSON or text (default: text on a terminal, JSON otherwise)")
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        default="auto",
+        help="log lines as JSON or text (default: text on a terminal, JSON otherwise)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -52,9 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(check)
     once = commands.add_parser("once", help="poll every helpdesk once, evaluate, notify, exit")
     _config_arg(once)
-    once.add_argument("--dry-run", action="store_true",
-                      help="print what would be sent; send nothing and change nothing in the store (it polls "
-                           "into a temporary copy of the store, deleted on exit)")
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be sent; send nothing and change nothing in the store (it polls "
+        "into a temporary copy of the store, deleted on exit)",
+    )
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
 
@@ -86,9 +99,15 @@ def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a silence")
     _config_arg(add)
-    add.add_argument("--matcher", "-m", action="append", required=True, metavar="KEY=VALUE",
-                     help="rule=NAME, helpdesk=NAME, group=NAME, level=warn, any label (repeat: all must match); "
-                          "also KEY!=VALUE and KEY=~REGEX")
+    add.add_argument(
+        "--matcher",
+        "-m",
+        action="append",
+        required=True,
+        metavar="KEY=VALUE",
+        help="rule=NAME, helpdesk=NAME, group=NAME, level=warn, any label (repeat: all must match); "
+        "also KEY!=VALUE and KEY=~REGEX",
+    )
     add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 2h or 1d")
     add.add_argument("--by", required=True, help="who adds it")
     add.add_argument("--comment", required=True, help="why")
@@ -104,8 +123,8 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
     """Silences live in the store, so a running daemon sees them at its next evaluation."""
     from datetime import UTC, datetime
 
-    from backlog_watch.durations import parse_duration
     from backlog_watch.alerting.silences import Matcher, Silences
+    from backlog_watch.durations import parse_duration
     from backlog_watch.store.sqlite import SqliteStore
 
     config = _load(args.config)
@@ -117,8 +136,9 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
             try:
                 matchers = [Matcher.parse(m) for m in args.matcher]
                 duration = parse_duration(args.duration)
-                silence = silences.add(matchers, ends_at=now + duration, created_by=args.by,
-                                       comment=args.comment, now=now)
+                silence = silences.add(
+                    matchers, ends_at=now + duration, created_by=args.by, comment=args.comment, now=now
+                )
             except ValueError as exc:  # a pydantic duration error is a ValueError too
                 sys.stderr.write(f"silence add: {str(exc).splitlines()[-1] if exc.args else exc}\n")
                 return EXIT_CONFIG
@@ -135,8 +155,10 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
         shown = silences.all() if args.all else silences.active(now)
         for s in shown:
             state = "active" if s.is_active(now) else ("pending" if s.starts_at > now else "expired")
-            out.write(f"{s.id}  {state:<7}  until {s.ends_at:%Y-%m-%d %H:%M} UTC  "
-                      f"{' '.join(str(m) for m in s.matchers)}  by {s.created_by}: {s.comment}\n")
+            out.write(
+                f"{s.id}  {state:<7}  until {s.ends_at:%Y-%m-%d %H:%M} UTC  "
+                f"{' '.join(str(m) for m in s.matchers)}  by {s.created_by}: {s.comment}\n"
+            )
         if not shown:
             out.write("no silences\n")
         return EXIT_OK
@@ -156,8 +178,10 @@ def _load(path: str | None) -> Config:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     config = _load(args.config)
     rules = config.effective_rules()
-    out.write(f"{args.config}: valid ({len(config.helpdesks)} helpdesk(s), {len(config.notifiers)} "
-              f"notifier(s), {len(rules)} rule(s), {len(config.reports)} report(s))\n")
+    out.write(
+        f"{args.config}: valid ({len(config.helpdesks)} helpdesk(s), {len(config.notifiers)} "
+        f"notifier(s), {len(rules)} rule(s), {len(config.reports)} report(s))\n"
+    )
     out.writelines(f"{args.config}: deprecated: {line}\n" for line in config.deprecations())
     missing = config.unsupported()
     if missing:
@@ -192,8 +216,10 @@ def throwaway_store(config: Config, folder: str) -> Config:
     source = Path(config.store.removeprefix("sqlite:///"))
     copy = Path(folder) / "dry-run.db"
     if source.is_file():
-        with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
-                contextlib.closing(sqlite3.connect(copy)) as dst:
+        with (
+            contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+            contextlib.closing(sqlite3.connect(copy)) as dst,
+        ):
             src.backup(dst)
     return config.model_copy(update={"store": f"sqlite:///{copy.resolve()}"})
 
@@ -235,8 +261,9 @@ def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
         measures = list(rule.measure(snapshot, snapshot.now)) if snapshot is not None else []
         fires = any(m.level for m in measures)
         lines.append(f"rule {rule.name} ({rule.type}): {'fires' if fires else 'quiet'}")
-        lines.extend(f"    {m.scope_text}: {format_value(m.value)} -> {m.level or 'quiet'} ({m.summary})"
-                     for m in measures)
+        lines.extend(
+            f"    {m.scope_text}: {format_value(m.value)} -> {m.level or 'quiet'} ({m.summary})" for m in measures
+        )
         if not measures:
             lines.append("    (no scope: no ticket matches)")
     return "".join(f"{line}\n" for line in lines)
@@ -269,8 +296,10 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if not store.query("SELECT 1 FROM polls WHERE last_success IS NOT NULL LIMIT 1"):
             # An empty store would report "Open: 0" as confidently as a clean backlog does.
-            sys.stderr.write(f"report: no data yet: no helpdesk has been polled into {config.store} "
-                             "(run `backlog-watch once` or `run` first)\n")
+            sys.stderr.write(
+                f"report: no data yet: no helpdesk has been polled into {config.store} "
+                "(run `backlog-watch once` or `run` first)\n"
+            )
             return EXIT_FAILED
         prepared = prepare(store, args.kind, datetime.now(UTC), config.tz)
     finally:

@@ -22,18 +22,18 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerting.alerts import Alert, Finding, Muted, advance
-from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.sources.connector import Connector, SyncResult, sync
-from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, plan
-from backlog_watch.errors import AuthError, HelpdeskError, StoreError
-from backlog_watch.store.history import History, kpis_by_scope
-from backlog_watch.models import Snapshot
-from backlog_watch.delivery.outbox import Outbox, deliver_due
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back, log_muted
-from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.alerting.silences import Silences
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, plan
+from backlog_watch.delivery.outbox import Outbox, deliver_due
 from backlog_watch.delivery.store_failing import StoreWatch
+from backlog_watch.errors import AuthError, HelpdeskError, StoreError
+from backlog_watch.models import Snapshot
+from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.sources.connector import Connector, SyncResult, sync
+from backlog_watch.store.history import History, kpis_by_scope
+from backlog_watch.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
@@ -152,8 +152,14 @@ class Daemon:
         self._skipped_runs.forget(f"poll:{name}")
         if before.failures:
             log.info("%s: poll recovered after %d failure(s)", name, before.failures, extra={"helpdesk": name})
-        log.debug("%s: %d page(s), %d ticket(s) stored, %d skipped", name, result.pages, result.stored,
-                  result.skipped, extra={"helpdesk": name})
+        log.debug(
+            "%s: %d page(s), %d ticket(s) stored, %d skipped",
+            name,
+            result.pages,
+            result.stored,
+            result.skipped,
+            extra={"helpdesk": name},
+        )
         return True
 
     # -- evaluation --------------------------------------------------------------------------------
@@ -174,10 +180,12 @@ class Daemon:
             muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
             alerts = {fp: replace(a, muted=muted.get(fp)) for fp, a in alerts.items()}
             skip = held_back(muted)
-            due = [(name, n) for name, n in plan(list(alerts.values()), rules, self.outbox, now, data_as_of)
-                   if n.alert.fingerprint not in skip]
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted,
-                                    snapshot=snapshot)
+            due = [
+                (name, n)
+                for name, n in plan(list(alerts.values()), rules, self.outbox, now, data_as_of)
+                if n.alert.fingerprint not in skip
+            ]
+            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
@@ -188,8 +196,9 @@ class Daemon:
             evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)
             evaluation.result.muted = muted
             if self.instruments is not None:
-                self.instruments.delivered([n for n, _ in evaluation.result.sent],
-                                           [n for n, _, _ in evaluation.result.failed])
+                self.instruments.delivered(
+                    [n for n, _ in evaluation.result.sent], [n for n, _, _ in evaluation.result.failed]
+                )
             return evaluation
 
     def snapshot(self, now: datetime, helpdesks: list[str]) -> Snapshot:
@@ -254,13 +263,28 @@ class Daemon:
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         now = datetime.now(UTC)
         for name, seconds in poll_every.items():
-            self.scheduler.add_job(self._poll_job, IntervalTrigger(seconds=seconds), args=[name], id=f"poll:{name}",
-                                   max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=None)
-        self.scheduler.add_job(self._evaluate_job, IntervalTrigger(seconds=self.evaluate_every), id="evaluate",
-                               max_instances=1, coalesce=True, misfire_grace_time=None)
+            self.scheduler.add_job(
+                self._poll_job,
+                IntervalTrigger(seconds=seconds),
+                args=[name],
+                id=f"poll:{name}",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+                misfire_grace_time=None,
+            )
+        self.scheduler.add_job(
+            self._evaluate_job,
+            IntervalTrigger(seconds=self.evaluate_every),
+            id="evaluate",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         for job_id, trigger, job in self._cron_jobs:
-            self.scheduler.add_job(self._cron_job, trigger, args=[job], id=job_id, max_instances=1, coalesce=True,
-                                   misfire_grace_time=3600)
+            self.scheduler.add_job(
+                self._cron_job, trigger, args=[job], id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
+            )
         self.scheduler.start()
 
     def request_stop(self) -> None:
@@ -313,8 +337,12 @@ def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) 
         before = previous.get(fingerprint)
         if before is not None and (before.state, before.level) == (alert.state, alert.level):
             continue
-        extra = {"rule": alert.rule, "helpdesk": alert.label_map.get("helpdesk"), "alert_state": alert.state.value,
-                 "alert_level": alert.level}
+        extra = {
+            "rule": alert.rule,
+            "helpdesk": alert.label_map.get("helpdesk"),
+            "alert_state": alert.state.value,
+            "alert_level": alert.level,
+        }
         log.info("alert %s (%s): %s", alert.state.value, alert.level, alert.summary, extra=extra)
 
 
@@ -323,4 +351,3 @@ def install_signal_handlers(daemon: Daemon) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
-

@@ -26,10 +26,17 @@ DEMO_ACTIVITY = Activity(arrivals=90, assignments=60, replies=60, solves=80, esc
 async def _start(serve: Any, name: str, seed: int) -> tuple[asyncio.Task[None], Any]:
     """Run one simulator in the background; returns its task and, once it serves, the simulator."""
     up: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(
-        0, seed=seed, tickets=300, activity=DEMO_ACTIVITY, tick=5.0,
-        out=lambda line: print(f"[{name}] {line}", flush=True), started=up.set_result,
-    ))
+    task = asyncio.create_task(
+        serve(
+            0,
+            seed=seed,
+            tickets=300,
+            activity=DEMO_ACTIVITY,
+            tick=5.0,
+            out=lambda line: print(f"[{name}] {line}", flush=True),
+            started=up.set_result,
+        )
+    )
     try:
         return task, await asyncio.wait_for(asyncio.shield(up), timeout=30)
     except BaseException:
@@ -43,19 +50,33 @@ async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path =
     tasks: list[asyncio.Task[None]] = []
     try:
         sims = {}
-        for name, serve, seed in (("zendesk", serve_zendesk, 1), ("freshdesk", serve_freshdesk, 2),
-                                  ("jira", serve_jira, 3)):
+        for name, serve, seed in (
+            ("zendesk", serve_zendesk, 1),
+            ("freshdesk", serve_freshdesk, 2),
+            ("jira", serve_jira, 3),
+        ):
             task, sims[name] = await _start(serve, name, seed)
             tasks.append(task)
         zendesk, freshdesk, jira = sims["zendesk"], sims["freshdesk"], sims["jira"]
-        env = dict(os.environ, DEMO_ZENDESK_URL=zendesk.url, DEMO_ZENDESK_EMAIL=zendesk.email,
-                   DEMO_ZENDESK_TOKEN=zendesk.token, DEMO_FRESHDESK_URL=freshdesk.url,
-                   DEMO_FRESHDESK_API_KEY=freshdesk.api_key, DEMO_JIRA_URL=jira.url, DEMO_JIRA_EMAIL=jira.email,
-                   DEMO_JIRA_TOKEN=jira.token, DEMO_DATA=data, DEMO_PORT=str(port))
+        env = dict(
+            os.environ,
+            DEMO_ZENDESK_URL=zendesk.url,
+            DEMO_ZENDESK_EMAIL=zendesk.email,
+            DEMO_ZENDESK_TOKEN=zendesk.token,
+            DEMO_FRESHDESK_URL=freshdesk.url,
+            DEMO_FRESHDESK_API_KEY=freshdesk.api_key,
+            DEMO_JIRA_URL=jira.url,
+            DEMO_JIRA_EMAIL=jira.email,
+            DEMO_JIRA_TOKEN=jira.token,
+            DEMO_DATA=data,
+            DEMO_PORT=str(port),
+        )
         config = load_config(config_path, env=env)
+
         def listening(url: str) -> None:
-            print(f"[demo] dashboard and health on {url}/healthz; store {data}/backlog-watch.db; Ctrl-C stops",
-                  flush=True)
+            print(
+                f"[demo] dashboard and health on {url}/healthz; store {data}/backlog-watch.db; Ctrl-C stops", flush=True
+            )
 
         return await app.run(config, on_listening=listening)
     finally:

@@ -28,11 +28,10 @@ def parse_duration(value: Any) -> timedelta:
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
             if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
                 raise PydanticCustomError(
-                    "duration_too_long", '"{value}" is longer than ten years (at most 3650d)', {"value": value})
+                    "duration_too_long", '"{value}" is longer than ten years (at most 3650d)', {"value": value}
+                )
             return timedelta(seconds=seconds)
-    raise PydanticCustomError(
-        "duration", '"{value}" is not a duration (use 90s, 15m, 4h, 7d or 2w)', {"value": value}
-    )
+    raise PydanticCustomError("duration", '"{value}" is not a duration (use 90s, 15m, 4h, 7d or 2w)', {"value": value})
 
 
 def format_duration(delta: timedelta) -> str:

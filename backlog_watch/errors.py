@@ -1,16 +1,16 @@
 """The one exception tree of backlog-watch.
 
-    BacklogWatchError
-    ├── ConfigError                  a config file is invalid (file, line, key path); exit code 2
-    ├── StoreError                   the store cannot be opened or migrated
-    ├── HelpdeskError                talking to a helpdesk failed (carries ``helpdesk``)
-    │   ├── AuthError                401/403: polling of that helpdesk stops until the config changes
-    │   ├── RateLimited              429 (carries ``retry_after``); retried after the wait
-    │   ├── TransientError           5xx and network errors; retried with backoff
-    │   ├── RequestError             any other 4xx: fatal for that request
-    │   └── PaginationError          the API returned the same cursor twice, or an unusable page
-    ├── MalformedRecord              one record could not be normalized; it is skipped and counted
-    └── NotifyError                  a notifier could not deliver (carries ``notifier``, ``retryable``)
+BacklogWatchError
+├── ConfigError                  a config file is invalid (file, line, key path); exit code 2
+├── StoreError                   the store cannot be opened or migrated
+├── HelpdeskError                talking to a helpdesk failed (carries ``helpdesk``)
+│   ├── AuthError                401/403: polling of that helpdesk stops until the config changes
+│   ├── RateLimited              429 (carries ``retry_after``); retried after the wait
+│   ├── TransientError           5xx and network errors; retried with backoff
+│   ├── RequestError             any other 4xx: fatal for that request
+│   └── PaginationError          the API returned the same cursor twice, or an unusable page
+├── MalformedRecord              one record could not be normalized; it is skipped and counted
+└── NotifyError                  a notifier could not deliver (carries ``notifier``, ``retryable``)
 """
 
 from __future__ import annotations

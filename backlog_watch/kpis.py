@@ -142,14 +142,22 @@ METRICS: dict[str, MetricFn] = {
 SUPPORTED_METRICS = frozenset(METRICS)
 
 METRIC_WORDS = {
-    "open_tickets": "open tickets", "unassigned_tickets": "unassigned tickets",
-    "pending_tickets": "pending tickets", "on_hold_tickets": "tickets on hold",
-    "age_avg_hours": "average age (hours)", "age_p50_hours": "median age (hours)",
-    "age_p90_hours": "90th percentile age (hours)", "age_max_hours": "oldest ticket's age (hours)",
-    "created_24h": "tickets created in 24h", "resolved_24h": "tickets solved in 24h",
-    "net_flow_24h": "net inflow in 24h", "resolved_per_day_7d": "tickets solved per day (7d)",
-    "days_to_clear": "days to clear", "workload_hours": "workload (hours)",
-    "sla_breached": "SLAs breached", "sla_due_1h": "SLAs due within 1h",
+    "open_tickets": "open tickets",
+    "unassigned_tickets": "unassigned tickets",
+    "pending_tickets": "pending tickets",
+    "on_hold_tickets": "tickets on hold",
+    "age_avg_hours": "average age (hours)",
+    "age_p50_hours": "median age (hours)",
+    "age_p90_hours": "90th percentile age (hours)",
+    "age_max_hours": "oldest ticket's age (hours)",
+    "created_24h": "tickets created in 24h",
+    "resolved_24h": "tickets solved in 24h",
+    "net_flow_24h": "net inflow in 24h",
+    "resolved_per_day_7d": "tickets solved per day (7d)",
+    "days_to_clear": "days to clear",
+    "workload_hours": "workload (hours)",
+    "sla_breached": "SLAs breached",
+    "sla_due_1h": "SLAs due within 1h",
 }
 """What a support lead reads instead of the metric's identifier."""
 
@@ -178,9 +186,7 @@ def compute(
     return METRICS[metric](tickets, now, handle_hours or {})
 
 
-def kpis(
-    tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, float] | None = None
-) -> dict[str, float]:
+def kpis(tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, float] | None = None) -> dict[str, float]:
     """Every KPI over these tickets (what the history stores per scope), in a few passes, not sixteen."""
     hours = handle_hours or {}
     backlog = [t for t in tickets if t.is_open]

@@ -93,8 +93,12 @@ def setup_logging(fmt: LogFormat = "auto", level: int | str = logging.INFO) -> N
     handler = logging.StreamHandler(sys.stderr)
     inner: logging.Formatter = HumanFormatter()
     if fmt == "json":
-        inner = JsonFormatter("{levelname}{name}{message}", style="{", timestamp="time",
-                              rename_fields={"levelname": "level", "name": "logger"})
+        inner = JsonFormatter(
+            "{levelname}{name}{message}",
+            style="{",
+            timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger"},
+        )
     handler.setFormatter(ScrubbingFormatter(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]

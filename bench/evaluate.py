@@ -29,8 +29,7 @@ from backlog_watch.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "config" / "backlog-watch.example.yaml"
-ENV = {k: "x" for k in ("ZENDESK_API_TOKEN", "FRESHDESK_API_KEY", "JIRA_API_TOKEN", "SLACK_BOT_TOKEN",
-                        "SMTP_PASSWORD")}
+ENV = {k: "x" for k in ("ZENDESK_API_TOKEN", "FRESHDESK_API_KEY", "JIRA_API_TOKEN", "SLACK_BOT_TOKEN", "SMTP_PASSWORD")}
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 HELPDESKS = ("zendesk", "freshdesk", "jira")
 TAGS = [f"topic-{i}" for i in range(20)]
@@ -46,13 +45,29 @@ def rows(stored: int, open_count: int, rng: random.Random) -> list[tuple[object,
         created = now - rng.uniform(0, 60 if is_open else 730) * 86400
         solved = None if is_open else min(now, created + rng.uniform(0.01, 10) * 86400)
         status = rng.choice(("new", "open", "open", "pending", "on_hold")) if is_open else "solved"
-        sla = json.dumps({"first_response_due": datetime.fromtimestamp(created + 8 * 3600, UTC).isoformat()}) \
-            if is_open and rng.random() < 0.5 else None
-        found.append((
-            HELPDESKS[i % 3], str(i), status, rng.choice(PRIORITIES), "email", rng.choice(GROUPS),
-            rng.choice((None, "Ada", "Grace", "Linus")), json.dumps(rng.sample(TAGS, 2)), f"Ticket {i}",
-            created, solved or created, solved, sla, f"https://example.com/{i}",
-        ))
+        sla = (
+            json.dumps({"first_response_due": datetime.fromtimestamp(created + 8 * 3600, UTC).isoformat()})
+            if is_open and rng.random() < 0.5
+            else None
+        )
+        found.append(
+            (
+                HELPDESKS[i % 3],
+                str(i),
+                status,
+                rng.choice(PRIORITIES),
+                "email",
+                rng.choice(GROUPS),
+                rng.choice((None, "Ada", "Grace", "Linus")),
+                json.dumps(rng.sample(TAGS, 2)),
+                f"Ticket {i}",
+                created,
+                solved or created,
+                solved,
+                sla,
+                f"https://example.com/{i}",
+            )
+        )
     return found
 
 
@@ -65,8 +80,9 @@ def fill(store: SqliteStore, stored: int, open_count: int) -> None:
 def raw_scan(store: SqliteStore, since: datetime) -> int:
     """The snapshot's two queries (open tickets; solved since), rows fetched as tuples and nothing more."""
     found = store.query("SELECT * FROM tickets WHERE status IN ('new','open','pending','on_hold')")
-    found += store.query("SELECT * FROM tickets WHERE solved_at >= ? AND status IN ('solved','closed')",
-                         (since.timestamp(),))
+    found += store.query(
+        "SELECT * FROM tickets WHERE solved_at >= ? AND status IN ('solved','closed')", (since.timestamp(),)
+    )
     return len(found)
 
 

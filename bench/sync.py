@@ -31,8 +31,8 @@ from typing import Any
 
 import httpx
 
-from backlog_watch.sources.connector import available_connectors, normalize_page, sync
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
+from backlog_watch.sources.connector import available_connectors, normalize_page, sync
 from backlog_watch.store.sqlite import SqliteStore
 
 UNLIMITED = 10**9
@@ -55,8 +55,13 @@ async def bare_freshdesk(sim: Any) -> int:
     async with httpx.AsyncClient(base_url=sim.url, auth=(sim.api_key, "X")) as client:
         while True:
             url: str | None = "/api/v2/tickets"
-            params: dict[str, Any] | None = {"updated_since": since, "order_by": "updated_at", "order_type": "asc",
-                                             "per_page": 100, "include": "stats"}
+            params: dict[str, Any] | None = {
+                "updated_since": since,
+                "order_by": "updated_at",
+                "order_type": "asc",
+                "per_page": 100,
+                "include": "stats",
+            }
             for _ in range(300):
                 response = await client.get(url, params=params)  # type: ignore[arg-type]
                 tickets = json.loads(response.content)
@@ -69,7 +74,8 @@ async def bare_freshdesk(sim: Any) -> int:
 
 async def bare_jira(sim: Any) -> int:
     fields = "summary,status,priority,assignee,created,updated,resolutiondate,labels,components," + ",".join(
-        sim.fields.values())
+        sim.fields.values()
+    )
     params = {"jql": f"project = {sim.project} ORDER BY updated ASC", "fields": fields, "maxResults": 100}
     count = 0
     async with httpx.AsyncClient(base_url=sim.url, auth=(sim.email, sim.token)) as client:
@@ -142,8 +148,9 @@ async def bench(kind: str, tickets: int) -> None:
         _, bare_rate = await timed("bare httpx + json.loads", bare(sim))
         await timed("connector fetch+normalize", fetch_and_normalize(kind, sim), bare_rate)
         with tempfile.TemporaryDirectory() as tmp:
-            (_, idle, _), _ = await timed("sync() into SQLite on disk", full_sync(kind, sim, Path(tmp) / "b.db"),
-                                          bare_rate)
+            (_, idle, _), _ = await timed(
+                "sync() into SQLite on disk", full_sync(kind, sim, Path(tmp) / "b.db"), bare_rate
+            )
         print(f"  requests in an idle poll: {idle} (minimum 1)")
     finally:
         await sim.stop()
@@ -154,8 +161,11 @@ async def bench(kind: str, tickets: int) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             stored, _, rate_limited = await full_sync(kind, limited, Path(tmp) / "l.db")
-        print(f"  429s during a cold sync of {stored:,} tickets and an idle poll under the simulator's enforced "
-              f"limits: {rate_limited} (goal 0)", flush=True)
+        print(
+            f"  429s during a cold sync of {stored:,} tickets and an idle poll under the simulator's enforced "
+            f"limits: {rate_limited} (goal 0)",
+            flush=True,
+        )
     finally:
         await limited.stop()
 

@@ -21,12 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from backlog_watch.web import wallboard
-from backlog_watch.web.exporter import exposition, make_registry
-from backlog_watch.store.history import History, kpis_by_scope
 from backlog_watch.models import Priority, Sla, Status, Ticket
 from backlog_watch.reports import prepare
+from backlog_watch.store.history import History, kpis_by_scope
 from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.web import wallboard
+from backlog_watch.web.exporter import exposition, make_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.factories, from a checkout
 from tests.factories import NOW, ticket  # noqa: E402
@@ -36,11 +36,18 @@ def tickets(count: int) -> list[Ticket]:
     made = []
     for i in range(count):
         solved = i % 3 == 0
-        made.append(ticket(
-            id=str(i), age=timedelta(hours=i % 2000), group=f"G{i % 12}", tags=(f"t{i % 30}",),
-            priority=list(Priority)[i % 5], status=Status.SOLVED if solved else Status.OPEN,
-            solved_at=NOW - timedelta(hours=(i % 2000) / 2) if solved else None,
-            sla=Sla(first_response_due=NOW + timedelta(minutes=i % 600 - 300)) if i % 4 == 0 else Sla()))
+        made.append(
+            ticket(
+                id=str(i),
+                age=timedelta(hours=i % 2000),
+                group=f"G{i % 12}",
+                tags=(f"t{i % 30}",),
+                priority=list(Priority)[i % 5],
+                status=Status.SOLVED if solved else Status.OPEN,
+                solved_at=NOW - timedelta(hours=(i % 2000) / 2) if solved else None,
+                sla=Sla(first_response_due=NOW + timedelta(minutes=i % 600 - 300)) if i % 4 == 0 else Sla(),
+            )
+        )
     return made
 
 

@@ -48,11 +48,11 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from backlog_watch.sources.connector import Cursor, Page
 from backlog_watch.durations import Duration
 from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.sources.http import Clock, HttpConnector, Sleep
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
+from backlog_watch.sources.connector import Cursor, Page
+from backlog_watch.sources.http import Clock, HttpConnector, Sleep
 from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,29 @@ ONE_SECOND = timedelta(seconds=1)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 STATUSES: Mapping[int, Status] = {
-    2: Status.OPEN, 3: Status.PENDING, 4: Status.SOLVED, 5: Status.CLOSED, 6: Status.PENDING, 7: Status.ON_HOLD,
+    2: Status.OPEN,
+    3: Status.PENDING,
+    4: Status.SOLVED,
+    5: Status.CLOSED,
+    6: Status.PENDING,
+    7: Status.ON_HOLD,
 }
 STATUS_LABELS: Mapping[str, Status] = {
-    "open": Status.OPEN, "pending": Status.PENDING, "resolved": Status.SOLVED, "closed": Status.CLOSED,
-    "waiting on customer": Status.PENDING, "waiting on third party": Status.ON_HOLD,
+    "open": Status.OPEN,
+    "pending": Status.PENDING,
+    "resolved": Status.SOLVED,
+    "closed": Status.CLOSED,
+    "waiting on customer": Status.PENDING,
+    "waiting on third party": Status.ON_HOLD,
 }
 PRIORITIES: Mapping[int, Priority] = {1: Priority.LOW, 2: Priority.NORMAL, 3: Priority.HIGH, 4: Priority.URGENT}
 CHANNELS: Mapping[int, Channel] = {
-    1: Channel.EMAIL, 2: Channel.WEB, 3: Channel.PHONE, 7: Channel.CHAT, 9: Channel.WEB, 10: Channel.EMAIL,
+    1: Channel.EMAIL,
+    2: Channel.WEB,
+    3: Channel.PHONE,
+    7: Channel.CHAT,
+    9: Channel.WEB,
+    10: Channel.EMAIL,
 }
 
 
@@ -131,11 +145,16 @@ class FreshdeskCursor:
         )
 
     def dump(self) -> Cursor:
-        return json.dumps({
-            "updated_since": _stamp(self.updated.since), "ids": sorted(self.updated.ids, key=_id_order),
-            "deleted_since": _stamp(self.deleted.since), "deleted_ids": sorted(self.deleted.ids, key=_id_order),
-            "deleted_checked": self.deleted_checked,
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "updated_since": _stamp(self.updated.since),
+                "ids": sorted(self.updated.ids, key=_id_order),
+                "deleted_since": _stamp(self.deleted.since),
+                "deleted_ids": sorted(self.deleted.ids, key=_id_order),
+                "deleted_checked": self.deleted_checked,
+            },
+            separators=(",", ":"),
+        )
 
 
 class FreshdeskConnector(HttpConnector):
@@ -233,13 +252,16 @@ class FreshdeskConnector(HttpConnector):
                     f"more than {self.max_page} pages of tickets updated at {_stamp(start)}: cannot page on",
                     helpdesk=self.helpdesk,
                 )
-            log.debug("page cap reached: listing again from %s", _stamp(window.since),
-                      extra={"helpdesk": self.helpdesk})
+            log.debug(
+                "page cap reached: listing again from %s", _stamp(window.since), extra={"helpdesk": self.helpdesk}
+            )
 
     async def _pages(self, since: datetime, deleted: bool) -> AsyncIterator[tuple[int, list[Any], bool]]:
         """(page number, tickets, whether more follow) up to the page cap."""
         params: dict[str, str | int] = {
-            "updated_since": _stamp(since), "order_by": "updated_at", "order_type": "asc",
+            "updated_since": _stamp(since),
+            "order_by": "updated_at",
+            "order_type": "asc",
             "per_page": self.settings.per_page,
         }
         if self.settings.include_stats:
@@ -317,8 +339,9 @@ class FreshdeskConnector(HttpConnector):
         try:
             fields = _json_list(await self.request("GET", FIELDS_PATH), self.helpdesk)
         except RequestError as exc:
-            log.warning("ticket_fields refused (%s): custom statuses unlabelled", exc,
-                        extra={"helpdesk": self.helpdesk})
+            log.warning(
+                "ticket_fields refused (%s): custom statuses unlabelled", exc, extra={"helpdesk": self.helpdesk}
+            )
             return {}
         for entry in fields:
             choices = entry.get("choices") if isinstance(entry, Mapping) else None

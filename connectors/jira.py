@@ -51,12 +51,12 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from backlog_watch.sources.connector import Confirmation, Cursor, Page
 from backlog_watch.durations import Duration
 from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.sources.http import Clock, HttpConnector, Sleep, seconds_until
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, Status, Ticket
 from backlog_watch.models import SlaTarget as TargetOutcome
+from backlog_watch.sources.connector import Confirmation, Cursor, Page
+from backlog_watch.sources.http import Clock, HttpConnector, Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -71,28 +71,52 @@ SLA_SCHEMA = "com.atlassian.servicedesk:sd-sla-field"
 REQUEST_TYPE_SCHEMA = "com.atlassian.servicedesk:vp-origin"
 _ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[1-9][0-9]*$")
 """Jira's issue key: the project key (capitals, digits, _), a dash, the issue number."""
-BASE_FIELDS = ("summary", "status", "priority", "assignee", "created", "updated", "resolutiondate", "labels",
-               "components")
+BASE_FIELDS = (
+    "summary",
+    "status",
+    "priority",
+    "assignee",
+    "created",
+    "updated",
+    "resolutiondate",
+    "labels",
+    "components",
+)
 SlaTarget = Literal["first_response_due", "next_reply_due", "resolution_due"]
 
 STATUS_NAMES: Mapping[str, Status] = {
-    "waiting for customer": Status.PENDING, "pending customer": Status.PENDING,
-    "pending": Status.ON_HOLD, "waiting for third party": Status.ON_HOLD, "waiting for vendor": Status.ON_HOLD,
+    "waiting for customer": Status.PENDING,
+    "pending customer": Status.PENDING,
+    "pending": Status.ON_HOLD,
+    "waiting for third party": Status.ON_HOLD,
+    "waiting for vendor": Status.ON_HOLD,
     "on hold": Status.ON_HOLD,
-    "closed": Status.CLOSED, "canceled": Status.CLOSED, "cancelled": Status.CLOSED, "declined": Status.CLOSED,
+    "closed": Status.CLOSED,
+    "canceled": Status.CLOSED,
+    "cancelled": Status.CLOSED,
+    "declined": Status.CLOSED,
     "won't do": Status.CLOSED,
 }
 CATEGORIES: Mapping[str, Status] = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
 PRIORITIES: Mapping[str, Priority] = {
-    "highest": Priority.URGENT, "blocker": Priority.URGENT, "critical": Priority.URGENT,
-    "high": Priority.HIGH, "major": Priority.HIGH, "medium": Priority.NORMAL,
-    "low": Priority.LOW, "lowest": Priority.LOW, "minor": Priority.LOW, "trivial": Priority.LOW,
+    "highest": Priority.URGENT,
+    "blocker": Priority.URGENT,
+    "critical": Priority.URGENT,
+    "high": Priority.HIGH,
+    "major": Priority.HIGH,
+    "medium": Priority.NORMAL,
+    "low": Priority.LOW,
+    "lowest": Priority.LOW,
+    "minor": Priority.LOW,
+    "trivial": Priority.LOW,
 }
 DEFAULT_SLA_FIELDS: Mapping[str, SlaTarget] = {
-    "Time to first response": "first_response_due", "Time to resolution": "resolution_due",
+    "Time to first response": "first_response_due",
+    "Time to resolution": "resolution_due",
 }
 TARGET_KINDS: Mapping[SlaTarget, SlaKind] = {
-    "first_response_due": SlaKind.FIRST_RESPONSE, "next_reply_due": SlaKind.NEXT_REPLY,
+    "first_response_due": SlaKind.FIRST_RESPONSE,
+    "next_reply_due": SlaKind.NEXT_REPLY,
     "resolution_due": SlaKind.RESOLUTION,
 }
 
@@ -226,16 +250,22 @@ class JiraConnector(HttpConnector):
             except PaginationError as exc:
                 problem = f"the open-issue listing is malformed ({exc})"
             reconciled = self.wall()
-        yield Page(records=[], cursor=self._cursor(updated, seen, reconciled), done=True, open_ids=open_ids,
-                   listing_problem=problem)
+        yield Page(
+            records=[],
+            cursor=self._cursor(updated, seen, reconciled),
+            done=True,
+            open_ids=open_ids,
+            listing_problem=problem,
+        )
 
     def _cursor(self, updated: int | None, seen: dict[str, int], reconciled: float | None) -> Cursor:
         if updated is not None:
             floor = updated - int(self.settings.overlap.total_seconds() * 1000)
             for key in [k for k, v in seen.items() if v < floor]:
                 del seen[key]
-        return json.dumps({"updated": updated, "seen": dict(sorted(seen.items())), "reconciled": reconciled},
-                          separators=(",", ":"))
+        return json.dumps(
+            {"updated": updated, "seen": dict(sorted(seen.items())), "reconciled": reconciled}, separators=(",", ":")
+        )
 
     async def _prepare(self) -> None:
         """Once per connector: prove the credentials (search would answer an anonymous caller with
@@ -281,8 +311,7 @@ class JiraConnector(HttpConnector):
             token = body.get("nextPageToken")
             last = not token or body.get("isLast") is True
             if strict and not body["issues"] and not last:
-                raise PaginationError("search/jql answered an empty page that is not the last",
-                                      helpdesk=self.helpdesk)
+                raise PaginationError("search/jql answered an empty page that is not the last", helpdesk=self.helpdesk)
             yield body["issues"]
             if last:
                 return
@@ -300,8 +329,9 @@ class JiraConnector(HttpConnector):
             for issue in issues:
                 issue_id = issue.get("id") if isinstance(issue, Mapping) else None
                 if not isinstance(issue_id, str | int) or isinstance(issue_id, bool) or not str(issue_id):
-                    raise PaginationError(f"search/jql listed an issue without an id: {issue!r:.80}",
-                                          helpdesk=self.helpdesk)
+                    raise PaginationError(
+                        f"search/jql listed an issue without an id: {issue!r:.80}", helpdesk=self.helpdesk
+                    )
                 ids.add(str(issue_id))
                 if isinstance(issue.get("key"), str) and issue["key"]:
                     keys[str(issue_id)] = issue["key"]
@@ -379,7 +409,8 @@ class JiraConnector(HttpConnector):
             tags=tuple(str(label) for label in fields.get("labels") or ()),
             created_at=created_at,
             updated_at=updated_at,
-            solved_at=(_utc(resolved) if resolved else updated_at) if status in (Status.SOLVED, Status.CLOSED)
+            solved_at=(_utc(resolved) if resolved else updated_at)
+            if status in (Status.SOLVED, Status.CLOSED)
             else None,
             sla=self.sla_of(fields) if status.is_open else Sla(targets=self.sla_targets(fields)),
             url=f"{self.settings.url}/browse/{key}",
@@ -404,8 +435,11 @@ class JiraConnector(HttpConnector):
         if found is None:
             if name not in self._unknown_priorities:
                 self._unknown_priorities.add(name)
-                log.warning("priority %r is not mapped: counted as none (map it with priority_map)", name,
-                            extra={"helpdesk": self.helpdesk})
+                log.warning(
+                    "priority %r is not mapped: counted as none (map it with priority_map)",
+                    name,
+                    extra={"helpdesk": self.helpdesk},
+                )
             return Priority.NONE
         return found
 

@@ -36,10 +36,10 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from backlog_watch.sources.connector import Cursor, Page
 from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.sources.http import Clock, HttpConnector, Params, Sleep
 from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
+from backlog_watch.sources.connector import Cursor, Page
+from backlog_watch.sources.http import Clock, HttpConnector, Params, Sleep
 from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -182,9 +182,7 @@ class ZendeskConnector(HttpConnector):
             cursor = after
 
     def _export_params(self, cursor: Cursor | None) -> dict[str, str | int]:
-        params: dict[str, str | int] = (
-            {"cursor": cursor} if cursor else {"start_time": self.settings.start_time}
-        )
+        params: dict[str, str | int] = {"cursor": cursor} if cursor else {"start_time": self.settings.start_time}
         params["per_page"] = self.settings.per_page
         if self._sideload_slas:
             params["include"] = "slas"
@@ -222,9 +220,7 @@ class ZendeskConnector(HttpConnector):
                 response = await self.request("GET", TICKETS_SHOW_MANY_PATH, params=params)
             except RequestError as exc:
                 # SLAs complete a ticket, they are not the ticket: store the page without them.
-                log.warning(
-                    "show_many refused (%s): page stored without SLAs", exc, extra={"helpdesk": self.helpdesk}
-                )
+                log.warning("show_many refused (%s): page stored without SLAs", exc, extra={"helpdesk": self.helpdesk})
                 break
             for ticket in _tickets_of(_json_object(response, self.helpdesk), "tickets", self.helpdesk):
                 if isinstance(ticket, Mapping) and "slas" in ticket:
@@ -358,11 +354,7 @@ def _ids(tickets: Iterable[Mapping[str, Any]], key: str) -> set[str]:
 def _names(entries: Any) -> dict[str, str]:
     if not isinstance(entries, list):
         return {}
-    return {
-        str(e["id"]): str(e["name"])
-        for e in entries
-        if isinstance(e, Mapping) and "id" in e and e.get("name")
-    }
+    return {str(e["id"]): str(e["name"]) for e in entries if isinstance(e, Mapping) and "id" in e and e.get("name")}
 
 
 def _name_of(names: Mapping[str, str], value: Any) -> str | None:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+from backlog_watch_connectors import freshdesk, jira, zendesk
 
-from backlog_watch.sources.connector import available_connectors
-from backlog_watch.sources.http import HttpConnector
 from backlog_watch.models import Priority, Status
 from backlog_watch.sim import FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
 from backlog_watch.sim.generate import parse_time
+from backlog_watch.sources.connector import available_connectors
+from backlog_watch.sources.http import HttpConnector
 from backlog_watch.store.sqlite import SqliteStore
-from backlog_watch_connectors import freshdesk, jira, zendesk
 
 
 class Expected(NamedTuple):
@@ -66,8 +66,13 @@ def jira_truth(sim: JiraSimulator) -> dict[str, Expected]:
         fields = issue["fields"]
         status = fields["status"]
         mapped = jira.STATUS_NAMES.get(status["name"].casefold()) or jira.CATEGORIES[status["statusCategory"]["key"]]
-        truth[key] = Expected(mapped, jira.PRIORITIES[fields["priority"]["name"].casefold()],
-                              _iso(fields["created"]), _iso(fields["updated"]), fields["summary"])
+        truth[key] = Expected(
+            mapped,
+            jira.PRIORITIES[fields["priority"]["name"].casefold()],
+            _iso(fields["created"]),
+            _iso(fields["updated"]),
+            fields["summary"],
+        )
     return truth
 
 
@@ -90,18 +95,33 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "zendesk": Kind(
-        "zendesk", ZendeskSimulator, zendesk_truth, lambda sim, key: str(key),
-        settings={"per_page": 50}, bad_credentials={"token": "not-the-token"}, secret="not-the-token",
+        "zendesk",
+        ZendeskSimulator,
+        zendesk_truth,
+        lambda sim, key: str(key),
+        settings={"per_page": 50},
+        bad_credentials={"token": "not-the-token"},
+        secret="not-the-token",
     ),
     "freshdesk": Kind(
-        "freshdesk", FreshdeskSimulator, freshdesk_truth, lambda sim, key: str(key),
-        settings={"per_page": 10, "list_requests_per_minute": 100}, sim_options={"max_page": 3},
-        bad_credentials={"api_key": "not-the-key"}, secret="not-the-key",
+        "freshdesk",
+        FreshdeskSimulator,
+        freshdesk_truth,
+        lambda sim, key: str(key),
+        settings={"per_page": 10, "list_requests_per_minute": 100},
+        sim_options={"max_page": 3},
+        bad_credentials={"api_key": "not-the-key"},
+        secret="not-the-key",
         tune=lambda connector: setattr(connector, "max_page", 3),
     ),
     "jira": Kind(
-        "jira", JiraSimulator, jira_truth, lambda sim, key: sim.key(key),
-        settings={"page_size": 10}, bad_credentials={"token": "not-the-token"}, secret="not-the-token",
+        "jira",
+        JiraSimulator,
+        jira_truth,
+        lambda sim, key: sim.key(key),
+        settings={"page_size": 10},
+        bad_credentials={"token": "not-the-token"},
+        secret="not-the-token",
     ),
 }
 
@@ -132,7 +152,9 @@ class Rig:
         factory = available_connectors()[self.kind.name]
         built = factory(  # type: ignore[call-arg]
             self.sim.settings(self.kind.name, **{**self.kind.settings, **settings}),
-            self.client, sleep=self.sleep, clock=self.sim.clock.timestamp,
+            self.client,
+            sleep=self.sleep,
+            clock=self.sim.clock.timestamp,
         )
         self.kind.tune(built)
         return built

@@ -17,9 +17,16 @@ def ticket(*, age: timedelta = timedelta(hours=1), idle: timedelta | None = None
     number = fields.pop("id", None) or str(next(_ids))
     created = NOW - age
     values: dict[str, Any] = {
-        "helpdesk": "zendesk", "id": number, "subject": f"Ticket {number}", "status": Status.OPEN,
-        "priority": Priority.NORMAL, "group": "Support", "assignee": "Ada", "created_at": created,
-        "updated_at": NOW - idle if idle is not None else created, "sla": Sla(),
+        "helpdesk": "zendesk",
+        "id": number,
+        "subject": f"Ticket {number}",
+        "status": Status.OPEN,
+        "priority": Priority.NORMAL,
+        "group": "Support",
+        "assignee": "Ada",
+        "created_at": created,
+        "updated_at": NOW - idle if idle is not None else created,
+        "sla": Sla(),
         "url": f"https://acme.zendesk.com/agent/tickets/{number}",
     }
     values.update(fields)

@@ -31,8 +31,7 @@ class Mailbox:
     logins: list[str] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(message_from_bytes(envelope.original_content or envelope.content,
-                                                policy=policy.default))  # type: ignore[arg-type]
+        self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))  # type: ignore[arg-type]
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 OK"
 
@@ -43,8 +42,11 @@ class Credentials:
     password: str
 
     def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.username
-              and auth_data.password.decode() == self.password)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
+            and auth_data.password.decode() == self.password
+        )
         return AuthResult(success=ok, handled=False)
 
 
@@ -64,9 +66,13 @@ class LocalCA:
 
 
 @contextmanager
-def smtp_server(port: int | None = None, *, starttls: ssl.SSLContext | None = None,
-                implicit_tls: ssl.SSLContext | None = None, credentials: Credentials | None = None
-                ) -> Iterator[tuple[Mailbox, int]]:
+def smtp_server(
+    port: int | None = None,
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    credentials: Credentials | None = None,
+) -> Iterator[tuple[Mailbox, int]]:
     """Serve on 127.0.0.1:port (a free one by default) until the block ends."""
     mailbox = Mailbox()
     port = port or free_port()
@@ -78,8 +84,14 @@ def smtp_server(port: int | None = None, *, starttls: ssl.SSLContext | None = No
         # (and aiosmtpd warns when AUTH is required without its TLS, so there it is offered, not required)
         required = starttls is not None
         kwargs.update(authenticator=credentials, auth_required=required, auth_require_tls=required)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=implicit_tls,
-                            server_hostname="localhost" if implicit_tls else None, **kwargs)
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=implicit_tls,
+        server_hostname="localhost" if implicit_tls else None,
+        **kwargs,
+    )
     controller.start()
     try:
         yield mailbox, port

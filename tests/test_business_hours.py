@@ -22,8 +22,12 @@ def paris(*args: int) -> datetime:
 @pytest.fixture
 def support_eu() -> BusinessCalendar:
     """The contract's calendar: Mon-Fri 09:00-18:00 Paris, closed on Christmas and New Year's Day."""
-    settings = CalendarSettings(timezone="Europe/Paris", days=["mon", "tue", "wed", "thu", "fri"],
-                                hours="09:00-18:00", holidays=[date(2026, 12, 25), date(2027, 1, 1)])
+    settings = CalendarSettings(
+        timezone="Europe/Paris",
+        days=["mon", "tue", "wed", "thu", "fri"],
+        hours="09:00-18:00",
+        holidays=[date(2026, 12, 25), date(2027, 1, 1)],
+    )
     return BusinessCalendar.from_settings(settings)
 
 
@@ -33,6 +37,7 @@ def calendar(**settings: object) -> BusinessCalendar:
 
 
 # 2026-11-20 is a Friday, 2026-11-23 a Monday; 2026-03-29 and 2026-10-25 are Paris's DST Sundays.
+
 
 def test_friday_evening_ticket_is_five_working_minutes_old_on_monday(support_eu: BusinessCalendar) -> None:
     friday_evening, monday_morning = paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 9, 0)
@@ -47,13 +52,16 @@ def test_a_full_week_counts_five_working_days(support_eu: BusinessCalendar) -> N
     assert support_eu.working_time(paris(2026, 11, 16), paris(2026, 11, 23)) == timedelta(hours=45)
 
 
-@pytest.mark.parametrize(("start", "end", "expected"), [
-    (paris(2026, 11, 23, 8, 0), paris(2026, 11, 23, 10, 0), timedelta(hours=1)),     # starts before opening
-    (paris(2026, 11, 23, 12, 0), paris(2026, 11, 23, 13, 30), timedelta(minutes=90)),  # inside hours
-    (paris(2026, 11, 23, 17, 0), paris(2026, 11, 23, 23, 0), timedelta(hours=1)),    # ends after closing
-    (paris(2026, 11, 23, 19, 0), paris(2026, 11, 24, 8, 59), timedelta(0)),          # the whole night
-    (paris(2026, 11, 23, 19, 0), paris(2026, 11, 24, 9, 30), timedelta(minutes=30)),  # starts after closing
-])
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (paris(2026, 11, 23, 8, 0), paris(2026, 11, 23, 10, 0), timedelta(hours=1)),  # starts before opening
+        (paris(2026, 11, 23, 12, 0), paris(2026, 11, 23, 13, 30), timedelta(minutes=90)),  # inside hours
+        (paris(2026, 11, 23, 17, 0), paris(2026, 11, 23, 23, 0), timedelta(hours=1)),  # ends after closing
+        (paris(2026, 11, 23, 19, 0), paris(2026, 11, 24, 8, 59), timedelta(0)),  # the whole night
+        (paris(2026, 11, 23, 19, 0), paris(2026, 11, 24, 9, 30), timedelta(minutes=30)),  # starts after closing
+    ],
+)
 def test_start_and_end_inside_and_outside_hours(
     support_eu: BusinessCalendar, start: datetime, end: datetime, expected: timedelta
 ) -> None:
@@ -73,8 +81,9 @@ def test_holidays_are_closed(support_eu: BusinessCalendar) -> None:
 
 def test_other_time_zones_are_converted(support_eu: BusinessCalendar) -> None:
     # 08:00 UTC is 09:00 in Paris in November; 14:00 in New York is 20:00 in Paris.
-    assert support_eu.working_time(datetime(2026, 11, 23, 8, 0, tzinfo=UTC),
-                                   datetime(2026, 11, 23, 14, 0, tzinfo=NEW_YORK)) == timedelta(hours=9)
+    assert support_eu.working_time(
+        datetime(2026, 11, 23, 8, 0, tzinfo=UTC), datetime(2026, 11, 23, 14, 0, tzinfo=NEW_YORK)
+    ) == timedelta(hours=9)
 
 
 def test_working_time_across_the_march_dst_weekend(support_eu: BusinessCalendar) -> None:
@@ -165,15 +174,18 @@ def test_settings_accept_full_day_names_and_date_strings() -> None:
     assert CalendarSettings().days == ("mon", "tue", "wed", "thu", "fri")
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"hours": "18:00-09:00"}, '"18:00-09:00" ends before it starts'),
-    ({"hours": "9h-18h"}, '"9h-18h" is not a range of hours'),
-    ({"hours": "09:00-24:30"}, "is not a range of hours"),
-    ({"hours": ["09:00-12:00", "11:00-14:00"]}, "overlap"),
-    ({"timezone": "Europe/Pari"}, 'did you mean "Europe/Paris"'),
-    ({"days": ["mon", "funday"]}, "funday"),
-    ({"days": []}, "at least 1 item"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"hours": "18:00-09:00"}, '"18:00-09:00" ends before it starts'),
+        ({"hours": "9h-18h"}, '"9h-18h" is not a range of hours'),
+        ({"hours": "09:00-24:30"}, "is not a range of hours"),
+        ({"hours": ["09:00-12:00", "11:00-14:00"]}, "overlap"),
+        ({"timezone": "Europe/Pari"}, 'did you mean "Europe/Paris"'),
+        ({"days": ["mon", "funday"]}, "funday"),
+        ({"days": []}, "at least 1 item"),
+    ],
+)
 def test_invalid_settings(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CalendarSettings.model_validate(settings)

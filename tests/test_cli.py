@@ -17,14 +17,25 @@ import pytest
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from tests.paths import CONTRACT
 
-CONTRACT_ENV = {"ZENDESK_API_TOKEN": "zd-secret-1", "FRESHDESK_API_KEY": "fd-secret-2",
-                "JIRA_API_TOKEN": "jira-secret-3", "SLACK_BOT_TOKEN": "xoxb-secret-4", "SMTP_PASSWORD": "pw-5"}
+CONTRACT_ENV = {
+    "ZENDESK_API_TOKEN": "zd-secret-1",
+    "FRESHDESK_API_KEY": "fd-secret-2",
+    "JIRA_API_TOKEN": "jira-secret-3",
+    "SLACK_BOT_TOKEN": "xoxb-secret-4",
+    "SMTP_PASSWORD": "pw-5",
+}
 
 
 async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "--log-format", "text", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "backlog_watch",
+        "--log-format",
+        "text",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -32,10 +43,11 @@ async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60
     return proc.returncode, out.decode(), err.decode()
 
 
-def write_config(path: Path, sim: ZendeskSimulator, *, token: str | None = None, extra: str = "",
-                 port: int = 0) -> Path:
+def write_config(
+    path: Path, sim: ZendeskSimulator, *, token: str | None = None, extra: str = "", port: int = 0
+) -> Path:
     path.write_text(f"""\
-store: sqlite:///{path.parent / 'bw.db'}
+store: sqlite:///{path.parent / "bw.db"}
 http: {{listen: "127.0.0.1:{port}"}}
 evaluate_every: 1s
 helpdesks:
@@ -78,8 +90,11 @@ async def test_check_passes_the_contract_and_lists_what_is_not_supported_yet() -
 
 async def test_run_refuses_what_is_not_supported_yet_with_the_message_check_gives(tmp_path: Path) -> None:
     shared_store = tmp_path / "pg.yaml"  # the contract with its shared PostgreSQL store, not built yet
-    shared_store.write_text(CONTRACT.read_text().replace(
-        "store: sqlite:///./backlog-watch.db", "store: postgresql://bw:${PG_PASSWORD}@db/backlog"))
+    shared_store.write_text(
+        CONTRACT.read_text().replace(
+            "store: sqlite:///./backlog-watch.db", "store: postgresql://bw:${PG_PASSWORD}@db/backlog"
+        )
+    )
     env = {**CONTRACT_ENV, "PG_PASSWORD": "pg-secret-6"}
     code, out, _ = await cli("check", "--config", str(shared_store), env=env)
     assert code == 0 and "store: postgresql is not yet supported" in out
@@ -91,9 +106,11 @@ async def test_run_refuses_what_is_not_supported_yet_with_the_message_check_give
 
 async def test_a_bad_config_names_file_line_and_key_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("helpdesks:\n  - name: zd\n    type: zendesk\n    url: https://a.zendesk.com\n"
-                   "    email: a@b.c\n    token: t\nrules:\n  - name: old\n    type: aging\n"
-                   "    older_than: 7 days\n")
+    bad.write_text(
+        "helpdesks:\n  - name: zd\n    type: zendesk\n    url: https://a.zendesk.com\n"
+        "    email: a@b.c\n    token: t\nrules:\n  - name: old\n    type: aging\n"
+        "    older_than: 7 days\n"
+    )
     code, out, err = await cli("check", "--config", str(bad))
     assert code == 2
     assert f'{bad}:10: rules[0].older_than: "7 days" is not a duration' in err
@@ -117,12 +134,16 @@ async def test_once_notifies_and_exits_0(sim: ZendeskSimulator, tmp_path: Path) 
 
 
 async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim, extra="""\
+    config = write_config(
+        tmp_path / "c.yaml",
+        sim,
+        extra="""\
   - name: quiet-rule
     type: threshold
     metric: open_tickets
     warn_above: 100000
-""")
+""",
+    )
     code, out, err = await cli("once", "--dry-run", "--config", str(config))
     assert code == 0, err
     backlog = len(sim.open_ids())
@@ -154,8 +175,17 @@ async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: Zende
     log = tmp_path / "stderr.log"  # a file, not a pipe nobody reads until the end: logs must never block
     with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "--config", str(config),
-            stdout=asyncio.subprocess.PIPE, stderr=log_file)
+            sys.executable,
+            "-m",
+            "backlog_watch",
+            "--log-format",
+            "json",
+            "run",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+        )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -207,8 +237,18 @@ async def test_run_on_a_busy_port_says_so_in_one_line_and_exits_2(sim: ZendeskSi
 
 async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "simulate", "zendesk", "--port", "0", "--tickets", "50",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "backlog_watch",
+        "simulate",
+        "zendesk",
+        "--port",
+        "0",
+        "--tickets",
+        "50",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -228,23 +268,38 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
 async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with (tmp_path / "stderr.log").open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "backlog_watch", "--log-format", "text", "demo", "--data", str(tmp_path / "demo"),
-            "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=log_file)
+            sys.executable,
+            "-m",
+            "backlog_watch",
+            "--log-format",
+            "text",
+            "demo",
+            "--data",
+            str(tmp_path / "demo"),
+            "--port",
+            "0",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+        )
     try:
         assert proc.stdout is not None
         seen: list[bytes] = []
+
         def alerted(helpdesk: bytes) -> bool:
-            return any(line.startswith((b"[WARN]", b"[CRITICAL]")) and line.rstrip().endswith(helpdesk + b")")
-                       for line in seen)
+            return any(
+                line.startswith((b"[WARN]", b"[CRITICAL]")) and line.rstrip().endswith(helpdesk + b")") for line in seen
+            )
 
         # The demo watches all three simulated helpdesks at once.
         while not all(alerted(h) for h in (b"zendesk", b"freshdesk", b"jira")):
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, b"".join(seen[-20:]).decode()  # the demo ended early
             seen.append(line)
-        for banner in (b"[zendesk] Zendesk simulator at http://127.0.0.1:",
-                       b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
-                       b"[jira] Jira simulator at http://127.0.0.1:"):
+        for banner in (
+            b"[zendesk] Zendesk simulator at http://127.0.0.1:",
+            b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
+            b"[jira] Jira simulator at http://127.0.0.1:",
+        ):
             assert any(banner in line for line in seen), banner
         (dashboard,) = [line.decode() for line in seen if line.startswith(b"[demo] dashboard")]
         async with httpx.AsyncClient() as client:

@@ -18,8 +18,9 @@ SKIPPED = 77
 def test_container_builds_runs_alerts_and_stops() -> None:
     if os.environ.get("BACKLOG_WATCH_SKIP_CONTAINER"):
         pytest.skip("BACKLOG_WATCH_SKIP_CONTAINER is set")
-    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, "PY": sys.executable})
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1200, env={**os.environ, "PY": sys.executable}
+    )
     output = result.stdout + result.stderr
     if result.returncode == SKIPPED:
         pytest.skip(output.strip().splitlines()[-1])

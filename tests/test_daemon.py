@@ -14,8 +14,9 @@ from backlog_watch.config.models import Config, parse_config
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 
 
-def make_config(sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, warn_above: int,
-                token: str | None = None) -> Config:
+def make_config(
+    sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, warn_above: int, token: str | None = None
+) -> Config:
     text = f"""
 store: sqlite:///{db}
 helpdesks:
@@ -43,8 +44,11 @@ rules:
 
 
 def methods(slack: SlackStandIn) -> list[str]:
-    return [c.method + ("(thread)" if c.params.get("thread_ts") else "")
-            for c in slack.calls if c.method.startswith("chat.")]
+    return [
+        c.method + ("(thread)" if c.params.get("thread_ts") else "")
+        for c in slack.calls
+        if c.method.startswith("chat.")
+    ]
 
 
 async def once(config: Config, clock: SimClock) -> int:
@@ -54,7 +58,10 @@ async def once(config: Config, clock: SimClock) -> int:
 
 
 async def test_fire_once_repeat_restart_resolve(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
     backlog = len(zendesk_sim.open_ids())
@@ -94,7 +101,10 @@ async def test_fire_once_repeat_restart_resolve(
 
 
 async def test_slack_outage_delays_and_never_loses(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
@@ -117,7 +127,10 @@ async def test_slack_outage_delays_and_never_loses(
 
 
 async def test_refused_token_fails_that_helpdesk_with_a_clear_error(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1, token="wrong")
     async with assemble(config, clock=sim_clock.now) as parts:

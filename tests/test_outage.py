@@ -23,15 +23,19 @@ async def test_down_after_counts_from_the_first_failed_request(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
-    config = parse_config(f"""
-store: sqlite:///{tmp_path / 'bw.db'}
+    config = parse_config(
+        f"""
+store: sqlite:///{tmp_path / "bw.db"}
 helpdesks:
   - {{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
       token: {zendesk_sim.token}, poll_every: 20s, down_after: 10s}}
 notifiers: [{{name: console, type: console}}]
 defaults: {{notify: [console]}}
 rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 100000}}]
-""", "outage.yaml", env={})
+""",
+        "outage.yaml",
+        env={},
+    )
     async with assemble(config, clock=sim_clock.now) as parts:
         connector = parts.connectors["zendesk"]
         connector.backoff_jitter = 0.0  # type: ignore[misc]
@@ -65,9 +69,15 @@ def skipped_record(job_id: str) -> logging.LogRecord:
         def __str__(self) -> str:  # APScheduler's text changes with every next run time
             return f"{job_id} (next run at {id(self)})"
 
-    return logging.LogRecord("apscheduler.scheduler", logging.WARNING, __file__, 1,
-                             'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
-                             (Job(), 1), None)
+    return logging.LogRecord(
+        "apscheduler.scheduler",
+        logging.WARNING,
+        __file__,
+        1,
+        'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+        (Job(), 1),
+        None,
+    )
 
 
 def test_skipped_run_warning_is_said_once_per_outage() -> None:

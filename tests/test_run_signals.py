@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from backlog_watch.web.hooks import TOKEN_HEADER
 from backlog_watch.sim import SimClock, ZendeskSimulator
+from backlog_watch.web.hooks import TOKEN_HEADER
 
 SECRET = "reload-test-secret-0123"
 
@@ -73,14 +73,24 @@ async def board_names(url: str) -> list[str]:
     return [h["name"] for h in board["helpdesks"]]
 
 
-async def test_sighup_reloads_and_sigterm_stops(zendesk_sim: ZendeskSimulator, sim_clock: SimClock,
-                                                tmp_path: Path) -> None:
+async def test_sighup_reloads_and_sigterm_stops(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
     sim_clock.advance(120)
     config = tmp_path / "bw.yaml"
     config.write_text(config_text(zendesk_sim, tmp_path / "bw.db", "zendesk"))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "-c", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "backlog_watch",
+        "--log-format",
+        "json",
+        "run",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     daemon = Daemon(process)
     try:
         url = await daemon.url()

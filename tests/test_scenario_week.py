@@ -105,8 +105,9 @@ async def test_a_simulated_week(sim_clock: SimClock, tmp_path: Path) -> None:
     sim = ZendeskSimulator(seed=11, tickets=0, clock=sim_clock)
     await sim.start()
     try:
-        config = parse_config(f"""
-store: sqlite:///{tmp_path / 'bw.db'}
+        config = parse_config(
+            f"""
+store: sqlite:///{tmp_path / "bw.db"}
 helpdesks:
   - {{name: zendesk, type: zendesk, url: "{sim.url}", email: {sim.email}, token: {sim.token}}}
 notifiers:
@@ -114,7 +115,10 @@ notifiers:
 defaults:
   notify: [rec]
   repeat_every: 2w
-{RULES}""", "week.yaml", env={})
+{RULES}""",
+            "week.yaml",
+            env={},
+        )
         recorder = Recorder(sim_clock)
         helpdesk = Helpdesk(sim)
         urgent: list[int] = []

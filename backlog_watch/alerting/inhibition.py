@@ -58,16 +58,20 @@ class InhibitRule(BaseModel):
 
     def hides(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
         """Whether an alert with the ``source`` labels (firing) hides one with the ``target`` labels."""
-        return (all(m.matches(source) for m in self.sources) and all(m.matches(target) for m in self.targets)
-                and all(source.get(name) == target.get(name) for name in self.equal))
+        return (
+            all(m.matches(source) for m in self.sources)
+            and all(m.matches(target) for m in self.targets)
+            and all(source.get(name) == target.get(name) for name in self.equal)
+        )
 
     def __str__(self) -> str:
         equal = f" equal [{', '.join(self.equal)}]" if self.equal else ""
         return f"[{', '.join(self.source_matchers)}] over [{', '.join(self.target_matchers)}]{equal}"
 
 
-DOWN_HIDES_OTHERS = InhibitRule(source_matchers=(f"rule={HELPDESK_DOWN}",),
-                                target_matchers=(f"rule!={HELPDESK_DOWN}",), equal=("helpdesk",))
+DOWN_HIDES_OTHERS = InhibitRule(
+    source_matchers=(f"rule={HELPDESK_DOWN}",), target_matchers=(f"rule!={HELPDESK_DOWN}",), equal=("helpdesk",)
+)
 """The built-in inhibition: a helpdesk that cannot be polled has stale data, so its other alerts wait."""
 
 
@@ -85,25 +89,41 @@ class InhibitSettings(BaseModel):
         """One line per old key set, saying what replaces it."""
         lines = []
         if self.critical_hides_warn is not None:
-            lines.append("inhibit.critical_hides_warn is deprecated and will be removed: "
-                         + ("write the inhibit_rules you want instead (e.g. source_matchers: [level=critical], "
-                            "target_matchers: [level=warn], equal: [rule, helpdesk])" if self.critical_hides_warn
-                            else "remove it (no alert of one rule hides another's by default)"))
+            lines.append(
+                "inhibit.critical_hides_warn is deprecated and will be removed: "
+                + (
+                    "write the inhibit_rules you want instead (e.g. source_matchers: [level=critical], "
+                    "target_matchers: [level=warn], equal: [rule, helpdesk])"
+                    if self.critical_hides_warn
+                    else "remove it (no alert of one rule hides another's by default)"
+                )
+            )
         if self.helpdesk_down_hides is not None:
-            lines.append("inhibit.helpdesk_down_hides is deprecated and will be removed: "
-                         f"use helpdesk_down.hides_others: {str(self.helpdesk_down_hides).lower()}")
+            lines.append(
+                "inhibit.helpdesk_down_hides is deprecated and will be removed: "
+                f"use helpdesk_down.hides_others: {str(self.helpdesk_down_hides).lower()}"
+            )
         return lines
 
     def legacy_rules(self, scope_labels: tuple[str, ...]) -> list[InhibitRule]:
         """``critical_hides_warn: true`` as it behaved: same scope (every scope label equal), any rule."""
         if not self.critical_hides_warn:
             return []
-        return [InhibitRule(source_matchers=("level=critical",), target_matchers=("level=warn",),
-                            equal=tuple(sorted(set(scope_labels))))]
+        return [
+            InhibitRule(
+                source_matchers=("level=critical",),
+                target_matchers=("level=warn",),
+                equal=tuple(sorted(set(scope_labels))),
+            )
+        ]
 
 
-def effective_rules(configured: tuple[InhibitRule, ...] | list[InhibitRule], legacy: InhibitSettings,
-                    down_hides_others: bool, scope_labels: tuple[str, ...]) -> list[InhibitRule]:
+def effective_rules(
+    configured: tuple[InhibitRule, ...] | list[InhibitRule],
+    legacy: InhibitSettings,
+    down_hides_others: bool,
+    scope_labels: tuple[str, ...],
+) -> list[InhibitRule]:
     """The inhibit rules in force: the configured ones, the old keys translated, the built-in one."""
     rules = [*configured, *legacy.legacy_rules(scope_labels)]
     down = legacy.helpdesk_down_hides if legacy.helpdesk_down_hides is not None else down_hides_others

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from backlog_watch.alerting.alerts import Alert, AlertState, Finding, Muted
+from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, InhibitRule
+from backlog_watch.alerting.silences import Silence, alert_labels, silencing
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.durations import human_duration
-from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, InhibitRule
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.alerting.silences import Silence, alert_labels, silencing
 from backlog_watch.store.sqlite import PollStatus
 
 if TYPE_CHECKING:
@@ -58,20 +58,29 @@ def down_findings(
         failing = (now - since) if now is not None and since is not None else timedelta(0)
         good = f"last good poll {status.last_success:%Y-%m-%d %H:%M} UTC" if status.last_success else "never polled"
         started = f"since {since:%Y-%m-%d %H:%M:%S} UTC, " if since is not None else ""
-        findings.append(Finding(
-            rule=HELPDESK_DOWN, labels=(("helpdesk", status.helpdesk),), level="critical",
-            value=max(0.0, failing.total_seconds()), threshold=None,
-            summary=f"{status.helpdesk}: failing for {human_duration(failing)} ({started}{good}): "
-                    f"{status.last_error}",
-            # refused credentials do not heal by waiting: say so at once
-            hold_for=timedelta(0) if status.auth_failed else down_after[status.helpdesk],
-            since=since,
-        ))
+        findings.append(
+            Finding(
+                rule=HELPDESK_DOWN,
+                labels=(("helpdesk", status.helpdesk),),
+                level="critical",
+                value=max(0.0, failing.total_seconds()),
+                threshold=None,
+                summary=f"{status.helpdesk}: failing for {human_duration(failing)} ({started}{good}): "
+                f"{status.last_error}",
+                # refused credentials do not heal by waiting: say so at once
+                hold_for=timedelta(0) if status.auth_failed else down_after[status.helpdesk],
+                since=since,
+            )
+        )
     return findings
 
 
-def inhibitor(labels: Mapping[str, str], fingerprint: str, sources: Iterable[tuple[Alert, Mapping[str, str]]],
-              rules: Iterable[InhibitRule]) -> Alert | None:
+def inhibitor(
+    labels: Mapping[str, str],
+    fingerprint: str,
+    sources: Iterable[tuple[Alert, Mapping[str, str]]],
+    rules: Iterable[InhibitRule],
+) -> Alert | None:
     """The firing alert that hides the one with these labels, if any (an alert never hides itself)."""
     for rule in rules:
         for source, source_labels in sources:
@@ -96,11 +105,17 @@ class DeliveryPolicy:
     @classmethod
     def from_config(cls, config: Config) -> DeliveryPolicy:
         down = config.helpdesk_down
-        rule = HelpdeskDownRule(
-            notify=down.notify if down.notify is not None else config.defaults.notify,
-            repeat_every=config.defaults.repeat_every, send_resolved=config.defaults.send_resolved,
-            group_by=("helpdesk",), escalate=config.defaults.escalate,
-        ) if down.enabled else None
+        rule = (
+            HelpdeskDownRule(
+                notify=down.notify if down.notify is not None else config.defaults.notify,
+                repeat_every=config.defaults.repeat_every,
+                send_resolved=config.defaults.send_resolved,
+                group_by=("helpdesk",),
+                escalate=config.defaults.escalate,
+            )
+            if down.enabled
+            else None
+        )
         return cls(
             down_rule=rule,
             down_after={h.name: h.down_after or down.after for h in config.helpdesks} if rule else {},
@@ -115,8 +130,9 @@ class DeliveryPolicy:
     def findings(self, statuses: Iterable[PollStatus], now: datetime | None = None) -> list[Finding]:
         return down_findings(statuses, self.down_after, now) if self.down_rule else []
 
-    def muted(self, alerts: Iterable[Alert], rules: Mapping[str, RuleBase], silences: Iterable[Silence],
-              now: datetime) -> dict[str, Muted]:
+    def muted(
+        self, alerts: Iterable[Alert], rules: Mapping[str, RuleBase], silences: Iterable[Silence], now: datetime
+    ) -> dict[str, Muted]:
         """fingerprint -> why it is not notified now: silenced, inhibited, or every notifier in quiet hours.
 
         Silenced and inhibited alerts are not planned at all; quiet hours only hold their notifications
@@ -130,8 +146,7 @@ class DeliveryPolicy:
         for alert in alerts:
             silence = silencing(active, labels[alert.fingerprint], now)
             if silence is not None:
-                why[alert.fingerprint] = Muted(
-                    "silenced", f"by {silence.id} ({silence.created_by}: {silence.comment})")
+                why[alert.fingerprint] = Muted("silenced", f"by {silence.id} ({silence.created_by}: {silence.comment})")
                 continue
             if alert.state is AlertState.PENDING:
                 continue
@@ -170,5 +185,11 @@ def log_muted(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> Non
         if before is not None and before.state is AlertState.FIRING and before.muted == alert.muted:
             continue
         extra = {"rule": alert.rule, "helpdesk": alert.label_map.get("helpdesk"), "muted": alert.muted.reason}
-        log.info("alert %s (%s, %s) fires but is not notified: %s", alert.rule, alert.level, _scope(alert),
-                 alert.muted, extra=extra)
+        log.info(
+            "alert %s (%s, %s) fires but is not notified: %s",
+            alert.rule,
+            alert.level,
+            _scope(alert),
+            alert.muted,
+            extra=extra,
+        )

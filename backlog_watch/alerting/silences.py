@@ -35,8 +35,10 @@ class Matcher:
     def parse(cls, text: str) -> Matcher:
         found = _MATCHER.match(text)
         if found is None or not found.group(3):
-            raise ValueError(f'"{text}" is not a matcher (use key=value, key!=value or key=~regex, '
-                             "e.g. rule=backlog-size or helpdesk=zendesk)")
+            raise ValueError(
+                f'"{text}" is not a matcher (use key=value, key!=value or key=~regex, '
+                "e.g. rule=backlog-size or helpdesk=zendesk)"
+            )
         key, op, value = found.groups()
         if op == "=~":
             try:
@@ -96,8 +98,16 @@ class Silences:
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
-    def add(self, matchers: Iterable[Matcher], *, ends_at: datetime, created_by: str, comment: str,
-            now: datetime, starts_at: datetime | None = None) -> Silence:
+    def add(
+        self,
+        matchers: Iterable[Matcher],
+        *,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+        now: datetime,
+        starts_at: datetime | None = None,
+    ) -> Silence:
         found = tuple(matchers)
         if not found:
             raise ValueError("a silence needs at least one matcher (e.g. --matcher rule=backlog-size)")
@@ -106,16 +116,35 @@ class Silences:
             raise ValueError("a silence must end after it starts")
         silence = Silence(uuid.uuid4().hex[:12], found, start, ends_at, created_by, comment, now)
         with self.store._transaction() as db:
-            db.execute("INSERT INTO silences VALUES (?,?,?,?,?,?,?)", (
-                silence.id, json.dumps([[m.key, m.op, m.value] for m in found]), start.timestamp(),
-                ends_at.timestamp(), created_by, comment, now.timestamp()))
+            db.execute(
+                "INSERT INTO silences VALUES (?,?,?,?,?,?,?)",
+                (
+                    silence.id,
+                    json.dumps([[m.key, m.op, m.value] for m in found]),
+                    start.timestamp(),
+                    ends_at.timestamp(),
+                    created_by,
+                    comment,
+                    now.timestamp(),
+                ),
+            )
         return silence
 
     def all(self) -> list[Silence]:
         with self.store._lock:
             rows = self.store._db.execute("SELECT * FROM silences ORDER BY created_at, id").fetchall()
-        return [Silence(r[0], tuple(Matcher(*m) for m in json.loads(r[1])), _moment(r[2]), _moment(r[3]),
-                        r[4], r[5], _moment(r[6])) for r in rows]
+        return [
+            Silence(
+                r[0],
+                tuple(Matcher(*m) for m in json.loads(r[1])),
+                _moment(r[2]),
+                _moment(r[3]),
+                r[4],
+                r[5],
+                _moment(r[6]),
+            )
+            for r in rows
+        ]
 
     def active(self, now: datetime) -> list[Silence]:
         return [s for s in self.all() if s.is_active(now)]

@@ -33,23 +33,35 @@ from backlog_watch.config.limits import MAX_DEPTH, MAX_VALUES
 Path_ = tuple[str | int, ...]
 """A key path in the config tree: ("rules", 3, "older_than")."""
 
-SECRET_KEYS = frozenset({"token", "api_key", "apikey", "password", "secret", "client_secret", "api_token",
-                         "hook_secret"})
+SECRET_KEYS = frozenset(
+    {"token", "api_key", "apikey", "password", "secret", "client_secret", "api_token", "hook_secret"}
+)
 _VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
 _SUGGESTED = re.compile(r'^unknown key ".*" \(did you mean "(.*)"\?\)$')
 _MISSING = re.compile(r'^missing required key "(.*)"$')
 _RULE_MATCHER = re.compile(r"^\s*rule\s*=(?!~)\s*(.+?)\s*$")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _INPUT_KINDS: Mapping[type, str] = {
-    bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a mapping",
-    date: "a date", datetime: "a date and time",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+    date: "a date",
+    datetime: "a date and time",
 }
 _TYPE_ERRORS: Mapping[str, str] = {
-    "int_parsing": "expected a whole number", "int_type": "expected a whole number",
-    "int_from_float": "expected a whole number", "float_parsing": "expected a number",
-    "float_type": "expected a number", "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false", "string_type": "expected a string", "list_type": "expected a list",
-    "tuple_type": "expected a list", "dict_type": "expected a mapping (key: value)",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "dict_type": "expected a mapping (key: value)",
     "model_type": "expected a mapping (key: value)",
     "model_attributes_type": "expected a mapping (key: value)",
     "date_parsing": "expected a date (YYYY-MM-DD)",
@@ -174,8 +186,11 @@ class Source:
     def _plain(self, node: Any, path: Path_, env: Mapping[str, str]) -> Any:
         self._values += 1
         if self._values > MAX_VALUES or len(path) > MAX_DEPTH:
-            why = (f"nested deeper than {MAX_DEPTH} levels (a recursive alias?)" if len(path) > MAX_DEPTH
-                   else f"the YAML aliases expand to more than {MAX_VALUES} values")
+            why = (
+                f"nested deeper than {MAX_DEPTH} levels (a recursive alias?)"
+                if len(path) > MAX_DEPTH
+                else f"the YAML aliases expand to more than {MAX_VALUES} values"
+            )
             raise YamlSyntaxError(self.problem(path, why))
         if isinstance(node, dict):
             return {str(k): self._plain(v, (*path, str(k)), env) for k, v in node.items()}
@@ -215,8 +230,9 @@ class Source:
             return value
 
         if re.search(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})", _VARIABLE.sub("", text)):
-            self.problems.append(self.problem(
-                path, "malformed ${...}: write ${NAME} or ${NAME:-default} (and $$ for a literal $)"))
+            self.problems.append(
+                self.problem(path, "malformed ${...}: write ${NAME} or ${NAME:-default} (and $$ for a literal $)")
+            )
             self.unresolved.add(path)
         return _VARIABLE.sub(replace, text)
 
@@ -255,8 +271,9 @@ def _model_of(annotation: Any, node: Any, refine: Refine) -> type[BaseModel] | N
     models = [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
     if len(models) > 1 and isinstance(node, dict):  # a union keyed on `type`
         kind = node.get("type")
-        models = [m for m in models if "type" in m.model_fields
-                  and kind in typing.get_args(m.model_fields["type"].annotation)] or models[:1]
+        models = [
+            m for m in models if "type" in m.model_fields and kind in typing.get_args(m.model_fields["type"].annotation)
+        ] or models[:1]
     return refine(models[0], node) if models else None
 
 
@@ -289,9 +306,7 @@ def _child(annotation: Any, step: str | int, node: Any, refine: Refine) -> Any:
 class ErrorTranslator:
     """Turns pydantic's errors on ``source.data`` (validated as ``root``) into located problems."""
 
-    def __init__(
-        self, source: Source, root: type[BaseModel], refine: Refine, kinds: Mapping[str, str]
-    ) -> None:
+    def __init__(self, source: Source, root: type[BaseModel], refine: Refine, kinds: Mapping[str, str]) -> None:
         self.source = source
         self.root = root
         self.refine = refine
@@ -302,8 +317,7 @@ class ErrorTranslator:
         found = [p for p in found if not any(p.path[: len(u)] == u for u in self.source.unresolved)]
         # A misspelt key also makes the right one missing: the "did you mean" line says both.
         misspelt = {(p.path, m.group(1)) for p in found if (m := _SUGGESTED.match(p.message))}
-        return [p for p in found
-                if not ((m := _MISSING.match(p.message)) and (p.path, m.group(1)) in misspelt)]
+        return [p for p in found if not ((m := _MISSING.match(p.message)) and (p.path, m.group(1)) in misspelt)]
 
     def _walk(self, loc: Sequence[str | int]) -> tuple[Path_, Any, Any]:
         """The YAML path of a pydantic loc (union tags dropped), its node and its declared type."""
@@ -341,8 +355,11 @@ class ErrorTranslator:
                 return self.source.problem(path, 'missing required key "type"')
             tags = _QUOTED.findall(str(error.get("ctx", {}).get("expected_tags", "")))
             tag = node["type"]
-            message = f"unknown {what} type {shown(tag)}" if isinstance(tag, str) else (
-                f"expected a {what} type, got {shown(tag)}")
+            message = (
+                f"unknown {what} type {shown(tag)}"
+                if isinstance(tag, str)
+                else (f"expected a {what} type, got {shown(tag)}")
+            )
             return self.source.problem((*path, "type"), message + did_you_mean(str(tag), tags, list_all=True))
         secret = self._is_secret(annotation, path)
         value = node if node is not None else error["input"]
@@ -376,8 +393,10 @@ class ErrorTranslator:
             return "must not be empty"
         if kind == "string_pattern_mismatch":
             if str(error["loc"][-1]) == "name":
-                return (f'{shown(value)} is not a valid name: use letters, digits, "_", "." and "-", '
-                        "starting with a letter or digit")
+                return (
+                    f'{shown(value)} is not a valid name: use letters, digits, "_", "." and "-", '
+                    "starting with a letter or digit"
+                )
             return "does not have the expected form" + got
         message = error["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
@@ -401,20 +420,25 @@ def _names(data: Mapping[str, Any], section: str, what: str, found: list[tuple[P
         if not isinstance(name, str):
             continue
         if name in first:
-            found.append(((section, i, "name"), f'duplicate {what} name "{name}", also used by '
-                                                 f"{section}[{first[name]}]"))
+            found.append(
+                ((section, i, "name"), f'duplicate {what} name "{name}", also used by {section}[{first[name]}]')
+            )
         else:
             first[name] = i
     return list(first)
 
 
 def _refs(path: Path_, value: Any, known: list[str], what: str, found: list[tuple[Path_, str]]) -> None:
-    listed = [(path, value)] if isinstance(value, str) else (
-        [((*path, j), v) for j, v in enumerate(value)] if isinstance(value, (list, tuple)) else [])
+    listed = (
+        [(path, value)]
+        if isinstance(value, str)
+        else ([((*path, j), v) for j, v in enumerate(value)] if isinstance(value, (list, tuple)) else [])
+    )
     for where, name in listed:
         if isinstance(name, str) and name not in known:
             hint = did_you_mean(name, known, list_all=True) or (
-                " (define it under business_hours)" if what == "calendar" else f" (no {what}s configured)")
+                " (define it under business_hours)" if what == "calendar" else f" (no {what}s configured)"
+            )
             found.append((where, f'unknown {what} "{name}"{hint}'))
 
 
@@ -425,8 +449,9 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     notifiers = _names(data, "notifiers", "notifier", found)
     rules = _names(data, "rules", "rule", found)
     _names(data, "reports", "report", found)
-    calendars = [str(k) for k in data.get("business_hours") or {}] if isinstance(
-        data.get("business_hours"), dict) else []
+    calendars = (
+        [str(k) for k in data.get("business_hours") or {}] if isinstance(data.get("business_hours"), dict) else []
+    )
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         _refs(("defaults", "notify"), defaults.get("notify"), notifiers, "notifier", found)
@@ -462,8 +487,7 @@ def _inhibit_refs(data: Mapping[str, Any], rules: list[str], found: list[tuple[P
                     found.append((("inhibit_rules", i, side, j), f'unknown rule "{name}"{hint}'))
 
 
-def _escalation_refs(at: Path_, block: Mapping[str, Any], notifiers: list[str],
-                     found: list[tuple[Path_, str]]) -> None:
+def _escalation_refs(at: Path_, block: Mapping[str, Any], notifiers: list[str], found: list[tuple[Path_, str]]) -> None:
     steps = block.get("escalate")
     if isinstance(steps, list):
         for j, step in enumerate(steps):
@@ -473,8 +497,11 @@ def _escalation_refs(at: Path_, block: Mapping[str, Any], notifiers: list[str],
 
 def extra_secrets(data: Any) -> list[str]:
     """Secrets that do not sit under a secret-looking key: webhook URLs, the store's password."""
-    found = [n["url"] for _, n in _items(data, "notifiers") if n.get("type") == "slack_webhook"
-             and isinstance(n.get("url"), str)]
+    found = [
+        n["url"]
+        for _, n in _items(data, "notifiers")
+        if n.get("type") == "slack_webhook" and isinstance(n.get("url"), str)
+    ]
     store = data.get("store")
     if isinstance(store, str):
         try:

@@ -58,7 +58,7 @@ def _too_deep(text: str) -> tuple[int, str, str | None] | None:
         while i < len(line):
             char = line[i]
             if quote:
-                escaped = char == "\\" if quote == '"' else line[i: i + 2] == "''"  # \" and ''
+                escaped = char == "\\" if quote == '"' else line[i : i + 2] == "''"  # \" and ''
                 if escaped:
                     i += 1
                 elif char == quote:

@@ -36,6 +36,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from ruamel.yaml.comments import CommentedMap
 
+from backlog_watch.alerting.escalation import EscalationStep
+from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings, TimeZoneName, zone
 from backlog_watch.config.errors import (
     SECRET_KEYS,
@@ -50,20 +52,30 @@ from backlog_watch.config.errors import (
     scrub,
     shown,
 )
-from backlog_watch.sources.connector import available_connectors
+from backlog_watch.config.limits import refused
 from backlog_watch.durations import Duration, Interval
 from backlog_watch.errors import ConfigError
-from backlog_watch.alerting.escalation import EscalationStep
-from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.rules.backlog import Label, Rule, RuleBase
+from backlog_watch.sources.connector import available_connectors
 from backlog_watch.sources.settings import HelpdeskSettings, is_loopback
-from backlog_watch.config.limits import refused
 
 __all__ = [
-    "SUPPORTED_NOTIFIERS", "Config", "ConsoleSettings", "Defaults", "EmailSettings", "HttpSettings",
-    "HelpdeskDownSettings", "InhibitRule", "InhibitSettings",
-    "NotifierSettings", "PlannedHelpdeskSettings", "ReportSettings", "SlackSettings", "WebhookSettings",
-    "load_config", "parse_config",
+    "SUPPORTED_NOTIFIERS",
+    "Config",
+    "ConsoleSettings",
+    "Defaults",
+    "EmailSettings",
+    "HttpSettings",
+    "HelpdeskDownSettings",
+    "InhibitRule",
+    "InhibitSettings",
+    "NotifierSettings",
+    "PlannedHelpdeskSettings",
+    "ReportSettings",
+    "SlackSettings",
+    "WebhookSettings",
+    "load_config",
+    "parse_config",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -280,8 +292,9 @@ class ReportSettings(BaseModel):
         try:
             CronTrigger.from_crontab(value, timezone="UTC")
         except ValueError as exc:
-            raise ValueError(f'"{value}" is not a cron schedule (minute hour day month weekday, '
-                             f'e.g. "0 9 * * mon-fri"): {exc}') from None
+            raise ValueError(
+                f'"{value}" is not a cron schedule (minute hour day month weekday, e.g. "0 9 * * mon-fri"): {exc}'
+            ) from None
         return value
 
     def trigger(self, timezone: str) -> CronTrigger:
@@ -297,8 +310,7 @@ class PlannedHelpdeskSettings(HelpdeskSettings):
     @classmethod
     def _hide_secrets(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: SecretStr(v) if k.lower() in SECRET_KEYS and isinstance(v, str) else v
-                    for k, v in data.items()}
+            return {k: SecretStr(v) if k.lower() in SECRET_KEYS and isinstance(v, str) else v for k, v in data.items()}
         return data
 
 
@@ -322,10 +334,15 @@ def _helpdesk_block(value: Any) -> Any:
         raise _located("missing", ("type",), value)
     known = set(available_connectors()) | set(PLANNED_CONNECTORS)
     kind = value["type"]
-    raise _located(PydanticCustomError(
-        "connector_type", "unknown connector type {kind}{hint}",
-        {"kind": shown(kind), "hint": did_you_mean(str(kind), known, list_all=True)},
-    ), ("type",), kind)
+    raise _located(
+        PydanticCustomError(
+            "connector_type",
+            "unknown connector type {kind}{hint}",
+            {"kind": shown(kind), "hint": did_you_mean(str(kind), known, list_all=True)},
+        ),
+        ("type",),
+        kind,
+    )
 
 
 def _located(error: Any, loc: tuple[str, ...], value: Any) -> ValidationError:
@@ -413,8 +430,13 @@ class Config(BaseModel):
     def effective_rules(self) -> list[RuleBase]:
         """Every rule with ``defaults:`` filled in where the rule left a delivery key unset."""
         d = self.defaults
-        fallback = {"notify": d.notify, "repeat_every": d.repeat_every, "send_resolved": d.send_resolved,
-                    "group_by": d.group_by, "escalate": d.escalate}
+        fallback = {
+            "notify": d.notify,
+            "repeat_every": d.repeat_every,
+            "send_resolved": d.send_resolved,
+            "group_by": d.group_by,
+            "escalate": d.escalate,
+        }
         rules: list[RuleBase] = []
         for rule in self.rules:
             update = {key: value for key, value in fallback.items() if getattr(rule, key) is None}
@@ -424,8 +446,7 @@ class Config(BaseModel):
     def inhibit_rules_in_force(self) -> list[InhibitRule]:
         """``inhibit_rules``, the deprecated ``inhibit:`` keys translated, and the built-in helpdesk-down one."""
         scope = tuple(label for rule in self.effective_rules() for label in rule.scope_labels)
-        return effective_rules(self.inhibit_rules, self.inhibit, self.helpdesk_down.hides_others,
-                               ("helpdesk", *scope))
+        return effective_rules(self.inhibit_rules, self.inhibit, self.helpdesk_down.hides_others, ("helpdesk", *scope))
 
     def deprecations(self) -> list[str]:
         """One line per deprecated key in use, saying what replaces it (`check` prints them)."""
@@ -438,12 +459,10 @@ class Config(BaseModel):
             lines.append("store: postgresql is not yet supported")
         for i, helpdesk in enumerate(self.helpdesks):
             if isinstance(helpdesk, PlannedHelpdeskSettings):
-                lines.append(f'helpdesks[{i}] "{helpdesk.name}": connector type "{helpdesk.type}" '
-                             "is not yet supported")
+                lines.append(f'helpdesks[{i}] "{helpdesk.name}": connector type "{helpdesk.type}" is not yet supported')
         for i, notifier in enumerate(self.notifiers):
             if notifier.type not in SUPPORTED_NOTIFIERS:
-                lines.append(f'notifiers[{i}] "{notifier.name}": notifier type "{notifier.type}" '
-                             "is not yet supported")
+                lines.append(f'notifiers[{i}] "{notifier.name}": notifier type "{notifier.type}" is not yet supported')
         for i, rule in enumerate(self.effective_rules()):
             reason = rule.unsupported_reason()
             if reason:
@@ -452,8 +471,7 @@ class Config(BaseModel):
             for name in report.notify:
                 kind = next((n.type for n in self.notifiers if n.name == name), None)
                 if kind is not None and kind not in REPORT_NOTIFIERS:
-                    lines.append(f'reports[{i}] "{report.name}": notifier "{name}" ({kind}) cannot send '
-                                 "reports yet")
+                    lines.append(f'reports[{i}] "{report.name}": notifier "{name}" ({kind}) cannot send reports yet')
         return lines
 
     def _reference_view(self) -> dict[str, Any]:
@@ -461,12 +479,21 @@ class Config(BaseModel):
             "business_hours": dict(self.business_hours),
             "helpdesks": [{"name": h.name} for h in self.helpdesks],
             "notifiers": [{"name": n.name, "quiet_hours": n.quiet_hours} for n in self.notifiers],
-            "defaults": {"notify": list(self.defaults.notify),
-                         "escalate": [{"notify": list(e.notify)} for e in self.defaults.escalate]},
+            "defaults": {
+                "notify": list(self.defaults.notify),
+                "escalate": [{"notify": list(e.notify)} for e in self.defaults.escalate],
+            },
             "helpdesk_down": {"notify": self.helpdesk_down.notify},
-            "rules": [{"name": r.name, "notify": r.notify, "business_hours": r.business_hours,
-                       "where": {"helpdesk": r.where.helpdesk},
-                       "escalate": [{"notify": list(e.notify)} for e in r.escalate or ()]} for r in self.rules],
+            "rules": [
+                {
+                    "name": r.name,
+                    "notify": r.notify,
+                    "business_hours": r.business_hours,
+                    "where": {"helpdesk": r.where.helpdesk},
+                    "escalate": [{"notify": list(e.notify)} for e in r.escalate or ()],
+                }
+                for r in self.rules
+            ],
             "reports": [{"name": r.name, "notify": r.notify} for r in self.reports],
         }
 
@@ -492,16 +519,23 @@ def parse_config(text: str, filename: str = "config.yaml", env: Mapping[str, str
     try:
         source = Source(filename, read_yaml(text))
         if not isinstance(source.tree, CommentedMap):
-            raise ConfigError([f"{filename}:1: the config must be a mapping (store:, helpdesks:, notifiers:, "
-                               f"rules: ...), got {shown(source.tree)}"])
+            raise ConfigError(
+                [
+                    f"{filename}:1: the config must be a mapping (store:, helpdesks:, notifiers:, "
+                    f"rules: ...), got {shown(source.tree)}"
+                ]
+            )
         source.interpolate(os.environ if env is None else env)
     except YamlSyntaxError as exc:
         raise ConfigError([exc.problem.render(filename)]) from None
     # Top-level "x-..." keys hold YAML anchors to share blocks (as in docker-compose); they are not config.
     source.data = {k: v for k, v in source.data.items() if not k.startswith("x-")}
     problems = list(source.problems)
-    problems += [source.problem(path, message) for path, message in reference_problems(source.data)
-                 if not any(path[: len(u)] == u for u in source.unresolved)]
+    problems += [
+        source.problem(path, message)
+        for path, message in reference_problems(source.data)
+        if not any(path[: len(u)] == u for u in source.unresolved)
+    ]
     config: Config | None = None
     try:
         config = Config.model_validate(source.data, context={_REFERENCES_CHECKED: True})

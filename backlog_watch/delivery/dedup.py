@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from backlog_watch.alerting.alerts import LEVEL_RANK, Alert, AlertState, Muted
-from backlog_watch.errors import NotifyError
 from backlog_watch.alerting.escalation import EscalationStep, escalated_notifiers
+from backlog_watch.errors import NotifyError
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.store.sqlite import LogEntry
 
@@ -56,8 +56,13 @@ def needs_notify(
         if now - entry.sent_at >= repeat_every:
             return Reason.REPEAT
         return None
-    if (alert.state is AlertState.RESOLVED and send_resolved and entry is not None
-            and same_episode(entry, alert) and entry.state is AlertState.FIRING):
+    if (
+        alert.state is AlertState.RESOLVED
+        and send_resolved
+        and entry is not None
+        and same_episode(entry, alert)
+        and entry.state is AlertState.FIRING
+    ):
         return Reason.RESOLVED
     return None
 
@@ -127,7 +132,10 @@ class DispatchResult:
 
 
 def plan(
-    alerts: Sequence[Alert], rules: Mapping[str, RuleBase], store: LogStore, now: datetime,
+    alerts: Sequence[Alert],
+    rules: Mapping[str, RuleBase],
+    store: LogStore,
+    now: datetime,
     data_as_of: Mapping[str, datetime | None] | None = None,
 ) -> list[tuple[str, Notification]]:
     """Every (notifier, notification) due now, most severe first."""
@@ -141,15 +149,21 @@ def plan(
         for notifier in (*own, *extra):
             entry = store.log_entry(alert.fingerprint, notifier)
             reason = needs_notify(
-                entry, alert, now,
+                entry,
+                alert,
+                now,
                 repeat_every=rule.repeat_every or DEFAULT_REPEAT,
                 send_resolved=rule.send_resolved if rule.send_resolved is not None else True,
             )
             if reason is None:
                 continue
             previous = entry if entry is not None and same_episode(entry, alert) else None
-            due.append((notifier, Notification(alert, reason, rule, now, previous, dict(data_as_of or {}),
-                                               extra.get(notifier))))
+            due.append(
+                (
+                    notifier,
+                    Notification(alert, reason, rule, now, previous, dict(data_as_of or {}), extra.get(notifier)),
+                )
+            )
     return due
 
 
@@ -163,17 +177,29 @@ async def deliver(
         try:
             delivery = await notifiers[name].send(notification)
         except NotifyError as exc:
-            log.warning("notification of %s to %s failed: %s", alert.rule, name, exc,
-                        extra={"rule": alert.rule, "notifier": name})
+            log.warning(
+                "notification of %s to %s failed: %s",
+                alert.rule,
+                name,
+                exc,
+                extra={"rule": alert.rule, "notifier": name},
+            )
             result.failed.append((name, notification, exc))
             continue
         previous = notification.previous
-        store.record_sent(LogEntry(
-            fingerprint=alert.fingerprint, notifier=name,
-            episode=alert.firing_since or notification.now, state=alert.state, level=alert.level,
-            sent_at=notification.now, ticket_ids=tuple(t.id for t in alert.tickets),
-            channel=delivery.channel or (previous.channel if previous else None),
-            ts=delivery.ts or (previous.ts if previous else None), ticket_count=alert.ticket_count,
-        ))
+        store.record_sent(
+            LogEntry(
+                fingerprint=alert.fingerprint,
+                notifier=name,
+                episode=alert.firing_since or notification.now,
+                state=alert.state,
+                level=alert.level,
+                sent_at=notification.now,
+                ticket_ids=tuple(t.id for t in alert.tickets),
+                channel=delivery.channel or (previous.channel if previous else None),
+                ts=delivery.ts or (previous.ts if previous else None),
+                ticket_count=alert.ticket_count,
+            )
+        )
         result.sent.append((name, notification))
     return result

@@ -30,10 +30,10 @@ from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
 from backlog_watch.alerting.alerts import AlertState
+from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, Reason, same_episode
 from backlog_watch.errors import NotifyError
-from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.store.sqlite import (
     LOG_INSERT,
@@ -78,13 +78,15 @@ class OutboxRow:
 
 
 def _encode(notification: Notification) -> str:
-    return json.dumps({
-        "alert": json.loads(_alert_to_json(notification.alert)),
-        "rule": notification.rule.name,
-        "now": notification.now.timestamp(),
-        "data_as_of": {k: v.timestamp() if v else None for k, v in notification.data_as_of.items()},
-        "escalation": notification.escalation.model_dump(mode="json") if notification.escalation else None,
-    })
+    return json.dumps(
+        {
+            "alert": json.loads(_alert_to_json(notification.alert)),
+            "rule": notification.rule.name,
+            "now": notification.now.timestamp(),
+            "data_as_of": {k: v.timestamp() if v else None for k, v in notification.data_as_of.items()},
+            "escalation": notification.escalation.model_dump(mode="json") if notification.escalation else None,
+        }
+    )
 
 
 def _epoch(moment: float) -> datetime:
@@ -96,8 +98,7 @@ def _episode(notification: Notification) -> float:
     return (notification.alert.firing_since or notification.now).timestamp()
 
 
-_COLUMNS = ("id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, last_error, held, "
-            "episode")
+_COLUMNS = "id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, last_error, held, episode"
 _TAIL = "SELECT id, episode, body, reason FROM outbox WHERE fingerprint = ? AND notifier = ? ORDER BY id DESC LIMIT 1"
 
 
@@ -116,21 +117,34 @@ class Outbox:
                 tail = db.execute(_TAIL, (n.alert.fingerprint, name)).fetchone()
                 if tail is not None and self._foldable(tail, n):
                     reason = Reason.FIRING if tail[3] == Reason.FIRING.value else n.reason
-                    db.execute("UPDATE outbox SET reason = ?, body = ? WHERE id = ?",
-                               (reason.value, _encode(n), tail[0]))
+                    db.execute(
+                        "UPDATE outbox SET reason = ?, body = ? WHERE id = ?", (reason.value, _encode(n), tail[0])
+                    )
                     continue
                 db.execute(
                     "INSERT INTO outbox (fingerprint, notifier, reason, body, created_at, next_attempt_at, episode) "
-                    "VALUES (?,?,?,?,?,?,?)", (n.alert.fingerprint, name, n.reason.value, _encode(n),
-                                               now.timestamp(), now.timestamp(), _episode(n)))
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (
+                        n.alert.fingerprint,
+                        name,
+                        n.reason.value,
+                        _encode(n),
+                        now.timestamp(),
+                        now.timestamp(),
+                        _episode(n),
+                    ),
+                )
 
     def _foldable(self, tail: tuple[int, float, str, str], notification: Notification) -> bool:
         """Whether news may replace the row waiting last: firing news of the same episode, not being sent
         (a parent not yet posted then shows the newest state; nothing an episode went through is lost)."""
         row_id, episode, body, _ = tail
-        return (row_id not in self._claimed and notification.alert.state is AlertState.FIRING
-                and json.loads(body)["alert"]["state"] == AlertState.FIRING.value
-                and abs(episode - _episode(notification)) < 0.001)
+        return (
+            row_id not in self._claimed
+            and notification.alert.state is AlertState.FIRING
+            and json.loads(body)["alert"]["state"] == AlertState.FIRING.value
+            and abs(episode - _episode(notification)) < 0.001
+        )
 
     def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
         """What this notifier will have been told once its queue drains: the newest queued news, else the
@@ -143,8 +157,13 @@ class Outbox:
         body = json.loads(tail[2])
         alert = body["alert"]
         return LogEntry(
-            fingerprint=fingerprint, notifier=notifier, episode=_epoch(tail[1]), state=AlertState(alert["state"]),
-            level=alert["level"], sent_at=_epoch(body["now"]), ticket_ids=tuple(str(t["id"]) for t in alert["tickets"]),
+            fingerprint=fingerprint,
+            notifier=notifier,
+            episode=_epoch(tail[1]),
+            state=AlertState(alert["state"]),
+            level=alert["level"],
+            sent_at=_epoch(body["now"]),
+            ticket_ids=tuple(str(t["id"]) for t in alert["tickets"]),
             ticket_count=alert["ticket_count"],
         )
 
@@ -161,8 +180,12 @@ class Outbox:
             args.append(due_at.timestamp())
         with self.store._lock:
             found = self.store._db.execute(sql + " ORDER BY id", args).fetchall()
-        return [OutboxRow(r[0], r[1], r[2], Reason(r[3]), r[4], _epoch(r[5]), r[6], _epoch(r[7]), r[8], bool(r[9]),
-                          _epoch(r[10])) for r in found]
+        return [
+            OutboxRow(
+                r[0], r[1], r[2], Reason(r[3]), r[4], _epoch(r[5]), r[6], _epoch(r[7]), r[8], bool(r[9]), _epoch(r[10])
+            )
+            for r in found
+        ]
 
     def claim(self, now: datetime, *, skip: Collection[str] = ()) -> list[OutboxRow]:
         """The head of every alert+notifier queue that is due and not already being sent, claimed for
@@ -171,8 +194,11 @@ class Outbox:
         heads: dict[tuple[str, str], OutboxRow] = {}
         for row in self.rows():
             heads.setdefault((row.fingerprint, row.notifier), row)
-        ready = [r for r in heads.values()
-                 if r.next_attempt_at <= now and r.id not in self._claimed and r.notifier not in skip]
+        ready = [
+            r
+            for r in heads.values()
+            if r.next_attempt_at <= now and r.id not in self._claimed and r.notifier not in skip
+        ]
         self._claimed.update(r.id for r in ready)
         return ready
 
@@ -190,7 +216,11 @@ class Outbox:
         entry = self.store.log_entry(row.fingerprint, row.notifier, row.episode)  # the thread of THIS episode
         previous = entry if entry is not None and same_episode(entry, alert) else None
         return Notification(
-            alert=alert, reason=row.reason, rule=rule, now=_epoch(body["now"]), previous=previous,
+            alert=alert,
+            reason=row.reason,
+            rule=rule,
+            now=_epoch(body["now"]),
+            previous=previous,
             data_as_of={k: _epoch(v) if v is not None else None for k, v in body["data_as_of"].items()},
             escalation=EscalationStep.model_validate(body["escalation"]) if body["escalation"] else None,
         )
@@ -215,8 +245,10 @@ class Outbox:
             wait = max(wait, timedelta(seconds=error.retry_after))
         when = now + wait
         with self.store._transaction() as db:
-            db.execute("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                       (when.timestamp(), str(error), row.id))
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (when.timestamp(), str(error), row.id),
+            )
         self._claimed.discard(row.id)
         return when
 
@@ -241,16 +273,24 @@ class Outbox:
 def log_entry_for(name: str, notification: Notification, channel: str | None, ts: str | None) -> LogEntry:
     alert, previous = notification.alert, notification.previous
     return LogEntry(
-        fingerprint=alert.fingerprint, notifier=name, episode=alert.firing_since or notification.now,
-        state=alert.state, level=alert.level, sent_at=notification.now,
+        fingerprint=alert.fingerprint,
+        notifier=name,
+        episode=alert.firing_since or notification.now,
+        state=alert.state,
+        level=alert.level,
+        sent_at=notification.now,
         ticket_ids=tuple(t.id for t in alert.tickets),
         channel=channel or (previous.channel if previous else None),
-        ts=ts or (previous.ts if previous else None), ticket_count=alert.ticket_count,
+        ts=ts or (previous.ts if previous else None),
+        ticket_count=alert.ticket_count,
     )
 
 
 async def deliver_due(
-    outbox: Outbox, notifiers: Mapping[str, Notifier], rules: Mapping[str, RuleBase], now: datetime,
+    outbox: Outbox,
+    notifiers: Mapping[str, Notifier],
+    rules: Mapping[str, RuleBase],
+    now: datetime,
     quiet_hours: Mapping[str, BusinessCalendar] | None = None,
 ) -> DispatchResult:
     """Send every row due now, each alert's news in order; record each success, reschedule each failure
@@ -287,8 +327,9 @@ async def deliver_due(
     return result
 
 
-def _decode(outbox: Outbox, rows: Sequence[OutboxRow], rules: Mapping[str, RuleBase]
-            ) -> list[tuple[OutboxRow, Notification]]:
+def _decode(
+    outbox: Outbox, rows: Sequence[OutboxRow], rules: Mapping[str, RuleBase]
+) -> list[tuple[OutboxRow, Notification]]:
     pairs = []
     for row in rows:
         notification = outbox.notification(row, rules)
@@ -300,8 +341,15 @@ def _decode(outbox: Outbox, rows: Sequence[OutboxRow], rules: Mapping[str, RuleB
     return pairs
 
 
-async def _send_one(outbox: Outbox, name: str, notifier: Notifier, row: OutboxRow, notification: Notification,
-                    now: datetime, result: DispatchResult) -> None:
+async def _send_one(
+    outbox: Outbox,
+    name: str,
+    notifier: Notifier,
+    row: OutboxRow,
+    notification: Notification,
+    now: datetime,
+    result: DispatchResult,
+) -> None:
     notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
     try:
         delivery = await notifier.send(notification)
@@ -312,24 +360,43 @@ async def _send_one(outbox: Outbox, name: str, notifier: Notifier, row: OutboxRo
     result.sent.append((name, notification))
 
 
-async def _send_digest(outbox: Outbox, name: str, notifier: Notifier, pairs: Sequence[tuple[OutboxRow, Notification]],
-                       now: datetime, result: DispatchResult) -> None:
+async def _send_digest(
+    outbox: Outbox,
+    name: str,
+    notifier: Notifier,
+    pairs: Sequence[tuple[OutboxRow, Notification]],
+    now: datetime,
+    result: DispatchResult,
+) -> None:
     notifications = [replace(n, now=now) for _, n in pairs]
     try:
         await notifier.send_digest(notifications)  # type: ignore[attr-defined]
     except NotifyError as exc:
         _failed(outbox, name, pairs, now, exc, result)
         return
-    outbox.mark_sent([(row, log_entry_for(name, n, None, None)) for (row, _), n in zip(pairs, notifications,
-                                                                                           strict=True)])
+    outbox.mark_sent(
+        [(row, log_entry_for(name, n, None, None)) for (row, _), n in zip(pairs, notifications, strict=True)]
+    )
     result.sent.extend((name, n) for n in notifications)
 
 
-def _failed(outbox: Outbox, name: str, pairs: Sequence[tuple[OutboxRow, Notification]], now: datetime,
-            exc: NotifyError, result: DispatchResult) -> None:
+def _failed(
+    outbox: Outbox,
+    name: str,
+    pairs: Sequence[tuple[OutboxRow, Notification]],
+    now: datetime,
+    exc: NotifyError,
+    result: DispatchResult,
+) -> None:
     for row, notification in pairs:
         when = outbox.mark_failed(row, now, exc)
         if row.attempts == 0:  # log on change: the first failure of a notification, not every retry
-            log.warning("notification of %s to %s failed (next try %s): %s", notification.alert.rule, name,
-                        when.strftime("%H:%M:%S"), exc, extra={"rule": notification.alert.rule, "notifier": name})
+            log.warning(
+                "notification of %s to %s failed (next try %s): %s",
+                notification.alert.rule,
+                name,
+                when.strftime("%H:%M:%S"),
+                exc,
+                extra={"rule": notification.alert.rule, "notifier": name},
+            )
         result.failed.append((name, notification, exc))

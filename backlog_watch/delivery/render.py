@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from backlog_watch.alerting.alerts import Alert, AlertState
+from backlog_watch.alerting.policy import HELPDESK_DOWN
 from backlog_watch.delivery.dedup import Notification, Reason
+from backlog_watch.delivery.templating import render_template, ticket_context
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import format_value, metric_words
 from backlog_watch.models import Ticket
-from backlog_watch.alerting.policy import HELPDESK_DOWN
 from backlog_watch.rules.backlog import (
     AgingRule,
     FifoRule,
@@ -22,7 +23,6 @@ from backlog_watch.rules.backlog import (
     ThresholdRule,
     TrendRule,
 )
-from backlog_watch.delivery.templating import render_template, ticket_context
 
 LISTED = 10
 """Tickets listed in one message; the rest are counted ("and 13 more")."""
@@ -82,8 +82,11 @@ def terms(notification: Notification) -> str:
     alert, rule = notification.alert, notification.rule
     critical = alert.level == "critical"
     if isinstance(rule, ThresholdRule):
-        below = alert.threshold is not None and alert.threshold in (rule.warn_below, rule.critical_below) \
+        below = (
+            alert.threshold is not None
+            and alert.threshold in (rule.warn_below, rule.critical_below)
             and alert.threshold not in (rule.warn_above, rule.critical_above)
+        )
         limit = format_value(alert.threshold) if alert.threshold is not None else "?"
         return f"{metric_words(rule.metric)} {'below' if below else 'above'} {limit}"
     if isinstance(rule, AgingRule):
@@ -128,14 +131,26 @@ def template_context(notification: Notification) -> dict[str, object]:
     """What a rule's templates can use (documented in templating.py and the README)."""
     alert = notification.alert
     return {
-        "alert": {"rule": alert.rule, "level": alert.level, "state": alert.state.value, "value": alert.value,
-                  "threshold": alert.threshold, "summary": alert.summary, "ticket_count": alert.ticket_count,
-                  "labels": alert.label_map, "firing_since": alert.firing_since, "resolved_at": alert.resolved_at,
-                  "fingerprint": alert.fingerprint},
+        "alert": {
+            "rule": alert.rule,
+            "level": alert.level,
+            "state": alert.state.value,
+            "value": alert.value,
+            "threshold": alert.threshold,
+            "summary": alert.summary,
+            "ticket_count": alert.ticket_count,
+            "labels": alert.label_map,
+            "firing_since": alert.firing_since,
+            "resolved_at": alert.resolved_at,
+            "fingerprint": alert.fingerprint,
+        },
         "tickets": [ticket_context(t, notification.now) for t in alert.tickets],
-        "reason": notification.reason.value, "severity": severity(notification),
-        "helpdesk": alert.label_map.get("helpdesk", ""), "scope": scope_text(alert),
-        "headline": headline(notification), "now": notification.now,
+        "reason": notification.reason.value,
+        "severity": severity(notification),
+        "helpdesk": alert.label_map.get("helpdesk", ""),
+        "scope": scope_text(alert),
+        "headline": headline(notification),
+        "now": notification.now,
     }
 
 
@@ -189,8 +204,9 @@ def ticket_facts(ticket: Ticket, now: datetime) -> str:
     facts.append(ticket.assignee or "unassigned")
     due = ticket.sla.earliest_due
     if due is not None:
-        facts.append(f"SLA due in {human_duration(due - now)}" if due > now
-                     else f"SLA breached {human_duration(now - due)} ago")
+        facts.append(
+            f"SLA due in {human_duration(due - now)}" if due > now else f"SLA breached {human_duration(now - due)} ago"
+        )
     return ", ".join(facts)
 
 
@@ -206,6 +222,8 @@ def freshness(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
     items = {k: v for k, v in notification.data_as_of.items() if helpdesk is None or k == helpdesk}
     if not items:
         return f"Evaluated at {local_time(notification.now, tz)}"
-    parts = [f"{name} {moment.astimezone(tz):%H:%M %Z}" if moment else f"{name} never polled"
-             for name, moment in items.items()]
+    parts = [
+        f"{name} {moment.astimezone(tz):%H:%M %Z}" if moment else f"{name} never polled"
+        for name, moment in items.items()
+    ]
     return "Data as of " + ", ".join(parts)

@@ -52,9 +52,20 @@ class StoreWatch:
         now = self.clock()
         labels = (("store", "store"),)
         self.alert = Alert(
-            fingerprint=fingerprint(STORE_FAILING, labels), rule=STORE_FAILING, labels=labels,
-            state=AlertState.FIRING, level="critical", value=1.0, threshold=None, summary=str(error),
-            tickets=(), ticket_count=0, active_since=now, firing_since=now, evaluated_at=now)
+            fingerprint=fingerprint(STORE_FAILING, labels),
+            rule=STORE_FAILING,
+            labels=labels,
+            state=AlertState.FIRING,
+            level="critical",
+            value=1.0,
+            threshold=None,
+            summary=str(error),
+            tickets=(),
+            ticket_count=0,
+            active_since=now,
+            firing_since=now,
+            evaluated_at=now,
+        )
         await self._send(self.alert, Reason.FIRING)
 
     async def recovered(self) -> None:
@@ -62,8 +73,13 @@ class StoreWatch:
             return
         log.info("the store can be written again")
         now = self.clock()
-        alert = replace(self.alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now,
-                        summary="the store can be written again")
+        alert = replace(
+            self.alert,
+            state=AlertState.RESOLVED,
+            resolved_at=now,
+            evaluated_at=now,
+            summary="the store can be written again",
+        )
         self.alert = None
         await self._send(alert, Reason.RESOLVED)
         self._delivered.clear()
@@ -71,12 +87,21 @@ class StoreWatch:
     async def _send(self, alert: Alert, reason: Reason) -> None:
         for name, notifier in self.notifiers.items():
             sent = self._delivered.get(name)
-            previous = None if sent is None or alert.firing_since is None else LogEntry(
-                fingerprint=alert.fingerprint, notifier=name, episode=alert.firing_since,
-                state=AlertState.FIRING, level=alert.level, sent_at=alert.firing_since,
-                channel=sent.channel, ts=sent.ts)
-            notification = Notification(alert=alert, reason=reason, rule=self.rule, now=self.clock(),
-                                        previous=previous)
+            previous = (
+                None
+                if sent is None or alert.firing_since is None
+                else LogEntry(
+                    fingerprint=alert.fingerprint,
+                    notifier=name,
+                    episode=alert.firing_since,
+                    state=AlertState.FIRING,
+                    level=alert.level,
+                    sent_at=alert.firing_since,
+                    channel=sent.channel,
+                    ts=sent.ts,
+                )
+            )
+            notification = Notification(alert=alert, reason=reason, rule=self.rule, now=self.clock(), previous=previous)
             try:
                 self._delivered[name] = await notifier.send(notification)
             except NotifyError as exc:

@@ -57,8 +57,12 @@ class BudgetedEnvironment(SandboxedEnvironment):
         self.globals["range"] = _short_range
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and (
-                abs(right) > 64 or abs(left).bit_length() * abs(right) > 256):
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and (abs(right) > 64 or abs(left).bit_length() * abs(right) > 256)
+        ):
             raise TemplateBudgetError(f"{left} ** {right} is too large a number")
         if operator == "*":
             _check_product(left, right)
@@ -146,22 +150,56 @@ def render_template(source: str, context: Mapping[str, Any]) -> str:
 
 def ticket_context(ticket: Any, now: datetime) -> dict[str, Any]:
     return {
-        "id": ticket.id, "subject": ticket.subject, "url": ticket.url, "status": ticket.status.value,
-        "priority": ticket.priority.value, "group": ticket.group, "assignee": ticket.assignee,
-        "tags": list(ticket.tags), "created_at": ticket.created_at, "helpdesk": ticket.helpdesk,
-        "age": human_duration(now - ticket.created_at), "sla_due": ticket.sla.earliest_due,
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "url": ticket.url,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "group": ticket.group,
+        "assignee": ticket.assignee,
+        "tags": list(ticket.tags),
+        "created_at": ticket.created_at,
+        "helpdesk": ticket.helpdesk,
+        "age": human_duration(now - ticket.created_at),
+        "sla_due": ticket.sla.earliest_due,
     }
 
 
 _SAMPLE_NOW = datetime(2024, 1, 1, tzinfo=UTC)
 SAMPLE_CONTEXT: dict[str, Any] = {
-    "alert": {"rule": "backlog-size", "level": "critical", "state": "firing", "value": 23.0, "threshold": 20.0,
-              "summary": "open_tickets is 23 (critical above 20)", "ticket_count": 23,
-              "labels": {"helpdesk": "zendesk"}, "firing_since": _SAMPLE_NOW, "resolved_at": None,
-              "fingerprint": "0" * 16},
-    "tickets": [{"id": "1", "subject": "Refund", "url": "https://example.invalid/1", "status": "open",
-                 "priority": "urgent", "group": "Billing", "assignee": None, "tags": [], "helpdesk": "zendesk",
-                 "created_at": _SAMPLE_NOW, "age": "3d 4h", "sla_due": None}],
-    "reason": "firing", "severity": "CRITICAL", "helpdesk": "zendesk", "scope": "zendesk",
-    "headline": "23 open", "now": _SAMPLE_NOW,
+    "alert": {
+        "rule": "backlog-size",
+        "level": "critical",
+        "state": "firing",
+        "value": 23.0,
+        "threshold": 20.0,
+        "summary": "open_tickets is 23 (critical above 20)",
+        "ticket_count": 23,
+        "labels": {"helpdesk": "zendesk"},
+        "firing_since": _SAMPLE_NOW,
+        "resolved_at": None,
+        "fingerprint": "0" * 16,
+    },
+    "tickets": [
+        {
+            "id": "1",
+            "subject": "Refund",
+            "url": "https://example.invalid/1",
+            "status": "open",
+            "priority": "urgent",
+            "group": "Billing",
+            "assignee": None,
+            "tags": [],
+            "helpdesk": "zendesk",
+            "created_at": _SAMPLE_NOW,
+            "age": "3d 4h",
+            "sla_due": None,
+        }
+    ],
+    "reason": "firing",
+    "severity": "CRITICAL",
+    "helpdesk": "zendesk",
+    "scope": "zendesk",
+    "headline": "23 open",
+    "now": _SAMPLE_NOW,
 }

@@ -57,8 +57,9 @@ def prepare(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo, name: s
 
     report = build(store, kind, now, tz)
     chart = backlog_chart(report.days, "Created and solved per day, open backlog at each day's end")
-    return PreparedReport(name or kind, report, as_text(report), as_markdown(report), as_html(report),
-                          slack_blocks(report), chart)
+    return PreparedReport(
+        name or kind, report, as_text(report), as_markdown(report), as_html(report), slack_blocks(report), chart
+    )
 
 
 def email_message(prepared: PreparedReport, sender: str, recipients: Sequence[str]) -> EmailMessage:
@@ -71,8 +72,9 @@ def email_message(prepared: PreparedReport, sender: str, recipients: Sequence[st
     message.add_alternative(prepared.html, subtype="html")
     html_part = message.get_body(("html",))
     assert isinstance(html_part, EmailMessage)
-    html_part.add_related(prepared.chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
-                          filename="backlog.png")
+    html_part.add_related(
+        prepared.chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>", filename="backlog.png"
+    )
     return message
 
 

@@ -82,9 +82,17 @@ class Report:
 
 def _ticket_line(t: Ticket, now: datetime, tz: ZoneInfo) -> TicketLine:
     due = t.sla.earliest_due.astimezone(tz) if t.sla.earliest_due else None
-    return TicketLine(t.helpdesk, t.id, t.subject, t.priority.value, t.group,
-                      round((now - t.created_at).total_seconds() / 3600, 1), t.url,
-                      due.isoformat() if due else None, _sla_words(t.sla.earliest_due, now))
+    return TicketLine(
+        t.helpdesk,
+        t.id,
+        t.subject,
+        t.priority.value,
+        t.group,
+        round((now - t.created_at).total_seconds() / 3600, 1),
+        t.url,
+        due.isoformat() if due else None,
+        _sla_words(t.sla.earliest_due, now),
+    )
 
 
 def _sla_words(due: datetime | None, now: datetime) -> str | None:
@@ -95,8 +103,11 @@ def _sla_words(due: datetime | None, now: datetime) -> str | None:
 
 def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: list[str] | None = None) -> list[Change]:
     names = order or sorted(set(now_counts) | set(then_counts), key=lambda n: (-now_counts.get(n, 0), n))
-    return [Change(n, now_counts.get(n, 0), now_counts.get(n, 0) - then_counts.get(n, 0))
-            for n in names if now_counts.get(n, 0) or then_counts.get(n, 0)]
+    return [
+        Change(n, now_counts.get(n, 0), now_counts.get(n, 0) - then_counts.get(n, 0))
+        for n in names
+        if now_counts.get(n, 0) or then_counts.get(n, 0)
+    ]
 
 
 def days_to_clear(open_now: int, solved_7d: int) -> float | None:
@@ -114,8 +125,12 @@ def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInf
     created, solved = data.flow_between(store, now - timedelta(days=7), now)
     day = timedelta(days=1)
     return Report(
-        kind=kind, title=title, generated_at=now.astimezone(tz).isoformat(timespec="minutes"), timezone=str(tz),
-        open_tickets=open_now, days=data.days(store, today, span, tz, now=now),
+        kind=kind,
+        title=title,
+        generated_at=now.astimezone(tz).isoformat(timespec="minutes"),
+        timezone=str(tz),
+        open_tickets=open_now,
+        days=data.days(store, today, span, tz, now=now),
         days_to_clear=days_to_clear(open_now, solved),
         by_helpdesk=_changes(data.open_by(store, "helpdesk", now), data.open_by(store, "helpdesk", now - day)),
     )
@@ -131,12 +146,21 @@ def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     created, solved = data.flow_between(store, start_today - timedelta(days=1), start_today)
     open_tickets = [t for t in store.tickets() if t.is_open]
     end_of_day = start_today + timedelta(days=1)
-    at_risk = sorted((t for t in open_tickets if t.sla.earliest_due is not None and not t.sla.paused
-                      and t.sla.earliest_due < end_of_day), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
+    at_risk = sorted(
+        (
+            t
+            for t in open_tickets
+            if t.sla.earliest_due is not None and not t.sla.paused and t.sla.earliest_due < end_of_day
+        ),
+        key=lambda t: t.sla.earliest_due,
+    )  # type: ignore[arg-type, return-value]
     report.extra = {
         "change_since_yesterday": report.open_tickets - data.open_counts(store, [yesterday])[0],
-        "by_priority": _changes(data.open_by(store, "priority", now), data.open_by(store, "priority", yesterday),
-                                [p.value for p in Priority]),
+        "by_priority": _changes(
+            data.open_by(store, "priority", now),
+            data.open_by(store, "priority", yesterday),
+            [p.value for p in Priority],
+        ),
         "by_group": _changes(data.open_by(store, "grp", now), data.open_by(store, "grp", yesterday))[:10],
         "oldest": [_ticket_line(t, now, tz) for t in sorted(open_tickets, key=lambda t: t.created_at)[:5]],
         "sla_breached": int(compute("sla_breached", open_tickets, now)),
@@ -156,8 +180,16 @@ def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[Ale
         if fired is None or not (alert.state is AlertState.FIRING or fired >= since):
             continue
         scope = ", ".join(v for _, v in alert.labels) or "all helpdesks"
-        lines.append(AlertLine(alert.rule, alert.level, alert.state.value, scope, alert.summary,
-                               fired.astimezone(tz).isoformat(timespec="minutes")))
+        lines.append(
+            AlertLine(
+                alert.rule,
+                alert.level,
+                alert.state.value,
+                scope,
+                alert.summary,
+                fired.astimezone(tz).isoformat(timespec="minutes"),
+            )
+        )
     return sorted(lines, key=lambda a: (a.level != "critical", a.state != "firing", a.rule, a.scope))
 
 
@@ -175,9 +207,16 @@ def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     start_open, end_open = data.open_counts(store, [start, end])
     solved_sla = data.solved_with_sla(store, start, end)
     report.extra = {
-        "week": {"from": first.isoformat(), "to": last.isoformat(), "created": created, "solved": solved,
-                 "backlog_start": start_open, "backlog_end": end_open,
-                 "previous_created": before[0], "previous_solved": before[1]},
+        "week": {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "created": created,
+            "solved": solved,
+            "backlog_start": start_open,
+            "backlog_end": end_open,
+            "previous_created": before[0],
+            "previous_solved": before[1],
+        },
         "busiest_tags": data.busiest(store, "tag", start, end),
         "busiest_groups": data.busiest(store, "grp", start, end),
         "recurring_spikes": recurring_spikes(data.created_times(store, end - timedelta(days=28), end), tz),
@@ -193,16 +232,24 @@ def sla_attainment(solved: list[data.SolvedSla]) -> dict[str, Any]:
     priorities = {p.value: p.rank for p in Priority}
     by_priority = _attainment_by(solved, lambda s: s.priority)
     by_priority.sort(key=lambda row: priorities.get(row["name"], len(priorities)))
-    return {**_attainment_of(solved), "by_priority": by_priority,
-            "by_helpdesk": _attainment_by(solved, lambda s: s.helpdesk)}
+    return {
+        **_attainment_of(solved),
+        "by_priority": by_priority,
+        "by_helpdesk": _attainment_by(solved, lambda s: s.helpdesk),
+    }
 
 
 def _attainment_of(solved: list[data.SolvedSla]) -> dict[str, Any]:
     met = sum(1 for s in solved if s.met is True)
     breached = sum(1 for s in solved if s.met is False)
     with_sla = met + breached
-    return {"met": met, "breached": breached, "with_sla": with_sla, "without_sla": len(solved) - with_sla,
-            "percent": round(100 * met / with_sla, 1) if with_sla else None}
+    return {
+        "met": met,
+        "breached": breached,
+        "with_sla": with_sla,
+        "without_sla": len(solved) - with_sla,
+        "percent": round(100 * met / with_sla, 1) if with_sla else None,
+    }
 
 
 def _attainment_by(solved: list[data.SolvedSla], key: Callable[[data.SolvedSla], str]) -> list[dict[str, Any]]:
@@ -237,7 +284,13 @@ def recurring_spikes(created: list[float], tz: ZoneInfo, weeks: int = 4, limit: 
         per_week = count / weeks
         if per_week < SPIKE_FACTOR * average or len(seen_weeks[(weekday, hour)]) < 2 or count < 4:
             continue
-        spikes.append({"weekday": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][weekday], "hour": hour,
-                       "per_week": round(per_week, 1), "factor": round(per_week / average, 1),
-                       "weeks": len(seen_weeks[(weekday, hour)])})
+        spikes.append(
+            {
+                "weekday": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][weekday],
+                "hour": hour,
+                "per_week": round(per_week, 1),
+                "factor": round(per_week / average, 1),
+                "weeks": len(seen_weeks[(weekday, hour)]),
+            }
+        )
     return spikes[:limit]

@@ -18,14 +18,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from backlog_watch.store.history import History
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, Sla
+from backlog_watch.store.history import History
 from backlog_watch.store.sqlite import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
-_OPEN_AT = (f"(created_at <= ? AND (status IN {OPEN_SQL} "
-            "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))")
+_OPEN_AT = (
+    f"(created_at <= ? AND (status IN {OPEN_SQL} "
+    "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))"
+)
 _SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
 
 Label = Literal["priority", "grp", "helpdesk"]
@@ -82,7 +84,8 @@ def open_by(store: TicketTable, label: Label, moment: datetime, helpdesk: str | 
     where, extra = _scope(helpdesk)
     rows = store.query(
         f"SELECT COALESCE({label}, '(none)'), count(*) FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
-        [moment.timestamp(), moment.timestamp(), *extra])
+        [moment.timestamp(), moment.timestamp(), *extra],
+    )
     return {str(k): int(v) for k, v in rows}  # type: ignore[call-overload]
 
 
@@ -93,7 +96,9 @@ def flow_between(store: TicketTable, start: datetime, end: datetime, helpdesk: s
     row = store.query(
         "SELECT SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END) "
-        f"FROM tickets WHERE 1=1 {where}", [a, b, a, b, *extra])[0]
+        f"FROM tickets WHERE 1=1 {where}",
+        [a, b, a, b, *extra],
+    )[0]
     return int(row[0] or 0), int(row[1] or 0)  # type: ignore[call-overload]
 
 
@@ -101,8 +106,14 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz)
 
 
-def days(store: TicketTable, last_day: date, count: int, tz: ZoneInfo, helpdesk: str | None = None,
-         now: datetime | None = None) -> list[DayFlow]:
+def days(
+    store: TicketTable,
+    last_day: date,
+    count: int,
+    tz: ZoneInfo,
+    helpdesk: str | None = None,
+    now: datetime | None = None,
+) -> list[DayFlow]:
     """``count`` local days ending with ``last_day``; a day not over yet at ``now`` ends at ``now``."""
     first = last_day - timedelta(days=count - 1)
     bounds = [local_midnight(first + timedelta(days=i), tz) for i in range(count + 1)]
@@ -116,26 +127,39 @@ def days(store: TicketTable, last_day: date, count: int, tz: ZoneInfo, helpdesk:
         args += [start.timestamp(), end.timestamp(), start.timestamp(), end.timestamp()]
     row = store.query(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
     ends = open_counts(store, bounds[1:], helpdesk)
-    return [DayFlow(first + timedelta(days=i), int(row[2 * i] or 0), int(row[2 * i + 1] or 0),  # type: ignore[call-overload]
-                    ends[i]) for i in range(count)]
+    return [
+        DayFlow(
+            first + timedelta(days=i),
+            int(row[2 * i] or 0),
+            int(row[2 * i + 1] or 0),  # type: ignore[call-overload]
+            ends[i],
+        )
+        for i in range(count)
+    ]
 
 
-def busiest(store: TicketTable, label: Literal["tag", "grp"], start: datetime, end: datetime,
-            limit: int = 5) -> list[tuple[str, int]]:
+def busiest(
+    store: TicketTable, label: Literal["tag", "grp"], start: datetime, end: datetime, limit: int = 5
+) -> list[tuple[str, int]]:
     """The tags or groups with the most tickets created in [start, end), most first."""
     if label == "tag":
-        sql = ("SELECT j.value, count(*) FROM tickets, json_each(tickets.tags) AS j "
-               "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
+        sql = (
+            "SELECT j.value, count(*) FROM tickets, json_each(tickets.tags) AS j "
+            "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        )
     else:
-        sql = ("SELECT COALESCE(grp, '(none)'), count(*) FROM tickets "
-               "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
+        sql = (
+            "SELECT COALESCE(grp, '(none)'), count(*) FROM tickets "
+            "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        )
     return [(str(k), int(v)) for k, v in store.query(sql, [start.timestamp(), end.timestamp(), limit])]  # type: ignore[call-overload]
 
 
 def created_times(store: TicketTable, start: datetime, end: datetime) -> list[float]:
     """Creation times (epoch seconds) in [start, end): the raw material of recurring spikes."""
-    rows = store.query("SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?",
-                      [start.timestamp(), end.timestamp()])
+    rows = store.query(
+        "SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?", [start.timestamp(), end.timestamp()]
+    )
     return [float(r[0]) for r in rows]  # type: ignore[arg-type]
 
 
@@ -150,10 +174,14 @@ class SolvedSla:
 
 def solved_with_sla(store: TicketTable, start: datetime, end: datetime) -> list[SolvedSla]:
     """Every ticket solved in [start, end), with its SLA outcome (for SLA attainment)."""
-    rows = store.query(f"SELECT helpdesk, priority, solved_at, sla FROM tickets WHERE {_SOLVED} "
-                       "AND solved_at >= ? AND solved_at < ?", [start.timestamp(), end.timestamp()])
-    return [SolvedSla(str(helpdesk), str(priority), _outcome(sla_json, float(solved_at)))  # type: ignore[arg-type]
-            for helpdesk, priority, solved_at, sla_json in rows]
+    rows = store.query(
+        f"SELECT helpdesk, priority, solved_at, sla FROM tickets WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ?",
+        [start.timestamp(), end.timestamp()],
+    )
+    return [
+        SolvedSla(str(helpdesk), str(priority), _outcome(sla_json, float(solved_at)))  # type: ignore[arg-type]
+        for helpdesk, priority, solved_at, sla_json in rows
+    ]
 
 
 def _outcome(sla_json: object, solved_at: float) -> bool | None:

@@ -62,17 +62,22 @@ def _daily(r: Report) -> list[Section]:
     x = r.extra
     y = x["yesterday"]
     return [
-        Section("Backlog", [
-            f"Open: {r.open_tickets} ({_signed(x['change_since_yesterday'])} since yesterday)",
-            f"Yesterday ({y['day']}): {y['created']} created, {y['solved']} solved",
-            f"Days to clear at last week's pace: {_clear(r.days_to_clear)}",
-        ]),
+        Section(
+            "Backlog",
+            [
+                f"Open: {r.open_tickets} ({_signed(x['change_since_yesterday'])} since yesterday)",
+                f"Yesterday ({y['day']}): {y['created']} created, {y['solved']} solved",
+                f"Days to clear at last week's pace: {_clear(r.days_to_clear)}",
+            ],
+        ),
         Section("By helpdesk", _changes(r.by_helpdesk)),
         Section("By priority", _changes(x["by_priority"])),
         Section("By group", _changes(x["by_group"])),
         Section("Oldest tickets", [_ticket(t) for t in x["oldest"]] or ["none"]),
-        Section(f"SLA at risk today: {x['sla_at_risk_today']} ({x['sla_breached']} already breached)",
-                [_ticket(t) for t in x["sla_at_risk"]] or ["none"]),
+        Section(
+            f"SLA at risk today: {x['sla_at_risk_today']} ({x['sla_breached']} already breached)",
+            [_ticket(t) for t in x["sla_at_risk"]] or ["none"],
+        ),
         Section("Fired overnight", [_alert(a) for a in x["overnight"]] or ["nothing fired"]),
     ]
 
@@ -81,17 +86,26 @@ def _weekly(r: Report) -> list[Section]:
     x = r.extra
     w = x["week"]
     sla = x["sla_attainment"]
-    spikes = [f"{s['weekday']} {s['hour']:02d}:00-{s['hour'] + 1:02d}:00: {s['per_week']:g} tickets a week, "
-              f"{s['factor']:g}x the average hour (in {s['weeks']} of the last 4 weeks)" for s in x["recurring_spikes"]]
+    spikes = [
+        f"{s['weekday']} {s['hour']:02d}:00-{s['hour'] + 1:02d}:00: {s['per_week']:g} tickets a week, "
+        f"{s['factor']:g}x the average hour (in {s['weeks']} of the last 4 weeks)"
+        for s in x["recurring_spikes"]
+    ]
     return [
-        Section("The week", [
-            f"Created: {w['created']} (previous week {w['previous_created']}); solved: {w['solved']} "
-            f"(previous week {w['previous_solved']})",
-            f"Backlog: {w['backlog_start']} -> {w['backlog_end']} ({_signed(w['backlog_end'] - w['backlog_start'])})",
-            f"Open now: {r.open_tickets}; days to clear at last week's pace: {_clear(r.days_to_clear)}",
-        ]),
-        Section("Day by day", [f"{d.day:%a %d %b}: {d.created} created, {d.solved} solved, {d.open_at_end} open"
-                               for d in r.days]),
+        Section(
+            "The week",
+            [
+                f"Created: {w['created']} (previous week {w['previous_created']}); solved: {w['solved']} "
+                f"(previous week {w['previous_solved']})",
+                f"Backlog: {w['backlog_start']} -> {w['backlog_end']} "
+                f"({_signed(w['backlog_end'] - w['backlog_start'])})",
+                f"Open now: {r.open_tickets}; days to clear at last week's pace: {_clear(r.days_to_clear)}",
+            ],
+        ),
+        Section(
+            "Day by day",
+            [f"{d.day:%a %d %b}: {d.created} created, {d.solved} solved, {d.open_at_end} open" for d in r.days],
+        ),
         Section("Busiest tags", [f"{name}: {n}" for name, n in x["busiest_tags"]] or ["none"]),
         Section("Busiest groups", [f"{name}: {n}" for name, n in x["busiest_groups"]] or ["none"]),
         Section("Recurring spikes", spikes or ["none: inflow is even across the week"]),
@@ -104,8 +118,11 @@ def _attainment(sla: dict[str, Any]) -> list[str]:
     """Overall, then per priority and per helpdesk; plainly "no SLA data" when no solved ticket says."""
     if sla["with_sla"] == 0:
         solved = sla["without_sla"]
-        return [f"no SLA data: none of the {solved} tickets solved this week carried an SLA outcome"
-                if solved else "no SLA data: no ticket was solved this week"]
+        return [
+            f"no SLA data: none of the {solved} tickets solved this week carried an SLA outcome"
+            if solved
+            else "no SLA data: no ticket was solved this week"
+        ]
     lines = [f"Overall: {_rate(sla)}"]
     lines += [f"Priority {row['name']}: {_rate(row)}" for row in sla["by_priority"]]
     lines += [f"Helpdesk {row['name']}: {_rate(row)}" for row in sla["by_helpdesk"]]
@@ -155,8 +172,13 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<
 
 def as_html(report: Report, chart_src: str | None = f"cid:{CHART_CID}") -> str:
     """The email body; the chart is ``<img src="cid:backlog-chart">`` (or a data: URI passed as chart_src)."""
-    return _HTML.render(title=report.title, generated=report.generated_at, timezone=report.timezone,
-                        chart_src=chart_src, sections=sections(report))
+    return _HTML.render(
+        title=report.title,
+        generated=report.generated_at,
+        timezone=report.timezone,
+        chart_src=chart_src,
+        sections=sections(report),
+    )
 
 
 def _mrkdwn(text: str) -> str:
@@ -169,6 +191,10 @@ def slack_blocks(report: Report) -> list[dict[str, Any]]:
     for s in sections(report):
         body = f"*{_mrkdwn(s.heading)}*\n" + "\n".join(f"• {_mrkdwn(line)}" for line in s.lines)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}})
-    blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"{report.generated_at} ({report.timezone}) · backlog-watch"}]})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"{report.generated_at} ({report.timezone}) · backlog-watch"}],
+        }
+    )
     return blocks[:50]

@@ -34,9 +34,25 @@ from backlog_watch.rules.flow import FifoRule, FlatlineRule, SpikeRule
 from backlog_watch.rules.trend import ForecastRule, TrendRule
 
 __all__ = [
-    "MAX_LISTED", "RULE_TYPES", "AgingRule", "FifoRule", "FlatlineRule", "ForecastRule", "Label", "Level",
-    "Measure", "MetricName", "Rule", "RuleBase", "SlaRule", "SpikeRule", "ThresholdRule", "TrendRule", "Where",
-    "most_urgent_first", "oldest_first",
+    "MAX_LISTED",
+    "RULE_TYPES",
+    "AgingRule",
+    "FifoRule",
+    "FlatlineRule",
+    "ForecastRule",
+    "Label",
+    "Level",
+    "Measure",
+    "MetricName",
+    "Rule",
+    "RuleBase",
+    "SlaRule",
+    "SpikeRule",
+    "ThresholdRule",
+    "TrendRule",
+    "Where",
+    "most_urgent_first",
+    "oldest_first",
 ]
 
 
@@ -97,8 +113,7 @@ class ThresholdRule(RuleBase):
             direction = "above" if value > threshold else "below"
             summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
             backlog = [t for t in tickets if t.is_open]
-            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED),
-                          len(backlog))
+            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED), len(backlog))
 
 
 class AgingRule(RuleBase):
@@ -114,18 +129,21 @@ class AgingRule(RuleBase):
         elapsed = self.elapsed(snapshot, now)
         waiting = [t for t in self.matching(snapshot) if t.is_open]
         what = "open" if self.field == "created_at" else "not updated"
-        span = f"for more than {format_duration(self.older_than)}" + (
-            " of working time" if self.business_hours else "")
+        span = f"for more than {format_duration(self.older_than)}" + (" of working time" if self.business_hours else "")
         for scope, tickets in self.scoped(snapshot, waiting).items():
             # Working time never exceeds calendar time: only tickets old by the calendar need counting.
-            ages = {t.key: elapsed.since(getattr(t, self.field)) for t in tickets
-                    if now - getattr(t, self.field) > self.older_than}
+            ages = {
+                t.key: elapsed.since(getattr(t, self.field))
+                for t in tickets
+                if now - getattr(t, self.field) > self.older_than
+            }
             aged_all = [t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than]
             aged = oldest_first(aged_all, self.field, MAX_LISTED)
             threshold = self.older_than.total_seconds() / 3600
             if not aged:
-                yield Measure(scope, 0.0, None, threshold,
-                              f"no ticket {what} {span} ({plural(len(tickets), 'ticket')} in scope)")
+                yield Measure(
+                    scope, 0.0, None, threshold, f"no ticket {what} {span} ({plural(len(tickets), 'ticket')} in scope)"
+                )
                 continue
             oldest = ages[aged[0].key]
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
@@ -152,16 +170,18 @@ class SlaRule(RuleBase):
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
-        tracked = [t for t in self.matching(snapshot)
-                   if t.is_open and not t.sla.paused and t.sla.earliest_due is not None]
+        tracked = [
+            t for t in self.matching(snapshot) if t.is_open and not t.sla.paused and t.sla.earliest_due is not None
+        ]
         threshold = self.warn_within.total_seconds() / 3600 if self.warn_within else None
         for scope, tickets in self.scoped(snapshot, tracked).items():
             levels = {t.key: self._level(t, now, elapsed.until(t.sla.earliest_due)) for t in tickets}  # type: ignore[arg-type]
             at_risk = sorted((t for t in tickets if levels[t.key]), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
             counts = {k: sum(1 for v in levels.values() if v == k) for k in ("breached", "critical", "warn")}
             if not at_risk:
-                yield Measure(scope, 0.0, None, threshold,
-                              f"no SLA at risk ({plural(len(tickets), 'ticket')} with a running SLA)")
+                yield Measure(
+                    scope, 0.0, None, threshold, f"no SLA at risk ({plural(len(tickets), 'ticket')} with a running SLA)"
+                )
                 continue
             parts = [f"{counts['breached']} breached"] if counts["breached"] else []
             if counts["critical"] and self.critical_within is not None:
@@ -179,6 +199,12 @@ Rule = Annotated[
 ]
 
 RULE_TYPES: tuple[type[RuleBase], ...] = (
-    ThresholdRule, AgingRule, SlaRule, SpikeRule, TrendRule, FlatlineRule, ForecastRule, FifoRule,
+    ThresholdRule,
+    AgingRule,
+    SlaRule,
+    SpikeRule,
+    TrendRule,
+    FlatlineRule,
+    ForecastRule,
+    FifoRule,
 )
-

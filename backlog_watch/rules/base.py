@@ -16,12 +16,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backlog_watch.alerting.alerts import Finding, labels_of
-from backlog_watch.durations import Duration, Interval
-from backlog_watch.rules.elapsed import Elapsed
 from backlog_watch.alerting.escalation import EscalationStep
+from backlog_watch.delivery.templating import TemplateSettings
+from backlog_watch.durations import Duration, Interval
 from backlog_watch.kpis import Scope, group_tickets
 from backlog_watch.models import Channel, Priority, Snapshot, Status, Ticket
-from backlog_watch.delivery.templating import TemplateSettings
+from backlog_watch.rules.elapsed import Elapsed
 
 MAX_LISTED = 50
 """Tickets kept with a finding; the count says how many there were in all."""
@@ -186,13 +186,25 @@ class RuleBase(BaseModel):
         return Elapsed(snapshot.calendar(self.business_hours), now)
 
     def _finding(
-        self, scope: Scope, level: str, value: float, threshold: float | None,
-        summary: str, tickets: Sequence[Ticket], count: int | None = None,
+        self,
+        scope: Scope,
+        level: str,
+        value: float,
+        threshold: float | None,
+        summary: str,
+        tickets: Sequence[Ticket],
+        count: int | None = None,
     ) -> Finding:
         return Finding(
-            rule=self.name, labels=labels_of(dict(scope)), level=level,  # type: ignore[arg-type]
-            value=value, threshold=threshold, summary=summary, tickets=tuple(tickets[:MAX_LISTED]),
-            ticket_count=len(tickets) if count is None else count, hold_for=self.for_,
+            rule=self.name,
+            labels=labels_of(dict(scope)),
+            level=level,  # type: ignore[arg-type]
+            value=value,
+            threshold=threshold,
+            summary=summary,
+            tickets=tuple(tickets[:MAX_LISTED]),
+            ticket_count=len(tickets) if count is None else count,
+            hold_for=self.for_,
         )
 
 

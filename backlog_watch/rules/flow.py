@@ -47,9 +47,11 @@ class SpikeRule(RuleBase):
             usual = created_in(tickets, start - self.baseline, start) / windows
             limit = max(self.factor * usual, float(self.min_count))
             usually = f"{len(recent) / usual:.1f}x the usual {usual:.1f}" if usual else "none usually"
-            summary = (f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, {usually} "
-                       f"per {format_duration(self.window)} over {format_duration(self.baseline)} "
-                       f"(fires at {limit:g})")
+            summary = (
+                f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, {usually} "
+                f"per {format_duration(self.window)} over {format_duration(self.baseline)} "
+                f"(fires at {limit:g})"
+            )
             level = self.level if recent and len(recent) >= limit else None
             yield Measure(scope, float(len(recent)), level, limit, summary, recent)
 
@@ -71,8 +73,10 @@ class FlatlineRule(RuleBase):
             last = max(t.created_at for t in tickets)
             silent = elapsed.since(last)
             hours = silent.total_seconds() / 3600
-            summary = (f"no new ticket for {human_duration(silent)}{time} "
-                       f"(last at {last:%Y-%m-%d %H:%M} UTC; fires at {format_duration(self.window)})")
+            summary = (
+                f"no new ticket for {human_duration(silent)}{time} "
+                f"(last at {last:%Y-%m-%d %H:%M} UTC; fires at {format_duration(self.window)})"
+            )
             level = self.level if silent >= self.window else None
             yield Measure(scope, hours, level, self.window.total_seconds() / 3600, summary)
 
@@ -101,8 +105,7 @@ class FifoRule(RuleBase):
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         start = now - self.window
-        relevant = [t for t in self.matching(snapshot)
-                    if t.is_open or (is_solved(t) and start < t.solved_at <= now)]  # type: ignore[operator]
+        relevant = [t for t in self.matching(snapshot) if t.is_open or (is_solved(t) and start < t.solved_at <= now)]  # type: ignore[operator]
         for scope, tickets in self.scoped(snapshot, relevant).items():
             yield self._measure_scope(scope, tickets, now)
 
@@ -110,15 +113,23 @@ class FifoRule(RuleBase):
         solved = [t.solved_at - t.created_at for t in tickets if not t.is_open]  # type: ignore[operator]
         waiting = [t for t in tickets if t.is_open]
         if len(solved) < self.min_count or len(waiting) < self.min_count:
-            return Measure(scope, 1.0, None, self.ratio, f"{plural(len(solved), 'ticket')} solved in "
-                           f"{format_duration(self.window)}, {len(waiting)} waiting: too few to compare "
-                           f"(min_count {self.min_count})")
+            return Measure(
+                scope,
+                1.0,
+                None,
+                self.ratio,
+                f"{plural(len(solved), 'ticket')} solved in "
+                f"{format_duration(self.window)}, {len(waiting)} waiting: too few to compare "
+                f"(min_count {self.min_count})",
+            )
         solved_age = statistics.median(solved)
         waiting_age = statistics.median(now - t.created_at for t in waiting)
         observed = solved_age / waiting_age if waiting_age > timedelta(0) else 1.0
-        summary = (f"tickets solved in {format_duration(self.window)} were {human_duration(solved_age)} old "
-                   f"(median of {len(solved)}), the {len(waiting)} waiting are {human_duration(waiting_age)} "
-                   f"(ratio {observed:.2f}, fires below {self.ratio:g})")
+        summary = (
+            f"tickets solved in {format_duration(self.window)} were {human_duration(solved_age)} old "
+            f"(median of {len(solved)}), the {len(waiting)} waiting are {human_duration(waiting_age)} "
+            f"(ratio {observed:.2f}, fires below {self.ratio:g})"
+        )
         if observed >= self.ratio:
             return Measure(scope, observed, None, self.ratio, summary)
         skipped = oldest_first(t for t in waiting if now - t.created_at > solved_age)

@@ -37,8 +37,10 @@ class HistoryRule(RuleBase):
         if not self.where.is_empty:
             return f"{self.type} rules read the history, kept per helpdesk and group: `where` cannot be used"
         if set(self.scope_labels) not in _HISTORY_SCOPES or len(self.scope_labels) != len(set(self.scope_labels)):
-            return (f"{self.type} rules read the history, kept per helpdesk and group: group_by must be "
-                    "[helpdesk] or [helpdesk, group]")
+            return (
+                f"{self.type} rules read the history, kept per helpdesk and group: group_by must be "
+                "[helpdesk] or [helpdesk, group]"
+            )
         return None
 
     def current(self, snapshot: Snapshot, now: datetime) -> Iterator[tuple[Scope, float]]:
@@ -68,8 +70,14 @@ class TrendRule(HistoryRule):
             past = snapshot.history.daily(self.metric, scope, now, self.days) if snapshot.history else []
             known = [v for v in past if v is not None]
             if len(known) < self.days:
-                yield Measure(scope, value, None, None, f"{metric_words(self.metric)} is {format_value(value)}; needs "
-                              f"{self.days} day(s) of history, has {len(known)}")
+                yield Measure(
+                    scope,
+                    value,
+                    None,
+                    None,
+                    f"{metric_words(self.metric)} is {format_value(value)}; needs "
+                    f"{self.days} day(s) of history, has {len(known)}",
+                )
                 continue
             series = [*known, value]
             path = " -> ".join(format_value(v) for v in series)
@@ -137,8 +145,13 @@ class ForecastRule(HistoryRule):
         for scope, value in self.current(snapshot, now):
             predicted = self.predict(snapshot, scope, value, now) if math.isfinite(value) else None
             if predicted is None:
-                yield Measure(scope, value, None, threshold, f"{metric_words(self.metric)} is {format_value(value)}; "
-                              "needs two days of history to forecast")
+                yield Measure(
+                    scope,
+                    value,
+                    None,
+                    threshold,
+                    f"{metric_words(self.metric)} is {format_value(value)}; needs two days of history to forecast",
+                )
                 continue
             rate, days = predicted
             within = days <= horizon_days
@@ -147,12 +160,16 @@ class ForecastRule(HistoryRule):
             if math.isinf(days):
                 summary = f"at this rate ({trend}) {metric_words(self.metric)} never {verb} {format_value(threshold)}"
             elif days == 0:
-                summary = (f"{metric_words(self.metric)} is {format_value(value)}, "
-                           f"already past {format_value(threshold)} ({trend})")
+                summary = (
+                    f"{metric_words(self.metric)} is {format_value(value)}, "
+                    f"already past {format_value(threshold)} ({trend})"
+                )
             else:
                 moment = (now + timedelta(days=days)).astimezone(self._tz(snapshot))  # type: ignore[arg-type]
-                summary = (f"at this rate ({trend}) {metric_words(self.metric)} {verb} {format_value(threshold)} on "
-                           f"{moment:%a %d %b %H:%M} {moment.tzname()} (in {human_duration(timedelta(days=days))})")
+                summary = (
+                    f"at this rate ({trend}) {metric_words(self.metric)} {verb} {format_value(threshold)} on "
+                    f"{moment:%a %d %b %H:%M} {moment.tzname()} (in {human_duration(timedelta(days=days))})"
+                )
             if self.when == "does_not_cross":
                 summary += f"; {'not ' if fires else ''}within {format_duration(self.horizon)}"
             yield Measure(scope, value, self.level if fires else None, threshold, summary)

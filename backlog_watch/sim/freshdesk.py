@@ -56,8 +56,13 @@ def render_ticket(ticket: Mapping[str, Any], now: datetime, *, stats: bool = Fal
     via = ticket.get("via")
     channel = via.get("channel") if isinstance(via, Mapping) else None
     shown: dict[str, Any] = {
-        "cc_emails": [], "fwd_emails": [], "reply_cc_emails": [], "ticket_cc_emails": [],
-        "fr_escalated": False, "spam": False, "email_config_id": None,
+        "cc_emails": [],
+        "fwd_emails": [],
+        "reply_cc_emails": [],
+        "ticket_cc_emails": [],
+        "fr_escalated": False,
+        "spam": False,
+        "email_config_id": None,
         "group_id": ticket.get("group_id"),
         "priority": PRIORITY_CODES.get(priority, priority),
         "requester_id": ticket.get("requester_id"),
@@ -66,17 +71,23 @@ def render_ticket(ticket: Mapping[str, Any], now: datetime, *, stats: bool = Fal
         "company_id": ticket.get("organization_id"),
         "status": code,
         "subject": ticket.get("subject"),
-        "association_type": None, "support_email": None, "to_emails": None, "product_id": None,
+        "association_type": None,
+        "support_email": None,
+        "to_emails": None,
+        "product_id": None,
         "id": key,
         "type": (ticket.get("type") or "").title() or None,
-        "due_by": None, "fr_due_by": None, "is_escalated": False,
+        "due_by": None,
+        "fr_due_by": None,
+        "is_escalated": False,
         "custom_fields": {},
         "created_at": ticket.get("created_at"),
         "updated_at": ticket.get("updated_at"),
         "associated_tickets_count": None,
         "tags": list(ticket.get("tags") or []),
         "description_text": ticket.get("description"),
-        "nr_due_by": None, "nr_escalated": False,
+        "nr_due_by": None,
+        "nr_escalated": False,
     }
     if status == "deleted":
         shown["deleted"] = True
@@ -112,8 +123,11 @@ def _stats(ticket: Mapping[str, Any]) -> dict[str, Any]:
     responded = zendesk_time(created + timedelta(minutes=20)) if created and status != "new" else None
     done = status in ("solved", "closed")
     return {
-        "agent_responded_at": responded, "requester_responded_at": None, "first_responded_at": responded,
-        "status_updated_at": updated, "reopened_at": None,
+        "agent_responded_at": responded,
+        "requester_responded_at": None,
+        "first_responded_at": responded,
+        "status_updated_at": updated,
+        "reopened_at": None,
         "resolved_at": updated if done else None,
         "closed_at": updated if status == "closed" else None,
         "pending_since": updated if status == "pending" else None,
@@ -142,9 +156,15 @@ class FreshdeskSimulator(ZendeskSimulator):
         """Limits per minute default to the Pro plan (400 credits, 100 ticket-list requests)."""
         self._listings: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         super().__init__(
-            seed=seed, tickets=tickets, clock=clock, subdomain=domain, activity=activity,
-            export_rate_limit=list_rate_limit, account_rate_limit=rate_limit,
-            rate_window_seconds=rate_window_seconds, rate_clock=rate_clock,
+            seed=seed,
+            tickets=tickets,
+            clock=clock,
+            subdomain=domain,
+            activity=activity,
+            export_rate_limit=list_rate_limit,
+            account_rate_limit=rate_limit,
+            rate_window_seconds=rate_window_seconds,
+            rate_clock=rate_clock,
         )
         self.api_key = api_key
         self.max_page = max_page
@@ -215,11 +235,16 @@ async def serve_freshdesk(
     """Serve a simulated Freshdesk until cancelled (``backlog-watch simulate freshdesk``)."""
     from backlog_watch.sim.serve import evolve_forever
 
-    sim = FreshdeskSimulator(seed=seed, tickets=tickets, clock=SimClock(speed=speed), api_key=api_key,
-                             rate_clock=time.monotonic, activity=activity)
+    sim = FreshdeskSimulator(
+        seed=seed,
+        tickets=tickets,
+        clock=SimClock(speed=speed),
+        api_key=api_key,
+        rate_clock=time.monotonic,
+        activity=activity,
+    )
     url = await sim.start(host, port)
-    out(f"Freshdesk simulator at {url}: {tickets} tickets (seed {seed}), {len(sim.open_ids())} open, "
-        f"time x{speed:g}")
+    out(f"Freshdesk simulator at {url}: {tickets} tickets (seed {seed}), {len(sim.open_ids())} open, time x{speed:g}")
     out(f"  helpdesk block: type: freshdesk, url: {url}, api_key: {api_key}")
     if started is not None:
         started(sim)

@@ -109,23 +109,27 @@ class FreshdeskApi:
         if page < 1:
             return validation_failed("page", "It should be a/an Positive Integer", "datatype_mismatch")
         if page > sim.max_page:
-            return validation_failed("page", f"You cannot access tickets beyond the {sim.max_page}th page. "
-                                     "Please provide a smaller page number.")
+            return validation_failed(
+                "page",
+                f"You cannot access tickets beyond the {sim.max_page}th page. Please provide a smaller page number.",
+            )
         includes = {i for i in query.get("include", "").split(",") if i}
         if includes - INCLUDES:
-            return validation_failed("include", "It should be one of these values: 'description,requester,"
-                                     "stats'", "invalid_value")
+            return validation_failed(
+                "include", "It should be one of these values: 'description,requester,stats'", "invalid_value"
+            )
         order_by, order_type = query.get("order_by", "created_at"), query.get("order_type", "desc")
         if order_by not in ORDER_BY or order_type not in ("asc", "desc"):
-            return validation_failed("order_by" if order_by not in ORDER_BY else "order_type",
-                                     "It should be one of these values: " + ",".join(sorted(ORDER_BY)))
+            return validation_failed(
+                "order_by" if order_by not in ORDER_BY else "order_type",
+                "It should be one of these values: " + ",".join(sorted(ORDER_BY)),
+            )
         listing = query.get("filter")
         if listing is not None and listing not in FILTERS:
             return validation_failed("filter", "It should be one of these values: " + ",".join(sorted(FILTERS)))
         since = _since(query["updated_since"]) if "updated_since" in query else None
         if "updated_since" in query and since is None:
-            return validation_failed("updated_since", "It should be in the 'valid date time' format",
-                                     "invalid_date")
+            return validation_failed("updated_since", "It should be in the 'valid date time' format", "invalid_date")
         rows = self.sim.listing(since, listing == "deleted")
         if order_by != "updated_at":
             rows = sorted(rows, key=lambda t: (str(t.get(order_by)), t.get("id") or 0))
@@ -155,9 +159,17 @@ class FreshdeskApi:
 
     async def groups(self, request: web.Request) -> web.StreamResponse:
         groups = [
-            {"id": g["id"], "name": g["name"], "description": g["description"], "business_hour_id": None,
-             "escalate_to": None, "unassigned_for": "30m", "auto_ticket_assign": False,
-             "created_at": g["created_at"], "updated_at": g["updated_at"]}
+            {
+                "id": g["id"],
+                "name": g["name"],
+                "description": g["description"],
+                "business_hour_id": None,
+                "escalate_to": None,
+                "unassigned_for": "30m",
+                "auto_ticket_assign": False,
+                "created_at": g["created_at"],
+                "updated_at": g["updated_at"],
+            }
             for g in self.sim.account.groups.values()
         ]
         return self._paged(request, groups, "/api/v2/groups")
@@ -167,13 +179,23 @@ class FreshdeskApi:
         return self._paged(request, agents, "/api/v2/agents")
 
     async def me(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(_agent({"id": 1, "name": "Ops", "email": "ops@example.com",
-                                         "created_at": "2024-01-01T00:00:00Z"}))
+        return web.json_response(
+            _agent({"id": 1, "name": "Ops", "email": "ops@example.com", "created_at": "2024-01-01T00:00:00Z"})
+        )
 
     async def ticket_fields(self, request: web.Request) -> web.StreamResponse:
-        status = {"id": 1, "name": "status", "label": "Status", "type": "default_status", "default": True,
-                  "position": 1, "required_for_agents": True, "choices": STATUS_CHOICES,
-                  "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}
+        status = {
+            "id": 1,
+            "name": "status",
+            "label": "Status",
+            "type": "default_status",
+            "default": True,
+            "position": 1,
+            "required_for_agents": True,
+            "choices": STATUS_CHOICES,
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        }
         return web.json_response([status])
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -182,11 +204,25 @@ class FreshdeskApi:
 
 def _agent(user: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "available": True, "occasional": False, "signature": None, "id": user["id"], "ticket_scope": 1,
-        "created_at": user["created_at"], "updated_at": user["created_at"], "available_since": None,
-        "contact": {"active": True, "email": user["email"], "job_title": None, "language": "en",
-                    "last_login_at": None, "mobile": None, "name": user["name"], "phone": None,
-                    "time_zone": "London"},
+        "available": True,
+        "occasional": False,
+        "signature": None,
+        "id": user["id"],
+        "ticket_scope": 1,
+        "created_at": user["created_at"],
+        "updated_at": user["created_at"],
+        "available_since": None,
+        "contact": {
+            "active": True,
+            "email": user["email"],
+            "job_title": None,
+            "language": "en",
+            "last_login_at": None,
+            "mobile": None,
+            "name": user["name"],
+            "phone": None,
+            "time_zone": "London",
+        },
     }
 
 
@@ -210,4 +246,3 @@ def build_app(sim: FreshdeskSimulator) -> web.Application:
     app.router.add_get("/api/v2/ticket_fields", api.ticket_fields)
     app.router.add_route("*", "/{tail:.*}", api.not_found)
     return app
-

@@ -86,15 +86,11 @@ class Account:
         return f"https://{self.subdomain}.zendesk.com/api/v2"
 
     def agent_for(self, rng: random.Random, group_id: int | None) -> int:
-        pool = self.agents_by_group.get(group_id or 0) or [
-            a for ids in self.agents_by_group.values() for a in ids
-        ]
+        pool = self.agents_by_group.get(group_id or 0) or [a for ids in self.agents_by_group.values() for a in ids]
         return rng.choice(pool)
 
 
-def _user(
-    account: Account, user_id: int, name: str, role: str, created: str, org: int | None
-) -> dict[str, Any]:
+def _user(account: Account, user_id: int, name: str, role: str, created: str, org: int | None) -> dict[str, Any]:
     handle = name.lower().replace(" ", ".").replace("ü", "u")
     domain = f"{account.subdomain}.com" if role == "agent" else "example.org"
     return {
@@ -261,13 +257,7 @@ class TicketFactory:
     def _arrival(self, now: datetime) -> datetime:
         rng = self.rng
         band = rng.random()
-        hours = (
-            rng.uniform(0.1, 72)
-            if band < 0.45
-            else rng.uniform(72, 240)
-            if band < 0.75
-            else rng.uniform(240, 700)
-        )
+        hours = rng.uniform(0.1, 72) if band < 0.45 else rng.uniform(72, 240) if band < 0.75 else rng.uniform(240, 700)
         moment = now - timedelta(hours=hours)
         if not 7 <= moment.hour < 19 and rng.random() < 0.6:  # most tickets arrive in office hours
             moved = moment.replace(hour=rng.randrange(8, 18))

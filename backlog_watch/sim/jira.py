@@ -44,12 +44,21 @@ CATEGORIES = {
     "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
 }
 STATUSES = {
-    "new": ("Open", "new"), "open": ("Waiting for support", "indeterminate"),
-    "assigned": ("In progress", "indeterminate"), "pending": ("Waiting for customer", "indeterminate"),
-    "hold": ("Pending", "indeterminate"), "solved": ("Resolved", "done"), "closed": ("Closed", "done"),
+    "new": ("Open", "new"),
+    "open": ("Waiting for support", "indeterminate"),
+    "assigned": ("In progress", "indeterminate"),
+    "pending": ("Waiting for customer", "indeterminate"),
+    "hold": ("Pending", "indeterminate"),
+    "solved": ("Resolved", "done"),
+    "closed": ("Closed", "done"),
 }
-PRIORITIES = {"urgent": ("Highest", "1"), "high": ("High", "2"), "normal": ("Medium", "3"), "low": ("Low", "4"),
-              None: ("Lowest", "5")}
+PRIORITIES = {
+    "urgent": ("Highest", "1"),
+    "high": ("High", "2"),
+    "normal": ("Medium", "3"),
+    "low": ("Low", "4"),
+    None: ("Lowest", "5"),
+}
 SLA_TYPE = {"type": "sd-servicelevelagreement", "custom": "com.atlassian.servicedesk:sd-sla-field"}
 REQUEST_TYPE = {"type": "sd-customerrequesttype", "custom": "com.atlassian.servicedesk:vp-origin"}
 
@@ -62,8 +71,12 @@ def jira_time(moment: datetime, zone: ZoneInfo) -> str:
 
 def _date(moment: datetime, zone: ZoneInfo) -> dict[str, Any]:
     local = moment.astimezone(zone)
-    return {"iso8601": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "jira": jira_time(moment, zone),
-            "friendly": local.strftime("%d/%b/%y %I:%M %p"), "epochMillis": int(moment.timestamp() * 1000)}
+    return {
+        "iso8601": local.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "jira": jira_time(moment, zone),
+        "friendly": local.strftime("%d/%b/%y %I:%M %p"),
+        "epochMillis": int(moment.timestamp() * 1000),
+    }
 
 
 def _millis(delta: timedelta) -> dict[str, Any]:
@@ -92,9 +105,17 @@ class JiraSimulator(ZendeskSimulator):
         activity: Activity | None = None,
         rate_clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(seed=seed, tickets=tickets, clock=clock, subdomain=site, activity=activity,
-                         account_rate_limit=rate_limit, export_rate_limit=rate_limit,
-                         rate_window_seconds=rate_window_seconds, rate_clock=rate_clock)
+        super().__init__(
+            seed=seed,
+            tickets=tickets,
+            clock=clock,
+            subdomain=site,
+            activity=activity,
+            account_rate_limit=rate_limit,
+            export_rate_limit=rate_limit,
+            rate_window_seconds=rate_window_seconds,
+            rate_clock=rate_clock,
+        )
         self.email, self.token, self.bearer = email, token, bearer
         self.project = project
         self.zone = ZoneInfo(user_time_zone)
@@ -106,8 +127,10 @@ class JiraSimulator(ZendeskSimulator):
         self.blank_pages: list[bool] = []
         """One entry per coming id/key-only search page to blank: whether it claims to be the last."""
         self.fields = {
-            "first_response": f"customfield_{ids[0]}", "resolution": f"customfield_{ids[1]}",
-            "satisfaction_sla": f"customfield_{ids[2]}", "request_type": f"customfield_{ids[3]}",
+            "first_response": f"customfield_{ids[0]}",
+            "resolution": f"customfield_{ids[1]}",
+            "satisfaction_sla": f"customfield_{ids[2]}",
+            "request_type": f"customfield_{ids[3]}",
         }
 
     def __repr__(self) -> str:
@@ -120,8 +143,14 @@ class JiraSimulator(ZendeskSimulator):
 
     def settings(self, name: str = "jira", **extra: Any) -> dict[str, Any]:
         """A helpdesk block for this simulator (``url``, ``email``, ``token``, ``jql``)."""
-        return {"name": name, "type": "jira", "url": self.url, "email": self.email, "token": self.token,
-                "jql": f"project = {self.project}"} | extra
+        return {
+            "name": name,
+            "type": "jira",
+            "url": self.url,
+            "email": self.email,
+            "token": self.token,
+            "jql": f"project = {self.project}",
+        } | extra
 
     def key(self, ticket_id: Any) -> str:
         return f"{self.moved.get(ticket_id, self.project)}-{ticket_id}"
@@ -149,15 +178,35 @@ class JiraSimulator(ZendeskSimulator):
 
     def field_list(self) -> list[dict[str, Any]]:
         """What ``GET /rest/api/3/field`` answers: system fields and this site's JSM custom fields."""
+
         def custom(field_id: str, name: str, schema: Mapping[str, Any]) -> dict[str, Any]:
             number = int(field_id.rsplit("_", 1)[1])
-            return {"id": field_id, "key": field_id, "name": name, "untranslatedName": name, "custom": True,
-                    "orderable": True, "navigable": True, "searchable": True,
-                    "clauseNames": [f"cf[{number}]", name], "schema": {**schema, "customId": number}}
+            return {
+                "id": field_id,
+                "key": field_id,
+                "name": name,
+                "untranslatedName": name,
+                "custom": True,
+                "orderable": True,
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": [f"cf[{number}]", name],
+                "schema": {**schema, "customId": number},
+            }
 
-        system = [{"id": f, "key": f, "name": f.title(), "custom": False, "orderable": True, "navigable": True,
-                   "searchable": True, "clauseNames": [f]}
-                  for f in ("summary", "status", "priority", "assignee", "created", "updated", "labels")]
+        system = [
+            {
+                "id": f,
+                "key": f,
+                "name": f.title(),
+                "custom": False,
+                "orderable": True,
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": [f],
+            }
+            for f in ("summary", "status", "priority", "assignee", "created", "updated", "labels")
+        ]
         return system + [
             custom(self.fields["first_response"], "Time to first response", SLA_TYPE),
             custom(self.fields["resolution"], "Time to resolution", SLA_TYPE),
@@ -181,9 +230,13 @@ class JiraSimulator(ZendeskSimulator):
         fields = self._fields(ticket, now)
         if wanted is not None:
             fields = {k: v for k, v in fields.items() if k in wanted}
-        return {"expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
-                "id": str(10000 + key) if isinstance(key, int) else str(key),
-                "self": f"{self.url}/rest/api/3/issue/{key}", "key": self.key(key), "fields": fields}
+        return {
+            "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
+            "id": str(10000 + key) if isinstance(key, int) else str(key),
+            "self": f"{self.url}/rest/api/3/issue/{key}",
+            "key": self.key(key),
+            "fields": fields,
+        }
 
     def _fields(self, ticket: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         zone, status = self.zone, ticket.get("status")
@@ -195,24 +248,32 @@ class JiraSimulator(ZendeskSimulator):
         group = self.account.groups.get(ticket.get("group_id"))  # type: ignore[arg-type]
         shown = {
             "summary": ticket.get("subject"),
-            "status": {"self": f"{self.url}/rest/api/3/status/1", "name": name,
-                       "id": str(zlib.crc32(name.encode()) % 10000), "statusCategory": CATEGORIES[category]},
+            "status": {
+                "self": f"{self.url}/rest/api/3/status/1",
+                "name": name,
+                "id": str(zlib.crc32(name.encode()) % 10000),
+                "statusCategory": CATEGORIES[category],
+            },
             "priority": {"name": priority[0], "id": priority[1]},
             "assignee": {"accountId": f"acc-{assignee['id']}", "displayName": assignee["name"], "active": True}
-            if assignee else None,
+            if assignee
+            else None,
             "created": jira_time(created, zone) if created else ticket.get("created_at"),
             "updated": jira_time(updated, zone) if updated else ticket.get("updated_at"),
             "resolutiondate": jira_time(updated, zone) if updated and category == "done" else None,
             "labels": list(ticket.get("tags") or []),
             "components": [{"id": str(group["id"]), "name": group["name"]}] if group else [],
-            self.fields["request_type"]: {"requestType": {"id": "1", "name": "Get IT help"},
-                                          "currentStatus": {"status": name, "statusCategory": category.upper()}},
+            self.fields["request_type"]: {
+                "requestType": {"id": "1", "name": "Get IT help"},
+                "currentStatus": {"status": name, "statusCategory": category.upper()},
+            },
         }
         shown.update(self._slas(ticket, created, updated, now))
         return shown
 
-    def _slas(self, ticket: Mapping[str, Any], created: datetime | None, updated: datetime | None,
-              now: datetime) -> dict[str, Any]:
+    def _slas(
+        self, ticket: Mapping[str, Any], created: datetime | None, updated: datetime | None, now: datetime
+    ) -> dict[str, Any]:
         status, f = ticket.get("status"), self.fields
         empty: dict[str, Any] = {f["first_response"]: None, f["resolution"]: None, f["satisfaction_sla"]: None}
         if created is None or updated is None:
@@ -224,32 +285,65 @@ class JiraSimulator(ZendeskSimulator):
             values[f["resolution"]] = self._sla("Time to resolution", created, None, now)
             return values
         first, _, resolution = SLA_TARGETS.get(ticket.get("priority") or "low", SLA_TARGETS["low"])
-        values[f["first_response"]] = self._sla("Time to first response", created, first, now,
-                                                ongoing=status == "new", stop=updated)
-        values[f["resolution"]] = self._sla("Time to resolution", created, resolution, now,
-                                            ongoing=status in ("new", "open", "pending", "hold"), stop=updated,
-                                            paused=status == "pending")
+        values[f["first_response"]] = self._sla(
+            "Time to first response", created, first, now, ongoing=status == "new", stop=updated
+        )
+        values[f["resolution"]] = self._sla(
+            "Time to resolution",
+            created,
+            resolution,
+            now,
+            ongoing=status in ("new", "open", "pending", "hold"),
+            stop=updated,
+            paused=status == "pending",
+        )
         return values
 
-    def _sla(self, name: str, start: datetime, goal: timedelta | None, now: datetime, *, ongoing: bool = False,
-             stop: datetime | None = None, paused: bool = False) -> dict[str, Any]:
-        value: dict[str, Any] = {"id": str(zlib.crc32(name.encode()) % 100), "name": name,
-                                 "_links": {"self": f"{self.url}/rest/servicedeskapi/request/1/sla/1"},
-                                 "completedCycles": [], "slaDisplayFormat": "NEW_SLA_FORMAT"}
+    def _sla(
+        self,
+        name: str,
+        start: datetime,
+        goal: timedelta | None,
+        now: datetime,
+        *,
+        ongoing: bool = False,
+        stop: datetime | None = None,
+        paused: bool = False,
+    ) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "id": str(zlib.crc32(name.encode()) % 100),
+            "name": name,
+            "_links": {"self": f"{self.url}/rest/servicedeskapi/request/1/sla/1"},
+            "completedCycles": [],
+            "slaDisplayFormat": "NEW_SLA_FORMAT",
+        }
         if goal is None:
             return value
         zone, breach = self.zone, start + goal
         if ongoing:
             elapsed = now - start
             value["ongoingCycle"] = {
-                "startTime": _date(start, zone), "breachTime": _date(breach, zone), "breached": now > breach,
-                "paused": paused, "withinCalendarHours": True, "goalDuration": _millis(goal),
-                "elapsedTime": _millis(elapsed), "remainingTime": _millis(goal - elapsed)}
+                "startTime": _date(start, zone),
+                "breachTime": _date(breach, zone),
+                "breached": now > breach,
+                "paused": paused,
+                "withinCalendarHours": True,
+                "goalDuration": _millis(goal),
+                "elapsedTime": _millis(elapsed),
+                "remainingTime": _millis(goal - elapsed),
+            }
         elif stop is not None:
-            value["completedCycles"] = [{
-                "startTime": _date(start, zone), "stopTime": _date(stop, zone), "breachTime": _date(breach, zone),
-                "breached": stop > breach, "goalDuration": _millis(goal), "elapsedTime": _millis(stop - start),
-                "remainingTime": _millis(goal - (stop - start))}]
+            value["completedCycles"] = [
+                {
+                    "startTime": _date(start, zone),
+                    "stopTime": _date(stop, zone),
+                    "breachTime": _date(breach, zone),
+                    "breached": stop > breach,
+                    "goalDuration": _millis(goal),
+                    "elapsedTime": _millis(stop - start),
+                    "remainingTime": _millis(goal - (stop - start)),
+                }
+            ]
         return value
 
     def now_local(self) -> datetime:
@@ -273,12 +367,18 @@ async def serve_jira(
     """Serve a simulated Jira Service Management until cancelled (``backlog-watch simulate jira``)."""
     from backlog_watch.sim.serve import evolve_forever
 
-    sim = JiraSimulator(seed=seed, tickets=tickets, clock=SimClock(speed=speed), email=email, token=token,
-                        rate_clock=time.monotonic, activity=activity)
+    sim = JiraSimulator(
+        seed=seed,
+        tickets=tickets,
+        clock=SimClock(speed=speed),
+        email=email,
+        token=token,
+        rate_clock=time.monotonic,
+        activity=activity,
+    )
     url = await sim.start(host, port)
     out(f"Jira simulator at {url}: {tickets} issues (seed {seed}), {len(sim.open_ids())} open, time x{speed:g}")
     out(f"  helpdesk block: type: jira, url: {url}, email: {email}, token: {token}, jql: project = {sim.project}")
     if started is not None:
         started(sim)
     await evolve_forever(sim, tick, out)
-

@@ -180,9 +180,13 @@ class JiraApi:
         consistent = {int(i) - 10000 for i in params.get("reconcileIssues", "").split(",") if i.strip().isdigit()}
 
         def matching(start: tuple[int, int]) -> Any:
-            return ((stamp, key, t) for stamp, key, t in sim.exportable(2**63, start)
-                    if t.get("status") != "deleted" and (key in consistent or sim.indexed(t))
-                    and all(f(t, sim.key(key)) for f in filters))
+            return (
+                (stamp, key, t)
+                for stamp, key, t in sim.exportable(2**63, start)
+                if t.get("status") != "deleted"
+                and (key in consistent or sim.indexed(t))
+                and all(f(t, sim.key(key)) for f in filters)
+            )
 
         if descending:  # rare for a poller: the whole result, reversed, then the page after the token
             rows = list(matching((-1, -1)))[::-1]
@@ -239,23 +243,38 @@ class JiraApi:
             ticket_id = sim.issue_id(str(item))
             ticket = sim.lookup(ticket_id) if ticket_id is not None else None
             if ticket is None or ticket.get("status") == "deleted":
-                failures.append({"issueIdsOrKeys": [str(item)], "errorMessages": [
-                    "Issue does not exist or you do not have permission to see it."]})
+                failures.append(
+                    {
+                        "issueIdsOrKeys": [str(item)],
+                        "errorMessages": ["Issue does not exist or you do not have permission to see it."],
+                    }
+                )
                 continue
             names = {str(f) for f in fields}
             issues.append(sim.render(ticket, now, None if names & {"*all", "*navigable"} else names))
         return web.json_response({"expand": "schema,names", "issues": issues, "issueErrors": failures})
 
     async def removed_search(self, request: web.Request) -> web.StreamResponse:
-        return errors(410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
-                      "API. A full migration guideline is available at "
-                      "https://developer.atlassian.com/changelog/#CHANGE-2046")
+        return errors(
+            410,
+            "The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
+            "API. A full migration guideline is available at "
+            "https://developer.atlassian.com/changelog/#CHANGE-2046",
+        )
 
     async def myself(self, request: web.Request) -> web.StreamResponse:
         if not self.authenticated(request):
             return errors(401, "Client must be authenticated to access this resource.")
-        return web.json_response({"accountId": "acc-ops", "emailAddress": self.sim.email, "displayName": "Ops",
-                                  "active": True, "timeZone": str(self.sim.zone), "accountType": "atlassian"})
+        return web.json_response(
+            {
+                "accountId": "acc-ops",
+                "emailAddress": self.sim.email,
+                "displayName": "Ops",
+                "active": True,
+                "timeZone": str(self.sim.zone),
+                "accountType": "atlassian",
+            }
+        )
 
     async def fields(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.sim.field_list())

@@ -43,10 +43,7 @@ async def serve_zendesk(
         activity=activity,
     )
     url = await sim.start(host, port)
-    out(
-        f"Zendesk simulator at {url}: {tickets} tickets (seed {seed}), {len(sim.open_ids())} open, "
-        f"time x{speed:g}"
-    )
+    out(f"Zendesk simulator at {url}: {tickets} tickets (seed {seed}), {len(sim.open_ids())} open, time x{speed:g}")
     out(f"  helpdesk block: type: zendesk, url: {url}, email: {email}, token: {token}")
     if started is not None:
         started(sim)
@@ -82,10 +79,7 @@ async def serve_slack(
     """Serve the Slack stand-in on ``host:port`` until cancelled; prints where to point a notifier."""
     standin = SlackStandIn(token=token)
     await standin.start(host, port)
-    out(
-        f"Slack stand-in at {standin.url}: api_url {standin.api_url}, token {token}, "
-        f"webhook {standin.webhook_url}"
-    )
+    out(f"Slack stand-in at {standin.url}: api_url {standin.api_url}, token {token}, webhook {standin.webhook_url}")
     try:
         await asyncio.Event().wait()
     finally:

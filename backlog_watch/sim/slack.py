@@ -213,9 +213,7 @@ class SlackStandIn(LoopbackServer):
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = self._methods.get(method)
         if handler is None:
-            return web.json_response(
-                {"ok": False, "error": "unknown_method", "req_method": method}, status=404
-            )
+            return web.json_response({"ok": False, "error": "unknown_method", "req_method": method}, status=404)
         try:
             return web.json_response(handler(params))
         except SlackFailure as failure:
@@ -420,15 +418,21 @@ class SlackStandIn(LoopbackServer):
             upload.title = entry.get("title") or upload.filename
         channel = params.get("channel_id")
         if channel:
-            posted = self._post_message({"channel": channel, "thread_ts": params.get("thread_ts"),
-                                         "text": params.get("initial_comment") or ""} | {"_files": True})
+            posted = self._post_message(
+                {"channel": channel, "thread_ts": params.get("thread_ts"), "text": params.get("initial_comment") or ""}
+                | {"_files": True}
+            )
             message = self._find(posted["channel"], posted["ts"])
             assert message is not None
             message.files = [u.file_id for u in shared]
             for upload in shared:
                 upload.channel = posted["channel"]
-        return {"ok": True, "files": [
-            {"id": u.file_id, "name": u.filename, "title": u.title, "size": len(u.data or b"")} for u in shared]}
+        return {
+            "ok": True,
+            "files": [
+                {"id": u.file_id, "name": u.filename, "title": u.title, "size": len(u.data or b"")} for u in shared
+            ],
+        }
 
     def _json(self, message: SlackMessage) -> Answer:
         body: Answer = {

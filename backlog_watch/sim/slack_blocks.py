@@ -63,18 +63,14 @@ def _block_errors(block: Any, pointer: str) -> list[str]:
             errors += _text_errors(block["text"], f"{pointer}/text", SECTION_TEXT_MAX)
         fields = block.get("fields", [])
         if not isinstance(fields, list) or len(fields) > SECTION_FIELDS_MAX:
-            errors.append(
-                f"must provide no more than {SECTION_FIELDS_MAX} items [json-pointer:{pointer}/fields]"
-            )
+            errors.append(f"must provide no more than {SECTION_FIELDS_MAX} items [json-pointer:{pointer}/fields]")
         else:
             for i, field in enumerate(fields):
                 errors += _text_errors(field, f"{pointer}/fields/{i}", FIELD_TEXT_MAX)
     elif kind == "context":
         elements = block.get("elements")
         if not isinstance(elements, list) or not elements or len(elements) > CONTEXT_ELEMENTS_MAX:
-            errors.append(
-                f"must provide between 1 and {CONTEXT_ELEMENTS_MAX} items [json-pointer:{pointer}/elements]"
-            )
+            errors.append(f"must provide between 1 and {CONTEXT_ELEMENTS_MAX} items [json-pointer:{pointer}/elements]")
         else:
             for i, element in enumerate(elements):
                 if isinstance(element, dict) and element.get("type") == "image":

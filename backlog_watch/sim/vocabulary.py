@@ -41,9 +41,7 @@ class Topic:
 
 
 TOPICS: tuple[Topic, ...] = (
-    Topic(
-        "Billing", ("Refund request for order #{n}", "Please refund my last payment"), ("billing", "refund")
-    ),
+    Topic("Billing", ("Refund request for order #{n}", "Please refund my last payment"), ("billing", "refund")),
     Topic(
         "Billing",
         ("Charged twice on invoice INV-{n}", "Invoice {month} shows the wrong amount"),

@@ -133,18 +133,14 @@ class ZendeskSimulator(LoopbackServer):
     def open_ids(self) -> set[int]:
         """Ids of the backlog: new, open, pending and hold tickets."""
         return {
-            key
-            for key, t in self._tickets.items()
-            if isinstance(t.get("status"), str) and t["status"] in OPEN_STATUSES
+            key for key, t in self._tickets.items() if isinstance(t.get("status"), str) and t["status"] in OPEN_STATUSES
         }
 
     def changed_at(self, ticket_id: int) -> int:
         """The ticket's ``generated_timestamp``: when the export last saw it change."""
         return self._changed[ticket_id]
 
-    def exportable(
-        self, horizon: int, after: tuple[int, int] = (-1, -1)
-    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def exportable(self, horizon: int, after: tuple[int, int] = (-1, -1)) -> Iterator[tuple[int, int, dict[str, Any]]]:
         """(generated_timestamp, id, ticket) of the tickets changed after ``after`` and by ``horizon``, in
         export order; lazily, from a sorted index, so a page of a large account costs a page."""
         start = bisect.bisect_right(self._order, after)
@@ -257,9 +253,7 @@ class ZendeskSimulator(LoopbackServer):
         happened.extend(("closed", key) for key in self._close_old_solved())
         return happened
 
-    def _pick(
-        self, statuses: set[str], where: Callable[[dict[str, Any]], bool] = lambda t: True
-    ) -> int | None:
+    def _pick(self, statuses: set[str], where: Callable[[dict[str, Any]], bool] = lambda t: True) -> int | None:
         candidates = [k for k, t in self._tickets.items() if t.get("status") in statuses and where(t)]
         return self.rng.choice(candidates) if candidates else None
 
@@ -289,11 +283,7 @@ class ZendeskSimulator(LoopbackServer):
             key = self._pick(set(OPEN_STATUSES), lambda t: t.get("priority") != "urgent")
             if key is not None:
                 ticket = self._tickets[key]
-                rank = (
-                    PRIORITY_LADDER.index(ticket["priority"])
-                    if ticket.get("priority") in PRIORITY_LADDER
-                    else 0
-                )
+                rank = PRIORITY_LADDER.index(ticket["priority"]) if ticket.get("priority") in PRIORITY_LADDER else 0
                 tags = list(ticket.get("tags") or [])
                 self.update_ticket(
                     key,

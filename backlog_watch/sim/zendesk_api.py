@@ -120,15 +120,16 @@ class ZendeskApi:
             except ValueError:
                 return error(400, "InvalidValue", "start_time must be a Unix epoch time in seconds")
             if start > horizon:
-                return error(
-                    422, "InvalidValue", "Too recent start_time. Use a start_time older than 1 minute"
-                )
+                return error(422, "InvalidValue", "Too recent start_time. Use a start_time older than 1 minute")
             position = (start, 0)
         else:
             return error(400, "InvalidValue", "Either start_time or cursor is required")
         skip_deleted = query.get("exclude_deleted", "").lower() == "true"
-        rows = (row for row in self.sim.exportable(horizon, position)
-                if not (skip_deleted and row[2].get("status") == "deleted"))
+        rows = (
+            row
+            for row in self.sim.exportable(horizon, position)
+            if not (skip_deleted and row[2].get("status") == "deleted")
+        )
         pending = list(itertools.islice(rows, per_page + 1))  # one more tells whether the stream ends
         page = pending[:per_page]
         after = encode_cursor(page[-1][0], page[-1][1]) if page else encode_cursor(*position)
@@ -163,12 +164,8 @@ class ZendeskApi:
             return error(400, "InvalidValue", f"Too many ids (maximum {SHOW_MANY_LIMIT})")
         with_slas = "slas" in request.query.get("include", "").split(",")
         stored = [self.sim.lookup(i) for i in ids]
-        found = [
-            self._render(t, with_slas, export=False) for t in stored if t and t.get("status") != "deleted"
-        ]
-        return web.json_response(
-            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
-        )
+        found = [self._render(t, with_slas, export=False) for t in stored if t and t.get("status") != "deleted"]
+        return web.json_response({"tickets": found, "next_page": None, "previous_page": None, "count": len(found)})
 
     async def show(self, request: web.Request) -> web.StreamResponse:
         ticket = self.sim.lookup(int(request.match_info["id"]))
@@ -204,9 +201,7 @@ class ZendeskApi:
             return error(400, "InvalidValue", f"Too many ids (maximum {SHOW_MANY_LIMIT})")
         users = self.sim.account.users
         found = [users[i] for i in ids if i in users]
-        return web.json_response(
-            {"users": found, "next_page": None, "previous_page": None, "count": len(found)}
-        )
+        return web.json_response({"users": found, "next_page": None, "previous_page": None, "count": len(found)})
 
     async def user(self, request: web.Request) -> web.StreamResponse:
         user = self.sim.account.users.get(int(request.match_info["id"]))
@@ -254,9 +249,7 @@ class ZendeskApi:
             "created_at": "2024-01-01T00:00:00Z",
             "updated_at": "2024-01-01T00:00:00Z",
         }
-        return web.json_response(
-            {"sla_policies": [policy], "next_page": None, "previous_page": None, "count": 1}
-        )
+        return web.json_response({"sla_policies": [policy], "next_page": None, "previous_page": None, "count": 1})
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
         return error(404, "RecordNotFound", "Not found")

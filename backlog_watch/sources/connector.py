@@ -146,8 +146,11 @@ async def reconcile(connector: Connector, store: CommitPages, page: Page, listed
     """
     helpdesk = connector.settings.name
     if page.listing_problem is not None or page.open_ids is None:
-        log.warning("reconciliation skipped, nothing deleted: %s", page.listing_problem or "no listing",
-                    extra={"helpdesk": helpdesk})
+        log.warning(
+            "reconciliation skipped, nothing deleted: %s",
+            page.listing_problem or "no listing",
+            extra={"helpdesk": helpdesk},
+        )
         return []
     stored = getattr(store, "tickets", None)
     if stored is None:
@@ -157,13 +160,22 @@ async def reconcile(connector: Connector, store: CommitPages, page: Page, listed
     if not absent:
         return []
     if len(absent) > 1 and len(absent) > MAX_REMOVED_SHARE * len(backlog):
-        log.warning("reconciliation skipped, nothing deleted: the listing lacks %d of %d open tickets "
-                    "(more than %d%%), which looks like a broken listing rather than deletions",
-                    len(absent), len(backlog), int(MAX_REMOVED_SHARE * 100), extra={"helpdesk": helpdesk})
+        log.warning(
+            "reconciliation skipped, nothing deleted: the listing lacks %d of %d open tickets "
+            "(more than %d%%), which looks like a broken listing rather than deletions",
+            len(absent),
+            len(backlog),
+            int(MAX_REMOVED_SHARE * 100),
+            extra={"helpdesk": helpdesk},
+        )
         return []
     if not isinstance(connector, ConfirmsAbsence):
-        log.warning("%d open tickets are missing from the listing, but %s cannot confirm a deletion: kept",
-                    len(absent), type(connector).__name__, extra={"helpdesk": helpdesk})
+        log.warning(
+            "%d open tickets are missing from the listing, but %s cannot confirm a deletion: kept",
+            len(absent),
+            type(connector).__name__,
+            extra={"helpdesk": helpdesk},
+        )
         return []
     return _confirmed(connector, backlog, await connector.confirm_absent(absent))
 
@@ -173,8 +185,12 @@ def _confirmed(connector: Connector, backlog: Mapping[str, Ticket], found: Confi
     helpdesk = connector.settings.name
     gone = [backlog[i].model_copy(update={"status": Status.DELETED}) for i in sorted(found.gone) if i in backlog]
     if gone:
-        log.info("%d open tickets were deleted (confirmed by a direct read): %s", len(gone),
-                 ", ".join(t.id for t in gone), extra={"helpdesk": helpdesk})
+        log.info(
+            "%d open tickets were deleted (confirmed by a direct read): %s",
+            len(gone),
+            ", ".join(t.id for t in gone),
+            extra={"helpdesk": helpdesk},
+        )
     fresh, _ = normalize_page(connector, found.present)
     moved: list[Ticket] = []
     for stored_id, raw in sorted(found.left.items()):
@@ -182,9 +198,13 @@ def _confirmed(connector: Connector, backlog: Mapping[str, Ticket], found: Confi
         base = read[0] if read else backlog[stored_id]
         moved.append(base.model_copy(update={"id": stored_id, "status": Status.MOVED}))
     if moved:
-        log.info("%d open tickets left this helpdesk's queue (they exist, but its query no longer selects "
-                 "them): out of the backlog as moved: %s", len(moved), ", ".join(t.id for t in moved),
-                 extra={"helpdesk": helpdesk})
+        log.info(
+            "%d open tickets left this helpdesk's queue (they exist, but its query no longer selects "
+            "them): out of the backlog as moved: %s",
+            len(moved),
+            ", ".join(t.id for t in moved),
+            extra={"helpdesk": helpdesk},
+        )
     return [*gone, *fresh, *moved]
 
 

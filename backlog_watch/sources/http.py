@@ -187,8 +187,9 @@ class HttpConnector:
         raise NotImplementedError
 
     def _malformed(self, record_id: str | None, problem: str) -> MalformedRecord:
-        return MalformedRecord(f"{self.record_noun} {record_id or '?'}: {problem}", helpdesk=self.helpdesk,
-                               record_id=record_id)
+        return MalformedRecord(
+            f"{self.record_noun} {record_id or '?'}: {problem}", helpdesk=self.helpdesk, record_id=record_id
+        )
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate a request (built from SecretStr values, never logged)."""
@@ -219,16 +220,13 @@ class HttpConnector:
             header = response.headers.get("retry-after")
             parsed = seconds_until(header) if header else None
             wait = self.default_retry_after if parsed is None else parsed
-            return RateLimited(
-                f"rate limited (429), retry after {wait:g}s", helpdesk=self.helpdesk, retry_after=wait
-            )
+            return RateLimited(f"rate limited (429), retry after {wait:g}s", helpdesk=self.helpdesk, retry_after=wait)
         text = self.redact(self.error_text(response))
         if status >= 500:
             return TransientError(f"server error ({status} {text})", helpdesk=self.helpdesk, status=status)
         if status in (401, 403):
             return AuthError(
-                f"credentials refused ({status} {text}): "
-                "polling of this helpdesk stops until the config changes",
+                f"credentials refused ({status} {text}): polling of this helpdesk stops until the config changes",
                 helpdesk=self.helpdesk,
                 status=status,
             )
@@ -396,8 +394,9 @@ class HttpConnector:
             sent.popleft()
         if len(sent) >= limit:
             delay = sent[0] + seconds + self.rate_limit_margin - now
-            log.debug("%s: %d requests in %gs, waiting %.1fs", path, limit, seconds, delay,
-                      extra={"helpdesk": self.helpdesk})
+            log.debug(
+                "%s: %d requests in %gs, waiting %.1fs", path, limit, seconds, delay, extra={"helpdesk": self.helpdesk}
+            )
             await self.sleep(delay)
             sent.popleft()
         sent.append(self.clock())

@@ -84,9 +84,7 @@ class HistoryView:
         value = self._rows[key][index][1].get(metric)
         return float(value) if value is not None else None
 
-    def daily(
-        self, metric: str, scope: Iterable[tuple[str, str]], now: datetime, days: int
-    ) -> list[float | None]:
+    def daily(self, metric: str, scope: Iterable[tuple[str, str]], now: datetime, days: int) -> list[float | None]:
         """The values ``days``, ..., 2, 1 days before now (oldest first); None where there is none."""
         pairs = tuple(scope)
         return [self.value_at(metric, pairs, now - timedelta(days=i)) for i in range(days, 0, -1)]
@@ -139,8 +137,13 @@ class History:
         return HistoryView(found)
 
     def series(
-        self, metric: str, scope: Iterable[tuple[str, str]], since: datetime, until: datetime | None = None,
-        step: Step = "day", tz: tzinfo = UTC,
+        self,
+        metric: str,
+        scope: Iterable[tuple[str, str]],
+        since: datetime,
+        until: datetime | None = None,
+        step: Step = "day",
+        tz: tzinfo = UTC,
     ) -> list[tuple[datetime, float]]:
         """The last value of ``metric`` in each step since ``since``, oldest first."""
         points = self.rows(since, until).get(scope_key(scope), [])
@@ -150,8 +153,7 @@ class History:
                 continue
             moment = datetime.fromtimestamp(at, UTC)
             local = moment.astimezone(tz)
-            bucket = {"raw": at, "hour": local.replace(minute=0, second=0, microsecond=0),
-                      "day": local.date()}[step]
+            bucket = {"raw": at, "hour": local.replace(minute=0, second=0, microsecond=0), "day": local.date()}[step]
             buckets[bucket] = (moment, float(values[metric]))
         return list(buckets.values())
 

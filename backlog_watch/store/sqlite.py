@@ -136,9 +136,18 @@ class LogEntry:
 
 def log_row(entry: LogEntry) -> tuple[object, ...]:
     """The notification_log row of an entry (also written by the outbox, in its own transaction)."""
-    return (entry.fingerprint, entry.notifier, entry.episode.timestamp(), entry.state.value, entry.level,
-            entry.sent_at.timestamp(), json.dumps(list(entry.ticket_ids)), entry.channel, entry.ts,
-            entry.ticket_count)
+    return (
+        entry.fingerprint,
+        entry.notifier,
+        entry.episode.timestamp(),
+        entry.state.value,
+        entry.level,
+        entry.sent_at.timestamp(),
+        json.dumps(list(entry.ticket_ids)),
+        entry.channel,
+        entry.ts,
+        entry.ticket_count,
+    )
 
 
 LOG_INSERT = "INSERT OR REPLACE INTO notification_log VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -257,9 +266,7 @@ class SqliteStore:
         """Upsert the tickets and advance the cursor, atomically."""
         rows = [_ticket_row(t) for t in tickets]
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
+            db.executemany("INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
                 (helpdesk, cursor, datetime.now(UTC).timestamp()),
@@ -307,7 +314,13 @@ class SqliteStore:
     # -- poll health -----------------------------------------------------------------------------------
 
     def record_poll(
-        self, helpdesk: str, now: datetime, *, error: str | None = None, auth_failed: bool = False, skipped: int = 0,
+        self,
+        helpdesk: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        auth_failed: bool = False,
+        skipped: int = 0,
         started: datetime | None = None,
     ) -> PollStatus:
         """Remember how a poll went and return the new status (failures count consecutive errors).
@@ -332,8 +345,16 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?,?)",
-                (helpdesk, _epoch(status.last_attempt), _epoch(status.last_success), status.last_error,
-                 status.failures, int(status.auth_failed), status.skipped_total, _epoch(status.failing_since)),
+                (
+                    helpdesk,
+                    _epoch(status.last_attempt),
+                    _epoch(status.last_success),
+                    status.last_error,
+                    status.failures,
+                    int(status.auth_failed),
+                    status.skipped_total,
+                    _epoch(status.failing_since),
+                ),
             )
         return status
 
@@ -342,8 +363,9 @@ class SqliteStore:
             row = self._db.execute("SELECT * FROM polls WHERE helpdesk = ?", (helpdesk,)).fetchone()
         if row is None:
             return PollStatus(helpdesk=helpdesk)
-        return PollStatus(row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6],
-                          _moment(row[7]))
+        return PollStatus(
+            row[0], _moment(row[1]), _moment(row[2]), row[3], row[4], bool(row[5]), row[6], _moment(row[7])
+        )
 
     # -- alerts and the notification log ---------------------------------------------------------------
 
@@ -362,8 +384,10 @@ class SqliteStore:
                 [(a.fingerprint, a.rule, a.state.value, _alert_to_json(a)) for a in alerts.values()],
             )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
-            db.execute("DELETE FROM notification_log WHERE fingerprint NOT IN (SELECT fingerprint FROM alerts) "
-                       "AND fingerprint NOT IN (SELECT fingerprint FROM outbox)")
+            db.execute(
+                "DELETE FROM notification_log WHERE fingerprint NOT IN (SELECT fingerprint FROM alerts) "
+                "AND fingerprint NOT IN (SELECT fingerprint FROM outbox)"
+            )
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:
         """The entry of ``episode`` (the thread its news replies in), or else the last one written."""
@@ -377,9 +401,15 @@ class SqliteStore:
         if row is None:
             return None
         return LogEntry(
-            fingerprint=row[0], notifier=row[1], episode=datetime.fromtimestamp(row[2], UTC),
-            state=AlertState(row[3]), level=row[4], sent_at=datetime.fromtimestamp(row[5], UTC),
-            ticket_ids=tuple(json.loads(row[6])), channel=row[7], ts=row[8],
+            fingerprint=row[0],
+            notifier=row[1],
+            episode=datetime.fromtimestamp(row[2], UTC),
+            state=AlertState(row[3]),
+            level=row[4],
+            sent_at=datetime.fromtimestamp(row[5], UTC),
+            ticket_ids=tuple(json.loads(row[6])),
+            channel=row[7],
+            ts=row[8],
             ticket_count=row[9] if len(row) > 9 else None,
         )
 
@@ -408,44 +438,81 @@ def _why(exc: BaseException) -> str:
 def _ticket_row(t: Ticket) -> tuple[object, ...]:
     sla = t.sla.model_dump_json(exclude_defaults=True) if t.sla != Sla() else None
     return (
-        t.helpdesk, t.id, t.status.value, t.priority.value, t.channel.value, t.group, t.assignee,
-        json.dumps(list(t.tags)), t.subject, t.created_at.timestamp(), t.updated_at.timestamp(),
-        _epoch(t.solved_at), sla, t.url,
+        t.helpdesk,
+        t.id,
+        t.status.value,
+        t.priority.value,
+        t.channel.value,
+        t.group,
+        t.assignee,
+        json.dumps(list(t.tags)),
+        t.subject,
+        t.created_at.timestamp(),
+        t.updated_at.timestamp(),
+        _epoch(t.solved_at),
+        sla,
+        t.url,
     )
 
 
 def _ticket_from_row(row: Sequence[object]) -> Ticket:
     # model_construct: the row was validated when it was written; re-validating 100k rows costs seconds.
     return Ticket.model_construct(
-        helpdesk=row[0], id=row[1], status=Status(row[2]), priority=Priority(row[3]), channel=Channel(row[4]),
-        group=row[5], assignee=row[6], tags=tuple(json.loads(str(row[7]))), subject=row[8],
+        helpdesk=row[0],
+        id=row[1],
+        status=Status(row[2]),
+        priority=Priority(row[3]),
+        channel=Channel(row[4]),
+        group=row[5],
+        assignee=row[6],
+        tags=tuple(json.loads(str(row[7]))),
+        subject=row[8],
         created_at=_moment(float(row[9])),  # type: ignore[arg-type]
         updated_at=_moment(float(row[10])),  # type: ignore[arg-type]
         solved_at=_moment(row[11]),  # type: ignore[arg-type]
-        sla=Sla.model_validate_json(str(row[12])) if row[12] else Sla(), url=row[13],
+        sla=Sla.model_validate_json(str(row[12])) if row[12] else Sla(),
+        url=row[13],
     )
 
 
 def _alert_to_json(a: Alert) -> str:
-    return json.dumps({
-        "fingerprint": a.fingerprint, "rule": a.rule, "labels": [list(p) for p in a.labels],
-        "state": a.state.value, "level": a.level, "value": a.value, "threshold": a.threshold,
-        "summary": a.summary, "tickets": [t.model_dump(mode="json") for t in a.tickets],
-        "ticket_count": a.ticket_count, "active_since": _epoch(a.active_since),
-        "firing_since": _epoch(a.firing_since), "resolved_at": _epoch(a.resolved_at),
-        "evaluated_at": _epoch(a.evaluated_at),
-        "muted": {"reason": a.muted.reason, "detail": a.muted.detail} if a.muted else None,
-    })
+    return json.dumps(
+        {
+            "fingerprint": a.fingerprint,
+            "rule": a.rule,
+            "labels": [list(p) for p in a.labels],
+            "state": a.state.value,
+            "level": a.level,
+            "value": a.value,
+            "threshold": a.threshold,
+            "summary": a.summary,
+            "tickets": [t.model_dump(mode="json") for t in a.tickets],
+            "ticket_count": a.ticket_count,
+            "active_since": _epoch(a.active_since),
+            "firing_since": _epoch(a.firing_since),
+            "resolved_at": _epoch(a.resolved_at),
+            "evaluated_at": _epoch(a.evaluated_at),
+            "muted": {"reason": a.muted.reason, "detail": a.muted.detail} if a.muted else None,
+        }
+    )
 
 
 def _alert_from_json(text: str) -> Alert:
     d = json.loads(text)
     return Alert(
-        fingerprint=d["fingerprint"], rule=d["rule"], labels=tuple((k, v) for k, v in d["labels"]),
-        state=AlertState(d["state"]), level=d["level"], value=d["value"], threshold=d["threshold"],
-        summary=d["summary"], tickets=tuple(Ticket.model_validate(t) for t in d["tickets"]),
-        ticket_count=d["ticket_count"], active_since=datetime.fromtimestamp(d["active_since"], UTC),
-        firing_since=_moment(d["firing_since"]), resolved_at=_moment(d["resolved_at"]),
+        fingerprint=d["fingerprint"],
+        rule=d["rule"],
+        labels=tuple((k, v) for k, v in d["labels"]),
+        state=AlertState(d["state"]),
+        level=d["level"],
+        value=d["value"],
+        threshold=d["threshold"],
+        summary=d["summary"],
+        tickets=tuple(Ticket.model_validate(t) for t in d["tickets"]),
+        ticket_count=d["ticket_count"],
+        active_since=datetime.fromtimestamp(d["active_since"], UTC),
+        firing_since=_moment(d["firing_since"]),
+        resolved_at=_moment(d["resolved_at"]),
         evaluated_at=_moment(d["evaluated_at"]),
         muted=Muted(d["muted"]["reason"], d["muted"]["detail"]) if d.get("muted") else None,
     )

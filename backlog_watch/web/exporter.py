@@ -35,19 +35,29 @@ class Instruments:
     """Counters and histograms the daemon updates as things happen."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.poll_duration = PromHistogram(f"{PREFIX}_poll_duration_seconds", "Duration of one helpdesk poll",
-                                           ["helpdesk"], registry=registry, buckets=POLL_BUCKETS)
+        self.poll_duration = PromHistogram(
+            f"{PREFIX}_poll_duration_seconds",
+            "Duration of one helpdesk poll",
+            ["helpdesk"],
+            registry=registry,
+            buckets=POLL_BUCKETS,
+        )
         self.poll_errors = PromCounter(f"{PREFIX}_poll_errors", "Polls that failed", ["helpdesk"], registry=registry)
-        self.notifications_sent = PromCounter(f"{PREFIX}_notifications_sent", "Notifications delivered",
-                                              ["notifier"], registry=registry)
-        self.notifications_failed = PromCounter(f"{PREFIX}_notifications_failed", "Notifications that failed",
-                                                ["notifier"], registry=registry)
-        self.reports_sent = PromCounter(f"{PREFIX}_reports_sent", "Reports delivered", ["report", "notifier"],
-                                        registry=registry)
-        self.reports_failed = PromCounter(f"{PREFIX}_reports_failed", "Reports that failed", ["report", "notifier"],
-                                          registry=registry)
-        self.hooks = PromCounter(f"{PREFIX}_hooks_received", "Webhook calls that asked for a poll", ["helpdesk"],
-                                 registry=registry)
+        self.notifications_sent = PromCounter(
+            f"{PREFIX}_notifications_sent", "Notifications delivered", ["notifier"], registry=registry
+        )
+        self.notifications_failed = PromCounter(
+            f"{PREFIX}_notifications_failed", "Notifications that failed", ["notifier"], registry=registry
+        )
+        self.reports_sent = PromCounter(
+            f"{PREFIX}_reports_sent", "Reports delivered", ["report", "notifier"], registry=registry
+        )
+        self.reports_failed = PromCounter(
+            f"{PREFIX}_reports_failed", "Reports that failed", ["report", "notifier"], registry=registry
+        )
+        self.hooks = PromCounter(
+            f"{PREFIX}_hooks_received", "Webhook calls that asked for a poll", ["helpdesk"], registry=registry
+        )
 
     def polled(self, helpdesk: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(helpdesk).observe(seconds)
@@ -82,16 +92,19 @@ class StoreCollector(Collector):
         latest = data.latest_kpis(self.store, now)
         helpdesks = {dict(scope)["helpdesk"]: point for scope, point in latest.items() if len(scope) == 1}
         groups = [(dict(scope), point) for scope, point in sorted(latest.items()) if len(scope) == 2]
-        evaluated = GaugeMetricFamily(f"{PREFIX}_kpis_timestamp_seconds",
-                                      "When the KPIs below were computed (the last evaluation, Unix time)",
-                                      labels=["helpdesk"])
+        evaluated = GaugeMetricFamily(
+            f"{PREFIX}_kpis_timestamp_seconds",
+            "When the KPIs below were computed (the last evaluation, Unix time)",
+            labels=["helpdesk"],
+        )
         for name, (at, _) in sorted(helpdesks.items()):
             evaluated.add_metric([name], at.timestamp())
         yield evaluated
         for metric in METRICS:
             total = GaugeMetricFamily(f"{PREFIX}_{metric}", f"{metric} per helpdesk", labels=["helpdesk"])
-            per_group = GaugeMetricFamily(f"{PREFIX}_group_{metric}", f"{metric} per helpdesk and group",
-                                          labels=["helpdesk", "group"])
+            per_group = GaugeMetricFamily(
+                f"{PREFIX}_group_{metric}", f"{metric} per helpdesk and group", labels=["helpdesk", "group"]
+            )
             for name, (_, values) in sorted(helpdesks.items()):
                 if metric in values:
                     total.add_metric([name], values[metric])
@@ -102,10 +115,14 @@ class StoreCollector(Collector):
             yield per_group
 
     def _polls(self) -> Iterator[Metric]:
-        success = GaugeMetricFamily(f"{PREFIX}_last_success_timestamp_seconds",
-                                    "When the helpdesk was last polled successfully (Unix time)", labels=["helpdesk"])
-        failures = GaugeMetricFamily(f"{PREFIX}_poll_consecutive_failures", "Failed polls since the last success",
-                                     labels=["helpdesk"])
+        success = GaugeMetricFamily(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "When the helpdesk was last polled successfully (Unix time)",
+            labels=["helpdesk"],
+        )
+        failures = GaugeMetricFamily(
+            f"{PREFIX}_poll_consecutive_failures", "Failed polls since the last success", labels=["helpdesk"]
+        )
         up = GaugeMetricFamily(f"{PREFIX}_helpdesk_up", "1 when the last poll succeeded", labels=["helpdesk"])
         for helpdesk in self.helpdesks:
             status = self.store.poll_status(helpdesk)
@@ -122,16 +139,16 @@ class StoreCollector(Collector):
         for (rule, level), n in sorted(counts.items()):
             firing.add_metric([rule, level], n)
         yield firing
-        muted = GaugeMetricFamily(f"{PREFIX}_alerts_muted", "Alerts firing but not notified, by why",
-                                  labels=["reason"])
+        muted = GaugeMetricFamily(f"{PREFIX}_alerts_muted", "Alerts firing but not notified, by why", labels=["reason"])
         reasons = Counter(a.muted.reason for a in alerts if a.muted is not None)
         for reason in MUTE_REASONS:
             muted.add_metric([reason], reasons[reason])
         yield muted
 
 
-def make_registry(store: SqliteStore, helpdesks: Sequence[str],
-                  clock: Callable[[], datetime]) -> tuple[CollectorRegistry, Instruments]:
+def make_registry(
+    store: SqliteStore, helpdesks: Sequence[str], clock: Callable[[], datetime]
+) -> tuple[CollectorRegistry, Instruments]:
     registry = CollectorRegistry()
     registry.register(StoreCollector(store, helpdesks, clock))
     return registry, Instruments(registry)

@@ -65,9 +65,12 @@ def authorized(request: web.Request, secret: SecretStr) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), secret.get_secret_value().encode())
 
 
-def hook_handler(secret: SecretStr | None, helpdesks: Callable[[], set[str]], trigger: Callable[[str], bool],
-                 on_hook: Callable[[str], None] | None = None,
-                 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+def hook_handler(
+    secret: SecretStr | None,
+    helpdesks: Callable[[], set[str]],
+    trigger: Callable[[str], bool],
+    on_hook: Callable[[str], None] | None = None,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def hook(request: web.Request) -> web.Response:
         name = request.match_info["helpdesk"]
         if secret is None:

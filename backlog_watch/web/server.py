@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch import __version__
+from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
 from backlog_watch.web.hooks import hook_handler
-from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web.page import page
 
 READY_GRACE = timedelta(seconds=60)
@@ -77,8 +77,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=page(request.app[STATE].refresh_seconds), content_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        text=page(request.app[STATE].refresh_seconds), content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def api_backlog(request: web.Request) -> web.Response:
@@ -109,8 +110,10 @@ def make_app(state: WebState | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
     if state.trigger is not None:
-        app.router.add_post("/hooks/{helpdesk}", hook_handler(
-            state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook))
+        app.router.add_post(
+            "/hooks/{helpdesk}",
+            hook_handler(state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook),
+        )
     return app
 
 

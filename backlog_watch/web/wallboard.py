@@ -38,8 +38,9 @@ def status_of(alerts: list[Alert]) -> str:
     return "red" if "critical" in levels else ("amber" if "warn" in levels else "green")
 
 
-def _current(store: SqliteStore, name: str, now: datetime,
-             latest: dict[Scope, tuple[datetime, dict[str, float]]]) -> dict[str, float]:
+def _current(
+    store: SqliteStore, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
+) -> dict[str, float]:
     """The helpdesk's KPIs from the last evaluation, or computed from its tickets before there is one."""
     point = latest.get((("helpdesk", name),))
     if point is not None:
@@ -51,7 +52,9 @@ def _current(store: SqliteStore, name: str, now: datetime,
 def _oldest(store: SqliteStore, name: str, now: datetime) -> dict[str, Any] | None:
     rows = store.query(
         f"SELECT id, subject, priority, created_at, url FROM tickets WHERE helpdesk = ? AND status IN {OPEN_SQL} "
-        "ORDER BY created_at LIMIT 1", (name,))
+        "ORDER BY created_at LIMIT 1",
+        (name,),
+    )
     if not rows:
         return None
     ticket_id, subject, priority, created_at, url = rows[0]
@@ -59,8 +62,14 @@ def _oldest(store: SqliteStore, name: str, now: datetime) -> dict[str, Any] | No
     return {"id": ticket_id, "subject": subject, "priority": priority, "age": human_duration(age), "url": url}
 
 
-def helpdesk_board(store: SqliteStore, name: str, poll_every: float, now: datetime, firing: list[Alert],
-                   latest: dict[Scope, tuple[datetime, dict[str, float]]]) -> dict[str, Any]:
+def helpdesk_board(
+    store: SqliteStore,
+    name: str,
+    poll_every: float,
+    now: datetime,
+    firing: list[Alert],
+    latest: dict[Scope, tuple[datetime, dict[str, float]]],
+) -> dict[str, Any]:
     moments = [now - SPARK_STEP * i for i in range(SPARK_POINTS, 0, -1)] + [now - timedelta(days=1), now]
     counts = data.open_counts(store, moments, name)
     open_now = counts[-1]
@@ -79,10 +88,16 @@ def helpdesk_board(store: SqliteStore, name: str, poll_every: float, now: dateti
         "sla_breached": int(kpis.get("sla_breached", 0)),
         "sla_due_1h": int(kpis.get("sla_due_1h", 0)),
         "days_to_clear": days_to_clear(open_now, solved_7d),
-        "alerts": [{"rule": a.rule, "level": a.level, "summary": a.summary,
-                    "since": a.firing_since.isoformat() if a.firing_since else None,
-                    "muted": str(a.muted) if a.muted else None}
-                   for a in sorted(mine, key=lambda a: (a.level != "critical", a.rule))],
+        "alerts": [
+            {
+                "rule": a.rule,
+                "level": a.level,
+                "summary": a.summary,
+                "since": a.firing_since.isoformat() if a.firing_since else None,
+                "muted": str(a.muted) if a.muted else None,
+            }
+            for a in sorted(mine, key=lambda a: (a.level != "critical", a.rule))
+        ],
         "last_poll": poll.last_success.isoformat() if poll.last_success else None,
         "stale": poll.last_success is None or now - poll.last_success > stale_after,
     }
@@ -93,6 +108,9 @@ def backlog(store: SqliteStore, helpdesks: Mapping[str, float], now: datetime) -
     firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
     latest = data.latest_kpis(store, now)
     boards = [helpdesk_board(store, name, every, now, firing, latest) for name, every in helpdesks.items()]
-    worst = "red" if any(b["status"] == "red" for b in boards) else (
-        "amber" if any(b["status"] == "amber" for b in boards) else "green")
+    worst = (
+        "red"
+        if any(b["status"] == "red" for b in boards)
+        else ("amber" if any(b["status"] == "amber" for b in boards) else "green")
+    )
     return {"generated_at": now.isoformat(timespec="seconds"), "status": worst, "helpdesks": boards}

@@ -19,8 +19,15 @@ MIN = timedelta(minutes=1)
 
 
 def finding(level: str = "warn", value: float = 60, hold: timedelta = timedelta(0)) -> Finding:
-    return Finding(rule="size", labels=SCOPE, level=level, value=value, threshold=50,  # type: ignore[arg-type]
-                   summary=f"open_tickets is {value:g}", hold_for=hold)
+    return Finding(
+        rule="size",
+        labels=SCOPE,
+        level=level,
+        value=value,
+        threshold=50,  # type: ignore[arg-type]
+        summary=f"open_tickets is {value:g}",
+        hold_for=hold,
+    )
 
 
 def test_fingerprint_is_stable_and_depends_on_rule_and_scope() -> None:
@@ -63,16 +70,19 @@ def _entry(alert: Alert, *, state: AlertState = AlertState.FIRING, level: str = 
     return LogEntry(alert.fingerprint, "slack", episode=alert.firing_since or NOW, state=state, level=level, sent_at=at)
 
 
-@pytest.mark.parametrize(("entry_kind", "alert_kind", "later", "expected"), [
-    (None, "firing", MIN, Reason.FIRING),
-    ("firing", "firing", MIN, None),  # already told: no duplicate
-    ("firing", "firing", timedelta(hours=4), Reason.REPEAT),
-    ("firing", "critical", MIN, Reason.ESCALATED),
-    ("firing", "resolved", MIN, Reason.RESOLVED),
-    ("resolved", "resolved", MIN, None),
-    (None, "resolved", MIN, None),  # never told it fired: no resolved notice
-    ("old-episode", "firing", MIN, Reason.FIRING),
-])
+@pytest.mark.parametrize(
+    ("entry_kind", "alert_kind", "later", "expected"),
+    [
+        (None, "firing", MIN, Reason.FIRING),
+        ("firing", "firing", MIN, None),  # already told: no duplicate
+        ("firing", "firing", timedelta(hours=4), Reason.REPEAT),
+        ("firing", "critical", MIN, Reason.ESCALATED),
+        ("firing", "resolved", MIN, Reason.RESOLVED),
+        ("resolved", "resolved", MIN, None),
+        (None, "resolved", MIN, None),  # never told it fired: no resolved notice
+        ("old-episode", "firing", MIN, Reason.FIRING),
+    ],
+)
 def test_needs_notify(entry_kind: str | None, alert_kind: str, later: timedelta, expected: Reason | None) -> None:
     fired = next(iter(advance({}, [finding()], NOW, ["size"]).values()))
     escalated = advance({fired.fingerprint: fired}, [finding("critical")], NOW + MIN, ["size"])
@@ -85,8 +95,14 @@ def test_needs_notify(entry_kind: str | None, alert_kind: str, later: timedelta,
         None: None,
         "firing": _entry(fired),
         "resolved": _entry(fired, state=AlertState.RESOLVED),
-        "old-episode": LogEntry(fired.fingerprint, "slack", episode=NOW - timedelta(days=1),
-                                state=AlertState.FIRING, level="warn", sent_at=NOW - timedelta(days=1)),
+        "old-episode": LogEntry(
+            fired.fingerprint,
+            "slack",
+            episode=NOW - timedelta(days=1),
+            state=AlertState.FIRING,
+            level="warn",
+            sent_at=NOW - timedelta(days=1),
+        ),
     }[entry_kind]
     assert needs_notify(entry, alert, NOW + later, repeat_every=timedelta(hours=4), send_resolved=True) == expected
 
@@ -112,8 +128,9 @@ class Flaky:
 
 async def test_a_failed_send_is_not_recorded_and_goes_out_at_the_next_evaluation(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bw.db")
-    rule = ThresholdRule(name="size", type="threshold", metric="open_tickets", warn_above=50,
-                         notify=("slack", "console"))
+    rule = ThresholdRule(
+        name="size", type="threshold", metric="open_tickets", warn_above=50, notify=("slack", "console")
+    )
     rules = {"size": rule}
     slack, console = Flaky("slack"), Flaky("console")
     slack.down = True

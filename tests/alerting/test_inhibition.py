@@ -15,23 +15,24 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.alerting.alerts import AlertState
+from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.app import Parts, assemble, build_notifier
 from backlog_watch.cli import main
 from backlog_watch.config.models import Config, parse_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.models import Sla, Status
-from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.sim import SlackStandIn
+from tests.alerting.test_policy import alert
 from tests.factories import NOW, ticket
 from tests.paths import CONTRACT
 from tests.test_cli import CONTRACT_ENV
-from tests.alerting.test_policy import alert
 
 
 def contract(slack: SlackStandIn, db: Path, extra: str = "") -> Config:
     """The contract file as it stands, its Slack pointed at the stand-in and its store on disk."""
-    text = CONTRACT.read_text().replace('channel: "#support-leads"',
-                                        f'channel: "#support-leads"\n    api_url: {slack.api_url}')
+    text = CONTRACT.read_text().replace(
+        'channel: "#support-leads"', f'channel: "#support-leads"\n    api_url: {slack.api_url}'
+    )
     text = text.replace("store: sqlite:///./backlog-watch.db", f"store: sqlite:///{db}")
     return parse_config(text + extra, "contract.yaml", env={**CONTRACT_ENV, "SLACK_BOT_TOKEN": slack.token})
 
@@ -60,7 +61,8 @@ def posted_rules(slack: SlackStandIn) -> set[str]:
 
 
 async def test_contract_rules_a_critical_backlog_hides_neither_aging_tickets_nor_sla(
-    slack_standin: SlackStandIn, tmp_path: Path,
+    slack_standin: SlackStandIn,
+    tmp_path: Path,
 ) -> None:
     async with contract_daemon(slack_standin, tmp_path / "bw.db") as parts:
         evaluation = await parts.daemon.evaluate()
@@ -71,7 +73,8 @@ async def test_contract_rules_a_critical_backlog_hides_neither_aging_tickets_nor
 
 
 async def test_an_explicit_inhibit_rule_hides_exactly_what_it_names(
-    slack_standin: SlackStandIn, tmp_path: Path,
+    slack_standin: SlackStandIn,
+    tmp_path: Path,
 ) -> None:
     extra = """
 inhibit_rules:
@@ -90,7 +93,8 @@ inhibit_rules:
 
 
 def test_inhibit_rules_match_rule_level_and_labels_with_equal() -> None:
-    config = parse_config("""
+    config = parse_config(
+        """
 helpdesks: [{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}]
 rules:
   - {name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1, labels: {team: tier1}}
@@ -99,7 +103,10 @@ inhibit_rules:
   - source_matchers: [rule=urgent-backlog, level=critical]
     target_matchers: [rule=backlog-size, level=warn, team=~tier.*]
     equal: [helpdesk]
-""", "inhibit.yaml", env={})
+""",
+        "inhibit.yaml",
+        env={},
+    )
     policy = DeliveryPolicy.from_config(config)
     rules = {r.name: r for r in config.effective_rules()}
     urgent = alert("urgent-backlog", "critical")
@@ -125,17 +132,25 @@ rules: [{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 
     assert set(default.muted(alerts, {}, [], NOW)) == {here.fingerprint}
     off = DeliveryPolicy.from_config(parse_config(base + "helpdesk_down: {hides_others: false}", "b.yaml", env={}))
     assert off.muted(alerts, {}, [], NOW) == {}
-    over_all = DeliveryPolicy.from_config(parse_config(base + """
+    over_all = DeliveryPolicy.from_config(
+        parse_config(
+            base
+            + """
 helpdesk_down: {hides_others: false}
 inhibit_rules:
   - {source_matchers: [rule=helpdesk-down], target_matchers: ["rule!=helpdesk-down"]}
-""", "c.yaml", env={}))
+""",
+            "c.yaml",
+            env={},
+        )
+    )
     assert set(over_all.muted(alerts, {}, [], NOW)) == {here.fingerprint, jira.fingerprint}
 
 
 def test_bad_inhibit_rules_are_config_errors_with_file_and_line() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config("""\
+        parse_config(
+            """\
 helpdesks: [{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}]
 rules: [{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}]
 inhibit_rules:
@@ -146,17 +161,22 @@ inhibit_rules:
     equal: [helpdesk]
   - source_matchers: [rule=backlog-sise]
     target_matcher: [rule=aging]
-""", "bad.yaml", env={})
+""",
+            "bad.yaml",
+            env={},
+        )
     problems = "\n".join(caught.value.problems)
     assert 'bad.yaml:6: inhibit_rules[0].source_matchers[1]: "level" is not a matcher' in problems
     assert "bad.yaml:7: inhibit_rules[0].target_matchers[0]: " in problems and "regular expression" in problems
-    assert ('bad.yaml:9: inhibit_rules[1].source_matchers[0]: unknown rule "backlog-sise" '
-            '(did you mean "backlog-size"?)') in problems  # a typo would otherwise hide nothing, silently
+    assert (
+        'bad.yaml:9: inhibit_rules[1].source_matchers[0]: unknown rule "backlog-sise" (did you mean "backlog-size"?)'
+    ) in problems  # a typo would otherwise hide nothing, silently
     assert 'bad.yaml:10: inhibit_rules[1]: unknown key "target_matcher" (did you mean "target_matchers"?)' in problems
 
 
 def test_old_inhibit_keys_still_work_and_check_says_they_are_deprecated(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     text = """
 helpdesks: [{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}]
@@ -200,14 +220,15 @@ inhibit_rules:
 
 
 async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import httpx
 
-    from backlog_watch.app import web_state
-    from backlog_watch.web.hooks import PollTrigger
-    from backlog_watch.models import Priority
     from backlog_watch.alerting.silences import Matcher, Silences
+    from backlog_watch.app import web_state
+    from backlog_watch.models import Priority
+    from backlog_watch.web.hooks import PollTrigger
     from backlog_watch.web.server import WebServer
 
     config = parse_config(MUTED_CONFIG.format(db=tmp_path / "bw.db"), "muted.yaml", env={})
@@ -215,12 +236,23 @@ async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
     async with assemble(config, clock=lambda: now[0]) as parts:
         for notifier in parts.daemon.notifiers.values():
             notifier._stream = io.StringIO()  # type: ignore[attr-defined]
-        parts.store.commit_page("zendesk", [
-            ticket(age=timedelta(hours=3)), ticket(age=timedelta(hours=3)),
-            ticket(age=timedelta(hours=3), priority=Priority.URGENT, assignee=None)], None)
+        parts.store.commit_page(
+            "zendesk",
+            [
+                ticket(age=timedelta(hours=3)),
+                ticket(age=timedelta(hours=3)),
+                ticket(age=timedelta(hours=3), priority=Priority.URGENT, assignee=None),
+            ],
+            None,
+        )
         parts.store.record_poll("zendesk", NOW)
-        Silences(parts.store).add([Matcher.parse("rule=unassigned")], ends_at=NOW + timedelta(hours=1),
-                                  created_by="alice", comment="triage later", now=NOW)
+        Silences(parts.store).add(
+            [Matcher.parse("rule=unassigned")],
+            ends_at=NOW + timedelta(hours=1),
+            created_by="alice",
+            comment="triage later",
+            now=NOW,
+        )
         caplog.set_level("INFO", logger="backlog_watch.alerting.policy")
         first = await parts.daemon.evaluate()
         now[0] += timedelta(minutes=1)
@@ -228,7 +260,10 @@ async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
 
         why = {first.alerts[fp].rule: m for fp, m in first.muted.items()}
         assert {r: m.reason for r, m in why.items()} == {
-            "urgent-backlog": "inhibited", "unassigned": "silenced", "old-tickets": "quiet_hours"}
+            "urgent-backlog": "inhibited",
+            "unassigned": "silenced",
+            "old-tickets": "quiet_hours",
+        }
         assert [n for n, _ in first.result.sent] == ["console"]  # backlog-size only
         assert [n for n, _ in first.result.held] == ["night"]  # quiet hours hold it for the digest
         lines = [r.getMessage() for r in caplog.records if "not notified" in r.getMessage()]

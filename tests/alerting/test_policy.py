@@ -9,23 +9,35 @@ import pytest
 from pydantic import SecretStr
 
 from backlog_watch.alerting.alerts import Alert, AlertState, labels_of
-from backlog_watch.cli import main
-from backlog_watch.config.models import parse_config
-from backlog_watch.errors import ConfigError
-from backlog_watch.delivery.notifiers.slack import ChannelPacer
-from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silences
+from backlog_watch.cli import main
+from backlog_watch.config.models import parse_config
+from backlog_watch.delivery.notifiers.slack import ChannelPacer
+from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
+from backlog_watch.errors import ConfigError
 from backlog_watch.sim import SlackStandIn
 from backlog_watch.store.sqlite import SqliteStore
-from tests.factories import NOW
 from tests.delivery.test_email import urgent_notification
+from tests.factories import NOW
 
 
 def alert(rule: str, level: str = "warn", state: AlertState = AlertState.FIRING, **labels: str) -> Alert:
     scope = labels_of(labels or {"helpdesk": "zendesk"})
-    return Alert(fingerprint=f"{rule}:{scope}", rule=rule, labels=scope, state=state, level=level,  # type: ignore[arg-type]
-                 value=1, threshold=0, summary="", tickets=(), ticket_count=0, active_since=NOW, firing_since=NOW)
+    return Alert(
+        fingerprint=f"{rule}:{scope}",
+        rule=rule,
+        labels=scope,
+        state=state,
+        level=level,  # type: ignore[arg-type]
+        value=1,
+        threshold=0,
+        summary="",
+        tickets=(),
+        ticket_count=0,
+        active_since=NOW,
+        firing_since=NOW,
+    )
 
 
 def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:
@@ -45,8 +57,13 @@ def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:
 def test_silence_mutes_what_matches_until_it_ends_or_expires(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bw.db")
     silences = Silences(store)
-    silence = silences.add([Matcher.parse("rule=backlog-size"), Matcher.parse("helpdesk=zendesk")],
-                           ends_at=NOW + timedelta(hours=2), created_by="alice", comment="migration", now=NOW)
+    silence = silences.add(
+        [Matcher.parse("rule=backlog-size"), Matcher.parse("helpdesk=zendesk")],
+        ends_at=NOW + timedelta(hours=2),
+        created_by="alice",
+        comment="migration",
+        now=NOW,
+    )
     policy = DeliveryPolicy()
     alerts = [alert("backlog-size"), alert("backlog-size", helpdesk="jira"), alert("aging")]
     muted = policy.muted(alerts, {}, silences.active(NOW), NOW)
@@ -97,8 +114,7 @@ async def test_pacer_keeps_one_message_per_second_per_channel() -> None:
 
 
 async def test_webhook_posts_block_kit_and_a_digest_and_hides_its_url(slack_standin: SlackStandIn) -> None:
-    notifier = SlackWebhookNotifier("hook", url=SecretStr(slack_standin.webhook_url),
-                                    pacer=ChannelPacer(interval=0))
+    notifier = SlackWebhookNotifier("hook", url=SecretStr(slack_standin.webhook_url), pacer=ChannelPacer(interval=0))
     assert slack_standin.webhook_path not in repr(notifier)
     await notifier.send(urgent_notification())
     await notifier.send_digest([urgent_notification(), urgent_notification(30)])
@@ -107,6 +123,7 @@ async def test_webhook_posts_block_kit_and_a_digest_and_hides_its_url(slack_stan
     assert "2 alert update" in digest.blocks[0]["text"]["text"] and "30 open" in str(digest.blocks)
     slack_standin.fail_next(3, status=500)
     from backlog_watch.errors import NotifyError
+
     with pytest.raises(NotifyError) as caught:
         await notifier.send(urgent_notification())
     assert caught.value.retryable and slack_standin.webhook_path not in str(caught.value)
@@ -135,12 +152,31 @@ rules:
 def test_silence_cli_add_list_expire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(f"""
-store: sqlite:///{tmp_path / 'bw.db'}
+store: sqlite:///{tmp_path / "bw.db"}
 helpdesks: [{{name: zendesk, type: zendesk, url: https://a.zendesk.com, email: a@b.c, token: t}}]
 rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}}]
 """)
-    assert main(["silence", "add", "--config", str(config), "--matcher", "rule=backlog-size", "-m",
-                 "helpdesk=zendesk", "--for", "2h", "--by", "alice", "--comment", "big import"]) == 0
+    assert (
+        main(
+            [
+                "silence",
+                "add",
+                "--config",
+                str(config),
+                "--matcher",
+                "rule=backlog-size",
+                "-m",
+                "helpdesk=zendesk",
+                "--for",
+                "2h",
+                "--by",
+                "alice",
+                "--comment",
+                "big import",
+            ]
+        )
+        == 0
+    )
     silence_id = capsys.readouterr().out.strip()
     assert main(["silence", "list", "--config", str(config)]) == 0
     listed = capsys.readouterr().out
@@ -148,7 +184,9 @@ rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above:
     assert main(["silence", "expire", "--config", str(config), silence_id]) == 0
     assert main(["silence", "list", "--config", str(config)]) == 0
     assert capsys.readouterr().out.endswith("no silences\n")
-    assert main(["silence", "add", "--config", str(config), "-m", "rule", "--for", "2h", "--by", "a",
-                 "--comment", "c"]) == 2
+    assert (
+        main(["silence", "add", "--config", str(config), "-m", "rule", "--for", "2h", "--by", "a", "--comment", "c"])
+        == 2
+    )
     assert "key=value" in capsys.readouterr().err
     assert main(["silence", "expire", "--config", str(config), "zzzzzz"]) == 1

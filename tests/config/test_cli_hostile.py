@@ -54,30 +54,60 @@ def _rule(extra: str) -> str:
 
 HOSTILE = {
     "alias bomb": (_billion_laughs(), ":2: x-lol.l", "the YAML aliases expand to more than 100000 values"),
-    "deep flow nesting": (BASE + "x-deep: " + "[" * 20_000 + "]" * 20_000 + "\n", ":19: ",
-                          "nested deeper than 64 levels"),
-    "deep block nesting": (BASE + "x-deep:\n" + "".join(f"{'  ' * i}- \n" for i in range(1, 200)), ":",
-                           "nested deeper than 64 levels"),
-    "absurd duration": (_rule("  - name: aged\n    type: aging\n    older_than: 99999999999d\n"),
-                        ":21: rules[1].older_than: ", '"99999999999d" is longer than ten years'),
+    "deep flow nesting": (
+        BASE + "x-deep: " + "[" * 20_000 + "]" * 20_000 + "\n",
+        ":19: ",
+        "nested deeper than 64 levels",
+    ),
+    "deep block nesting": (
+        BASE + "x-deep:\n" + "".join(f"{'  ' * i}- \n" for i in range(1, 200)),
+        ":",
+        "nested deeper than 64 levels",
+    ),
+    "absurd duration": (
+        _rule("  - name: aged\n    type: aging\n    older_than: 99999999999d\n"),
+        ":21: rules[1].older_than: ",
+        '"99999999999d" is longer than ten years',
+    ),
     "huge range in a template": (
         _rule('    template:\n      title: "{% for i in range(10**8) %}x{% endfor %}"\n'),
-        ":20: rules[0].template.title: ", "range() of 100000000 numbers is too long"),
+        ":20: rules[0].template.title: ",
+        "range() of 100000000 numbers is too long",
+    ),
     "nested loops in a template": (
-        _rule('    template:\n      text: "{% for i in range(999) %}{% for j in range(999) %}'
-              '{% for k in range(999) %}{% endfor %}{% endfor %}{% endfor %}"\n'),
-        ":20: rules[0].template.text: ", "takes too long to render"),
-    "infinite threshold": (BASE.replace("warn_above: 50", "warn_above: .inf"), ":18: rules[0].warn_above: ",
-                           "expected a finite number, got .inf"),
-    "nan threshold": (BASE.replace("warn_above: 50", "warn_above: .nan"), ":18: rules[0].warn_above: ",
-                      "expected a finite number, got .nan"),
+        _rule(
+            '    template:\n      text: "{% for i in range(999) %}{% for j in range(999) %}'
+            '{% for k in range(999) %}{% endfor %}{% endfor %}{% endfor %}"\n'
+        ),
+        ":20: rules[0].template.text: ",
+        "takes too long to render",
+    ),
+    "infinite threshold": (
+        BASE.replace("warn_above: 50", "warn_above: .inf"),
+        ":18: rules[0].warn_above: ",
+        "expected a finite number, got .inf",
+    ),
+    "nan threshold": (
+        BASE.replace("warn_above: 50", "warn_above: .nan"),
+        ":18: rules[0].warn_above: ",
+        "expected a finite number, got .nan",
+    ),
     "zero interval": ("evaluate_every: 0s\n" + BASE, ":1: evaluate_every: ", "must be longer than 0s"),
-    "zero poll interval": (BASE.replace("    token: zd-token-0001\n", "    token: zd-token-0001\n    poll_every: 0s\n"),
-                           ":7: helpdesks[0].poll_every: ", "must be longer than 0s"),
-    "10 MB channel name": (BASE.replace('"#support-leads"', '"#' + "x" * 10_000_000 + '"'),
-                           ":11: notifiers[0].channel: ", "line is 10000016 characters long (at most 65536)"),
-    "long channel name": (BASE.replace('"#support-leads"', '"#' + "x" * 100 + '"'),
-                          ":11: notifiers[0].channel: ", "at most 80 characters"),
+    "zero poll interval": (
+        BASE.replace("    token: zd-token-0001\n", "    token: zd-token-0001\n    poll_every: 0s\n"),
+        ":7: helpdesks[0].poll_every: ",
+        "must be longer than 0s",
+    ),
+    "10 MB channel name": (
+        BASE.replace('"#support-leads"', '"#' + "x" * 10_000_000 + '"'),
+        ":11: notifiers[0].channel: ",
+        "line is 10000016 characters long (at most 65536)",
+    ),
+    "long channel name": (
+        BASE.replace('"#support-leads"', '"#' + "x" * 100 + '"'),
+        ":11: notifiers[0].channel: ",
+        "at most 80 characters",
+    ),
 }
 
 
@@ -87,14 +117,16 @@ def _limits() -> None:
 
 
 @pytest.mark.parametrize(("text", "where", "message"), HOSTILE.values(), ids=HOSTILE.keys())
-def test_a_hostile_config_is_one_located_error_and_exit_2(
-    tmp_path: Path, text: str, where: str, message: str
-) -> None:
+def test_a_hostile_config_is_one_located_error_and_exit_2(tmp_path: Path, text: str, where: str, message: str) -> None:
     config = tmp_path / "hostile.yaml"
     config.write_text(text, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "backlog_watch", "--log-format", "text", "check", "--config", str(config)],
-        capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=_limits, check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        preexec_fn=_limits,
+        check=False,
     )
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 2, done.stderr[-2000:]
@@ -126,7 +158,7 @@ async def test_a_slack_outage_logs_no_secret_from_any_library(
         slack.fail_next(50, 500)  # every attempt and every slack-sdk retry fails: retries log at INFO
         config = tmp_path / "outage.yaml"
         config.write_text(f"""\
-store: sqlite:///{tmp_path / 'bw.db'}
+store: sqlite:///{tmp_path / "bw.db"}
 helpdesks:
   - {{name: zendesk, type: zendesk, url: "{sim.url}", email: "{sim.email}", token: "{sim.token}"}}
 notifiers:
@@ -136,8 +168,18 @@ rules:
   - {{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}}
 """)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "backlog_watch", "--log-format", log_format, "--verbose", "once",
-            "--config", str(config), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "backlog_watch",
+            "--log-format",
+            log_format,
+            "--verbose",
+            "once",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
         attempts = len(slack.calls_to("webhook"))
     logs = err.decode()

@@ -6,6 +6,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backlog_watch_connectors.freshdesk import FreshdeskSettings
+from backlog_watch_connectors.jira import JiraSettings
+from backlog_watch_connectors.zendesk import ZendeskSettings
 from pydantic import SecretStr, ValidationError
 
 from backlog_watch.config.models import (
@@ -18,9 +21,6 @@ from backlog_watch.config.models import (
     parse_config,
 )
 from backlog_watch.errors import ConfigError
-from backlog_watch_connectors.freshdesk import FreshdeskSettings
-from backlog_watch_connectors.jira import JiraSettings
-from backlog_watch_connectors.zendesk import ZendeskSettings
 from tests.paths import SHARED
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -77,9 +77,7 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> str:
     return "config.yaml"
 
 
-def problems(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str] = ENV
-) -> list[str]:
+def problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str] = ENV) -> list[str]:
     path = write(tmp_path, monkeypatch, text)
     with pytest.raises(ConfigError) as caught:
         load_config(path, env=env)
@@ -92,6 +90,7 @@ def edit(old: str, new: str) -> str:
 
 
 # -- the contract ------------------------------------------------------------------------------------
+
 
 def test_contract_loads_with_its_variables_set() -> None:
     config = load_config(CONTRACT, env=CONTRACT_ENV)
@@ -115,8 +114,7 @@ def test_contract_loads_with_its_variables_set() -> None:
 
 def test_the_whole_contract_runs_nothing_is_left_unsupported() -> None:
     config = load_config(CONTRACT, env=CONTRACT_ENV)
-    assert config.unsupported() == [
-    ]
+    assert config.unsupported() == []
     # Every rule of the contract runs, with the defaults filled in.
     assert [r.unsupported_reason() for r in config.effective_rules()] == [None] * 12
 
@@ -147,76 +145,104 @@ def test_base_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 # -- one line per mistake ----------------------------------------------------------------------------
 
 BAD_CONFIGS = {
-    "bad duration": (edit("older_than: 7d", "older_than: 7 days"),
-                     'config.yaml:24: rules[1].older_than: "7 days" is not a duration '
-                     "(use 90s, 15m, 4h, 7d or 2w)"),
-    "unknown key": (edit("older_than: 7d", "olders_than: 7d"),
-                    'config.yaml:24: rules[1]: unknown key "olders_than" (did you mean "older_than"?)'),
-    "missing key": (edit("    metric: open_tickets\n", ""),
-                    'config.yaml:18: rules[0]: missing required key "metric"'),
-    "unknown rule type": (edit("type: aging", "type: agging"),
-                          'config.yaml:23: rules[1].type: unknown rule type "agging" '
-                          '(did you mean "aging"?)'),
-    "unknown connector": (edit("type: zendesk", "type: zendsk"),
-                          'config.yaml:6: helpdesks[0].type: unknown connector type "zendsk" '
-                          '(did you mean "zendesk"?)'),
-    "unknown notifier type": (edit("type: slack", "type: slak"),
-                              'config.yaml:12: notifiers[0].type: unknown notifier type "slak" '
-                              '(did you mean "slack"?)'),
-    "unset variable": (edit("${ZENDESK_API_TOKEN}", "${ZENDESK_TOKEN}"),
-                       "config.yaml:9: helpdesks[0].token: environment variable ZENDESK_TOKEN is not set"),
-    "unknown notifier": (edit("notify: [support-slack]", "notify: [support-slak]"),
-                         'config.yaml:16: defaults.notify[0]: unknown notifier "support-slak" '
-                         '(did you mean "support-slack"?)'),
-    "rule notify": (BASE + "    notify: leads\n",
-                    'config.yaml:25: rules[1].notify: unknown notifier "leads" (choose from: support-slack)'),
-    "unknown helpdesk": (BASE + "    where: {helpdesk: [zendesk, jira]}\n",
-                         'config.yaml:25: rules[1].where.helpdesk[1]: unknown helpdesk "jira" '
-                         "(choose from: zendesk)"),
-    "unknown calendar": (BASE + "    business_hours: support-eu\n",
-                         'config.yaml:25: rules[1].business_hours: unknown calendar "support-eu" '
-                         "(define it under business_hours)"),
-    "duplicate rule": (edit("name: aging-tickets", "name: backlog-size"),
-                       'config.yaml:22: rules[1].name: duplicate rule name "backlog-size", '
-                       "also used by rules[0]"),
-    "yaml syntax": (edit("older_than: 7d", "older_than: [7d"),
-                    "config.yaml:25: YAML syntax error: expected ',' or ']', but got '<stream end>' "
-                    "(while parsing a flow sequence started on line 24)"),
-    "wrong type": (edit("warn_above: 50", "warn_above: fifty"),
-                   'config.yaml:21: rules[0].warn_above: expected a number, got "fifty"'),
-    "listen": (edit("listen: 127.0.0.1:8080", "listen: localhost"),
-               'config.yaml:3: http.listen: "localhost" is not host:port '
-               "(e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080)"),
-    "bad cron": (BASE + "reports:\n  - name: morning\n    schedule: '0 9 * *'\n    kind: daily\n"
-                        "    notify: support-slack\n",
-                 'config.yaml:27: reports[0].schedule: "0 9 * *" is not a cron schedule '
-                 '(minute hour day month weekday, e.g. "0 9 * * mon-fri"): '
-                 "Wrong number of fields; got 4, expected 5"),
-    "bad timezone": (edit("timezone: Europe/Paris", "timezone: Europe/Pariss"),
-                     'config.yaml:1: timezone: "Europe/Pariss" is not a time zone '
-                     '(did you mean "Europe/Paris"?)'),
-    "bad literal": (edit("metric: open_tickets", "metric: open_ticket"),
-                    'config.yaml:20: rules[0].metric: "open_ticket" is not allowed: use one of open_tickets, '
-                    "unassigned_tickets, pending_tickets, on_hold_tickets, age_avg_hours, age_p50_hours, "
-                    "age_p90_hours, age_max_hours, created_24h, resolved_24h, net_flow_24h, "
-                    "resolved_per_day_7d, days_to_clear, workload_hours, sla_breached, sla_due_1h "
-                    '(did you mean "open_tickets"?)'),
-    "missing section": (BASE.split("rules:")[0],
-                        'config.yaml:1: missing required key "rules"'),
-    "duplicate key": (edit('    channel: "#support-leads"\n',
-                           '    channel: "#support-leads"\n    channel: "#x"\n'),
-                      'config.yaml:15: YAML syntax error: duplicate key "channel" in the mapping that starts '
-                      "on line 11"),
-    "connector key": (edit("    email: ops@acme.com\n", "    emial: ops@acme.com\n"),
-                      'config.yaml:8: helpdesks[0]: unknown key "emial" (did you mean "email"?)'),
-    "http url": (edit("url: https://acme.zendesk.com", "url: http://acme.zendesk.com"),
-                 'config.yaml:7: helpdesks[0].url: "http://acme.zendesk.com" must be an https:// URL '
-                 "(http:// only for loopback hosts)"),
-    "unknown top-level key": (edit("timezone:", "timezon:"),
-                              'config.yaml:1: unknown key "timezon" (did you mean "timezone"?)'),
-    "not a mapping": ("- helpdesks\n",
-                      "config.yaml:1: the config must be a mapping "
-                      "(store:, helpdesks:, notifiers:, rules: ...), got a list"),
+    "bad duration": (
+        edit("older_than: 7d", "older_than: 7 days"),
+        'config.yaml:24: rules[1].older_than: "7 days" is not a duration (use 90s, 15m, 4h, 7d or 2w)',
+    ),
+    "unknown key": (
+        edit("older_than: 7d", "olders_than: 7d"),
+        'config.yaml:24: rules[1]: unknown key "olders_than" (did you mean "older_than"?)',
+    ),
+    "missing key": (edit("    metric: open_tickets\n", ""), 'config.yaml:18: rules[0]: missing required key "metric"'),
+    "unknown rule type": (
+        edit("type: aging", "type: agging"),
+        'config.yaml:23: rules[1].type: unknown rule type "agging" (did you mean "aging"?)',
+    ),
+    "unknown connector": (
+        edit("type: zendesk", "type: zendsk"),
+        'config.yaml:6: helpdesks[0].type: unknown connector type "zendsk" (did you mean "zendesk"?)',
+    ),
+    "unknown notifier type": (
+        edit("type: slack", "type: slak"),
+        'config.yaml:12: notifiers[0].type: unknown notifier type "slak" (did you mean "slack"?)',
+    ),
+    "unset variable": (
+        edit("${ZENDESK_API_TOKEN}", "${ZENDESK_TOKEN}"),
+        "config.yaml:9: helpdesks[0].token: environment variable ZENDESK_TOKEN is not set",
+    ),
+    "unknown notifier": (
+        edit("notify: [support-slack]", "notify: [support-slak]"),
+        'config.yaml:16: defaults.notify[0]: unknown notifier "support-slak" (did you mean "support-slack"?)',
+    ),
+    "rule notify": (
+        BASE + "    notify: leads\n",
+        'config.yaml:25: rules[1].notify: unknown notifier "leads" (choose from: support-slack)',
+    ),
+    "unknown helpdesk": (
+        BASE + "    where: {helpdesk: [zendesk, jira]}\n",
+        'config.yaml:25: rules[1].where.helpdesk[1]: unknown helpdesk "jira" (choose from: zendesk)',
+    ),
+    "unknown calendar": (
+        BASE + "    business_hours: support-eu\n",
+        'config.yaml:25: rules[1].business_hours: unknown calendar "support-eu" (define it under business_hours)',
+    ),
+    "duplicate rule": (
+        edit("name: aging-tickets", "name: backlog-size"),
+        'config.yaml:22: rules[1].name: duplicate rule name "backlog-size", also used by rules[0]',
+    ),
+    "yaml syntax": (
+        edit("older_than: 7d", "older_than: [7d"),
+        "config.yaml:25: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence started on line 24)",
+    ),
+    "wrong type": (
+        edit("warn_above: 50", "warn_above: fifty"),
+        'config.yaml:21: rules[0].warn_above: expected a number, got "fifty"',
+    ),
+    "listen": (
+        edit("listen: 127.0.0.1:8080", "listen: localhost"),
+        'config.yaml:3: http.listen: "localhost" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080)',
+    ),
+    "bad cron": (
+        BASE + "reports:\n  - name: morning\n    schedule: '0 9 * *'\n    kind: daily\n    notify: support-slack\n",
+        'config.yaml:27: reports[0].schedule: "0 9 * *" is not a cron schedule '
+        '(minute hour day month weekday, e.g. "0 9 * * mon-fri"): '
+        "Wrong number of fields; got 4, expected 5",
+    ),
+    "bad timezone": (
+        edit("timezone: Europe/Paris", "timezone: Europe/Pariss"),
+        'config.yaml:1: timezone: "Europe/Pariss" is not a time zone (did you mean "Europe/Paris"?)',
+    ),
+    "bad literal": (
+        edit("metric: open_tickets", "metric: open_ticket"),
+        'config.yaml:20: rules[0].metric: "open_ticket" is not allowed: use one of open_tickets, '
+        "unassigned_tickets, pending_tickets, on_hold_tickets, age_avg_hours, age_p50_hours, "
+        "age_p90_hours, age_max_hours, created_24h, resolved_24h, net_flow_24h, "
+        "resolved_per_day_7d, days_to_clear, workload_hours, sla_breached, sla_due_1h "
+        '(did you mean "open_tickets"?)',
+    ),
+    "missing section": (BASE.split("rules:")[0], 'config.yaml:1: missing required key "rules"'),
+    "duplicate key": (
+        edit('    channel: "#support-leads"\n', '    channel: "#support-leads"\n    channel: "#x"\n'),
+        'config.yaml:15: YAML syntax error: duplicate key "channel" in the mapping that starts on line 11',
+    ),
+    "connector key": (
+        edit("    email: ops@acme.com\n", "    emial: ops@acme.com\n"),
+        'config.yaml:8: helpdesks[0]: unknown key "emial" (did you mean "email"?)',
+    ),
+    "http url": (
+        edit("url: https://acme.zendesk.com", "url: http://acme.zendesk.com"),
+        'config.yaml:7: helpdesks[0].url: "http://acme.zendesk.com" must be an https:// URL '
+        "(http:// only for loopback hosts)",
+    ),
+    "unknown top-level key": (
+        edit("timezone:", "timezon:"),
+        'config.yaml:1: unknown key "timezon" (did you mean "timezone"?)',
+    ),
+    "not a mapping": (
+        "- helpdesks\n",
+        "config.yaml:1: the config must be a mapping (store:, helpdesks:, notifiers:, rules: ...), got a list",
+    ),
 }
 
 
@@ -227,9 +253,7 @@ def test_each_mistake_is_one_located_line(
     assert problems(tmp_path, monkeypatch, text) == [expected]
 
 
-def test_every_problem_is_reported_at_once_in_file_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = edit("older_than: 7d", "older_than: soon").replace("listen: 127.0.0.1:8080", "listen: nowhere")
     text = text.replace("${ZENDESK_API_TOKEN}", "${UNSET_TOKEN}")
     found = problems(tmp_path, monkeypatch, text)
@@ -246,8 +270,9 @@ def test_missing_file_is_a_config_error(tmp_path: Path, monkeypatch: pytest.Monk
 
 # -- ${VAR} interpolation ----------------------------------------------------------------------------
 
+
 def test_default_used_when_the_variable_is_unset_or_empty() -> None:
-    text = edit("channel: \"#support-leads\"", "channel: ${SLACK_CHANNEL:-#alerts}")
+    text = edit('channel: "#support-leads"', "channel: ${SLACK_CHANNEL:-#alerts}")
     assert parse_config(text, env=ENV).notifier("support-slack").channel == "#alerts"  # type: ignore[union-attr]
     empty = {**ENV, "SLACK_CHANNEL": ""}
     assert parse_config(text, env=empty).notifier("support-slack").channel == "#alerts"  # type: ignore[union-attr]
@@ -257,8 +282,7 @@ def test_default_used_when_the_variable_is_unset_or_empty() -> None:
 
 def test_variables_inside_strings_and_dollar_escape() -> None:
     text = edit("url: https://acme.zendesk.com", "url: https://${SUBDOMAIN:-acme}.zendesk.com/$$x")
-    assert parse_config(text, env={**ENV, "SUBDOMAIN": "beta"}).helpdesk("zendesk").url == \
-        "https://beta.zendesk.com/$x"
+    assert parse_config(text, env={**ENV, "SUBDOMAIN": "beta"}).helpdesk("zendesk").url == "https://beta.zendesk.com/$x"
 
 
 def test_variables_give_numbers_and_durations() -> None:
@@ -271,7 +295,8 @@ def test_variables_give_numbers_and_durations() -> None:
 
 def test_x_keys_hold_anchors_to_share_blocks() -> None:
     text = "x-acme: &acme\n  url: https://acme.zendesk.com\n  email: ops@acme.com\n" + edit(
-        "    url: https://acme.zendesk.com\n    email: ops@acme.com\n", "    <<: *acme\n")
+        "    url: https://acme.zendesk.com\n    email: ops@acme.com\n", "    <<: *acme\n"
+    )
     assert parse_config(text, env=ENV).helpdesk("zendesk").url == "https://acme.zendesk.com"
 
 
@@ -280,10 +305,12 @@ def test_malformed_reference_is_an_error() -> None:
         parse_config(edit("${ZENDESK_API_TOKEN}", "${ZENDESK_API_TOKEN"), env=ENV)
     assert caught.value.problems == [
         "config.yaml:9: helpdesks[0].token: malformed ${...}: write ${NAME} or ${NAME:-default} "
-        "(and $$ for a literal $)"]
+        "(and $$ for a literal $)"
+    ]
 
 
 # -- secrets ------------------------------------------------------------------------------------------
+
 
 def test_secrets_are_secretstr_and_absent_from_repr() -> None:
     config = load_config(CONTRACT, env=CONTRACT_ENV)
@@ -303,13 +330,16 @@ def test_store_password_is_masked_in_repr() -> None:
 
 
 def test_errors_never_echo_a_secret() -> None:
-    text = (BASE.replace("    channel:", "    api_url: ftp://x\n    channel:")
-            .replace("notifiers:\n", "notifiers:\n  - name: hook\n    type: slack_webhook\n"
-                     "    url: http://hooks.example.com/services/T0/B0/hook-secret-7\n"
-                     "  - name: mail\n    type: email\n    host: smtp.acme.com\n    username: a@acme.com\n"
-                     "    password: [smtp-secret-8]\n    from: a@acme.com\n    to: b@acme.com\n"))
-    text = text.replace("    older_than: 7d\n", "    older_than: 7d\n    description: see xoxb-slack-0004\n"
-                                               "    for: xoxb-slack-0004\n")
+    text = BASE.replace("    channel:", "    api_url: ftp://x\n    channel:").replace(
+        "notifiers:\n",
+        "notifiers:\n  - name: hook\n    type: slack_webhook\n"
+        "    url: http://hooks.example.com/services/T0/B0/hook-secret-7\n"
+        "  - name: mail\n    type: email\n    host: smtp.acme.com\n    username: a@acme.com\n"
+        "    password: [smtp-secret-8]\n    from: a@acme.com\n    to: b@acme.com\n",
+    )
+    text = text.replace(
+        "    older_than: 7d\n", "    older_than: 7d\n    description: see xoxb-slack-0004\n    for: xoxb-slack-0004\n"
+    )
     with pytest.raises(ConfigError) as caught:
         parse_config(text, env=ENV)
     message = str(caught.value)
@@ -323,37 +353,56 @@ def test_notifier_models() -> None:
     assert slack.api_url == "http://127.0.0.1:9000/api/"
     with pytest.raises(ValidationError, match="https://"):
         SlackSettings(name="s", token=SecretStr("t"), channel="#c", api_url="http://slack.example.com/api/")
-    email = EmailSettings.model_validate({"name": "m", "host": "smtp", "port": 465, "tls": True,
-                                          "from": "a@acme.com", "to": "b@acme.com"})
+    email = EmailSettings.model_validate(
+        {"name": "m", "host": "smtp", "port": 465, "tls": True, "from": "a@acme.com", "to": "b@acme.com"}
+    )
     assert (email.tls, email.starttls, email.to) == (True, False, ["b@acme.com"])
     with pytest.raises(ValidationError, match="not both"):
-        EmailSettings.model_validate({"name": "m", "host": "smtp", "tls": True, "starttls": True,
-                                      "from": "a@acme.com", "to": ["b@acme.com"]})
+        EmailSettings.model_validate(
+            {"name": "m", "host": "smtp", "tls": True, "starttls": True, "from": "a@acme.com", "to": ["b@acme.com"]}
+        )
     hook = WebhookSettings(name="w", url=SecretStr("https://hooks.slack.com/services/x"))
     assert "services" not in repr(hook)
 
 
 # -- the model in code --------------------------------------------------------------------------------
 
+
 def test_effective_rules_fill_defaults_and_a_rules_own_value_wins() -> None:
-    text = edit("older_than: 7d", "older_than: 7d\n    notify: []\n    repeat_every: 1d\n"
-                                  "    send_resolved: false\n    group_by: [helpdesk, group]")
+    text = edit(
+        "older_than: 7d",
+        "older_than: 7d\n    notify: []\n    repeat_every: 1d\n"
+        "    send_resolved: false\n    group_by: [helpdesk, group]",
+    )
     text = text.replace("  notify: [support-slack]", "  notify: [support-slack]\n  repeat_every: 2h")
     config = parse_config(text, env=ENV)
     inherited, own = config.effective_rules()
     assert (inherited.notify, inherited.repeat_every, inherited.send_resolved, inherited.group_by) == (
-        ("support-slack",), timedelta(hours=2), True, ("helpdesk",))
+        ("support-slack",),
+        timedelta(hours=2),
+        True,
+        ("helpdesk",),
+    )
     assert (own.notify, own.repeat_every, own.send_resolved, own.group_by) == (
-        (), timedelta(days=1), False, ("helpdesk", "group"))
+        (),
+        timedelta(days=1),
+        False,
+        ("helpdesk", "group"),
+    )
     assert config.rules[0].notify is None  # the config itself is left as written
 
 
 def test_config_built_in_code_checks_references() -> None:
-    helpdesk = {"name": "zd", "type": "zendesk", "url": "https://a.zendesk.com", "email": "a@b.c",
-                "token": "t"}
+    helpdesk = {"name": "zd", "type": "zendesk", "url": "https://a.zendesk.com", "email": "a@b.c", "token": "t"}
     rule = {"name": "r", "type": "threshold", "metric": "open_tickets", "warn_above": 1}
-    config = Config.model_validate({"helpdesks": [helpdesk], "notifiers": [ConsoleSettings(name="out")],
-                                    "defaults": {"notify": "out"}, "rules": [rule]})
+    config = Config.model_validate(
+        {
+            "helpdesks": [helpdesk],
+            "notifiers": [ConsoleSettings(name="out")],
+            "defaults": {"notify": "out"},
+            "rules": [rule],
+        }
+    )
     assert config.path is None
     assert isinstance(config.helpdesks[0], ZendeskSettings)
     assert config.effective_rules()[0].notify == ("out",)
@@ -380,6 +429,7 @@ def test_a_threshold_outside_the_metrics_range_is_an_error_at_its_line(
     assert found[0].startswith("config.yaml:21: rules[0].warn_above:")
     assert "-5 is out of range" in found[0] and "never negative" in found[0]
     # net_flow_24h can go below zero: a negative threshold there is a real rule
-    config = parse_config(edit("metric: open_tickets\n    warn_above: 50", "metric: net_flow_24h\n    warn_below: -5"),
-                          env=ENV)
+    config = parse_config(
+        edit("metric: open_tickets\n    warn_above: 50", "metric: net_flow_24h\n    warn_below: -5"), env=ENV
+    )
     assert config.rules[0].warn_below == -5  # type: ignore[union-attr]

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backlog_watch.sources.connector import available_connectors, sync
 from backlog_watch.errors import AuthError
 from backlog_watch.models import Status
 from backlog_watch.sim import SimClock
+from backlog_watch.sources.connector import available_connectors, sync
 from tests.conformance import KINDS, Rig
 
 SETTLE = timedelta(minutes=31)
@@ -51,7 +51,8 @@ async def test_a_cold_sync_stores_the_ground_truth(rig: Rig) -> None:
     assert rig.sleeps == []
     stored = rig.stored().values()
     assert {Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.SOLVED, Status.CLOSED} <= {
-        t.status for t in stored} | {Status.NEW}  # Freshdesk has no "new"
+        t.status for t in stored
+    } | {Status.NEW}  # Freshdesk has no "new"
     assert {t.group for t in stored} - {None} == {"Billing", "Technical", "Onboarding"}
     agents = {u["name"] for u in rig.sim.account.users.values() if u["role"] == "agent"}
     assert {t.assignee for t in stored} - {None} <= agents and {t.assignee for t in stored} - {None}

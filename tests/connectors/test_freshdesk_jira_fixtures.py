@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from backlog_watch_connectors.freshdesk import FreshdeskConnector
+from backlog_watch_connectors.jira import JiraConnector
 
 from backlog_watch.errors import MalformedRecord
 from backlog_watch.models import Channel, Priority, Sla, Status
-from backlog_watch_connectors.freshdesk import FreshdeskConnector
-from backlog_watch_connectors.jira import JiraConnector
 from tests.paths import FIXTURES
 
 
@@ -43,25 +43,69 @@ def freshdesk(client: httpx.AsyncClient) -> FreshdeskConnector:
 
 
 def jira_connector(client: httpx.AsyncClient, **settings: Any) -> JiraConnector:
-    return JiraConnector({"name": "jira", "url": "https://acme.atlassian.net", "email": "ops@acme.com",
-                          "token": "t0k3n", "jql": "project = SUP", **settings}, client)
+    return JiraConnector(
+        {
+            "name": "jira",
+            "url": "https://acme.atlassian.net",
+            "email": "ops@acme.com",
+            "token": "t0k3n",
+            "jql": "project = SUP",
+            **settings,
+        },
+        client,
+    )
 
 
 # ---- Freshdesk -------------------------------------------------------------------------------------
 
 FRESHDESK_TICKETS = [
     # file, status, priority, channel, created_at, SLA (pending targets only), solved_at
-    ("freshdesk/tickets-list-with-stats.json", Status.CLOSED, Priority.LOW, Channel.EMAIL, "2022-11-16T15:59:28",
-     Sla(), "2022-11-16T15:59:28"),
-    ("freshdesk/ticket-create-49548.json", Status.OPEN, Priority.NORMAL, Channel.WEB, "2025-01-08T09:43:49",
-     Sla(), None),
-    ("freshdesk/ticket-create-99374.json", Status.OPEN, Priority.NORMAL, Channel.WEB, "2026-02-13T04:44:35",
-     Sla(), None),
+    (
+        "freshdesk/tickets-list-with-stats.json",
+        Status.CLOSED,
+        Priority.LOW,
+        Channel.EMAIL,
+        "2022-11-16T15:59:28",
+        Sla(),
+        "2022-11-16T15:59:28",
+    ),
+    (
+        "freshdesk/ticket-create-49548.json",
+        Status.OPEN,
+        Priority.NORMAL,
+        Channel.WEB,
+        "2025-01-08T09:43:49",
+        Sla(),
+        None,
+    ),
+    (
+        "freshdesk/ticket-create-99374.json",
+        Status.OPEN,
+        Priority.NORMAL,
+        Channel.WEB,
+        "2026-02-13T04:44:35",
+        Sla(),
+        None,
+    ),
     # Responded (stats.first_responded_at), so only the resolution target is pending; is_escalated: breached.
-    ("freshdesk/python-freshdesk-ticket_1.json", Status.OPEN, Priority.LOW, Channel.WEB, "2016-05-18T04:36:04",
-     Sla(resolution_due=utc("2016-05-18T23:36:04"), breached=True), None),
-    ("freshdesk/python-freshdesk-ticket_1_updated.json", Status.SOLVED, Priority.HIGH, Channel.WEB,
-     "2016-05-18T04:36:04", Sla(), "2016-05-18T23:42:50"),
+    (
+        "freshdesk/python-freshdesk-ticket_1.json",
+        Status.OPEN,
+        Priority.LOW,
+        Channel.WEB,
+        "2016-05-18T04:36:04",
+        Sla(resolution_due=utc("2016-05-18T23:36:04"), breached=True),
+        None,
+    ),
+    (
+        "freshdesk/python-freshdesk-ticket_1_updated.json",
+        Status.SOLVED,
+        Priority.HIGH,
+        Channel.WEB,
+        "2016-05-18T04:36:04",
+        Sla(),
+        "2016-05-18T23:42:50",
+    ),
     ("freshdesk/python-freshdesk-outbound_email_1.json", None, None, Channel.WEB, None, None, None),
 ]
 
@@ -71,11 +115,21 @@ def records(path: str) -> list[Mapping[str, Any]]:
     return found if isinstance(found, list) else [found]
 
 
-@pytest.mark.parametrize(("path", "status", "priority", "channel", "created", "sla", "solved"), FRESHDESK_TICKETS,
-                         ids=[row[0] for row in FRESHDESK_TICKETS])
-def test_every_freshdesk_ticket_normalizes(freshdesk: FreshdeskConnector, path: str, status: Status | None,
-                                           priority: Priority | None, channel: Channel, created: str | None,
-                                           sla: Sla | None, solved: str | None) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "priority", "channel", "created", "sla", "solved"),
+    FRESHDESK_TICKETS,
+    ids=[row[0] for row in FRESHDESK_TICKETS],
+)
+def test_every_freshdesk_ticket_normalizes(
+    freshdesk: FreshdeskConnector,
+    path: str,
+    status: Status | None,
+    priority: Priority | None,
+    channel: Channel,
+    created: str | None,
+    sla: Sla | None,
+    solved: str | None,
+) -> None:
     for raw in records(path):
         ticket = freshdesk.normalize(raw)
         assert ticket.id == str(raw["id"]) and ticket.url == f"https://acme.freshdesk.com/a/tickets/{raw['id']}"
@@ -97,15 +151,23 @@ def test_freshdesk_fixture_files_are_all_covered() -> None:
 def test_freshdesk_sla_dates_of_an_open_ticket(freshdesk: FreshdeskConnector) -> None:
     raw = {**records("freshdesk/tickets-list-with-stats.json")[0], "status": 2, "stats": {}}
     ticket = freshdesk.normalize(raw)
-    assert pending(ticket.sla) == Sla(first_response_due=utc("2022-11-17T15:59:28"),
-                             resolution_due=utc("2022-11-19T15:59:28"))
+    assert pending(ticket.sla) == Sla(
+        first_response_due=utc("2022-11-17T15:59:28"), resolution_due=utc("2022-11-19T15:59:28")
+    )
 
 
 def test_freshdesk_custom_statuses_map_by_label_and_by_config(client: httpx.AsyncClient) -> None:
     raw = records("freshdesk/ticket-create-49548.json")[0]
-    connector = FreshdeskConnector({"name": "fd", "url": "https://acme.freshdesk.com", "api_key": "k",
-                                    "status_map": {"Awaiting approval": "on_hold", "9": "pending"},
-                                    "priority_map": {"2": "high"}}, client)
+    connector = FreshdeskConnector(
+        {
+            "name": "fd",
+            "url": "https://acme.freshdesk.com",
+            "api_key": "k",
+            "status_map": {"Awaiting approval": "on_hold", "9": "pending"},
+            "priority_map": {"2": "high"},
+        },
+        client,
+    )
     connector.status_labels = {"6": "Waiting on Customer", "7": "Waiting on Third Party", "8": "Awaiting approval"}
     assert connector.normalize({**raw, "status": 6}).status is Status.PENDING
     assert connector.normalize({**raw, "status": 7}).status is Status.ON_HOLD
@@ -121,10 +183,12 @@ def test_freshdesk_error_bodies_are_read(freshdesk: FreshdeskConnector) -> None:
     response = httpx.Response(400, json=body("freshdesk/error-page-301.json"))
     assert freshdesk.error_text(response) == (
         "Validation failed; page: You cannot access tickets beyond the 300th page. "
-        "Please provide a smaller page number.")
+        "Please provide a smaller page number."
+    )
 
 
 # ---- Jira --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["jira/search-jql-page.json", "jira/issues.json"])
 def test_the_recorded_jira_issue_normalizes(client: httpx.AsyncClient, path: str) -> None:
@@ -153,8 +217,7 @@ def test_jira_statuses_map_by_name_then_category_and_by_config(client: httpx.Asy
     assert with_status("Pending", "indeterminate") is Status.ON_HOLD
     assert with_status("Resolved", "done") is Status.SOLVED
     assert with_status("Canceled", "done") is Status.CLOSED
-    assert with_status("Waiting for support", "indeterminate",
-                       status_map={"waiting for support": "new"}) is Status.NEW
+    assert with_status("Waiting for support", "indeterminate", status_map={"waiting for support": "new"}) is Status.NEW
     assert with_status("Parked", "indeterminate", status_map={"indeterminate": "on_hold"}) is Status.ON_HOLD
 
 
@@ -170,8 +233,11 @@ def test_jira_priorities_map_and_unknown_ones_count_as_none(client: httpx.AsyncC
 
 def test_jsm_sla_fields_are_found_by_schema_and_read_by_name(client: httpx.AsyncClient) -> None:
     dump = json.loads((FIXTURES / "jira/jsm-sla-field-values.json").read_text())
-    names = {"해결 시간 SLA": "resolution_due", "최초 응답 SLA": "first_response_due",
-             "연구소 대기 SLA": "next_reply_due"}
+    names = {
+        "해결 시간 SLA": "resolution_due",
+        "최초 응답 SLA": "first_response_due",
+        "연구소 대기 SLA": "next_reply_due",
+    }
     connector = jira_connector(client, sla_fields=names)
     connector.learn_fields(dump["field_schemas"])
     assert {"customfield_12151", "customfield_12152", "customfield_12085"} <= connector.sla_names.keys()
@@ -180,7 +246,8 @@ def test_jsm_sla_fields_are_found_by_schema_and_read_by_name(client: httpx.Async
     assert pending(connector.sla_of(issues["TACEA-4540"]["fields"])) == Sla(resolution_due=utc("2026-07-27T09:00:00"))
     assert pending(connector.sla_of(issues["TACEA-4539"]["fields"])) == Sla()  # completed cycles only
     assert pending(connector.sla_of(issues["TACEA-4537"]["fields"])) == Sla(
-        resolution_due=utc("2026-07-31T08:41:39.756"), next_reply_due=utc("2026-07-07T05:47:59.409"))
+        resolution_due=utc("2026-07-31T08:41:39.756"), next_reply_due=utc("2026-07-07T05:47:59.409")
+    )
     # Unnamed SLA fields still say whether something is breached, but give no due date.
     unnamed = jira_connector(client)
     unnamed.learn_fields(dump["field_schemas"])
@@ -193,19 +260,20 @@ def test_the_xsoar_field_list_names_time_to_resolution(client: httpx.AsyncClient
     assert connector.sla_names == {"customfield_10071": "Time to resolution"}
     ongoing = {"ongoingCycle": {"breachTime": {"epochMillis": 1785142800000}, "breached": True, "paused": False}}
     assert pending(connector.sla_of({"customfield_10071": ongoing})) == Sla(
-        resolution_due=utc("2026-07-27T09:00:00"), breached=True)
+        resolution_due=utc("2026-07-27T09:00:00"), breached=True
+    )
 
 
 def test_jira_error_bodies_are_read(client: httpx.AsyncClient) -> None:
     response = httpx.Response(404, json=body("jira/error-404-issue-not-found-auth-failed.json"))
     assert jira_connector(client).error_text(response) == (
-        "Issue does not exist or you do not have permission to see it.")
+        "Issue does not exist or you do not have permission to see it."
+    )
 
 
 def test_jira_settings_need_email_and_token_or_a_bearer_token() -> None:
-    from pydantic import ValidationError
-
     from backlog_watch_connectors.jira import JiraSettings
+    from pydantic import ValidationError
 
     base = {"name": "jira", "url": "https://acme.atlassian.net", "jql": "project = SUP"}
     assert JiraSettings.model_validate({**base, "bearer_token": "pat"}).bearer_token is not None
@@ -214,6 +282,7 @@ def test_jira_settings_need_email_and_token_or_a_bearer_token() -> None:
 
 
 # ---- ids: a record that cannot be named is skipped, never a phantom ticket -------------------------
+
 
 @pytest.mark.parametrize("bad_id", ["77", "abc", 0, -3, 1.5, True])
 def test_a_freshdesk_ticket_without_a_positive_integer_id_is_malformed(
@@ -225,11 +294,10 @@ def test_a_freshdesk_ticket_without_a_positive_integer_id_is_malformed(
         freshdesk.normalize({**raw, "id": bad_id})
 
 
-@pytest.mark.parametrize(("key", "issue_id"), [("SUP-1", "1x"), ("SUP-1", 10001), ("sup 1", "10001"),
-                                               ("SUP-", "10001"), ("", "10001")])
-def test_a_jira_issue_needs_a_numeric_id_and_a_project_key(
-    client: httpx.AsyncClient, key: str, issue_id: Any
-) -> None:
+@pytest.mark.parametrize(
+    ("key", "issue_id"), [("SUP-1", "1x"), ("SUP-1", 10001), ("sup 1", "10001"), ("SUP-", "10001"), ("", "10001")]
+)
+def test_a_jira_issue_needs_a_numeric_id_and_a_project_key(client: httpx.AsyncClient, key: str, issue_id: Any) -> None:
     found = body("jira/issues.json")
     raw = found[0] if isinstance(found, list) else found["issues"][0]
     connector = jira_connector(client)

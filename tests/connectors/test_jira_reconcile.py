@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backlog_watch.sources.connector import sync
 from backlog_watch.models import Status
 from backlog_watch.sim import JiraSimulator, SimClock
+from backlog_watch.sources.connector import sync
 from tests.conformance import KINDS, Rig
 
 RECONCILE = timedelta(minutes=31)
@@ -64,9 +64,7 @@ async def test_a_search_that_answers_ids_only_loses_nothing(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("last", [False, True], ids=["empty-middle-page", "empty-last-page"])
-async def test_an_empty_listing_page_deletes_nothing(
-    rig: Rig, last: bool, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_an_empty_listing_page_deletes_nothing(rig: Rig, last: bool, caplog: pytest.LogCaptureFixture) -> None:
     sim = rig.sim
     assert isinstance(sim, JiraSimulator)
     connector = rig.connector()

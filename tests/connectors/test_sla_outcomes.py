@@ -13,15 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-
-from backlog_watch.sources.connector import sync
-from backlog_watch.models import Sla, SlaKind, SlaTarget, Status
-from backlog_watch.sim import SimClock
-from backlog_watch.sim.generate import SLA_TARGETS, parse_time
-from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch_connectors.freshdesk import FreshdeskConnector
 from backlog_watch_connectors.jira import JiraConnector
 from backlog_watch_connectors.zendesk import ZendeskConnector
+
+from backlog_watch.models import Sla, SlaKind, SlaTarget, Status
+from backlog_watch.sim import SimClock
+from backlog_watch.sim.generate import SLA_TARGETS, parse_time
+from backlog_watch.sources.connector import sync
+from backlog_watch.store.sqlite import SqliteStore
 from tests.conformance import KINDS, Rig
 from tests.factories import ticket
 from tests.paths import FIXTURES
@@ -43,6 +43,7 @@ def client() -> Iterator[httpx.AsyncClient]:
 
 # ---- recorded payloads ---------------------------------------------------------------------------
 
+
 def test_a_closed_freshdesk_ticket_keeps_its_targets_and_their_outcome(client: httpx.AsyncClient) -> None:
     connector = FreshdeskConnector({"name": "fd", "url": "https://acme.freshdesk.com", "api_key": "k"}, client)
     (raw,) = body("freshdesk/tickets-list-with-stats.json")
@@ -51,8 +52,9 @@ def test_a_closed_freshdesk_ticket_keeps_its_targets_and_their_outcome(client: h
     # No first response was ever stamped and none escalated: undecided. Resolved before due_by: met.
     assert ticket.sla.targets == (
         SlaTarget(kind=SlaKind.FIRST_RESPONSE, due=utc("2022-11-17T15:59:28"), met=None),
-        SlaTarget(kind=SlaKind.RESOLUTION, due=utc("2022-11-19T15:59:28"), met=True,
-                  fulfilled_at=utc("2022-11-16T15:59:28")),
+        SlaTarget(
+            kind=SlaKind.RESOLUTION, due=utc("2022-11-19T15:59:28"), met=True, fulfilled_at=utc("2022-11-16T15:59:28")
+        ),
     )
     assert ticket.sla.outcome is True
     escalated = connector.normalize({**raw, "is_escalated": True})
@@ -62,12 +64,16 @@ def test_a_closed_freshdesk_ticket_keeps_its_targets_and_their_outcome(client: h
 def test_a_freshdesk_ticket_answered_late_breached_its_first_response(client: httpx.AsyncClient) -> None:
     connector = FreshdeskConnector({"name": "fd", "url": "https://acme.freshdesk.com", "api_key": "k"}, client)
     raw = body("freshdesk/python-freshdesk-ticket_1.json")
-    late = {**raw, "status": 4, "is_escalated": False,
-            "stats": {**raw["stats"], "first_responded_at": "2016-05-18T06:00:00Z"}}
+    late = {
+        **raw,
+        "status": 4,
+        "is_escalated": False,
+        "stats": {**raw["stats"], "first_responded_at": "2016-05-18T06:00:00Z"},
+    }
     targets = {t.kind: t for t in connector.normalize(late).sla.targets}
     assert targets[SlaKind.FIRST_RESPONSE] == SlaTarget(
-        kind=SlaKind.FIRST_RESPONSE, due=utc("2016-05-18T05:36:04"), met=False,
-        fulfilled_at=utc("2016-05-18T06:00:00"))
+        kind=SlaKind.FIRST_RESPONSE, due=utc("2016-05-18T05:36:04"), met=False, fulfilled_at=utc("2016-05-18T06:00:00")
+    )
     # The open sample keeps its old resolved_at, which is no fulfilment; is_escalated says breached.
     open_one = connector.normalize(raw).sla
     assert {t.kind: t.met for t in open_one.targets}[SlaKind.RESOLUTION] is False
@@ -76,10 +82,21 @@ def test_a_freshdesk_ticket_answered_late_breached_its_first_response(client: ht
 
 def test_a_done_jsm_issue_keeps_its_completed_cycle(client: httpx.AsyncClient) -> None:
     dump = json.loads((FIXTURES / "jira/jsm-sla-field-values.json").read_text())
-    connector = JiraConnector({"name": "jira", "url": "https://acme.atlassian.net", "email": "o@acme.com",
-                               "token": "t", "jql": "project = SUP",
-                               "sla_fields": {"해결 시간 SLA": "resolution_due", "최초 응답 SLA": "first_response_due",
-                                              "연구소 대기 SLA": "next_reply_due"}}, client)
+    connector = JiraConnector(
+        {
+            "name": "jira",
+            "url": "https://acme.atlassian.net",
+            "email": "o@acme.com",
+            "token": "t",
+            "jql": "project = SUP",
+            "sla_fields": {
+                "해결 시간 SLA": "resolution_due",
+                "최초 응답 SLA": "first_response_due",
+                "연구소 대기 SLA": "next_reply_due",
+            },
+        },
+        client,
+    )
     connector.learn_fields(dump["field_schemas"])
     done = connector.sla_targets(dump["issues"]["TACEA-4539"]["fields"])
     (resolved,) = [t for t in done if t.kind is SlaKind.RESOLUTION]
@@ -92,18 +109,32 @@ def test_a_done_jsm_issue_keeps_its_completed_cycle(client: httpx.AsyncClient) -
 
 
 def test_zendesk_achieved_metrics_decide_the_resolution_by_the_solve_time(client: httpx.AsyncClient) -> None:
-    connector = ZendeskConnector({"name": "zd", "url": "https://acme.zendesk.com", "email": "o@acme.com",
-                                  "token": "t"}, client)
+    connector = ZendeskConnector(
+        {"name": "zd", "url": "https://acme.zendesk.com", "email": "o@acme.com", "token": "t"}, client
+    )
     (raw,) = body("zendesk/TestTicketsPagination.test_values.4.json")["tickets"]
-    solved = {**raw, "status": "solved", "updated_at": "2024-02-07T00:11:18Z", "slas": {"policy_metrics": [
-        {"breach_at": "2023-09-10T00:52:05Z", "stage": "achieved", "metric": "first_reply_time", "days": -150},
-        {"breach_at": "2024-02-06T00:00:00Z", "stage": "achieved", "metric": "total_resolution_time", "days": -1},
-    ]}}
+    solved = {
+        **raw,
+        "status": "solved",
+        "updated_at": "2024-02-07T00:11:18Z",
+        "slas": {
+            "policy_metrics": [
+                {"breach_at": "2023-09-10T00:52:05Z", "stage": "achieved", "metric": "first_reply_time", "days": -150},
+                {
+                    "breach_at": "2024-02-06T00:00:00Z",
+                    "stage": "achieved",
+                    "metric": "total_resolution_time",
+                    "days": -1,
+                },
+            ]
+        },
+    }
     ticket = connector.normalize(solved)
     assert ticket.sla.targets == (
         SlaTarget(kind=SlaKind.FIRST_RESPONSE, due=utc("2023-09-10T00:52:05"), met=None),
-        SlaTarget(kind=SlaKind.RESOLUTION, due=utc("2024-02-06T00:00:00"), met=False,
-                  fulfilled_at=utc("2024-02-07T00:11:18")),
+        SlaTarget(
+            kind=SlaKind.RESOLUTION, due=utc("2024-02-06T00:00:00"), met=False, fulfilled_at=utc("2024-02-07T00:11:18")
+        ),
     )
     assert ticket.sla.first_response_due is None and ticket.sla.resolution_due is None  # nothing pending
     # The recorded ticket itself has no slas (no include): no SLA data, not a met SLA.
@@ -111,6 +142,7 @@ def test_zendesk_achieved_metrics_decide_the_resolution_by_the_solve_time(client
 
 
 # ---- simulators over loopback --------------------------------------------------------------------
+
 
 @pytest.fixture(params=["zendesk", "zendesk-lean", "freshdesk", "jira"])
 async def rig(request: pytest.FixtureRequest, sim_clock: SimClock, tmp_path: Path) -> AsyncIterator[Rig]:
@@ -159,11 +191,25 @@ async def test_solved_tickets_keep_their_sla_outcome_through_sync(rig: Rig) -> N
 
 async def test_an_old_store_row_still_loads_and_new_targets_round_trip(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bw.db")
-    kept = Sla(targets=(SlaTarget(kind=SlaKind.RESOLUTION, due=utc("2026-01-02T00:00:00"), met=True,
-                                  fulfilled_at=utc("2026-01-01T12:00:00")),))
+    kept = Sla(
+        targets=(
+            SlaTarget(
+                kind=SlaKind.RESOLUTION,
+                due=utc("2026-01-02T00:00:00"),
+                met=True,
+                fulfilled_at=utc("2026-01-01T12:00:00"),
+            ),
+        )
+    )
     solved_at = utc("2026-01-01T12:00:00")
-    store.commit_page("zd", [ticket(id="new", helpdesk="zd", status=Status.SOLVED, solved_at=solved_at, sla=kept),
-                             ticket(id="old", helpdesk="zd", status=Status.SOLVED, solved_at=solved_at)], None)
+    store.commit_page(
+        "zd",
+        [
+            ticket(id="new", helpdesk="zd", status=Status.SOLVED, solved_at=solved_at, sla=kept),
+            ticket(id="old", helpdesk="zd", status=Status.SOLVED, solved_at=solved_at),
+        ],
+        None,
+    )
     # A row as the previous version wrote it: the pending fields only, no targets key.
     store.close()
     with sqlite3.connect(tmp_path / "bw.db") as db:

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from backlog_watch.sources.connector import sync
 from backlog_watch.errors import AuthError
 from backlog_watch.models import Status
 from backlog_watch.sim import SimClock
+from backlog_watch.sources.connector import sync
 from tests.conformance import KINDS, Rig
 
 Build = Callable[..., Any]

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from backlog_watch_connectors.zendesk import ZendeskConnector, ZendeskSettings
 
-from backlog_watch.sources.connector import Cursor, sync
 from backlog_watch.errors import AuthError, MalformedRecord, PaginationError, RequestError
 from backlog_watch.models import Channel, Priority, Status, Ticket
-from backlog_watch_connectors.zendesk import ZendeskConnector, ZendeskSettings
+from backlog_watch.sources.connector import Cursor, sync
 
 EMAIL, TOKEN = "ops@acme.com", "zd-t0ken-123"
 CURSOR_28 = "MTY5NTA1MjY2My4wfHwyOHw="  # 1695052663.0||28|
@@ -112,9 +112,7 @@ class FakeZendesk:
 
     def export(self, query: httpx.QueryParams) -> httpx.Response:
         if self.refuses_include and "include" in query:
-            return httpx.Response(
-                400, json={"error": "InvalidValue", "description": "include is not allowed"}
-            )
+            return httpx.Response(400, json={"error": "InvalidValue", "description": "include is not allowed"})
         position = query.get("cursor") or f"start_time={query['start_time']}"
         # A cursor with nothing after it: an empty last page that hands the same position back.
         body = self.pages.get(position) or export_page([], position, True)
@@ -210,18 +208,14 @@ async def test_last_page_without_after_cursor_keeps_the_position(zendesk: Build)
 
 
 async def test_unfinished_page_without_after_cursor_is_a_pagination_error(zendesk: Build) -> None:
-    connector, _ = zendesk(
-        FakeZendesk({"start_time=0": export_page([raw_ticket(28, slas=None)], None, False)})
-    )
+    connector, _ = zendesk(FakeZendesk({"start_time=0": export_page([raw_ticket(28, slas=None)], None, False)}))
     with pytest.raises(PaginationError, match="after_cursor"):
         await sync(connector, MemoryStore())
 
 
 async def test_malformed_ticket_is_skipped_and_counted(zendesk: Build) -> None:
     broken = {k: v for k, v in raw_ticket(30, slas=None).items() if k != "created_at"}
-    page = export_page(
-        [raw_ticket(28, slas=None), broken, raw_ticket(31, "weird", slas=None)], CURSOR_END, True
-    )
+    page = export_page([raw_ticket(28, slas=None), broken, raw_ticket(31, "weird", slas=None)], CURSOR_END, True)
     connector, _ = zendesk(FakeZendesk({"start_time=0": page}))
     store = MemoryStore()
     result = await sync(connector, store)
@@ -260,9 +254,7 @@ async def test_show_many_completes_slas_when_the_export_does_not_sideload(zendes
 
 
 async def test_export_refusing_include_falls_back_to_show_many(zendesk: Build) -> None:
-    fake = FakeZendesk(
-        {"start_time=0": export_page([raw_ticket(28, "open")], CURSOR_END, True)}, refuses_include=True
-    )
+    fake = FakeZendesk({"start_time=0": export_page([raw_ticket(28, "open")], CURSOR_END, True)}, refuses_include=True)
     fake.slas = {28: SLAS}
     connector, _ = zendesk(fake)
     store = MemoryStore()
@@ -292,9 +284,7 @@ async def test_group_and_assignee_names_are_resolved_and_refreshed(zendesk: Buil
 
     # Next poll: a group created since (13) and one nobody knows (99) over two pages: one refresh only.
     fake.groups = [[{"id": 11, "name": "Support"}, {"id": 13, "name": "Escalations"}]]
-    fake.pages[CURSOR_28] = export_page(
-        [raw_ticket(2, group_id=13, assignee_id=502, slas=None)], CURSOR_29, False
-    )
+    fake.pages[CURSOR_28] = export_page([raw_ticket(2, group_id=13, assignee_id=502, slas=None)], CURSOR_29, False)
     fake.pages[CURSOR_29] = export_page([raw_ticket(3, group_id=99, slas=None)], CURSOR_END, True)
     before = len(fake.requests)
     await sync(connector, store)
@@ -314,9 +304,7 @@ async def test_known_names_cost_no_request(zendesk: Build) -> None:
     store = MemoryStore()
     await sync(connector, store)
     before = len(fake.requests)
-    fake.pages[CURSOR_END] = export_page(
-        [raw_ticket(1, "open", group_id=11, assignee_id=501, slas=None)], None, True
-    )
+    fake.pages[CURSOR_END] = export_page([raw_ticket(1, "open", group_id=11, assignee_id=501, slas=None)], None, True)
     await sync(connector, store)
     assert fake.paths()[before:] == ["/api/v2/incremental/tickets/cursor.json"]
     assert store.tickets[("zendesk", "1")].status is Status.OPEN  # the second poll did read the change
@@ -386,9 +374,7 @@ def test_priority_override_and_solved_at(connector: ZendeskConnector) -> None:
         (None, Channel.OTHER),
     ],
 )
-def test_channel_mapping(
-    connector: ZendeskConnector, via: Mapping[str, Any] | None, channel: Channel
-) -> None:
+def test_channel_mapping(connector: ZendeskConnector, via: Mapping[str, Any] | None, channel: Channel) -> None:
     assert connector.normalize(raw_ticket(1, via=via)).channel is channel
 
 
@@ -411,16 +397,10 @@ def test_paused_sla(connector: ZendeskConnector) -> None:
         {"created_at": "yesterday"},
         {"created_at": "2023-09-18T15:57:42"},  # no zone
         {"priority": "p1"},
-        {
-            "slas": {
-                "policy_metrics": [{"stage": "active", "metric": "first_reply_time", "breach_at": "soon"}]
-            }
-        },
+        {"slas": {"policy_metrics": [{"stage": "active", "metric": "first_reply_time", "breach_at": "soon"}]}},
     ],
 )
-def test_unreadable_values_raise_malformed_record(
-    connector: ZendeskConnector, change: dict[str, Any]
-) -> None:
+def test_unreadable_values_raise_malformed_record(connector: ZendeskConnector, change: dict[str, Any]) -> None:
     with pytest.raises(MalformedRecord) as caught:
         connector.normalize(raw_ticket(42) | change)
     assert caught.value.helpdesk == "zendesk"

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from backlog_watch_connectors.zendesk import ZendeskConnector, ZendeskSettings
 
 from backlog_watch.models import Channel, Priority, Status, Ticket
-from backlog_watch_connectors.zendesk import ZendeskConnector, ZendeskSettings
 from tests.paths import FIXTURES as ALL_FIXTURES
 
 FIXTURES = ALL_FIXTURES / "zendesk"
@@ -34,13 +34,9 @@ def tickets_in(path: Path) -> Iterator[Mapping[str, Any]]:
 
 @pytest.fixture
 def connector() -> Iterator[ZendeskConnector]:
-    settings = ZendeskSettings(
-        name="zendesk", url="https://acme.zendesk.com", email="ops@acme.com", token="t0k3n"
-    )
+    settings = ZendeskSettings(name="zendesk", url="https://acme.zendesk.com", email="ops@acme.com", token="t0k3n")
     # normalize() never sends a request; the client is only there because the constructor takes one.
-    yield ZendeskConnector(
-        settings, httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
-    )
+    yield ZendeskConnector(settings, httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))))
 
 
 def find(connector: ZendeskConnector, file: str, ticket_id: int) -> Ticket:

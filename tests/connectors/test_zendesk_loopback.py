@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from backlog_watch_connectors.zendesk import PRIORITIES, STATUSES, ZendeskConnector
 
-from backlog_watch.sources.connector import sync
 from backlog_watch.errors import AuthError
 from backlog_watch.models import Priority, Status
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.sim.generate import SLA_TARGETS, parse_time
+from backlog_watch.sources.connector import sync
 from backlog_watch.store.sqlite import SqliteStore
-from backlog_watch_connectors.zendesk import PRIORITIES, STATUSES, ZendeskConnector
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 HELPDESK = "zendesk"
@@ -161,11 +161,7 @@ async def test_an_incremental_sync_brings_back_only_the_changes(rig: Rig):
     assert result.stored == 4
     assert_store_is_the_truth(rig)
     solved = next(t for t in rig.store.tickets([HELPDESK], open_only=False) if t.id == str(open_ids[1]))
-    assert (
-        solved.solved_at
-        == solved.updated_at
-        == rig.sim.clock.now().replace(microsecond=0) - timedelta(seconds=61)
-    )
+    assert solved.solved_at == solved.updated_at == rig.sim.clock.now().replace(microsecond=0) - timedelta(seconds=61)
     assert str(created["id"]) in {t.id for t in rig.store.tickets([HELPDESK])}
     assert str(open_ids[2]) not in {t.id for t in rig.store.tickets([HELPDESK])}
 

@@ -20,12 +20,30 @@ from tests.factories import NOW
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def notification(rule: RuleBase, *, value: float, threshold: float, level: str = "critical",
-                 reason: Reason = Reason.FIRING, **alert: Any) -> Notification:
+def notification(
+    rule: RuleBase,
+    *,
+    value: float,
+    threshold: float,
+    level: str = "critical",
+    reason: Reason = Reason.FIRING,
+    **alert: Any,
+) -> Notification:
     fields: dict[str, Any] = {
-        "fingerprint": "f" * 16, "rule": rule.name, "labels": (("helpdesk", "zendesk"),), "state": AlertState.FIRING,
-        "level": level, "value": value, "threshold": threshold, "summary": "summary", "tickets": (),
-        "ticket_count": int(value), "active_since": NOW, "firing_since": NOW, **alert}
+        "fingerprint": "f" * 16,
+        "rule": rule.name,
+        "labels": (("helpdesk", "zendesk"),),
+        "state": AlertState.FIRING,
+        "level": level,
+        "value": value,
+        "threshold": threshold,
+        "summary": "summary",
+        "tickets": (),
+        "ticket_count": int(value),
+        "active_since": NOW,
+        "firing_since": NOW,
+        **alert,
+    }
     return Notification(Alert(**fields), reason, rule, NOW, data_as_of={"zendesk": NOW})
 
 
@@ -50,16 +68,18 @@ def test_aging_and_sla_alerts_show_the_rules_own_terms_not_a_bare_threshold() ->
 
 
 def test_a_metric_shows_in_words_and_rounded_for_people() -> None:
-    rule = ThresholdRule.model_validate({"name": "slow", "type": "threshold", "metric": "days_to_clear",
-                                         "warn_above": 7.23333})
+    rule = ThresholdRule.model_validate(
+        {"name": "slow", "type": "threshold", "metric": "days_to_clear", "warn_above": 7.23333}
+    )
     shown = everything_shown(notification(rule, value=9.87654, threshold=7.23333, level="warn"))
     assert "days to clear above 7.2" in shown and "days to clear 9.9" in shown
     assert "days_to_clear" not in shown and "7.23333" not in shown and "9.87654" not in shown
 
 
 def test_alerts_show_times_in_the_configured_timezone_and_say_which() -> None:
-    rule = ThresholdRule.model_validate({"name": "big", "type": "threshold", "metric": "open_tickets",
-                                         "critical_above": 20})
+    rule = ThresholdRule.model_validate(
+        {"name": "big", "type": "threshold", "metric": "open_tickets", "critical_above": 20}
+    )
     shown = everything_shown(notification(rule, value=23, threshold=20), PARIS)
     local = NOW.astimezone(PARIS)
     assert f"Firing since {local:%Y-%m-%d %H:%M} {local.tzname()}" in shown
@@ -68,9 +88,17 @@ def test_alerts_show_times_in_the_configured_timezone_and_say_which() -> None:
 
 
 def test_a_resolved_notice_says_how_long_the_alert_fired() -> None:
-    rule = ThresholdRule.model_validate({"name": "big", "type": "threshold", "metric": "open_tickets",
-                                         "critical_above": 20})
-    resolved = notification(rule, value=21, threshold=20, reason=Reason.RESOLVED, state=AlertState.RESOLVED,
-                            firing_since=NOW - timedelta(hours=2, minutes=15), resolved_at=NOW)
+    rule = ThresholdRule.model_validate(
+        {"name": "big", "type": "threshold", "metric": "open_tickets", "critical_above": 20}
+    )
+    resolved = notification(
+        rule,
+        value=21,
+        threshold=20,
+        reason=Reason.RESOLVED,
+        state=AlertState.RESOLVED,
+        firing_since=NOW - timedelta(hours=2, minutes=15),
+        resolved_at=NOW,
+    )
     assert "after firing for 2h 15m" in reply_text(resolved)
     assert "after firing for 2h 15m" in everything_shown(resolved)

@@ -20,8 +20,9 @@ from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 
 
-def make_config(sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, extra_rules: str = "",
-                extra: str = "", warn_above: int = 1) -> Config:
+def make_config(
+    sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, extra_rules: str = "", extra: str = "", warn_above: int = 1
+) -> Config:
     text = f"""
 store: sqlite:///{db}
 helpdesks:
@@ -76,7 +77,10 @@ def outbox_rows(db: Path) -> list[tuple[str, int, str | None]]:
 
 
 async def test_rate_limits_and_outage_delay_but_every_alert_arrives_once(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     db = tmp_path / "bw.db"
@@ -113,7 +117,10 @@ class Killed(BaseException):
 
 
 async def test_killed_between_send_and_mark_duplicates_only_that_notification(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sim_clock.advance(120)
@@ -143,7 +150,10 @@ async def test_killed_between_send_and_mark_duplicates_only_that_notification(
 
 
 async def test_thread_replies_for_more_tickets_and_level_up_and_the_parent_shows_now(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
@@ -163,7 +173,10 @@ async def test_thread_replies_for_more_tickets_and_level_up_and_the_parent_shows
 
 
 async def test_helpdesk_down_fires_after_down_after_and_hides_its_alerts(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", extra="helpdesk_down:\n  after: 10m")
@@ -192,7 +205,10 @@ async def test_helpdesk_down_fires_after_down_after_and_hides_its_alerts(
 
 
 async def test_a_silenced_alert_is_stored_but_not_sent_until_the_silence_ends(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     from backlog_watch.alerting.silences import Matcher, Silences
     from backlog_watch.store.sqlite import SqliteStore
@@ -201,8 +217,13 @@ async def test_a_silenced_alert_is_stored_but_not_sent_until_the_silence_ends(
     db = tmp_path / "bw.db"
     config = make_config(zendesk_sim, slack_standin, db)
     store = SqliteStore(db)
-    Silences(store).add([Matcher.parse("rule=backlog-size")], ends_at=sim_clock.now() + timedelta(hours=1),
-                        created_by="alice", comment="known import", now=sim_clock.now())
+    Silences(store).add(
+        [Matcher.parse("rule=backlog-size")],
+        ends_at=sim_clock.now() + timedelta(hours=1),
+        created_by="alice",
+        comment="known import",
+        now=sim_clock.now(),
+    )
     store.close()
     async with assemble(config, clock=sim_clock.now) as built:
         _, evaluation = await built.daemon.once()
@@ -216,7 +237,10 @@ async def test_a_silenced_alert_is_stored_but_not_sent_until_the_silence_ends(
 
 
 async def test_fire_resolve_fire_during_a_slack_outage_reaches_slack_three_times_in_order(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
@@ -244,8 +268,11 @@ async def test_fire_resolve_fire_during_a_slack_outage_reaches_slack_three_times
     assert "RESOLVED" in first.text and first.edited  # the parent of the resolved episode reads resolved
     assert [r.text.lower().count("resolved") > 0 for r in first.replies] == [True]
     assert "RESOLVED" not in second.text and not second.replies  # the episode still firing
-    size_posts = [c for c in slack_standin.calls_to("chat.postMessage") if "backlog-size" in str(c.params)
-                  or c.params.get("thread_ts") == first.ts]
+    size_posts = [
+        c
+        for c in slack_standin.calls_to("chat.postMessage")
+        if "backlog-size" in str(c.params) or c.params.get("thread_ts") == first.ts
+    ]
     assert [c.params.get("thread_ts") for c in size_posts[-3:]] == [None, first.ts, None]  # fired, resolved, fired
     sim_clock.advance(60)
     calls = len(slack_standin.calls)

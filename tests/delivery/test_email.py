@@ -14,9 +14,9 @@ from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.app import assemble
 from backlog_watch.config.models import Config, parse_config
 from backlog_watch.delivery.dedup import Notification, Reason
+from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import Priority, Sla
-from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.rules.backlog import ThresholdRule
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from tests.factories import NOW, ticket
@@ -27,13 +27,29 @@ RULE = ThresholdRule(name="urgent-backlog", type="threshold", metric="open_ticke
 
 def urgent_notification(count: int = 23) -> Notification:
     tickets = tuple(
-        ticket(id=str(500 + i), subject=f"Refund <{i}> & more", priority=Priority.URGENT, age=timedelta(hours=30 - i),
-               sla=Sla(first_response_due=NOW + timedelta(minutes=25)) if i == 0 else Sla())
-        for i in range(count))
-    alert = Alert(fingerprint="f" * 16, rule="urgent-backlog", labels=(("helpdesk", "zendesk"),),
-                  state=AlertState.FIRING, level="critical", value=float(count), threshold=20,
-                  summary=f"open_tickets is {count} (critical above 20)", tickets=tickets, ticket_count=count,
-                  active_since=NOW, firing_since=NOW)
+        ticket(
+            id=str(500 + i),
+            subject=f"Refund <{i}> & more",
+            priority=Priority.URGENT,
+            age=timedelta(hours=30 - i),
+            sla=Sla(first_response_due=NOW + timedelta(minutes=25)) if i == 0 else Sla(),
+        )
+        for i in range(count)
+    )
+    alert = Alert(
+        fingerprint="f" * 16,
+        rule="urgent-backlog",
+        labels=(("helpdesk", "zendesk"),),
+        state=AlertState.FIRING,
+        level="critical",
+        value=float(count),
+        threshold=20,
+        summary=f"open_tickets is {count} (critical above 20)",
+        tickets=tickets,
+        ticket_count=count,
+        active_since=NOW,
+        firing_since=NOW,
+    )
     return Notification(alert, Reason.FIRING, RULE, NOW, data_as_of={"zendesk": NOW - timedelta(minutes=2)})
 
 
@@ -47,9 +63,16 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 async def test_starttls_with_auth_sends_one_readable_multipart_email() -> None:
     ca = LocalCA()
     with smtp_server(starttls=ca.server_context(), credentials=Credentials("alerts", "s3cret")) as (box, port):
-        notifier = EmailNotifier("leads-email", host="localhost", port=port, sender="backlog-watch <alerts@acme.com>",
-                                 to=["leads@acme.com", "boss@acme.com"], username="alerts",
-                                 password=__import__("pydantic").SecretStr("s3cret"), tls_context=ca.client_context())
+        notifier = EmailNotifier(
+            "leads-email",
+            host="localhost",
+            port=port,
+            sender="backlog-watch <alerts@acme.com>",
+            to=["leads@acme.com", "boss@acme.com"],
+            username="alerts",
+            password=__import__("pydantic").SecretStr("s3cret"),
+            tls_context=ca.client_context(),
+        )
         await notifier.send(urgent_notification())
     (message,) = box.messages
     assert message["Subject"] == "[CRITICAL] urgent-backlog: 23 open (zendesk)"
@@ -66,16 +89,26 @@ async def test_starttls_with_auth_sends_one_readable_multipart_email() -> None:
 async def test_implicit_tls_and_a_refused_login_is_not_retryable_and_hides_the_password() -> None:
     ca = LocalCA()
     with smtp_server(implicit_tls=ca.server_context(), credentials=Credentials("alerts", "right")) as (box, port):
-        notifier = EmailNotifier("mail", host="localhost", port=port, sender="alerts@acme.com", to=["a@acme.com"],
-                                 starttls=False, tls=True, username="alerts",
-                                 password=__import__("pydantic").SecretStr("wrong-pw"), tls_context=ca.client_context())
+        notifier = EmailNotifier(
+            "mail",
+            host="localhost",
+            port=port,
+            sender="alerts@acme.com",
+            to=["a@acme.com"],
+            starttls=False,
+            tls=True,
+            username="alerts",
+            password=__import__("pydantic").SecretStr("wrong-pw"),
+            tls_context=ca.client_context(),
+        )
         with pytest.raises(NotifyError) as caught:
             await notifier.send(urgent_notification())
     assert not caught.value.retryable and "wrong-pw" not in str(caught.value) and box.messages == []
 
 
-def email_config(sim: ZendeskSimulator, db: Path, port: int, *, extra: str = "", notifier_extra: str = "",
-                 rule_extra: str = "") -> Config:
+def email_config(
+    sim: ZendeskSimulator, db: Path, port: int, *, extra: str = "", notifier_extra: str = "", rule_extra: str = ""
+) -> Config:
     text = f"""
 store: sqlite:///{db}
 business_hours:
@@ -122,7 +155,9 @@ async def once(config: Config, clock: SimClock) -> int:
 
 
 async def test_smtp_refusing_connections_is_retried_until_delivered_once(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     port = free_port()  # nothing listens there yet: connections are refused
@@ -137,7 +172,9 @@ async def test_smtp_refusing_connections_is_retried_until_delivered_once(
 
 
 async def test_quiet_hours_hold_then_one_digest_when_the_calendar_opens(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)  # Monday 14:32 UTC: the late shift starts at 16:00
     with smtp_server() as (box, port):
@@ -160,16 +197,25 @@ async def test_quiet_hours_hold_then_one_digest_when_the_calendar_opens(
 
 
 async def test_escalation_reaches_the_manager_after_the_configured_time_and_hears_it_resolved(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     with smtp_server() as (box, port), smtp_server() as (manager_box, manager_port):
-        manager = (f"  - name: manager\n    type: email\n    host: 127.0.0.1\n    port: {manager_port}\n"
-                   "    starttls: false\n    from: alerts@acme.com\n    to: [manager@acme.com]")
+        manager = (
+            f"  - name: manager\n    type: email\n    host: 127.0.0.1\n    port: {manager_port}\n"
+            "    starttls: false\n    from: alerts@acme.com\n    to: [manager@acme.com]"
+        )
         backlog = len(zendesk_sim.open_ids())
-        config = email_config(zendesk_sim, tmp_path / "bw.db", port, notifier_extra=manager,
-                              rule_extra=f"    critical_above: {backlog - 3}\n"
-                                         "    escalate: [{after: 2h, level: critical, notify: [manager]}]")
+        config = email_config(
+            zendesk_sim,
+            tmp_path / "bw.db",
+            port,
+            notifier_extra=manager,
+            rule_extra=f"    critical_above: {backlog - 3}\n"
+            "    escalate: [{after: 2h, level: critical, notify: [manager]}]",
+        )
         assert await once(config, sim_clock) == 0
         sim_clock.advance(timedelta(minutes=90))
         assert await once(config, sim_clock) == 0
@@ -191,9 +237,14 @@ def test_email_subject_uses_the_rule_template() -> None:
     from backlog_watch.delivery.notifiers.email import build_message
     from backlog_watch.delivery.templating import TemplateSettings
 
-    rule = RULE.model_copy(update={"template": TemplateSettings(
-        title="{{ severity }} {{ alert.ticket_count }} urgent tickets waiting in {{ helpdesk }}",
-        text="Oldest: #{{ tickets[0].id }} ({{ tickets[0].age }})")})
+    rule = RULE.model_copy(
+        update={
+            "template": TemplateSettings(
+                title="{{ severity }} {{ alert.ticket_count }} urgent tickets waiting in {{ helpdesk }}",
+                text="Oldest: #{{ tickets[0].id }} ({{ tickets[0].age }})",
+            )
+        }
+    )
     message = build_message([replace(urgent_notification(), rule=rule)], sender="a@acme.com", to=["b@acme.com"])
     assert message["Subject"] == "CRITICAL 23 urgent tickets waiting in zendesk"
     assert "Oldest: #500 (1d 6h)" in parts(message)[0]

@@ -15,7 +15,8 @@ CHROMIUM = Path(os.environ.get("BACKLOG_WATCH_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+)
 
 
 def test_email_html_renders_as_a_readable_table_in_chromium(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-from backlog_watch.store import sqlite as store_module
 from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.delivery.dedup import Reason
 from backlog_watch.delivery.outbox import Outbox
+from backlog_watch.store import sqlite as store_module
 from backlog_watch.store.sqlite import SqliteStore, _alert_to_json
 from tests.factories import NOW, ticket
 
@@ -22,24 +22,50 @@ def test_migration_keeps_queued_rows_and_the_log_with_their_episode(tmp_path: Pa
             raw.execute(statement)
         raw.execute(f"PRAGMA user_version = {number}")
     alert = Alert(
-        fingerprint="abc", rule="backlog-size", labels=(("helpdesk", "zendesk"),), state=AlertState.FIRING,
-        level="warn", value=120, threshold=100, summary="open_tickets is 120", tickets=(ticket(id="7"),),
-        ticket_count=120, active_since=NOW, firing_since=NOW, evaluated_at=NOW,
+        fingerprint="abc",
+        rule="backlog-size",
+        labels=(("helpdesk", "zendesk"),),
+        state=AlertState.FIRING,
+        level="warn",
+        value=120,
+        threshold=100,
+        summary="open_tickets is 120",
+        tickets=(ticket(id="7"),),
+        ticket_count=120,
+        active_since=NOW,
+        firing_since=NOW,
+        evaluated_at=NOW,
     )
-    body = json.dumps({"alert": json.loads(_alert_to_json(alert)), "rule": "backlog-size",
-                       "now": NOW.timestamp() + 60, "data_as_of": {}, "escalation": None})
-    raw.execute("INSERT INTO outbox (fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, "
-                "last_error) VALUES ('abc', 'slack', 'firing', ?, ?, 2, ?, 'HTTP 500')",
-                (body, NOW.timestamp(), NOW.timestamp() + 120))
-    raw.execute("INSERT INTO notification_log VALUES ('abc', 'email', ?, 'firing', 'warn', ?, '[]', NULL, NULL, 120)",
-                (NOW.timestamp(), NOW.timestamp()))
+    body = json.dumps(
+        {
+            "alert": json.loads(_alert_to_json(alert)),
+            "rule": "backlog-size",
+            "now": NOW.timestamp() + 60,
+            "data_as_of": {},
+            "escalation": None,
+        }
+    )
+    raw.execute(
+        "INSERT INTO outbox (fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, "
+        "last_error) VALUES ('abc', 'slack', 'firing', ?, ?, 2, ?, 'HTTP 500')",
+        (body, NOW.timestamp(), NOW.timestamp() + 120),
+    )
+    raw.execute(
+        "INSERT INTO notification_log VALUES ('abc', 'email', ?, 'firing', 'warn', ?, '[]', NULL, NULL, 120)",
+        (NOW.timestamp(), NOW.timestamp()),
+    )
     raw.close()
 
     store = SqliteStore(db)
     assert store.schema_version == len(store_module.MIGRATIONS)
     (row,) = Outbox(store).rows()
     assert (row.fingerprint, row.notifier, row.reason, row.attempts, row.last_error) == (
-        "abc", "slack", Reason.FIRING, 2, "HTTP 500")
+        "abc",
+        "slack",
+        Reason.FIRING,
+        2,
+        "HTTP 500",
+    )
     assert row.episode == NOW and row.body == body  # keyed by its episode now, retry schedule kept
     entry = store.log_entry("abc", "email", NOW)
     assert entry is not None and entry.ticket_count == 120

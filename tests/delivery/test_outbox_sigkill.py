@@ -56,8 +56,17 @@ async def start(config: Path, log: Path) -> asyncio.subprocess.Process:
     """The daemon as users run it: it polls at once, evaluates and delivers what is due."""
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "backlog_watch", "--log-format", "json", "run", "-c", str(config),
-            stdout=asyncio.subprocess.DEVNULL, stderr=sink)
+            sys.executable,
+            "-m",
+            "backlog_watch",
+            "--log-format",
+            "json",
+            "run",
+            "-c",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
+        )
 
 
 async def until(condition: Callable[[], bool], what: str, log: Path, timeout: float = 20) -> None:
@@ -79,7 +88,10 @@ def queued(db: Path) -> int:
 
 
 async def test_sigkill_while_an_alert_flaps_loses_no_episode_and_leaves_no_parent_stale(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     config, db, log = tmp_path / "bw.yaml", tmp_path / "bw.db", tmp_path / "daemon.log"
@@ -96,8 +108,11 @@ async def test_sigkill_while_an_alert_flaps_loses_no_episode_and_leaves_no_paren
             slack_standin.hang_after(cycle % 3)  # some calls get through, the next one never returns
             process = await start(config, log)
             try:
-                await until(slack_standin.hang_started.is_set,
-                            f"a hanging Slack call in cycle {cycle} (none: this cycle's news was not queued)", log)
+                await until(
+                    slack_standin.hang_started.is_set,
+                    f"a hanging Slack call in cycle {cycle} (none: this cycle's news was not queued)",
+                    log,
+                )
             finally:
                 process.kill()
                 await process.wait()
@@ -106,9 +121,15 @@ async def test_sigkill_while_an_alert_flaps_loses_no_episode_and_leaves_no_paren
         slack_standin.release()
         process = await start(config, log)
         try:
-            await until(lambda: len(size_parents(slack_standin)) == 3
-                        and sum("RESOLVED" in p.text for p in size_parents(slack_standin)) == 2
-                        and queued(db) == 0, "every episode told and every parent converged", log)
+            await until(
+                lambda: (
+                    len(size_parents(slack_standin)) == 3
+                    and sum("RESOLVED" in p.text for p in size_parents(slack_standin)) == 2
+                    and queued(db) == 0
+                ),
+                "every episode told and every parent converged",
+                log,
+            )
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), timeout=10) == 0
         finally:

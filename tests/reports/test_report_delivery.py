@@ -19,16 +19,17 @@ from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.delivery.notifiers.slack import SlackNotifier
 from backlog_watch.reports import prepare, send
 from backlog_watch.sim import SlackStandIn
-from tests.smtp import smtp_server
 from tests.reports.test_reports import NOW, TZ, seeded_store
+from tests.smtp import smtp_server
 
 
 async def test_slack_report_is_blocks_and_an_uploaded_png(slack_standin: SlackStandIn, tmp_path: Path) -> None:
     store = seeded_store(tmp_path)
     prepared = prepare(store, "daily", NOW, TZ, name="morning-briefing")
     store.close()
-    notifier = SlackNotifier("slack", token=SecretStr(slack_standin.token), channel="#support",
-                             api_url=slack_standin.api_url)
+    notifier = SlackNotifier(
+        "slack", token=SecretStr(slack_standin.token), channel="#support", api_url=slack_standin.api_url
+    )
     assert await send(prepared, {"slack": notifier}, ["slack"]) == []
     report_message, chart_message = slack_standin.messages("#support")
     assert report_message.blocks[0]["text"]["text"] == "Backlog briefing Monday 23 November 2026"
@@ -38,7 +39,11 @@ async def test_slack_report_is_blocks_and_an_uploaded_png(slack_standin: SlackSt
     assert upload.data == prepared.chart_png and upload.data[:4] == b"\x89PNG"
     assert upload.filename == "morning-briefing.png" and upload.length == len(prepared.chart_png)
     assert [c.method for c in slack_standin.calls] == [
-        "chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
 
 
 async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path: Path) -> None:
@@ -46,8 +51,9 @@ async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path
     prepared = prepare(store, "weekly", NOW, TZ)
     store.close()
     out = io.StringIO()
-    failed = await send(prepared, {"console": ConsoleNotifier("console", out), "other": object()},
-                        ["console", "other", "missing"])
+    failed = await send(
+        prepared, {"console": ConsoleNotifier("console", out), "other": object()}, ["console", "other", "missing"]
+    )
     assert failed == ["other", "missing"]
     assert "SLA attainment\n  Overall: 66.7%" in out.getvalue()
 
@@ -84,7 +90,7 @@ async def test_reports_run_on_cron_in_the_config_time_zone(tmp_path: Path) -> No
     assert config.unsupported() == []
     out = io.StringIO()
     async with assemble(config, clock=lambda: NOW, notifiers={"console": ConsoleNotifier("console", out)}) as parts:
-        (job_id, trigger, _), = parts.daemon._cron_jobs
+        ((job_id, trigger, _),) = parts.daemon._cron_jobs
         assert job_id == "report:morning-briefing"
         # Friday 2026-11-20 10:00 Paris -> next Monday 09:00 Paris (08:00 UTC)
         after = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -101,8 +107,10 @@ def test_report_command_prints_from_the_store(tmp_path: Path) -> None:
     config_file.write_text(report_config(tmp_path / "bw.db"))
     out = io.StringIO()
     chart = tmp_path / "chart.png"
-    assert main(["report", "-c", str(config_file), "--kind", "weekly", "--format", "json", "--chart", str(chart)],
-                out) == 0
+    assert (
+        main(["report", "-c", str(config_file), "--kind", "weekly", "--format", "json", "--chart", str(chart)], out)
+        == 0
+    )
     report = json.loads(out.getvalue())
     assert report["kind"] == "weekly" and report["open_tickets"] >= 13
     assert chart.read_bytes()[:4] == b"\x89PNG"
@@ -112,7 +120,8 @@ def test_report_command_prints_from_the_store(tmp_path: Path) -> None:
 
 
 def test_report_on_a_store_never_polled_says_there_is_no_data_and_exits_1(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config_file = tmp_path / "bw.yaml"
     config_file.write_text(report_config(tmp_path / "never-polled.db"))
     out = io.StringIO()
@@ -126,8 +135,9 @@ async def test_email_report_has_the_chart_inline(tmp_path: Path) -> None:
     prepared = prepare(store, "weekly", NOW, TZ, name="weekly-review")
     store.close()
     with smtp_server() as (box, port):
-        notifier = EmailNotifier("leads-email", host="localhost", port=port, sender="bw@acme.com",
-                                 to=["leads@acme.com"], starttls=False)
+        notifier = EmailNotifier(
+            "leads-email", host="localhost", port=port, sender="bw@acme.com", to=["leads@acme.com"], starttls=False
+        )
         assert await send(prepared, {"leads-email": notifier}, ["leads-email"]) == []
     (message,) = box.messages
     assert message["Subject"] == prepared.title

@@ -40,17 +40,39 @@ def seeded_store(tmp_path: Path) -> SqliteStore:
     store = SqliteStore(tmp_path / "bw.db")
     tickets = []
     for n in range(1, 11):
-        tickets.append(ticket(id=f"o{n}", created_at=at(n), updated_at=at(n),
-                              priority=Priority.URGENT if n == 1 else Priority.NORMAL,
-                              group="Billing" if n == 10 else "Support", tags=("billing",) if n == 10 else ()))
+        tickets.append(
+            ticket(
+                id=f"o{n}",
+                created_at=at(n),
+                updated_at=at(n),
+                priority=Priority.URGENT if n == 1 else Priority.NORMAL,
+                group="Billing" if n == 10 else "Support",
+                tags=("billing",) if n == 10 else (),
+            )
+        )
     for n in range(6):
         due = at(1, hour=16) if n < 4 else at(1, hour=12)
-        tickets.append(ticket(id=f"s{n}", status=Status.SOLVED, created_at=at(3), updated_at=at(1, 15),
-                              solved_at=at(1, hour=15), sla=Sla(resolution_due=due, breached=n >= 4)))
+        tickets.append(
+            ticket(
+                id=f"s{n}",
+                status=Status.SOLVED,
+                created_at=at(3),
+                updated_at=at(1, 15),
+                solved_at=at(1, hour=15),
+                sla=Sla(resolution_due=due, breached=n >= 4),
+            )
+        )
     for n in range(2):
         tickets.append(ticket(id=f"y{n}", created_at=at(1, hour=11), updated_at=at(1, hour=11), tags=("outage",)))
-    tickets.append(ticket(id="risk", created_at=at(0, hour=7), updated_at=at(0, hour=7),
-                          sla=Sla(first_response_due=at(0, hour=14)), priority=Priority.HIGH))
+    tickets.append(
+        ticket(
+            id="risk",
+            created_at=at(0, hour=7),
+            updated_at=at(0, hour=7),
+            sla=Sla(first_response_due=at(0, hour=14)),
+            priority=Priority.HIGH,
+        )
+    )
     store.commit_page("zendesk", tickets, None)
     store.record_poll("zendesk", NOW)
     return store
@@ -90,8 +112,13 @@ def test_daily_briefing_numbers(store: SqliteStore) -> None:
 
 
 def test_a_breached_sla_says_how_long_ago_not_a_due_date(store: SqliteStore) -> None:
-    late = ticket(id="late", created_at=at(30), updated_at=at(30), priority=Priority.URGENT,
-                  sla=Sla(first_response_due=at(23), breached=True))
+    late = ticket(
+        id="late",
+        created_at=at(30),
+        updated_at=at(30),
+        priority=Priority.URGENT,
+        sla=Sla(first_response_due=at(23), breached=True),
+    )
     store.commit_page("zendesk", [late], None)
     text = render(build_daily(store, NOW, TZ), "text")
     assert "#late Ticket late (urgent, 30d old, Support, zendesk, SLA breached 22d 23h ago)" in text
@@ -99,9 +126,20 @@ def test_a_breached_sla_says_how_long_ago_not_a_due_date(store: SqliteStore) -> 
 
 
 def test_daily_lists_what_fired_overnight(store: SqliteStore) -> None:
-    fired = Alert(fingerprint="f1", rule="urgent-backlog", labels=(("helpdesk", "zendesk"),), state=AlertState.FIRING,
-                  level="critical", value=31, threshold=30, summary="open_tickets is 31", tickets=(), ticket_count=31,
-                  active_since=NOW - timedelta(hours=5), firing_since=NOW - timedelta(hours=5))
+    fired = Alert(
+        fingerprint="f1",
+        rule="urgent-backlog",
+        labels=(("helpdesk", "zendesk"),),
+        state=AlertState.FIRING,
+        level="critical",
+        value=31,
+        threshold=30,
+        summary="open_tickets is 31",
+        tickets=(),
+        ticket_count=31,
+        active_since=NOW - timedelta(hours=5),
+        firing_since=NOW - timedelta(hours=5),
+    )
     store.save_alerts({"f1": fired})
     report = build_daily(store, NOW, TZ)
     overnight = [(a.rule, a.level, a.scope) for a in report.extra["overnight"]]
@@ -117,10 +155,14 @@ def test_weekly_review_numbers(store: SqliteStore) -> None:
     assert report.extra["busiest_tags"][0] == ("outage", 2)
     # s0..s5 are rows of the earlier form (pending fields only): read by their resolution due and flag.
     assert report.extra["sla_attainment"] == {
-        "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0, "percent": 66.7,
+        "met": 4,
+        "breached": 2,
+        "with_sla": 6,
+        "without_sla": 0,
+        "percent": 66.7,
         "by_priority": [{"name": "normal", "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0, "percent": 66.7}],
-        "by_helpdesk": [{"name": "zendesk", "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0,
-                         "percent": 66.7}]}
+        "by_helpdesk": [{"name": "zendesk", "met": 4, "breached": 2, "with_sla": 6, "without_sla": 0, "percent": 66.7}],
+    }
     ages = dict(report.extra["age_distribution"])
     assert ages["< 1 day"] == 4 and ages["7-30 days"] == 3 and sum(ages.values()) == 13
     assert len(report.days) == 7 and report.days[-1].solved == 6
@@ -166,24 +208,36 @@ def test_weekly_sla_attainment_per_priority_and_per_helpdesk(tmp_path: Path) -> 
     1 without SLA data; jira high 3 met, 1 with only undecided targets. Solved 9 days ago: not counted."""
     store = SqliteStore(tmp_path / "bw.db")
     solved = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
-    zendesk = [ticket(id="zu1", priority=Priority.URGENT, sla=outcome(True), **solved),
-               ticket(id="zu2", priority=Priority.URGENT, sla=outcome(True, None), **solved),
-               ticket(id="zu3", priority=Priority.URGENT, sla=outcome(True, False), **solved),
-               ticket(id="zh1", priority=Priority.HIGH, sla=outcome(False), **solved),
-               ticket(id="zh2", priority=Priority.HIGH, **solved),
-               ticket(id="old", priority=Priority.HIGH, sla=outcome(False), status=Status.SOLVED,
-                      created_at=at(12), updated_at=at(9), solved_at=at(9))]
-    jira = [ticket(id=f"J-{n}", helpdesk="jira", priority=Priority.HIGH, sla=outcome(True), **solved)
-            for n in range(3)]
+    zendesk = [
+        ticket(id="zu1", priority=Priority.URGENT, sla=outcome(True), **solved),
+        ticket(id="zu2", priority=Priority.URGENT, sla=outcome(True, None), **solved),
+        ticket(id="zu3", priority=Priority.URGENT, sla=outcome(True, False), **solved),
+        ticket(id="zh1", priority=Priority.HIGH, sla=outcome(False), **solved),
+        ticket(id="zh2", priority=Priority.HIGH, **solved),
+        ticket(
+            id="old",
+            priority=Priority.HIGH,
+            sla=outcome(False),
+            status=Status.SOLVED,
+            created_at=at(12),
+            updated_at=at(9),
+            solved_at=at(9),
+        ),
+    ]
+    jira = [ticket(id=f"J-{n}", helpdesk="jira", priority=Priority.HIGH, sla=outcome(True), **solved) for n in range(3)]
     jira.append(ticket(id="J-9", helpdesk="jira", priority=Priority.HIGH, sla=outcome(None), **solved))
     store.commit_page("zendesk", zendesk, None)
     store.commit_page("jira", jira, None)
     sla = build_weekly(store, NOW, TZ).extra["sla_attainment"]
     assert (sla["met"], sla["breached"], sla["with_sla"], sla["without_sla"], sla["percent"]) == (5, 2, 7, 2, 71.4)
     assert [(r["name"], r["met"], r["breached"], r["without_sla"], r["percent"]) for r in sla["by_priority"]] == [
-        ("urgent", 2, 1, 0, 66.7), ("high", 3, 1, 2, 75.0)]
+        ("urgent", 2, 1, 0, 66.7),
+        ("high", 3, 1, 2, 75.0),
+    ]
     assert [(r["name"], r["met"], r["breached"], r["without_sla"], r["percent"]) for r in sla["by_helpdesk"]] == [
-        ("jira", 3, 0, 1, 100.0), ("zendesk", 2, 2, 1, 50.0)]
+        ("jira", 3, 0, 1, 100.0),
+        ("zendesk", 2, 2, 1, 50.0),
+    ]
     text = render(build_weekly(store, NOW, TZ), "text")
     assert "Overall: 71.4% (5 met, 2 breached, 2 without SLA data)" in text
     assert "Priority urgent: 66.7% (2 met, 1 breached)" in text
@@ -193,8 +247,14 @@ def test_weekly_sla_attainment_per_priority_and_per_helpdesk(tmp_path: Path) -> 
 
 def test_weekly_review_says_plainly_when_there_is_no_sla_data(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bw.db")
-    store.commit_page("zendesk", [ticket(id=f"s{n}", status=Status.SOLVED, created_at=at(3), updated_at=at(1),
-                                         solved_at=at(1)) for n in range(3)], None)
+    store.commit_page(
+        "zendesk",
+        [
+            ticket(id=f"s{n}", status=Status.SOLVED, created_at=at(3), updated_at=at(1), solved_at=at(1))
+            for n in range(3)
+        ],
+        None,
+    )
     report = build_weekly(store, NOW, TZ)
     assert report.extra["sla_attainment"]["percent"] is None
     assert report.extra["sla_attainment"]["without_sla"] == 3

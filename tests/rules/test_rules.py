@@ -23,42 +23,63 @@ def findings(spec: dict[str, Any], tickets: list[Ticket], helpdesks: tuple[str, 
     snap = Snapshot.of(NOW, helpdesks, tickets)
     found = rule(**spec).evaluate(snap, NOW)
     # A finding scoped by helpdesk alone is keyed by its name; others by their labels.
-    return {(f.labels[0][1] if [k for k, _ in f.labels] == ["helpdesk"] else f.labels):
-            (f.level, f.value, f.ticket_count) for f in found}
+    return {
+        (f.labels[0][1] if [k for k, _ in f.labels] == ["helpdesk"] else f.labels): (f.level, f.value, f.ticket_count)
+        for f in found
+    }
 
 
 def backlog(urgent: int = 0, normal: int = 0, **fields: Any) -> list[Ticket]:
-    return ([ticket(priority=Priority.URGENT, **fields) for _ in range(urgent)]
-            + [ticket(priority=Priority.NORMAL, **fields) for _ in range(normal)])
+    return [ticket(priority=Priority.URGENT, **fields) for _ in range(urgent)] + [
+        ticket(priority=Priority.NORMAL, **fields) for _ in range(normal)
+    ]
 
 
 SIZE = {"name": "size", "type": "threshold", "metric": "open_tickets", "warn_above": 5, "critical_above": 10}
-URGENT = {**SIZE, "name": "urgent", "where": {"priority": ["urgent", "high"]}, "warn_above": None,
-          "critical_above": 3}
+URGENT = {**SIZE, "name": "urgent", "where": {"priority": ["urgent", "high"]}, "warn_above": None, "critical_above": 3}
 
 
-@pytest.mark.parametrize(("spec", "tickets", "expected"), [
-    (SIZE, backlog(normal=5), {}),  # at the threshold is not above it
-    (SIZE, backlog(normal=6), {"zendesk": ("warn", 6, 6)}),
-    (SIZE, backlog(normal=11), {"zendesk": ("critical", 11, 11)}),
-    (SIZE, backlog(normal=11, status=Status.SOLVED), {}),  # solved tickets are not the backlog
-    (SIZE, backlog(normal=3, status=Status.PENDING) + backlog(normal=3, status=Status.ON_HOLD),
-     {"zendesk": ("warn", 6, 6)}),  # pending and on-hold are
-    (URGENT, backlog(normal=20), {}),  # twenty normal tickets are fine...
-    (URGENT, backlog(urgent=4), {"zendesk": ("critical", 4, 4)}),  # ...four urgent ones are not
-    ({**SIZE, "where": {"assigned": False}}, backlog(normal=20) + backlog(normal=7, assignee=None),
-     {"zendesk": ("warn", 7, 7)}),
-    ({**SIZE, "where": {"tags": "refund"}}, backlog(normal=6, tags=("refund", "vip")) + backlog(normal=9),
-     {"zendesk": ("warn", 6, 6)}),
-    ({**SIZE, "where": {"group": "Billing", "status": "new"}},
-     backlog(normal=8, group="Billing", status=Status.NEW) + backlog(normal=8, group="Billing"),
-     {"zendesk": ("warn", 8, 8)}),
-    ({"name": "low", "type": "threshold", "metric": "open_tickets", "warn_below": 1}, [],
-     {"zendesk": ("warn", 0, 0)}),  # a helpdesk with no ticket still has a value
-    ({**SIZE, "group_by": ["helpdesk", "group"]},
-     backlog(normal=6, group="Billing") + backlog(normal=2, group="Tech"),
-     {(("group", "Billing"), ("helpdesk", "zendesk")): ("warn", 6, 6)}),
-])
+@pytest.mark.parametrize(
+    ("spec", "tickets", "expected"),
+    [
+        (SIZE, backlog(normal=5), {}),  # at the threshold is not above it
+        (SIZE, backlog(normal=6), {"zendesk": ("warn", 6, 6)}),
+        (SIZE, backlog(normal=11), {"zendesk": ("critical", 11, 11)}),
+        (SIZE, backlog(normal=11, status=Status.SOLVED), {}),  # solved tickets are not the backlog
+        (
+            SIZE,
+            backlog(normal=3, status=Status.PENDING) + backlog(normal=3, status=Status.ON_HOLD),
+            {"zendesk": ("warn", 6, 6)},
+        ),  # pending and on-hold are
+        (URGENT, backlog(normal=20), {}),  # twenty normal tickets are fine...
+        (URGENT, backlog(urgent=4), {"zendesk": ("critical", 4, 4)}),  # ...four urgent ones are not
+        (
+            {**SIZE, "where": {"assigned": False}},
+            backlog(normal=20) + backlog(normal=7, assignee=None),
+            {"zendesk": ("warn", 7, 7)},
+        ),
+        (
+            {**SIZE, "where": {"tags": "refund"}},
+            backlog(normal=6, tags=("refund", "vip")) + backlog(normal=9),
+            {"zendesk": ("warn", 6, 6)},
+        ),
+        (
+            {**SIZE, "where": {"group": "Billing", "status": "new"}},
+            backlog(normal=8, group="Billing", status=Status.NEW) + backlog(normal=8, group="Billing"),
+            {"zendesk": ("warn", 8, 8)},
+        ),
+        (
+            {"name": "low", "type": "threshold", "metric": "open_tickets", "warn_below": 1},
+            [],
+            {"zendesk": ("warn", 0, 0)},
+        ),  # a helpdesk with no ticket still has a value
+        (
+            {**SIZE, "group_by": ["helpdesk", "group"]},
+            backlog(normal=6, group="Billing") + backlog(normal=2, group="Tech"),
+            {(("group", "Billing"), ("helpdesk", "zendesk")): ("warn", 6, 6)},
+        ),
+    ],
+)
 def test_threshold(spec: dict[str, Any], tickets: list[Ticket], expected: dict) -> None:
     assert findings(spec, tickets) == expected
 
@@ -74,22 +95,36 @@ def test_threshold_lists_most_urgent_first_and_keeps_the_count() -> None:
 AGING = {"name": "aging", "type": "aging", "older_than": "7d", "where": {"status": ["new", "open"]}}
 
 
-@pytest.mark.parametrize(("spec", "tickets", "expected"), [
-    (AGING, [ticket(age=timedelta(days=6, hours=23))], {}),
-    (AGING, [ticket(age=timedelta(days=8)), ticket(age=timedelta(days=9))], {"zendesk": ("warn", 2, 2)}),
-    (AGING, [ticket(age=timedelta(days=8), status=Status.PENDING)], {}),  # the where excludes pending
-    (AGING, [ticket(age=timedelta(days=8), status=Status.SOLVED)], {}),
-    ({**AGING, "critical_older_than": "14d"}, [ticket(age=timedelta(days=8)), ticket(age=timedelta(days=15))],
-     {"zendesk": ("critical", 2, 2)}),
-    ({**AGING, "field": "updated_at", "older_than": "10d", "where": {"status": "pending"}},
-     [ticket(age=timedelta(days=30), idle=timedelta(days=2), status=Status.PENDING),
-      ticket(age=timedelta(days=30), idle=timedelta(days=11), status=Status.PENDING)],
-     {"zendesk": ("warn", 1, 1)}),
-    ({**AGING, "group_by": ["helpdesk", "group"]},
-     [ticket(age=timedelta(days=8), group="Billing"), ticket(age=timedelta(days=8), group=None)],
-     {(("group", "Billing"), ("helpdesk", "zendesk")): ("warn", 1, 1),
-      (("group", "(none)"), ("helpdesk", "zendesk")): ("warn", 1, 1)}),
-])
+@pytest.mark.parametrize(
+    ("spec", "tickets", "expected"),
+    [
+        (AGING, [ticket(age=timedelta(days=6, hours=23))], {}),
+        (AGING, [ticket(age=timedelta(days=8)), ticket(age=timedelta(days=9))], {"zendesk": ("warn", 2, 2)}),
+        (AGING, [ticket(age=timedelta(days=8), status=Status.PENDING)], {}),  # the where excludes pending
+        (AGING, [ticket(age=timedelta(days=8), status=Status.SOLVED)], {}),
+        (
+            {**AGING, "critical_older_than": "14d"},
+            [ticket(age=timedelta(days=8)), ticket(age=timedelta(days=15))],
+            {"zendesk": ("critical", 2, 2)},
+        ),
+        (
+            {**AGING, "field": "updated_at", "older_than": "10d", "where": {"status": "pending"}},
+            [
+                ticket(age=timedelta(days=30), idle=timedelta(days=2), status=Status.PENDING),
+                ticket(age=timedelta(days=30), idle=timedelta(days=11), status=Status.PENDING),
+            ],
+            {"zendesk": ("warn", 1, 1)},
+        ),
+        (
+            {**AGING, "group_by": ["helpdesk", "group"]},
+            [ticket(age=timedelta(days=8), group="Billing"), ticket(age=timedelta(days=8), group=None)],
+            {
+                (("group", "Billing"), ("helpdesk", "zendesk")): ("warn", 1, 1),
+                (("group", "(none)"), ("helpdesk", "zendesk")): ("warn", 1, 1),
+            },
+        ),
+    ],
+)
 def test_aging(spec: dict[str, Any], tickets: list[Ticket], expected: dict) -> None:
     assert findings(spec, tickets) == expected
 
@@ -101,12 +136,17 @@ def test_aging_lists_oldest_first_and_says_how_old() -> None:
     assert found.summary == "2 tickets open for more than 7d (oldest 23d 4h)"
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"name": "x", "type": "threshold", "metric": "open_tickets"}, "needs at least one of"),
-    ({"name": "x", "type": "aging", "older_than": "7 days"}, '"7 days" is not a duration'),
-    ({"name": "x", "type": "threshold", "metric": "open_tickets", "warn_above": 1, "colour": "red"},
-     "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"name": "x", "type": "threshold", "metric": "open_tickets"}, "needs at least one of"),
+        ({"name": "x", "type": "aging", "older_than": "7 days"}, '"7 days" is not a duration'),
+        (
+            {"name": "x", "type": "threshold", "metric": "open_tickets", "warn_above": 1, "colour": "red"},
+            "Extra inputs are not permitted",
+        ),
+    ],
+)
 def test_bad_rules_are_refused(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         rule(**spec)

@@ -12,19 +12,25 @@ import pytest
 from pydantic import TypeAdapter
 
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings
-from backlog_watch.rules.elapsed import Elapsed
 from backlog_watch.kpis import compute, format_value, kpis
 from backlog_watch.models import Priority, Sla, Snapshot, Status, Ticket
 from backlog_watch.rules.backlog import Rule
+from backlog_watch.rules.elapsed import Elapsed
 from tests.factories import NOW, ticket
 
 RULE = TypeAdapter(Rule)
 PARIS = ZoneInfo("Europe/Paris")
-SUPPORT_EU = BusinessCalendar.from_settings(CalendarSettings(
-    timezone="Europe/Paris", days=("mon", "tue", "wed", "thu", "fri"), hours=("09:00-18:00",),
-    holidays=(date(2026, 12, 25), date(2027, 1, 1))))
-WEEKENDS = BusinessCalendar.from_settings(CalendarSettings(
-    timezone="Europe/Paris", days=("sat", "sun"), hours=("00:00-24:00",)))
+SUPPORT_EU = BusinessCalendar.from_settings(
+    CalendarSettings(
+        timezone="Europe/Paris",
+        days=("mon", "tue", "wed", "thu", "fri"),
+        hours=("09:00-18:00",),
+        holidays=(date(2026, 12, 25), date(2027, 1, 1)),
+    )
+)
+WEEKENDS = BusinessCalendar.from_settings(
+    CalendarSettings(timezone="Europe/Paris", days=("sat", "sun"), hours=("00:00-24:00",))
+)
 CALENDARS = {"support-eu": SUPPORT_EU, "weekends": WEEKENDS}
 
 
@@ -35,8 +41,7 @@ def paris(*args: int) -> datetime:
 def found(spec: dict[str, Any], tickets: list[Ticket], now: datetime = NOW) -> dict[Any, tuple[str, float]]:
     snap = Snapshot.of(now, ["zendesk"], tickets, calendars=CALENDARS)
     rule = RULE.validate_python(spec)
-    return {(f.labels[0][1] if len(f.labels) == 1 else f.labels): (f.level, f.value)
-            for f in rule.evaluate(snap, now)}
+    return {(f.labels[0][1] if len(f.labels) == 1 else f.labels): (f.level, f.value) for f in rule.evaluate(snap, now)}
 
 
 def at(moment: datetime, **fields: Any) -> Ticket:
@@ -46,29 +51,46 @@ def at(moment: datetime, **fields: Any) -> Ticket:
 
 # -- metrics ------------------------------------------------------------------------------------------
 
+
 def solved(age: timedelta, solved_ago: timedelta, **fields: Any) -> Ticket:
     return ticket(age=age, status=Status.SOLVED, solved_at=NOW - solved_ago, **fields)
 
 
-FLOW = ([ticket(age=timedelta(hours=h)) for h in (1, 5, 30, 80)]
-        + [solved(timedelta(hours=20), timedelta(hours=2)), solved(timedelta(days=3), timedelta(hours=30)),
-           solved(timedelta(days=9), timedelta(days=6)), solved(timedelta(days=20), timedelta(days=8))])
+FLOW = [ticket(age=timedelta(hours=h)) for h in (1, 5, 30, 80)] + [
+    solved(timedelta(hours=20), timedelta(hours=2)),
+    solved(timedelta(days=3), timedelta(hours=30)),
+    solved(timedelta(days=9), timedelta(days=6)),
+    solved(timedelta(days=20), timedelta(days=8)),
+]
 
 
-@pytest.mark.parametrize(("metric", "expected"), [
-    ("open_tickets", 4), ("created_24h", 3), ("resolved_24h", 1), ("net_flow_24h", 2),
-    ("resolved_per_day_7d", 3 / 7), ("days_to_clear", 4 / (3 / 7)), ("workload_hours", 4 * 0.75),
-    ("age_max_hours", 80), ("age_avg_hours", 29),
-])
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        ("open_tickets", 4),
+        ("created_24h", 3),
+        ("resolved_24h", 1),
+        ("net_flow_24h", 2),
+        ("resolved_per_day_7d", 3 / 7),
+        ("days_to_clear", 4 / (3 / 7)),
+        ("workload_hours", 4 * 0.75),
+        ("age_max_hours", 80),
+        ("age_avg_hours", 29),
+    ],
+)
 def test_flow_metrics(metric: str, expected: float) -> None:
     assert compute(metric, FLOW, NOW, {"zendesk": 0.75}) == pytest.approx(expected)
 
 
 def test_all_kpis_at_once_agree_with_each_metric() -> None:
-    tickets = [*FLOW, ticket(status=Status.PENDING, assignee=None), ticket(status=Status.ON_HOLD,
-               sla=Sla(first_response_due=NOW + timedelta(minutes=20)))]
+    tickets = [
+        *FLOW,
+        ticket(status=Status.PENDING, assignee=None),
+        ticket(status=Status.ON_HOLD, sla=Sla(first_response_due=NOW + timedelta(minutes=20))),
+    ]
     assert kpis(tickets, NOW, {"zendesk": 0.25}) == {
-        m: compute(m, tickets, NOW, {"zendesk": 0.25}) for m in kpis([], NOW)}
+        m: compute(m, tickets, NOW, {"zendesk": 0.25}) for m in kpis([], NOW)
+    }
 
 
 def test_an_empty_backlog_is_all_zeros_and_a_zero_resolution_rate_never_clears() -> None:
@@ -85,6 +107,7 @@ def test_an_empty_backlog_is_all_zeros_and_a_zero_resolution_rate_never_clears()
 
 # -- business hours ----------------------------------------------------------------------------------
 
+
 def test_elapsed_working_time_matches_the_calendar_for_any_start() -> None:
     now = paris(2026, 3, 30, 10, 17)  # the Monday after the DST change
     elapsed = Elapsed(SUPPORT_EU, now.astimezone(UTC))
@@ -93,20 +116,28 @@ def test_elapsed_working_time_matches_the_calendar_for_any_start() -> None:
         assert elapsed.since(start) == SUPPORT_EU.working_time(start, now), start
 
 
-UNASSIGNED = {"name": "unassigned", "type": "aging", "older_than": "2h", "business_hours": "support-eu",
-              "where": {"assigned": False, "status": ["new", "open"]}}
+UNASSIGNED = {
+    "name": "unassigned",
+    "type": "aging",
+    "older_than": "2h",
+    "business_hours": "support-eu",
+    "where": {"assigned": False, "status": ["new", "open"]},
+}
 
 
-@pytest.mark.parametrize(("created", "now", "older_than", "fires"), [
-    # Friday 17:55 -> Monday 09:00 is 5 working minutes
-    (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 9, 0), "5m", False),
-    (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 9, 0), "4m", True),
-    (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 10, 55), "2h", False),
-    (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 10, 56), "2h", True),
-    # Thursday 24 Dec 17:00 -> Monday 28 Dec 10:00: 1h + Christmas (a holiday) + weekend + 1h
-    (paris(2026, 12, 24, 17, 0), paris(2026, 12, 28, 10, 0), "2h", False),
-    (paris(2026, 12, 24, 17, 0), paris(2026, 12, 28, 10, 1), "2h", True),
-])
+@pytest.mark.parametrize(
+    ("created", "now", "older_than", "fires"),
+    [
+        # Friday 17:55 -> Monday 09:00 is 5 working minutes
+        (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 9, 0), "5m", False),
+        (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 9, 0), "4m", True),
+        (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 10, 55), "2h", False),
+        (paris(2026, 11, 20, 17, 55), paris(2026, 11, 23, 10, 56), "2h", True),
+        # Thursday 24 Dec 17:00 -> Monday 28 Dec 10:00: 1h + Christmas (a holiday) + weekend + 1h
+        (paris(2026, 12, 24, 17, 0), paris(2026, 12, 28, 10, 0), "2h", False),
+        (paris(2026, 12, 24, 17, 0), paris(2026, 12, 28, 10, 1), "2h", True),
+    ],
+)
 def test_aging_counts_working_time(created: datetime, now: datetime, older_than: str, fires: bool) -> None:
     spec = {**UNASSIGNED, "older_than": older_than}
     t = ticket(age=now - created, assignee=None, status=Status.NEW)
@@ -126,8 +157,7 @@ def test_aging_over_the_dst_change_counts_the_clock_on_the_wall(older_than: str,
 
 def test_aging_in_business_hours_says_so() -> None:
     t = at(NOW - timedelta(days=3), assignee=None, status=Status.NEW)  # Friday 11:00 in Paris
-    (finding,) = RULE.validate_python(UNASSIGNED).evaluate(Snapshot.of(NOW, ["zendesk"], [t], calendars=CALENDARS),
-                                                           NOW)
+    (finding,) = RULE.validate_python(UNASSIGNED).evaluate(Snapshot.of(NOW, ["zendesk"], [t], calendars=CALENDARS), NOW)
     assert finding.summary == "1 ticket open for more than 2h of working time (oldest 9h)"  # Fri 11-18 + Mon 9-11
 
 
@@ -137,27 +167,36 @@ SLA = {"name": "sla", "type": "sla", "warn_within": "2h", "critical_within": "30
 
 
 def due_in(delta: timedelta, status: Status = Status.OPEN, id: str | None = None, **sla: Any) -> Ticket:
-    return ticket(status=status, id=id, sla=Sla(first_response_due=NOW + delta,
-                                                 resolution_due=NOW + delta + timedelta(days=1), **sla))
+    return ticket(
+        status=status,
+        id=id,
+        sla=Sla(first_response_due=NOW + delta, resolution_due=NOW + delta + timedelta(days=1), **sla),
+    )
 
 
-@pytest.mark.parametrize(("tickets", "expected"), [
-    ([due_in(timedelta(hours=3))], {}),
-    ([due_in(timedelta(hours=1, minutes=59))], {"zendesk": ("warn", 1)}),
-    ([due_in(timedelta(hours=1)), due_in(timedelta(minutes=29))], {"zendesk": ("critical", 2)}),
-    ([due_in(timedelta(minutes=-5))], {"zendesk": ("critical", 1)}),  # breached
-    ([due_in(timedelta(hours=5), breached=True)], {"zendesk": ("critical", 1)}),  # the helpdesk says breached
-    ([due_in(timedelta(minutes=10), paused=True)], {}),  # paused SLAs are ignored
-    ([ticket(), due_in(timedelta(minutes=10), status=Status.SOLVED)], {}),  # no SLA; solved
-    ([], {}),
-])
+@pytest.mark.parametrize(
+    ("tickets", "expected"),
+    [
+        ([due_in(timedelta(hours=3))], {}),
+        ([due_in(timedelta(hours=1, minutes=59))], {"zendesk": ("warn", 1)}),
+        ([due_in(timedelta(hours=1)), due_in(timedelta(minutes=29))], {"zendesk": ("critical", 2)}),
+        ([due_in(timedelta(minutes=-5))], {"zendesk": ("critical", 1)}),  # breached
+        ([due_in(timedelta(hours=5), breached=True)], {"zendesk": ("critical", 1)}),  # the helpdesk says breached
+        ([due_in(timedelta(minutes=10), paused=True)], {}),  # paused SLAs are ignored
+        ([ticket(), due_in(timedelta(minutes=10), status=Status.SOLVED)], {}),  # no SLA; solved
+        ([], {}),
+    ],
+)
 def test_sla(tickets: list[Ticket], expected: dict) -> None:
     assert found(SLA, tickets) == expected
 
 
 def test_sla_lists_earliest_first_and_counts_by_stage() -> None:
-    tickets = [due_in(timedelta(hours=1), id="w"), due_in(timedelta(minutes=-5), id="b"),
-               due_in(timedelta(minutes=20), id="c")]
+    tickets = [
+        due_in(timedelta(hours=1), id="w"),
+        due_in(timedelta(minutes=-5), id="b"),
+        due_in(timedelta(minutes=20), id="c"),
+    ]
     (finding,) = RULE.validate_python(SLA).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in finding.tickets] == ["b", "c", "w"]
     assert finding.summary == "3 SLAs at risk: 1 breached, 1 due within 30m, 1 due within 2h"
@@ -175,11 +214,14 @@ def test_sla_in_business_hours_counts_working_time_to_the_target() -> None:
 SILENT = {"name": "silent", "type": "flatline", "window": "4h", "business_hours": "support-eu"}
 
 
-@pytest.mark.parametrize(("now", "fires"), [
-    (paris(2026, 11, 23, 9, 30), False),  # Friday 16:00 -> Monday 09:30 is 2h30 of work
-    (paris(2026, 11, 23, 10, 59), False),
-    (paris(2026, 11, 23, 11, 0), True),
-])
+@pytest.mark.parametrize(
+    ("now", "fires"),
+    [
+        (paris(2026, 11, 23, 9, 30), False),  # Friday 16:00 -> Monday 09:30 is 2h30 of work
+        (paris(2026, 11, 23, 10, 59), False),
+        (paris(2026, 11, 23, 11, 0), True),
+    ],
+)
 def test_flatline_counts_working_time_since_the_last_new_ticket(now: datetime, fires: bool) -> None:
     last = paris(2026, 11, 20, 16, 0).astimezone(UTC)
     tickets = [ticket().model_copy(update={"created_at": last - timedelta(hours=h)}) for h in (0, 3, 30)]
@@ -194,8 +236,15 @@ def test_flatline_needs_a_ticket_to_be_silent_after() -> None:
 
 # -- spike -------------------------------------------------------------------------------------------
 
-SPIKE = {"name": "spike", "type": "spike", "window": "1h", "baseline": "7d", "factor": 3, "min_count": 10,
-         "group_by": ["helpdesk", "tag"]}
+SPIKE = {
+    "name": "spike",
+    "type": "spike",
+    "window": "1h",
+    "baseline": "7d",
+    "factor": 3,
+    "min_count": 10,
+    "group_by": ["helpdesk", "tag"],
+}
 
 
 def created(n: int, within: timedelta, offset: timedelta = timedelta(0), **fields: Any) -> list[Ticket]:
@@ -206,27 +255,39 @@ def tag(name: str) -> tuple[tuple[str, str], ...]:
     return (("helpdesk", "zendesk"), ("tag", name))
 
 
-@pytest.mark.parametrize(("tickets", "expected"), [
-    # one login ticket an hour all week, then 12 in the last hour: 12 >= max(3 x 1, 10)
-    (created(168, timedelta(days=7), timedelta(hours=1), tags=("login",))
-     + created(12, timedelta(hours=1), tags=("login",)), {tag("login"): ("warn", 12)}),
-    # the same number in the last hour as usual is no spike
-    (created(168 * 12, timedelta(days=7), timedelta(hours=1), tags=("login",))
-     + created(12, timedelta(hours=1), tags=("login",)), {}),
-    # a new topic: nothing before, 9 now, under min_count
-    (created(9, timedelta(hours=1), tags=("billing",)), {}),
-    (created(10, timedelta(hours=1), tags=("billing",)), {tag("billing"): ("warn", 10)}),
-    # tickets of the spike solved since still count
-    (created(10, timedelta(hours=1), tags=("billing",), status=Status.SOLVED, solved_at=NOW),
-     {tag("billing"): ("warn", 10)}),
-])
+@pytest.mark.parametrize(
+    ("tickets", "expected"),
+    [
+        # one login ticket an hour all week, then 12 in the last hour: 12 >= max(3 x 1, 10)
+        (
+            created(168, timedelta(days=7), timedelta(hours=1), tags=("login",))
+            + created(12, timedelta(hours=1), tags=("login",)),
+            {tag("login"): ("warn", 12)},
+        ),
+        # the same number in the last hour as usual is no spike
+        (
+            created(168 * 12, timedelta(days=7), timedelta(hours=1), tags=("login",))
+            + created(12, timedelta(hours=1), tags=("login",)),
+            {},
+        ),
+        # a new topic: nothing before, 9 now, under min_count
+        (created(9, timedelta(hours=1), tags=("billing",)), {}),
+        (created(10, timedelta(hours=1), tags=("billing",)), {tag("billing"): ("warn", 10)}),
+        # tickets of the spike solved since still count
+        (
+            created(10, timedelta(hours=1), tags=("billing",), status=Status.SOLVED, solved_at=NOW),
+            {tag("billing"): ("warn", 10)},
+        ),
+    ],
+)
 def test_spike(tickets: list[Ticket], expected: dict) -> None:
     assert found(SPIKE, tickets) == expected
 
 
 def test_spike_names_the_tag_and_the_factor() -> None:
     tickets = created(168, timedelta(days=7), timedelta(hours=1), tags=("login",)) + created(
-        12, timedelta(hours=1), tags=("login",))
+        12, timedelta(hours=1), tags=("login",)
+    )
     (finding,) = RULE.validate_python(SPIKE).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
     assert dict(finding.labels)["tag"] == "login"
     assert finding.summary == "12 new tickets in 1h, 12.0x the usual 1.0 per 1h over 7d (fires at 10)"
@@ -246,21 +307,29 @@ def waiting(n: int, age: timedelta, **fields: Any) -> list[Ticket]:
     return [ticket(age=age + timedelta(hours=i), **fields) for i in range(n)]
 
 
-@pytest.mark.parametrize(("tickets", "expected"), [
-    (solved_young(10, timedelta(hours=1)) + waiting(10, timedelta(days=10)),
-     {NORMAL: ("warn", pytest.approx(1 / (24 * 10 + 4.5), rel=1e-6))}),  # 1h solved / 10d 4h30 waiting
-    (solved_young(10, timedelta(days=5)) + waiting(10, timedelta(days=10)), {}),  # ratio 0.49
-    (solved_young(9, timedelta(hours=1)) + waiting(10, timedelta(days=10)), {}),  # too few solved
-    (solved_young(10, timedelta(hours=1)) + waiting(10, timedelta(days=10), priority=Priority.URGENT), {}),
-    ([], {}),
-])
+@pytest.mark.parametrize(
+    ("tickets", "expected"),
+    [
+        (
+            solved_young(10, timedelta(hours=1)) + waiting(10, timedelta(days=10)),
+            {NORMAL: ("warn", pytest.approx(1 / (24 * 10 + 4.5), rel=1e-6))},
+        ),  # 1h solved / 10d 4h30 waiting
+        (solved_young(10, timedelta(days=5)) + waiting(10, timedelta(days=10)), {}),  # ratio 0.49
+        (solved_young(9, timedelta(hours=1)) + waiting(10, timedelta(days=10)), {}),  # too few solved
+        (solved_young(10, timedelta(hours=1)) + waiting(10, timedelta(days=10), priority=Priority.URGENT), {}),
+        ([], {}),
+    ],
+)
 def test_fifo(tickets: list[Ticket], expected: dict) -> None:
     assert found(FIFO, tickets) == expected
 
 
 def test_fifo_lists_the_oldest_skipped_tickets_first() -> None:
-    tickets = solved_young(10, timedelta(hours=3)) + waiting(10, timedelta(days=10)) + [
-        ticket(age=timedelta(hours=1), id="fresh"), ticket(age=timedelta(days=40), id="oldest")]
+    tickets = (
+        solved_young(10, timedelta(hours=3))
+        + waiting(10, timedelta(days=10))
+        + [ticket(age=timedelta(hours=1), id="fresh"), ticket(age=timedelta(days=40), id="oldest")]
+    )
     (finding,) = RULE.validate_python(FIFO).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
     assert finding.tickets[0].id == "oldest" and "fresh" not in [t.id for t in finding.tickets]
     assert finding.ticket_count == 11

@@ -76,9 +76,7 @@ async def test_a_reply_to_a_reply_joins_the_parent_thread(slack_standin: SlackSt
     [message] = slack_standin.messages("ops")
     assert [r.text for r in message.replies] == ["one", "two"]
     history = await client.conversations_history(channel=parent["channel"])
-    assert [m["text"] for m in history["messages"]] == ["parent"] and history["messages"][0][
-        "reply_count"
-    ] == 2
+    assert [m["text"] for m in history["messages"]] == ["parent"] and history["messages"][0]["reply_count"] == 2
 
 
 async def test_a_wrong_token_is_invalid_auth_with_http_200(slack_standin: SlackStandIn):
@@ -162,9 +160,7 @@ async def test_unknown_targets_are_refused(slack_standin: SlackStandIn):
         assert caught.value.response["error"] == error
     async with httpx.AsyncClient() as raw:
         headers = {"Authorization": f"Bearer {slack_standin.token}"}
-        empty = await raw.post(
-            slack_standin.api_url + "chat.postMessage", json={"channel": "ops"}, headers=headers
-        )
+        empty = await raw.post(slack_standin.api_url + "chat.postMessage", json={"channel": "ops"}, headers=headers)
     assert empty.json() == {"ok": False, "error": "no_text"}
     assert [m.text for m in slack_standin.messages("ops")] == ["parent"]
 
@@ -191,9 +187,7 @@ async def test_the_incoming_webhook_answers_ok(slack_standin: SlackStandIn):
         assert (ok.status_code, ok.text) == (200, "ok")
         empty = await raw.post(slack_standin.webhook_url, json={})
         assert (empty.status_code, empty.text) == (400, "no_text")
-        too_long = await raw.post(
-            slack_standin.webhook_url, json={"text": "t", "blocks": [header("h" * 200)]}
-        )
+        too_long = await raw.post(slack_standin.webhook_url, json={"text": "t", "blocks": [header("h" * 200)]})
         assert (too_long.status_code, too_long.text) == (400, "invalid_blocks")
         wrong = await raw.post(f"{slack_standin.url}/services/T000/B000/WRONG", json={"text": "x"})
         assert (wrong.status_code, wrong.text) == (404, "no_service")

@@ -61,9 +61,7 @@ def open_sim(**options: Any) -> ZendeskSimulator:
 # ---- the export --------------------------------------------------------------------------------
 
 
-async def test_pages_chain_by_after_cursor_to_end_of_stream(
-    api: httpx.AsyncClient, zendesk_sim: ZendeskSimulator
-):
+async def test_pages_chain_by_after_cursor_to_end_of_stream(api: httpx.AsyncClient, zendesk_sim: ZendeskSimulator):
     first = await export(api, start_time=0, per_page=100)
     assert len(first["tickets"]) == 100 and first["end_of_stream"] is False
     assert first["before_cursor"] is None and first["before_url"] is None
@@ -171,9 +169,7 @@ async def test_the_cursor_resumes_with_only_the_changed_tickets(api, zendesk_sim
 async def test_include_slas_sideloads_policy_metrics(api, zendesk_sim: ZendeskSimulator):
     tickets, _, _ = await drain(api, start_time=0, include="slas")
     assert all("slas" in t for t in tickets)
-    metrics = [
-        m for t in tickets if t["status"] in ("new", "open", "hold") for m in t["slas"]["policy_metrics"]
-    ]
+    metrics = [m for t in tickets if t["status"] in ("new", "open", "hold") for m in t["slas"]["policy_metrics"]]
     active = [m for m in metrics if m["stage"] == "active"]
     left = [next(m[u] for u in ("days", "hours", "minutes") if u in m) for m in active]
     assert any(v < 0 for v in left), "some SLA targets are breached"
@@ -211,9 +207,7 @@ async def test_show_many_groups_and_users_answer_what_the_connector_asks(api, ze
     many = await api.get("/api/v2/tickets/show_many.json", params={"ids": ",".join(map(str, ids))})
     live = {i for i in ids if truth[i]["status"] != "deleted"}
     assert {t["id"] for t in many.json()["tickets"]} == live
-    too_many = await api.get(
-        "/api/v2/tickets/show_many.json", params={"ids": ",".join(map(str, range(1, 102)))}
-    )
+    too_many = await api.get("/api/v2/tickets/show_many.json", params={"ids": ",".join(map(str, range(1, 102)))})
     assert too_many.status_code == 400
 
     groups = (await api.get("/api/v2/groups.json", params={"per_page": 2})).json()
@@ -223,9 +217,7 @@ async def test_show_many_groups_and_users_answer_what_the_connector_asks(api, ze
     assert names == {"Billing", "Technical", "Onboarding"} and rest["next_page"] is None
 
     assignees = sorted({t["assignee_id"] for t in truth.values() if t.get("assignee_id")})
-    users = (
-        await api.get("/api/v2/users/show_many.json", params={"ids": ",".join(map(str, assignees))})
-    ).json()
+    users = (await api.get("/api/v2/users/show_many.json", params={"ids": ",".join(map(str, assignees))})).json()
     assert {u["id"] for u in users["users"]} == set(assignees)
     assert all(u["role"] == "agent" and u["name"] for u in users["users"])
 
@@ -319,13 +311,9 @@ async def test_malformed_tickets_are_served_as_injected(api, zendesk_sim: Zendes
 
 def test_the_generated_backlog_looks_like_a_real_one(zendesk_sim: ZendeskSimulator):
     truth = zendesk_sim.ground_truth()
-    recorded: Mapping[str, Any] = (
-        json.loads(FIXTURE.read_text())["body"]["tickets"][0] if FIXTURE.exists() else {}
-    )
+    recorded: Mapping[str, Any] = json.loads(FIXTURE.read_text())["body"]["tickets"][0] if FIXTURE.exists() else {}
     statuses = Counter(t["status"] for t in truth.values())
-    assert all(statuses[s] >= 3 for s in ("new", "open", "pending", "hold", "solved", "closed", "deleted")), (
-        statuses
-    )
+    assert all(statuses[s] >= 3 for s in ("new", "open", "pending", "hold", "solved", "closed", "deleted")), statuses
     priorities = Counter(t["priority"] for t in truth.values())
     assert all(priorities[p] >= 3 for p in ("urgent", "high", "normal", "low", None)), priorities
     assert len({t["via"]["channel"] for t in truth.values()}) >= 5
@@ -390,9 +378,7 @@ async def test_a_flowing_clock_follows_real_time_times_speed():
 
 async def test_serve_zendesk_runs_until_cancelled_and_evolves():
     lines: list[str] = []
-    task = asyncio.create_task(
-        serve_zendesk(0, seed=2, tickets=30, speed=36_000.0, tick=0.02, out=lines.append)
-    )
+    task = asyncio.create_task(serve_zendesk(0, seed=2, tickets=30, speed=36_000.0, tick=0.02, out=lines.append))
     try:
         for _ in range(200):
             if len(lines) >= 3:

@@ -65,9 +65,7 @@ async def harness() -> AsyncIterator[Callable[..., Harness]]:
 
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         clients.append(client)
-        settings = TokenSettings(
-            name="demo", type="demo", url="https://demo.example.com", token=SecretStr(SECRET)
-        )
+        settings = TokenSettings(name="demo", type="demo", url="https://demo.example.com", token=SecretStr(SECRET))
         sleeps: list[float] = []
 
         async def fake_sleep(seconds: float) -> None:
@@ -193,9 +191,7 @@ async def test_error_text_that_echoes_the_secret_is_redacted(harness: Callable[.
 
 
 async def test_spent_quota_waits_until_reset_before_the_next_request(harness: Callable[..., Harness]) -> None:
-    h = harness(
-        ok(**{"ratelimit-remaining": "0", "ratelimit-reset": "7"}), ok(**{"ratelimit-remaining": "5"})
-    )
+    h = harness(ok(**{"ratelimit-remaining": "0", "ratelimit-reset": "7"}), ok(**{"ratelimit-remaining": "5"}))
     await h.connector.request("GET", "/first")
     assert h.sleeps == []  # nothing to wait for until another request is made
     await h.connector.request("GET", "/second")

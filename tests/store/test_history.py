@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from backlog_watch.store.history import History, HistoryView, kpis_by_scope, scope_key
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import Rule
+from backlog_watch.store.history import History, HistoryView, kpis_by_scope, scope_key
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
@@ -25,8 +25,9 @@ DAY = timedelta(days=1)
 
 
 def daily_view(values_by_days_ago: dict[int, float], metric: str = "open_tickets") -> HistoryView:
-    return HistoryView({scope_key(ZD): [((NOW - d * DAY).timestamp(), {metric: v})
-                                        for d, v in values_by_days_ago.items()]})
+    return HistoryView(
+        {scope_key(ZD): [((NOW - d * DAY).timestamp(), {metric: v}) for d, v in values_by_days_ago.items()]}
+    )
 
 
 def measures(spec: dict[str, Any], view: HistoryView | None, open_now: int) -> list[Any]:
@@ -35,6 +36,7 @@ def measures(spec: dict[str, Any], view: HistoryView | None, open_now: int) -> l
 
 
 # -- store --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def history(tmp_path: Path) -> Any:
@@ -47,8 +49,13 @@ def test_record_then_read_back_per_scope_and_step(history: History) -> None:
     start = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
     for minutes in range(0, 3 * 24 * 60, 30):
         moment = start + timedelta(minutes=minutes)
-        history.record(moment, {ZD: {"open_tickets": minutes / 30},
-                                (("group", "Billing"), ("helpdesk", "zendesk")): {"open_tickets": 1.0}})
+        history.record(
+            moment,
+            {
+                ZD: {"open_tickets": minutes / 30},
+                (("group", "Billing"), ("helpdesk", "zendesk")): {"open_tickets": 1.0},
+            },
+        )
     daily = history.series("open_tickets", ZD, start, step="day")
     assert [(m.date().day, v) for m, v in daily] == [(20, 47.0), (21, 95.0), (22, 143.0)]  # last of each day
     hourly = history.series("open_tickets", ZD, start + timedelta(days=2), step="hour")
@@ -93,12 +100,15 @@ def test_value_at_takes_the_last_point_before_within_a_day() -> None:
 TREND = {"name": "growing", "type": "trend", "metric": "open_tickets", "growing_for": "3d"}
 
 
-@pytest.mark.parametrize(("history", "open_now", "level"), [
-    ({3: 40, 2: 45, 1: 52}, 60, "warn"),
-    ({3: 40, 2: 45, 1: 52}, 52, None),  # flat today
-    ({3: 40, 2: 38, 1: 52}, 60, None),  # one day down
-    ({2: 45, 1: 52}, 60, None),  # not enough history
-])
+@pytest.mark.parametrize(
+    ("history", "open_now", "level"),
+    [
+        ({3: 40, 2: 45, 1: 52}, 60, "warn"),
+        ({3: 40, 2: 45, 1: 52}, 52, None),  # flat today
+        ({3: 40, 2: 38, 1: 52}, 60, None),  # one day down
+        ({2: 45, 1: 52}, 60, None),  # not enough history
+    ],
+)
 def test_trend(history: dict[int, float], open_now: int, level: str | None) -> None:
     (m,) = measures(TREND, daily_view(history), open_now)
     assert m.level == level
@@ -117,18 +127,29 @@ FORECAST = {"name": "forecast", "type": "forecast", "metric": "open_tickets", "a
 LINEAR = {d: 70.0 - 10 * d for d in range(1, 8)}  # 60, 50, ... 0: +10 a day, 70 now
 
 
-@pytest.mark.parametrize(("spec", "history", "open_now", "level"), [
-    (FORECAST, LINEAR, 70, "warn"),  # crosses in exactly 3 days
-    ({**FORECAST, "horizon": "2d23h"}, LINEAR, 70, None),
-    ({**FORECAST, "horizon": "1d"}, LINEAR, 101, "warn"),  # already past
-    (FORECAST, {d: 70.0 for d in range(1, 8)}, 70, None),  # flat: never
-    (FORECAST, {1: 60}, 70, None),  # one day of history is not a trend
-    # "Friday's backlog will not clear before Monday": -5 a day from 30 reaches 0 in 6 days
-    ({**FORECAST, "above": None, "below": 1, "when": "does_not_cross"}, {d: 30.0 + 5 * d for d in range(1, 8)},
-     30, "warn"),
-    ({**FORECAST, "above": None, "below": 1, "when": "does_not_cross", "horizon": "6d"},
-     {d: 30.0 + 5 * d for d in range(1, 8)}, 30, None),
-])
+@pytest.mark.parametrize(
+    ("spec", "history", "open_now", "level"),
+    [
+        (FORECAST, LINEAR, 70, "warn"),  # crosses in exactly 3 days
+        ({**FORECAST, "horizon": "2d23h"}, LINEAR, 70, None),
+        ({**FORECAST, "horizon": "1d"}, LINEAR, 101, "warn"),  # already past
+        (FORECAST, {d: 70.0 for d in range(1, 8)}, 70, None),  # flat: never
+        (FORECAST, {1: 60}, 70, None),  # one day of history is not a trend
+        # "Friday's backlog will not clear before Monday": -5 a day from 30 reaches 0 in 6 days
+        (
+            {**FORECAST, "above": None, "below": 1, "when": "does_not_cross"},
+            {d: 30.0 + 5 * d for d in range(1, 8)},
+            30,
+            "warn",
+        ),
+        (
+            {**FORECAST, "above": None, "below": 1, "when": "does_not_cross", "horizon": "6d"},
+            {d: 30.0 + 5 * d for d in range(1, 8)},
+            30,
+            None,
+        ),
+    ],
+)
 def test_forecast(spec: dict[str, Any], history: dict[int, float], open_now: int, level: str | None) -> None:
     (m,) = measures(spec, daily_view(history), open_now)
     assert m.level == level
@@ -154,11 +175,14 @@ def test_forecast_reads_what_the_daemon_recorded(history: History) -> None:
         assert m.level == "warn" and "on Thu 26 Nov 10:00 UTC" in m.summary
 
 
-@pytest.mark.parametrize(("extra", "reason"), [
-    ({"where": {"priority": "urgent"}}, "`where` cannot be used"),
-    ({"group_by": ["helpdesk", "tag"]}, "group_by must be [helpdesk] or [helpdesk, group]"),
-    ({"group_by": ["helpdesk", "group"]}, None),
-])
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"where": {"priority": "urgent"}}, "`where` cannot be used"),
+        ({"group_by": ["helpdesk", "tag"]}, "group_by must be [helpdesk] or [helpdesk, group]"),
+        ({"group_by": ["helpdesk", "group"]}, None),
+    ],
+)
 def test_history_rules_group_by_what_the_history_keeps(extra: dict[str, Any], reason: str | None) -> None:
     found = RULE.validate_python({**TREND, **extra}).unsupported_reason()
     assert found is None if reason is None else reason in (found or "")

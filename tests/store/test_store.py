@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.store import sqlite as store_module
 from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Sla, Status
+from backlog_watch.store import sqlite as store_module
 from backlog_watch.store.sqlite import LogEntry, SqliteStore
 from tests.factories import NOW, ticket
 
@@ -93,12 +93,17 @@ def test_a_failed_page_leaves_neither_tickets_nor_cursor(db_path: Path, monkeypa
 
 def test_snapshot_holds_open_and_recently_solved_of_the_named_helpdesks(db_path: Path) -> None:
     store = SqliteStore(db_path)
-    store.commit_page("zendesk", [
-        ticket(id="1"), ticket(id="2", status=Status.PENDING),
-        ticket(id="3", status=Status.SOLVED, solved_at=NOW - timedelta(days=2)),
-        ticket(id="4", status=Status.CLOSED, solved_at=NOW - timedelta(days=30)),
-        ticket(id="5", status=Status.DELETED),
-    ], "c")
+    store.commit_page(
+        "zendesk",
+        [
+            ticket(id="1"),
+            ticket(id="2", status=Status.PENDING),
+            ticket(id="3", status=Status.SOLVED, solved_at=NOW - timedelta(days=2)),
+            ticket(id="4", status=Status.CLOSED, solved_at=NOW - timedelta(days=30)),
+            ticket(id="5", status=Status.DELETED),
+        ],
+        "c",
+    )
     store.commit_page("other", [ticket(id="9", helpdesk="other")], "c")
     snap = store.snapshot(NOW, ["zendesk"])
     assert sorted(t.id for t in snap.tickets) == ["1", "2", "3"]
@@ -124,13 +129,32 @@ def test_poll_status_counts_consecutive_failures_and_skips(db_path: Path) -> Non
 def test_alerts_and_log_round_trip_and_the_log_follows_the_alerts(db_path: Path) -> None:
     store = SqliteStore(db_path)
     alert = Alert(
-        fingerprint="abc", rule="backlog-size", labels=(("helpdesk", "zendesk"),), state=AlertState.FIRING,
-        level="critical", value=120, threshold=100, summary="open_tickets is 120", tickets=(ticket(id="7"),),
-        ticket_count=120, active_since=NOW, firing_since=NOW, evaluated_at=NOW,
+        fingerprint="abc",
+        rule="backlog-size",
+        labels=(("helpdesk", "zendesk"),),
+        state=AlertState.FIRING,
+        level="critical",
+        value=120,
+        threshold=100,
+        summary="open_tickets is 120",
+        tickets=(ticket(id="7"),),
+        ticket_count=120,
+        active_since=NOW,
+        firing_since=NOW,
+        evaluated_at=NOW,
     )
     store.save_alerts({"abc": alert})
-    entry = LogEntry("abc", "slack", episode=NOW, state=AlertState.FIRING, level="critical", sent_at=NOW,
-                     ticket_ids=("7",), channel="C1", ts="1700000000.000100")
+    entry = LogEntry(
+        "abc",
+        "slack",
+        episode=NOW,
+        state=AlertState.FIRING,
+        level="critical",
+        sent_at=NOW,
+        ticket_ids=("7",),
+        channel="C1",
+        ts="1700000000.000100",
+    )
     store.record_sent(entry)
     store.close()
 

@@ -118,19 +118,26 @@ async def test_a_full_disk_is_one_line_and_exit_1(sim: ZendeskSimulator, tmpfs: 
 
 
 async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
-    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmpfs: Path,
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmpfs: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
-    config = parse_config(f"""
-store: sqlite:///{tmpfs / 'bw.db'}
+    config = parse_config(
+        f"""
+store: sqlite:///{tmpfs / "bw.db"}
 helpdesks: [{{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
               token: {zendesk_sim.token}}}]
 notifiers:
   - {{name: slack, type: slack, token: {slack_standin.token}, channel: "#support", api_url: {slack_standin.api_url}}}
 defaults: {{notify: [slack]}}
 rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 10}}]
-""", "full.yaml", env={})
+""",
+        "full.yaml",
+        env={},
+    )
     console = io.StringIO()
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon

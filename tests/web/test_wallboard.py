@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.app import assemble, web_state
-from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.sim import SimClock, ZendeskSimulator
+from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer
 from tests.web.test_web import make_config
 
@@ -21,7 +21,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WALL = {"width": 1920, "height": 1080}
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)")
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
+)
 
 
 @pytest.fixture
@@ -37,7 +38,10 @@ async def browser() -> AsyncIterator[object]:
 
 
 async def test_wallboard_green_then_red_without_reload(
-    browser: object, zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    browser: object,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())

@@ -17,17 +17,24 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backlog_watch.app import Parts, assemble, web_state
 from backlog_watch.config.models import Config, parse_config
-from backlog_watch.web.hooks import TOKEN_HEADER, PollTrigger
 from backlog_watch.sim import SimClock, ZendeskSimulator
+from backlog_watch.web.hooks import TOKEN_HEADER, PollTrigger
 from backlog_watch.web.server import WebServer
 
 SECRET = "hook-secret-0123456789"
 
 
-def make_config(sim: ZendeskSimulator, db: Path, *, warn_above: int = 10_000, critical_above: int = 20_000,
-                hook_secret: str | None = SECRET) -> Config:
+def make_config(
+    sim: ZendeskSimulator,
+    db: Path,
+    *,
+    warn_above: int = 10_000,
+    critical_above: int = 20_000,
+    hook_secret: str | None = SECRET,
+) -> Config:
     secret = f"\n  hook_secret: {hook_secret}" if hook_secret else ""
-    return parse_config(f"""
+    return parse_config(
+        f"""
 store: sqlite:///{db}
 http:
   listen: 127.0.0.1:0{secret}
@@ -49,7 +56,10 @@ rules:
     metric: open_tickets
     warn_above: {warn_above}
     critical_above: {critical_above}
-""", "web-test.yaml", env={})
+""",
+        "web-test.yaml",
+        env={},
+    )
 
 
 @asynccontextmanager
@@ -76,7 +86,10 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_expose_kpis_polls_alerts_and_notifications(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="backlog_watch.daemon")
     sim_clock.advance(120)
@@ -111,8 +124,9 @@ async def test_poll_errors_are_counted(zendesk_sim: ZendeskSimulator, sim_clock:
     assert found[("backlog_watch_helpdesk_up", (("helpdesk", "zendesk"),))] == 0
 
 
-async def test_readyz_follows_successful_polls(zendesk_sim: ZendeskSimulator, sim_clock: SimClock,
-                                               tmp_path: Path) -> None:
+async def test_readyz_follows_successful_polls(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
     sim_clock.advance(120)
     async with serving(make_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, _):
         assert (await client.get("/healthz")).status_code == 200
@@ -127,7 +141,9 @@ async def test_readyz_follows_successful_polls(zendesk_sim: ZendeskSimulator, si
 
 
 async def test_api_backlog_turns_red_with_a_critical_alert(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path,
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
@@ -147,15 +163,17 @@ async def test_api_backlog_turns_red_with_a_critical_alert(
     assert zendesk_sim.token not in str(board) and "token" not in str(board)
 
 
-async def test_hook_needs_the_secret_and_polls_now(zendesk_sim: ZendeskSimulator, sim_clock: SimClock,
-                                                  tmp_path: Path) -> None:
+async def test_hook_needs_the_secret_and_polls_now(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
     sim_clock.advance(120)
     async with serving(make_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, trigger):
         assert (await client.post("/hooks/zendesk")).status_code == 401
         assert (await client.post("/hooks/zendesk", headers={TOKEN_HEADER: "wrong"})).status_code == 401
         assert (await client.post("/hooks/nope", headers={TOKEN_HEADER: SECRET})).status_code == 404
-        response = await client.post("/hooks/zendesk", json={"ticket": {"id": 1}},
-                                     headers={"Authorization": f"Bearer {SECRET}"})
+        response = await client.post(
+            "/hooks/zendesk", json={"ticket": {"id": 1}}, headers={"Authorization": f"Bearer {SECRET}"}
+        )
         assert response.status_code == 202 and response.json()["poll"] == "started"
         for _ in range(100):
             if parts.store.poll_status("zendesk").last_success is not None:
@@ -168,8 +186,9 @@ async def test_hook_needs_the_secret_and_polls_now(zendesk_sim: ZendeskSimulator
         assert trigger.polls_started == 1
 
 
-async def test_hooks_are_off_without_a_secret(zendesk_sim: ZendeskSimulator, sim_clock: SimClock,
-                                              tmp_path: Path) -> None:
+async def test_hooks_are_off_without_a_secret(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
     config = make_config(zendesk_sim, tmp_path / "bw.db", hook_secret=None)
     async with serving(config, sim_clock) as (_, client, trigger):
         response = await client.post("/hooks/zendesk", headers={TOKEN_HEADER: SECRET})

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
-from backlog_watch.delivery import render
 from backlog_watch.alerting.alerts import AlertState
+from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ def format_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> s
 class ConsoleNotifier:
     """Prints each notification; never fails."""
 
-    def __init__(self, name: str = "console", stream: TextIO | None = None,
-                 tz: ZoneInfo = render.UTC_ZONE) -> None:
+    def __init__(self, name: str = "console", stream: TextIO | None = None, tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = name
         self.tz = tz
         self._stream = stream

@@ -27,8 +27,12 @@ from backlog_watch.errors import NotifyError
 if TYPE_CHECKING:
     from backlog_watch.reports import PreparedReport
 
-_TEMPLATES = Environment(loader=PackageLoader("backlog_watch.delivery", "templates"), undefined=StrictUndefined,
-                         autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True)
+_TEMPLATES = Environment(
+    loader=PackageLoader("backlog_watch.delivery", "templates"),
+    undefined=StrictUndefined,
+    autoescape=select_autoescape(["html", "html.j2"]),
+    trim_blocks=True,
+)
 _COLOURS = {"CRITICAL": "#c62828", "WARN": "#ef6c00", "RESOLVED": "#2e7d32"}
 
 
@@ -45,20 +49,39 @@ def alert_view(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> di
     severity = render.severity(notification)
     shown, more = render.listed(alert) if severity != "RESOLVED" else ((), 0)
     return {
-        "title": render.title(notification), "severity": severity, "colour": _COLOURS.get(severity, "#44474f"),
-        "headline": render.headline(notification), "scope": render.scope_text(alert), "text": render.text(notification),
-        "reason": render.reason_text(notification, tz), "escalation": render.escalation_text(notification),
-        "freshness": render.freshness(notification, tz), "more": more,
+        "title": render.title(notification),
+        "severity": severity,
+        "colour": _COLOURS.get(severity, "#44474f"),
+        "headline": render.headline(notification),
+        "scope": render.scope_text(alert),
+        "text": render.text(notification),
+        "reason": render.reason_text(notification, tz),
+        "escalation": render.escalation_text(notification),
+        "freshness": render.freshness(notification, tz),
+        "more": more,
         "terms": f"{alert.level.capitalize()} when {render.terms(notification)}"
-        if alert.threshold is not None and severity != "RESOLVED" else "",
-        "tickets": [{"id": t.id, "url": t.url, "subject": t.subject, "priority": t.priority.value,
-                     "age": human_duration(now - t.created_at), "status": t.status.value.replace("_", " "),
-                     "group": t.group, "assignee": t.assignee, "sla": _sla(t, now)} for t in shown],
+        if alert.threshold is not None and severity != "RESOLVED"
+        else "",
+        "tickets": [
+            {
+                "id": t.id,
+                "url": t.url,
+                "subject": t.subject,
+                "priority": t.priority.value,
+                "age": human_duration(now - t.created_at),
+                "status": t.status.value.replace("_", " "),
+                "group": t.group,
+                "assignee": t.assignee,
+                "sla": _sla(t, now),
+            }
+            for t in shown
+        ],
     }
 
 
-def build_message(notifications: Sequence[Notification], *, sender: str, to: Sequence[str],
-                  tz: ZoneInfo = render.UTC_ZONE) -> EmailMessage:
+def build_message(
+    notifications: Sequence[Notification], *, sender: str, to: Sequence[str], tz: ZoneInfo = render.UTC_ZONE
+) -> EmailMessage:
     """The email of one notification, or the digest of several."""
     if len(notifications) == 1:
         subject = render.title(notifications[0])
@@ -74,18 +97,31 @@ def build_message(notifications: Sequence[Notification], *, sender: str, to: Seq
     domain = parseaddr(sender)[1].rpartition("@")[2] or None
     message["Message-ID"] = make_msgid("backlog-watch", domain=domain)
     message.set_content(_TEMPLATES.get_template("email.txt.j2").render(alerts=alerts, subject=subject))
-    message.add_alternative(_TEMPLATES.get_template("email.html.j2").render(alerts=alerts, subject=subject),
-                            subtype="html")
+    message.add_alternative(
+        _TEMPLATES.get_template("email.html.j2").render(alerts=alerts, subject=subject), subtype="html"
+    )
     return message
 
 
 class EmailNotifier:
     """Sends through one SMTP server; ``tls_context`` lets a private CA in (tests, internal relays)."""
 
-    def __init__(self, name: str, *, host: str, port: int, sender: str, to: Sequence[str], starttls: bool = True,
-                 tls: bool = False, username: str | None = None, password: SecretStr | None = None,
-                 timeout: float = 30.0, tls_context: ssl.SSLContext | None = None,
-                 tz: ZoneInfo = render.UTC_ZONE) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        to: Sequence[str],
+        starttls: bool = True,
+        tls: bool = False,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        tz: ZoneInfo = render.UTC_ZONE,
+    ) -> None:
         self.name = name
         self.tz = tz
         self.host, self.port = host, port
@@ -114,17 +150,27 @@ class EmailNotifier:
     async def _deliver(self, message: EmailMessage) -> None:
         try:
             await aiosmtplib.send(
-                message, hostname=self.host, port=self.port, timeout=self.timeout,
-                use_tls=self.tls, start_tls=self.starttls if not self.tls else False,
-                tls_context=self.tls_context, username=self.username,
+                message,
+                hostname=self.host,
+                port=self.port,
+                timeout=self.timeout,
+                use_tls=self.tls,
+                start_tls=self.starttls if not self.tls else False,
+                tls_context=self.tls_context,
+                username=self.username,
                 password=self._password.get_secret_value() if self._password else None,
             )
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise NotifyError(f"SMTP {self.host}:{self.port} refused the login ({exc.code})", notifier=self.name,
-                              retryable=False) from None
+            raise NotifyError(
+                f"SMTP {self.host}:{self.port} refused the login ({exc.code})", notifier=self.name, retryable=False
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
-            raise NotifyError(f"SMTP {self.host}:{self.port} answered {exc.code} {exc.message}", notifier=self.name,
-                              retryable=exc.code < 500) from None
+            raise NotifyError(
+                f"SMTP {self.host}:{self.port} answered {exc.code} {exc.message}",
+                notifier=self.name,
+                retryable=exc.code < 500,
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise NotifyError(f"SMTP {self.host}:{self.port} unreachable: {type(exc).__name__}",
-                              notifier=self.name) from None
+            raise NotifyError(
+                f"SMTP {self.host}:{self.port} unreachable: {type(exc).__name__}", notifier=self.name
+            ) from None

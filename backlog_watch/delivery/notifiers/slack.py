@@ -32,8 +32,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from backlog_watch.delivery import render
 from backlog_watch.alerting.alerts import AlertState
+from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.errors import NotifyError
 
@@ -43,8 +43,18 @@ if TYPE_CHECKING:
 HEADER_MAX = 150
 SECTION_MAX = 3000
 TEXT_MAX = 3000
-FATAL_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
-                "not_in_channel", "is_archived", "missing_scope", "invalid_blocks", "msg_too_long"}
+FATAL_ERRORS = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "missing_scope",
+    "invalid_blocks",
+    "msg_too_long",
+}
 _ICON = {"CRITICAL": ":red_circle:", "WARN": ":large_orange_circle:", "RESOLVED": ":white_check_mark:"}
 
 
@@ -76,9 +86,17 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
     header = f"{sev} · {alert.rule} · {render.scope_text(alert)}"
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(header, HEADER_MAX), emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=_clip(
-            f"{_ICON.get(sev, '')} *{_escape(render.headline(notification))}* — {_escape(render.scope_text(alert))}\n"
-            f"{_escape(render.text(notification))}", SECTION_MAX)), fields=_fields(notification)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_clip(
+                    f"{_ICON.get(sev, '')} *{_escape(render.headline(notification))}* — "
+                    f"{_escape(render.scope_text(alert))}\n"
+                    f"{_escape(render.text(notification))}",
+                    SECTION_MAX,
+                )
+            ),
+            fields=_fields(notification),
+        ),
     ]
     if alert.state is not AlertState.RESOLVED and alert.tickets:
         blocks.append(DividerBlock())
@@ -90,10 +108,14 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
             section += line + "\n"
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
-    context = [render.reason_text(notification, tz), render.escalation_text(notification),
-               render.freshness(notification, tz)]
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
-        " · ".join(part for part in context if part), TEXT_MAX))]))
+    context = [
+        render.reason_text(notification, tz),
+        render.escalation_text(notification),
+        render.freshness(notification, tz),
+    ]
+    blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(part for part in context if part), TEXT_MAX))])
+    )
     return blocks[:50]
 
 
@@ -102,8 +124,10 @@ def _fields(notification: Notification) -> list[MarkdownTextObject] | None:
     alert = notification.alert
     if alert.threshold is None or alert.state is AlertState.RESOLVED:
         return None
-    return [MarkdownTextObject(text=f"*Now*\n{_escape(render.headline(notification))}"),
-            MarkdownTextObject(text=f"*{alert.level.capitalize()} when*\n{_escape(render.terms(notification))}")]
+    return [
+        MarkdownTextObject(text=f"*Now*\n{_escape(render.headline(notification))}"),
+        MarkdownTextObject(text=f"*{alert.level.capitalize()} when*\n{_escape(render.terms(notification))}"),
+    ]
 
 
 def reply_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> str:
@@ -122,8 +146,13 @@ def reply_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> st
 class ChannelPacer:
     """At most one message per ``interval`` seconds per channel (Slack's posting limit)."""
 
-    def __init__(self, interval: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        interval: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.interval = interval
         self._clock = clock
         self._sleep = sleep
@@ -149,8 +178,17 @@ class ChannelPacer:
 class SlackNotifier:
     """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
 
-    def __init__(self, name: str, *, token: SecretStr, channel: str, api_url: str = "https://slack.com/api/",
-                 max_retries: int = 2, pacer: ChannelPacer | None = None, tz: ZoneInfo = render.UTC_ZONE) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        token: SecretStr,
+        channel: str,
+        api_url: str = "https://slack.com/api/",
+        max_retries: int = 2,
+        pacer: ChannelPacer | None = None,
+        tz: ZoneInfo = render.UTC_ZONE,
+    ) -> None:
         self.name = name
         self.tz = tz
         self.channel = channel
@@ -178,17 +216,28 @@ class SlackNotifier:
             self.pacer.learn(self.channel, response["channel"])
             return Delivery(channel=response["channel"], ts=response["ts"])
         await self.pacer.wait(previous.channel)
-        await self._call("chat_postMessage", channel=previous.channel, thread_ts=previous.ts,
-                         text=_clip(reply_text(notification, self.tz), TEXT_MAX))
+        await self._call(
+            "chat_postMessage",
+            channel=previous.channel,
+            thread_ts=previous.ts,
+            text=_clip(reply_text(notification, self.tz), TEXT_MAX),
+        )
         await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
         return Delivery(channel=previous.channel, ts=previous.ts)
 
     async def send_report(self, prepared: PreparedReport) -> None:
         """The report as Block Kit, then its chart uploaded into the same channel (files_upload_v2)."""
-        response = await self._call("chat_postMessage", channel=self.channel, text=_clip(prepared.title, TEXT_MAX),
-                                    blocks=prepared.blocks)
-        await self._call("files_upload_v2", channel=response["channel"], file=prepared.chart_png,
-                         filename=f"{prepared.name}.png", title=prepared.title, alt_txt=prepared.title)
+        response = await self._call(
+            "chat_postMessage", channel=self.channel, text=_clip(prepared.title, TEXT_MAX), blocks=prepared.blocks
+        )
+        await self._call(
+            "files_upload_v2",
+            channel=response["channel"],
+            file=prepared.chart_png,
+            filename=f"{prepared.name}.png",
+            title=prepared.title,
+            alt_txt=prepared.title,
+        )
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:
@@ -199,7 +248,8 @@ class SlackNotifier:
             retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
             raise NotifyError(
                 f"Slack {method.replace('_', '.')} failed: HTTP {status} {error}".strip(),
-                notifier=self.name, retryable=error not in FATAL_ERRORS,
+                notifier=self.name,
+                retryable=error not in FATAL_ERRORS,
                 retry_after=float(retry_after) if retry_after else None,
             ) from None
         except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:

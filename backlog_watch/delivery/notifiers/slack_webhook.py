@@ -22,16 +22,27 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.notifiers.slack import (
+    HEADER_MAX,
+    SECTION_MAX,
+    TEXT_MAX,
+    ChannelPacer,
+    _clip,
+    _escape,
+    build_blocks,
+)
 from backlog_watch.errors import NotifyError
-from backlog_watch.delivery.notifiers.slack import HEADER_MAX, SECTION_MAX, TEXT_MAX, ChannelPacer, _clip, _escape, build_blocks
 
 MAX_BLOCKS = 50
 
 
 def digest_blocks(notifications: Sequence[Notification], tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
     """Several alerts in one message: a header, one section per alert (title, reason, summary)."""
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(
-        text=_clip(f"backlog-watch: {len(notifications)} alert update(s)", HEADER_MAX)))]
+    blocks: list[Block] = [
+        HeaderBlock(
+            text=PlainTextObject(text=_clip(f"backlog-watch: {len(notifications)} alert update(s)", HEADER_MAX))
+        )
+    ]
     shown = notifications[: MAX_BLOCKS - 2]
     for n in shown:
         line = f"*{_escape(render.title(n))}*\n{_escape(render.reason_text(n, tz))}. {_escape(render.text(n))}"
@@ -44,15 +55,25 @@ def digest_blocks(notifications: Sequence[Notification], tz: ZoneInfo = render.U
 class SlackWebhookNotifier:
     """Posts to one incoming-webhook URL (the URL is the credential: never logged)."""
 
-    def __init__(self, name: str, *, url: SecretStr, max_retries: int = 2, pacer: ChannelPacer | None = None,
-                 tz: ZoneInfo = render.UTC_ZONE) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: SecretStr,
+        max_retries: int = 2,
+        pacer: ChannelPacer | None = None,
+        tz: ZoneInfo = render.UTC_ZONE,
+    ) -> None:
         self.name = name
         self.tz = tz
-        self._client = AsyncWebhookClient(url=url.get_secret_value(), retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
-            AsyncServerErrorRetryHandler(max_retry_count=max_retries),
-        ])
+        self._client = AsyncWebhookClient(
+            url=url.get_secret_value(),
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+                AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+            ],
+        )
         self.pacer = pacer or ChannelPacer()
 
     def __repr__(self) -> str:
@@ -76,7 +97,9 @@ class SlackWebhookNotifier:
             retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
             raise NotifyError(
                 f"Slack webhook answered HTTP {response.status_code} {_clip(str(response.body), 100)}".strip(),
-                notifier=self.name, retryable=response.status_code == 429 or response.status_code >= 500,
+                notifier=self.name,
+                retryable=response.status_code == 429 or response.status_code >= 500,
                 retry_after=float(retry_after[0] if isinstance(retry_after, list) else retry_after)
-                if retry_after else None,
+                if retry_after
+                else None,
             )
