@@ -15,8 +15,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 BASE_IMAGE="${BASE_IMAGE:-backlog-watch-base:bookworm}"
 IMAGE="${IMAGE:-backlog-watch:container-test}"
-SIM_PORT="${SIM_PORT:-18231}"
-HTTP_PORT="${HTTP_PORT:-18232}"
+# No fixed ports: the simulator binds port 0 and says which; the daemon's port is one the kernel just
+# handed out (the container shares the host network, so it cannot report a port it chose itself).
+HTTP_PORT="${HTTP_PORT:-}"
 SKIP=77
 START=$(date +%s)
 
@@ -79,11 +80,13 @@ docker image prune -f --filter label=backlog-watch.container-test=1 >/dev/null
 say "image $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 [ "$(docker image inspect -f '{{.Config.User}}' "$IMAGE")" = "backlog" ] || { echo "FAILED: image runs as root"; exit 1; }
 
-say "Zendesk simulator on 127.0.0.1:$SIM_PORT"
-"$PY" -m backlog_watch simulate zendesk --port "$SIM_PORT" --tickets 120 >"$WORK/sim.log" 2>&1 &
+"$PY" -m backlog_watch simulate zendesk --port 0 --tickets 120 >"$WORK/sim.log" 2>&1 &
 SIM_PID=$!
 for _ in $(seq 1 100); do grep -q "helpdesk block" "$WORK/sim.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "helpdesk block" "$WORK/sim.log" || { cat "$WORK/sim.log"; echo "FAILED: the simulator did not start"; exit 1; }
+SIM_PORT="$(sed -n 's|.* at http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$WORK/sim.log" | head -1)"
+[ -n "$HTTP_PORT" ] || HTTP_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+say "Zendesk simulator on 127.0.0.1:$SIM_PORT, daemon on 127.0.0.1:$HTTP_PORT"
 
 cat >"$WORK/backlog-watch.yaml" <<EOF
 store: sqlite:////data/backlog-watch.db
