@@ -236,3 +236,14 @@ async def test_a_burst_of_hooks_is_one_poll_then_at_most_one_more() -> None:
     await asyncio.sleep(0)
     await trigger.close()
     assert len(polls) == 3
+
+
+def test_the_board_cache_holds_a_board_for_its_seconds_by_its_clock() -> None:
+    ticker = Ticker()
+    cache = BoardCache(seconds=2.0, clock=ticker)
+    assert cache.get() is None
+    board = cache.put({"status": "green"})
+    ticker.seconds += 2.0
+    assert cache.get() is board  # still within its two seconds
+    ticker.seconds += 0.01
+    assert cache.get() is None  # stale: the next request computes it again
