@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from backlog_watch.models import Status, Ticket
+from backlog_watch.models import Snapshot, Status, Ticket
 
 Scope = tuple[tuple[str, str], ...]
 
@@ -91,6 +91,11 @@ def is_solved(ticket: Ticket) -> bool:
     return ticket.status in _SOLVED and ticket.solved_at is not None
 
 
+def _solved_times(tickets: Iterable[Ticket]) -> list[datetime]:
+    """When each solved (or closed) ticket was solved: what the outflow metrics count."""
+    return [at for t in tickets if t.status in _SOLVED and (at := t.solved_at) is not None]
+
+
 def created_in(tickets: Iterable[Ticket], start: datetime, end: datetime) -> int:
     """Tickets created in (start, end], whatever their status now."""
     return sum(1 for t in tickets if start < t.created_at <= end)
@@ -98,20 +103,29 @@ def created_in(tickets: Iterable[Ticket], start: datetime, end: datetime) -> int
 
 def resolved_in(tickets: Iterable[Ticket], start: datetime, end: datetime) -> int:
     """Tickets solved (or closed) in (start, end]."""
-    return sum(1 for t in tickets if is_solved(t) and start < t.solved_at <= end)  # type: ignore[operator]
+    return sum(1 for at in _solved_times(tickets) if start < at <= end)
 
 
 def resolved_per_day(tickets: Sequence[Ticket], now: datetime) -> float:
     return resolved_in(tickets, now - WEEK, now) / 7
 
 
-def days_to_clear(tickets: Sequence[Ticket], now: datetime) -> float:
-    """open / resolved_per_day_7d: 0 with no backlog, infinite when nothing was resolved."""
-    backlog = len(_open(tickets))
-    if backlog == 0:
+def days_to_clear(open_count: float, resolved_7d: float) -> float:
+    """open / (resolved in the last 7 days / 7): 0 with no backlog, infinite when nothing was resolved.
+
+    The one formula: the days_to_clear KPI, the reports and the wallboard all call it, so they agree.
+    """
+    if open_count == 0:
         return 0.0
-    rate = resolved_per_day(tickets, now)
-    return backlog / rate if rate > 0 else INFINITE
+    per_day = resolved_7d / 7
+    return open_count / per_day if per_day > 0 else INFINITE
+
+
+def days_to_clear_shown(open_count: float, resolved_7d: float) -> float | None:
+    """days_to_clear to a tenth, for reports and the wallboard; None when it never clears (JSON has no
+    infinity, and a person reads "n/a" better than a huge number)."""
+    days = days_to_clear(open_count, resolved_7d)
+    return None if math.isinf(days) else round(days, 1)
 
 
 def workload_hours(tickets: Sequence[Ticket], handle_hours: Mapping[str, float]) -> float:
@@ -133,7 +147,7 @@ METRICS: dict[str, MetricFn] = {
     "resolved_24h": lambda ts, now, h: float(resolved_in(ts, now - DAY, now)),
     "net_flow_24h": lambda ts, now, h: float(created_in(ts, now - DAY, now) - resolved_in(ts, now - DAY, now)),
     "resolved_per_day_7d": lambda ts, now, h: resolved_per_day(ts, now),
-    "days_to_clear": lambda ts, now, h: days_to_clear(ts, now),
+    "days_to_clear": lambda ts, now, h: days_to_clear(len(_open(ts)), resolved_in(ts, now - WEEK, now)),
     "workload_hours": lambda ts, now, h: workload_hours(ts, h),
     "sla_breached": lambda ts, now, h: float(sum(1 for t in _open(ts) if _breached(t, now))),
     "sla_due_1h": lambda ts, now, h: float(sum(1 for t in _open(ts) if _due_within(t, now, timedelta(hours=1)))),
@@ -192,9 +206,9 @@ def kpis(tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, fl
     backlog = [t for t in tickets if t.is_open]
     ages = [_hours(now - t.created_at) for t in backlog]
     created = created_in(tickets, now - DAY, now)
-    solved_at = [t.solved_at for t in tickets if is_solved(t)]
-    resolved = sum(1 for at in solved_at if now - DAY < at <= now)  # type: ignore[operator]
-    per_day = sum(1 for at in solved_at if now - WEEK < at <= now) / 7  # type: ignore[operator]
+    solved_at = _solved_times(tickets)
+    resolved = sum(1 for at in solved_at if now - DAY < at <= now)
+    resolved_7d = sum(1 for at in solved_at if now - WEEK < at <= now)
     return {
         "open_tickets": float(len(backlog)),
         "unassigned_tickets": float(sum(1 for t in backlog if not t.is_assigned)),
@@ -207,12 +221,23 @@ def kpis(tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, fl
         "created_24h": float(created),
         "resolved_24h": float(resolved),
         "net_flow_24h": float(created - resolved),
-        "resolved_per_day_7d": per_day,
-        "days_to_clear": 0.0 if not backlog else (len(backlog) / per_day if per_day else INFINITE),
+        "resolved_per_day_7d": resolved_7d / 7,
+        "days_to_clear": days_to_clear(len(backlog), resolved_7d),
         "workload_hours": sum(hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in backlog),
         "sla_breached": float(sum(1 for t in backlog if _breached(t, now))),
         "sla_due_1h": float(sum(1 for t in backlog if _due_within(t, now, timedelta(hours=1)))),
     }
+
+
+def kpis_by_scope(snapshot: Snapshot, now: datetime) -> dict[Scope, dict[str, float]]:
+    """Every KPI per helpdesk and per (helpdesk, group) of the snapshot: what the history stores at
+    each evaluation (pure over the snapshot, so it lives with the KPIs, not in the store)."""
+    grouped: dict[Scope, list[Ticket]] = {(("helpdesk", name),): [] for name in snapshot.helpdesks}
+    for ticket in snapshot.tickets:
+        grouped.setdefault((("helpdesk", ticket.helpdesk),), []).append(ticket)
+        group = (("group", ticket.group or NO_GROUP), ("helpdesk", ticket.helpdesk))
+        grouped.setdefault(group, []).append(ticket)
+    return {scope: kpis(tickets, now, snapshot.handle_hours) for scope, tickets in grouped.items()}
 
 
 def format_value(value: float) -> str:

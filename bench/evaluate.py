@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from backlog_watch.config.models import load_config
-from backlog_watch.store.history import HistoryView, kpis_by_scope
+from backlog_watch.kpis import kpis_by_scope
+from backlog_watch.store.history import HistoryView
 from backlog_watch.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.models import Priority, Sla, Status, Ticket
 from backlog_watch.reports import prepare
-from backlog_watch.store.history import History, kpis_by_scope
+from backlog_watch.store.history import History
 from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import exposition, make_registry

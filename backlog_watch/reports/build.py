@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import compute
+from backlog_watch.kpis import compute, days_to_clear_shown
 from backlog_watch.models import Priority, Ticket
-from backlog_watch.reports import data
+from backlog_watch.store.read_model import DayFlow, ReadModel, SolvedSla, local_midnight
 from backlog_watch.store.sqlite import SqliteStore
 
 Kind = Literal["daily", "weekly"]
@@ -69,7 +69,7 @@ class Report:
     generated_at: str
     timezone: str
     open_tickets: int
-    days: list[data.DayFlow]
+    days: list[DayFlow]
     days_to_clear: float | None
     by_helpdesk: list[Change] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -110,19 +110,14 @@ def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: lis
     ]
 
 
-def days_to_clear(open_now: int, solved_7d: int) -> float | None:
-    """Open backlog over the last week's daily outflow; None when nothing was solved."""
-    return round(open_now / (solved_7d / 7), 1) if solved_7d else None
-
-
 def build(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
     return build_daily(store, now, tz) if kind == "daily" else build_weekly(store, now, tz)
 
 
-def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
+def _base(read: ReadModel, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
     today = now.astimezone(tz).date()
-    open_now = data.open_counts(store, [now])[0]
-    created, solved = data.flow_between(store, now - timedelta(days=7), now)
+    open_now = read.open_counts([now])[0]
+    created, solved = read.flow_between(now - timedelta(days=7), now)
     day = timedelta(days=1)
     return Report(
         kind=kind,
@@ -130,9 +125,9 @@ def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInf
         generated_at=now.astimezone(tz).isoformat(timespec="minutes"),
         timezone=str(tz),
         open_tickets=open_now,
-        days=data.days(store, today, span, tz, now=now),
-        days_to_clear=days_to_clear(open_now, solved),
-        by_helpdesk=_changes(data.open_by(store, "helpdesk", now), data.open_by(store, "helpdesk", now - day)),
+        days=read.days(today, span, tz, now=now),
+        days_to_clear=days_to_clear_shown(open_now, solved),
+        by_helpdesk=_changes(read.open_by("helpdesk", now), read.open_by("helpdesk", now - day)),
     )
 
 
@@ -140,11 +135,12 @@ def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     """The morning briefing: backlog and its change since yesterday, oldest tickets, SLA at risk today,
     yesterday's inflow and outflow, days to clear, and what fired overnight."""
     local = now.astimezone(tz)
-    report = _base(store, "daily", f"Backlog briefing {local:%A %d %B %Y}", now, tz, span=14)
+    read = ReadModel(store)
+    report = _base(read, "daily", f"Backlog briefing {local:%A %d %B %Y}", now, tz, span=14)
     yesterday = now - timedelta(days=1)
-    start_today = data.local_midnight(local.date(), tz)
-    created, solved = data.flow_between(store, start_today - timedelta(days=1), start_today)
-    open_tickets = [t for t in store.tickets() if t.is_open]
+    start_today = local_midnight(local.date(), tz)
+    created, solved = read.flow_between(start_today - timedelta(days=1), start_today)
+    open_tickets = read.open_tickets()
     end_of_day = start_today + timedelta(days=1)
     at_risk = sorted(
         (
@@ -152,16 +148,16 @@ def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
             for t in open_tickets
             if t.sla.earliest_due is not None and not t.sla.paused and t.sla.earliest_due < end_of_day
         ),
-        key=lambda t: t.sla.earliest_due,
-    )  # type: ignore[arg-type, return-value]
+        key=lambda t: t.sla.earliest_due,  # type: ignore[arg-type, return-value]
+    )
     report.extra = {
-        "change_since_yesterday": report.open_tickets - data.open_counts(store, [yesterday])[0],
+        "change_since_yesterday": report.open_tickets - read.open_counts([yesterday])[0],
         "by_priority": _changes(
-            data.open_by(store, "priority", now),
-            data.open_by(store, "priority", yesterday),
+            read.open_by("priority", now),
+            read.open_by("priority", yesterday),
             [p.value for p in Priority],
         ),
-        "by_group": _changes(data.open_by(store, "grp", now), data.open_by(store, "grp", yesterday))[:10],
+        "by_group": _changes(read.open_by("grp", now), read.open_by("grp", yesterday))[:10],
         "oldest": [_ticket_line(t, now, tz) for t in sorted(open_tickets, key=lambda t: t.created_at)[:5]],
         "sla_breached": int(compute("sla_breached", open_tickets, now)),
         "sla_at_risk_today": len(at_risk),
@@ -197,15 +193,16 @@ def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     """The weekly review of the seven days before today: trend, busiest tags and groups, recurring
     spikes, SLA attainment, and the backlog's age distribution."""
     local = now.astimezone(tz)
-    end = data.local_midnight(local.date(), tz)
+    end = local_midnight(local.date(), tz)
     start = end - timedelta(days=7)
     first, last = start.astimezone(tz).date(), (end - timedelta(days=1)).astimezone(tz).date()
-    report = _base(store, "weekly", f"Weekly backlog review {first:%d %b} - {last:%d %b %Y}", now, tz, span=7)
-    report.days = data.days(store, last, 7, tz)
-    created, solved = data.flow_between(store, start, end)
-    before = data.flow_between(store, start - timedelta(days=7), start)
-    start_open, end_open = data.open_counts(store, [start, end])
-    solved_sla = data.solved_with_sla(store, start, end)
+    read = ReadModel(store)
+    report = _base(read, "weekly", f"Weekly backlog review {first:%d %b} - {last:%d %b %Y}", now, tz, span=7)
+    report.days = read.days(last, 7, tz)
+    created, solved = read.flow_between(start, end)
+    before = read.flow_between(start - timedelta(days=7), start)
+    start_open, end_open = read.open_counts([start, end])
+    solved_sla = read.solved_with_sla(start, end)
     report.extra = {
         "week": {
             "from": first.isoformat(),
@@ -217,16 +214,16 @@ def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
             "previous_created": before[0],
             "previous_solved": before[1],
         },
-        "busiest_tags": data.busiest(store, "tag", start, end),
-        "busiest_groups": data.busiest(store, "grp", start, end),
-        "recurring_spikes": recurring_spikes(data.created_times(store, end - timedelta(days=28), end), tz),
+        "busiest_tags": read.busiest("tag", start, end),
+        "busiest_groups": read.busiest("grp", start, end),
+        "recurring_spikes": recurring_spikes(read.created_times(end - timedelta(days=28), end), tz),
         "sla_attainment": sla_attainment(solved_sla),
-        "age_distribution": age_distribution([t for t in store.tickets() if t.is_open], now),
+        "age_distribution": age_distribution(read.open_tickets(), now),
     }
     return report
 
 
-def sla_attainment(solved: list[data.SolvedSla]) -> dict[str, Any]:
+def sla_attainment(solved: list[SolvedSla]) -> dict[str, Any]:
     """Met / (met + breached) over the solved tickets, overall, per priority and per helpdesk, with the
     counts; tickets without SLA data are counted apart (``without_sla``), never as met."""
     priorities = {p.value: p.rank for p in Priority}
@@ -239,7 +236,7 @@ def sla_attainment(solved: list[data.SolvedSla]) -> dict[str, Any]:
     }
 
 
-def _attainment_of(solved: list[data.SolvedSla]) -> dict[str, Any]:
+def _attainment_of(solved: list[SolvedSla]) -> dict[str, Any]:
     met = sum(1 for s in solved if s.met is True)
     breached = sum(1 for s in solved if s.met is False)
     with_sla = met + breached
@@ -252,8 +249,8 @@ def _attainment_of(solved: list[data.SolvedSla]) -> dict[str, Any]:
     }
 
 
-def _attainment_by(solved: list[data.SolvedSla], key: Callable[[data.SolvedSla], str]) -> list[dict[str, Any]]:
-    groups: dict[str, list[data.SolvedSla]] = {}
+def _attainment_by(solved: list[SolvedSla], key: Callable[[SolvedSla], str]) -> list[dict[str, Any]]:
+    groups: dict[str, list[SolvedSla]] = {}
     for s in solved:
         groups.setdefault(key(s), []).append(s)
     return [{"name": name, **_attainment_of(rows)} for name, rows in sorted(groups.items())]

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from backlog_watch.reports.data import DayFlow  # noqa: E402
+from backlog_watch.store.read_model import DayFlow  # noqa: E402
 
 INFLOW, OUTFLOW, BACKLOG = "#d9822b", "#2b8a3e", "#1c4e80"
 

@@ -3,7 +3,7 @@
 Trend and forecast rules, reports and the dashboard's sparklines read it. API:
 
 - ``History(store).record(now, values)``: store ``{scope: {metric: value}}`` at ``now`` (the daemon
-  does it after each evaluation with ``kpis_by_scope(snapshot)``), then thin what has aged.
+  does it after each evaluation with ``kpis.kpis_by_scope(snapshot)``), then thin what has aged.
 - ``History(store).series(metric, scope, since, until=None, step="day", tz=UTC)``: ``[(moment, value)]``,
   the last value of each step ("raw", "hour" or "day"; days are local days of ``tz``), oldest first.
 - ``History(store).view(since)``: a ``HistoryView``, the rows since then in memory; it rides in the
@@ -29,10 +29,10 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import Literal, cast
 
-from backlog_watch.kpis import NO_GROUP, Scope, kpis
-from backlog_watch.models import Snapshot
+from backlog_watch.kpis import Scope
+from backlog_watch.kpis import kpis_by_scope as kpis_by_scope  # moved to kpis.py; kept for the daemon's import
 from backlog_watch.store.sqlite import SqliteStore
 
 Step = Literal["raw", "hour", "day"]
@@ -52,18 +52,9 @@ def scope_key(scope: Iterable[tuple[str, str]]) -> str:
     return json.dumps(sorted([list(pair) for pair in scope]), separators=(",", ":"))
 
 
-def _scope_of(key: str) -> Scope:
+def scope_of(key: str) -> Scope:
+    """The scope a ``scope_key`` was made from."""
     return tuple((label, value) for label, value in json.loads(key))
-
-
-def kpis_by_scope(snapshot: Snapshot, now: datetime) -> dict[Scope, dict[str, float]]:
-    """Every KPI per helpdesk and per (helpdesk, group) of the snapshot: what ``record`` stores."""
-    grouped: dict[Scope, list] = {(("helpdesk", name),): [] for name in snapshot.helpdesks}
-    for ticket in snapshot.tickets:
-        grouped.setdefault((("helpdesk", ticket.helpdesk),), []).append(ticket)
-        group = (("group", ticket.group or NO_GROUP), ("helpdesk", ticket.helpdesk))
-        grouped.setdefault(group, []).append(ticket)
-    return {scope: kpis(tickets, now, snapshot.handle_hours) for scope, tickets in grouped.items()}
 
 
 class HistoryView:
@@ -114,7 +105,7 @@ class History:
         for key, at, text in self.store.query(
             "SELECT scope, at, kpis FROM history WHERE at >= ? AND at <= ? ORDER BY at", (since.timestamp(), end)
         ):
-            found[key].append((at, json.loads(text)))
+            found[str(key)].append((cast(float, at), json.loads(str(text))))
         return found
 
     def view(self, since: datetime) -> HistoryView:
@@ -133,7 +124,7 @@ class History:
                 "SELECT scope, max(at), kpis FROM history WHERE at > ? AND at <= ? GROUP BY scope",
                 (moment - LOOKUP_GAP.total_seconds(), moment),
             ):
-                found[key].append((at, json.loads(text)))
+                found[str(key)].append((cast(float, at), json.loads(str(text))))
         return HistoryView(found)
 
     def series(
@@ -158,10 +149,10 @@ class History:
         return list(buckets.values())
 
     def scopes(self) -> list[Scope]:
-        return [_scope_of(row[0]) for row in self.store.query("SELECT DISTINCT scope FROM history")]
+        return [scope_of(str(row[0])) for row in self.store.query("SELECT DISTINCT scope FROM history")]
 
     def count(self) -> int:
-        return int(self.store.query("SELECT count(*) FROM history")[0][0])
+        return int(cast(int, self.store.query("SELECT count(*) FROM history")[0][0]))
 
 
 def _thin(db: object, at: float) -> None:

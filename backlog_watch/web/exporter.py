@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from backlog_watch.alerting.alerts import MUTE_REASONS, AlertState
 from backlog_watch.kpis import METRICS, NO_GROUP
-from backlog_watch.reports import data
+from backlog_watch.store.read_model import ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 
 PREFIX = "backlog_watch"
@@ -78,6 +78,7 @@ class StoreCollector(Collector):
 
     def __init__(self, store: SqliteStore, helpdesks: Sequence[str], clock: Callable[[], datetime]) -> None:
         self.store = store
+        self.read = ReadModel(store)
         self.helpdesks = list(helpdesks)
         self.clock = clock
 
@@ -89,7 +90,7 @@ class StoreCollector(Collector):
 
     def _kpis(self, now: datetime) -> Iterator[Metric]:
         """The KPIs as the last evaluation stored them in the history (a scrape loads no ticket)."""
-        latest = data.latest_kpis(self.store, now)
+        latest = self.read.latest_kpis(now)
         helpdesks = {dict(scope)["helpdesk"]: point for scope, point in latest.items() if len(scope) == 1}
         groups = [(dict(scope), point) for scope, point in sorted(latest.items()) if len(scope) == 2]
         evaluated = GaugeMetricFamily(
@@ -124,8 +125,7 @@ class StoreCollector(Collector):
             f"{PREFIX}_poll_consecutive_failures", "Failed polls since the last success", labels=["helpdesk"]
         )
         up = GaugeMetricFamily(f"{PREFIX}_helpdesk_up", "1 when the last poll succeeded", labels=["helpdesk"])
-        for helpdesk in self.helpdesks:
-            status = self.store.poll_status(helpdesk)
+        for helpdesk, status in self.read.poll_statuses(self.helpdesks).items():
             if status.last_success is not None:
                 success.add_metric([helpdesk], status.last_success.timestamp())
             failures.add_metric([helpdesk], status.failures)

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch import __version__
+from backlog_watch.store.read_model import ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
@@ -30,6 +31,26 @@ from backlog_watch.web.page import page
 READY_GRACE = timedelta(seconds=60)
 BOARD_CACHE_SECONDS = 2.0
 """Several wall screens refreshing at once share one computation."""
+
+
+@dataclass
+class BoardCache:
+    """The last board computed and when, by ``clock`` (monotonic seconds; injected so tests need no
+    real-time wait): several wall screens refreshing at once share one computation."""
+
+    seconds: float = BOARD_CACHE_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    _held: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def get(self) -> dict[str, Any] | None:
+        """The board computed at most ``seconds`` ago, or None when it is time to compute it again."""
+        if self._held is None or self.clock() - self._held[0] > self.seconds:
+            return None
+        return self._held[1]
+
+    def put(self, board: dict[str, Any]) -> dict[str, Any]:
+        self._held = (self.clock(), board)
+        return board
 
 
 @dataclass
@@ -44,7 +65,7 @@ class WebState:
     trigger: Callable[[str], bool] | None = None
     on_hook: Callable[[str], None] | None = None
     refresh_seconds: int = 15
-    _board: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
+    board_cache: BoardCache = field(default_factory=BoardCache, repr=False)
 
 
 STATE = web.AppKey("state", WebState)
@@ -58,8 +79,9 @@ async def healthz(request: web.Request) -> web.Response:
 def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
     now = state.clock()
     found = {}
+    statuses = ReadModel(state.store).poll_statuses(state.helpdesks)
     for name, every in state.helpdesks.items():
-        status = state.store.poll_status(name)
+        status = statuses[name]
         if status.last_success is None:
             found[name] = "not polled successfully yet"
         elif now - status.last_success > timedelta(seconds=2 * every) + READY_GRACE:
@@ -84,11 +106,12 @@ async def index(request: web.Request) -> web.Response:
 
 async def api_backlog(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    cached = state._board
-    if cached is None or time.monotonic() - cached[0] > BOARD_CACHE_SECONDS:
-        board = await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
-        state._board = cached = (time.monotonic(), board)
-    return web.json_response(cached[1], headers={"Cache-Control": "no-store"})
+    board = state.board_cache.get()
+    if board is None:
+        board = state.board_cache.put(
+            await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
+        )
+    return web.json_response(board, headers={"Cache-Control": "no-store"})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -10,15 +10,13 @@ token, no API URL; ticket links point at the helpdesk's agent UI, which the team
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import Scope, compute
-from backlog_watch.reports import data
-from backlog_watch.reports.build import days_to_clear
-from backlog_watch.reports.data import OPEN_SQL
+from backlog_watch.kpis import Scope, compute, days_to_clear_shown
+from backlog_watch.store.read_model import ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 
 SPARK_POINTS = 28
@@ -39,31 +37,31 @@ def status_of(alerts: list[Alert]) -> str:
 
 
 def _current(
-    store: SqliteStore, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
+    read: ReadModel, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
 ) -> dict[str, float]:
     """The helpdesk's KPIs from the last evaluation, or computed from its tickets before there is one."""
     point = latest.get((("helpdesk", name),))
     if point is not None:
         return point[1]
-    tickets = store.tickets([name])
+    tickets = read.open_tickets([name])
     return {metric: compute(metric, tickets, now) for metric in ("open_tickets", "sla_breached", "sla_due_1h")}
 
 
-def _oldest(store: SqliteStore, name: str, now: datetime) -> dict[str, Any] | None:
-    rows = store.query(
-        f"SELECT id, subject, priority, created_at, url FROM tickets WHERE helpdesk = ? AND status IN {OPEN_SQL} "
-        "ORDER BY created_at LIMIT 1",
-        (name,),
-    )
-    if not rows:
+def _oldest(read: ReadModel, name: str, now: datetime) -> dict[str, Any] | None:
+    oldest = read.oldest_open(name)
+    if oldest is None:
         return None
-    ticket_id, subject, priority, created_at, url = rows[0]
-    age = now - datetime.fromtimestamp(float(created_at), UTC)  # type: ignore[arg-type]
-    return {"id": ticket_id, "subject": subject, "priority": priority, "age": human_duration(age), "url": url}
+    return {
+        "id": oldest.id,
+        "subject": oldest.subject,
+        "priority": oldest.priority,
+        "age": human_duration(now - oldest.created_at),
+        "url": oldest.url,
+    }
 
 
 def helpdesk_board(
-    store: SqliteStore,
+    read: ReadModel,
     name: str,
     poll_every: float,
     now: datetime,
@@ -71,11 +69,11 @@ def helpdesk_board(
     latest: dict[Scope, tuple[datetime, dict[str, float]]],
 ) -> dict[str, Any]:
     moments = [now - SPARK_STEP * i for i in range(SPARK_POINTS, 0, -1)] + [now - timedelta(days=1), now]
-    counts = data.open_counts(store, moments, name)
+    counts = read.open_counts(moments, name)
     open_now = counts[-1]
-    solved_7d = data.flow_between(store, now - timedelta(days=7), now, name)[1]
-    kpis = _current(store, name, now, latest)
-    poll = store.poll_status(name)
+    solved_7d = read.flow_between(now - timedelta(days=7), now, name)[1]
+    kpis = _current(read, name, now, latest)
+    poll = read.poll_statuses([name])[name]
     mine = [a for a in firing if _in_scope(a, name)]
     stale_after = timedelta(seconds=2 * poll_every + 60)
     return {
@@ -84,10 +82,10 @@ def helpdesk_board(
         "open_tickets": open_now,
         "change_24h": open_now - counts[-2],
         "sparkline": counts[:SPARK_POINTS] + [open_now],
-        "oldest": _oldest(store, name, now),
+        "oldest": _oldest(read, name, now),
         "sla_breached": int(kpis.get("sla_breached", 0)),
         "sla_due_1h": int(kpis.get("sla_due_1h", 0)),
-        "days_to_clear": days_to_clear(open_now, solved_7d),
+        "days_to_clear": days_to_clear_shown(open_now, solved_7d),
         "alerts": [
             {
                 "rule": a.rule,
@@ -105,9 +103,10 @@ def helpdesk_board(
 
 def backlog(store: SqliteStore, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
     """The whole board; ``helpdesks`` maps each name to its poll interval in seconds."""
+    read = ReadModel(store)
     firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
-    latest = data.latest_kpis(store, now)
-    boards = [helpdesk_board(store, name, every, now, firing, latest) for name, every in helpdesks.items()]
+    latest = read.latest_kpis(now)
+    boards = [helpdesk_board(read, name, every, now, firing, latest) for name, every in helpdesks.items()]
     worst = (
         "red"
         if any(b["status"] == "red" for b in boards)

@@ -15,7 +15,6 @@ from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.models import Priority, Sla, SlaKind, SlaTarget, Status
 from backlog_watch.reports import email_message, prepare
 from backlog_watch.reports.build import build_daily, build_weekly, recurring_spikes
-from backlog_watch.reports.data import days, open_counts
 from backlog_watch.reports.render import render
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import ticket
@@ -83,14 +82,6 @@ def store(tmp_path: Path) -> SqliteStore:
     s = seeded_store(tmp_path)
     yield s
     s.close()
-
-
-def test_open_backlog_is_reconstructed_at_past_moments(store: SqliteStore) -> None:
-    # 2 days ago at 12:00: the open o2..o10 (9) and the six later solved (created 3 days ago) -> 15
-    assert open_counts(store, [at(2, hour=12), NOW]) == [15, 13]
-    flows = days(store, NOW.astimezone(TZ).date() - timedelta(days=1), 3, TZ)
-    assert [(f.created, f.solved) for f in flows] == [(7, 0), (1, 0), (3, 6)]
-    assert flows[-1].open_at_end == 12  # before "risk" was created today
 
 
 def test_daily_briefing_numbers(store: SqliteStore) -> None:

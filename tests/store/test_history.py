@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import Rule
-from backlog_watch.store.history import History, HistoryView, kpis_by_scope, scope_key
+from backlog_watch.store.history import History, HistoryView, scope_key
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
@@ -77,14 +77,6 @@ def test_thinning_keeps_raw_then_hourly_then_daily_then_drops(history: History) 
     assert len(history.series("open_tickets", ZD, start, end, step="raw")) == 4  # one a day past 30 days
     history.record(end + timedelta(days=800), {ZD: {"open_tickets": 3.0}})
     assert history.count() == 1  # older than two years: gone
-
-
-def test_kpis_by_scope_has_every_helpdesk_and_group() -> None:
-    snap = Snapshot.of(NOW, ["zendesk", "jira"], [ticket(group="Billing"), ticket(group=None)])
-    values = kpis_by_scope(snap, NOW)
-    assert values[ZD]["open_tickets"] == 2 and values[(("helpdesk", "jira"),)]["open_tickets"] == 0
-    assert values[(("group", "Billing"), ("helpdesk", "zendesk"))]["open_tickets"] == 1
-    assert values[(("group", "(none)"), ("helpdesk", "zendesk"))]["open_tickets"] == 1
 
 
 def test_value_at_takes_the_last_point_before_within_a_day() -> None:

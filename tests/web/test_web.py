@@ -19,7 +19,7 @@ from backlog_watch.app import Parts, assemble, web_state
 from backlog_watch.config.models import Config, parse_config
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.web.hooks import TOKEN_HEADER, PollTrigger
-from backlog_watch.web.server import WebServer
+from backlog_watch.web.server import BOARD_CACHE_SECONDS, BoardCache, WebServer
 
 SECRET = "hook-secret-0123456789"
 
@@ -62,12 +62,27 @@ rules:
     )
 
 
+class Ticker:
+    """Monotonic seconds that move only when the test moves them (the board cache's clock)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
 @asynccontextmanager
-async def serving(config: Config, clock: SimClock) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, PollTrigger]]:
+async def serving(
+    config: Config, clock: SimClock, board_clock: Ticker | None = None
+) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, PollTrigger]]:
     async with assemble(config, clock=clock.now) as parts:
         parts.daemon.notifiers["console"]._stream = io.StringIO()  # type: ignore[attr-defined]
         trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        server = WebServer("127.0.0.1", 0, web_state(config, parts, trigger))
+        state = web_state(config, parts, trigger)
+        if board_clock is not None:
+            state.board_cache = BoardCache(clock=board_clock)
+        server = WebServer("127.0.0.1", 0, state)
         url = await server.start()
         try:
             async with httpx.AsyncClient(base_url=url) as client:
@@ -148,12 +163,14 @@ async def test_api_backlog_turns_red_with_a_critical_alert(
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
     config = make_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 10, critical_above=backlog - 1)
-    async with serving(config, sim_clock) as (parts, client, _):
+    ticker = Ticker()
+    async with serving(config, sim_clock, board_clock=ticker) as (parts, client, _):
         await parts.daemon.poll("zendesk", then_evaluate=False)
         quiet = (await client.get("/api/backlog")).json()
         assert quiet["status"] == "green" and quiet["helpdesks"][0]["alerts"] == []
         await parts.daemon.evaluate()
-        await asyncio.sleep(2.1)  # past the board's cache
+        assert (await client.get("/api/backlog")).json() == quiet  # within the cache: the same board
+        ticker.seconds += BOARD_CACHE_SECONDS + 0.1  # past the board's cache
         board = (await client.get("/api/backlog")).json()
     (zendesk,) = board["helpdesks"]
     assert board["status"] == zendesk["status"] == "red"
@@ -219,3 +236,14 @@ async def test_a_burst_of_hooks_is_one_poll_then_at_most_one_more() -> None:
     await asyncio.sleep(0)
     await trigger.close()
     assert len(polls) == 3
+
+
+def test_the_board_cache_holds_a_board_for_its_seconds_by_its_clock() -> None:
+    ticker = Ticker()
+    cache = BoardCache(seconds=2.0, clock=ticker)
+    assert cache.get() is None
+    board = cache.put({"status": "green"})
+    ticker.seconds += 2.0
+    assert cache.get() is board  # still within its two seconds
+    ticker.seconds += 0.01
+    assert cache.get() is None  # stale: the next request computes it again

@@ -1,0 +1,110 @@
+"""The read model on SQLite on disk: what reports, the wallboard and /metrics read, asserted in numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backlog_watch.models import Status
+from backlog_watch.store.history import History
+from backlog_watch.store.read_model import KPI_FRESHNESS, ReadModel
+from backlog_watch.store.sqlite import SqliteStore
+from tests.factories import NOW, ticket
+from tests.reports.test_reports import NOW as REPORT_NOW
+from tests.reports.test_reports import TZ, at, seeded_store
+
+ZD = (("helpdesk", "zendesk"),)
+BILLING = (("group", "Billing"), ("helpdesk", "zendesk"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "bw.db")
+    yield s
+    s.close()
+
+
+def test_open_backlog_is_reconstructed_at_past_moments(tmp_path: Path) -> None:
+    store = seeded_store(tmp_path)
+    read = ReadModel(store)
+    # 2 days ago at 12:00: the open o2..o10 (9) and the six later solved (created 3 days ago) -> 15
+    assert read.open_counts([at(2, hour=12), REPORT_NOW]) == [15, 13]
+    assert read.open_counts([]) == []
+    flows = read.days(REPORT_NOW.astimezone(TZ).date() - timedelta(days=1), 3, TZ)
+    assert [(f.created, f.solved) for f in flows] == [(7, 0), (1, 0), (3, 6)]
+    assert flows[-1].open_at_end == 12  # before "risk" was created today
+    store.close()
+
+
+def test_latest_kpis_are_the_last_evaluation_within_the_freshness(store: SqliteStore) -> None:
+    history = History(store)
+    history.record(NOW - KPI_FRESHNESS - timedelta(minutes=1), {(("helpdesk", "jira"),): {"open_tickets": 9.0}})
+    history.record(NOW - timedelta(minutes=10), {ZD: {"open_tickets": 4.0}, BILLING: {"open_tickets": 1.0}})
+    history.record(NOW - timedelta(minutes=5), {ZD: {"open_tickets": 5.0}})
+    latest = ReadModel(store).latest_kpis(NOW)
+    assert latest == {
+        ZD: (NOW - timedelta(minutes=5), {"open_tickets": 5.0}),
+        BILLING: (NOW - timedelta(minutes=10), {"open_tickets": 1.0}),
+    }  # jira's last evaluation is older than the freshness: not current
+
+
+def test_kpi_series_is_the_history_per_day(store: SqliteStore) -> None:
+    history = History(store)
+    for days_ago, value in ((3, 30.0), (2, 20.0), (1, 10.0)):
+        history.record(NOW - timedelta(days=days_ago), {ZD: {"open_tickets": value}})
+    series = ReadModel(store).kpi_series("open_tickets", ZD, NOW - timedelta(days=4), tz=ZoneInfo("UTC"))
+    assert [v for _, v in series] == [30.0, 20.0, 10.0]
+    assert series[0][0] == NOW - timedelta(days=3)
+
+
+def test_oldest_open_ticket_per_helpdesk_skips_the_solved(store: SqliteStore) -> None:
+    store.commit_page(
+        "zendesk",
+        [
+            ticket(id="old-solved", age=timedelta(days=9), status=Status.SOLVED, solved_at=NOW),
+            ticket(id="oldest", age=timedelta(days=5), subject="Printer on fire"),
+            ticket(id="young", age=timedelta(hours=2)),
+        ],
+        None,
+    )
+    read = ReadModel(store)
+    oldest = read.oldest_open("zendesk")
+    assert oldest is not None
+    assert (oldest.id, oldest.subject, oldest.priority) == ("oldest", "Printer on fire", "normal")
+    assert oldest.created_at == NOW - timedelta(days=5)
+    assert oldest.url == "https://acme.zendesk.com/agent/tickets/oldest"
+    assert read.oldest_open("jira") is None
+    assert sorted(t.id for t in read.open_tickets(["zendesk"])) == ["oldest", "young"]
+
+
+def test_flow_and_open_split_by_helpdesk(store: SqliteStore) -> None:
+    store.commit_page(
+        "zendesk",
+        [
+            ticket(id="z1", age=timedelta(hours=3)),
+            ticket(id="z2", age=timedelta(days=2), status=Status.SOLVED, solved_at=NOW - timedelta(hours=1)),
+        ],
+        None,
+    )
+    store.commit_page("jira", [ticket(id="j1", helpdesk="jira", age=timedelta(days=10))], None)
+    read = ReadModel(store)
+    day = NOW - timedelta(days=1)
+    assert read.flow_between(day, NOW) == (1, 1)
+    assert read.flow_between(day, NOW, "jira") == (0, 0)
+    assert read.flow_between(NOW - timedelta(days=7), NOW, "zendesk") == (2, 1)
+    assert read.open_by("helpdesk", NOW) == {"zendesk": 1, "jira": 1}
+    assert read.open_by("helpdesk", NOW - timedelta(hours=2)) == {"zendesk": 2, "jira": 1}
+
+
+def test_poll_statuses_say_how_fresh_each_helpdesk_is(store: SqliteStore) -> None:
+    store.record_poll("zendesk", NOW)
+    store.record_poll("jira", NOW, error="502 from upstream")
+    statuses = ReadModel(store).poll_statuses(["zendesk", "jira", "freshdesk"])
+    assert list(statuses) == ["zendesk", "jira", "freshdesk"]
+    assert statuses["zendesk"].last_success == NOW and statuses["zendesk"].failures == 0
+    assert statuses["jira"].last_success is None and statuses["jira"].failures == 1
+    assert statuses["freshdesk"].last_attempt is None
