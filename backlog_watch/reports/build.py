@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import compute
-from backlog_watch.models import Priority, Ticket
+from backlog_watch.models import AlertState, Priority, Ticket
 from backlog_watch.reports import data
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 
 Kind = Literal["daily", "weekly"]
 AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (720, "7-30 days"), (None, "> 30 days"))
@@ -115,11 +114,11 @@ def days_to_clear(open_now: int, solved_7d: int) -> float | None:
     return round(open_now / (solved_7d / 7), 1) if solved_7d else None
 
 
-def build(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
+def build(store: Store, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
     return build_daily(store, now, tz) if kind == "daily" else build_weekly(store, now, tz)
 
 
-def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
+def _base(store: Store, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
     today = now.astimezone(tz).date()
     open_now = data.open_counts(store, [now])[0]
     created, solved = data.flow_between(store, now - timedelta(days=7), now)
@@ -136,7 +135,7 @@ def _base(store: SqliteStore, kind: Kind, title: str, now: datetime, tz: ZoneInf
     )
 
 
-def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+def build_daily(store: Store, now: datetime, tz: ZoneInfo) -> Report:
     """The morning briefing: backlog and its change since yesterday, oldest tickets, SLA at risk today,
     yesterday's inflow and outflow, days to clear, and what fired overnight."""
     local = now.astimezone(tz)
@@ -172,7 +171,7 @@ def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     return report
 
 
-def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
+def _alerts_since(store: Store, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
     """Alerts that fired since ``since`` or still fire, the most severe first."""
     lines = []
     for alert in store.load_alerts().values():
@@ -193,7 +192,7 @@ def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[Ale
     return sorted(lines, key=lambda a: (a.level != "critical", a.state != "firing", a.rule, a.scope))
 
 
-def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+def build_weekly(store: Store, now: datetime, tz: ZoneInfo) -> Report:
     """The weekly review of the seven days before today: trend, busiest tags and groups, recurring
     spikes, SLA attainment, and the backlog's age distribution."""
     local = now.astimezone(tz)

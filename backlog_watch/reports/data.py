@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, Sla
+from backlog_watch.store import Store
 from backlog_watch.store.history import History
-from backlog_watch.store.sqlite import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
 _OPEN_AT = (
@@ -53,7 +53,7 @@ KPI_FRESHNESS = timedelta(hours=1)
 """The KPIs of the last evaluation count as current when they are at most this old."""
 
 
-def latest_kpis(store: SqliteStore, now: datetime) -> dict[Scope, tuple[datetime, dict[str, float]]]:
+def latest_kpis(store: Store, now: datetime) -> dict[Scope, tuple[datetime, dict[str, float]]]:
     """Per scope (helpdesk, or helpdesk and group), the KPIs the last evaluation stored in the history,
     and when: what /metrics and the wallboard show, without loading every ticket."""
     found = {}

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch import __version__
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
 from backlog_watch.web.hooks import hook_handler
@@ -36,7 +36,7 @@ BOARD_CACHE_SECONDS = 2.0
 class WebState:
     """What the pages read: the store, the helpdesks and their poll intervals, and the daemon's hooks."""
 
-    store: SqliteStore
+    store: Store
     helpdesks: Mapping[str, float]
     clock: Callable[[], datetime]
     registry: CollectorRegistry | None = None

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import Scope, compute
+from backlog_watch.models import Alert, AlertState
 from backlog_watch.reports import data
 from backlog_watch.reports.build import days_to_clear
 from backlog_watch.reports.data import OPEN_SQL
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 
 SPARK_POINTS = 28
 SPARK_STEP = timedelta(hours=6)
@@ -39,7 +39,7 @@ def status_of(alerts: list[Alert]) -> str:
 
 
 def _current(
-    store: SqliteStore, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
+    store: Store, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
 ) -> dict[str, float]:
     """The helpdesk's KPIs from the last evaluation, or computed from its tickets before there is one."""
     point = latest.get((("helpdesk", name),))
@@ -49,7 +49,7 @@ def _current(
     return {metric: compute(metric, tickets, now) for metric in ("open_tickets", "sla_breached", "sla_due_1h")}
 
 
-def _oldest(store: SqliteStore, name: str, now: datetime) -> dict[str, Any] | None:
+def _oldest(store: Store, name: str, now: datetime) -> dict[str, Any] | None:
     rows = store.query(
         f"SELECT id, subject, priority, created_at, url FROM tickets WHERE helpdesk = ? AND status IN {OPEN_SQL} "
         "ORDER BY created_at LIMIT 1",
@@ -63,7 +63,7 @@ def _oldest(store: SqliteStore, name: str, now: datetime) -> dict[str, Any] | No
 
 
 def helpdesk_board(
-    store: SqliteStore,
+    store: Store,
     name: str,
     poll_every: float,
     now: datetime,
@@ -103,7 +103,7 @@ def helpdesk_board(
     }
 
 
-def backlog(store: SqliteStore, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
+def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
     """The whole board; ``helpdesks`` maps each name to its poll interval in seconds."""
     firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
     latest = data.latest_kpis(store, now)
