@@ -17,7 +17,7 @@ from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
 from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
 
-__all__ = ["Fold", "News", "QueuedNews", "SilenceRecord", "Store", "copy_store", "open_store"]
+__all__ = ["Fold", "News", "QueuedNews", "SilenceRecord", "Store", "StoreError", "copy_store", "open_store"]
 
 
 class Store(Protocol):

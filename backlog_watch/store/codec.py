@@ -77,9 +77,9 @@ def ticket_from_row(row: Row) -> Ticket:
         assignee=row[6],
         tags=tuple(json.loads(str(row[7]))),
         subject=row[8],
-        created_at=moment(float(row[9])),  # type: ignore[arg-type]
-        updated_at=moment(float(row[10])),  # type: ignore[arg-type]
-        solved_at=moment(row[11]),  # type: ignore[arg-type]
+        created_at=moment(float(row[9])),
+        updated_at=moment(float(row[10])),
+        solved_at=moment(row[11]),
         sla=Sla.model_validate_json(str(row[12])) if row[12] else Sla(),
         url=row[13],
     )

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 from backlog_watch.kpis import NO_GROUP, Scope, kpis
-from backlog_watch.models import Snapshot
+from backlog_watch.models import Snapshot, Ticket
 from backlog_watch.store import Store
 
 Step = Literal["raw", "hour", "day"]
@@ -51,7 +51,7 @@ def _scope_of(key: str) -> Scope:
 
 def kpis_by_scope(snapshot: Snapshot, now: datetime) -> dict[Scope, dict[str, float]]:
     """Every KPI per helpdesk and per (helpdesk, group) of the snapshot: what ``record`` stores."""
-    grouped: dict[Scope, list] = {(("helpdesk", name),): [] for name in snapshot.helpdesks}
+    grouped: dict[Scope, list[Ticket]] = {(("helpdesk", name),): [] for name in snapshot.helpdesks}
     for ticket in snapshot.tickets:
         grouped.setdefault((("helpdesk", ticket.helpdesk),), []).append(ticket)
         group = (("group", ticket.group or NO_GROUP), ("helpdesk", ticket.helpdesk))
