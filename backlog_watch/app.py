@@ -38,7 +38,7 @@ from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.sources.connector import Connector, available_connectors
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store, open_store
 from backlog_watch.web.exporter import make_registry
 from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer, WebState
@@ -89,7 +89,7 @@ def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
 
 @dataclass
 class Parts:
-    store: SqliteStore
+    store: Store
     connectors: dict[str, Connector]
     notifiers: dict[str, Notifier]
     daemon: Daemon
@@ -112,7 +112,7 @@ async def assemble(
     # by that clock too; in production they keep their monotonic clock.
     timing: dict[str, Any] = {} if clock is utcnow else {"clock": lambda: clock().timestamp()}
     async with AsyncExitStack() as stack:
-        store = SqliteStore.from_url(config.store)
+        store = open_store(config.store)
         stack.callback(store.close)
         connectors: dict[str, Connector] = {}
         for settings in config.helpdesks:

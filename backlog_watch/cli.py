@@ -125,11 +125,11 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
 
     from backlog_watch.alerting.silences import Matcher, Silences
     from backlog_watch.durations import parse_duration
-    from backlog_watch.store.sqlite import SqliteStore
+    from backlog_watch.store import open_store
 
     config = _load(args.config)
     now = datetime.now(UTC)
-    store = SqliteStore.from_url(config.store)
+    store = open_store(config.store)
     try:
         silences = Silences(store)
         if args.silence_command == "add":
@@ -196,11 +196,11 @@ def check_store(url: str) -> None:
     for `run` to create, so `check` never leaves a file behind."""
     from pathlib import Path
 
-    from backlog_watch.store.sqlite import SqliteStore
+    from backlog_watch.store import open_store
 
     if not url.startswith("sqlite:///") or not Path(url.removeprefix("sqlite:///")).exists():
         return
-    store = SqliteStore.from_url(url)
+    store = open_store(url)
     try:
         store.probe_write()
     finally:
@@ -210,17 +210,12 @@ def check_store(url: str) -> None:
 def throwaway_store(config: Config, folder: str) -> Config:
     """The config with its store replaced by a copy in ``folder``: a dry run starts from the real
     state (tickets, cursors, alerts) but everything it fetches or decides is thrown away with the copy."""
-    import sqlite3
     from pathlib import Path
 
-    source = Path(config.store.removeprefix("sqlite:///"))
+    from backlog_watch.store import copy_store
+
     copy = Path(folder) / "dry-run.db"
-    if source.is_file():
-        with (
-            contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
-            contextlib.closing(sqlite3.connect(copy)) as dst,
-        ):
-            src.backup(dst)
+    copy_store(config.store, copy)
     return config.model_copy(update={"store": f"sqlite:///{copy.resolve()}"})
 
 
@@ -289,12 +284,12 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
     from backlog_watch.reports import prepare
     from backlog_watch.reports.render import render
-    from backlog_watch.store.sqlite import SqliteStore
+    from backlog_watch.store import open_store
 
     config = _load(args.config)
-    store = SqliteStore.from_url(config.store)
+    store = open_store(config.store)
     try:
-        if not store.query("SELECT 1 FROM polls WHERE last_success IS NOT NULL LIMIT 1"):
+        if not store.any_poll_succeeded():
             # An empty store would report "Open: 0" as confidently as a clean backlog does.
             sys.stderr.write(
                 f"report: no data yet: no helpdesk has been polled into {config.store} "

@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backlog_watch.alerting.alerts import Alert, Finding, Muted, advance
+from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back, log_muted
 from backlog_watch.alerting.silences import Silences
 from backlog_watch.business_hours import BusinessCalendar
@@ -29,11 +29,12 @@ from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier,
 from backlog_watch.delivery.outbox import Outbox, deliver_due
 from backlog_watch.delivery.store_failing import StoreWatch
 from backlog_watch.errors import AuthError, HelpdeskError, StoreError
-from backlog_watch.models import Snapshot
+from backlog_watch.kpis import kpis_by_scope
+from backlog_watch.models import Alert, Finding, Muted, Snapshot
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, sync
-from backlog_watch.store.history import History, kpis_by_scope
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
+from backlog_watch.store.history import History
 
 if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
@@ -66,7 +67,7 @@ class Daemon:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         connectors: Mapping[str, Connector],
         rules: list[RuleBase],
         notifiers: Mapping[str, Notifier],

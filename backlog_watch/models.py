@@ -1,12 +1,18 @@
-"""The normalized ticket every connector produces, and the snapshot rules evaluate."""
+"""The domain types every layer shares: the normalized ticket every connector produces, the snapshot
+rules evaluate, the alerts they lead to, and what the store keeps about polls and notifications.
+
+They live here, at the bottom, so the store can persist alerts and log entries without importing the
+alerting or delivery logic that produces them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -190,3 +196,128 @@ class Snapshot:
     @classmethod
     def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket], **context: object) -> Snapshot:
         return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), **context)  # type: ignore[arg-type]
+
+
+# -- alerts (their lifecycle, advance(), is in alerting/alerts.py) ------------------------------------
+
+Level = Literal["warn", "critical"]
+LEVEL_RANK = {"warn": 1, "critical": 2}
+
+Labels = tuple[tuple[str, str], ...]
+MuteReason = Literal["silenced", "inhibited", "quiet_hours"]
+MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours")
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    return tuple(sorted(mapping.items()))
+
+
+def fingerprint(rule: str, labels: Labels) -> str:
+    """A stable id for one rule and scope: the same inputs give the same id across restarts."""
+    digest = hashlib.sha256(json.dumps([rule, list(labels)], separators=(",", ":")).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule says holds now for one scope."""
+
+    rule: str
+    labels: Labels
+    level: Level
+    value: float
+    threshold: float | None
+    summary: str
+    tickets: tuple[Ticket, ...] = ()
+    ticket_count: int = 0
+    hold_for: timedelta = timedelta(0)
+    since: datetime | None = None
+    """When the condition began, if before this evaluation saw it (an outage began at its first failed
+    request): ``hold_for`` counts from then."""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.labels)
+
+
+@dataclass(frozen=True)
+class Muted:
+    """Why an alert is not notified now, although it is evaluated, stored and shown."""
+
+    reason: MuteReason
+    detail: str
+    """What does it: "by 1a2b3c4d (alice: bulk import)", "by backlog-size (critical, helpdesk=zendesk)"."""
+
+    def __str__(self) -> str:
+        return f"{self.reason.replace('_', ' ')} {self.detail}"
+
+
+class AlertState(StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule's condition for one scope, and where it stands."""
+
+    fingerprint: str
+    rule: str
+    labels: Labels
+    state: AlertState
+    level: Level
+    value: float
+    threshold: float | None
+    summary: str
+    tickets: tuple[Ticket, ...]
+    ticket_count: int
+    active_since: datetime
+    firing_since: datetime | None = None
+    resolved_at: datetime | None = None
+    evaluated_at: datetime | None = None
+    muted: Muted | None = None
+    """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def is_firing(self) -> bool:
+        return self.state is AlertState.FIRING
+
+
+# -- what the store keeps about polls and notifications ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    """How the last polls of one helpdesk went."""
+
+    helpdesk: str
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    failures: int = 0
+    auth_failed: bool = False
+    skipped_total: int = 0
+    failing_since: datetime | None = None
+    """When the first failed poll of the current outage started (None while polls succeed)."""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """The last notification successfully sent for one episode of an alert to one notifier."""
+
+    fingerprint: str
+    notifier: str
+    episode: datetime
+    state: AlertState
+    level: str
+    sent_at: datetime
+    ticket_ids: tuple[str, ...] = ()
+    channel: str | None = None
+    ts: str | None = None
+    ticket_count: int | None = None
+    """How many tickets the alert had when told (None in entries written before it was kept)."""

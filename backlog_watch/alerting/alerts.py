@@ -2,108 +2,20 @@
 
 An alert is identified by its fingerprint: the rule name and the labels of its scope (the rule's
 ``group_by`` values), so "urgent-backlog for helpdesk=zendesk" is one alert however often it is
-evaluated. ``advance`` is pure: ``now`` is passed in and nothing is read or written.
+evaluated. The data types (Alert, Finding, AlertState, Muted) live in ``backlog_watch.models``, so
+the store persists them without importing this logic. ``advance`` is pure: ``now`` is passed in and
+nothing is read or written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Literal
 
-from backlog_watch.models import Ticket
+from backlog_watch.models import Alert, AlertState, Finding
 
-Level = Literal["warn", "critical"]
-LEVEL_RANK = {"warn": 1, "critical": 2}
 RESOLVED_RETENTION = timedelta(days=7)
-
-Labels = tuple[tuple[str, str], ...]
-MuteReason = Literal["silenced", "inhibited", "quiet_hours"]
-MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours")
-
-
-def labels_of(mapping: Mapping[str, str]) -> Labels:
-    return tuple(sorted(mapping.items()))
-
-
-def fingerprint(rule: str, labels: Labels) -> str:
-    """A stable id for one rule and scope: the same inputs give the same id across restarts."""
-    digest = hashlib.sha256(json.dumps([rule, list(labels)], separators=(",", ":")).encode())
-    return digest.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What a rule says holds now for one scope."""
-
-    rule: str
-    labels: Labels
-    level: Level
-    value: float
-    threshold: float | None
-    summary: str
-    tickets: tuple[Ticket, ...] = ()
-    ticket_count: int = 0
-    hold_for: timedelta = timedelta(0)
-    since: datetime | None = None
-    """When the condition began, if before this evaluation saw it (an outage began at its first failed
-    request): ``hold_for`` counts from then."""
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.rule, self.labels)
-
-
-@dataclass(frozen=True)
-class Muted:
-    """Why an alert is not notified now, although it is evaluated, stored and shown."""
-
-    reason: MuteReason
-    detail: str
-    """What does it: "by 1a2b3c4d (alice: bulk import)", "by backlog-size (critical, helpdesk=zendesk)"."""
-
-    def __str__(self) -> str:
-        return f"{self.reason.replace('_', ' ')} {self.detail}"
-
-
-class AlertState(StrEnum):
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One rule's condition for one scope, and where it stands."""
-
-    fingerprint: str
-    rule: str
-    labels: Labels
-    state: AlertState
-    level: Level
-    value: float
-    threshold: float | None
-    summary: str
-    tickets: tuple[Ticket, ...]
-    ticket_count: int
-    active_since: datetime
-    firing_since: datetime | None = None
-    resolved_at: datetime | None = None
-    evaluated_at: datetime | None = None
-    muted: Muted | None = None
-    """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
-
-    @property
-    def label_map(self) -> dict[str, str]:
-        return dict(self.labels)
-
-    @property
-    def is_firing(self) -> bool:
-        return self.state is AlertState.FIRING
 
 
 def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Alert:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backlog_watch.alerting.alerts import LEVEL_RANK, Alert, AlertState
 from backlog_watch.durations import Duration
+from backlog_watch.models import LEVEL_RANK, Alert, AlertState
 
 
 class EscalationStep(BaseModel):

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from backlog_watch.alerting.alerts import Alert, AlertState, Finding, Muted
 from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, InhibitRule
 from backlog_watch.alerting.silences import Silence, alert_labels, silencing
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.durations import human_duration
+from backlog_watch.models import Alert, AlertState, Finding, Muted, PollStatus
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.store.sqlite import PollStatus
 
 if TYPE_CHECKING:
     from backlog_watch.config.models import Config

@@ -10,15 +10,14 @@ CLI manages them while the daemon runs.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from backlog_watch.alerting.alerts import Alert
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.models import Alert
+from backlog_watch.store import SilenceRecord, Store
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!=|=)\s*(.*?)\s*$")
 
@@ -88,14 +87,34 @@ def silencing(silences: Iterable[Silence], labels: Mapping[str, str], now: datet
     return next((s for s in silences if s.is_active(now) and s.matches(labels)), None)
 
 
-def _moment(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+def _silence(record: SilenceRecord) -> Silence:
+    return Silence(
+        record.id,
+        tuple(Matcher(*m) for m in record.matchers),
+        record.starts_at,
+        record.ends_at,
+        record.created_by,
+        record.comment,
+        record.created_at,
+    )
+
+
+def _record(silence: Silence) -> SilenceRecord:
+    return SilenceRecord(
+        silence.id,
+        tuple((m.key, m.op, m.value) for m in silence.matchers),
+        silence.starts_at,
+        silence.ends_at,
+        silence.created_by,
+        silence.comment,
+        silence.created_at,
+    )
 
 
 class Silences:
-    """The silences table of a SqliteStore."""
+    """The silences kept in a store: validated and matched here, stored there."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def add(
@@ -115,36 +134,11 @@ class Silences:
         if ends_at <= start:
             raise ValueError("a silence must end after it starts")
         silence = Silence(uuid.uuid4().hex[:12], found, start, ends_at, created_by, comment, now)
-        with self.store._transaction() as db:
-            db.execute(
-                "INSERT INTO silences VALUES (?,?,?,?,?,?,?)",
-                (
-                    silence.id,
-                    json.dumps([[m.key, m.op, m.value] for m in found]),
-                    start.timestamp(),
-                    ends_at.timestamp(),
-                    created_by,
-                    comment,
-                    now.timestamp(),
-                ),
-            )
+        self.store.add_silence(_record(silence))
         return silence
 
     def all(self) -> list[Silence]:
-        with self.store._lock:
-            rows = self.store._db.execute("SELECT * FROM silences ORDER BY created_at, id").fetchall()
-        return [
-            Silence(
-                r[0],
-                tuple(Matcher(*m) for m in json.loads(r[1])),
-                _moment(r[2]),
-                _moment(r[3]),
-                r[4],
-                r[5],
-                _moment(r[6]),
-            )
-            for r in rows
-        ]
+        return [_silence(record) for record in self.store.silences()]
 
     def active(self, now: datetime) -> list[Silence]:
         return [s for s in self.all() if s.is_active(now)]
@@ -157,6 +151,5 @@ class Silences:
             raise KeyError(silence_id)
         (silence,) = matches
         if silence.ends_at > now:
-            with self.store._transaction() as db:
-                db.execute("UPDATE silences SET ends_at = ? WHERE id = ?", (now.timestamp(), silence.id))
+            self.store.end_silence(silence.id, now)
         return silence

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from backlog_watch.alerting.alerts import LEVEL_RANK, Alert, AlertState, Muted
 from backlog_watch.alerting.escalation import EscalationStep, escalated_notifiers
 from backlog_watch.errors import NotifyError
+from backlog_watch.models import LEVEL_RANK, Alert, AlertState, LogEntry, Muted
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.store.sqlite import LogEntry
 
 log = logging.getLogger(__name__)
 

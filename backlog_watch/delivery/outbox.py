@@ -29,22 +29,14 @@ from typing import Protocol
 from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, Reason, same_episode
 from backlog_watch.errors import NotifyError
+from backlog_watch.models import AlertState, LogEntry
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.store.sqlite import (
-    LOG_INSERT,
-    LOG_PRUNE,
-    LogEntry,
-    SqliteStore,
-    _alert_from_json,
-    _alert_to_json,
-    log_prune_row,
-    log_row,
-)
+from backlog_watch.store import News, QueuedNews, Store
+from backlog_watch.store.codec import alert_from_json, alert_to_json
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +72,7 @@ class OutboxRow:
 def _encode(notification: Notification) -> str:
     return json.dumps(
         {
-            "alert": json.loads(_alert_to_json(notification.alert)),
+            "alert": json.loads(alert_to_json(notification.alert)),
             "rule": notification.rule.name,
             "now": notification.now.timestamp(),
             "data_as_of": {k: v.timestamp() if v else None for k, v in notification.data_as_of.items()},
@@ -93,73 +85,73 @@ def _epoch(moment: float) -> datetime:
     return datetime.fromtimestamp(moment, UTC)
 
 
-def _episode(notification: Notification) -> float:
+def _episode(notification: Notification) -> datetime:
     """The episode a notification belongs to, as the log keys it."""
-    return (notification.alert.firing_since or notification.now).timestamp()
+    return notification.alert.firing_since or notification.now
 
 
-_COLUMNS = "id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, last_error, held, episode"
-_TAIL = "SELECT id, episode, body, reason FROM outbox WHERE fingerprint = ? AND notifier = ? ORDER BY id DESC LIMIT 1"
+def _row(queued: QueuedNews) -> OutboxRow:
+    return OutboxRow(
+        queued.id,
+        queued.fingerprint,
+        queued.notifier,
+        Reason(queued.reason),
+        queued.body,
+        queued.created_at,
+        queued.attempts,
+        queued.next_attempt_at,
+        queued.last_error,
+        queued.held,
+        queued.episode,
+    )
+
+
+def _state_of(body: str) -> str:
+    return str(json.loads(body)["alert"]["state"])
 
 
 class Outbox:
-    """The outbox table of a SqliteStore."""
+    """The outbox of a store: what to queue, fold, claim and retry is decided here; the store keeps the rows."""
 
-    def __init__(self, store: SqliteStore, *, backoff: wait_base = DEFAULT_BACKOFF) -> None:
+    def __init__(self, store: Store, *, backoff: wait_base = DEFAULT_BACKOFF) -> None:
         self.store = store
         self.backoff = backoff
         self._claimed: set[int] = set()
 
     def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime) -> None:
         """Write what is due before anything is sent, after the news already queued for each alert."""
-        with self.store._transaction() as db:
-            for name, n in due:
-                tail = db.execute(_TAIL, (n.alert.fingerprint, name)).fetchone()
-                if tail is not None and self._foldable(tail, n):
-                    reason = Reason.FIRING if tail[3] == Reason.FIRING.value else n.reason
-                    db.execute(
-                        "UPDATE outbox SET reason = ?, body = ? WHERE id = ?", (reason.value, _encode(n), tail[0])
-                    )
-                    continue
-                db.execute(
-                    "INSERT INTO outbox (fingerprint, notifier, reason, body, created_at, next_attempt_at, episode) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (
-                        n.alert.fingerprint,
-                        name,
-                        n.reason.value,
-                        _encode(n),
-                        now.timestamp(),
-                        now.timestamp(),
-                        _episode(n),
-                    ),
-                )
+        news = [News(n.alert.fingerprint, name, n.reason.value, _encode(n), _episode(n)) for name, n in due]
+        self.store.outbox_enqueue(news, now, self._fold)
 
-    def _foldable(self, tail: tuple[int, float, str, str], notification: Notification) -> bool:
+    def _fold(self, tail: QueuedNews, news: News) -> str | None:
+        """The reason to give the row waiting last when ``news`` may replace it, else None (append)."""
+        if not self._foldable(tail, news):
+            return None
+        return Reason.FIRING.value if tail.reason == Reason.FIRING.value else news.reason
+
+    def _foldable(self, tail: QueuedNews, news: News) -> bool:
         """Whether news may replace the row waiting last: firing news of the same episode, not being sent
         (a parent not yet posted then shows the newest state; nothing an episode went through is lost)."""
-        row_id, episode, body, _ = tail
         return (
-            row_id not in self._claimed
-            and notification.alert.state is AlertState.FIRING
-            and json.loads(body)["alert"]["state"] == AlertState.FIRING.value
-            and abs(episode - _episode(notification)) < 0.001
+            tail.id not in self._claimed
+            and _state_of(news.body) == AlertState.FIRING.value
+            and _state_of(tail.body) == AlertState.FIRING.value
+            and abs((tail.episode - news.episode).total_seconds()) < 0.001
         )
 
     def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
         """What this notifier will have been told once its queue drains: the newest queued news, else the
         log. Planning against this (not the log alone) is what keeps a delayed episode from being
         overwritten or planned twice."""
-        with self.store._lock:
-            tail = self.store._db.execute(_TAIL, (fingerprint, notifier)).fetchone()
+        tail = self.store.outbox_tail(fingerprint, notifier)
         if tail is None:
             return self.store.log_entry(fingerprint, notifier)
-        body = json.loads(tail[2])
+        body = json.loads(tail.body)
         alert = body["alert"]
         return LogEntry(
             fingerprint=fingerprint,
             notifier=notifier,
-            episode=_epoch(tail[1]),
+            episode=tail.episode,
             state=AlertState(alert["state"]),
             level=alert["level"],
             sent_at=_epoch(body["now"]),
@@ -173,19 +165,7 @@ class Outbox:
 
     def rows(self, due_at: datetime | None = None) -> list[OutboxRow]:
         """Pending rows, oldest first; only those due at ``due_at`` when given."""
-        sql = f"SELECT {_COLUMNS} FROM outbox"
-        args: list[object] = []
-        if due_at is not None:
-            sql += " WHERE next_attempt_at <= ?"
-            args.append(due_at.timestamp())
-        with self.store._lock:
-            found = self.store._db.execute(sql + " ORDER BY id", args).fetchall()
-        return [
-            OutboxRow(
-                r[0], r[1], r[2], Reason(r[3]), r[4], _epoch(r[5]), r[6], _epoch(r[7]), r[8], bool(r[9]), _epoch(r[10])
-            )
-            for r in found
-        ]
+        return [_row(queued) for queued in self.store.outbox_rows(due_at)]
 
     def claim(self, now: datetime, *, skip: Collection[str] = ()) -> list[OutboxRow]:
         """The head of every alert+notifier queue that is due and not already being sent, claimed for
@@ -212,7 +192,7 @@ class Outbox:
         rule = rules.get(body["rule"])
         if rule is None:
             return None
-        alert = _alert_from_json(json.dumps(body["alert"]))
+        alert = alert_from_json(json.dumps(body["alert"]))
         entry = self.store.log_entry(row.fingerprint, row.notifier, row.episode)  # the thread of THIS episode
         previous = entry if entry is not None and same_episode(entry, alert) else None
         return Notification(
@@ -227,11 +207,7 @@ class Outbox:
 
     def mark_sent(self, sent: Sequence[tuple[OutboxRow, LogEntry]]) -> None:
         """Record the deliveries and clear their rows, atomically (the at-least-once boundary)."""
-        with self.store._transaction() as db:
-            for row, entry in sent:  # in queue order: each alert's log ends at its newest news
-                db.execute(LOG_INSERT, log_row(entry))
-                db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
-                db.execute(LOG_PRUNE, log_prune_row(entry))
+        self.store.outbox_complete([(row.id, entry) for row, entry in sent])  # in queue order
         self._claimed.difference_update(row.id for row, _ in sent)
 
     def mark_failed(self, row: OutboxRow, now: datetime, error: NotifyError) -> datetime:
@@ -244,18 +220,13 @@ class Outbox:
         if error.retry_after:
             wait = max(wait, timedelta(seconds=error.retry_after))
         when = now + wait
-        with self.store._transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (when.timestamp(), str(error), row.id),
-            )
+        self.store.outbox_reschedule(row.id, when, str(error))
         self._claimed.discard(row.id)
         return when
 
     def hold(self, notifier: str) -> list[OutboxRow]:
         """Hold every row of a notifier whose quiet hours are on (sent as one digest when they end)."""
-        with self.store._transaction() as db:
-            db.execute("UPDATE outbox SET held = 1 WHERE notifier = ?", (notifier,))
+        self.store.outbox_hold(notifier)
         return [r for r in self.rows() if r.notifier == notifier]
 
     def claim_held(self, notifier: str) -> list[OutboxRow]:
@@ -265,8 +236,7 @@ class Outbox:
         return rows
 
     def drop(self, row: OutboxRow) -> None:
-        with self.store._transaction() as db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+        self.store.outbox_drop(row.id)
         self._claimed.discard(row.id)
 
 

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.alerting.policy import HELPDESK_DOWN
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.delivery.templating import render_template, ticket_context
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import format_value, metric_words
-from backlog_watch.models import Ticket
+from backlog_watch.models import Alert, AlertState, Ticket
 from backlog_watch.rules.backlog import (
     AgingRule,
     FifoRule,

@@ -15,11 +15,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from backlog_watch.alerting.alerts import Alert, AlertState, fingerprint
 from backlog_watch.delivery.dedup import Delivery, Notification, Notifier, Reason
 from backlog_watch.errors import NotifyError, StoreError
+from backlog_watch.models import Alert, AlertState, LogEntry, fingerprint
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.store.sqlite import LogEntry
 
 log = logging.getLogger(__name__)
 

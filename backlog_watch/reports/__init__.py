@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from backlog_watch.errors import NotifyError
 from backlog_watch.reports.build import Kind, Report, build
 from backlog_watch.reports.render import CHART_CID, as_html, as_markdown, as_text, slack_blocks
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 
 __all__ = ["PreparedReport", "ReportNotifier", "email_message", "prepare", "send"]
 
@@ -52,7 +52,7 @@ class ReportNotifier(Protocol):
         ...
 
 
-def prepare(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo, name: str | None = None) -> PreparedReport:
+def prepare(store: Store, kind: Kind, now: datetime, tz: ZoneInfo, name: str | None = None) -> PreparedReport:
     from backlog_watch.reports.chart import backlog_chart  # matplotlib loads in ~1s: only when a report is made
 
     report = build(store, kind, now, tz)

@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import compute, days_to_clear_shown
-from backlog_watch.models import Priority, Ticket
+from backlog_watch.models import AlertState, Priority, Ticket
+from backlog_watch.store import Store
 from backlog_watch.store.read_model import DayFlow, ReadModel, SolvedSla, local_midnight
-from backlog_watch.store.sqlite import SqliteStore
 
 Kind = Literal["daily", "weekly"]
 AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (720, "7-30 days"), (None, "> 30 days"))
@@ -110,7 +109,7 @@ def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: lis
     ]
 
 
-def build(store: SqliteStore, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
+def build(store: Store, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
     return build_daily(store, now, tz) if kind == "daily" else build_weekly(store, now, tz)
 
 
@@ -131,11 +130,11 @@ def _base(read: ReadModel, kind: Kind, title: str, now: datetime, tz: ZoneInfo, 
     )
 
 
-def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+def build_daily(store: Store, now: datetime, tz: ZoneInfo) -> Report:
     """The morning briefing: backlog and its change since yesterday, oldest tickets, SLA at risk today,
     yesterday's inflow and outflow, days to clear, and what fired overnight."""
     local = now.astimezone(tz)
-    read = ReadModel(store)
+    read = store.read_model()
     report = _base(read, "daily", f"Backlog briefing {local:%A %d %B %Y}", now, tz, span=14)
     yesterday = now - timedelta(days=1)
     start_today = local_midnight(local.date(), tz)
@@ -168,7 +167,7 @@ def build_daily(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
     return report
 
 
-def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
+def _alerts_since(store: Store, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
     """Alerts that fired since ``since`` or still fire, the most severe first."""
     lines = []
     for alert in store.load_alerts().values():
@@ -189,14 +188,14 @@ def _alerts_since(store: SqliteStore, since: datetime, tz: ZoneInfo) -> list[Ale
     return sorted(lines, key=lambda a: (a.level != "critical", a.state != "firing", a.rule, a.scope))
 
 
-def build_weekly(store: SqliteStore, now: datetime, tz: ZoneInfo) -> Report:
+def build_weekly(store: Store, now: datetime, tz: ZoneInfo) -> Report:
     """The weekly review of the seven days before today: trend, busiest tags and groups, recurring
     spikes, SLA attainment, and the backlog's age distribution."""
     local = now.astimezone(tz)
     end = local_midnight(local.date(), tz)
     start = end - timedelta(days=7)
     first, last = start.astimezone(tz).date(), (end - timedelta(days=1)).astimezone(tz).date()
-    read = ReadModel(store)
+    read = store.read_model()
     report = _base(read, "weekly", f"Weekly backlog review {first:%d %b} - {last:%d %b %Y}", now, tz, span=7)
     report.days = read.days(last, 7, tz)
     created, solved = read.flow_between(start, end)

@@ -15,12 +15,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backlog_watch.alerting.alerts import Finding, labels_of
 from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.delivery.templating import TemplateSettings
 from backlog_watch.durations import Duration, Interval
 from backlog_watch.kpis import Scope, group_tickets
-from backlog_watch.models import Channel, Priority, Snapshot, Status, Ticket
+from backlog_watch.models import Channel, Finding, Priority, Snapshot, Status, Ticket, labels_of
 from backlog_watch.rules.elapsed import Elapsed
 
 MAX_LISTED = 50

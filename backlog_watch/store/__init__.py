@@ -1,1 +1,187 @@
-"""store."""
+"""The store: the only package that speaks SQL. ``Store`` is what the rest of the code may ask of it.
+
+Every operation is in domain terms (a page and its cursor, a poll, the alerts, the notification log,
+the outbox's queued news, silences, KPI history), so the daemon, delivery, the CLI and the web server
+work with any implementation: ``SqliteStore`` (sqlite.py) today, a PostgreSQL store next.
+``backlog_watch.store.testing`` is the conformance suite each implementation passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from backlog_watch.errors import StoreError
+from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
+
+if TYPE_CHECKING:
+    from backlog_watch.store.read_model import ReadModel
+
+__all__ = ["Fold", "News", "QueuedNews", "SilenceRecord", "Store", "StoreError", "copy_store", "open_store"]
+
+
+class Store(Protocol):
+    """What the rest of backlog-watch needs from a store. Writes raise ``StoreError`` (one line)."""
+
+    failing: str | None
+    """Why the last write failed, or None once a write succeeds again (/readyz and the daemon read it)."""
+
+    def close(self) -> None: ...
+
+    def probe_write(self) -> None:
+        """Take a write now, so a store that cannot be written is found before the first poll."""
+        ...
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of everything stored, as a SQLite file at ``path`` (a dry run works on it)."""
+        ...
+
+    def read_model(self) -> ReadModel:
+        """The queries reports, the wallboard, /api/backlog and /metrics share (store/read_model.py)."""
+        ...
+
+    # -- tickets and cursors -----------------------------------------------------------------------
+
+    def cursor(self, helpdesk: str) -> str | None: ...
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+        """Upsert the tickets and advance the cursor in ONE transaction: after a crash the cursor never
+        points past data the store does not have."""
+        ...
+
+    def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]: ...
+
+    def recently_solved(self, since: datetime, helpdesks: Iterable[str]) -> list[Ticket]: ...
+
+    def snapshot(self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = ...) -> Snapshot:
+        """The open tickets of these helpdesks, those solved within ``solved_window``, and which of
+        them have never been polled successfully (stale)."""
+        ...
+
+    def count_tickets(self, helpdesk: str | None = None) -> int: ...
+
+    # -- polls -------------------------------------------------------------------------------------
+
+    def record_poll(
+        self,
+        helpdesk: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        auth_failed: bool = False,
+        skipped: int = 0,
+        started: datetime | None = None,
+    ) -> PollStatus:
+        """Remember how a poll went; ``failures`` counts consecutive errors, an outage starts when its
+        first failed poll started."""
+        ...
+
+    def poll_status(self, helpdesk: str) -> PollStatus: ...
+
+    def any_poll_succeeded(self) -> bool:
+        """Whether any helpdesk was ever polled successfully (a report of an empty store would lie)."""
+        ...
+
+    # -- alerts and the notification log -----------------------------------------------------------
+
+    def load_alerts(self) -> dict[str, Alert]: ...
+
+    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+        """Replace the alert state; log entries of alerts gone (and with no queued news) go too."""
+        ...
+
+    def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:
+        """The entry of ``episode`` (the thread its news replies in), or else the last one written."""
+        ...
+
+    def record_sent(self, entry: LogEntry) -> None:
+        """Log a send (only after it succeeded); older episodes' entries no queued news needs go."""
+        ...
+
+    # -- the outbox --------------------------------------------------------------------------------
+
+    def outbox_enqueue(self, news: Sequence[News], now: datetime, fold: Fold) -> None:
+        """Append each news behind the queue of its alert and notifier, in ONE transaction; ``fold``
+        may instead rewrite the row waiting last (it returns the reason to give it)."""
+        ...
+
+    def outbox_tail(self, fingerprint: str, notifier: str) -> QueuedNews | None:
+        """The news queued last for this alert and notifier."""
+        ...
+
+    def outbox_rows(self, due_at: datetime | None = None) -> list[QueuedNews]:
+        """Queued news in queue order; only what is due at ``due_at`` when given."""
+        ...
+
+    def outbox_complete(self, sent: Sequence[tuple[int, LogEntry]]) -> None:
+        """Log each delivery and delete its row, all in ONE transaction (the at-least-once boundary)."""
+        ...
+
+    def outbox_reschedule(self, row_id: int, when: datetime, error: str) -> None:
+        """Count a failed attempt and set when the next one is due."""
+        ...
+
+    def outbox_hold(self, notifier: str) -> None:
+        """Mark every row of the notifier held (its quiet hours are on)."""
+        ...
+
+    def outbox_drop(self, row_id: int) -> None: ...
+
+    # -- silences ----------------------------------------------------------------------------------
+
+    def add_silence(self, silence: SilenceRecord) -> None: ...
+
+    def silences(self) -> list[SilenceRecord]:
+        """Every silence, expired ones too, oldest first."""
+        ...
+
+    def end_silence(self, silence_id: str, at: datetime) -> None:
+        """Make the silence end at ``at`` (a silence already ended is left as it is)."""
+        ...
+
+    # -- KPI history -------------------------------------------------------------------------------
+
+    def record_kpis(self, now: datetime, values: Mapping[str, Mapping[str, float]]) -> None:
+        """Store ``{scope key: {metric: value}}`` at now, then thin aged rows when it is time."""
+        ...
+
+    def kpi_rows(self, since: datetime, until: datetime) -> dict[str, list[tuple[float, dict[str, float]]]]:
+        """Per scope key, the rows in [since, until] as (epoch seconds, kpis), oldest first."""
+        ...
+
+    def kpis_at(self, moment: datetime, gap: timedelta) -> dict[str, tuple[float, dict[str, float]]]:
+        """Per scope key, the last row in (moment - gap, moment]."""
+        ...
+
+    def kpi_scopes(self) -> list[str]: ...
+
+    def kpi_row_count(self) -> int: ...
+
+
+def open_store(url: str) -> Store:
+    """The store a config's ``store:`` URL names: ``sqlite:///relative.db`` or ``sqlite:////abs.db``."""
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    if scheme == "sqlite" and url.startswith("sqlite:///"):
+        from backlog_watch.store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    raise StoreError(f'store "{scheme}://..." is not supported yet (use sqlite:///path)')
+
+
+def copy_store(url: str, path: Path) -> None:
+    """Copy the store at ``url`` to a SQLite file at ``path`` without writing to it (not even a
+    migration): a dry run starts from the real state and throws its changes away with the copy.
+    A store that does not exist yet leaves nothing at ``path``."""
+    if url.startswith("sqlite:///"):
+        from backlog_watch.store.sqlite import copy_file
+
+        copy_file(Path(url.removeprefix("sqlite:///")), path)
+        return
+    store = open_store(url)
+    try:
+        store.copy_to(path)
+    finally:
+        store.close()

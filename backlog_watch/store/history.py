@@ -3,7 +3,7 @@
 Trend and forecast rules, reports and the dashboard's sparklines read it. API:
 
 - ``History(store).record(now, values)``: store ``{scope: {metric: value}}`` at ``now`` (the daemon
-  does it after each evaluation with ``kpis.kpis_by_scope(snapshot)``), then thin what has aged.
+  does it after each evaluation with ``kpis_by_scope(snapshot)``), then thin what has aged.
 - ``History(store).series(metric, scope, since, until=None, step="day", tz=UTC)``: ``[(moment, value)]``,
   the last value of each step ("raw", "hour" or "day"; days are local days of ``tz``), oldest first.
 - ``History(store).view(since)``: a ``HistoryView``, the rows since then in memory; it rides in the
@@ -18,8 +18,8 @@ A scope is a tuple of (label, value) pairs, e.g. ``(("helpdesk", "zendesk"),)`` 
 
 Thinning keeps the store small: every evaluation for 2 days, then the last value of each hour for
 30 days, then the last value of each day for 2 years; older rows are dropped. It runs on write, at
-most once per quarter of an hour. One row holds all KPIs of one scope at one moment (JSON), so a
-year of one-minute evaluations over 50 groups stays well under 100k rows.
+most once per quarter of an hour (store/sqlite_history.py). One row holds all KPIs of one scope at
+one moment (JSON), so a year of one-minute evaluations over 50 groups stays well under 100k rows.
 """
 
 from __future__ import annotations
@@ -29,21 +29,13 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal, cast
+from typing import Literal
 
 from backlog_watch.kpis import Scope
-from backlog_watch.kpis import kpis_by_scope as kpis_by_scope  # moved to kpis.py; kept for the daemon's import
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 
 Step = Literal["raw", "hour", "day"]
 
-TIERS: tuple[tuple[timedelta, timedelta, int], ...] = (
-    (timedelta(days=2), timedelta(days=30), 3600),
-    (timedelta(days=30), timedelta(days=730), 86400),
-)
-"""(kept raw until this age, thinned to one row per bucket until that age, bucket seconds)."""
-RETENTION = timedelta(days=730)
-THIN_EVERY = 900.0
 LOOKUP_GAP = timedelta(days=1)
 """value_at accepts a point at most this much older than the moment asked for."""
 
@@ -53,7 +45,6 @@ def scope_key(scope: Iterable[tuple[str, str]]) -> str:
 
 
 def scope_of(key: str) -> Scope:
-    """The scope a ``scope_key`` was made from."""
     return tuple((label, value) for label, value in json.loads(key))
 
 
@@ -82,31 +73,17 @@ class HistoryView:
 
 
 class History:
-    """The history table of a SqliteStore (created by the store's migrations)."""
+    """The KPI history of a store (its table is created by the store's migrations)."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def record(self, now: datetime, values: Mapping[Scope, Mapping[str, float]]) -> None:
         """Store the KPIs of each scope at ``now``, then thin the aged rows when it is time."""
-        at = now.timestamp()
-        with self.store.transaction() as db:
-            last = db.execute("SELECT max(at) FROM history").fetchone()[0]
-            db.executemany(
-                "INSERT INTO history (scope, at, kpis) VALUES (?, ?, ?)",
-                [(scope_key(scope), at, json.dumps(dict(kpi))) for scope, kpi in values.items()],
-            )
-            if last is None or int(at // THIN_EVERY) != int(last // THIN_EVERY):
-                _thin(db, at)
+        self.store.record_kpis(now, {scope_key(scope): kpi for scope, kpi in values.items()})
 
     def rows(self, since: datetime, until: datetime | None = None) -> dict[str, list[tuple[float, dict[str, float]]]]:
-        end = (until or datetime.max.replace(tzinfo=UTC)).timestamp()
-        found: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
-        for key, at, text in self.store.query(
-            "SELECT scope, at, kpis FROM history WHERE at >= ? AND at <= ? ORDER BY at", (since.timestamp(), end)
-        ):
-            found[str(key)].append((cast(float, at), json.loads(str(text))))
-        return found
+        return self.store.kpi_rows(since, until or datetime.max.replace(tzinfo=UTC))
 
     def view(self, since: datetime) -> HistoryView:
         return HistoryView(self.rows(since))
@@ -118,13 +95,8 @@ class History:
         """
         found: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
         for i in range(1, days + 1):
-            moment = (now - timedelta(days=i)).timestamp()
-            # SQLite returns the kpis of the row holding max(at) in each group.
-            for key, at, text in self.store.query(
-                "SELECT scope, max(at), kpis FROM history WHERE at > ? AND at <= ? GROUP BY scope",
-                (moment - LOOKUP_GAP.total_seconds(), moment),
-            ):
-                found[str(key)].append((cast(float, at), json.loads(str(text))))
+            for key, point in self.store.kpis_at(now - timedelta(days=i), LOOKUP_GAP).items():
+                found[key].append(point)
         return HistoryView(found)
 
     def series(
@@ -149,21 +121,7 @@ class History:
         return list(buckets.values())
 
     def scopes(self) -> list[Scope]:
-        return [scope_of(str(row[0])) for row in self.store.query("SELECT DISTINCT scope FROM history")]
+        return [scope_of(key) for key in self.store.kpi_scopes()]
 
     def count(self) -> int:
-        return int(cast(int, self.store.query("SELECT count(*) FROM history")[0][0]))
-
-
-def _thin(db: object, at: float) -> None:
-    """Keep the last row of each bucket in each tier; drop what is past the retention."""
-    execute = db.execute  # type: ignore[attr-defined]
-    execute("DELETE FROM history WHERE at < ?", (at - RETENTION.total_seconds(),))
-    for raw_until, thin_until, bucket in TIERS:
-        newest, oldest = at - raw_until.total_seconds(), at - thin_until.total_seconds()
-        execute(
-            "DELETE FROM history WHERE at < ? AND at >= ? AND rowid NOT IN ("
-            " SELECT max(rowid) FROM history WHERE at < ? AND at >= ?"
-            " GROUP BY scope, CAST(at / ? AS INTEGER))",
-            (newest, oldest, newest, oldest, bucket),
-        )
+        return self.store.kpi_row_count()

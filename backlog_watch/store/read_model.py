@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal, cast
 
 from backlog_watch.kpis import Scope
-from backlog_watch.models import OPEN_STATUSES, Sla, Ticket
+from backlog_watch.models import OPEN_STATUSES, PollStatus, Sla, Ticket
 from backlog_watch.store.history import History, Step, scope_of
-from backlog_watch.store.sqlite import PollStatus, SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
 _OPEN_AT = (

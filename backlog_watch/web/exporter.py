@@ -21,10 +21,9 @@ from prometheus_client import Histogram as PromHistogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from backlog_watch.alerting.alerts import MUTE_REASONS, AlertState
 from backlog_watch.kpis import METRICS, NO_GROUP
-from backlog_watch.store.read_model import ReadModel
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.models import MUTE_REASONS, AlertState
+from backlog_watch.store import Store
 
 PREFIX = "backlog_watch"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,9 +75,9 @@ class Instruments:
 class StoreCollector(Collector):
     """The stored state as gauges, computed at each scrape."""
 
-    def __init__(self, store: SqliteStore, helpdesks: Sequence[str], clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, helpdesks: Sequence[str], clock: Callable[[], datetime]) -> None:
         self.store = store
-        self.read = ReadModel(store)
+        self.read = store.read_model()
         self.helpdesks = list(helpdesks)
         self.clock = clock
 
@@ -147,7 +146,7 @@ class StoreCollector(Collector):
 
 
 def make_registry(
-    store: SqliteStore, helpdesks: Sequence[str], clock: Callable[[], datetime]
+    store: Store, helpdesks: Sequence[str], clock: Callable[[], datetime]
 ) -> tuple[CollectorRegistry, Instruments]:
     registry = CollectorRegistry()
     registry.register(StoreCollector(store, helpdesks, clock))

@@ -21,8 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch import __version__
-from backlog_watch.store.read_model import ReadModel
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store import Store
 from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
 from backlog_watch.web.hooks import hook_handler
@@ -57,7 +56,7 @@ class BoardCache:
 class WebState:
     """What the pages read: the store, the helpdesks and their poll intervals, and the daemon's hooks."""
 
-    store: SqliteStore
+    store: Store
     helpdesks: Mapping[str, float]
     clock: Callable[[], datetime]
     registry: CollectorRegistry | None = None
@@ -79,7 +78,7 @@ async def healthz(request: web.Request) -> web.Response:
 def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
     now = state.clock()
     found = {}
-    statuses = ReadModel(state.store).poll_statuses(state.helpdesks)
+    statuses = state.store.read_model().poll_statuses(state.helpdesks)
     for name, every in state.helpdesks.items():
         status = statuses[name]
         if status.last_success is None:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import Scope, compute, days_to_clear_shown
+from backlog_watch.models import Alert, AlertState
+from backlog_watch.store import Store
 from backlog_watch.store.read_model import ReadModel
-from backlog_watch.store.sqlite import SqliteStore
 
 SPARK_POINTS = 28
 SPARK_STEP = timedelta(hours=6)
@@ -101,9 +101,9 @@ def helpdesk_board(
     }
 
 
-def backlog(store: SqliteStore, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
+def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
     """The whole board; ``helpdesks`` maps each name to its poll interval in seconds."""
-    read = ReadModel(store)
+    read = store.read_model()
     firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
     latest = read.latest_kpis(now)
     boards = [helpdesk_board(read, name, every, now, firing, latest) for name, every in helpdesks.items()]

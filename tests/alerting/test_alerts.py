@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.alerting.alerts import Alert, AlertState, Finding, advance, fingerprint
+from backlog_watch.alerting.alerts import advance
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason, deliver, needs_notify, plan
 from backlog_watch.errors import NotifyError
+from backlog_watch.models import Alert, AlertState, Finding, LogEntry, fingerprint
 from backlog_watch.rules.backlog import ThresholdRule
-from backlog_watch.store.sqlite import LogEntry, SqliteStore
+from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW
 
 SCOPE = (("helpdesk", "zendesk"),)

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.app import Parts, assemble, build_notifier
 from backlog_watch.cli import main
 from backlog_watch.config.models import Config, parse_config
 from backlog_watch.errors import ConfigError
-from backlog_watch.models import Sla, Status
+from backlog_watch.models import AlertState, Sla, Status
 from backlog_watch.sim import SlackStandIn
 from tests.alerting.test_policy import alert
 from tests.factories import NOW, ticket

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from backlog_watch.alerting.alerts import Alert, AlertState, labels_of
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silences
 from backlog_watch.cli import main
@@ -16,6 +15,7 @@ from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.slack import ChannelPacer
 from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 from backlog_watch.errors import ConfigError
+from backlog_watch.models import Alert, AlertState, labels_of
 from backlog_watch.sim import SlackStandIn
 from backlog_watch.store.sqlite import SqliteStore
 from tests.delivery.test_email import urgent_notification

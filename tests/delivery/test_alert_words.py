@@ -8,12 +8,12 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.delivery.notifiers.console import format_text
 from backlog_watch.delivery.notifiers.email import build_message
 from backlog_watch.delivery.notifiers.slack import build_blocks, reply_text
 from backlog_watch.delivery.render import UTC_ZONE
+from backlog_watch.models import Alert, AlertState
 from backlog_watch.rules.backlog import AgingRule, RuleBase, SlaRule, ThresholdRule
 from tests.factories import NOW
 

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.app import assemble
 from backlog_watch.config.models import Config, parse_config
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import Priority, Sla
+from backlog_watch.models import Alert, AlertState, Priority, Sla
 from backlog_watch.rules.backlog import ThresholdRule
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from tests.factories import NOW, ticket

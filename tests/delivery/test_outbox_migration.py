@@ -6,11 +6,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.delivery.dedup import Reason
 from backlog_watch.delivery.outbox import Outbox
-from backlog_watch.store import sqlite as store_module
-from backlog_watch.store.sqlite import SqliteStore, _alert_to_json
+from backlog_watch.models import Alert, AlertState
+from backlog_watch.store import schema as store_module
+from backlog_watch.store.codec import alert_to_json as _alert_to_json
+from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
 

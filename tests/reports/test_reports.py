@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backlog_watch.alerting.alerts import Alert, AlertState
-from backlog_watch.models import Priority, Sla, SlaKind, SlaTarget, Status
+from backlog_watch.models import Alert, AlertState, Priority, Sla, SlaKind, SlaTarget, Status
 from backlog_watch.reports import email_message, prepare
 from backlog_watch.reports.build import build_daily, build_weekly, recurring_spikes
 from backlog_watch.reports.render import render

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.errors import StoreError
-from backlog_watch.models import Sla, Status
-from backlog_watch.store import sqlite as store_module
-from backlog_watch.store.sqlite import LogEntry, SqliteStore
+from backlog_watch.models import Alert, AlertState, LogEntry, Sla, Status
+from backlog_watch.store import schema as store_module
+from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
 

@@ -11,9 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from backlog_watch.alerting.alerts import Alert, AlertState, Muted, fingerprint, labels_of
 from backlog_watch.kpis import METRICS, kpis_by_scope
-from backlog_watch.models import Snapshot, Status
+from backlog_watch.models import Alert, AlertState, Muted, Snapshot, Status, fingerprint, labels_of
 from backlog_watch.store.history import History
 from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web.exporter import PREFIX, exposition, make_registry

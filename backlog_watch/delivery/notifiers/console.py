@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.models import AlertState
 
 if TYPE_CHECKING:
     from backlog_watch.reports import PreparedReport

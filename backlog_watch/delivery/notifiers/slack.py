@@ -32,10 +32,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.errors import NotifyError
+from backlog_watch.models import AlertState
 
 if TYPE_CHECKING:
     from backlog_watch.reports import PreparedReport

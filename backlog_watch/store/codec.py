@@ -1,0 +1,240 @@
+"""Rows <-> domain types: how tickets, polls, alerts, log entries, queued news and silences are written.
+
+Shared by every module of the store that reads or writes them, and by the outbox, which keeps an
+alert in the body of each queued notification (``alert_to_json`` / ``alert_from_json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from backlog_watch.models import (
+    Alert,
+    AlertState,
+    Channel,
+    LogEntry,
+    Muted,
+    PollStatus,
+    Priority,
+    Sla,
+    Status,
+    Ticket,
+)
+from backlog_watch.store.records import QueuedNews, SilenceRecord
+
+Row = Sequence[Any]
+"""A row as the database driver returns it."""
+
+
+def epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def moment(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
+def at(seconds: float) -> datetime:
+    """A moment that is never missing (a NOT NULL column)."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- tickets -----------------------------------------------------------------------------------------
+
+
+def ticket_row(t: Ticket) -> tuple[object, ...]:
+    sla = t.sla.model_dump_json(exclude_defaults=True) if t.sla != Sla() else None
+    return (
+        t.helpdesk,
+        t.id,
+        t.status.value,
+        t.priority.value,
+        t.channel.value,
+        t.group,
+        t.assignee,
+        json.dumps(list(t.tags)),
+        t.subject,
+        t.created_at.timestamp(),
+        t.updated_at.timestamp(),
+        epoch(t.solved_at),
+        sla,
+        t.url,
+    )
+
+
+def ticket_from_row(row: Row) -> Ticket:
+    # model_construct: the row was validated when it was written; re-validating 100k rows costs seconds.
+    return Ticket.model_construct(
+        helpdesk=row[0],
+        id=row[1],
+        status=Status(row[2]),
+        priority=Priority(row[3]),
+        channel=Channel(row[4]),
+        group=row[5],
+        assignee=row[6],
+        tags=tuple(json.loads(str(row[7]))),
+        subject=row[8],
+        created_at=moment(float(row[9])),
+        updated_at=moment(float(row[10])),
+        solved_at=moment(row[11]),
+        sla=Sla.model_validate_json(str(row[12])) if row[12] else Sla(),
+        url=row[13],
+    )
+
+
+# -- polls -------------------------------------------------------------------------------------------
+
+
+def poll_row(status: PollStatus) -> tuple[object, ...]:
+    return (
+        status.helpdesk,
+        epoch(status.last_attempt),
+        epoch(status.last_success),
+        status.last_error,
+        status.failures,
+        int(status.auth_failed),
+        status.skipped_total,
+        epoch(status.failing_since),
+    )
+
+
+def poll_from_row(row: Row) -> PollStatus:
+    return PollStatus(
+        str(row[0]),
+        moment(row[1]),
+        moment(row[2]),
+        row[3],
+        int(row[4]),
+        bool(row[5]),
+        int(row[6]),
+        moment(row[7]),
+    )
+
+
+# -- alerts ------------------------------------------------------------------------------------------
+
+
+def alert_to_json(a: Alert) -> str:
+    return json.dumps(
+        {
+            "fingerprint": a.fingerprint,
+            "rule": a.rule,
+            "labels": [list(p) for p in a.labels],
+            "state": a.state.value,
+            "level": a.level,
+            "value": a.value,
+            "threshold": a.threshold,
+            "summary": a.summary,
+            "tickets": [t.model_dump(mode="json") for t in a.tickets],
+            "ticket_count": a.ticket_count,
+            "active_since": epoch(a.active_since),
+            "firing_since": epoch(a.firing_since),
+            "resolved_at": epoch(a.resolved_at),
+            "evaluated_at": epoch(a.evaluated_at),
+            "muted": {"reason": a.muted.reason, "detail": a.muted.detail} if a.muted else None,
+        }
+    )
+
+
+def alert_from_json(text: str) -> Alert:
+    d = json.loads(text)
+    return Alert(
+        fingerprint=d["fingerprint"],
+        rule=d["rule"],
+        labels=tuple((k, v) for k, v in d["labels"]),
+        state=AlertState(d["state"]),
+        level=d["level"],
+        value=d["value"],
+        threshold=d["threshold"],
+        summary=d["summary"],
+        tickets=tuple(Ticket.model_validate(t) for t in d["tickets"]),
+        ticket_count=d["ticket_count"],
+        active_since=at(d["active_since"]),
+        firing_since=moment(d["firing_since"]),
+        resolved_at=moment(d["resolved_at"]),
+        evaluated_at=moment(d["evaluated_at"]),
+        muted=Muted(d["muted"]["reason"], d["muted"]["detail"]) if d.get("muted") else None,
+    )
+
+
+# -- the notification log ----------------------------------------------------------------------------
+
+
+def log_row(entry: LogEntry) -> tuple[object, ...]:
+    return (
+        entry.fingerprint,
+        entry.notifier,
+        entry.episode.timestamp(),
+        entry.state.value,
+        entry.level,
+        entry.sent_at.timestamp(),
+        json.dumps(list(entry.ticket_ids)),
+        entry.channel,
+        entry.ts,
+        entry.ticket_count,
+    )
+
+
+def log_entry_from_row(row: Row) -> LogEntry:
+    return LogEntry(
+        fingerprint=str(row[0]),
+        notifier=str(row[1]),
+        episode=at(float(row[2])),
+        state=AlertState(row[3]),
+        level=str(row[4]),
+        sent_at=at(float(row[5])),
+        ticket_ids=tuple(json.loads(str(row[6]))),
+        channel=row[7],
+        ts=row[8],
+        ticket_count=row[9] if len(row) > 9 else None,
+    )
+
+
+# -- the outbox and silences -------------------------------------------------------------------------
+
+QUEUED_COLUMNS = (
+    "id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at, last_error, held, episode"
+)
+
+
+def queued_from_row(r: Row) -> QueuedNews:
+    return QueuedNews(
+        int(r[0]),
+        str(r[1]),
+        str(r[2]),
+        str(r[3]),
+        str(r[4]),
+        at(float(r[5])),
+        int(r[6]),
+        at(float(r[7])),
+        r[8],
+        bool(r[9]),
+        at(float(r[10])),
+    )
+
+
+def silence_row(s: SilenceRecord) -> tuple[object, ...]:
+    return (
+        s.id,
+        json.dumps([list(m) for m in s.matchers]),
+        s.starts_at.timestamp(),
+        s.ends_at.timestamp(),
+        s.created_by,
+        s.comment,
+        s.created_at.timestamp(),
+    )
+
+
+def silence_from_row(r: Row) -> SilenceRecord:
+    return SilenceRecord(
+        str(r[0]),
+        tuple((str(k), str(op), str(v)) for k, op, v in json.loads(str(r[1]))),
+        at(float(r[2])),
+        at(float(r[3])),
+        str(r[4]),
+        str(r[5]),
+        at(float(r[6])),
+    )

@@ -1,0 +1,65 @@
+"""What the store keeps for the outbox and the silences, as plain records.
+
+The outbox and silence logic lives above the store (delivery/outbox.py orders and backs off,
+alerting/silences.py matches); the store only keeps their rows. These records are what crosses
+that line, so a store imports nothing from delivery or alerting and every store implementation
+speaks the same types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class News:
+    """One notification to append to the queue of its alert and notifier."""
+
+    fingerprint: str
+    notifier: str
+    reason: str
+    body: str
+    """The notification, encoded by the outbox (JSON): the store keeps it as it is."""
+    episode: datetime
+
+
+@dataclass(frozen=True)
+class QueuedNews:
+    """A queued notification as the store keeps it (the outbox turns it into an ``OutboxRow``)."""
+
+    id: int
+    """Grows with every append: the order of the queue."""
+    fingerprint: str
+    notifier: str
+    reason: str
+    body: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    held: bool
+    episode: datetime
+
+
+Matcher = tuple[str, str, str]
+"""(key, op, value) of one silence matcher; alerting/silences.py parses and applies them."""
+
+
+@dataclass(frozen=True)
+class SilenceRecord:
+    """One silence as the store keeps it."""
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+
+
+Fold = Callable[[QueuedNews, News], str | None]
+"""Given the news waiting last in a queue and new news for it, the reason to rewrite that row with
+(the new news then replaces its body), or None to append the new news behind it."""

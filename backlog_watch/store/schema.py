@@ -1,0 +1,94 @@
+"""The SQLite schema: one script per version, applied in order by ``user_version``.
+
+A script is never edited once released: a change is a new entry, so a store written by any earlier
+version is brought up to date step by step, each step in its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from backlog_watch.errors import StoreError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tickets (
+        helpdesk TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, priority TEXT NOT NULL,
+        channel TEXT NOT NULL, grp TEXT, assignee TEXT, tags TEXT NOT NULL, subject TEXT NOT NULL,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, solved_at REAL, sla TEXT, url TEXT NOT NULL,
+        PRIMARY KEY (helpdesk, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX tickets_by_status ON tickets (status, helpdesk);
+    CREATE INDEX tickets_by_solved ON tickets (solved_at) WHERE solved_at IS NOT NULL;
+    CREATE TABLE cursors (helpdesk TEXT PRIMARY KEY, cursor TEXT, updated_at REAL NOT NULL);
+    CREATE TABLE polls (
+        helpdesk TEXT PRIMARY KEY, last_attempt REAL, last_success REAL, last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0, auth_failed INTEGER NOT NULL DEFAULT 0,
+        skipped_total INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE alerts (fingerprint TEXT PRIMARY KEY, rule TEXT NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE notification_log (
+        fingerprint TEXT NOT NULL, notifier TEXT NOT NULL, episode REAL NOT NULL, state TEXT NOT NULL,
+        level TEXT NOT NULL, sent_at REAL NOT NULL, ticket_ids TEXT NOT NULL, channel TEXT, ts TEXT,
+        PRIMARY KEY (fingerprint, notifier)
+    );
+    """,
+    """
+    CREATE TABLE history (scope TEXT NOT NULL, at REAL NOT NULL, kpis TEXT NOT NULL);
+    CREATE INDEX history_by_time ON history (at, scope);
+    """,
+    # -- issue 5: delivery (outbox, silences, the count of tickets last told) -- keep as its own entry --
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, notifier TEXT NOT NULL,
+        reason TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT,
+        held INTEGER NOT NULL DEFAULT 0, UNIQUE (fingerprint, notifier)
+    );
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL NOT NULL,
+        created_by TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL
+    );
+    ALTER TABLE notification_log ADD COLUMN ticket_count INTEGER;
+    """,
+    # -- issue 10: when a helpdesk started failing (helpdesk-down counts from it) -- its own entry --
+    """
+    ALTER TABLE polls ADD COLUMN failing_since REAL;
+    """,
+    # -- issue 10: one log entry per episode, an ordered outbox of every episode's news -- own entry --
+    """
+    CREATE TABLE notification_log_v4 (
+        fingerprint TEXT NOT NULL, notifier TEXT NOT NULL, episode REAL NOT NULL, state TEXT NOT NULL,
+        level TEXT NOT NULL, sent_at REAL NOT NULL, ticket_ids TEXT NOT NULL, channel TEXT, ts TEXT,
+        ticket_count INTEGER, PRIMARY KEY (fingerprint, notifier, episode)
+    );
+    INSERT INTO notification_log_v4 SELECT * FROM notification_log;
+    DROP TABLE notification_log;
+    ALTER TABLE notification_log_v4 RENAME TO notification_log;
+    CREATE TABLE outbox_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, notifier TEXT NOT NULL,
+        reason TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT,
+        held INTEGER NOT NULL DEFAULT 0, episode REAL NOT NULL
+    );
+    INSERT INTO outbox_v4 SELECT id, fingerprint, notifier, reason, body, created_at, attempts, next_attempt_at,
+        last_error, held, COALESCE(json_extract(body, '$.alert.firing_since'), json_extract(body, '$.now'))
+        FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v4 RENAME TO outbox;
+    CREATE INDEX outbox_by_alert ON outbox (fingerprint, notifier, id);
+    """,
+)
+
+
+def migrate(version: int, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]], where: str) -> None:
+    """Apply every script after ``version``; a schema newer than this code knows is refused."""
+    if version > len(MIGRATIONS):
+        raise StoreError(f"the store at {where} has schema {version}, newer than this version knows")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with transaction() as db:
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")

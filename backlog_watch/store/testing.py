@@ -1,0 +1,292 @@
+"""The store conformance suite, shipped: what every ``Store`` implementation must do, as pytest tests.
+
+Subclass ``StoreConformance`` in a test module and give it one fixture, ``open_store``: a callable
+that opens the store under test, the same data each time it is called within a test (so a test can
+close and reopen it). Nothing else is needed; every test below then runs against that store::
+
+    class TestSqliteStore(StoreConformance):
+        @pytest.fixture
+        def open_store(self, tmp_path: Path) -> Callable[[], Store]:
+            return lambda: SqliteStore(tmp_path / "bw.db")
+
+The tests speak only the ``Store`` protocol, in domain terms, so SQLite and PostgreSQL pass the same
+ones. Importing this module needs pytest (a test dependency, not a runtime one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from backlog_watch.models import Alert, AlertState, LogEntry, Muted, Sla, Status, Ticket, fingerprint
+from backlog_watch.store import News, QueuedNews, SilenceRecord, Store
+
+NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
+
+
+def _ticket(id: str, helpdesk: str = "zendesk", **fields: object) -> Ticket:
+    values: dict[str, object] = {
+        "helpdesk": helpdesk,
+        "id": id,
+        "subject": f"ticket {id}",
+        "status": Status.OPEN,
+        "created_at": NOW - timedelta(days=2),
+        "updated_at": NOW - timedelta(hours=1),
+        **fields,
+    }
+    return Ticket.model_validate(values)
+
+
+def _alert(rule: str = "backlog-size", state: AlertState = AlertState.FIRING, **fields: object) -> Alert:
+    labels = (("helpdesk", "zendesk"),)
+    values: dict[str, object] = {
+        "fingerprint": fingerprint(rule, labels),
+        "rule": rule,
+        "labels": labels,
+        "state": state,
+        "level": "warn",
+        "value": 12.0,
+        "threshold": 10.0,
+        "summary": "12 open tickets",
+        "tickets": (_ticket("1"),),
+        "ticket_count": 12,
+        "active_since": NOW - timedelta(minutes=10),
+        "firing_since": NOW - timedelta(minutes=5) if state is not AlertState.PENDING else None,
+        "evaluated_at": NOW,
+        **fields,
+    }
+    return Alert(**values)  # type: ignore[arg-type]
+
+
+def _entry(episode: datetime, notifier: str = "slack", fp: str = "f1", **fields: object) -> LogEntry:
+    values: dict[str, object] = {
+        "fingerprint": fp,
+        "notifier": notifier,
+        "episode": episode,
+        "state": AlertState.FIRING,
+        "level": "warn",
+        "sent_at": episode,
+        "ticket_ids": ("1", "2"),
+        "channel": "C1",
+        "ts": "1.0",
+        "ticket_count": 2,
+        **fields,
+    }
+    return LogEntry(**values)  # type: ignore[arg-type]
+
+
+def _news(body: str, fp: str = "f1", notifier: str = "slack", episode: datetime = NOW) -> News:
+    return News(fingerprint=fp, notifier=notifier, reason="firing", body=body, episode=episode)
+
+
+def _append(tail: QueuedNews, news: News) -> str | None:
+    return None
+
+
+class StoreConformance:
+    """The behaviour of the ``Store`` protocol. Subclasses provide the ``open_store`` fixture."""
+
+    @pytest.fixture
+    def open_store(self) -> Callable[[], Store]:
+        raise NotImplementedError("a subclass provides open_store: a callable opening the store under test")
+
+    @pytest.fixture
+    def store(self, open_store: Callable[[], Store]) -> Iterator[Store]:
+        opened = open_store()
+        yield opened
+        opened.close()
+
+    # -- tickets, cursors, snapshots ---------------------------------------------------------------
+
+    def test_a_page_and_its_cursor_are_kept_together_across_a_reopen(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        assert store.cursor("zendesk") is None
+        store.commit_page("zendesk", [_ticket("1"), _ticket("2")], "c1")
+        store.commit_page("zendesk", [_ticket("1", status=Status.SOLVED, solved_at=NOW)], "c2")
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.cursor("zendesk") == "c2"
+            assert reopened.cursor("freshdesk") is None
+            assert reopened.count_tickets("zendesk") == 2 and reopened.count_tickets() == 2
+            assert [t.id for t in reopened.tickets(["zendesk"])] == ["2"]
+            assert {t.id for t in reopened.tickets(open_only=False)} == {"1", "2"}
+        finally:
+            reopened.close()
+
+    def test_tickets_round_trip_with_their_sla(self, store: Store) -> None:
+        due = NOW + timedelta(hours=2)
+        sent = _ticket("7", tags=("vip", "billing"), group="Billing", assignee="ann", sla=Sla(resolution_due=due))
+        store.commit_page("zendesk", [sent], "c1")
+        (back,) = store.tickets(["zendesk"])
+        assert back == sent
+
+    def test_the_snapshot_holds_open_and_recently_solved_tickets_of_the_named_helpdesks(self, store: Store) -> None:
+        store.commit_page(
+            "zendesk",
+            [
+                _ticket("open"),
+                _ticket("fresh", status=Status.SOLVED, solved_at=NOW - timedelta(days=1)),
+                _ticket("old", status=Status.CLOSED, solved_at=NOW - timedelta(days=30)),
+            ],
+            "c1",
+        )
+        store.commit_page("jira", [_ticket("other", helpdesk="jira")], "j1")
+        store.record_poll("zendesk", NOW)
+        snapshot = store.snapshot(NOW, ["zendesk", "freshdesk"])
+        assert {t.id for t in snapshot.tickets} == {"open", "fresh"}
+        assert snapshot.helpdesks == ("zendesk", "freshdesk")
+        assert snapshot.stale == frozenset({"freshdesk"})  # never polled successfully
+        assert [t.id for t in store.recently_solved(NOW - timedelta(days=2), ["zendesk"])] == ["fresh"]
+
+    # -- polls -------------------------------------------------------------------------------------
+
+    def test_polls_count_consecutive_failures_from_when_the_outage_started(self, store: Store) -> None:
+        assert store.poll_status("zendesk").last_attempt is None
+        assert not store.any_poll_succeeded()
+        store.record_poll("zendesk", NOW, skipped=2)
+        started = NOW + timedelta(minutes=1)
+        store.record_poll("zendesk", NOW + timedelta(minutes=2), error="503", started=started)
+        failing = store.record_poll("zendesk", NOW + timedelta(minutes=4), error="503 again", auth_failed=True)
+        assert failing == store.poll_status("zendesk")
+        assert (failing.failures, failing.failing_since, failing.last_success) == (2, started, NOW)
+        assert (failing.last_error, failing.auth_failed, failing.skipped_total) == ("503 again", True, 2)
+        recovered = store.record_poll("zendesk", NOW + timedelta(minutes=6))
+        assert (recovered.failures, recovered.failing_since, recovered.last_error) == (0, None, None)
+        assert store.any_poll_succeeded()
+
+    # -- alerts and the notification log -----------------------------------------------------------
+
+    def test_alerts_round_trip(self, store: Store) -> None:
+        firing = _alert(muted=Muted("silenced", "by 1a2b (alice: import)"))
+        resolved = _alert("aging", AlertState.RESOLVED, resolved_at=NOW, tickets=())
+        store.save_alerts({firing.fingerprint: firing, resolved.fingerprint: resolved})
+        assert store.load_alerts() == {firing.fingerprint: firing, resolved.fingerprint: resolved}
+        store.save_alerts({})
+        assert store.load_alerts() == {}
+
+    def test_the_log_keeps_one_entry_per_episode_while_queued_news_needs_it(self, store: Store) -> None:
+        first, second = NOW - timedelta(hours=1), NOW
+        alert = _alert()
+        store.save_alerts({alert.fingerprint: alert})
+        fp = alert.fingerprint
+        store.record_sent(_entry(first, fp=fp))
+        store.outbox_enqueue([_news("{}", fp=fp, episode=first)], NOW, _append)  # news of the first episode
+        store.record_sent(_entry(second, fp=fp, ts="2.0"))
+        assert store.log_entry(fp, "slack", first) == _entry(first, fp=fp)
+        assert store.log_entry(fp, "slack") == _entry(second, fp=fp, ts="2.0")  # the last one written
+        assert store.log_entry(fp, "email") is None
+        (queued,) = store.outbox_rows()
+        store.outbox_drop(queued.id)
+        store.record_sent(_entry(second, fp=fp, ts="3.0"))  # no queued news needs the first thread now
+        assert store.log_entry(fp, "slack", first) is None
+
+    def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
+        store.record_sent(_entry(NOW, fp="gone"))
+        store.record_sent(_entry(NOW, fp="queued"))
+        store.outbox_enqueue([_news("{}", fp="queued")], NOW, _append)
+        store.save_alerts({})
+        assert store.log_entry("gone", "slack") is None
+        assert store.log_entry("queued", "slack") is not None
+
+    # -- the outbox --------------------------------------------------------------------------------
+
+    def test_the_outbox_keeps_queue_order_and_folds_only_what_fold_allows(self, store: Store) -> None:
+        store.outbox_enqueue([_news("a"), _news("b", notifier="email"), _news("c")], NOW, _append)
+        assert [(r.body, r.notifier) for r in store.outbox_rows()] == [("a", "slack"), ("b", "email"), ("c", "slack")]
+        tail = store.outbox_tail("f1", "slack")
+        assert tail is not None and tail.body == "c" and tail.attempts == 0 and not tail.held
+        assert (tail.created_at, tail.next_attempt_at, tail.episode) == (NOW, NOW, NOW)
+
+        seen: list[tuple[str, str]] = []
+
+        def fold(last: QueuedNews, news: News) -> str | None:
+            seen.append((last.body, news.body))
+            return "reminder"
+
+        store.outbox_enqueue([_news("d")], NOW, fold)
+        assert seen == [("c", "d")]
+        assert [(r.body, r.reason) for r in store.outbox_rows() if r.notifier == "slack"] == [
+            ("a", "firing"),
+            ("d", "reminder"),
+        ]
+        assert store.outbox_tail("f1", "pagerduty") is None
+
+    def test_completing_news_logs_it_and_deletes_its_row_together(self, store: Store) -> None:
+        store.outbox_enqueue([_news("a"), _news("b")], NOW, _append)
+        first, second = store.outbox_rows()
+        store.outbox_complete([(first.id, _entry(NOW, ts="9.9"))])
+        assert [r.body for r in store.outbox_rows()] == ["b"]
+        assert store.log_entry("f1", "slack") == _entry(NOW, ts="9.9")
+        assert second.id > first.id
+
+    def test_a_failed_row_is_rescheduled_held_and_dropped(self, store: Store) -> None:
+        store.outbox_enqueue([_news("a"), _news("b", notifier="email")], NOW, _append)
+        slack, email = store.outbox_rows()
+        later = NOW + timedelta(minutes=5)
+        store.outbox_reschedule(slack.id, later, "HTTP 503")
+        assert [r.body for r in store.outbox_rows(due_at=NOW)] == ["b"]
+        assert [r.body for r in store.outbox_rows(due_at=later)] == ["a", "b"]
+        (retried,) = [r for r in store.outbox_rows() if r.id == slack.id]
+        assert (retried.attempts, retried.next_attempt_at, retried.last_error) == (1, later, "HTTP 503")
+        store.outbox_hold("email")
+        assert {r.notifier: r.held for r in store.outbox_rows()} == {"slack": False, "email": True}
+        store.outbox_drop(email.id)
+        assert [r.id for r in store.outbox_rows()] == [slack.id]
+
+    # -- silences ----------------------------------------------------------------------------------
+
+    def test_silences_are_kept_listed_and_ended(self, store: Store) -> None:
+        silence = SilenceRecord(
+            "abc123",
+            (("rule", "=", "backlog-size"), ("helpdesk", "=~", "zen.*")),
+            NOW,
+            NOW + timedelta(hours=2),
+            "alice",
+            "bulk import",
+            NOW,
+        )
+        later = SilenceRecord("def456", (("level", "!=", "warn"),), NOW, NOW + timedelta(hours=1), "bob", "", NOW)
+        store.add_silence(silence)
+        store.add_silence(later)
+        assert store.silences() == [silence, later]
+        store.end_silence("abc123", NOW + timedelta(minutes=30))
+        store.end_silence("def456", NOW + timedelta(hours=3))  # already ended by then: left as it is
+        assert [s.ends_at for s in store.silences()] == [NOW + timedelta(minutes=30), NOW + timedelta(hours=1)]
+
+    # -- KPI history -------------------------------------------------------------------------------
+
+    def test_kpi_history_rows_by_scope_and_the_last_row_before_a_moment(self, store: Store) -> None:
+        a, b = '[["helpdesk","zendesk"]]', '[["helpdesk","jira"]]'
+        store.record_kpis(NOW - timedelta(hours=2), {a: {"open_tickets": 10.0}, b: {"open_tickets": 3.0}})
+        store.record_kpis(NOW - timedelta(hours=1), {a: {"open_tickets": 12.0}})
+        rows = store.kpi_rows(NOW - timedelta(days=1), NOW)
+        assert [(at, kpis["open_tickets"]) for at, kpis in rows[a]] == [
+            ((NOW - timedelta(hours=2)).timestamp(), 10.0),
+            ((NOW - timedelta(hours=1)).timestamp(), 12.0),
+        ]
+        assert store.kpi_rows(NOW - timedelta(minutes=90), NOW).get(b, []) == []
+        latest = store.kpis_at(NOW - timedelta(minutes=30), timedelta(days=1))
+        assert {key: kpis["open_tickets"] for key, (_, kpis) in latest.items()} == {a: 12.0, b: 3.0}
+        assert store.kpis_at(NOW - timedelta(hours=3), timedelta(days=1)) == {}
+        assert sorted(store.kpi_scopes()) == sorted([a, b])
+        assert store.kpi_row_count() == 3
+
+    # -- the store itself --------------------------------------------------------------------------
+
+    def test_a_copy_holds_what_the_store_holds(self, store: Store, tmp_path: Path) -> None:
+        from backlog_watch.store.sqlite import SqliteStore
+
+        store.commit_page("zendesk", [_ticket("1")], "c1")
+        store.probe_write()
+        assert store.failing is None
+        store.copy_to(tmp_path / "copy.db")
+        copy = SqliteStore(tmp_path / "copy.db")
+        try:
+            assert copy.cursor("zendesk") == "c1" and [t.id for t in copy.tickets()] == ["1"]
+        finally:
+            copy.close()
