@@ -25,7 +25,7 @@ from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, 
 from backlog_watch.alerting.silences import Silence, alert_labels, silencing
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.durations import human_duration
-from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.rules.base import Firing, RuleBase
 from backlog_watch.store.sqlite import PollStatus
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ class HelpdeskDownRule(RuleBase):
     supported: ClassVar[bool] = True
     type: Literal["helpdesk_down"] = "helpdesk_down"
     name: str = HELPDESK_DOWN
+
+    def headline(self, alert: Firing) -> str:
+        return f"failing for {human_duration(timedelta(seconds=alert.value))}"
 
 
 def down_findings(
