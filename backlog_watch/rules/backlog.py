@@ -2,8 +2,9 @@
 
 Rules are level-triggered: ``evaluate(snapshot, now)`` looks at stored data and says what holds now.
 They keep no state; the alert state machine (alerts.py) turns findings into pending/firing/resolved.
-This module holds the rules on the current backlog (threshold, aging, sla) and the union; flow rules
-(spike, flatline, fifo) are in rules_flow.py, history rules (trend, forecast) in rules_history.py.
+This module holds the rules on the current backlog (threshold, aging, sla); flow rules (spike,
+flatline, fifo) are in flow.py, history rules (trend, forecast) in trend.py. Each is registered by
+entry point (rules/__init__.py); ``Rule``, the type of a config's rule block, is re-exported here.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
 from backlog_watch.kpis import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
 from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.rules import Rule
 from backlog_watch.rules.base import (
     MAX_LISTED,
     Firing,
@@ -36,7 +38,6 @@ from backlog_watch.rules.trend import ForecastRule, TrendRule
 
 __all__ = [
     "MAX_LISTED",
-    "RULE_TYPES",
     "AgingRule",
     "FifoRule",
     "FlatlineRule",
@@ -232,20 +233,3 @@ class SlaRule(RuleBase):
             level = "critical" if counts["breached"] or counts["critical"] else "warn"
             summary = f"{plural(len(at_risk), 'SLA')} at risk: " + ", ".join(parts)
             yield Measure(scope, float(len(at_risk)), level, threshold, summary, at_risk)
-
-
-Rule = Annotated[
-    ThresholdRule | AgingRule | SlaRule | SpikeRule | TrendRule | FlatlineRule | ForecastRule | FifoRule,
-    Field(discriminator="type"),
-]
-
-RULE_TYPES: tuple[type[RuleBase], ...] = (
-    ThresholdRule,
-    AgingRule,
-    SlaRule,
-    SpikeRule,
-    TrendRule,
-    FlatlineRule,
-    ForecastRule,
-    FifoRule,
-)
