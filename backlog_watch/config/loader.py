@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from backlog_watch.config.blocks import block_class
 from backlog_watch.config.errors import (
     SECRET_KEYS,
     ErrorTranslator,
@@ -35,7 +36,7 @@ from backlog_watch.config.errors import (
     shown,
 )
 from backlog_watch.config.limits import MAX_DEPTH, MAX_VALUES, refused
-from backlog_watch.config.models import REFERENCES_CHECKED, Config, block_class
+from backlog_watch.config.models import REFERENCES_CHECKED, Config
 from backlog_watch.config.references import reference_problems
 from backlog_watch.errors import ConfigError
 
