@@ -20,20 +20,11 @@ from prometheus_client import CollectorRegistry
 
 from backlog_watch import reports
 from backlog_watch.alerting.policy import DeliveryPolicy
-from backlog_watch.config.models import (
-    Config,
-    ConsoleSettings,
-    EmailSettings,
-    NotifierSettings,
-    ReportSettings,
-    SlackSettings,
-    WebhookSettings,
-    load_config,
-)
+from backlog_watch.config import Config, load_config
+from backlog_watch.config.models import ReportSettings
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.delivery.dedup import Notifier
-from backlog_watch.delivery.notifiers.console import ConsoleNotifier
-from backlog_watch.delivery.notifiers.slack import SlackNotifier
+from backlog_watch.delivery.notifiers.base import NotifierSettings, notifier_type
 from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
@@ -54,33 +45,12 @@ def refuse_unsupported(config: Config) -> None:
 
 
 def build_notifier(settings: NotifierSettings, tz: ZoneInfo = UTC_ZONE) -> Notifier:
-    """One notifier; its messages show times in ``tz`` (the config's ``timezone``), as the reports do."""
-    if isinstance(settings, SlackSettings):
-        return SlackNotifier(
-            settings.name, token=settings.token, channel=settings.channel, api_url=settings.api_url, tz=tz
-        )
-    if isinstance(settings, ConsoleSettings):
-        return ConsoleNotifier(settings.name, tz=tz)
-    if isinstance(settings, EmailSettings):
-        from backlog_watch.delivery.notifiers.email import EmailNotifier
-
-        return EmailNotifier(
-            settings.name,
-            host=settings.host,
-            port=settings.port,
-            sender=settings.from_,
-            to=settings.to,
-            starttls=settings.starttls,
-            tls=settings.tls,
-            username=settings.username,
-            password=settings.password,
-            tz=tz,
-        )
-    if isinstance(settings, WebhookSettings):
-        from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
-
-        return SlackWebhookNotifier(settings.name, url=settings.url, tz=tz)
-    raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not yet supported'])
+    """One notifier, built by the registered class of its ``type``; its messages show times in ``tz``
+    (the config's ``timezone``), as the reports do."""
+    registered = notifier_type(settings.type)
+    if registered is None:
+        raise ConfigError([f'notifier "{settings.name}": type "{settings.type}" is not installed'])
+    return registered.from_settings(settings, tz=tz)
 
 
 def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:

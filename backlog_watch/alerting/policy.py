@@ -25,7 +25,7 @@ from backlog_watch.alerting.silences import Silence, alert_labels, silencing
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.durations import human_duration
 from backlog_watch.models import Alert, AlertState, Finding, Muted, PollStatus
-from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.rules.base import Firing, RuleBase
 
 if TYPE_CHECKING:
     from backlog_watch.config.models import Config
@@ -41,6 +41,9 @@ class HelpdeskDownRule(RuleBase):
     supported: ClassVar[bool] = True
     type: Literal["helpdesk_down"] = "helpdesk_down"
     name: str = HELPDESK_DOWN
+
+    def headline(self, alert: Firing) -> str:
+        return f"failing for {human_duration(timedelta(seconds=alert.value))}"
 
 
 def down_findings(

@@ -3,7 +3,7 @@
 ruamel.yaml parses nesting recursively (a 20,000-deep ``[[[...]]]`` takes half a minute to end in a
 RecursionError) and takes seconds on a multi-megabyte scalar, so both are refused by a cheap scan of the
 text *before* parsing, each at its line. Aliases are shared objects in the parsed tree and only blow up
-when the tree is copied into plain data, so that copy (config_errors.Source) counts what it produces.
+when the tree is copied into plain data, so that copy (loader.Source) counts what it produces.
 """
 
 from __future__ import annotations

@@ -1,104 +1,70 @@
-"""The configuration: pydantic models of the YAML file, and ``load_config`` that reads, checks and explains.
+"""The configuration's pydantic models: ``Config`` and its sections.
 
-Every mistake is reported at once as ``file:line: key.path: message`` in a ConfigError (see
-config_errors.py for how lines and messages are found). Helpdesk blocks are validated by their
-connector's own ``Settings`` class, found by entry point (zendesk, freshdesk, jira ship with the
-package); a planned type whose connector is not installed is accepted and listed by
-``Config.unsupported()``, as are the notifier, rule and report kinds still to come, so `check` passes
-the full contract while `run` refuses what it cannot do.
+Helpdesk, notifier and rule blocks are validated by the class their ``type`` names in a registry of
+entry points: a connector's ``Settings`` (``backlog_watch.connectors``), a notifier's ``Settings``
+(``backlog_watch.notifiers``), a rule class (``backlog_watch.rules``); bundled and third-party ones
+alike. A planned helpdesk type whose connector is not installed is accepted and listed by
+``Config.unsupported()``, so `check` passes the full contract while `run` refuses what it cannot do.
+Reading a file and explaining its mistakes by line is loader.py's (``load_config``, ``parse_config``).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    SerializeAsAny,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
-from ruamel.yaml.comments import CommentedMap
 
 from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings, TimeZoneName, zone
-from backlog_watch.config.errors import (
-    SECRET_KEYS,
-    ErrorTranslator,
-    Source,
-    YamlSyntaxError,
-    did_you_mean,
-    extra_secrets,
-    format_path,
-    read_yaml,
-    reference_problems,
-    scrub,
-    shown,
-)
-from backlog_watch.config.limits import refused
+from backlog_watch.config.blocks import HelpdeskBlock, NotifierBlock, PlannedHelpdeskSettings
+from backlog_watch.config.errors import format_path
+from backlog_watch.config.references import reference_problems
+from backlog_watch.delivery.notifiers.base import NotifierSettings, notifier_type
 from backlog_watch.durations import Duration, Interval
-from backlog_watch.errors import ConfigError
-from backlog_watch.rules.backlog import Label, Rule, RuleBase
-from backlog_watch.sources.connector import available_connectors
-from backlog_watch.sources.settings import HelpdeskSettings, is_loopback
+from backlog_watch.rules import Rule
+from backlog_watch.rules.base import Label, RuleBase
+from backlog_watch.sources.settings import HelpdeskSettings
+
+if TYPE_CHECKING:
+    from backlog_watch.config.loader import load_config, parse_config
 
 __all__ = [
-    "SUPPORTED_NOTIFIERS",
     "Config",
-    "ConsoleSettings",
     "Defaults",
-    "EmailSettings",
-    "HttpSettings",
     "HelpdeskDownSettings",
+    "HttpSettings",
     "InhibitRule",
     "InhibitSettings",
     "NotifierSettings",
     "PlannedHelpdeskSettings",
     "ReportSettings",
-    "SlackSettings",
-    "WebhookSettings",
     "load_config",
     "parse_config",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_STORE = "sqlite:///./backlog-watch.db"
-PLANNED_CONNECTORS = ("freshdesk", "jira")
-"""Helpdesk types of the contract: validated by their connector's Settings once it is installed (as it
-is with this package), else accepted as planned and listed by ``Config.unsupported()``."""
-SUPPORTED_NOTIFIERS = frozenset({"slack", "console", "email", "slack_webhook"})
-REPORT_NOTIFIERS = frozenset({"slack", "console", "email"})
-"""Notifier types that can deliver a scheduled report (reports/__init__.py ReportNotifier)."""
-_REFERENCES_CHECKED = "references_checked"
-_TYPED_SECTIONS = {"rules": "rule", "notifiers": "notifier", "helpdesks": "connector"}
+REFERENCES_CHECKED = "references_checked"
+"""Validation context key: parse_config checked the references on the file, where it has line numbers."""
 
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
-
-
-def _https_or_loopback(url: str) -> bool:
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
 
 
 class HttpSettings(BaseModel):
@@ -160,14 +126,6 @@ class Defaults(BaseModel):
         return _as_list(value)
 
 
-class NotifierBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    name: str = Field(pattern=NAME_PATTERN)
-    quiet_hours: str | None = None
-    """A business_hours calendar: send only while it is open; what waits goes as one digest when it opens."""
-
-
 class HelpdeskDownSettings(BaseModel):
     """The built-in helpdesk-down alert: polls of a helpdesk failing for ``after``."""
 
@@ -184,90 +142,6 @@ class HelpdeskDownSettings(BaseModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
-
-
-class SlackSettings(NotifierBase):
-    """Slack through a bot token: chat.postMessage, replies in thread, edits in place."""
-
-    type: Literal["slack"] = "slack"
-    token: SecretStr
-    channel: str = Field(min_length=1, max_length=80)  # Slack's longest channel name
-    api_url: str = "https://slack.com/api/"
-    """Another Slack Web API (a local stand-in in tests and the demo); http:// for loopback only."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not _https_or_loopback(value):
-            raise ValueError(f'"{value}" must be an https:// URL (http:// only for loopback hosts)')
-        return value if value.endswith("/") else value + "/"
-
-
-class ConsoleSettings(NotifierBase):
-    """Alerts printed on stdout: the demo, and a dry run you can read."""
-
-    type: Literal["console"] = "console"
-
-
-class EmailSettings(NotifierBase):
-    """SMTP: STARTTLS on 587 by default, or implicit TLS (``tls: true``, usually port 465)."""
-
-    type: Literal["email"] = "email"
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    starttls: bool = True
-    tls: bool = False
-    username: str | None = None
-    password: SecretStr | None = None
-    from_: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tls_replaces_starttls(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("tls") is True and "starttls" not in data:
-            return {**data, "starttls": False}
-        return data
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _addresses(cls, value: str | list[str]) -> str | list[str]:
-        for address in [value] if isinstance(value, str) else value:
-            if "@" not in parseaddr(address)[1]:
-                raise ValueError(f'"{address}" is not an email address')
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> EmailSettings:
-        if self.tls and self.starttls:
-            raise ValueError("set either tls (implicit TLS, port 465) or starttls (port 587), not both")
-        if self.password is not None and self.username is None:
-            raise ValueError("a password needs a username")
-        return self
-
-
-class WebhookSettings(NotifierBase):
-    """A Slack incoming webhook: one channel, no threads. The URL is the credential."""
-
-    type: Literal["slack_webhook"] = "slack_webhook"
-    url: SecretStr
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        if not _https_or_loopback(value.get_secret_value()):
-            raise ValueError("must be an https:// URL (http:// only for loopback hosts)")
-        return value
-
-
-NotifierSettings = Annotated[
-    SlackSettings | EmailSettings | ConsoleSettings | WebhookSettings, Field(discriminator="type")
-]
 
 
 class ReportSettings(BaseModel):
@@ -301,58 +175,6 @@ class ReportSettings(BaseModel):
         return CronTrigger.from_crontab(self.schedule, timezone=zone(timezone))
 
 
-class PlannedHelpdeskSettings(HelpdeskSettings):
-    """A helpdesk of a type still to come: the shared keys are checked, the others kept as they are."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hide_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: SecretStr(v) if k.lower() in SECRET_KEYS and isinstance(v, str) else v for k, v in data.items()}
-        return data
-
-
-def helpdesk_settings_class(kind: object) -> type[HelpdeskSettings] | None:
-    """The Settings class that validates a helpdesk block of this ``type``, or None if unknown."""
-    if not isinstance(kind, str):
-        return None
-    connectors = available_connectors()
-    if kind in connectors:
-        return connectors[kind].Settings
-    return PlannedHelpdeskSettings if kind in PLANNED_CONNECTORS else None
-
-
-def _helpdesk_block(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value  # an instance passes through; anything else gets HelpdeskSettings' own error
-    settings_class = helpdesk_settings_class(value.get("type"))
-    if settings_class is not None:
-        return settings_class.model_validate(value)
-    if "type" not in value:
-        raise _located("missing", ("type",), value)
-    known = set(available_connectors()) | set(PLANNED_CONNECTORS)
-    kind = value["type"]
-    raise _located(
-        PydanticCustomError(
-            "connector_type",
-            "unknown connector type {kind}{hint}",
-            {"kind": shown(kind), "hint": did_you_mean(str(kind), known, list_all=True)},
-        ),
-        ("type",),
-        kind,
-    )
-
-
-def _located(error: Any, loc: tuple[str, ...], value: Any) -> ValidationError:
-    details = InitErrorDetails(type=error, loc=loc, input=value)
-    return ValidationError.from_exception_data("helpdesk", [details])
-
-
-HelpdeskBlock = SerializeAsAny[Annotated[HelpdeskSettings, BeforeValidator(_helpdesk_block)]]
-
-
 class Config(BaseModel):
     """The whole configuration file, validated. Build it with ``load_config``."""
 
@@ -364,7 +186,7 @@ class Config(BaseModel):
     http: HttpSettings = HttpSettings()
     business_hours: dict[str, CalendarSettings] = Field(default_factory=dict)
     helpdesks: list[HelpdeskBlock] = Field(min_length=1)
-    notifiers: list[NotifierSettings] = Field(default_factory=list)
+    notifiers: list[NotifierBlock] = Field(default_factory=list)
     defaults: Defaults = Defaults()
     rules: list[Rule]
     reports: list[ReportSettings] = Field(default_factory=list)
@@ -387,7 +209,7 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Config:
-        if info.context and info.context.get(_REFERENCES_CHECKED):
+        if info.context and info.context.get(REFERENCES_CHECKED):
             return self  # load_config checked them on the file, where it can give line numbers
         found = reference_problems(self._reference_view())
         if found:
@@ -413,7 +235,7 @@ class Config(BaseModel):
                 return settings
         raise KeyError(f'no helpdesk named "{name}"')
 
-    def notifier(self, name: str) -> SlackSettings | EmailSettings | ConsoleSettings | WebhookSettings:
+    def notifier(self, name: str) -> NotifierSettings:
         for settings in self.notifiers:
             if settings.name == name:
                 return settings
@@ -460,9 +282,6 @@ class Config(BaseModel):
         for i, helpdesk in enumerate(self.helpdesks):
             if isinstance(helpdesk, PlannedHelpdeskSettings):
                 lines.append(f'helpdesks[{i}] "{helpdesk.name}": connector type "{helpdesk.type}" is not yet supported')
-        for i, notifier in enumerate(self.notifiers):
-            if notifier.type not in SUPPORTED_NOTIFIERS:
-                lines.append(f'notifiers[{i}] "{notifier.name}": notifier type "{notifier.type}" is not yet supported')
         for i, rule in enumerate(self.effective_rules()):
             reason = rule.unsupported_reason()
             if reason:
@@ -470,7 +289,7 @@ class Config(BaseModel):
         for i, report in enumerate(self.reports):
             for name in report.notify:
                 kind = next((n.type for n in self.notifiers if n.name == name), None)
-                if kind is not None and kind not in REPORT_NOTIFIERS:
+                if kind is not None and not callable(getattr(notifier_type(kind), "send_report", None)):
                     lines.append(f'reports[{i}] "{report.name}": notifier "{name}" ({kind}) cannot send reports yet')
         return lines
 
@@ -505,62 +324,10 @@ def _masked_store(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
-def _refine(model: type[BaseModel], node: Any) -> type[BaseModel]:
-    if model is HelpdeskSettings and isinstance(node, dict):
-        return helpdesk_settings_class(node.get("type")) or model
-    return model
+def __getattr__(name: str) -> Any:
+    """``load_config`` and ``parse_config`` moved to loader.py; still importable from here."""
+    if name in ("load_config", "parse_config"):
+        from backlog_watch.config import loader
 
-
-def parse_config(text: str, filename: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
-    """Validate config text; ``filename`` is only used in messages. Raises ConfigError with every problem."""
-    too_much = refused(text, filename)
-    if too_much:
-        raise ConfigError(too_much)
-    try:
-        source = Source(filename, read_yaml(text))
-        if not isinstance(source.tree, CommentedMap):
-            raise ConfigError(
-                [
-                    f"{filename}:1: the config must be a mapping (store:, helpdesks:, notifiers:, "
-                    f"rules: ...), got {shown(source.tree)}"
-                ]
-            )
-        source.interpolate(os.environ if env is None else env)
-    except YamlSyntaxError as exc:
-        raise ConfigError([exc.problem.render(filename)]) from None
-    # Top-level "x-..." keys hold YAML anchors to share blocks (as in docker-compose); they are not config.
-    source.data = {k: v for k, v in source.data.items() if not k.startswith("x-")}
-    problems = list(source.problems)
-    problems += [
-        source.problem(path, message)
-        for path, message in reference_problems(source.data)
-        if not any(path[: len(u)] == u for u in source.unresolved)
-    ]
-    config: Config | None = None
-    try:
-        config = Config.model_validate(source.data, context={_REFERENCES_CHECKED: True})
-    except ValidationError as exc:
-        problems += ErrorTranslator(source, Config, _refine, _TYPED_SECTIONS).problems(exc)
-    if problems or config is None:
-        problems.sort(key=lambda problem: problem.line)
-        lines = list(dict.fromkeys(problem.render(filename) for problem in problems))
-        raise ConfigError(scrub(lines, source.secrets() + extra_secrets(source.data)))
-    return config
-
-
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; ``env`` (default os.environ) resolves ``${VAR}``."""
-    filename = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{filename}: no such file"]) from None
-    except IsADirectoryError:
-        raise ConfigError([f"{filename}: is a directory, not a config file"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{filename}: is not UTF-8 text"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{filename}: cannot be read ({exc.strerror})"]) from None
-    config = parse_config(text, filename, env)
-    config._path = Path(path)
-    return config
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,37 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from backlog_watch.alerting.policy import HELPDESK_DOWN
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.delivery.templating import render_template, ticket_context
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import format_value, metric_words
 from backlog_watch.models import Alert, AlertState, Ticket
-from backlog_watch.rules.backlog import (
-    AgingRule,
-    FifoRule,
-    FlatlineRule,
-    ForecastRule,
-    SlaRule,
-    SpikeRule,
-    ThresholdRule,
-    TrendRule,
-)
 
 LISTED = 10
 """Tickets listed in one message; the rest are counted ("and 13 more")."""
 
 UTC_ZONE = ZoneInfo("UTC")
-
-_METRIC_WORDS = {
-    "open_tickets": "open",
-    "unassigned_tickets": "unassigned",
-    "pending_tickets": "pending",
-    "on_hold_tickets": "on hold",
-    "sla_breached": "SLA breached",
-    "sla_due_1h": "SLA due within 1h",
-}
-"""Count metrics read best after their value ("23 open"); the others as "days to clear 7.2"."""
 
 
 def severity(notification: Notification) -> str:
@@ -50,59 +28,13 @@ def scope_text(alert: Alert) -> str:
 
 
 def headline(notification: Notification) -> str:
-    """The value in a few words: "23 open", "12 tickets older than 7d"."""
-    alert, rule = notification.alert, notification.rule
-    plural = "s" if alert.ticket_count != 1 else ""
-    if isinstance(rule, ThresholdRule):
-        words = _METRIC_WORDS.get(rule.metric)
-        value = format_value(alert.value)
-        return f"{value} {words}" if words else f"{metric_words(rule.metric)} {value}"
-    if isinstance(rule, AgingRule):
-        return f"{alert.ticket_count} ticket{plural} older than {human_duration(rule.older_than)}"
-    if alert.rule == HELPDESK_DOWN:
-        return f"failing for {human_duration(timedelta(seconds=alert.value))}"
-    if isinstance(rule, SlaRule):
-        return f"{alert.ticket_count} SLA{plural} at risk"
-    if isinstance(rule, SpikeRule):
-        return f"{alert.ticket_count} new ticket{plural} in {human_duration(rule.window)}"
-    if isinstance(rule, TrendRule):
-        return f"{metric_words(rule.metric)} growing for {human_duration(rule.growing_for)}"
-    if isinstance(rule, FlatlineRule):
-        return f"no new ticket for {format_value(alert.value)}h"
-    if isinstance(rule, ForecastRule):
-        return alert.summary
-    if isinstance(rule, FifoRule):
-        return f"{alert.ticket_count} old ticket{plural} skipped"
-    return format_value(alert.value)
+    """The value in a few words: "23 open", "12 tickets older than 7d" (each rule type says its own)."""
+    return notification.rule.headline(notification.alert)
 
 
 def terms(notification: Notification) -> str:
     """When this rule fires, in its own words: "older than 7d", "due within 30m", "days to clear above 7.2"."""
-    alert, rule = notification.alert, notification.rule
-    critical = alert.level == "critical"
-    if isinstance(rule, ThresholdRule):
-        below = (
-            alert.threshold is not None
-            and alert.threshold in (rule.warn_below, rule.critical_below)
-            and alert.threshold not in (rule.warn_above, rule.critical_above)
-        )
-        limit = format_value(alert.threshold) if alert.threshold is not None else "?"
-        return f"{metric_words(rule.metric)} {'below' if below else 'above'} {limit}"
-    if isinstance(rule, AgingRule):
-        older = rule.critical_older_than if critical and rule.critical_older_than else rule.older_than
-        return f"{'not updated for more than' if rule.field == 'updated_at' else 'older than'} {human_duration(older)}"
-    if isinstance(rule, SlaRule):
-        within = rule.critical_within if critical and rule.critical_within else rule.warn_within
-        return f"due within {human_duration(within)}" if within else "SLA breached"
-    if isinstance(rule, SpikeRule):
-        return f"{format_value(rule.factor)}x the usual rate in {human_duration(rule.window)}"
-    if isinstance(rule, FlatlineRule):
-        return f"no new ticket for {human_duration(rule.window)}"
-    if isinstance(rule, TrendRule):
-        return f"{metric_words(rule.metric)} growing for {human_duration(rule.growing_for)}"
-    if isinstance(rule, FifoRule):
-        return f"oldest-first ratio below {format_value(rule.ratio)} in {human_duration(rule.window)}"
-    return format_value(alert.threshold) if alert.threshold is not None else ""
+    return notification.rule.terms(notification.alert)
 
 
 def title(notification: Notification) -> str:

@@ -2,8 +2,9 @@
 
 Rules are level-triggered: ``evaluate(snapshot, now)`` looks at stored data and says what holds now.
 They keep no state; the alert state machine (alerts.py) turns findings into pending/firing/resolved.
-This module holds the rules on the current backlog (threshold, aging, sla) and the union; flow rules
-(spike, flatline, fifo) are in rules_flow.py, history rules (trend, forecast) in rules_history.py.
+This module holds the rules on the current backlog (threshold, aging, sla); flow rules (spike,
+flatline, fifo) are in flow.py, history rules (trend, forecast) in trend.py. Each is registered by
+entry point (rules/__init__.py); ``Rule``, the type of a config's rule block, is re-exported here.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
 from backlog_watch.kpis import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
 from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.rules import Rule
 from backlog_watch.rules.base import (
     MAX_LISTED,
+    Firing,
     Label,
     Level,
     Measure,
@@ -35,7 +38,6 @@ from backlog_watch.rules.trend import ForecastRule, TrendRule
 
 __all__ = [
     "MAX_LISTED",
-    "RULE_TYPES",
     "AgingRule",
     "FifoRule",
     "FlatlineRule",
@@ -54,6 +56,17 @@ __all__ = [
     "most_urgent_first",
     "oldest_first",
 ]
+
+
+COUNT_WORDS = {
+    "open_tickets": "open",
+    "unassigned_tickets": "unassigned",
+    "pending_tickets": "pending",
+    "on_hold_tickets": "on hold",
+    "sla_breached": "SLA breached",
+    "sla_due_1h": "SLA due within 1h",
+}
+"""Count metrics read best after their value ("23 open"); the others as "days to clear 7.2"."""
 
 
 class ThresholdRule(RuleBase):
@@ -88,6 +101,20 @@ class ThresholdRule(RuleBase):
 
     def needs_solved(self) -> timedelta:
         return WEEK  # resolved_per_day_7d and days_to_clear count a week of resolutions
+
+    def headline(self, alert: Firing) -> str:
+        words = COUNT_WORDS.get(self.metric)
+        value = format_value(alert.value)
+        return f"{value} {words}" if words else f"{metric_words(self.metric)} {value}"
+
+    def terms(self, alert: Firing) -> str:
+        below = (
+            alert.threshold is not None
+            and alert.threshold in (self.warn_below, self.critical_below)
+            and alert.threshold not in (self.warn_above, self.critical_above)
+        )
+        limit = format_value(alert.threshold) if alert.threshold is not None else "?"
+        return f"{metric_words(self.metric)} {'below' if below else 'above'} {limit}"
 
     def level_for(self, value: float) -> tuple[str, float] | None:
         """The level this value reaches and the threshold it crossed, or None."""
@@ -125,6 +152,14 @@ class AgingRule(RuleBase):
     field: Literal["created_at", "updated_at"] = "created_at"
     level: Level = "warn"
 
+    def headline(self, alert: Firing) -> str:
+        return f"{plural(alert.ticket_count, 'ticket')} older than {human_duration(self.older_than)}"
+
+    def terms(self, alert: Firing) -> str:
+        critical = alert.level == "critical"
+        older = self.critical_older_than if critical and self.critical_older_than else self.older_than
+        return f"{'not updated for more than' if self.field == 'updated_at' else 'older than'} {human_duration(older)}"
+
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
         waiting = [t for t in self.matching(snapshot) if t.is_open]
@@ -159,6 +194,13 @@ class SlaRule(RuleBase):
     warn_within: Duration | None = None
     critical_within: Duration | None = None
 
+    def headline(self, alert: Firing) -> str:
+        return f"{plural(alert.ticket_count, 'SLA')} at risk"
+
+    def terms(self, alert: Firing) -> str:
+        within = self.critical_within if alert.level == "critical" and self.critical_within else self.warn_within
+        return f"due within {human_duration(within)}" if within else "SLA breached"
+
     def _level(self, ticket: Ticket, now: datetime, left: timedelta) -> str | None:
         if ticket.sla.breached or left <= timedelta(0):
             return "breached"
@@ -191,20 +233,3 @@ class SlaRule(RuleBase):
             level = "critical" if counts["breached"] or counts["critical"] else "warn"
             summary = f"{plural(len(at_risk), 'SLA')} at risk: " + ", ".join(parts)
             yield Measure(scope, float(len(at_risk)), level, threshold, summary, at_risk)
-
-
-Rule = Annotated[
-    ThresholdRule | AgingRule | SlaRule | SpikeRule | TrendRule | FlatlineRule | ForecastRule | FifoRule,
-    Field(discriminator="type"),
-]
-
-RULE_TYPES: tuple[type[RuleBase], ...] = (
-    ThresholdRule,
-    AgingRule,
-    SlaRule,
-    SpikeRule,
-    TrendRule,
-    FlatlineRule,
-    ForecastRule,
-    FifoRule,
-)

@@ -11,14 +11,14 @@ import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.delivery.templating import TemplateSettings
 from backlog_watch.durations import Duration, Interval
-from backlog_watch.kpis import Scope, group_tickets
+from backlog_watch.kpis import Scope, format_value, group_tickets
 from backlog_watch.models import Channel, Finding, Priority, Snapshot, Status, Ticket, labels_of
 from backlog_watch.rules.elapsed import Elapsed
 
@@ -98,6 +98,21 @@ class Where(BaseModel):
         return self == Where()
 
 
+class Firing(Protocol):
+    """What a rule's words need of an alert (``alerting.Alert`` has it), so rules import nothing above them."""
+
+    @property
+    def level(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def ticket_count(self) -> int: ...
+    @property
+    def summary(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Measure:
     """One scope as a rule sees it: its value, and the level it reaches (None: quiet)."""
@@ -157,6 +172,18 @@ class RuleBase(BaseModel):
     def history_days(self) -> int:
         """How many days of KPI history (HistoryView.daily) this rule reads."""
         return 0
+
+    def headline(self, alert: Firing) -> str:
+        """The alert's value in a few words for a notification's title: "23 open", "12 tickets older than 7d".
+
+        Each rule type says it in its own terms; the renderer and every notifier call this, so a plugin
+        rule type reads as well as a bundled one without the renderer knowing it.
+        """
+        return format_value(alert.value)
+
+    def terms(self, alert: Firing) -> str:
+        """When this rule fires at the alert's level, in its own words: "older than 7d", "due within 30m"."""
+        return format_value(alert.threshold) if alert.threshold is not None else ""
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         """Every scope with its value and level. Pure: no I/O, no clock."""

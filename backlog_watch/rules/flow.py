@@ -14,9 +14,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.kpis import created_in, is_solved
+from backlog_watch.kpis import created_in, format_value, is_solved
 from backlog_watch.models import Snapshot, Ticket
-from backlog_watch.rules.base import Level, Measure, RuleBase, oldest_first, plural
+from backlog_watch.rules.base import Firing, Level, Measure, RuleBase, oldest_first, plural
 
 
 class SpikeRule(RuleBase):
@@ -37,6 +37,12 @@ class SpikeRule(RuleBase):
 
     def needs_solved(self) -> timedelta:
         return self.window + self.baseline  # tickets created then and solved since still count
+
+    def headline(self, alert: Firing) -> str:
+        return f"{plural(alert.ticket_count, 'new ticket')} in {human_duration(self.window)}"
+
+    def terms(self, alert: Firing) -> str:
+        return f"{format_value(self.factor)}x the usual rate in {human_duration(self.window)}"
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         start = now - self.window
@@ -62,6 +68,12 @@ class FlatlineRule(RuleBase):
     type: Literal["flatline"]
     window: Duration
     level: Level = "warn"
+
+    def headline(self, alert: Firing) -> str:
+        return f"no new ticket for {format_value(alert.value)}h"
+
+    def terms(self, alert: Firing) -> str:
+        return f"no new ticket for {human_duration(self.window)}"
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
@@ -97,6 +109,12 @@ class FifoRule(RuleBase):
 
     def needs_solved(self) -> timedelta:
         return self.window
+
+    def headline(self, alert: Firing) -> str:
+        return f"{plural(alert.ticket_count, 'old ticket')} skipped"
+
+    def terms(self, alert: Firing) -> str:
+        return f"oldest-first ratio below {format_value(self.ratio)} in {human_duration(self.window)}"
 
     @property
     def scope_labels(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from pydantic import model_validator
 from backlog_watch.durations import Duration, format_duration, human_duration
 from backlog_watch.kpis import Scope, compute, format_value, metric_words
 from backlog_watch.models import Snapshot
-from backlog_watch.rules.base import Level, Measure, MetricName, RuleBase
+from backlog_watch.rules.base import Firing, Level, Measure, MetricName, RuleBase
 
 _HISTORY_SCOPES = ({"helpdesk"}, {"helpdesk", "group"})
 
@@ -64,6 +64,12 @@ class TrendRule(HistoryRule):
 
     def history_days(self) -> int:
         return self.days
+
+    def headline(self, alert: Firing) -> str:
+        return f"{metric_words(self.metric)} growing for {human_duration(self.growing_for)}"
+
+    def terms(self, alert: Firing) -> str:
+        return self.headline(alert)
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         for scope, value in self.current(snapshot, now):
@@ -126,6 +132,9 @@ class ForecastRule(HistoryRule):
 
     def history_days(self) -> int:
         return max(2, math.ceil(self.lookback / timedelta(days=1)))
+
+    def headline(self, alert: Firing) -> str:
+        return alert.summary  # the forecast's own sentence says the date and the rate
 
     def predict(self, snapshot: Snapshot, scope: Scope, value: float, now: datetime) -> tuple[float, float] | None:
         """(rate per day, days until the crossing), or None without two days of history."""

@@ -11,15 +11,11 @@ from backlog_watch_connectors.jira import JiraSettings
 from backlog_watch_connectors.zendesk import ZendeskSettings
 from pydantic import SecretStr, ValidationError
 
-from backlog_watch.config.models import (
-    Config,
-    ConsoleSettings,
-    EmailSettings,
-    SlackSettings,
-    WebhookSettings,
-    load_config,
-    parse_config,
-)
+from backlog_watch.config import Config, load_config, parse_config
+from backlog_watch.delivery.notifiers.console import ConsoleSettings
+from backlog_watch.delivery.notifiers.email import EmailSettings
+from backlog_watch.delivery.notifiers.slack import SlackSettings
+from backlog_watch.delivery.notifiers.slack_webhook import WebhookSettings
 from backlog_watch.errors import ConfigError
 from tests.paths import SHARED
 

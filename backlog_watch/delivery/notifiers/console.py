@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO
 from zoneinfo import ZoneInfo
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.notifiers.base import NotifierSettings
 from backlog_watch.models import AlertState
 
 if TYPE_CHECKING:
@@ -34,13 +35,25 @@ def format_text(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> s
     return "\n".join(lines)
 
 
+class ConsoleSettings(NotifierSettings):
+    """Alerts printed on stdout: the demo, and a dry run you can read."""
+
+    type: Literal["console"] = "console"
+
+
 class ConsoleNotifier:
     """Prints each notification; never fails."""
+
+    Settings: ClassVar[type[ConsoleSettings]] = ConsoleSettings
 
     def __init__(self, name: str = "console", stream: TextIO | None = None, tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = name
         self.tz = tz
         self._stream = stream
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, tz: ZoneInfo = render.UTC_ZONE) -> ConsoleNotifier:
+        return cls(settings.name, tz=tz)
 
     async def send(self, notification: Notification) -> Delivery:
         stream = self._stream or sys.stdout

@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.notifiers.base import NotifierSettings
 from backlog_watch.durations import human_duration
 from backlog_watch.errors import NotifyError
 
@@ -103,8 +104,52 @@ def build_message(
     return message
 
 
+class EmailSettings(NotifierSettings):
+    """SMTP: STARTTLS on 587 by default, or implicit TLS (``tls: true``, usually port 465)."""
+
+    type: Literal["email"] = "email"
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_replaces_starttls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tls") is True and "starttls" not in data:
+            return {**data, "starttls": False}
+        return data
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        for address in [value] if isinstance(value, str) else value:
+            if "@" not in parseaddr(address)[1]:
+                raise ValueError(f'"{address}" is not an email address')
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmailSettings:
+        if self.tls and self.starttls:
+            raise ValueError("set either tls (implicit TLS, port 465) or starttls (port 587), not both")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+
 class EmailNotifier:
     """Sends through one SMTP server; ``tls_context`` lets a private CA in (tests, internal relays)."""
+
+    Settings: ClassVar[type[EmailSettings]] = EmailSettings
 
     def __init__(
         self,
@@ -130,6 +175,21 @@ class EmailNotifier:
         self.username, self._password = username, password
         self.timeout = timeout
         self.tls_context = tls_context
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, tz: ZoneInfo = render.UTC_ZONE) -> EmailNotifier:
+        return cls(
+            settings.name,
+            host=settings.host,
+            port=settings.port,
+            sender=settings.from_,
+            to=settings.to,
+            starttls=settings.starttls,
+            tls=settings.tls,
+            username=settings.username,
+            password=settings.password,
+            tz=tz,
+        )
 
     def __repr__(self) -> str:
         return f"EmailNotifier(name={self.name!r}, host={self.host!r}, port={self.port})"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
+from backlog_watch.delivery.notifiers.base import NotifierSettings, https_or_loopback
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import AlertState
 
@@ -175,8 +176,27 @@ class ChannelPacer:
         self._last[key] = self._clock()
 
 
+class SlackSettings(NotifierSettings):
+    """Slack through a bot token: chat.postMessage, replies in thread, edits in place."""
+
+    type: Literal["slack"] = "slack"
+    token: SecretStr
+    channel: str = Field(min_length=1, max_length=80)  # Slack's longest channel name
+    api_url: str = "https://slack.com/api/"
+    """Another Slack Web API (a local stand-in in tests and the demo); http:// for loopback only."""
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not https_or_loopback(value):
+            raise ValueError(f'"{value}" must be an https:// URL (http:// only for loopback hosts)')
+        return value if value.endswith("/") else value + "/"
+
+
 class SlackNotifier:
     """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
+
+    Settings: ClassVar[type[SlackSettings]] = SlackSettings
 
     def __init__(
         self,
@@ -202,6 +222,10 @@ class SlackNotifier:
                 AsyncServerErrorRetryHandler(max_retry_count=max_retries),
             ],
         )
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, tz: ZoneInfo = render.UTC_ZONE) -> SlackNotifier:
+        return cls(settings.name, token=settings.token, channel=settings.channel, api_url=settings.api_url, tz=tz)
 
     def __repr__(self) -> str:
         return f"SlackNotifier(name={self.name!r}, channel={self.channel!r})"

@@ -7,10 +7,11 @@ message (the context line says why: firing, still firing, resolved). Quiet hours
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,6 +23,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.notifiers.base import NotifierSettings, https_or_loopback
 from backlog_watch.delivery.notifiers.slack import (
     HEADER_MAX,
     SECTION_MAX,
@@ -52,8 +54,24 @@ def digest_blocks(notifications: Sequence[Notification], tz: ZoneInfo = render.U
     return blocks
 
 
+class WebhookSettings(NotifierSettings):
+    """A Slack incoming webhook: one channel, no threads. The URL is the credential."""
+
+    type: Literal["slack_webhook"] = "slack_webhook"
+    url: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        if not https_or_loopback(value.get_secret_value()):
+            raise ValueError("must be an https:// URL (http:// only for loopback hosts)")
+        return value
+
+
 class SlackWebhookNotifier:
     """Posts to one incoming-webhook URL (the URL is the credential: never logged)."""
+
+    Settings: ClassVar[type[WebhookSettings]] = WebhookSettings
 
     def __init__(
         self,
@@ -75,6 +93,10 @@ class SlackWebhookNotifier:
             ],
         )
         self.pacer = pacer or ChannelPacer()
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, tz: ZoneInfo = render.UTC_ZONE) -> SlackWebhookNotifier:
+        return cls(settings.name, url=settings.url, tz=tz)
 
     def __repr__(self) -> str:
         return f"SlackWebhookNotifier(name={self.name!r})"
