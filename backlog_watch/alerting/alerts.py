@@ -59,6 +59,14 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A scope's value now, when it reaches no level: what a resolved notice says ("18 open now")."""
+
+    value: float
+    summary: str
+
+
+@dataclass(frozen=True)
 class Muted:
     """Why an alert is not notified now, although it is evaluated, stored and shown."""
 
@@ -130,14 +138,20 @@ def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Al
 
 
 def advance(
-    previous: Mapping[str, Alert], findings: Iterable[Finding], now: datetime, evaluated_rules: Iterable[str]
+    previous: Mapping[str, Alert],
+    findings: Iterable[Finding],
+    now: datetime,
+    evaluated_rules: Iterable[str],
+    readings: Mapping[str, Reading] | None = None,
 ) -> dict[str, Alert]:
     """The alerts after this evaluation.
 
     A finding starts (pending) or continues an alert; a firing alert of an evaluated rule without a
     finding is resolved; a pending one just goes away. Alerts of rules not evaluated this time (a
     helpdesk whose data is stale, say) are carried over untouched. Resolved alerts are kept a while
-    so their resolved notice can still be delivered after an outage, then dropped.
+    so their resolved notice can still be delivered after an outage, then dropped. An alert resolving
+    takes its scope's value and summary now from ``readings`` (by fingerprint) when there is one, so its
+    notice tells where the scope stands, not the last value that fired.
     """
     evaluated = set(evaluated_rules)
     current: dict[str, Alert] = {}
@@ -149,7 +163,9 @@ def advance(
         if alert.rule not in evaluated:
             current[fp] = alert
         elif alert.state is AlertState.FIRING:
-            current[fp] = replace(alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now)
+            reading = (readings or {}).get(fp)
+            now_is = {"value": reading.value, "summary": reading.summary} if reading is not None else {}
+            current[fp] = replace(alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now, **now_is)
         elif alert.state is AlertState.RESOLVED and alert.resolved_at and now - alert.resolved_at < RESOLVED_RETENTION:
             current[fp] = alert
     return current

@@ -167,7 +167,11 @@ class RuleBase(BaseModel):
         """What holds now, one finding per scope that reaches a level."""
         for m in self.measure(snapshot, now):
             if m.level is not None:
-                yield self._finding(m.scope, m.level, m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
+                yield self.finding(m)
+
+    def finding(self, m: Measure) -> Finding:
+        """The finding of a measure that reaches a level (the daemon measures once and keeps the quiet ones)."""
+        return self._finding(m.scope, m.level or "warn", m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
 
     def matching(self, snapshot: Snapshot) -> list[Ticket]:
         return [t for t in snapshot.tickets if self.where.matches(t)]
