@@ -18,7 +18,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,17 +26,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backlog_watch.alerting.alerts import Alert, AlertState, Finding, Muted, Reading, advance, labels_of
-from backlog_watch.alerting.alerts import fingerprint as fingerprint_of
+from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
 from backlog_watch.alerting.silences import Silences
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.debounce import DEFAULT_WINDOW, Debouncer
-from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier
+from backlog_watch.delivery.dedup import DispatchResult, Notifier
 from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.delivery.pipeline import Deliverer, enqueue, mute, plan_due
 from backlog_watch.delivery.store_failing import StoreWatch
 from backlog_watch.errors import AuthError, HelpdeskError, StoreError
+from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, sync
@@ -56,19 +56,6 @@ DELIVERY_GRACE = 3.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Evaluation:
-    """What one evaluation found and did."""
-
-    alerts: dict[str, Alert]
-    findings: list[Finding] = field(default_factory=list)
-    planned: list[tuple[str, Notification]] = field(default_factory=list)
-    result: DispatchResult = field(default_factory=DispatchResult)
-    muted: dict[str, Muted] = field(default_factory=dict)
-    """fingerprint -> why it was not notified (silenced, inhibited, quiet hours): still stored and shown."""
-    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -393,43 +380,6 @@ class SkippedRunsFilter(logging.Filter):
     def forget(self, job_id: str) -> None:
         """The job succeeded: the next skip starts a new episode and is said again."""
         self._said.discard(job_id)
-
-
-def measure_rules(
-    rules: list[RuleBase], snapshot: Snapshot, now: datetime, previous: Mapping[str, Alert]
-) -> tuple[list[Finding], dict[str, Reading]]:
-    """Every rule measured once: the findings of the scopes that reach a level, and the value now of
-    every alert's scope that does not (what its resolved notice says). An alert whose scope has gone
-    (no ticket left in it) reads 0 there."""
-    findings: list[Finding] = []
-    readings: dict[str, Reading] = {}
-    for rule in rules:
-        for m in rule.measure(snapshot, now):
-            if m.level is not None:
-                findings.append(rule.finding(m))
-            else:
-                readings[fingerprint_of(rule.name, labels_of(dict(m.scope)))] = Reading(m.value, m.summary)
-    names = {r.name for r in rules}
-    for fp, alert in previous.items():
-        if alert.rule in names and alert.state is AlertState.FIRING and fp not in readings:
-            scope = ", ".join(f"{k}={v}" for k, v in alert.labels) or "all"
-            readings[fp] = Reading(0.0, f"{scope}: no ticket in scope now")
-    return findings, readings
-
-
-def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> None:
-    """One line per alert whose state or level changed, carrying its rule and helpdesk."""
-    for fingerprint, alert in alerts.items():
-        before = previous.get(fingerprint)
-        if before is not None and (before.state, before.level) == (alert.state, alert.level):
-            continue
-        extra = {
-            "rule": alert.rule,
-            "helpdesk": alert.label_map.get("helpdesk"),
-            "alert_state": alert.state.value,
-            "alert_level": alert.level,
-        }
-        log.info("alert %s (%s): %s", alert.state.value, alert.level, alert.summary, extra=extra)
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

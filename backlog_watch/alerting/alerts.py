@@ -163,9 +163,15 @@ def advance(
         if alert.rule not in evaluated:
             current[fp] = alert
         elif alert.state is AlertState.FIRING:
-            reading = (readings or {}).get(fp)
-            now_is = {"value": reading.value, "summary": reading.summary} if reading is not None else {}
-            current[fp] = replace(alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now, **now_is)
+            reading = (readings or {}).get(fp) or Reading(alert.value, alert.summary)
+            current[fp] = replace(
+                alert,
+                state=AlertState.RESOLVED,
+                resolved_at=now,
+                evaluated_at=now,
+                value=reading.value,
+                summary=reading.summary,
+            )
         elif alert.state is AlertState.RESOLVED and alert.resolved_at and now - alert.resolved_at < RESOLVED_RETENTION:
             current[fp] = alert
     return current
