@@ -1,9 +1,14 @@
 """The daemon: APScheduler runs each helpdesk's poll (never two at once) and the evaluation.
 
-poll(helpdesk): sync from the stored cursor -> record the poll -> evaluate.
-evaluate(): snapshot of the store at now -> rules -> advance alerts -> plan -> deliver -> record.
+poll(helpdesk): sync from the stored cursor -> record the poll -> request an evaluation (debounced:
+polls that finish together are evaluated once, debounce.py).
+evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> advance alerts -> mute
+-> plan -> enqueue (delivery/pipeline.py); then, outside the lock, the deliverer sends what is due. In
+``run`` the deliverer is a long-lived task woken by each evaluation, so a storm of paced messages never
+holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT): stop scheduling, cancel syncs between pages (each page is committed
-with its cursor in one transaction, so nothing is half-written), let a running evaluation finish.
+with its cursor in one transaction, so nothing is half-written), let a running evaluation finish, let
+the deliverer finish the send in flight and claim nothing more.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,15 +27,18 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerting.alerts import advance
-from backlog_watch.alerting.policy import DeliveryPolicy, held_back, log_muted
+from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
 from backlog_watch.alerting.silences import Silences
 from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, plan
-from backlog_watch.delivery.outbox import Outbox, deliver_due
+from backlog_watch.debounce import DEFAULT_WINDOW, Debouncer
+from backlog_watch.delivery.dedup import DispatchResult, Notifier
+from backlog_watch.delivery.outbox import Outbox
+from backlog_watch.delivery.pipeline import Deliverer, enqueue, mute, plan_due
 from backlog_watch.delivery.store_failing import StoreWatch
 from backlog_watch.errors import AuthError, HelpdeskError, StoreError
+from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
-from backlog_watch.models import Alert, Finding, Muted, Snapshot
+from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, sync
 from backlog_watch.store import Store
@@ -43,23 +51,12 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0
 """Seconds a running evaluation may take to finish after SIGTERM."""
+DELIVERY_GRACE = 3.0
+"""Seconds the send in flight may take after SIGTERM (a paced Slack message waits at most 1s)."""
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Evaluation:
-    """What one evaluation found and did."""
-
-    alerts: dict[str, Alert]
-    findings: list[Finding] = field(default_factory=list)
-    planned: list[tuple[str, Notification]] = field(default_factory=list)
-    result: DispatchResult = field(default_factory=DispatchResult)
-    muted: dict[str, Muted] = field(default_factory=dict)
-    """fingerprint -> why it was not notified (silenced, inhibited, quiet hours): still stored and shown."""
-    snapshot: Snapshot | None = None
 
 
 class Daemon:
@@ -78,6 +75,7 @@ class Daemon:
         policy: DeliveryPolicy | None = None,
         calendars: Mapping[str, BusinessCalendar] | None = None,
         handle_hours: Mapping[str, float] | None = None,
+        evaluation_window: float = DEFAULT_WINDOW,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -104,6 +102,13 @@ class Daemon:
         self._cron_jobs: list[tuple[str, BaseTrigger, Callable[[], Awaitable[object]]]] = []
         self._skipped_runs = SkippedRunsFilter()
         self.store_watch = StoreWatch(self.notifiers, clock)
+        self.deliverer = Deliverer(self.outbox, self.notifiers, lambda: self.all_rules, self.policy.quiet_hours)
+        self.delivery_grace = DELIVERY_GRACE
+        self._debouncer: Debouncer[Evaluation] = Debouncer(self._evaluate_on_change, self._polling, evaluation_window)
+        self._wake_deliverer = asyncio.Event()
+        self._delivering: asyncio.Task[None] | None = None
+        self.evaluations = 0
+        """Evaluations run (dry ones too): what debouncing saves shows here."""
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -119,8 +124,11 @@ class Daemon:
             if self.instruments is not None:
                 self.instruments.polled(name, time.monotonic() - started, ok)
         if then_evaluate and not self._stopping.is_set():
-            await self.evaluate()
+            await asyncio.shield(self._debouncer.request())  # shared: cancelling this poll leaves it running
         return ok
+
+    def _polling(self) -> bool:
+        return any(lock.locked() for lock in self._poll_locks.values())
 
     async def _sync_one(self, name: str) -> bool:
         connector = self.connectors[name]
@@ -165,27 +173,45 @@ class Daemon:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    async def evaluate(self) -> Evaluation:
-        """Evaluate every rule on the stored data at now, advance the alerts, notify what is due."""
+    @property
+    def all_rules(self) -> dict[str, RuleBase]:
+        """The configured rules and the policy's own (helpdesk-down), by name."""
+        return {**self.rules_by_name, **self.policy.rules}
+
+    async def evaluate(self, *, deliver: bool = True) -> Evaluation:
+        """Evaluate every rule on the stored data at now and queue what is due; then, with ``deliver``
+        and outside the evaluation lock, send it and return what was sent in ``result``."""
+        evaluation = await self.assess()
+        if deliver and not self.dry_run:
+            evaluation.result = await self.deliver()
+            evaluation.result.muted = evaluation.muted
+        return evaluation
+
+    async def _evaluate_on_change(self) -> Evaluation:
+        """The debounced evaluation after polls: the deliverer task sends, or (not started) this does."""
+        if self._delivering is None:
+            return await self.evaluate()
+        evaluation = await self.assess()
+        self._wake_deliverer.set()
+        return evaluation
+
+    async def assess(self) -> Evaluation:
+        """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Quick and
+        synchronous: nothing here sleeps or sends."""
         async with self._eval_lock:
+            self.evaluations += 1
             now = self.clock()
             statuses = [self.store.poll_status(n) for n in self.connectors]
             polled = [s.helpdesk for s in statuses if s.last_success is not None]
             snapshot = self.snapshot(now, polled)
-            findings = [f for rule in self.rules for f in rule.evaluate(snapshot, now)]
-            findings += self.policy.findings(statuses, now)
-            rules = {**self.rules_by_name, **self.policy.rules}
             previous = self.store.load_alerts()
-            alerts = advance(previous, findings, now, list(rules))
+            findings, readings = measure_rules(self.rules, snapshot, now, previous)
+            findings += self.policy.findings(statuses, now)
+            rules = self.all_rules
+            alerts = advance(previous, findings, now, list(rules), readings)
             data_as_of = {s.helpdesk: s.last_success for s in statuses}
-            muted = self.policy.muted(alerts.values(), rules, Silences(self.store).active(now), now)
-            alerts = {fp: replace(a, muted=muted.get(fp)) for fp, a in alerts.items()}
-            skip = held_back(muted)
-            due = [
-                (name, n)
-                for name, n in plan(list(alerts.values()), rules, self.outbox, now, data_as_of)
-                if n.alert.fingerprint not in skip
-            ]
+            alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
+            due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted)
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
             if self.dry_run:
                 return evaluation
@@ -193,14 +219,23 @@ class Daemon:
             log_transitions(previous, alerts)
             log_muted(previous, alerts)
             self.history.record(now, kpis_by_scope(snapshot, now))
-            self.outbox.enqueue(due, now)  # written before sending: a crash from here on redoes, never loses
-            evaluation.result = await deliver_due(self.outbox, self.notifiers, rules, now, self.policy.quiet_hours)
-            evaluation.result.muted = muted
-            if self.instruments is not None:
-                self.instruments.delivered(
-                    [n for n, _ in evaluation.result.sent], [n for n, _, _ in evaluation.result.failed]
-                )
+            enqueue(self.outbox, due, now)
             return evaluation
+
+    async def deliver(self) -> DispatchResult:
+        """One round of the deliverer: every row due now, sent and recorded or rescheduled."""
+        result = await self.deliverer.deliver(self.clock())
+        if self.instruments is not None:
+            self.instruments.delivered([n for n, _ in result.sent], [n for n, _, _ in result.failed])
+        return result
+
+    async def _deliver_forever(self) -> None:
+        """The deliverer task of ``run``: a round each time an evaluation queued something."""
+        while not self.deliverer.stopping:
+            await self._wake_deliverer.wait()
+            self._wake_deliverer.clear()
+            if not self.deliverer.stopping:
+                await self.guarded(self.deliver())
 
     def snapshot(self, now: datetime, helpdesks: list[str]) -> Snapshot:
         """The stored data at now, with what the rules need besides tickets (history, calendars)."""
@@ -228,7 +263,7 @@ class Daemon:
     async def _evaluate_job(self) -> None:
         if not self._stopping.is_set():
             self._track_job()
-            await self.guarded(self.evaluate())
+            await self.guarded(self._evaluate_on_change())
 
     async def _poll_job(self, name: str) -> None:
         await self.guarded(self.poll(name))
@@ -260,6 +295,7 @@ class Daemon:
 
     def start(self, poll_every: Mapping[str, float]) -> None:
         """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
+        self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         now = datetime.now(UTC)
@@ -300,6 +336,8 @@ class Daemon:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         logging.getLogger("apscheduler.scheduler").removeFilter(self._skipped_runs)
+        self._debouncer.cancel()
+        self.deliverer.stopping = True
         for task in list(self._syncing):
             task.cancel()
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
@@ -307,6 +345,19 @@ class Daemon:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for task in late:
                 task.cancel()
+        await self._stop_deliverer()
+
+    async def _stop_deliverer(self) -> None:
+        """The send in flight may finish (within ``delivery_grace``); nothing more is claimed. A row cut
+        off mid-send stays in the outbox and goes out after the restart."""
+        task, self._delivering = self._delivering, None
+        if task is None:
+            return
+        self._wake_deliverer.set()
+        _, late = await asyncio.wait([task], timeout=self.delivery_grace)
+        for t in late:
+            t.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class SkippedRunsFilter(logging.Filter):
@@ -330,21 +381,6 @@ class SkippedRunsFilter(logging.Filter):
     def forget(self, job_id: str) -> None:
         """The job succeeded: the next skip starts a new episode and is said again."""
         self._said.discard(job_id)
-
-
-def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) -> None:
-    """One line per alert whose state or level changed, carrying its rule and helpdesk."""
-    for fingerprint, alert in alerts.items():
-        before = previous.get(fingerprint)
-        if before is not None and (before.state, before.level) == (alert.state, alert.level):
-            continue
-        extra = {
-            "rule": alert.rule,
-            "helpdesk": alert.label_map.get("helpdesk"),
-            "alert_state": alert.state.value,
-            "alert_level": alert.level,
-        }
-        log.info("alert %s (%s): %s", alert.state.value, alert.level, alert.summary, extra=extra)
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

@@ -10,12 +10,20 @@ nothing is read or written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from backlog_watch.models import Alert, AlertState, Finding
 
 RESOLVED_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A scope's value now, when it reaches no level: what a resolved notice says ("18 open now")."""
+
+    value: float
+    summary: str
 
 
 def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Alert:
@@ -42,14 +50,20 @@ def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Al
 
 
 def advance(
-    previous: Mapping[str, Alert], findings: Iterable[Finding], now: datetime, evaluated_rules: Iterable[str]
+    previous: Mapping[str, Alert],
+    findings: Iterable[Finding],
+    now: datetime,
+    evaluated_rules: Iterable[str],
+    readings: Mapping[str, Reading] | None = None,
 ) -> dict[str, Alert]:
     """The alerts after this evaluation.
 
     A finding starts (pending) or continues an alert; a firing alert of an evaluated rule without a
     finding is resolved; a pending one just goes away. Alerts of rules not evaluated this time (a
     helpdesk whose data is stale, say) are carried over untouched. Resolved alerts are kept a while
-    so their resolved notice can still be delivered after an outage, then dropped.
+    so their resolved notice can still be delivered after an outage, then dropped. An alert resolving
+    takes its scope's value and summary now from ``readings`` (by fingerprint) when there is one, so its
+    notice tells where the scope stands, not the last value that fired.
     """
     evaluated = set(evaluated_rules)
     current: dict[str, Alert] = {}
@@ -61,7 +75,15 @@ def advance(
         if alert.rule not in evaluated:
             current[fp] = alert
         elif alert.state is AlertState.FIRING:
-            current[fp] = replace(alert, state=AlertState.RESOLVED, resolved_at=now, evaluated_at=now)
+            reading = (readings or {}).get(fp) or Reading(alert.value, alert.summary)
+            current[fp] = replace(
+                alert,
+                state=AlertState.RESOLVED,
+                resolved_at=now,
+                evaluated_at=now,
+                value=reading.value,
+                summary=reading.summary,
+            )
         elif alert.state is AlertState.RESOLVED and alert.resolved_at and now - alert.resolved_at < RESOLVED_RETENTION:
             current[fp] = alert
     return current

@@ -45,6 +45,9 @@ class HelpdeskDownRule(RuleBase):
     def headline(self, alert: Firing) -> str:
         return f"failing for {human_duration(timedelta(seconds=alert.value))}"
 
+    def resolved(self, alert: Firing) -> str | None:
+        return None
+
 
 def down_findings(
     statuses: Iterable[PollStatus], down_after: Mapping[str, timedelta], now: datetime | None = None

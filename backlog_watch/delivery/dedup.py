@@ -1,4 +1,4 @@
-"""When to send what: the dedup decision over the notification log, and the send-then-record loop.
+"""When to send what: the dedup decision over the notification log (the plan stage of pipeline.py).
 
 ``needs_notify`` is a pure function of the last log entry, the alert and ``now`` (as Alertmanager's
 dedup stage); the daemon plans against the outbox's view of it (the newest news queued, else the log),
@@ -164,41 +164,3 @@ def plan(
                 )
             )
     return due
-
-
-async def deliver(
-    due: Sequence[tuple[str, Notification]], notifiers: Mapping[str, Notifier], store: LogStore
-) -> DispatchResult:
-    """Send each notification, and record it only once its notifier has succeeded."""
-    result = DispatchResult()
-    for name, notification in due:
-        alert = notification.alert
-        try:
-            delivery = await notifiers[name].send(notification)
-        except NotifyError as exc:
-            log.warning(
-                "notification of %s to %s failed: %s",
-                alert.rule,
-                name,
-                exc,
-                extra={"rule": alert.rule, "notifier": name},
-            )
-            result.failed.append((name, notification, exc))
-            continue
-        previous = notification.previous
-        store.record_sent(
-            LogEntry(
-                fingerprint=alert.fingerprint,
-                notifier=name,
-                episode=alert.firing_since or notification.now,
-                state=alert.state,
-                level=alert.level,
-                sent_at=notification.now,
-                ticket_ids=tuple(t.id for t in alert.tickets),
-                channel=delivery.channel or (previous.channel if previous else None),
-                ts=delivery.ts or (previous.ts if previous else None),
-                ticket_count=alert.ticket_count,
-            )
-        )
-        result.sent.append((name, notification))
-    return result

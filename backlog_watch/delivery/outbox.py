@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -30,8 +30,7 @@ from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
 from backlog_watch.alerting.escalation import EscalationStep
-from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import DispatchResult, Notification, Notifier, Reason, same_episode
+from backlog_watch.delivery.dedup import Notification, Notifier, Reason, same_episode
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import AlertState, LogEntry
 from backlog_watch.rules.backlog import RuleBase
@@ -238,135 +237,3 @@ class Outbox:
     def drop(self, row: OutboxRow) -> None:
         self.store.outbox_drop(row.id)
         self._claimed.discard(row.id)
-
-
-def log_entry_for(name: str, notification: Notification, channel: str | None, ts: str | None) -> LogEntry:
-    alert, previous = notification.alert, notification.previous
-    return LogEntry(
-        fingerprint=alert.fingerprint,
-        notifier=name,
-        episode=alert.firing_since or notification.now,
-        state=alert.state,
-        level=alert.level,
-        sent_at=notification.now,
-        ticket_ids=tuple(t.id for t in alert.tickets),
-        channel=channel or (previous.channel if previous else None),
-        ts=ts or (previous.ts if previous else None),
-        ticket_count=alert.ticket_count,
-    )
-
-
-async def deliver_due(
-    outbox: Outbox,
-    notifiers: Mapping[str, Notifier],
-    rules: Mapping[str, RuleBase],
-    now: datetime,
-    quiet_hours: Mapping[str, BusinessCalendar] | None = None,
-) -> DispatchResult:
-    """Send every row due now, each alert's news in order; record each success, reschedule each failure
-    (the rows behind a failure wait for it)."""
-    result = DispatchResult()
-    idle: set[str] = set()  # notifiers not sending this time: not configured, or in quiet hours
-    for name, calendar in (quiet_hours or {}).items():
-        notifier = notifiers.get(name)
-        if notifier is None:
-            continue
-        if not calendar.is_open(now):
-            idle.add(name)
-            result.held.extend((name, r.fingerprint) for r in outbox.hold(name))
-        elif hasattr(notifier, "send_digest"):
-            held = _decode(outbox, outbox.claim_held(name), rules)
-            if len(held) > 1:
-                await _send_digest(outbox, name, notifier, held, now, result)
-            else:
-                outbox.release([r for r, _ in held])
-    tried: set[int] = set()  # a failure retried at once (a zero backoff) waits for the next delivery
-    while heads := outbox.claim(now, skip=idle):
-        outbox.release([r for r in heads if r.id in tried])
-        heads = [r for r in heads if r.id not in tried]
-        if not heads:
-            break
-        tried.update(r.id for r in heads)
-        for row, notification in _decode(outbox, heads, rules):
-            notifier = notifiers.get(row.notifier)
-            if notifier is None:
-                idle.add(row.notifier)  # no longer configured: kept, in case the config brings it back
-                outbox.release([row])
-                continue
-            await _send_one(outbox, row.notifier, notifier, row, notification, now, result)
-    return result
-
-
-def _decode(
-    outbox: Outbox, rows: Sequence[OutboxRow], rules: Mapping[str, RuleBase]
-) -> list[tuple[OutboxRow, Notification]]:
-    pairs = []
-    for row in rows:
-        notification = outbox.notification(row, rules)
-        if notification is None:
-            log.warning("dropping a notification of a rule no longer configured", extra={"notifier": row.notifier})
-            outbox.drop(row)
-            continue
-        pairs.append((row, notification))
-    return pairs
-
-
-async def _send_one(
-    outbox: Outbox,
-    name: str,
-    notifier: Notifier,
-    row: OutboxRow,
-    notification: Notification,
-    now: datetime,
-    result: DispatchResult,
-) -> None:
-    notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
-    try:
-        delivery = await notifier.send(notification)
-    except NotifyError as exc:
-        _failed(outbox, name, [(row, notification)], now, exc, result)
-        return
-    outbox.mark_sent([(row, log_entry_for(name, notification, delivery.channel, delivery.ts))])
-    result.sent.append((name, notification))
-
-
-async def _send_digest(
-    outbox: Outbox,
-    name: str,
-    notifier: Notifier,
-    pairs: Sequence[tuple[OutboxRow, Notification]],
-    now: datetime,
-    result: DispatchResult,
-) -> None:
-    notifications = [replace(n, now=now) for _, n in pairs]
-    try:
-        await notifier.send_digest(notifications)  # type: ignore[attr-defined]
-    except NotifyError as exc:
-        _failed(outbox, name, pairs, now, exc, result)
-        return
-    outbox.mark_sent(
-        [(row, log_entry_for(name, n, None, None)) for (row, _), n in zip(pairs, notifications, strict=True)]
-    )
-    result.sent.extend((name, n) for n in notifications)
-
-
-def _failed(
-    outbox: Outbox,
-    name: str,
-    pairs: Sequence[tuple[OutboxRow, Notification]],
-    now: datetime,
-    exc: NotifyError,
-    result: DispatchResult,
-) -> None:
-    for row, notification in pairs:
-        when = outbox.mark_failed(row, now, exc)
-        if row.attempts == 0:  # log on change: the first failure of a notification, not every retry
-            log.warning(
-                "notification of %s to %s failed (next try %s): %s",
-                notification.alert.rule,
-                name,
-                when.strftime("%H:%M:%S"),
-                exc,
-                extra={"rule": notification.alert.rule, "notifier": name},
-            )
-        result.failed.append((name, notification, exc))

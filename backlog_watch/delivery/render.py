@@ -111,11 +111,21 @@ def reason_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
             since = alert.firing_since or notification.now
             return f"Still firing, for {human_duration(notification.now - since)}"
         case Reason.RESOLVED:
-            if alert.resolved_at is None:
-                return "Resolved"
-            fired = fired_for(alert)
-            after = f", after firing for {human_duration(fired)}" if fired is not None else ""
-            return f"Resolved at {local_time(alert.resolved_at, tz)}{after}"
+            return resolved_text(notification, tz)
+
+
+def resolved_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
+    """`Resolved: open tickets is 18 now (critical above 20), after firing for 2h 15m`: where the scope
+    stands now (the alert took its value at resolution, alerts.advance) against what made it fire."""
+    alert, rule = notification.alert, notification.rule
+    if alert.resolved_at is None:
+        return "Resolved"
+    fired = fired_for(alert)
+    after = f", after firing for {human_duration(fired)}" if fired is not None else ""
+    now = rule.resolved(alert)
+    if now is None:
+        return f"Resolved at {local_time(alert.resolved_at, tz)}{after}"
+    return f"Resolved: {now}{after}"
 
 
 def escalation_text(notification: Notification) -> str:

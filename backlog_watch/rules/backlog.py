@@ -116,6 +116,10 @@ class ThresholdRule(RuleBase):
         limit = format_value(alert.threshold) if alert.threshold is not None else "?"
         return f"{metric_words(self.metric)} {'below' if below else 'above'} {limit}"
 
+    def resolved(self, alert: Firing) -> str | None:
+        limit = self.terms(alert).removeprefix(metric_words(self.metric)).strip()
+        return f"{metric_words(self.metric)} is {format_value(alert.value)} now ({alert.level} {limit})"
+
     def level_for(self, value: float) -> tuple[str, float] | None:
         """The level this value reaches and the threshold it crossed, or None."""
         for level, above, below in (

@@ -185,6 +185,11 @@ class RuleBase(BaseModel):
         """When this rule fires at the alert's level, in its own words: "older than 7d", "due within 30m"."""
         return format_value(alert.threshold) if alert.threshold is not None else ""
 
+    def resolved(self, alert: Firing) -> str | None:
+        """Where a resolved scope stands now (the alert took its value at resolution): "12 open now".
+        None when there is nothing to say beyond the time (helpdesk-down)."""
+        return f"{self.headline(alert)} now"
+
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         """Every scope with its value and level. Pure: no I/O, no clock."""
         raise NotImplementedError(self.unsupported_reason())
@@ -193,7 +198,11 @@ class RuleBase(BaseModel):
         """What holds now, one finding per scope that reaches a level."""
         for m in self.measure(snapshot, now):
             if m.level is not None:
-                yield self._finding(m.scope, m.level, m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
+                yield self.finding(m)
+
+    def finding(self, m: Measure) -> Finding:
+        """The finding of a measure that reaches a level (the daemon measures once and keeps the quiet ones)."""
+        return self._finding(m.scope, m.level or "warn", m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
 
     def matching(self, snapshot: Snapshot) -> list[Ticket]:
         return [t for t in snapshot.tickets if self.where.matches(t)]

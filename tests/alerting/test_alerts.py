@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from backlog_watch.alerting.alerts import advance
-from backlog_watch.delivery.dedup import Delivery, Notification, Reason, deliver, needs_notify, plan
-from backlog_watch.errors import NotifyError
+from backlog_watch.delivery.dedup import Reason, needs_notify
 from backlog_watch.models import Alert, AlertState, Finding, LogEntry, fingerprint
-from backlog_watch.rules.backlog import ThresholdRule
-from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW
 
 SCOPE = (("helpdesk", "zendesk"),)
@@ -112,39 +108,3 @@ def test_send_resolved_false_sends_no_resolved_notice() -> None:
     fired = next(iter(advance({}, [finding()], NOW, ["size"]).values()))
     resolved = next(iter(advance({fired.fingerprint: fired}, [], NOW + MIN, ["size"]).values()))
     assert needs_notify(_entry(fired), resolved, NOW + MIN, repeat_every=MIN, send_resolved=False) is None
-
-
-class Flaky:
-    """A notifier that fails while ``down`` and records what it delivered."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.down, self.sent = name, False, []
-
-    async def send(self, notification: Notification) -> Delivery:
-        if self.down:
-            raise NotifyError("HTTP 500", notifier=self.name)
-        self.sent.append(notification.reason)
-        return Delivery(channel="C1", ts=f"ts{len(self.sent)}")
-
-
-async def test_a_failed_send_is_not_recorded_and_goes_out_at_the_next_evaluation(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "bw.db")
-    rule = ThresholdRule(
-        name="size", type="threshold", metric="open_tickets", warn_above=50, notify=("slack", "console")
-    )
-    rules = {"size": rule}
-    slack, console = Flaky("slack"), Flaky("console")
-    slack.down = True
-    alerts = advance({}, [finding()], NOW, ["size"])
-    result = await deliver(plan(list(alerts.values()), rules, store, NOW), {"slack": slack, "console": console}, store)
-    assert [n for n, _, _ in result.failed] == ["slack"] and [n for n, _ in result.sent] == ["console"]
-    assert store.log_entry(alerts[finding().fingerprint].fingerprint, "slack") is None
-
-    slack.down = False
-    due = plan(list(alerts.values()), rules, store, NOW + MIN)
-    assert [(n, x.reason) for n, x in due] == [("slack", Reason.FIRING)]  # console is not told twice
-    await deliver(due, {"slack": slack, "console": console}, store)
-    assert plan(list(alerts.values()), rules, store, NOW + 2 * MIN) == []
-    entry = store.log_entry(next(iter(alerts)), "slack")
-    assert entry is not None and (entry.channel, entry.ts) == ("C1", "ts1")
-    store.close()

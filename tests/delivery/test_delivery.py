@@ -8,7 +8,6 @@ only duplicate is the one in the crash window.
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def outbox_rows(db: Path) -> list[tuple[str, int, str | None]]:
         return raw.execute("SELECT notifier, attempts, last_error FROM outbox ORDER BY id").fetchall()
 
 
-async def test_rate_limits_and_outage_delay_but_every_alert_arrives_once(
+async def test_a_429_is_retried_by_the_outbox_once_after_its_retry_after(
     zendesk_sim: ZendeskSimulator,
     slack_standin: SlackStandIn,
     sim_clock: SimClock,
@@ -85,18 +84,39 @@ async def test_rate_limits_and_outage_delay_but_every_alert_arrives_once(
     sim_clock.advance(120)
     db = tmp_path / "bw.db"
     config = make_config(zendesk_sim, slack_standin, db)
-    slack_standin.rate_limit_next(3, retry_after=1)  # slack-sdk waits Retry-After twice, then gives up for now
-    started = time.monotonic()
+    slack_standin.rate_limit_next(1, retry_after=120)  # longer than the outbox's first backoff (30s)
     assert await once(config, sim_clock) == 1
-    assert time.monotonic() - started >= 2.0  # Retry-After honoured (1s, twice)
     assert parents(slack_standin) == ["old-tickets"]  # the second alert went through; the first waits
     ((notifier, attempts, error),) = outbox_rows(db)
     assert (notifier, attempts) == ("slack", 1) and "429" in (error or "")
+    posts = len(slack_standin.calls_to("chat.postMessage"))
+    assert posts == 2  # slack-sdk did not retry in place: nothing sleeps in a delivery
 
+    sim_clock.advance(60)  # past the backoff, not past Retry-After
+    assert await once(config, sim_clock) == 0
+    assert len(slack_standin.calls_to("chat.postMessage")) == posts  # not even tried
+    sim_clock.advance(61)
+    assert await once(config, sim_clock) == 0
+    assert len(slack_standin.calls_to("chat.postMessage")) == posts + 1  # retried once, and delivered
+    assert sorted(parents(slack_standin)) == ["backlog-size", "old-tickets"]
+    assert outbox_rows(db) == []
+
+
+async def test_an_outage_delays_with_backoff_but_every_alert_arrives_once(
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
+) -> None:
+    sim_clock.advance(120)
+    db = tmp_path / "bw.db"
+    config = make_config(zendesk_sim, slack_standin, db)
     slack_standin.fail_next(30, status=500)  # Slack down for a while
+    assert await once(config, sim_clock) == 1
+    assert [row[:2] for row in outbox_rows(db)] == [("slack", 1), ("slack", 1)]
     sim_clock.advance(10)
     assert await once(config, sim_clock) == 0  # not due yet (backoff 30s): not even tried
-    assert len(slack_standin.calls_to("chat.postMessage")) == 4
+    assert len(slack_standin.calls_to("chat.postMessage")) == 2
     sim_clock.advance(30)
     assert await once(config, sim_clock) == 1
     assert outbox_rows(db)[0][1] == 2  # second attempt failed, rescheduled further out (1m)

@@ -16,11 +16,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
@@ -205,7 +200,6 @@ class SlackNotifier:
         token: SecretStr,
         channel: str,
         api_url: str = "https://slack.com/api/",
-        max_retries: int = 2,
         pacer: ChannelPacer | None = None,
         tz: ZoneInfo = render.UTC_ZONE,
     ) -> None:
@@ -216,11 +210,7 @@ class SlackNotifier:
         self._client = AsyncWebClient(
             token=token.get_secret_value(),
             base_url=api_url if api_url.endswith("/") else api_url + "/",
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
-                AsyncServerErrorRetryHandler(max_retry_count=max_retries),
-            ],
+            retry_handlers=[],  # the outbox is the only retrier: it reschedules, honouring Retry-After
         )
 
     @classmethod

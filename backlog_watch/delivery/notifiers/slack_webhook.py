@@ -13,11 +13,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import SecretStr, field_validator
 from slack_sdk.errors import SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -78,7 +73,6 @@ class SlackWebhookNotifier:
         name: str,
         *,
         url: SecretStr,
-        max_retries: int = 2,
         pacer: ChannelPacer | None = None,
         tz: ZoneInfo = render.UTC_ZONE,
     ) -> None:
@@ -86,11 +80,7 @@ class SlackWebhookNotifier:
         self.tz = tz
         self._client = AsyncWebhookClient(
             url=url.get_secret_value(),
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
-                AsyncServerErrorRetryHandler(max_retry_count=max_retries),
-            ],
+            retry_handlers=[],  # the outbox is the only retrier: it reschedules, honouring Retry-After
         )
         self.pacer = pacer or ChannelPacer()
 

@@ -1,0 +1,243 @@
+"""Delivery as an explicit pipeline, after Alertmanager's notify pipeline:
+
+    mute (silences, inhibition, quiet hours) -> plan (dedup over the log and the outbox) -> enqueue
+    -> send (each notifier on its own, concurrently) -> record (log entry + row cleared, one transaction)
+
+The first three stages are synchronous and quick: the daemon runs them under its evaluation lock. The
+last two belong to the ``Deliverer``, run outside that lock: it claims the rows that are due and sends
+them, so a storm of paced Slack messages never holds up a poll or the next evaluation. The outbox is
+the only retrier: a failed send is rescheduled there (tenacity's backoff, or the Retry-After asked for),
+never retried in place, so nothing in delivery sleeps except a notifier's own pacing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from backlog_watch.alerting.policy import DeliveryPolicy, held_back
+from backlog_watch.alerting.silences import Silence
+from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Notifier, plan
+from backlog_watch.delivery.outbox import Outbox, OutboxRow
+from backlog_watch.errors import NotifyError
+from backlog_watch.models import Alert, LogEntry, Muted
+from backlog_watch.rules.backlog import RuleBase
+
+log = logging.getLogger(__name__)
+
+Due = list[tuple[str, Notification]]
+
+
+# -- stage 1: mute -------------------------------------------------------------------------------------
+
+
+def mute(
+    alerts: Mapping[str, Alert],
+    rules: Mapping[str, RuleBase],
+    policy: DeliveryPolicy,
+    silences: Iterable[Silence],
+    now: datetime,
+) -> tuple[dict[str, Alert], dict[str, Muted]]:
+    """Every alert marked with why it is not notified (None: notified), and those reasons by fingerprint."""
+    muted = policy.muted(alerts.values(), rules, silences, now)
+    return {fp: replace(a, muted=muted.get(fp)) for fp, a in alerts.items()}, muted
+
+
+# -- stage 2: plan -------------------------------------------------------------------------------------
+
+
+def plan_due(
+    alerts: Mapping[str, Alert],
+    rules: Mapping[str, RuleBase],
+    outbox: Outbox,
+    now: datetime,
+    data_as_of: Mapping[str, datetime | None],
+    muted: Mapping[str, Muted],
+) -> Due:
+    """What each notifier must be told now, against what it was told or has queued; silenced and
+    inhibited alerts are not planned at all (quiet hours only hold, in the outbox)."""
+    skip = held_back(muted)
+    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of)
+    return [(name, n) for name, n in planned if n.alert.fingerprint not in skip]
+
+
+# -- stage 3: enqueue ----------------------------------------------------------------------------------
+
+
+def enqueue(outbox: Outbox, due: Sequence[tuple[str, Notification]], now: datetime) -> None:
+    """Written before anything is sent: a crash from here on redoes the work, never loses it."""
+    outbox.enqueue(due, now)
+
+
+# -- stages 4 and 5: send, record ----------------------------------------------------------------------
+
+
+def log_entry_for(name: str, notification: Notification, delivery: Delivery) -> LogEntry:
+    """What the notification log keeps of a successful send (the Slack ts, for later replies)."""
+    alert, previous = notification.alert, notification.previous
+    return LogEntry(
+        fingerprint=alert.fingerprint,
+        notifier=name,
+        episode=alert.firing_since or notification.now,
+        state=alert.state,
+        level=alert.level,
+        sent_at=notification.now,
+        ticket_ids=tuple(t.id for t in alert.tickets),
+        channel=delivery.channel or (previous.channel if previous else None),
+        ts=delivery.ts or (previous.ts if previous else None),
+        ticket_count=alert.ticket_count,
+    )
+
+
+def record(outbox: Outbox, name: str, sent: Sequence[tuple[OutboxRow, Notification, Delivery]]) -> None:
+    """The log entries written and the rows cleared in one transaction: the at-least-once boundary."""
+    outbox.mark_sent([(row, log_entry_for(name, n, delivery)) for row, n, delivery in sent])
+
+
+def reschedule(
+    outbox: Outbox,
+    name: str,
+    pairs: Sequence[tuple[OutboxRow, Notification]],
+    now: datetime,
+    error: NotifyError,
+    result: DispatchResult,
+) -> None:
+    """A failed send stays queued, retried by the outbox later; the first failure of a row is logged."""
+    for row, notification in pairs:
+        when = outbox.mark_failed(row, now, error)
+        if row.attempts == 0:  # log on change: the first failure of a notification, not every retry
+            log.warning(
+                "notification of %s to %s failed (next try %s): %s",
+                notification.alert.rule,
+                name,
+                when.strftime("%H:%M:%S"),
+                error,
+                extra={"rule": notification.alert.rule, "notifier": name},
+            )
+        result.failed.append((name, notification, error))
+
+
+class Deliverer:
+    """Claims what is due in the outbox and sends it: every notifier drains its own queue, concurrently.
+
+    Within one notifier the rows are sent one after another, and the outbox hands out only the head of
+    each alert+notifier queue, so the news of one alert arrives in order. One round at a time (a lock);
+    ``stop`` makes a running round finish its current send and claim nothing more.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        notifiers: Mapping[str, Notifier],
+        rules: Callable[[], Mapping[str, RuleBase]],
+        quiet_hours: Mapping[str, BusinessCalendar] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.notifiers = notifiers
+        self.rules = rules
+        self.quiet_hours = dict(quiet_hours or {})
+        self._round = asyncio.Lock()
+        self.stopping = False
+
+    async def deliver(self, now: datetime) -> DispatchResult:
+        """Send every row due at ``now``; each success recorded, each failure rescheduled."""
+        async with self._round:
+            result = DispatchResult()
+            rules = self.rules()
+            await _all_or_none(
+                [self._drain(name, notifier, rules, now, result) for name, notifier in self.notifiers.items()]
+            )
+            return result
+
+    async def _drain(
+        self, name: str, notifier: Notifier, rules: Mapping[str, RuleBase], now: datetime, result: DispatchResult
+    ) -> None:
+        calendar = self.quiet_hours.get(name)
+        if calendar is not None:
+            if not calendar.is_open(now):
+                result.held.extend((name, r.fingerprint) for r in self.outbox.hold(name))
+                return
+            if hasattr(notifier, "send_digest"):
+                await self._digest(name, notifier, rules, now, result)
+        tried: set[int] = set()  # a failure retried at once (a zero backoff) waits for the next round
+        while not self.stopping:
+            heads = self._claim(name, now)
+            self.outbox.release([r for r in heads if r.id in tried])
+            heads = [r for r in heads if r.id not in tried]
+            if not heads:
+                return
+            tried.update(r.id for r in heads)
+            for row, notification in self._decode(heads, rules):
+                if self.stopping:
+                    self.outbox.release([row])
+                    continue
+                await self._send_one(name, notifier, row, notification, now, result)
+
+    def _claim(self, name: str, now: datetime) -> list[OutboxRow]:
+        """The heads due for this notifier only (the other notifiers' drains claim their own)."""
+        others = {r.notifier for r in self.outbox.rows()} - {name}
+        return self.outbox.claim(now, skip=others)
+
+    def _decode(self, rows: Sequence[OutboxRow], rules: Mapping[str, RuleBase]) -> list[tuple[OutboxRow, Notification]]:
+        pairs = []
+        for row in rows:
+            notification = self.outbox.notification(row, rules)
+            if notification is None:
+                log.warning("dropping a notification of a rule no longer configured", extra={"notifier": row.notifier})
+                self.outbox.drop(row)
+                continue
+            pairs.append((row, notification))
+        return pairs
+
+    async def _send_one(
+        self,
+        name: str,
+        notifier: Notifier,
+        row: OutboxRow,
+        notification: Notification,
+        now: datetime,
+        result: DispatchResult,
+    ) -> None:
+        notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
+        try:
+            delivery = await notifier.send(notification)
+        except NotifyError as exc:
+            reschedule(self.outbox, name, [(row, notification)], now, exc, result)
+            return
+        record(self.outbox, name, [(row, notification, delivery)])
+        result.sent.append((name, notification))
+
+    async def _digest(
+        self, name: str, notifier: Notifier, rules: Mapping[str, RuleBase], now: datetime, result: DispatchResult
+    ) -> None:
+        """Quiet hours have ended: what they held goes out as one message (a single one as itself)."""
+        pairs = self._decode(self.outbox.claim_held(name), rules)
+        if len(pairs) <= 1:
+            self.outbox.release([r for r, _ in pairs])
+            return
+        notifications = [replace(n, now=now) for _, n in pairs]
+        try:
+            await notifier.send_digest(notifications)  # type: ignore[attr-defined]
+        except NotifyError as exc:
+            reschedule(self.outbox, name, pairs, now, exc, result)
+            return
+        record(self.outbox, name, [(row, n, Delivery()) for (row, _), n in zip(pairs, notifications, strict=True)])
+        result.sent.extend((name, n) for n in notifications)
+
+
+async def _all_or_none(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; the first error is raised as it is (a StoreError stays a StoreError, unlike a
+    TaskGroup's ExceptionGroup), after the others are cancelled so none goes on unobserved."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
