@@ -7,13 +7,16 @@ notifier that has ``send_report``; ``email_message`` is the MIME message an SMTP
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
 from backlog_watch.errors import NotifyError
 from backlog_watch.reports.build import Kind, Report, build
@@ -41,6 +44,10 @@ class PreparedReport:
     @property
     def title(self) -> str:
         return self.report.title
+
+    def email_message(self, sender: str, recipients: Sequence[str]) -> EmailMessage:
+        """The report as one email (an email notifier calls this: delivery never imports reports)."""
+        return email_message(self, sender, recipients)
 
 
 @runtime_checkable
@@ -78,8 +85,30 @@ def email_message(prepared: PreparedReport, sender: str, recipients: Sequence[st
     return message
 
 
-async def send(prepared: PreparedReport, notifiers: Mapping[str, object], names: Sequence[str]) -> list[str]:
-    """Send to each named notifier; returns the names that failed (each failure is logged)."""
+REPORT_ATTEMPTS = 4
+REPORT_BACKOFF = wait_exponential(multiplier=30, max=600)
+"""A report is not in the outbox: its sender retries a failed send itself, 30s, 1m, 2m apart (or as
+long as Retry-After asks), then gives up and logs it."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, NotifyError) and exc.retryable
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    asked = exc.retry_after if isinstance(exc, NotifyError) and exc.retry_after else 0.0
+    return max(REPORT_BACKOFF(state), asked)
+
+
+async def send(
+    prepared: PreparedReport,
+    notifiers: Mapping[str, object],
+    names: Sequence[str],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[str]:
+    """Send to each named notifier, retrying a retryable failure; returns the names that failed (each logged)."""
     failed = []
     for name in names:
         notifier = notifiers.get(name)
@@ -88,7 +117,15 @@ async def send(prepared: PreparedReport, notifiers: Mapping[str, object], names:
             failed.append(name)
             continue
         try:
-            await notifier.send_report(prepared)
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_retryable),
+                stop=stop_after_attempt(REPORT_ATTEMPTS),
+                wait=_wait,
+                sleep=sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    await notifier.send_report(prepared)
         except NotifyError as exc:
             log.warning("report %s to %s failed: %s", prepared.name, name, exc, extra={"notifier": name})
             failed.append(name)

@@ -46,6 +46,32 @@ async def test_slack_report_is_blocks_and_an_uploaded_png(slack_standin: SlackSt
     ]
 
 
+
+async def test_a_failed_slack_report_is_retried_by_its_sender_after_the_wait_slack_asks(
+    slack_standin: SlackStandIn, tmp_path: Path
+) -> None:
+    """Reports are not in the outbox and slack-sdk does not retry: the sender does, honouring Retry-After."""
+    store = seeded_store(tmp_path)
+    prepared = prepare(store, "daily", NOW, TZ, name="morning-briefing")
+    store.close()
+    notifier = SlackNotifier(
+        "slack", token=SecretStr(slack_standin.token), channel="#support", api_url=slack_standin.api_url
+    )
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    slack_standin.rate_limit_next(1, retry_after=90)
+    assert await send(prepared, {"slack": notifier}, ["slack"], sleep=sleep) == []
+    assert waits == [90]  # Retry-After, longer than the first backoff step (30 s)
+    assert len(slack_standin.messages("#support")) == 2  # the report and its chart, once
+
+    slack_standin.fail_next(10, 500)  # down for longer than the sender keeps trying
+    waits.clear()
+    assert await send(prepared, {"slack": notifier}, ["slack"], sleep=sleep) == ["slack"]
+    assert len(waits) == 3 and waits == sorted(waits) and waits[0] >= 30
+
 async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path: Path) -> None:
     store = seeded_store(tmp_path)
     prepared = prepare(store, "weekly", NOW, TZ)

@@ -202,10 +202,9 @@ class EmailNotifier:
         await self._deliver(build_message(notifications, sender=self.sender, to=self.to, tz=self.tz))
 
     async def send_report(self, prepared: PreparedReport) -> None:
-        """A scheduled report: text, and HTML with its chart as an inline image (reports.email_message)."""
-        from backlog_watch.reports import email_message
+        """A scheduled report: text, and HTML with its chart as an inline image (PreparedReport.email_message)."""
 
-        await self._deliver(email_message(prepared, self.sender, self.to))
+        await self._deliver(prepared.email_message(self.sender, self.to))
 
     async def _deliver(self, message: EmailMessage) -> None:
         try:
