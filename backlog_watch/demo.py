@@ -47,7 +47,9 @@ async def _start(serve: Any, name: str, seed: int) -> tuple[asyncio.Task[None], 
 
 async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path = DEMO_CONFIG) -> int:
     if not config_path.is_file():
-        raise ConfigError([f"{config_path}: the demo config is missing (reinstall backlog-watch: it ships in the package)"])
+        raise ConfigError(
+            [f"{config_path}: the demo config is missing (reinstall backlog-watch: it ships in the package)"]
+        )
     tasks: list[asyncio.Task[None]] = []
     try:
         sims = {}

@@ -87,3 +87,11 @@ async def test_backlog_watch_once_delivers_to_a_notifier_found_by_entry_point(tm
     assert code == 0, err
     [line] = delivered(out)
     assert line["rule"] == "backlog-size" and line["state"] == "firing"
+
+
+def test_the_plugin_guide_shows_the_example_as_it_is() -> None:
+    """docs/writing-plugins.md quotes the example's files whole: the guide cannot drift from what runs."""
+    guide = (ROOT / "docs" / "writing-plugins.md").read_text()
+    for name in ("pyproject.toml", "acme_backlog_plugin/connector.py", "acme_backlog_plugin/notifier.py"):
+        assert f"# tests/plugin_example/{name}\n" + (PLUGIN / name).read_text() in guide, name
+    assert (PLUGIN / "tests" / "test_acme_conformance.py").read_text() in guide

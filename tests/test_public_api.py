@@ -108,6 +108,6 @@ def test_the_zendesk_connector_is_found_by_entry_point_and_satisfies_the_protoco
     zendesk = found["zendesk"]
     assert zendesk.kind == "zendesk"
     assert issubclass(zendesk.Settings, backlog_watch.HelpdeskSettings)
-    assert issubclass(zendesk, backlog_watch.HttpConnector)
+    assert isinstance(zendesk, type) and issubclass(zendesk, backlog_watch.HttpConnector)
     for method in ("fetch", "normalize"):
         assert callable(getattr(zendesk, method))

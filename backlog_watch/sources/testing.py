@@ -200,9 +200,7 @@ class ConnectorConformance:
         clock = SimClock(SIM_START)
         async with self.start_helpdesk(clock) as sim, httpx.AsyncClient() as client:
             clock.advance(120)
-            rig = Rig(
-                self.kind, sim, tmp_path / "bw.db", client, settings=self.settings, tune=self.tune, key=self.key
-            )
+            rig = Rig(self.kind, sim, tmp_path / "bw.db", client, settings=self.settings, tune=self.tune, key=self.key)
             try:
                 yield rig
             finally:

@@ -67,7 +67,7 @@ class AcmeQueueConnector(HttpConnector):
         """Yield the changes after ``since`` page by page; the shared paginator refuses a cursor twice."""
 
         async def page_at(token: str | None) -> tuple[Page, str | None]:
-            params = {"after": token or "0", "limit": self.settings.page_size}
+            params: dict[str, str | int] = {"after": token or "0", "limit": self.settings.page_size}
             body = json_object(await self.request("GET", CHANGES_PATH, params=params), self.helpdesk)
             records = body.get("tickets")
             if not isinstance(records, list) or not isinstance(body.get("cursor"), str):

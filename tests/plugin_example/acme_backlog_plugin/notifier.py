@@ -29,7 +29,6 @@ class JsonLinesSettings(BaseModel):
 class JsonLinesNotifier:
     """Appends ``{"rule", "state", "level", "reason", "labels", "value", "text"}`` per notification."""
 
-    type: ClassVar[str] = "acme_jsonl"
     Settings: ClassVar[type[BaseModel]] = JsonLinesSettings
 
     def __init__(self, name: str, path: Path) -> None:
