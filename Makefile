@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
+# The example plugin (docs/writing-plugins.md) is installed as a third party's package would be.
 $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	# The example plugin (docs/writing-plugins.md), installed as a third party's package would be.
 	$(PY) -m pip install --quiet --no-deps -e tests/plugin_example
 	touch $(STAMP)
 

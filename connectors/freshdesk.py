@@ -41,6 +41,7 @@ import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -286,12 +287,13 @@ class FreshdeskConnector(HttpConnector):
             params["filter"] = "deleted"
         page = 0  # the pages read; a refusal is of page + 1
         try:
-            async for response in self.pages_of(TICKETS_PATH, params=params):
-                page += 1
-                more = next_link(response) is not None
-                yield page, json_array(response, self.helpdesk), more
-                if page >= self.max_page:
-                    return
+            async with aclosing(self.pages_of(TICKETS_PATH, params=params)) as pages:
+                async for response in pages:
+                    page += 1
+                    more = next_link(response) is not None
+                    yield page, json_array(response, self.helpdesk), more
+                    if page >= self.max_page:
+                        return  # the page cap: the listing restarts from the last time seen
         except RequestError as exc:
             if exc.status == 400 and "page" in str(exc) and page >= 1:
                 self.max_page = page  # this account's cap is lower than documented
