@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+# The example plugin (docs/writing-plugins.md) is installed as a third party's package would be.
+$(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps -e tests/plugin_example
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,48 +1,95 @@
 """backlog-watch: keeps a support team's ticket backlog under control.
 
-This module is the public surface connector authors import; everything else is private and may change.
-A connector needs: the Ticket model and its enums, the settings base class, the Connector protocol and
-Page, the HttpConnector helper, and the errors it raises.
+This module is the public surface plugin authors import; everything else is private and may change.
+``__all__`` is pinned by tests/test_public_api.py: a name added or removed here is a decision, not an
+accident. The bundled connectors import only from here, as a third party's would.
+
+- A connector needs: the Ticket model and its enums, the settings base class, the Connector protocol
+  and Page, the HttpConnector helper (retries, throttling, the shared paginator), the wire parsers and
+  the errors it raises. Its conformance suite is ``backlog_watch.sources.testing``.
+- A notifier needs: the Notification it is given (an Alert with its state and reason), the Delivery it
+  answers, NotifyError, and a plain-text rendering of a notification.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from backlog_watch.alerting.alerts import Alert, AlertState
+from backlog_watch.delivery.dedup import Delivery, Notification, Notifier, Reason
+from backlog_watch.delivery.notifiers.console import format_text
+from backlog_watch.durations import Duration, Interval
 from backlog_watch.errors import (
     AuthError,
     BacklogWatchError,
     HelpdeskError,
     MalformedRecord,
+    NotifyError,
     PaginationError,
     RateLimited,
     RequestError,
     TransientError,
 )
-from backlog_watch.models import Channel, Priority, Sla, Status, Ticket
-from backlog_watch.sources.connector import Connector, Cursor, Page, available_connectors
-from backlog_watch.sources.http import HttpConnector
+from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
+from backlog_watch.sources.connector import (
+    Confirmation,
+    ConfirmsAbsence,
+    Connector,
+    Cursor,
+    Page,
+    available_connectors,
+)
+from backlog_watch.sources.http import Clock, HttpConnector, Params
+from backlog_watch.sources.paginator import RepeatGuard, paginate
+from backlog_watch.sources.retry import Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch.sources.wire import chunked, ids_of, json_array, json_object, next_link, utc_time
 
 __all__ = [
+    "Alert",
+    "AlertState",
     "AuthError",
     "BacklogWatchError",
     "Channel",
+    "Clock",
+    "Confirmation",
+    "ConfirmsAbsence",
     "Connector",
     "Cursor",
+    "Delivery",
+    "Duration",
     "HelpdeskError",
     "HelpdeskSettings",
     "HttpConnector",
+    "Interval",
     "MalformedRecord",
-    "PaginationError",
+    "Notification",
+    "Notifier",
+    "NotifyError",
     "Page",
+    "PaginationError",
+    "Params",
     "Priority",
     "RateLimited",
+    "Reason",
+    "RepeatGuard",
     "RequestError",
     "Sla",
+    "SlaKind",
+    "SlaTarget",
+    "Sleep",
     "Status",
     "Ticket",
     "TransientError",
     "__version__",
     "available_connectors",
+    "chunked",
+    "format_text",
+    "ids_of",
+    "json_array",
+    "json_object",
+    "next_link",
+    "paginate",
+    "seconds_until",
+    "utc_time",
 ]

@@ -18,7 +18,8 @@ from backlog_watch.config.models import load_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.sim import Activity, serve_freshdesk, serve_jira, serve_zendesk
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parent / "sim" / "demo.yaml"
+"""Shipped in the package (package data), so `pip install` + `backlog-watch demo` works outside a checkout."""
 DEMO_ACTIVITY = Activity(arrivals=90, assignments=60, replies=60, solves=80, escalations=6, deletions=1)
 """Events per hour: a busy support desk, so a few minutes of demo show the backlog moving."""
 
@@ -46,7 +47,9 @@ async def _start(serve: Any, name: str, seed: int) -> tuple[asyncio.Task[None], 
 
 async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path = DEMO_CONFIG) -> int:
     if not config_path.is_file():
-        raise ConfigError([f"{config_path}: the demo config is missing (run the demo from a checkout)"])
+        raise ConfigError(
+            [f"{config_path}: the demo config is missing (reinstall backlog-watch: it ships in the package)"]
+        )
     tasks: list[asyncio.Task[None]] = []
     try:
         sims = {}

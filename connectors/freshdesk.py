@@ -40,7 +40,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -48,12 +49,28 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from backlog_watch.durations import Duration
-from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
-from backlog_watch.sources.connector import Cursor, Page
-from backlog_watch.sources.http import Clock, HttpConnector, Sleep
-from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch import (
+    Channel,
+    Clock,
+    Cursor,
+    Duration,
+    HelpdeskSettings,
+    HttpConnector,
+    Page,
+    PaginationError,
+    Priority,
+    RequestError,
+    Sla,
+    SlaKind,
+    SlaTarget,
+    Sleep,
+    Status,
+    Ticket,
+    ids_of,
+    json_array,
+    next_link,
+    utc_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +156,8 @@ class FreshdeskCursor:
             return cls(Window(start), Window(start))
         data = json.loads(text)
         return cls(
-            Window(_utc(data["updated_since"]), {str(i) for i in data.get("ids", [])}),
-            Window(_utc(data["deleted_since"]), {str(i) for i in data.get("deleted_ids", [])}),
+            Window(utc_time(data["updated_since"]), {str(i) for i in data.get("ids", [])}),
+            Window(utc_time(data["deleted_since"]), {str(i) for i in data.get("deleted_ids", [])}),
             data.get("deleted_checked"),
         )
 
@@ -268,32 +285,27 @@ class FreshdeskConnector(HttpConnector):
             params["include"] = "stats"
         if deleted:
             params["filter"] = "deleted"
-        url: str | None = TICKETS_PATH
-        seen: set[str] = set()
-        page = 1
-        while url is not None and page <= self.max_page:
-            try:
-                response = await self.request("GET", url, params=params if page == 1 else None)
-            except RequestError as exc:
-                if exc.status == 400 and "page" in str(exc) and page > 1:
-                    self.max_page = page - 1  # this account's cap is lower than documented
-                    yield page - 1, [], True
-                    return
-                raise
-            body = _json_list(response, self.helpdesk)
-            link = response.links.get("next", {}).get("url")
-            yield page, body, link is not None
-            if link is not None and link in seen:
-                raise PaginationError(f"the next link {link!r} repeated", helpdesk=self.helpdesk)
-            if link is not None:
-                seen.add(link)
-            url, page = link, page + 1
+        page = 0  # the pages read; a refusal is of page + 1
+        try:
+            async with aclosing(self.pages_of(TICKETS_PATH, params=params)) as pages:
+                async for response in pages:
+                    page += 1
+                    more = next_link(response) is not None
+                    yield page, json_array(response, self.helpdesk), more
+                    if page >= self.max_page:
+                        return  # the page cap: the listing restarts from the last time seen
+        except RequestError as exc:
+            if exc.status == 400 and "page" in str(exc) and page >= 1:
+                self.max_page = page  # this account's cap is lower than documented
+                yield page, [], True
+                return
+            raise
 
     def _fresh(self, body: list[Any], window: Window) -> list[Mapping[str, Any]]:
         fresh: list[Mapping[str, Any]] = []
         for raw in body:
             try:
-                updated_at, ticket_id = _utc(raw["updated_at"]), str(raw["id"])
+                updated_at, ticket_id = utc_time(raw["updated_at"]), str(raw["id"])
             except (KeyError, TypeError, ValueError):
                 fresh.append(raw)  # normalize() reports it; it cannot move the window
                 continue
@@ -306,10 +318,10 @@ class FreshdeskConnector(HttpConnector):
         """Fetch the names and status labels the page needs and the caches lack, each at most once a poll."""
         tickets = [t for t in tickets if isinstance(t, Mapping)]
         if self.settings.resolve_names:
-            if _ids(tickets, "group_id") - self.group_names.keys() and "groups" not in self._asked:
+            if ids_of(tickets, "group_id") - self.group_names.keys() and "groups" not in self._asked:
                 self._asked.add("groups")
                 self.group_names = await self._names(GROUPS_PATH, lambda e: e.get("name"))
-            if _ids(tickets, "responder_id") - self.agent_names.keys() and "agents" not in self._asked:
+            if ids_of(tickets, "responder_id") - self.agent_names.keys() and "agents" not in self._asked:
                 self._asked.add("agents")
                 self.agent_names = await self._names(AGENTS_PATH, _agent_name)
         unknown = {str(t.get("status")) for t in tickets} - self.status_labels.keys() - {"2", "3", "4", "5"}
@@ -321,23 +333,15 @@ class FreshdeskConnector(HttpConnector):
 
     async def _names(self, path: str, name_of: Any) -> dict[str, str]:
         names: dict[str, str] = {}
-        url: str | None = path
-        params: dict[str, str | int] | None = {"per_page": 100}
-        seen: set[str] = set()
-        while url:
-            response = await self.request("GET", url, params=params)
-            for entry in _json_list(response, self.helpdesk):
+        async for response in self.pages_of(path, params={"per_page": 100}):
+            for entry in json_array(response, self.helpdesk):
                 if isinstance(entry, Mapping) and entry.get("id") is not None and name_of(entry):
                     names[str(entry["id"])] = str(name_of(entry))
-            url, params = response.links.get("next", {}).get("url"), None
-            if url in seen:
-                raise PaginationError(f"the next link {url!r} repeated", helpdesk=self.helpdesk)
-            seen.add(url or "")
         return names
 
     async def _status_labels(self) -> dict[str, str]:
         try:
-            fields = _json_list(await self.request("GET", FIELDS_PATH), self.helpdesk)
+            fields = json_array(await self.request("GET", FIELDS_PATH), self.helpdesk)
         except RequestError as exc:
             log.warning(
                 "ticket_fields refused (%s): custom statuses unlabelled", exc, extra={"helpdesk": self.helpdesk}
@@ -359,8 +363,8 @@ class FreshdeskConnector(HttpConnector):
         if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or ticket_id <= 0:
             raise ValueError(f"id {ticket_id!r} is not a Freshdesk ticket id (a positive integer)")
         status = Status.DELETED if raw.get("deleted") or raw.get("spam") else self.status_of(raw["status"])
-        created_at = _utc(raw["created_at"])
-        updated_at = _utc(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
+        created_at = utc_time(raw["created_at"])
+        updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
         found = raw.get("stats")
         stats: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         done = status in (Status.SOLVED, Status.CLOSED)
@@ -377,7 +381,7 @@ class FreshdeskConnector(HttpConnector):
             tags=tuple(str(tag) for tag in raw.get("tags") or ()),
             created_at=created_at,
             updated_at=updated_at,
-            solved_at=(_utc(solved) if solved else updated_at) if done else None,
+            solved_at=(utc_time(solved) if solved else updated_at) if done else None,
             sla=_sla(raw, status, stats),
             url=f"{self.settings.url}/a/tickets/{ticket_id}",
         )
@@ -440,7 +444,7 @@ def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -
         if kind is SlaKind.RESOLUTION and not done:
             stamps = ()  # a reopened ticket keeps its old resolved_at: not a fulfilment
         stamp = next((stats[k] for k in stamps if stats.get(k)), None)
-        fulfilled = _utc(stamp) if stamp else None
+        fulfilled = utc_time(stamp) if stamp else None
         met: bool | None = None
         if raw.get(flag) is True:
             met = False
@@ -452,23 +456,9 @@ def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -
     return tuple(found)
 
 
-def _json_list(response: httpx.Response, helpdesk: str) -> list[Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PaginationError(f"unreadable JSON from {response.request.url.path}", helpdesk=helpdesk) from exc
-    if not isinstance(body, list):
-        raise PaginationError(f"{response.request.url.path} did not answer a JSON array", helpdesk=helpdesk)
-    return body
-
-
 def _agent_name(entry: Mapping[str, Any]) -> Any:
     contact = entry.get("contact")
     return contact.get("name") if isinstance(contact, Mapping) else None
-
-
-def _ids(tickets: Iterable[Mapping[str, Any]], key: str) -> set[str]:
-    return {str(t[key]) for t in tickets if t.get(key) is not None}
 
 
 def _name_of(names: Mapping[str, str], value: Any) -> str | None:
@@ -483,14 +473,5 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
-def _utc(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"time {value!r} is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no time zone")
-    return parsed.astimezone(UTC)
-
-
 def _maybe(value: Any) -> datetime | None:
-    return None if value is None else _utc(value)
+    return None if value is None else utc_time(value)

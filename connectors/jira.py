@@ -51,13 +51,28 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from backlog_watch.durations import Duration
-from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.models import Channel, Priority, Sla, SlaKind, Status, Ticket
-from backlog_watch.models import SlaTarget as TargetOutcome
-from backlog_watch.sources.connector import Confirmation, Cursor, Page
-from backlog_watch.sources.http import Clock, HttpConnector, Sleep, seconds_until
-from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch import (
+    Channel,
+    Clock,
+    Confirmation,
+    Cursor,
+    Duration,
+    HelpdeskSettings,
+    HttpConnector,
+    Page,
+    PaginationError,
+    Priority,
+    RequestError,
+    Sla,
+    SlaKind,
+    Sleep,
+    Status,
+    Ticket,
+    paginate,
+    seconds_until,
+    utc_time,
+)
+from backlog_watch import SlaTarget as TargetOutcome
 
 log = logging.getLogger(__name__)
 
@@ -297,9 +312,8 @@ class JiraConnector(HttpConnector):
     ) -> AsyncIterator[list[Any]]:
         """The pages of a search; ``strict``: an empty page that is not the last is malformed;
         ``consistent``: issue ids (comma-separated) to read past the index's lag (``reconcileIssues``)."""
-        token: str | None = None
-        tokens: set[str] = set()
-        while True:
+
+        async def page_at(token: str | None) -> tuple[list[Any], str | None]:
             params: dict[str, str | int] = {"jql": jql, "fields": fields, "maxResults": size or self.settings.page_size}
             if token:
                 params["nextPageToken"] = token
@@ -308,16 +322,14 @@ class JiraConnector(HttpConnector):
             body = (await self.request("GET", SEARCH_PATH, params=params)).json()
             if not isinstance(body, Mapping) or not isinstance(body.get("issues"), list):
                 raise PaginationError("search/jql did not answer {issues: [...]}", helpdesk=self.helpdesk)
-            token = body.get("nextPageToken")
-            last = not token or body.get("isLast") is True
+            following = body.get("nextPageToken")
+            last = not following or body.get("isLast") is True
             if strict and not body["issues"] and not last:
                 raise PaginationError("search/jql answered an empty page that is not the last", helpdesk=self.helpdesk)
-            yield body["issues"]
-            if last:
-                return
-            if token in tokens:
-                raise PaginationError(f"search/jql returned nextPageToken {token!r} twice", helpdesk=self.helpdesk)
-            tokens.add(token)
+            return body["issues"], None if last else str(following)
+
+        async for issues in paginate(page_at, helpdesk=self.helpdesk, what="search/jql nextPageToken"):
+            yield issues
 
     async def _open_keys(self) -> frozenset[str]:
         """The keys of the open issues, listed by id: ids answered without a key are resolved by a bulk
@@ -392,8 +404,8 @@ class JiraConnector(HttpConnector):
         if issue_id is not None and not (isinstance(issue_id, str) and issue_id.isdecimal()):
             raise ValueError(f"id {issue_id!r} is not a Jira issue id (digits)")
         status = self.status_of(fields["status"])
-        created_at = _utc(fields["created"])
-        updated_at = _utc(fields["updated"]) if fields.get("updated") else created_at
+        created_at = utc_time(fields["created"])
+        updated_at = utc_time(fields["updated"]) if fields.get("updated") else created_at
         resolved = fields.get("resolutiondate")
         components = fields.get("components") or []
         assignee = fields.get("assignee")
@@ -409,7 +421,7 @@ class JiraConnector(HttpConnector):
             tags=tuple(str(label) for label in fields.get("labels") or ()),
             created_at=created_at,
             updated_at=updated_at,
-            solved_at=(_utc(resolved) if resolved else updated_at)
+            solved_at=(utc_time(resolved) if resolved else updated_at)
             if status in (Status.SOLVED, Status.CLOSED)
             else None,
             sla=self.sla_of(fields) if status.is_open else Sla(targets=self.sla_targets(fields)),
@@ -498,7 +510,7 @@ class JiraConnector(HttpConnector):
 
 def _key_and_stamp(raw: Any) -> tuple[str | None, int | None]:
     try:
-        return str(raw["key"]), int(_utc(raw["fields"]["updated"]).timestamp() * 1000)
+        return str(raw["key"]), int(utc_time(raw["fields"]["updated"]).timestamp() * 1000)
     except (KeyError, TypeError, ValueError):
         return None, None
 
@@ -506,14 +518,4 @@ def _key_and_stamp(raw: Any) -> tuple[str | None, int | None]:
 def _breach_time(value: Mapping[str, Any]) -> datetime:
     if isinstance(value.get("epochMillis"), int):
         return datetime.fromtimestamp(value["epochMillis"] / 1000, UTC)
-    return _utc(value.get("iso8601") or value["jira"])
-
-
-def _utc(value: Any) -> datetime:
-    """A Jira time (``2022-12-08T02:22:18.889-0800``) as aware UTC."""
-    if not isinstance(value, str):
-        raise ValueError(f"time {value!r} is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    return utc_time(value.get("iso8601") or value["jira"])

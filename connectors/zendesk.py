@@ -30,17 +30,33 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, SecretStr
 
-from backlog_watch.errors import PaginationError, RequestError
-from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
-from backlog_watch.sources.connector import Cursor, Page
-from backlog_watch.sources.http import Clock, HttpConnector, Params, Sleep
-from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch import (
+    Channel,
+    Clock,
+    Cursor,
+    HelpdeskSettings,
+    HttpConnector,
+    Page,
+    PaginationError,
+    Priority,
+    RequestError,
+    Sla,
+    SlaKind,
+    SlaTarget,
+    Sleep,
+    Status,
+    Ticket,
+    chunked,
+    ids_of,
+    json_object,
+    utc_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +217,7 @@ class ZendeskConnector(HttpConnector):
             )
             self._sideload_slas = False
             response = await self.request("GET", EXPORT_PATH, params=self._export_params(cursor))
-        return _json_object(response, self.helpdesk)
+        return json_object(response, self.helpdesk)
 
     async def _with_slas(self, tickets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """The page with ``slas`` added to the tickets the export left without (new dicts): the open ones,
@@ -214,7 +230,7 @@ class ZendeskConnector(HttpConnector):
             if isinstance(t, Mapping) and "slas" not in t and t.get("id") is not None and self._wants_sla(t)
         ]
         slas: dict[str, Any] = {}
-        for chunk in _chunks(wanted, SHOW_MANY_LIMIT):
+        for chunk in chunked(wanted, SHOW_MANY_LIMIT):
             params = {"ids": ",".join(chunk), "include": "slas"}
             try:
                 response = await self.request("GET", TICKETS_SHOW_MANY_PATH, params=params)
@@ -222,7 +238,7 @@ class ZendeskConnector(HttpConnector):
                 # SLAs complete a ticket, they are not the ticket: store the page without them.
                 log.warning("show_many refused (%s): page stored without SLAs", exc, extra={"helpdesk": self.helpdesk})
                 break
-            for ticket in _tickets_of(_json_object(response, self.helpdesk), "tickets", self.helpdesk):
+            for ticket in _tickets_of(json_object(response, self.helpdesk), "tickets", self.helpdesk):
                 if isinstance(ticket, Mapping) and "slas" in ticket:
                     slas[str(ticket.get("id"))] = ticket["slas"]
         if not slas:
@@ -246,34 +262,30 @@ class ZendeskConnector(HttpConnector):
         """
         if not self.settings.resolve_names:
             return
-        groups = _ids(tickets, "group_id") - self.group_names.keys()
+        groups = ids_of(tickets, "group_id") - self.group_names.keys()
         if groups and not self._groups_refreshed:
             self._groups_refreshed = True
             self.group_names = await self._all_groups()
-        users = _ids(tickets, "assignee_id") - self.user_names.keys() - self._users_asked
+        users = ids_of(tickets, "assignee_id") - self.user_names.keys() - self._users_asked
         if users:
             self._users_asked |= users
             self.user_names.update(await self._users(sorted(users)))
 
     async def _all_groups(self) -> dict[str, str]:
         names: dict[str, str] = {}
-        url: str | None = GROUPS_PATH
-        params: Params | None = {"per_page": 100}
-        seen: set[str] = set()
-        while url:
-            if url in seen:
-                raise PaginationError(f"groups next_page {url!r} repeated", helpdesk=self.helpdesk)
-            seen.add(url)
-            body = _json_object(await self.request("GET", url, params=params), self.helpdesk)
-            names.update(_names(body.get("groups")))
-            url, params = body.get("next_page") or None, None  # next_page carries its own query
+        async for response in self.pages_of(GROUPS_PATH, params={"per_page": 100}, next_url=self._next_page):
+            names.update(_names(json_object(response, self.helpdesk).get("groups")))
         return names
+
+    def _next_page(self, response: httpx.Response) -> str | None:
+        """Zendesk's offset lists say where the next page is in the body's ``next_page``."""
+        return json_object(response, self.helpdesk).get("next_page") or None
 
     async def _users(self, ids: list[str]) -> dict[str, str]:
         names: dict[str, str] = {}
-        for chunk in _chunks(ids, SHOW_MANY_LIMIT):
+        for chunk in chunked(ids, SHOW_MANY_LIMIT):
             response = await self.request("GET", USERS_SHOW_MANY_PATH, params={"ids": ",".join(chunk)})
-            names.update(_names(_json_object(response, self.helpdesk).get("users")))
+            names.update(_names(json_object(response, self.helpdesk).get("users")))
         return names
 
     # ---- normalize ----------------------------------------------------------------------------
@@ -283,8 +295,8 @@ class ZendeskConnector(HttpConnector):
         if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or ticket_id <= 0:
             raise ValueError(f"id {ticket_id!r} is not a Zendesk ticket id (a positive integer)")
         status = self._status(raw["status"])
-        created_at = _utc(raw["created_at"])
-        updated_at = _utc(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
+        created_at = utc_time(raw["created_at"])
+        updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
         return Ticket(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
@@ -325,30 +337,12 @@ class ZendeskConnector(HttpConnector):
 # ---- pure helpers ------------------------------------------------------------------------------
 
 
-def _json_object(response: httpx.Response, helpdesk: str) -> Mapping[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PaginationError(f"unreadable JSON from {response.request.url.path}", helpdesk=helpdesk) from exc
-    if not isinstance(body, Mapping):
-        raise PaginationError(f"{response.request.url.path} did not answer a JSON object", helpdesk=helpdesk)
-    return body
-
-
 def _tickets_of(body: Mapping[str, Any], key: str, helpdesk: str) -> list[Mapping[str, Any]]:
     # Non-object entries are passed on: normalize() turns them into counted MalformedRecords.
     records = body.get(key)
     if not isinstance(records, list):
         raise PaginationError(f"the response has no {key!r} list", helpdesk=helpdesk)
     return records
-
-
-def _chunks(ids: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    return (ids[i : i + size] for i in range(0, len(ids), size))
-
-
-def _ids(tickets: Iterable[Mapping[str, Any]], key: str) -> set[str]:
-    return {str(t[key]) for t in tickets if isinstance(t, Mapping) and t.get(key) is not None}
 
 
 def _names(entries: Any) -> dict[str, str]:
@@ -361,15 +355,6 @@ def _name_of(names: Mapping[str, str], value: Any) -> str | None:
     if value is None:
         return None
     return names.get(str(value), str(value))
-
-
-def _utc(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"time {value!r} is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no time zone")
-    return parsed.astimezone(UTC)
 
 
 def _channel(via: Any) -> Channel:
@@ -395,7 +380,7 @@ def _targets(metrics: Iterable[Any], solved_at: datetime | None) -> tuple[SlaTar
         kind = SLA_KINDS.get(SLA_FIELDS.get(metric.get("metric"), ""))  # type: ignore[arg-type]
         if kind is None:
             continue
-        due = _utc(metric["breach_at"]) if metric.get("breach_at") is not None else None
+        due = utc_time(metric["breach_at"]) if metric.get("breach_at") is not None else None
         met: bool | None = None
         fulfilled = None
         if metric.get("stage") == "active" and _overdue(metric):
@@ -426,6 +411,6 @@ def _pending(metrics: Iterable[Any]) -> Sla:
             breached = True
         field = SLA_FIELDS.get(metric.get("metric"))
         if field and metric.get("breach_at") is not None:
-            due = _utc(metric["breach_at"])
+            due = utc_time(metric["breach_at"])
             dues[field] = min(due, dues.get(field, due))
     return Sla(**dues, breached=breached, paused=paused and not active)

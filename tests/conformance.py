@@ -12,25 +12,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 from backlog_watch_connectors import freshdesk, jira, zendesk
 
 from backlog_watch.models import Priority, Status
-from backlog_watch.sim import FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
+from backlog_watch.sim import FreshdeskSimulator, JiraSimulator, ZendeskSimulator
 from backlog_watch.sim.generate import parse_time
-from backlog_watch.sources.connector import available_connectors
 from backlog_watch.sources.http import HttpConnector
-from backlog_watch.store.sqlite import SqliteStore
-
-
-class Expected(NamedTuple):
-    status: Status
-    priority: Priority
-    created_at: datetime
-    updated_at: datetime
-    subject: str
+from backlog_watch.sources.testing import Expected
+from backlog_watch.sources.testing import Rig as SuiteRig
 
 
 def _iso(value: str) -> datetime:
@@ -126,62 +118,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
-@dataclass
-class Rig:
-    """A simulator, a store on disk, and connectors whose sleeps advance the simulator's clock."""
+class Rig(SuiteRig):
+    """The shipped suite's rig for one bundled kind (its simulator, settings, ids and truth)."""
 
-    kind: Kind
-    sim: ZendeskSimulator
-    path: Path
-    client: httpx.AsyncClient
-    store: SqliteStore = field(init=False)
-    sleeps: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.store = SqliteStore(self.path)
-
-    @property
-    def clock(self) -> SimClock:
-        return self.sim.clock
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.sim.clock.advance(seconds)
-
-    def connector(self, **settings: Any) -> Any:
-        factory = available_connectors()[self.kind.name]
-        built = factory(  # type: ignore[call-arg]
-            self.sim.settings(self.kind.name, **{**self.kind.settings, **settings}),
-            self.client,
-            sleep=self.sleep,
-            clock=self.sim.clock.timestamp,
-        )
-        self.kind.tune(built)
-        return built
-
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = SqliteStore(self.path)
-
-    def key(self, ticket_id: int) -> str:
-        return self.kind.key(self.sim, ticket_id)
-
-    def stored(self) -> dict[str, Any]:
-        return {t.id: t for t in self.store.tickets([self.kind.name], open_only=False)}
+    def __init__(self, kind: Kind, sim: Any, path: Path, client: httpx.AsyncClient) -> None:
+        super().__init__(kind.name, sim, path, client, settings=kind.settings, tune=kind.tune, key=kind.key)
+        self.kind = kind
 
     def assert_store_is_the_truth(self) -> None:
-        """The store holds every ticket the helpdesk shows, with its values; a deleted ticket is stored
-        deleted or not at all; the open backlog is exactly the simulator's."""
-        truth = self.kind.truth(self.sim)
-        stored = self.stored()
-        live = {k for k, e in truth.items() if e.status is not Status.DELETED}
-        assert live <= stored.keys(), f"missing {sorted(live - stored.keys())[:5]}"
-        for ticket_id, ticket in stored.items():
-            expected = truth.get(ticket_id)
-            if expected is None:  # gone from the API (Jira deletes): must be stored as deleted
-                assert ticket.status is Status.DELETED, ticket_id
-                continue
-            got = Expected(ticket.status, ticket.priority, ticket.created_at, ticket.updated_at, ticket.subject)
-            assert got == expected, ticket_id
-        backlog = {t.id for t in self.store.tickets([self.kind.name])}
-        assert backlog == {self.key(i) for i in self.sim.open_ids()}
+        """The store holds exactly what the simulator's vendor API shows (see ``assert_store_matches``)."""
+        self.assert_store_matches(self.kind.truth(self.sim))

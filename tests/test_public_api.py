@@ -1,10 +1,98 @@
-"""The public surface: what a third-party connector imports from `backlog_watch` is there and documented."""
+"""The public surface: what a plugin imports from `backlog_watch` is pinned, importable and documented,
+and the bundled connectors import nothing else of backlog_watch (as httpx's tests/test_exported_members.py)."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 
 import backlog_watch
+from tests.paths import ROOT
+
+EXPORTED = [
+    "Alert",
+    "AlertState",
+    "AuthError",
+    "BacklogWatchError",
+    "Channel",
+    "Clock",
+    "Confirmation",
+    "ConfirmsAbsence",
+    "Connector",
+    "Cursor",
+    "Delivery",
+    "Duration",
+    "HelpdeskError",
+    "HelpdeskSettings",
+    "HttpConnector",
+    "Interval",
+    "MalformedRecord",
+    "Notification",
+    "Notifier",
+    "NotifyError",
+    "Page",
+    "PaginationError",
+    "Params",
+    "Priority",
+    "RateLimited",
+    "Reason",
+    "RepeatGuard",
+    "RequestError",
+    "Sla",
+    "SlaKind",
+    "SlaTarget",
+    "Sleep",
+    "Status",
+    "Ticket",
+    "TransientError",
+    "__version__",
+    "available_connectors",
+    "chunked",
+    "format_text",
+    "ids_of",
+    "json_array",
+    "json_object",
+    "next_link",
+    "paginate",
+    "seconds_until",
+    "utc_time",
+]
+"""The exact public surface. Changing it is a decision: plugins break when a name goes away."""
+
+
+def test_the_public_surface_is_exactly_the_pinned_list() -> None:
+    assert sorted(backlog_watch.__all__) == EXPORTED
+
+
+def test_every_exported_name_is_importable() -> None:
+    namespace: dict[str, object] = {}
+    exec("from backlog_watch import *", namespace)  # noqa: S102 - what a plugin's star import sees
+    assert set(namespace) - {"__builtins__"} == set(EXPORTED)
+    for name in EXPORTED:
+        assert getattr(backlog_watch, name) is namespace[name]
+
+
+def _backlog_watch_imports(source: str) -> list[str]:
+    """The backlog_watch modules a source file imports (``import x`` and ``from x import y``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "backlog_watch":
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "backlog_watch"]
+    return found
+
+
+def test_the_bundled_connectors_import_only_the_public_surface() -> None:
+    files = sorted((ROOT / "connectors").glob("*.py"))
+    assert {f.name for f in files} >= {"zendesk.py", "freshdesk.py", "jira.py"}
+    for path in files:
+        imported = _backlog_watch_imports(path.read_text())
+        assert set(imported) <= {"backlog_watch"}, f"{path.name} imports {sorted(set(imported) - {'backlog_watch'})}"
+    assert _backlog_watch_imports("from backlog_watch.models import Ticket\nimport backlog_watch.errors") == [
+        "backlog_watch.models",
+        "backlog_watch.errors",
+    ]
 
 
 def test_exported_members_exist_and_are_documented() -> None:
@@ -20,6 +108,6 @@ def test_the_zendesk_connector_is_found_by_entry_point_and_satisfies_the_protoco
     zendesk = found["zendesk"]
     assert zendesk.kind == "zendesk"
     assert issubclass(zendesk.Settings, backlog_watch.HelpdeskSettings)
-    assert issubclass(zendesk, backlog_watch.HttpConnector)
+    assert isinstance(zendesk, type) and issubclass(zendesk, backlog_watch.HttpConnector)
     for method in ("fetch", "normalize"):
         assert callable(getattr(zendesk, method))

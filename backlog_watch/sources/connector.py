@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
-from backlog_watch.errors import MalformedRecord, PaginationError
+from backlog_watch.errors import MalformedRecord
 from backlog_watch.models import Status, Ticket
+from backlog_watch.sources.paginator import RepeatGuard
 from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
@@ -213,13 +214,11 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
     name = connector.settings.name
     result = SyncResult(helpdesk=name)
     since = store.cursor(name)
-    seen_cursors: set[Cursor] = set()
+    cursors = RepeatGuard(name, "the cursor", start=since)
     listed: set[str] = set()
     async for page in connector.fetch(since):
-        if not page.done and page.cursor is not None:
-            if page.cursor in seen_cursors or page.cursor == since:
-                raise PaginationError(f"the API returned cursor {page.cursor!r} twice", helpdesk=name)
-            seen_cursors.add(page.cursor)
+        if not page.done:
+            cursors.see(page.cursor)
         tickets, skipped = normalize_page(connector, page.records)
         listed.update(t.id for t in tickets)
         if page.open_ids is not None or page.listing_problem is not None:

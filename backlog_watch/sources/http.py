@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from backlog_watch.errors import (
     AuthError,
@@ -38,40 +34,15 @@ from backlog_watch.errors import (
     TransientError,
 )
 from backlog_watch.models import Ticket
+from backlog_watch.sources.paginator import paginate
+from backlog_watch.sources.retry import RetryPolicy, Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch.sources.wire import next_link
 
 log = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | float | bool | None]
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, HelpdeskError) and exc.retryable
-
-
-def seconds_until(value: str, *, now: datetime | None = None) -> float | None:
-    """Read a wait from a header: delta seconds ("2", "1.5"), an HTTP-date or an ISO-8601 time.
-
-    Returns None when the value is neither; a time already past gives 0.
-    """
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    when: datetime | None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    if when.tzinfo is None:  # an HTTP-date is GMT by definition
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def secret_values(settings: BaseModel) -> list[str]:
@@ -84,7 +55,7 @@ def secret_values(settings: BaseModel) -> list[str]:
     return found
 
 
-class HttpConnector:
+class HttpConnector(RetryPolicy):
     """Base of HTTP connectors: auth, classification of failures, retries, throttling, counters.
 
     Subclasses set ``kind`` and ``Settings``, implement ``auth_headers`` (and ``fetch``/``normalize``
@@ -93,21 +64,6 @@ class HttpConnector:
 
     kind: ClassVar[str] = ""
     Settings: ClassVar[type[HelpdeskSettings]] = HelpdeskSettings
-
-    # Retries: 429 and 5xx/network errors only; the budget bounds a poll that keeps failing.
-    max_attempts: ClassVar[int] = 6
-    retry_budget: ClassVar[float] = 300.0
-    """Seconds a request may spend across its attempts and waits before it gives up (for 5xx and
-    network errors at most ``poll_share`` of the poll interval: see ``request_budget``)."""
-    poll_share: ClassVar[float] = 0.5
-    """A failing poll gives up within this share of its interval, so the next poll is not skipped and
-    helpdesk-down can fire on time."""
-    backoff_initial: ClassVar[float] = 1.0
-    backoff_max: ClassVar[float] = 60.0
-    backoff_jitter: ClassVar[float] = 1.0
-    retry_after_jitter: ClassVar[float] = 0.0
-    """Extra random seconds added to a Retry-After wait (0: wait exactly what the server asked)."""
-    default_retry_after: ClassVar[float] = 60.0
 
     # Proactive throttling: the first header present wins.
     remaining_headers: ClassVar[tuple[str, ...]] = (
@@ -154,10 +110,6 @@ class HttpConnector:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(helpdesk={self.settings.name!r})"
-
-    @property
-    def helpdesk(self) -> str:
-        return self.settings.name
 
     # ---- hooks a vendor overrides -------------------------------------------------------------
 
@@ -283,18 +235,30 @@ class HttpConnector:
         Raises AuthError, RequestError, or the last RateLimited/TransientError once retries are spent.
         """
         url = self.url_for(path_or_url)
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_is_retryable),
-            stop=self._should_stop,
-            wait=self._wait,
-            sleep=self.sleep,
-            before_sleep=self._before_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self.retrying(self.sleep):
             with attempt:
                 response = await self._attempt(method, url, params, json)
         return response
+
+    async def pages_of(
+        self,
+        path: str,
+        *,
+        params: Params | None = None,
+        next_url: Callable[[httpx.Response], str | None] = next_link,
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``path`` with ``params``, then every next page's URL (which carries its own query), through
+        the shared paginator: a next URL that comes back twice raises PaginationError.
+
+        ``next_url`` reads where the next page is (default: the ``Link: rel="next"`` header).
+        """
+
+        async def get(url: str | None) -> tuple[httpx.Response, str | None]:
+            response = await self.request("GET", url or path, params=params if url is None else None)
+            return response, next_url(response)
+
+        async for response in paginate(get, helpdesk=self.helpdesk, what="the next link"):
+            yield response
 
     async def _attempt(self, method: str, url: str, params: Params | None, json: Any) -> httpx.Response:
         await self._wait_for_rate(urlsplit(url).path)
@@ -328,43 +292,6 @@ class HttpConnector:
             raise error
         self._note_recovery()
         return response
-
-    # ---- tenacity policy ----------------------------------------------------------------------
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited):
-            return exc.retry_after + random.uniform(0, self.retry_after_jitter)
-        exponent = max(0, state.attempt_number - 1)
-        backoff = min(self.backoff_max, self.backoff_initial * 2.0**exponent)
-        return backoff + random.uniform(0, self.backoff_jitter)
-
-    def _should_stop(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self.max_attempts:
-            return True
-        # Waits count even when the sleep is injected, so the budget holds in tests as in production.
-        spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        exc = state.outcome.exception() if state.outcome else None
-        # A 429 asked us to wait and will pass; an outage might not, so it must not outlast the poll.
-        budget = self.retry_budget if isinstance(exc, RateLimited) else self.request_budget
-        return spent + state.upcoming_sleep > budget
-
-    @property
-    def request_budget(self) -> float:
-        """Seconds a request failing with 5xx or network errors may retry: shorter than the poll interval."""
-        return min(self.retry_budget, self.poll_share * self.settings.poll_every.total_seconds())
-
-    def _before_retry(self, state: RetryCallState) -> None:
-        self.retries += 1
-        exc = state.outcome.exception() if state.outcome else None
-        log.info(
-            "%s; retrying in %.1fs (attempt %d of %d)",
-            exc,
-            state.upcoming_sleep,
-            state.attempt_number + 1,
-            self.max_attempts,
-            extra={"helpdesk": self.helpdesk},
-        )
 
     # ---- throttling and failure tracking ----------------------------------------------------
 

@@ -1,0 +1,69 @@
+"""Reading what vendor APIs answer: the small parsers every connector needs, written once.
+
+Each raises what the framework expects: a body of the wrong shape is a PaginationError (the listing
+cannot be trusted, the cursor does not move); a bad value in one record is a ValueError, which
+``HttpConnector.normalize`` turns into a counted MalformedRecord.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from backlog_watch.errors import PaginationError
+
+Item = TypeVar("Item")
+
+
+def utc_time(value: Any) -> datetime:
+    """An ISO-8601 time with a zone (``2024-05-06T14:28:01Z``, ``...-0800``) as aware UTC.
+
+    A time without a zone is refused: guessing one would shift every age by hours.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"time {value!r} is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def json_object(response: httpx.Response, helpdesk: str) -> Mapping[str, Any]:
+    """The response's JSON object; PaginationError when it is unreadable or not an object."""
+    body = _json(response, helpdesk)
+    if not isinstance(body, Mapping):
+        raise PaginationError(f"{response.request.url.path} did not answer a JSON object", helpdesk=helpdesk)
+    return body
+
+
+def json_array(response: httpx.Response, helpdesk: str) -> list[Any]:
+    """The response's JSON array; PaginationError when it is unreadable or not an array."""
+    body = _json(response, helpdesk)
+    if not isinstance(body, list):
+        raise PaginationError(f"{response.request.url.path} did not answer a JSON array", helpdesk=helpdesk)
+    return body
+
+
+def _json(response: httpx.Response, helpdesk: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise PaginationError(f"unreadable JSON from {response.request.url.path}", helpdesk=helpdesk) from exc
+
+
+def next_link(response: httpx.Response) -> str | None:
+    """The ``Link: <...>; rel="next"`` URL of a response (RFC 8288), or None on the last page."""
+    return response.links.get("next", {}).get("url")
+
+
+def chunked(items: Sequence[Item], size: int) -> Iterable[Sequence[Item]]:
+    """``items`` in slices of at most ``size``, for APIs that read many ids per request (show_many)."""
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
+def ids_of(records: Iterable[Any], key: str) -> set[str]:
+    """The ``key`` values of the mapping records that have one, as strings (group ids, assignee ids)."""
+    return {str(r[key]) for r in records if isinstance(r, Mapping) and r.get(key) is not None}
