@@ -16,7 +16,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from backlog_watch.alerting.alerts import Alert, AlertState
-from backlog_watch.delivery.dedup import Delivery, Notification, Notifier, Reason
+from backlog_watch.delivery.dedup import Delivery, Notification, Reason
+from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings
 from backlog_watch.delivery.notifiers.console import format_text
 from backlog_watch.durations import Duration, Interval
 from backlog_watch.errors import (
@@ -65,6 +66,7 @@ __all__ = [
     "MalformedRecord",
     "Notification",
     "Notifier",
+    "NotifierSettings",
     "NotifyError",
     "Page",
     "PaginationError",

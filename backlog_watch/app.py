@@ -23,8 +23,7 @@ from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.config import Config, load_config
 from backlog_watch.config.models import ReportSettings
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
-from backlog_watch.delivery.dedup import Notifier
-from backlog_watch.delivery.notifiers.base import NotifierSettings, notifier_type
+from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings, notifier_type
 from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values

@@ -31,7 +31,8 @@ from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
 from backlog_watch.alerting.silences import Silences
 from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.debounce import DEFAULT_WINDOW, Debouncer
-from backlog_watch.delivery.dedup import DispatchResult, Notifier
+from backlog_watch.delivery.dedup import DispatchResult
+from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.delivery.pipeline import Deliverer, enqueue, mute, plan_due
 from backlog_watch.delivery.store_failing import StoreWatch

@@ -9,7 +9,6 @@ import json
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import pytest
 from acme_backlog_plugin.connector import AcmeQueueConnector
 from acme_backlog_plugin.notifier import JsonLinesNotifier
 from acme_backlog_plugin.standin import AcmeStandIn
@@ -73,11 +72,6 @@ async def test_the_plugin_connector_feeds_a_rule_that_alerts_the_plugin_notifier
     assert "backlog-size" in str(line["text"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TODO(i11-registries): the config and app.build_notifier build notifiers by entry point only once "
-    "the notifier registry lands; remove this mark after the merge",
-)
 async def test_backlog_watch_once_delivers_to_a_notifier_found_by_entry_point(tmp_path: Path) -> None:
     out = tmp_path / "alerts.jsonl"
     async with AcmeStandIn(SimClock(), tickets=40) as standin:

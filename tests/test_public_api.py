@@ -29,6 +29,7 @@ EXPORTED = [
     "MalformedRecord",
     "Notification",
     "Notifier",
+    "NotifierSettings",
     "NotifyError",
     "Page",
     "PaginationError",

@@ -103,14 +103,6 @@ class Delivery:
     ts: str | None = None
 
 
-class Notifier(Protocol):
-    name: str
-
-    async def send(self, notification: Notification) -> Delivery:
-        """Deliver, or raise NotifyError (retryable or not)."""
-        ...
-
-
 class LogStore(Protocol):
     def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
         """The last news this notifier was told (or, through an outbox, has queued) about the alert."""

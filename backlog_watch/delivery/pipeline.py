@@ -22,7 +22,8 @@ from typing import Any
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back
 from backlog_watch.alerting.silences import Silence
 from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Notifier, plan
+from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, plan
+from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox, OutboxRow
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import Alert, LogEntry, Muted

@@ -15,7 +15,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from backlog_watch.delivery.dedup import Delivery, Notification, Notifier, Reason
+from backlog_watch.delivery.dedup import Delivery, Notification, Reason
+from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.errors import NotifyError, StoreError
 from backlog_watch.models import Alert, AlertState, LogEntry, fingerprint
 from backlog_watch.rules.backlog import RuleBase

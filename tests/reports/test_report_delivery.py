@@ -46,7 +46,6 @@ async def test_slack_report_is_blocks_and_an_uploaded_png(slack_standin: SlackSt
     ]
 
 
-
 async def test_a_failed_slack_report_is_retried_by_its_sender_after_the_wait_slack_asks(
     slack_standin: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -71,6 +70,7 @@ async def test_a_failed_slack_report_is_retried_by_its_sender_after_the_wait_sla
     waits.clear()
     assert await send(prepared, {"slack": notifier}, ["slack"], sleep=sleep) == ["slack"]
     assert len(waits) == 3 and waits == sorted(waits) and waits[0] >= 30
+
 
 async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path: Path) -> None:
     store = seeded_store(tmp_path)

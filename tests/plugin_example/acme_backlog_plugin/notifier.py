@@ -11,17 +11,14 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from backlog_watch import Delivery, Notification, NotifyError, format_text
+from backlog_watch import Delivery, Notification, NotifierSettings, NotifyError, format_text
 
 
-class JsonLinesSettings(BaseModel):
-    """A notifier block: ``{name: audit, type: acme_jsonl, path: /var/log/backlog-alerts.jsonl}``."""
+class JsonLinesSettings(NotifierSettings):
+    """A notifier block: ``{name: audit, type: acme_jsonl, path: /var/log/backlog-alerts.jsonl}``.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``NotifierSettings`` brings ``name``, ``type`` and ``quiet_hours``; unknown keys are refused."""
 
-    name: str
     type: Literal["acme_jsonl"] = "acme_jsonl"
     path: Path
 
@@ -29,7 +26,7 @@ class JsonLinesSettings(BaseModel):
 class JsonLinesNotifier:
     """Appends ``{"rule", "state", "level", "reason", "labels", "value", "text"}`` per notification."""
 
-    Settings: ClassVar[type[BaseModel]] = JsonLinesSettings
+    Settings: ClassVar[type[NotifierSettings]] = JsonLinesSettings
 
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
