@@ -22,10 +22,10 @@ from backlog_watch.config.models import Config, parse_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.models import Sla, Status
 from backlog_watch.sim import SlackStandIn
-from tests.alerting.test_policy import alert
 from tests.factories import NOW, ticket
+from tests.helpers.alerts import alert
+from tests.helpers.config import CONTRACT_ENV
 from tests.paths import CONTRACT
-from tests.test_cli import CONTRACT_ENV
 
 
 def contract(slack: SlackStandIn, db: Path, extra: str = "") -> Config:

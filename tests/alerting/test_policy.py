@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from backlog_watch.alerting.alerts import Alert, AlertState, labels_of
+from backlog_watch.alerting.alerts import AlertState
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silences
 from backlog_watch.cli import main
@@ -18,26 +18,8 @@ from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 from backlog_watch.errors import ConfigError
 from backlog_watch.sim import SlackStandIn
 from backlog_watch.store.sqlite import SqliteStore
-from tests.delivery.test_email import urgent_notification
 from tests.factories import NOW
-
-
-def alert(rule: str, level: str = "warn", state: AlertState = AlertState.FIRING, **labels: str) -> Alert:
-    scope = labels_of(labels or {"helpdesk": "zendesk"})
-    return Alert(
-        fingerprint=f"{rule}:{scope}",
-        rule=rule,
-        labels=scope,
-        state=state,
-        level=level,  # type: ignore[arg-type]
-        value=1,
-        threshold=0,
-        summary="",
-        tickets=(),
-        ticket_count=0,
-        active_since=NOW,
-        firing_since=NOW,
-    )
+from tests.helpers.alerts import alert, urgent_notification
 
 
 def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:

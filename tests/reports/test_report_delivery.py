@@ -19,7 +19,7 @@ from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.delivery.notifiers.slack import SlackNotifier
 from backlog_watch.reports import prepare, send
 from backlog_watch.sim import SlackStandIn
-from tests.reports.test_reports import NOW, TZ, seeded_store
+from tests.helpers.reports import NOW, TZ, seeded_store
 from tests.smtp import smtp_server
 
 

@@ -20,7 +20,8 @@ from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from backlog_watch.web.server import WebState, readiness
-from tests.test_cli import cli, write_config
+from tests.helpers.cli import cli
+from tests.helpers.config import console_config_file
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def assert_one_line(code: int, err: str, *words: str) -> None:
 
 
 async def test_a_corrupted_store_is_one_line_and_exit_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim)
+    config = console_config_file(tmp_path / "c.yaml", sim)
     (tmp_path / "bw.db").write_bytes(b"not sqlite at all " * 512)
     code, _, err = await cli("once", "--config", str(config))
     assert_one_line(code, err, "backlog-watch once:", "bw.db", "corrupted")
@@ -81,7 +82,7 @@ async def test_a_corrupted_store_is_one_line_and_exit_1(sim: ZendeskSimulator, t
 
 
 async def test_a_store_folder_that_cannot_exist_is_one_line(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim)
+    config = console_config_file(tmp_path / "c.yaml", sim)
     (tmp_path / "a-file").write_text("")
     text = config.read_text().replace(str(tmp_path / "bw.db"), str(tmp_path / "a-file" / "bw.db"))
     config.write_text(text)
@@ -90,7 +91,7 @@ async def test_a_store_folder_that_cannot_exist_is_one_line(sim: ZendeskSimulato
 
 
 async def test_a_read_only_store_is_one_line_and_keeps_its_data(sim: ZendeskSimulator, tmpfs: Path) -> None:
-    config = write_config(tmpfs / "c.yaml", sim)
+    config = console_config_file(tmpfs / "c.yaml", sim)
     code, _, err = await cli("once", "--config", str(config))
     assert code == 0, err
     before = (tmpfs / "bw.db").read_bytes()
@@ -105,7 +106,7 @@ async def test_a_read_only_store_is_one_line_and_keeps_its_data(sim: ZendeskSimu
 
 
 async def test_a_full_disk_is_one_line_and_exit_1(sim: ZendeskSimulator, tmpfs: Path) -> None:
-    config = write_config(tmpfs / "c.yaml", sim)
+    config = console_config_file(tmpfs / "c.yaml", sim)
     code, _, err = await cli("once", "--config", str(config))
     assert code == 0, err
     sim.clock.advance(3600)
