@@ -20,7 +20,7 @@ from backlog_watch.app import assemble
 from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.dedup import Delivery, Notification
 from backlog_watch.sim import SimClock, ZendeskSimulator
-from tests.conftest import SIM_START
+from tests.factories import SIM_START
 
 RULES = """
 rules:
