@@ -20,6 +20,7 @@ from backlog_watch.sim import SlackStandIn
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW
 from tests.helpers.alerts import alert, urgent_notification
+from tests.helpers.config import document, threshold, write, zendesk
 
 
 def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:
@@ -132,12 +133,10 @@ rules:
 
 
 def test_silence_cli_add_list_expire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(f"""
-store: sqlite:///{tmp_path / "bw.db"}
-helpdesks: [{{name: zendesk, type: zendesk, url: https://a.zendesk.com, email: a@b.c, token: t}}]
-rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}}]
-""")
+    config = write(
+        tmp_path / "c.yaml",
+        document(db=tmp_path / "bw.db", helpdesks=[zendesk()], rules=[threshold(warn_above=1)]),
+    )
     assert (
         main(
             [

@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from backlog_watch.web.server import WebState, readiness
 from tests.helpers.cli import cli
-from tests.helpers.config import console_config_file
+from tests.helpers.config import console_config_file, document, parse, slack, threshold, zendesk
 
 
 @pytest.fixture
@@ -126,18 +125,15 @@ async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
-    config = parse_config(
-        f"""
-store: sqlite:///{tmpfs / "bw.db"}
-helpdesks: [{{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
-              token: {zendesk_sim.token}}}]
-notifiers:
-  - {{name: slack, type: slack, token: {slack_standin.token}, channel: "#support", api_url: {slack_standin.api_url}}}
-defaults: {{notify: [slack]}}
-rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 10}}]
-""",
+    config = parse(
+        document(
+            db=tmpfs / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[slack(slack_standin)],
+            notify=["slack"],
+            rules=[threshold(warn_above=10)],
+        ),
         "full.yaml",
-        env={},
     )
     console = io.StringIO()
     async with assemble(config, clock=sim_clock.now) as parts:
