@@ -23,20 +23,6 @@ from tests.helpers.alerts import alert, urgent_notification
 from tests.helpers.config import document, threshold, write, zendesk
 
 
-def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:
-    labels = {"rule": "backlog-size", "helpdesk": "zendesk", "group": "Billing"}
-    assert Matcher.parse("rule=backlog-size").matches(labels)
-    assert Matcher.parse("group=~Bill.*").matches(labels)
-    assert not Matcher.parse("group=~Bill").matches(labels)  # the whole value
-    assert Matcher.parse("helpdesk!=jira").matches(labels)
-    assert not Matcher.parse("tag=vip").matches(labels)
-    for bad in ("rule", "=x", "rule="):
-        with pytest.raises(ValueError, match="key=value"):
-            Matcher.parse(bad)
-    with pytest.raises(ValueError, match="regular expression"):
-        Matcher.parse("group=~(")
-
-
 def test_silence_mutes_what_matches_until_it_ends_or_expires(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bw.db")
     silences = Silences(store)
