@@ -353,7 +353,9 @@ def test_an_inhibit_rule_hides(
     target: dict[str, str],
     hides: bool,
 ) -> None:
-    rule = InhibitRule(source_matchers=source_matchers, target_matchers=target_matchers, equal=equal)
+    rule = InhibitRule.model_validate(
+        {"source_matchers": source_matchers, "target_matchers": target_matchers, "equal": equal}
+    )
     assert rule.hides(source, target) is hides
 
 
