@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ from tests.paths import CONTRACT
 
 
 @pytest.fixture
-async def sim() -> ZendeskSimulator:
+async def sim() -> AsyncIterator[ZendeskSimulator]:
     clock = SimClock()
     simulator = ZendeskSimulator(seed=3, tickets=120, clock=clock)
     await simulator.start()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,7 @@ from tests.helpers.reports import NOW, TZ, at, seeded_store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = seeded_store(tmp_path)
     yield s
     s.close()
@@ -150,7 +152,7 @@ def test_weekly_sla_attainment_per_priority_and_per_helpdesk(tmp_path: Path) -> 
     """Solved last week: zendesk urgent 2 met + 1 breached (by its first response), high 1 breached,
     1 without SLA data; jira high 3 met, 1 with only undecided targets. Solved 9 days ago: not counted."""
     store = SqliteStore(tmp_path / "bw.db")
-    solved = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
+    solved: dict[str, Any] = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
     zendesk = [
         ticket(id="zu1", priority=Priority.URGENT, sla=outcome(True), **solved),
         ticket(id="zu2", priority=Priority.URGENT, sla=outcome(True, None), **solved),
