@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-
-SIM_START = datetime(2024, 5, 6, 14, 30, tzinfo=UTC)
-"""A Monday afternoon: every simulated backlog in the tests is generated relative to it."""
+from tests.factories import SIM_START
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from typing import Any
 from backlog_watch.models import Priority, Sla, Status, Ticket
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SIM_START = datetime(2024, 5, 6, 14, 30, tzinfo=UTC)
+"""A Monday afternoon: every simulated backlog in the tests is generated relative to it (the sim_clock fixture)."""
 _ids = count(1000)
 
 

@@ -3,74 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from backlog_watch.sim import SimClock, ZendeskSimulator
+from tests.helpers.cli import cli
+from tests.helpers.config import CONTRACT_ENV, console_config_file, threshold
+from tests.helpers.waiting import until
 from tests.paths import CONTRACT
-
-CONTRACT_ENV = {
-    "ZENDESK_API_TOKEN": "zd-secret-1",
-    "FRESHDESK_API_KEY": "fd-secret-2",
-    "JIRA_API_TOKEN": "jira-secret-3",
-    "SLACK_BOT_TOKEN": "xoxb-secret-4",
-    "SMTP_PASSWORD": "pw-5",
-}
-
-
-async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "backlog_watch",
-        "--log-format",
-        "text",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def write_config(
-    path: Path, sim: ZendeskSimulator, *, token: str | None = None, extra: str = "", port: int = 0
-) -> Path:
-    path.write_text(f"""\
-store: sqlite:///{path.parent / "bw.db"}
-http: {{listen: "127.0.0.1:{port}"}}
-evaluate_every: 1s
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: {sim.url}
-    email: {sim.email}
-    token: {token or sim.token}
-    poll_every: 1s
-notifiers:
-  - {{name: console, type: console}}
-defaults: {{notify: [console]}}
-rules:
-  - name: backlog-size
-    type: threshold
-    metric: open_tickets
-    warn_above: 10
-{extra}""")
-    return path
 
 
 @pytest.fixture
-async def sim() -> ZendeskSimulator:
+async def sim() -> AsyncIterator[ZendeskSimulator]:
     clock = SimClock()
     simulator = ZendeskSimulator(seed=3, tickets=120, clock=clock)
     await simulator.start()
@@ -125,7 +76,7 @@ async def test_config_comes_from_the_environment_or_is_asked_for(tmp_path: Path)
 
 
 async def test_once_notifies_and_exits_0(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim)
+    config = console_config_file(tmp_path / "c.yaml", sim)
     code, out, err = await cli("once", "--config", str(config))
     assert code == 0, err
     assert f"[WARN] backlog-size: {len(sim.open_ids())} open (zendesk)" in out
@@ -134,16 +85,7 @@ async def test_once_notifies_and_exits_0(sim: ZendeskSimulator, tmp_path: Path) 
 
 
 async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(
-        tmp_path / "c.yaml",
-        sim,
-        extra="""\
-  - name: quiet-rule
-    type: threshold
-    metric: open_tickets
-    warn_above: 100000
-""",
-    )
+    config = console_config_file(tmp_path / "c.yaml", sim, rules=[threshold("quiet-rule", warn_above=100000)])
     code, out, err = await cli("once", "--dry-run", "--config", str(config))
     assert code == 0, err
     backlog = len(sim.open_ids())
@@ -158,7 +100,7 @@ async def test_dry_run_prints_what_it_would_send_and_saves_nothing(sim: ZendeskS
 
 
 async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim, token="not-the-token")
+    config = console_config_file(tmp_path / "c.yaml", sim, token="not-the-token")
     code, out, err = await cli("once", "--config", str(config))
     assert code == 1
     # a refused token is said once, by the daemon that owns the helpdesk's failure state, not doubled
@@ -171,7 +113,7 @@ async def test_a_failing_helpdesk_exits_1(sim: ZendeskSimulator, tmp_path: Path)
 
 
 async def test_run_serves_healthz_alerts_and_stops_cleanly_on_sigterm(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim, port=0)  # the daemon binds a free port and logs it
+    config = console_config_file(tmp_path / "c.yaml", sim, port=0)  # the daemon binds a free port and logs it
     log = tmp_path / "stderr.log"  # a file, not a pipe nobody reads until the end: logs must never block
     with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -215,19 +157,12 @@ def bound_port(text: str) -> int:
     return int(found.group(1))
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15) -> None:
-    """Wait for a condition another task or process makes true, at most ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
 async def test_run_on_a_busy_port_says_so_in_one_line_and_exits_2(sim: ZendeskSimulator, tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        config = write_config(tmp_path / "c.yaml", sim, port=port)
+        config = console_config_file(tmp_path / "c.yaml", sim, port=port)
         code, _, err = await cli("run", "--config", str(config))
     assert code == 2, err
     assert "Traceback" not in err

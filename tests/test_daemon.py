@@ -10,37 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import Config, parse_config
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-
-
-def make_config(
-    sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, warn_above: int, token: str | None = None
-) -> Config:
-    text = f"""
-store: sqlite:///{db}
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: {sim.url}
-    email: {sim.email}
-    token: {token or sim.token}
-notifiers:
-  - name: slack
-    type: slack
-    token: {slack.token}
-    channel: "#support"
-    api_url: {slack.api_url}
-defaults:
-  notify: [slack]
-  repeat_every: 1h
-rules:
-  - name: backlog-size
-    type: threshold
-    metric: open_tickets
-    warn_above: {warn_above}
-"""
-    return parse_config(text, "daemon-test.yaml", env={})
+from tests.helpers.config import slack_config
+from tests.helpers.daemon import once
 
 
 def methods(slack: SlackStandIn) -> list[str]:
@@ -51,12 +23,6 @@ def methods(slack: SlackStandIn) -> list[str]:
     ]
 
 
-async def once(config: Config, clock: SimClock) -> int:
-    async with assemble(config, clock=clock.now) as parts:
-        code, _ = await parts.daemon.once()
-        return code
-
-
 async def test_fire_once_repeat_restart_resolve(
     zendesk_sim: ZendeskSimulator,
     slack_standin: SlackStandIn,
@@ -65,7 +31,9 @@ async def test_fire_once_repeat_restart_resolve(
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
     backlog = len(zendesk_sim.open_ids())
-    config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3)
+    config = slack_config(
+        zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3, repeat_every="1h", rules=()
+    )
 
     assert await once(config, sim_clock) == 0
     assert methods(slack_standin) == ["chat.postMessage"]
@@ -107,7 +75,7 @@ async def test_slack_outage_delays_and_never_loses(
     tmp_path: Path,
 ) -> None:
     sim_clock.advance(120)
-    config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    config = slack_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1, repeat_every="1h", rules=())
     slack_standin.fail_next(50, status=500)
     assert await once(config, sim_clock) == 1  # the notifier failed; nothing crashed
     assert slack_standin.messages("#support") == []
@@ -132,7 +100,9 @@ async def test_refused_token_fails_that_helpdesk_with_a_clear_error(
     sim_clock: SimClock,
     tmp_path: Path,
 ) -> None:
-    config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1, token="wrong")
+    config = slack_config(
+        zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1, token="wrong", repeat_every="1h", rules=()
+    )
     async with assemble(config, clock=sim_clock.now) as parts:
         code, evaluation = await parts.daemon.once()
         status = parts.store.poll_status("zendesk")

@@ -17,7 +17,8 @@ from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-from tests.test_daemon import make_config, once
+from tests.helpers.config import slack_config
+from tests.helpers.daemon import once
 
 WAIT = 10.0
 """Seconds any condition below may take on a loaded machine (it is met in milliseconds)."""
@@ -136,7 +137,9 @@ async def test_a_resolved_notice_says_the_value_now_and_how_long_it_fired(
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
-    config = make_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3)
+    config = slack_config(
+        zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3, repeat_every="1h", rules=()
+    )
     assert await once(config, sim_clock) == 0
     for ticket_id in sorted(zendesk_sim.open_ids())[:5]:
         zendesk_sim.solve_ticket(ticket_id)

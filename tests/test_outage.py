@@ -12,29 +12,26 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
 from backlog_watch.daemon import SkippedRunsFilter
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.delivery.render import title
 from backlog_watch.sim import SimClock, ZendeskSimulator
+from tests.helpers.config import console, document, parse, threshold, zendesk
 
 
 async def test_down_after_counts_from_the_first_failed_request(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
-    config = parse_config(
-        f"""
-store: sqlite:///{tmp_path / "bw.db"}
-helpdesks:
-  - {{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
-      token: {zendesk_sim.token}, poll_every: 20s, down_after: 10s}}
-notifiers: [{{name: console, type: console}}]
-defaults: {{notify: [console]}}
-rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 100000}}]
-""",
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim, poll_every="20s", down_after="10s")],
+            notifiers=[console()],
+            notify=["console"],
+            rules=[threshold(warn_above=100000)],
+        ),
         "outage.yaml",
-        env={},
     )
     async with assemble(config, clock=sim_clock.now) as parts:
         connector = parts.connectors["zendesk"]

@@ -17,9 +17,9 @@ from backlog_watch.app import assemble
 from backlog_watch.config.models import parse_config
 from backlog_watch.sim import SimClock
 from backlog_watch.sources.connector import available_connectors
+from tests.helpers.cli import cli
+from tests.helpers.imports import backlog_watch_imports
 from tests.paths import ROOT
-from tests.test_cli import cli
-from tests.test_public_api import _backlog_watch_imports
 
 PLUGIN = ROOT / "tests" / "plugin_example"
 
@@ -55,7 +55,7 @@ def test_the_plugin_is_found_by_entry_point_and_imports_only_the_public_surface(
     modules = sorted((PLUGIN / "acme_backlog_plugin").glob("*.py"))
     assert len(modules) == 4
     for module in modules:
-        assert set(_backlog_watch_imports(module.read_text())) <= {"backlog_watch"}, module.name
+        assert set(backlog_watch_imports(module.read_text())) <= {"backlog_watch"}, module.name
 
 
 async def test_the_plugin_connector_feeds_a_rule_that_alerts_the_plugin_notifier(tmp_path: Path) -> None:

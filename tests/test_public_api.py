@@ -3,10 +3,10 @@ and the bundled connectors import nothing else of backlog_watch (as httpx's test
 
 from __future__ import annotations
 
-import ast
 import inspect
 
 import backlog_watch
+from tests.helpers.imports import backlog_watch_imports
 from tests.paths import ROOT
 
 EXPORTED = [
@@ -73,24 +73,13 @@ def test_every_exported_name_is_importable() -> None:
         assert getattr(backlog_watch, name) is namespace[name]
 
 
-def _backlog_watch_imports(source: str) -> list[str]:
-    """The backlog_watch modules a source file imports (``import x`` and ``from x import y``)."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "backlog_watch":
-            found.append(node.module)
-        elif isinstance(node, ast.Import):
-            found += [a.name for a in node.names if a.name.split(".")[0] == "backlog_watch"]
-    return found
-
-
 def test_the_bundled_connectors_import_only_the_public_surface() -> None:
     files = sorted((ROOT / "connectors").glob("*.py"))
     assert {f.name for f in files} >= {"zendesk.py", "freshdesk.py", "jira.py"}
     for path in files:
-        imported = _backlog_watch_imports(path.read_text())
+        imported = backlog_watch_imports(path.read_text())
         assert set(imported) <= {"backlog_watch"}, f"{path.name} imports {sorted(set(imported) - {'backlog_watch'})}"
-    assert _backlog_watch_imports("from backlog_watch.models import Ticket\nimport backlog_watch.errors") == [
+    assert backlog_watch_imports("from backlog_watch.models import Ticket\nimport backlog_watch.errors") == [
         "backlog_watch.models",
         "backlog_watch.errors",
     ]

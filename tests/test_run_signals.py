@@ -15,6 +15,7 @@ import httpx
 
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.web.hooks import TOKEN_HEADER
+from tests.helpers.waiting import until
 
 SECRET = "reload-test-secret-0123"
 
@@ -54,13 +55,18 @@ class Daemon:
             self.lines.append(json.loads(raw))  # every line is JSON, or this test fails
 
     async def line(self, text: str, after: int = 0, timeout: float = 15) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines[after:]:
-                if text in line["message"]:
-                    return line
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no log line with {text!r} in {[line['message'] for line in self.lines]}")
+        """The first log line from ``after`` on whose message holds ``text``, once the process writes it."""
+        await until(
+            lambda: self._find(text, after) is not None,
+            timeout=timeout,
+            what=lambda: f"a log line with {text!r} in {[line['message'] for line in self.lines]}",
+        )
+        found = self._find(text, after)
+        assert found is not None
+        return found
+
+    def _find(self, text: str, after: int) -> dict[str, Any] | None:
+        return next((line for line in self.lines[after:] if text in line["message"]), None)
 
     async def url(self, after: int = 0) -> str:
         message = (await self.line("listening on", after))["message"]

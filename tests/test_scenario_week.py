@@ -17,10 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.dedup import Delivery, Notification
 from backlog_watch.sim import SimClock, ZendeskSimulator
-from tests.conftest import SIM_START
+from tests.factories import SIM_START
+from tests.helpers.config import console, document, dump, parse, zendesk
 
 RULES = """
 rules:
@@ -105,19 +105,18 @@ async def test_a_simulated_week(sim_clock: SimClock, tmp_path: Path) -> None:
     sim = ZendeskSimulator(seed=11, tickets=0, clock=sim_clock)
     await sim.start()
     try:
-        config = parse_config(
-            f"""
-store: sqlite:///{tmp_path / "bw.db"}
-helpdesks:
-  - {{name: zendesk, type: zendesk, url: "{sim.url}", email: {sim.email}, token: {sim.token}}}
-notifiers:
-  - {{name: rec, type: console}}
-defaults:
-  notify: [rec]
-  repeat_every: 2w
-{RULES}""",
+        config = parse(
+            dump(
+                document(
+                    db=tmp_path / "bw.db",
+                    helpdesks=[zendesk(sim)],
+                    notifiers=[console("rec")],
+                    notify=["rec"],
+                    repeat_every="2w",
+                ),
+                RULES,
+            ),
             "week.yaml",
-            env={},
         )
         recorder = Recorder(sim_clock)
         helpdesk = Helpdesk(sim)

@@ -13,7 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, InhibitRule
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.app import Parts, assemble, build_notifier
 from backlog_watch.cli import main
@@ -21,10 +23,10 @@ from backlog_watch.config.models import Config, parse_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.models import AlertState, Sla, Status
 from backlog_watch.sim import SlackStandIn
-from tests.alerting.test_policy import alert
 from tests.factories import NOW, ticket
+from tests.helpers.alerts import alert
+from tests.helpers.config import CONTRACT_ENV
 from tests.paths import CONTRACT
-from tests.test_cli import CONTRACT_ENV
 
 
 def contract(slack: SlackStandIn, db: Path, extra: str = "") -> Config:
@@ -286,3 +288,99 @@ async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
     assert shown["old-tickets"] == "quiet hours (night)"
     for reason in ("silenced", "inhibited", "quiet_hours"):
         assert f'backlog_watch_alerts_muted{{reason="{reason}"}} 1.0' in metrics
+
+
+URGENT = {"rule": "urgent-backlog", "level": "critical", "helpdesk": "zendesk"}
+SIZE = {"rule": "backlog-size", "level": "warn", "helpdesk": "zendesk", "team": "tier1"}
+
+
+@pytest.mark.parametrize(
+    ("source_matchers", "target_matchers", "equal", "source", "target", "hides"),
+    [
+        pytest.param(["rule=urgent-backlog"], ["rule=backlog-size"], [], URGENT, SIZE, True, id="source-and-target"),
+        pytest.param(["rule=aging"], ["rule=backlog-size"], [], URGENT, SIZE, False, id="source-does-not-match"),
+        pytest.param(["rule=urgent-backlog"], ["rule=aging"], [], URGENT, SIZE, False, id="target-does-not-match"),
+        pytest.param(
+            ["rule=urgent-backlog", "level=warn"], ["rule=backlog-size"], [], URGENT, SIZE, False, id="all-sources"
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"], ["rule=backlog-size", "team=~tier.*"], [], URGENT, SIZE, True, id="target-regex"
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"], ["rule=backlog-size", "team!=tier1"], [], URGENT, SIZE, False, id="target-not"
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"], ["rule=backlog-size"], ["helpdesk"], URGENT, SIZE, True, id="equal-same-value"
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"],
+            ["rule=backlog-size"],
+            ["helpdesk"],
+            URGENT,
+            {**SIZE, "helpdesk": "jira"},
+            False,
+            id="equal-other-value",
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"], ["rule=backlog-size"], ["group"], URGENT, SIZE, True, id="equal-missing-on-both"
+        ),
+        pytest.param(
+            ["rule=urgent-backlog"],
+            ["rule=backlog-size"],
+            ["group"],
+            URGENT,
+            {**SIZE, "group": "Billing"},
+            False,
+            id="equal-missing-on-one",
+        ),
+        pytest.param(
+            ["rule=helpdesk-down"],
+            ["rule!=helpdesk-down"],
+            ["helpdesk"],
+            {"rule": "helpdesk-down", "level": "critical", "helpdesk": "zendesk"},
+            {"rule": "helpdesk-down", "level": "critical", "helpdesk": "zendesk"},
+            False,
+            id="a-rule-never-hides-itself-when-targets-exclude-it",
+        ),
+    ],
+)
+def test_an_inhibit_rule_hides(
+    source_matchers: list[str],
+    target_matchers: list[str],
+    equal: list[str],
+    source: dict[str, str],
+    target: dict[str, str],
+    hides: bool,
+) -> None:
+    rule = InhibitRule.model_validate(
+        {"source_matchers": source_matchers, "target_matchers": target_matchers, "equal": equal}
+    )
+    assert rule.hides(source, target) is hides
+
+
+@pytest.mark.parametrize(
+    ("target", "hides"),
+    [
+        pytest.param({"rule": "backlog-size", "helpdesk": "zendesk"}, True, id="same-helpdesk"),
+        pytest.param({"rule": "backlog-size", "helpdesk": "jira"}, False, id="other-helpdesk"),
+        pytest.param({"rule": HELPDESK_DOWN, "helpdesk": "zendesk"}, False, id="itself"),
+    ],
+)
+def test_helpdesk_down_hides_the_other_alerts_of_its_helpdesk(target: dict[str, str], hides: bool) -> None:
+    source = {"rule": HELPDESK_DOWN, "level": "critical", "helpdesk": "zendesk"}
+    assert DOWN_HIDES_OTHERS.hides(source, target) is hides
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"source_matchers": [], "target_matchers": ["rule=a"]}, id="no-source"),
+        pytest.param({"source_matchers": ["rule=a"], "target_matchers": []}, id="no-target"),
+        pytest.param({"source_matchers": ["level"], "target_matchers": ["rule=a"]}, id="not-a-matcher"),
+        pytest.param({"source_matchers": ["rule=a"], "target_matchers": ["group=~("]}, id="bad-regex"),
+        pytest.param({"source_matchers": ["rule=a"], "target_matchers": ["rule=b"], "equal": ["1x"]}, id="bad-label"),
+    ],
+)
+def test_bad_inhibit_rules_are_refused(settings: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        InhibitRule.model_validate(settings)

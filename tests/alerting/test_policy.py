@@ -15,43 +15,12 @@ from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.slack import ChannelPacer
 from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 from backlog_watch.errors import ConfigError
-from backlog_watch.models import Alert, AlertState, labels_of
+from backlog_watch.models import AlertState
 from backlog_watch.sim import SlackStandIn
 from backlog_watch.store.sqlite import SqliteStore
-from tests.delivery.test_email import urgent_notification
 from tests.factories import NOW
-
-
-def alert(rule: str, level: str = "warn", state: AlertState = AlertState.FIRING, **labels: str) -> Alert:
-    scope = labels_of(labels or {"helpdesk": "zendesk"})
-    return Alert(
-        fingerprint=f"{rule}:{scope}",
-        rule=rule,
-        labels=scope,
-        state=state,
-        level=level,  # type: ignore[arg-type]
-        value=1,
-        threshold=0,
-        summary="",
-        tickets=(),
-        ticket_count=0,
-        active_since=NOW,
-        firing_since=NOW,
-    )
-
-
-def test_matchers_parse_and_match_and_bad_ones_say_how_to_write_them() -> None:
-    labels = {"rule": "backlog-size", "helpdesk": "zendesk", "group": "Billing"}
-    assert Matcher.parse("rule=backlog-size").matches(labels)
-    assert Matcher.parse("group=~Bill.*").matches(labels)
-    assert not Matcher.parse("group=~Bill").matches(labels)  # the whole value
-    assert Matcher.parse("helpdesk!=jira").matches(labels)
-    assert not Matcher.parse("tag=vip").matches(labels)
-    for bad in ("rule", "=x", "rule="):
-        with pytest.raises(ValueError, match="key=value"):
-            Matcher.parse(bad)
-    with pytest.raises(ValueError, match="regular expression"):
-        Matcher.parse("group=~(")
+from tests.helpers.alerts import alert, urgent_notification
+from tests.helpers.config import document, threshold, write, zendesk
 
 
 def test_silence_mutes_what_matches_until_it_ends_or_expires(tmp_path: Path) -> None:
@@ -150,12 +119,10 @@ rules:
 
 
 def test_silence_cli_add_list_expire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(f"""
-store: sqlite:///{tmp_path / "bw.db"}
-helpdesks: [{{name: zendesk, type: zendesk, url: https://a.zendesk.com, email: a@b.c, token: t}}]
-rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 1}}]
-""")
+    config = write(
+        tmp_path / "c.yaml",
+        document(db=tmp_path / "bw.db", helpdesks=[zendesk()], rules=[threshold(warn_above=1)]),
+    )
     assert (
         main(
             [

@@ -14,43 +14,10 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import Config, parse_config
+from backlog_watch.config.models import Config
 from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-
-
-def make_config(
-    sim: ZendeskSimulator, slack: SlackStandIn, db: Path, *, extra_rules: str = "", extra: str = "", warn_above: int = 1
-) -> Config:
-    text = f"""
-store: sqlite:///{db}
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: {sim.url}
-    email: {sim.email}
-    token: {sim.token}
-notifiers:
-  - name: slack
-    type: slack
-    token: {slack.token}
-    channel: "#support"
-    api_url: {slack.api_url}
-defaults:
-  notify: [slack]
-  repeat_every: 1d
-rules:
-  - name: backlog-size
-    type: threshold
-    metric: open_tickets
-    warn_above: {warn_above}
-  - name: old-tickets
-    type: aging
-    older_than: 1h
-{extra_rules}
-{extra}
-"""
-    return parse_config(text, "delivery-test.yaml", env={})
+from tests.helpers.config import slack_config as make_config
 
 
 async def no_wait(seconds: float) -> None:

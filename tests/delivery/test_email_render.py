@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.delivery.notifiers.email import build_message
-from tests.delivery.test_email import parts, urgent_notification
+from tests.helpers.alerts import urgent_notification
+from tests.smtp import bodies
 
 CHROMIUM = Path(os.environ.get("BACKLOG_WATCH_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -23,7 +24,7 @@ def test_email_html_renders_as_a_readable_table_in_chromium(tmp_path: Path) -> N
     from playwright.sync_api import sync_playwright
 
     notification = urgent_notification()
-    _, html = parts(build_message([notification], sender="alerts@acme.com", to=["leads@acme.com"]))
+    _, html = bodies(build_message([notification], sender="alerts@acme.com", to=["leads@acme.com"]))
     page_file = tmp_path / "email.html"
     page_file.write_text(html, encoding="utf-8")
     ARTIFACTS.mkdir(exist_ok=True)

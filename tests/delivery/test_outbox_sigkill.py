@@ -13,11 +13,11 @@ import asyncio
 import signal
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from backlog_watch.sim import SimClock, SlackMessage, SlackStandIn, ZendeskSimulator
+from tests.helpers.waiting import until
 
 CYCLES = 5
 """fire, resolve, fire, resolve, fire: three episodes, the last one still firing."""
@@ -69,13 +69,9 @@ async def start(config: Path, log: Path) -> asyncio.subprocess.Process:
         )
 
 
-async def until(condition: Callable[[], bool], what: str, log: Path, timeout: float = 20) -> None:
-    """Wait for what the test can observe (the stand-in, the store), at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; the daemon logged:\n{log.read_text()[-3000:]}")
-        await asyncio.sleep(0.05)
+async def until_daemon(condition: Callable[[], bool], what: str, log: Path, timeout: float = 20) -> None:
+    """Wait for what the test can observe (the stand-in, the store); on timeout, show the daemon's log."""
+    await until(condition, timeout=timeout, what=lambda: f"{what}; the daemon logged:\n{log.read_text()[-3000:]}")
 
 
 def size_parents(slack: SlackStandIn) -> list[SlackMessage]:
@@ -108,7 +104,7 @@ async def test_sigkill_while_an_alert_flaps_loses_no_episode_and_leaves_no_paren
             slack_standin.hang_after(cycle % 3)  # some calls get through, the next one never returns
             process = await start(config, log)
             try:
-                await until(
+                await until_daemon(
                     slack_standin.hang_started.is_set,
                     f"a hanging Slack call in cycle {cycle} (none: this cycle's news was not queued)",
                     log,
@@ -121,7 +117,7 @@ async def test_sigkill_while_an_alert_flaps_loses_no_episode_and_leaves_no_paren
         slack_standin.release()
         process = await start(config, log)
         try:
-            await until(
+            await until_daemon(
                 lambda: (
                     len(size_parents(slack_standin)) == 3
                     and sum("RESOLVED" in p.text for p in size_parents(slack_standin)) == 2

@@ -13,13 +13,13 @@ from pydantic import SecretStr
 
 from backlog_watch.app import assemble, report_job
 from backlog_watch.cli import main
-from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.email import EmailNotifier
 from backlog_watch.delivery.notifiers.slack import SlackNotifier
 from backlog_watch.reports import prepare, send
 from backlog_watch.sim import SlackStandIn
-from tests.reports.test_reports import NOW, TZ, seeded_store
+from tests.helpers.config import console, document, dump, parse, threshold, zendesk
+from tests.helpers.reports import NOW, TZ, seeded_store
 from tests.smtp import smtp_server
 
 
@@ -85,34 +85,22 @@ async def test_report_to_a_notifier_without_reports_is_a_logged_failure(tmp_path
 
 
 def report_config(db: Path, schedule: str = "0 9 * * mon-fri") -> str:
-    return f"""
-store: sqlite:///{db}
-timezone: Europe/Paris
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: http://127.0.0.1:9
-    email: ops@example.com
-    token: t0k3n-for-tests
-notifiers:
-  - name: console
-    type: console
-rules:
-  - name: backlog-size
-    type: threshold
-    metric: open_tickets
-    warn_above: 100
-reports:
-  - name: morning-briefing
-    schedule: "{schedule}"
-    kind: daily
-    notify: [console]
-"""
+    """A morning briefing to the console on ``schedule``, Paris time; the helpdesk is never polled."""
+    return dump(
+        document(
+            db=db,
+            timezone="Europe/Paris",
+            helpdesks=[zendesk(url="http://127.0.0.1:9", email="ops@example.com", token="t0k3n-for-tests")],
+            notifiers=[console()],
+            rules=[threshold(warn_above=100)],
+            reports=[{"name": "morning-briefing", "schedule": schedule, "kind": "daily", "notify": ["console"]}],
+        )
+    )
 
 
 async def test_reports_run_on_cron_in_the_config_time_zone(tmp_path: Path) -> None:
     seeded_store(tmp_path).close()
-    config = parse_config(report_config(tmp_path / "bw.db"), "r.yaml", env={})
+    config = parse(report_config(tmp_path / "bw.db"), "r.yaml")
     assert config.unsupported() == []
     out = io.StringIO()
     async with assemble(config, clock=lambda: NOW, notifiers={"console": ConsoleNotifier("console", out)}) as parts:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import struct
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 
@@ -17,67 +18,11 @@ from backlog_watch.reports.build import build_daily, build_weekly, recurring_spi
 from backlog_watch.reports.render import render
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import ticket
-
-TZ = ZoneInfo("Europe/Paris")
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Paris
-
-
-def at(days_ago: float, hour: int = 10) -> datetime:
-    """``days_ago`` local days before today, at ``hour`` Paris time."""
-    local = NOW.astimezone(TZ).replace(hour=hour, minute=0) - timedelta(days=days_ago)
-    return local.astimezone(UTC)
-
-
-def seeded_store(tmp_path: Path) -> SqliteStore:
-    """A history of known shape:
-    - 10 tickets still open, created 1..10 days ago at 10:00 (one urgent, the oldest in Billing);
-    - 6 tickets created 3 days ago and solved yesterday at 15:00 (4 met their SLA, 2 breached);
-    - 2 tickets created yesterday at 11:00, still open, tagged "outage";
-    - 1 open ticket with an SLA due at 14:00 today.
-    """
-    store = SqliteStore(tmp_path / "bw.db")
-    tickets = []
-    for n in range(1, 11):
-        tickets.append(
-            ticket(
-                id=f"o{n}",
-                created_at=at(n),
-                updated_at=at(n),
-                priority=Priority.URGENT if n == 1 else Priority.NORMAL,
-                group="Billing" if n == 10 else "Support",
-                tags=("billing",) if n == 10 else (),
-            )
-        )
-    for n in range(6):
-        due = at(1, hour=16) if n < 4 else at(1, hour=12)
-        tickets.append(
-            ticket(
-                id=f"s{n}",
-                status=Status.SOLVED,
-                created_at=at(3),
-                updated_at=at(1, 15),
-                solved_at=at(1, hour=15),
-                sla=Sla(resolution_due=due, breached=n >= 4),
-            )
-        )
-    for n in range(2):
-        tickets.append(ticket(id=f"y{n}", created_at=at(1, hour=11), updated_at=at(1, hour=11), tags=("outage",)))
-    tickets.append(
-        ticket(
-            id="risk",
-            created_at=at(0, hour=7),
-            updated_at=at(0, hour=7),
-            sla=Sla(first_response_due=at(0, hour=14)),
-            priority=Priority.HIGH,
-        )
-    )
-    store.commit_page("zendesk", tickets, None)
-    store.record_poll("zendesk", NOW)
-    return store
+from tests.helpers.reports import NOW, TZ, at, seeded_store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = seeded_store(tmp_path)
     yield s
     s.close()
@@ -197,7 +142,7 @@ def test_weekly_sla_attainment_per_priority_and_per_helpdesk(tmp_path: Path) -> 
     """Solved last week: zendesk urgent 2 met + 1 breached (by its first response), high 1 breached,
     1 without SLA data; jira high 3 met, 1 with only undecided targets. Solved 9 days ago: not counted."""
     store = SqliteStore(tmp_path / "bw.db")
-    solved = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
+    solved: dict[str, Any] = {"status": Status.SOLVED, "created_at": at(4), "updated_at": at(1), "solved_at": at(1)}
     zendesk = [
         ticket(id="zu1", priority=Priority.URGENT, sla=outcome(True), **solved),
         ticket(id="zu2", priority=Priority.URGENT, sla=outcome(True, None), **solved),

@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from backlog_watch.sim import SlackStandIn, serve_slack
+from tests.helpers.waiting import until
 
 TS = re.compile(r"^\d{10}\.\d{6}$")
 
@@ -199,10 +200,7 @@ async def test_serve_slack_runs_until_cancelled():
     lines: list[str] = []
     task = asyncio.create_task(serve_slack(0, out=lines.append))
     try:
-        for _ in range(100):
-            if lines:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: lines, what="serve_slack to say where it listens")
         api_url = re.search(r"api_url (\S+),", lines[0])
         assert api_url, lines
         client = AsyncWebClient(token="xoxb-standin-token", base_url=api_url[1])

@@ -16,7 +16,8 @@ import pytest
 
 from backlog_watch.sim import SimClock, ZendeskSimulator, decode_cursor, encode_cursor, serve_zendesk
 from backlog_watch.sim.generate import parse_time
-from tests.conftest import SIM_START
+from tests.factories import SIM_START
+from tests.helpers.waiting import until
 from tests.paths import FIXTURES
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
@@ -380,10 +381,7 @@ async def test_serve_zendesk_runs_until_cancelled_and_evolves():
     lines: list[str] = []
     task = asyncio.create_task(serve_zendesk(0, seed=2, tickets=30, speed=36_000.0, tick=0.02, out=lines.append))
     try:
-        for _ in range(200):
-            if len(lines) >= 3:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: len(lines) >= 3, what="serve_zendesk's address, credentials and first tick")
         url = re.search(r"at (http://127\.0\.0\.1:\d+)", lines[0])
         assert url, lines
         assert "email: ops@example.com, token: sim-token" in lines[1]

@@ -14,8 +14,8 @@ from backlog_watch.store.history import History
 from backlog_watch.store.read_model import KPI_FRESHNESS, ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
-from tests.reports.test_reports import NOW as REPORT_NOW
-from tests.reports.test_reports import TZ, at, seeded_store
+from tests.helpers.reports import NOW as REPORT_NOW
+from tests.helpers.reports import TZ, at, seeded_store
 
 ZD = (("helpdesk", "zendesk"),)
 BILLING = (("group", "Billing"), ("helpdesk", "zendesk"))

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from backlog_watch.web.server import WebState, readiness
-from tests.test_cli import cli, write_config
+from tests.helpers.cli import cli
+from tests.helpers.config import console_config_file, document, parse, slack, threshold, zendesk
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def assert_one_line(code: int, err: str, *words: str) -> None:
 
 
 async def test_a_corrupted_store_is_one_line_and_exit_1(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim)
+    config = console_config_file(tmp_path / "c.yaml", sim)
     (tmp_path / "bw.db").write_bytes(b"not sqlite at all " * 512)
     code, _, err = await cli("once", "--config", str(config))
     assert_one_line(code, err, "backlog-watch once:", "bw.db", "corrupted")
@@ -81,7 +81,7 @@ async def test_a_corrupted_store_is_one_line_and_exit_1(sim: ZendeskSimulator, t
 
 
 async def test_a_store_folder_that_cannot_exist_is_one_line(sim: ZendeskSimulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", sim)
+    config = console_config_file(tmp_path / "c.yaml", sim)
     (tmp_path / "a-file").write_text("")
     text = config.read_text().replace(str(tmp_path / "bw.db"), str(tmp_path / "a-file" / "bw.db"))
     config.write_text(text)
@@ -90,7 +90,7 @@ async def test_a_store_folder_that_cannot_exist_is_one_line(sim: ZendeskSimulato
 
 
 async def test_a_read_only_store_is_one_line_and_keeps_its_data(sim: ZendeskSimulator, tmpfs: Path) -> None:
-    config = write_config(tmpfs / "c.yaml", sim)
+    config = console_config_file(tmpfs / "c.yaml", sim)
     code, _, err = await cli("once", "--config", str(config))
     assert code == 0, err
     before = (tmpfs / "bw.db").read_bytes()
@@ -105,7 +105,7 @@ async def test_a_read_only_store_is_one_line_and_keeps_its_data(sim: ZendeskSimu
 
 
 async def test_a_full_disk_is_one_line_and_exit_1(sim: ZendeskSimulator, tmpfs: Path) -> None:
-    config = write_config(tmpfs / "c.yaml", sim)
+    config = console_config_file(tmpfs / "c.yaml", sim)
     code, _, err = await cli("once", "--config", str(config))
     assert code == 0, err
     sim.clock.advance(3600)
@@ -125,18 +125,15 @@ async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim_clock.advance(120)  # past the export's one-minute rule
-    config = parse_config(
-        f"""
-store: sqlite:///{tmpfs / "bw.db"}
-helpdesks: [{{name: zendesk, type: zendesk, url: {zendesk_sim.url}, email: {zendesk_sim.email},
-              token: {zendesk_sim.token}}}]
-notifiers:
-  - {{name: slack, type: slack, token: {slack_standin.token}, channel: "#support", api_url: {slack_standin.api_url}}}
-defaults: {{notify: [slack]}}
-rules: [{{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 10}}]
-""",
+    config = parse(
+        document(
+            db=tmpfs / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[slack(slack_standin)],
+            notify=["slack"],
+            rules=[threshold(warn_above=10)],
+        ),
         "full.yaml",
-        env={},
     )
     console = io.StringIO()
     async with assemble(config, clock=sim_clock.now) as parts:

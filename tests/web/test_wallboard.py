@@ -14,7 +14,7 @@ from backlog_watch.app import assemble, web_state
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer
-from tests.web.test_web import make_config
+from tests.helpers.config import web_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -45,7 +45,7 @@ async def test_wallboard_green_then_red_without_reload(
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
-    config = make_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog + 5, critical_above=backlog + 10)
+    config = web_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog + 5, critical_above=backlog + 10)
     async with assemble(config, clock=sim_clock.now) as parts:
         parts.daemon.notifiers["console"]._stream = io.StringIO()  # type: ignore[attr-defined]
         await parts.daemon.poll("zendesk")

@@ -16,50 +16,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backlog_watch.app import Parts, assemble, web_state
-from backlog_watch.config.models import Config, parse_config
+from backlog_watch.config.models import Config
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.web.hooks import TOKEN_HEADER, PollTrigger
 from backlog_watch.web.server import BOARD_CACHE_SECONDS, BoardCache, WebServer
-
-SECRET = "hook-secret-0123456789"
-
-
-def make_config(
-    sim: ZendeskSimulator,
-    db: Path,
-    *,
-    warn_above: int = 10_000,
-    critical_above: int = 20_000,
-    hook_secret: str | None = SECRET,
-) -> Config:
-    secret = f"\n  hook_secret: {hook_secret}" if hook_secret else ""
-    return parse_config(
-        f"""
-store: sqlite:///{db}
-http:
-  listen: 127.0.0.1:0{secret}
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: {sim.url}
-    email: {sim.email}
-    token: {sim.token}
-    poll_every: 2m
-notifiers:
-  - name: console
-    type: console
-defaults:
-  notify: [console]
-rules:
-  - name: backlog-size
-    type: threshold
-    metric: open_tickets
-    warn_above: {warn_above}
-    critical_above: {critical_above}
-""",
-        "web-test.yaml",
-        env={},
-    )
+from tests.helpers.config import HOOK_SECRET, web_config
+from tests.helpers.waiting import until
 
 
 class Ticker:
@@ -109,7 +71,7 @@ async def test_metrics_expose_kpis_polls_alerts_and_notifications(
     caplog.set_level(logging.INFO, logger="backlog_watch.daemon")
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
-    config = make_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 1)
+    config = web_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 1)
     async with serving(config, sim_clock) as (parts, client, _):
         assert (await parts.daemon.once())[0] == 0
         response = await client.get("/metrics")
@@ -131,7 +93,7 @@ async def test_metrics_expose_kpis_polls_alerts_and_notifications(
 
 
 async def test_poll_errors_are_counted(zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path) -> None:
-    async with serving(make_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, _):
+    async with serving(web_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, _):
         zendesk_sim.fail_next(1, status=401)  # refused at once (a 5xx would be retried with backoff)
         assert not await parts.daemon.poll("zendesk", then_evaluate=False)
         found = samples((await client.get("/metrics")).text)
@@ -143,7 +105,7 @@ async def test_readyz_follows_successful_polls(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)
-    async with serving(make_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, _):
+    async with serving(web_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, _):
         assert (await client.get("/healthz")).status_code == 200
         response = await client.get("/readyz")
         assert response.status_code == 503
@@ -162,7 +124,7 @@ async def test_api_backlog_turns_red_with_a_critical_alert(
 ) -> None:
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
-    config = make_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 10, critical_above=backlog - 1)
+    config = web_config(zendesk_sim, tmp_path / "bw.db", warn_above=backlog - 10, critical_above=backlog - 1)
     ticker = Ticker()
     async with serving(config, sim_clock, board_clock=ticker) as (parts, client, _):
         await parts.daemon.poll("zendesk", then_evaluate=False)
@@ -184,18 +146,15 @@ async def test_hook_needs_the_secret_and_polls_now(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)
-    async with serving(make_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, trigger):
+    async with serving(web_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, trigger):
         assert (await client.post("/hooks/zendesk")).status_code == 401
         assert (await client.post("/hooks/zendesk", headers={TOKEN_HEADER: "wrong"})).status_code == 401
-        assert (await client.post("/hooks/nope", headers={TOKEN_HEADER: SECRET})).status_code == 404
+        assert (await client.post("/hooks/nope", headers={TOKEN_HEADER: HOOK_SECRET})).status_code == 404
         response = await client.post(
-            "/hooks/zendesk", json={"ticket": {"id": 1}}, headers={"Authorization": f"Bearer {SECRET}"}
+            "/hooks/zendesk", json={"ticket": {"id": 1}}, headers={"Authorization": f"Bearer {HOOK_SECRET}"}
         )
         assert response.status_code == 202 and response.json()["poll"] == "started"
-        for _ in range(100):
-            if parts.store.poll_status("zendesk").last_success is not None:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: parts.store.poll_status("zendesk").last_success is not None, what="the hook's poll")
         assert parts.store.poll_status("zendesk").last_success == sim_clock.now()
         assert parts.store.count_tickets("zendesk") > 0
         found = samples((await client.get("/metrics")).text)
@@ -206,9 +165,9 @@ async def test_hook_needs_the_secret_and_polls_now(
 async def test_hooks_are_off_without_a_secret(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
-    config = make_config(zendesk_sim, tmp_path / "bw.db", hook_secret=None)
+    config = web_config(zendesk_sim, tmp_path / "bw.db", hook_secret=None)
     async with serving(config, sim_clock) as (_, client, trigger):
-        response = await client.post("/hooks/zendesk", headers={TOKEN_HEADER: SECRET})
+        response = await client.post("/hooks/zendesk", headers={TOKEN_HEADER: HOOK_SECRET})
         assert response.status_code == 404 and "disabled" in response.json()["error"]
         assert trigger.polls_started == 0
 
