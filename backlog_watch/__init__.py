@@ -15,7 +15,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from backlog_watch.alerting.alerts import Alert, AlertState
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings
 from backlog_watch.delivery.notifiers.console import format_text
@@ -31,7 +30,7 @@ from backlog_watch.errors import (
     RequestError,
     TransientError,
 )
-from backlog_watch.models import Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
+from backlog_watch.models import Alert, AlertState, Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
 from backlog_watch.sources.connector import (
     Confirmation,
     ConfirmsAbsence,

@@ -24,7 +24,7 @@ from backlog_watch.kpis import format_value
 from backlog_watch.logs import register_secrets, secret_values, setup_logging
 
 if TYPE_CHECKING:
-    from backlog_watch.daemon import Evaluation
+    from backlog_watch.evaluation import Evaluation
     from backlog_watch.rules.base import RuleBase
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2

@@ -258,7 +258,7 @@ class Daemon:
     def _track_job(self) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._jobs.add(task)  # type: ignore[arg-type]
+            self._jobs.add(task)
             task.add_done_callback(self._jobs.discard)
 
     async def _evaluate_job(self) -> None:
@@ -339,8 +339,8 @@ class Daemon:
         logging.getLogger("apscheduler.scheduler").removeFilter(self._skipped_runs)
         self._debouncer.cancel()
         self.deliverer.stopping = True
-        for task in list(self._syncing):
-            task.cancel()
+        for sync_task in list(self._syncing):
+            sync_task.cancel()
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)

@@ -39,7 +39,7 @@ def format_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds == 0:
         return "0s"
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, seconds = divmod(seconds, size)
         if count:
@@ -65,7 +65,7 @@ def human_duration(delta: timedelta) -> str:
     """An age as a person says it: "23d 4h", "4h 17m", "12m", "40s"."""
     seconds = max(0, int(delta.total_seconds()))
     units = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
-    parts = []
+    parts: list[str] = []
     for unit, size in units:
         count, seconds = divmod(seconds, size)
         if count or parts:

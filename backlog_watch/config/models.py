@@ -28,7 +28,6 @@ from pydantic import (
     model_validator,
 )
 
-from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effective_rules
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings, TimeZoneName, zone
 from backlog_watch.config.blocks import HelpdeskBlock, NotifierBlock, PlannedHelpdeskSettings
@@ -37,7 +36,7 @@ from backlog_watch.config.references import reference_problems
 from backlog_watch.delivery.notifiers.base import NotifierSettings, notifier_type
 from backlog_watch.durations import Duration, Interval
 from backlog_watch.rules import Rule
-from backlog_watch.rules.base import Label, RuleBase
+from backlog_watch.rules.base import EscalationStep, Label, RuleBase
 from backlog_watch.sources.settings import HelpdeskSettings
 
 if TYPE_CHECKING:

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from backlog_watch.alerting.escalation import EscalationStep, escalated_notifiers
+from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import LEVEL_RANK, Alert, AlertState, LogEntry, Muted
 from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.rules.base import EscalationStep
 
 log = logging.getLogger(__name__)
 

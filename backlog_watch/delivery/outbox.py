@@ -29,12 +29,12 @@ from typing import Protocol
 from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
-from backlog_watch.alerting.escalation import EscalationStep
 from backlog_watch.delivery.dedup import Notification, Reason, same_episode
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import AlertState, LogEntry
 from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.rules.base import EscalationStep
 from backlog_watch.store import News, QueuedNews, Store
 from backlog_watch.store.codec import alert_from_json, alert_to_json
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from backlog_watch.delivery.dedup import Notification, Reason
-from backlog_watch.delivery.templating import render_template, ticket_context
 from backlog_watch.durations import human_duration
 from backlog_watch.models import Alert, AlertState, Ticket
+from backlog_watch.templating import render_template, ticket_context
 
 LISTED = 10
 """Tickets listed in one message; the rest are counted ("and 13 more")."""

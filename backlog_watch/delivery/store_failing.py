@@ -40,7 +40,7 @@ class StoreWatch:
     def __init__(self, notifiers: Mapping[str, Notifier], clock: Callable[[], datetime]) -> None:
         self.notifiers = notifiers
         self.clock = clock
-        self.rule = StoreFailingRule(notify=list(notifiers))
+        self.rule = StoreFailingRule(notify=tuple(notifiers))
         self.alert: Alert | None = None
         self._delivered: dict[str, Delivery] = {}
 

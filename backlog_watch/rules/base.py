@@ -15,12 +15,22 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backlog_watch.alerting.escalation import EscalationStep
-from backlog_watch.delivery.templating import TemplateSettings
 from backlog_watch.durations import Duration, Interval
 from backlog_watch.kpis import Scope, format_value, group_tickets
-from backlog_watch.models import Channel, Finding, Priority, Snapshot, Status, Ticket, labels_of
+from backlog_watch.models import (
+    LEVEL_RANK,
+    Alert,
+    AlertState,
+    Channel,
+    Finding,
+    Priority,
+    Snapshot,
+    Status,
+    Ticket,
+    labels_of,
+)
 from backlog_watch.rules.elapsed import Elapsed
+from backlog_watch.templating import TemplateSettings
 
 MAX_LISTED = 50
 """Tickets kept with a finding; the count says how many there were in all."""
@@ -51,6 +61,31 @@ MetricName = Literal[
 def _as_list(value: Any) -> Any:
     """Let a filter say `priority: urgent` as well as `priority: [urgent, high]`."""
     return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+class EscalationStep(BaseModel):
+    """One step: after this long firing (at this level or above), also notify these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after: Duration
+    level: Literal["warn", "critical"] | None = None
+    notify: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def applies(self, alert: Alert, now: datetime) -> bool:
+        """Whether this step reaches the alert now (resolved alerts: let needs_notify decide)."""
+        if alert.state is AlertState.RESOLVED:
+            return True
+        if alert.state is not AlertState.FIRING or alert.firing_since is None:
+            return False
+        if self.level is not None and LEVEL_RANK[alert.level] < LEVEL_RANK[self.level]:
+            return False
+        return now - alert.firing_since >= self.after
 
 
 class Where(BaseModel):

@@ -140,8 +140,8 @@ class FifoRule(RuleBase):
                 f"{format_duration(self.window)}, {len(waiting)} waiting: too few to compare "
                 f"(min_count {self.min_count})",
             )
-        solved_age = statistics.median(solved)
-        waiting_age = statistics.median(now - t.created_at for t in waiting)
+        solved_age = timedelta(seconds=statistics.median(age.total_seconds() for age in solved))
+        waiting_age = timedelta(seconds=statistics.median((now - t.created_at).total_seconds() for t in waiting))
         observed = solved_age / waiting_age if waiting_age > timedelta(0) else 1.0
         summary = (
             f"tickets solved in {format_duration(self.window)} were {human_duration(solved_age)} old "

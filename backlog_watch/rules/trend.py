@@ -144,11 +144,15 @@ class ForecastRule(HistoryRule):
         if len(points) < 2:
             return None
         rate = slope_per_day([*points, (0.0, value)])
-        threshold = self.above if self.above is not None else self.below
-        return rate, days_until(value, rate, threshold, self.above is not None)  # type: ignore[arg-type]
+        return rate, days_until(value, rate, self.threshold, self.above is not None)
+
+    @property
+    def threshold(self) -> float:
+        """The one of ``above``/``below`` that is set (the model's validator makes sure exactly one is)."""
+        return self.above if self.above is not None else self.below  # type: ignore[return-value]
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
-        threshold = self.above if self.above is not None else self.below
+        threshold = self.threshold
         verb = "passes" if self.above is not None else "falls below"
         horizon_days = self.horizon / timedelta(days=1)
         for scope, value in self.current(snapshot, now):

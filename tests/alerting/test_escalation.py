@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from backlog_watch.alerting.escalation import EscalationStep, escalated_notifiers
+from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.models import AlertState
+from backlog_watch.rules.base import EscalationStep
 from tests.factories import NOW
 from tests.helpers.alerts import alert
 

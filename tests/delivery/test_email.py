@@ -151,7 +151,7 @@ async def test_escalation_reaches_the_manager_after_the_configured_time_and_hear
 
 def test_email_subject_uses_the_rule_template() -> None:
     from backlog_watch.delivery.notifiers.email import build_message
-    from backlog_watch.delivery.templating import TemplateSettings
+    from backlog_watch.templating import TemplateSettings
 
     rule = URGENT_RULE.model_copy(
         update={

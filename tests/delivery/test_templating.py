@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from backlog_watch.delivery.templating import SAMPLE_CONTEXT, TemplateSettings, render_template
+from backlog_watch.templating import SAMPLE_CONTEXT, TemplateSettings, render_template
 
 RENDERS = [
     ("{{ alert.rule }}", "backlog-size"),
