@@ -185,7 +185,7 @@ async def _serve(
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
-        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
+        trigger = PollTrigger(parts.daemon.poll_guarded, parts.daemon.wait_poll_idle)
         state = web_state(config, parts, trigger)
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()

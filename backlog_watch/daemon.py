@@ -266,8 +266,12 @@ class Daemon:
             self._track_job()
             await self.guarded(self._evaluate_on_change())
 
-    async def _poll_job(self, name: str) -> None:
+    async def poll_guarded(self, name: str) -> None:
+        """A poll outside the scheduler's own (a hook's): a failing store is reported like a scheduled one's."""
         await self.guarded(self.poll(name))
+
+    async def _poll_job(self, name: str) -> None:
+        await self.poll_guarded(name)
 
     async def guarded(self, job: Awaitable[object]) -> None:
         """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the

@@ -50,6 +50,12 @@ class PollTrigger:
             if name not in self._again:
                 return
 
+    async def settled(self, name: str) -> None:
+        """Return once the hook polls of ``name`` asked for so far have run (what they raised, raises)."""
+        task = self._running.get(name)
+        if task is not None:
+            await task
+
     async def close(self) -> None:
         tasks = [t for t in self._running.values() if not t.done()]
         for task in tasks:

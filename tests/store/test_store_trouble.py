@@ -17,10 +17,12 @@ import pytest
 
 from backlog_watch.app import assemble
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
+from backlog_watch.errors import StoreError
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebState, readiness
 from tests.helpers.cli import cli
-from tests.helpers.config import console_config_file, document, parse, slack, threshold, zendesk
+from tests.helpers.config import console, console_config_file, document, parse, slack, threshold, zendesk
 
 
 @pytest.fixture
@@ -169,3 +171,35 @@ async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
         assert ready
         assert any("backlog-size" in str(m.blocks) for m in slack_standin.messages("#support"))
         assert parts.store.query("SELECT count(*) FROM outbox")[0][0] == 0
+
+
+async def test_a_poll_a_hook_asks_for_reports_a_failing_store_instead_of_raising(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook's poll runs as its own task: a store error there is the store-failing alert, not a lost
+    traceback in a task nobody awaits."""
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            notify=["console"],
+            rules=[threshold(warn_above=10)],
+        ),
+        "hook.yaml",
+    )
+    out = io.StringIO()
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        daemon.notifiers["console"] = ConsoleNotifier("console", out)
+        daemon.store_watch.notifiers = {"console": daemon.notifiers["console"]}
+
+        def full(*_args: object, **_kwargs: object) -> None:
+            raise StoreError("database or disk is full (the disk is full)")
+
+        monkeypatch.setattr(parts.store, "commit_page", full)
+        trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
+        assert trigger.trigger("zendesk") is True
+        await trigger.settled("zendesk")  # raised StoreError here when the hook poll was unguarded
+        assert out.getvalue().count("store-failing") == 1 and "disk is full" in out.getvalue()
