@@ -8,17 +8,20 @@
 - ``SimClock``: the time they live in, manual for tests or flowing x speed for demos.
 - ``serve_zendesk`` / ``serve_freshdesk`` / ``serve_jira`` / ``serve_slack``: run one until
   cancelled (``backlog-watch simulate ...``).
+
+One subpackage per service (``zendesk/``, ``freshdesk/``, ``jira/``, ``slack/``: the simulator, its HTTP
+face, how to serve it). Shared at this level: the backlog they all show (``generate`` from ``vocabulary``,
+evolved by ``activity``; Freshdesk and Jira subclass the Zendesk simulator and render its tickets their
+way), the ``clock`` and the loopback ``server`` with its faults and rate windows.
 """
 
 from backlog_watch.sim.activity import QUIET, Activity
 from backlog_watch.sim.clock import SimClock
 from backlog_watch.sim.freshdesk import FreshdeskSimulator, serve_freshdesk
 from backlog_watch.sim.jira import JiraSimulator, serve_jira
-from backlog_watch.sim.serve import serve_slack, serve_zendesk
 from backlog_watch.sim.server import LoopbackServer, SimRequest
-from backlog_watch.sim.slack import SlackCall, SlackMessage, SlackStandIn
-from backlog_watch.sim.zendesk import ZendeskSimulator
-from backlog_watch.sim.zendesk_api import decode_cursor, encode_cursor
+from backlog_watch.sim.slack import SlackCall, SlackMessage, SlackStandIn, serve_slack
+from backlog_watch.sim.zendesk import ZendeskSimulator, decode_cursor, encode_cursor, serve_zendesk
 
 __all__ = [
     "QUIET",

@@ -1,4 +1,5 @@
-"""Run the simulators until cancelled: what ``backlog-watch simulate zendesk|slack`` calls."""
+"""Run the Zendesk simulator until cancelled (``backlog-watch simulate zendesk``), and ``evolve_forever``,
+the loop every simulated helpdesk (Freshdesk and Jira subclass ZendeskSimulator) runs while served."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from collections.abc import Callable
 
 from backlog_watch.sim.activity import Activity
 from backlog_watch.sim.clock import SimClock
-from backlog_watch.sim.slack import SlackStandIn
-from backlog_watch.sim.zendesk import ZendeskSimulator
+from backlog_watch.sim.zendesk.simulator import ZendeskSimulator
 
 
 async def serve_zendesk(
@@ -67,20 +67,3 @@ async def evolve_forever(sim: ZendeskSimulator, tick: float, out: Callable[[str]
                 out(f"{now:%Y-%m-%d %H:%M} {summary}; {len(sim.open_ids())} open")
     finally:
         await sim.stop()
-
-
-async def serve_slack(
-    port: int = 0,
-    *,
-    host: str = "127.0.0.1",
-    token: str = "xoxb-standin-token",
-    out: Callable[[str], None] = print,
-) -> None:
-    """Serve the Slack stand-in on ``host:port`` until cancelled; prints where to point a notifier."""
-    standin = SlackStandIn(token=token)
-    await standin.start(host, port)
-    out(f"Slack stand-in at {standin.url}: api_url {standin.api_url}, token {token}, webhook {standin.webhook_url}")
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await standin.stop()

@@ -1,7 +1,7 @@
 """The Slack Web API methods SlackStandIn answers, and what it records: messages, threads, uploads, calls.
 
 ``SlackWebApi`` holds the workspace (channels, threads, uploads) and one handler per method, each taking
-the call's parameters and returning Slack's JSON answer or raising ``SlackFailure``; ``slack.py`` serves
+the call's parameters and returning Slack's JSON answer or raising ``SlackFailure``; ``standin.py`` serves
 them over HTTP with the stand-in's faults, hangs and inspection helpers.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backlog_watch.sim.clock import SimClock
-from backlog_watch.sim.slack_blocks import MESSAGE_TEXT_MAX, block_errors
+from backlog_watch.sim.slack.blocks import MESSAGE_TEXT_MAX, block_errors
 
 Params = dict[str, Any]
 Answer = dict[str, Any]

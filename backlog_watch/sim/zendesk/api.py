@@ -17,7 +17,7 @@ from backlog_watch.sim.generate import SLA_TARGETS, sla_metrics
 from backlog_watch.sim.server import Fault, RateWindow, SimRequest, header_seconds
 
 if TYPE_CHECKING:
-    from backlog_watch.sim.zendesk import ZendeskSimulator
+    from backlog_watch.sim.zendesk.simulator import ZendeskSimulator
 
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
 SHOW_MANY_LIMIT = 100

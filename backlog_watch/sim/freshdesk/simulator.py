@@ -2,7 +2,7 @@
 
 The backlog is the same seeded, evolving one as ZendeskSimulator's (it subclasses it: mutations, the
 random walk, faults and the change index are shared); what differs is the face it shows, rendered by
-``render_ticket`` and served by ``freshdesk_api.py`` with Freshdesk's semantics (design/helpdesk-apis.md):
+``render_ticket`` and served by ``api.py`` with Freshdesk's semantics (design/helpdesk-apis.md):
 the ticket list as a bare array ordered by ``updated_at`` with a ``Link: rel="next"`` header, the
 300-page cap, the 30-day default window without ``updated_since``, deleted tickets only under
 ``filter=deleted``, numeric status/priority/source codes with the default custom statuses 6 "Waiting on
@@ -17,7 +17,6 @@ priority null -> 1 (Freshdesk always has one); assignee -> ``responder_id``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,7 +174,7 @@ class FreshdeskSimulator(ZendeskSimulator):
         return f"FreshdeskSimulator(url={self.url!r}, tickets={len(self._tickets)})"
 
     def build_app(self) -> web.Application:
-        from backlog_watch.sim.freshdesk_api import build_app
+        from backlog_watch.sim.freshdesk.api import build_app
 
         return build_app(self)
 
@@ -217,35 +216,3 @@ class FreshdeskSimulator(ZendeskSimulator):
         """Every ticket as Freshdesk shows it now, deleted ones included (``deleted: true``), by id."""
         now = self.clock.now()
         return {str(key): render_ticket(t, now, stats=True) for key, t in self._tickets.items()}
-
-
-async def serve_freshdesk(
-    port: int = 0,
-    *,
-    seed: int = 1,
-    tickets: int = 300,
-    speed: float = 1.0,
-    host: str = "127.0.0.1",
-    api_key: str = "sim-api-key",
-    tick: float = 1.0,
-    activity: Activity | None = None,
-    out: Callable[[str], None] = print,
-    started: Callable[[FreshdeskSimulator], None] | None = None,
-) -> None:
-    """Serve a simulated Freshdesk until cancelled (``backlog-watch simulate freshdesk``)."""
-    from backlog_watch.sim.serve import evolve_forever
-
-    sim = FreshdeskSimulator(
-        seed=seed,
-        tickets=tickets,
-        clock=SimClock(speed=speed),
-        api_key=api_key,
-        rate_clock=time.monotonic,
-        activity=activity,
-    )
-    url = await sim.start(host, port)
-    out(f"Freshdesk simulator at {url}: {tickets} tickets (seed {seed}), {len(sim.open_ids())} open, time x{speed:g}")
-    out(f"  helpdesk block: type: freshdesk, url: {url}, api_key: {api_key}")
-    if started is not None:
-        started(sim)
-    await evolve_forever(sim, tick, out)

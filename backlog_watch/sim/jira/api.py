@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler
 from backlog_watch.sim.server import Fault, SimRequest, header_seconds
 
 if TYPE_CHECKING:
-    from backlog_watch.sim.jira import JiraSimulator
+    from backlog_watch.sim.jira.simulator import JiraSimulator
 
 SEARCH_PATH = "/rest/api/3/search/jql"
 MAX_RESULTS, MAX_ID_RESULTS = 100, 5000

@@ -7,7 +7,7 @@ deleted tickets as ``status: "deleted"``, ``include=slas``), ``tickets/show_many
 ``groups``, ``users/show_many``, ``slas/policies``; Basic ``{email}/token:{token}`` auth; the
 account and incremental-export rate limits with their headers; Zendesk's error bodies.
 
-The backlog is generated from ``seed`` (``generate.py``) and lives on a ``SimClock``: tests move the
+The backlog is generated from ``seed`` (``sim/generate.py``) and lives on a ``SimClock``: tests move the
 clock and mutate tickets (``create_ticket``, ``update_ticket``, ``solve_ticket``, ``delete_ticket``,
 ``evolve``), then compare what a connector stored with ``ground_truth()``. Faults on demand:
 ``fail_next``, ``rate_limit_next``, ``inject_malformed``; every request is logged in ``requests``.
@@ -99,7 +99,7 @@ class ZendeskSimulator(LoopbackServer):
         return f"ZendeskSimulator(url={self.url!r}, tickets={len(self._tickets)})"
 
     def build_app(self) -> web.Application:
-        from backlog_watch.sim.zendesk_api import build_app  # the HTTP layer needs this class
+        from backlog_watch.sim.zendesk.api import build_app  # the HTTP layer needs this class
 
         return build_app(self)
 

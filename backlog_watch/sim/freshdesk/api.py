@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from backlog_watch.sim.freshdesk import STATUS_CHOICES, render_ticket
+from backlog_watch.sim.freshdesk.simulator import STATUS_CHOICES, render_ticket
 from backlog_watch.sim.generate import parse_time
 from backlog_watch.sim.server import Fault, SimRequest, header_seconds
 
 if TYPE_CHECKING:
-    from backlog_watch.sim.freshdesk import FreshdeskSimulator
+    from backlog_watch.sim.freshdesk.simulator import FreshdeskSimulator
 
 TICKETS_PATH = "/api/v2/tickets"
 INCLUDES = frozenset({"stats", "requester", "description"})

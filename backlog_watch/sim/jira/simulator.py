@@ -1,7 +1,7 @@
 """JiraSimulator: a faithful local Jira Cloud with Jira Service Management, over real HTTP on loopback.
 
 The backlog is the same seeded, evolving one as ZendeskSimulator's (it subclasses it); ``render_issue``
-shows a ticket as a Jira issue and ``jira_api.py`` serves it with Jira's semantics
+shows a ticket as a Jira issue and ``api.py`` serves it with Jira's semantics
 (design/helpdesk-apis.md): ``/rest/api/3/search/jql`` with ``nextPageToken`` and no total (the old
 ``/search`` answers 410), JQL with minute precision read in the user's time zone, an index that shows a
 change only ``index_delay`` seconds later, deleted issues that just disappear, JSM SLA custom fields
@@ -24,7 +24,6 @@ Highest/High/Medium/Low, null -> Lowest; the group -> a component; tags -> label
 from __future__ import annotations
 
 import random
-import time
 import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -137,7 +136,7 @@ class JiraSimulator(ZendeskSimulator):
         return f"JiraSimulator(url={self.url!r}, issues={len(self._tickets)})"
 
     def build_app(self) -> web.Application:
-        from backlog_watch.sim.jira_api import build_app
+        from backlog_watch.sim.jira.api import build_app
 
         return build_app(self)
 
@@ -348,37 +347,3 @@ class JiraSimulator(ZendeskSimulator):
 
     def now_local(self) -> datetime:
         return self.clock.now().astimezone(self.zone)
-
-
-async def serve_jira(
-    port: int = 0,
-    *,
-    seed: int = 1,
-    tickets: int = 300,
-    speed: float = 1.0,
-    host: str = "127.0.0.1",
-    email: str = "ops@example.com",
-    token: str = "sim-jira-token",
-    tick: float = 1.0,
-    activity: Activity | None = None,
-    out: Callable[[str], None] = print,
-    started: Callable[[JiraSimulator], None] | None = None,
-) -> None:
-    """Serve a simulated Jira Service Management until cancelled (``backlog-watch simulate jira``)."""
-    from backlog_watch.sim.serve import evolve_forever
-
-    sim = JiraSimulator(
-        seed=seed,
-        tickets=tickets,
-        clock=SimClock(speed=speed),
-        email=email,
-        token=token,
-        rate_clock=time.monotonic,
-        activity=activity,
-    )
-    url = await sim.start(host, port)
-    out(f"Jira simulator at {url}: {tickets} issues (seed {seed}), {len(sim.open_ids())} open, time x{speed:g}")
-    out(f"  helpdesk block: type: jira, url: {url}, email: {email}, token: {token}, jql: project = {sim.project}")
-    if started is not None:
-        started(sim)
-    await evolve_forever(sim, tick, out)

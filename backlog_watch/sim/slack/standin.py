@@ -25,7 +25,7 @@ from aiohttp import web
 
 from backlog_watch.sim.clock import SimClock
 from backlog_watch.sim.server import Fault, FaultQueue, LoopbackServer, header_seconds
-from backlog_watch.sim.slack_api import (
+from backlog_watch.sim.slack.web_api import (
     Answer,
     Params,
     SlackCall,

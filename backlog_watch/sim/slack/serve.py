@@ -1,0 +1,25 @@
+"""Run the Slack stand-in until cancelled: what ``backlog-watch simulate slack`` calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from backlog_watch.sim.slack.standin import SlackStandIn
+
+
+async def serve_slack(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    token: str = "xoxb-standin-token",
+    out: Callable[[str], None] = print,
+) -> None:
+    """Serve the Slack stand-in on ``host:port`` until cancelled; prints where to point a notifier."""
+    standin = SlackStandIn(token=token)
+    await standin.start(host, port)
+    out(f"Slack stand-in at {standin.url}: api_url {standin.api_url}, token {token}, webhook {standin.webhook_url}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await standin.stop()
