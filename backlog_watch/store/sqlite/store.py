@@ -3,7 +3,7 @@
 WAL mode, so the web server can read while a poll writes; schema migrations by ``user_version``
 (schema.py). A page of tickets and the cursor that follows it are committed in ONE transaction: after
 a crash the cursor never points past data we do not have. Rows are converted in codec.py; the outbox,
-silences and history SQL is in sqlite_queues.py and sqlite_history.py.
+silences and history SQL is in queues.py and history.py beside this module.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store import sqlite_history, sqlite_queues
 from backlog_watch.store.codec import (
     alert_from_json,
     alert_to_json,
@@ -31,6 +30,8 @@ from backlog_watch.store.codec import (
 )
 from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.schema import migrate
+from backlog_watch.store.sqlite import history as sqlite_history
+from backlog_watch.store.sqlite import queues as sqlite_queues
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 
