@@ -78,7 +78,9 @@ async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path =
 
         def listening(url: str) -> None:
             print(
-                f"[demo] dashboard and health on {url}/healthz; store {data}/backlog-watch.db; Ctrl-C stops", flush=True
+                f"[demo] wallboard on {url}/ (also /api/backlog, /metrics, /healthz); store {data}/backlog-watch.db; "
+                "Ctrl-C stops",
+                flush=True,
             )
 
         return await app.run(config, on_listening=listening)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.delivery.dedup import Notification, Reason
 from backlog_watch.durations import human_duration
+from backlog_watch.kpis import NO_GROUP
 from backlog_watch.models import Alert, AlertState, Ticket
 from backlog_watch.templating import render_template, ticket_context
 
@@ -24,7 +25,7 @@ def severity(notification: Notification) -> str:
 
 
 def scope_text(alert: Alert) -> str:
-    return ", ".join(value for _, value in alert.labels) or "all helpdesks"
+    return ", ".join("no group" if value == NO_GROUP else value for _, value in alert.labels) or "all helpdesks"
 
 
 def headline(notification: Notification) -> str:

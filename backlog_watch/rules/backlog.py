@@ -92,6 +92,17 @@ class ThresholdRule(RuleBase):
     def _has_a_level(self) -> ThresholdRule:
         if all(v is None for v in (self.warn_above, self.critical_above, self.warn_below, self.critical_below)):
             raise ValueError("needs at least one of warn_above, critical_above, warn_below, critical_below")
+        # a warn level past the critical one can never be reached: the alert would go straight to critical
+        if self.warn_above is not None and self.critical_above is not None and self.warn_above >= self.critical_above:
+            raise ValueError(
+                f"warn_above ({self.warn_above:g}) must be below critical_above ({self.critical_above:g}): "
+                "otherwise the warn level is never reached"
+            )
+        if self.warn_below is not None and self.critical_below is not None and self.warn_below <= self.critical_below:
+            raise ValueError(
+                f"warn_below ({self.warn_below:g}) must be above critical_below ({self.critical_below:g}): "
+                "otherwise the warn level is never reached"
+            )
         return self
 
     def unsupported_reason(self) -> str | None:

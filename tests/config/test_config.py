@@ -429,3 +429,20 @@ def test_a_threshold_outside_the_metrics_range_is_an_error_at_its_line(
         edit("metric: open_tickets\n    warn_above: 50", "metric: net_flow_24h\n    warn_below: -5"), env=ENV
     )
     assert config.rules[0].warn_below == -5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        ("warn_above: 100\n    critical_above: 50", "warn_above (100) must be below critical_above (50)"),
+        ("warn_above: 50\n    critical_above: 50", "warn_above (50) must be below critical_above (50)"),
+        ("warn_below: 5\n    critical_below: 10", "warn_below (5) must be above critical_below (10)"),
+    ],
+)
+def test_a_warn_level_past_the_critical_one_is_an_error_at_its_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, levels: str, message: str
+) -> None:
+    """A warn level that can never be reached (the alert would go straight to critical) is refused."""
+    found = problems(tmp_path, monkeypatch, edit("warn_above: 50", levels))
+    assert len(found) == 1 and found[0].startswith("config.yaml:") and "rules[0]" in found[0]
+    assert message in found[0] and "never reached" in found[0]

@@ -19,6 +19,10 @@ async def serve_slack(
     standin = SlackStandIn(token=token)
     await standin.start(host, port)
     out(f"Slack stand-in at {standin.url}: api_url {standin.api_url}, token {token}, webhook {standin.webhook_url}")
+    out(
+        f"  what was posted: curl -H 'Authorization: Bearer {token}' "
+        f"'{standin.api_url.rstrip('/')}/conversations.history?channel=CHANNEL' (CHANNEL without the #)"
+    )
     try:
         await asyncio.Event().wait()
     finally:
