@@ -208,7 +208,7 @@ class JiraConnector(HttpConnector):
 
     async def fetch(self, since: Cursor | None) -> AsyncIterator[Page]:
         """Yield the pages of issues updated since ``since``; the open keys when a reconciliation is due."""
-        cold = {"updated": None, "seen": {}, "reconciled": None}
+        cold: dict[str, Any] = {"updated": None, "seen": {}, "reconciled": None}
         window, reconciled = read_cursor(since, self._window, self.helpdesk) if since else self._window(cold)
         await self._prepare()
         jql = f"({self.settings.jql})"
