@@ -5,8 +5,9 @@ This module is the public surface plugin authors import; everything else is priv
 accident. The bundled connectors import only from here, as a third party's would.
 
 - A connector needs: the Ticket model and its enums, the settings base class, the Connector protocol
-  and Page, the HttpConnector helper (retries, throttling, the shared paginator), the wire parsers and
-  the errors it raises. Its conformance suite is ``backlog_watch.sources.testing``.
+  and Page, the HttpConnector helper (retries, throttling, the shared paginator), the wire parsers,
+  the lookup helpers (value tables with overrides, the name cache), the update-time windows, PendingSla
+  and the errors it raises. Its conformance suite is ``backlog_watch.sources.testing``.
 - A notifier needs: the Notification it is given (an Alert with its state and reason), the Delivery it
   answers, NotifyError, and a plain-text rendering of a notification.
 """
@@ -39,11 +40,26 @@ from backlog_watch.sources.connector import (
     Page,
     available_connectors,
 )
-from backlog_watch.sources.http import Clock, HttpConnector, Params
+from backlog_watch.sources.http import Clock, HttpConnector, Params, basic_auth
+from backlog_watch.sources.lookup import NameCache, inverted, mapped, names_by_id
 from backlog_watch.sources.paginator import RepeatGuard, paginate
 from backlog_watch.sources.retry import Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
-from backlog_watch.sources.wire import chunked, ids_of, json_array, json_object, next_link, utc_time
+from backlog_watch.sources.sla import PendingSla
+from backlog_watch.sources.window import OverlapWindow, UpdatedWindow
+from backlog_watch.sources.wire import (
+    chunked,
+    ids_of,
+    json_array,
+    json_object,
+    next_link,
+    optional_time,
+    positive_id,
+    read_cursor,
+    utc_stamp,
+    utc_time,
+    write_cursor,
+)
 
 __all__ = [
     "Alert",
@@ -63,13 +79,16 @@ __all__ = [
     "HttpConnector",
     "Interval",
     "MalformedRecord",
+    "NameCache",
     "Notification",
     "Notifier",
     "NotifierSettings",
     "NotifyError",
+    "OverlapWindow",
     "Page",
     "PaginationError",
     "Params",
+    "PendingSla",
     "Priority",
     "RateLimited",
     "Reason",
@@ -82,15 +101,25 @@ __all__ = [
     "Status",
     "Ticket",
     "TransientError",
+    "UpdatedWindow",
     "__version__",
     "available_connectors",
+    "basic_auth",
     "chunked",
     "format_text",
     "ids_of",
+    "inverted",
     "json_array",
     "json_object",
+    "mapped",
+    "names_by_id",
     "next_link",
+    "optional_time",
     "paginate",
+    "positive_id",
+    "read_cursor",
     "seconds_until",
+    "utc_stamp",
     "utc_time",
+    "write_cursor",
 ]

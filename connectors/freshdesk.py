@@ -37,12 +37,10 @@ for statuses by the label agents see, e.g. ``"Awaiting approval": on_hold``):
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -51,11 +49,11 @@ from pydantic import Field, SecretStr
 
 from backlog_watch import (
     Channel,
-    Clock,
     Cursor,
     Duration,
     HelpdeskSettings,
     HttpConnector,
+    NameCache,
     Page,
     PaginationError,
     Priority,
@@ -63,13 +61,20 @@ from backlog_watch import (
     Sla,
     SlaKind,
     SlaTarget,
-    Sleep,
     Status,
     Ticket,
+    UpdatedWindow,
+    basic_auth,
     ids_of,
     json_array,
+    names_by_id,
     next_link,
+    optional_time,
+    positive_id,
+    read_cursor,
+    utc_stamp,
     utc_time,
+    write_cursor,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +84,6 @@ GROUPS_PATH = "/api/v2/groups"
 AGENTS_PATH = "/api/v2/agents"
 FIELDS_PATH = "/api/v2/ticket_fields"
 ONE_SECOND = timedelta(seconds=1)
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 STATUSES: Mapping[int, Status] = {
     2: Status.OPEN,
@@ -127,50 +131,30 @@ class FreshdeskSettings(HelpdeskSettings):
 
 
 @dataclass
-class Window:
-    """A position in a list ordered by ``updated_at``: the last second seen and the ids seen at it."""
-
-    since: datetime
-    ids: set[str] = field(default_factory=set)
-
-    def is_new(self, updated_at: datetime, ticket_id: str) -> bool:
-        return updated_at > self.since or (updated_at == self.since and ticket_id not in self.ids)
-
-    def advance(self, updated_at: datetime, ticket_id: str) -> None:
-        if updated_at > self.since:
-            self.since, self.ids = updated_at, set()
-        self.ids.add(ticket_id)
-
-
-@dataclass
 class FreshdeskCursor:
     """What the JSON cursor holds (see the module docstring)."""
 
-    updated: Window
-    deleted: Window
+    updated: UpdatedWindow
+    deleted: UpdatedWindow
     deleted_checked: float | None = None
 
     @classmethod
-    def load(cls, text: Cursor | None, start: datetime) -> FreshdeskCursor:
-        if not text:
-            return cls(Window(start), Window(start))
-        data = json.loads(text)
+    def load(cls, data: Any) -> FreshdeskCursor:
         return cls(
-            Window(utc_time(data["updated_since"]), {str(i) for i in data.get("ids", [])}),
-            Window(utc_time(data["deleted_since"]), {str(i) for i in data.get("deleted_ids", [])}),
+            UpdatedWindow(utc_time(data["updated_since"]), {str(i) for i in data.get("ids", [])}),
+            UpdatedWindow(utc_time(data["deleted_since"]), {str(i) for i in data.get("deleted_ids", [])}),
             data.get("deleted_checked"),
         )
 
     def dump(self) -> Cursor:
-        return json.dumps(
+        return write_cursor(
             {
-                "updated_since": _stamp(self.updated.since),
-                "ids": sorted(self.updated.ids, key=_id_order),
-                "deleted_since": _stamp(self.deleted.since),
-                "deleted_ids": sorted(self.deleted.ids, key=_id_order),
+                "updated_since": utc_stamp(self.updated.since),
+                "ids": self.updated.sorted_ids(),
+                "deleted_since": utc_stamp(self.deleted.since),
+                "deleted_ids": self.deleted.sorted_ids(),
                 "deleted_checked": self.deleted_checked,
-            },
-            separators=(",", ":"),
+            }
         )
 
 
@@ -183,32 +167,21 @@ class FreshdeskConnector(HttpConnector):
     max_page: int = 300
     """Freshdesk refuses page 301: the window restarts before it (and when refused anyway)."""
 
-    def __init__(
-        self,
-        settings: FreshdeskSettings | Mapping[str, Any],
-        client: httpx.AsyncClient,
-        *,
-        sleep: Sleep | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(settings, client, sleep=sleep, clock=clock)
-        self.group_names: dict[str, str] = {}
-        self.agent_names: dict[str, str] = {}
+    def setup(self) -> None:
+        self.groups = NameCache()
+        self.agents = NameCache()
         self.status_labels: dict[str, str] = {}
-        self._asked: set[str] = set()
+        """Status code -> the label agents see (custom statuses), from ``ticket_fields``."""
+        self._labels_asked = False
 
     # ---- HttpConnector hooks ------------------------------------------------------------------
 
     def auth_headers(self) -> dict[str, str]:
-        pair = f"{self.settings.api_key.get_secret_value()}:X"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+        return basic_auth(self.settings.api_key, "X")
 
     def error_text(self, response: httpx.Response) -> str:
         """``{"description": "Validation failed", "errors": [{field, message}]}`` or ``{code, message}``."""
-        try:
-            body = response.json()
-        except ValueError:
-            return super().error_text(response)
+        body = self.error_body(response)
         if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
             details = [f"{e.get('field')}: {e.get('message')}" for e in body["errors"] if isinstance(e, Mapping)]
             return "; ".join([str(body.get("description") or "invalid request"), *details])
@@ -232,15 +205,17 @@ class FreshdeskConnector(HttpConnector):
 
     async def fetch(self, since: Cursor | None) -> AsyncIterator[Page]:
         """Yield the pages with tickets changed since ``since``; deleted ones when a check is due."""
-        try:
-            state = FreshdeskCursor.load(since, self.settings.updated_since)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PaginationError(f"unreadable cursor {since!r}: {exc}", helpdesk=self.helpdesk) from exc
-        self._asked = set()
+        start = self.settings.updated_since
+        state = (
+            read_cursor(since, FreshdeskCursor.load, self.helpdesk)
+            if since
+            else FreshdeskCursor(UpdatedWindow(start), UpdatedWindow(start))
+        )
+        for cache in (self.groups, self.agents):
+            cache.new_poll()
+        self._labels_asked = False
         last = since
-        now = self.wall()
-        every = self.settings.deleted_every.total_seconds()
-        due = state.deleted_checked is None or now - state.deleted_checked >= every
+        due = self.is_due(state.deleted_checked, self.settings.deleted_every)
         for window, deleted in ((state.updated, False), (state.deleted, True))[: 2 if due else 1]:
             async for records in self._listing(window, deleted=deleted):
                 cursor = state.dump()
@@ -251,13 +226,13 @@ class FreshdeskConnector(HttpConnector):
             state.deleted_checked = self.wall()
         yield Page(records=[], cursor=state.dump(), done=True)
 
-    async def _listing(self, window: Window, *, deleted: bool) -> AsyncIterator[list[Mapping[str, Any]]]:
+    async def _listing(self, window: UpdatedWindow, *, deleted: bool) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The new tickets of the list from ``window``, page by page; ``window`` advances with them."""
         while True:
             start = window.since
             capped = False
             async for page_number, body, more in self._pages(start - ONE_SECOND, deleted):
-                fresh = self._fresh(body, window)
+                fresh = window.fresh(body)
                 if fresh:
                     await self._learn(fresh)
                     yield fresh
@@ -266,17 +241,17 @@ class FreshdeskConnector(HttpConnector):
                 return
             if window.since == start:
                 raise PaginationError(
-                    f"more than {self.max_page} pages of tickets updated at {_stamp(start)}: cannot page on",
+                    f"more than {self.max_page} pages of tickets updated at {utc_stamp(start)}: cannot page on",
                     helpdesk=self.helpdesk,
                 )
             log.debug(
-                "page cap reached: listing again from %s", _stamp(window.since), extra={"helpdesk": self.helpdesk}
+                "page cap reached: listing again from %s", utc_stamp(window.since), extra={"helpdesk": self.helpdesk}
             )
 
     async def _pages(self, since: datetime, deleted: bool) -> AsyncIterator[tuple[int, list[Any], bool]]:
         """(page number, tickets, whether more follow) up to the page cap."""
         params: dict[str, str | int] = {
-            "updated_since": _stamp(since),
+            "updated_since": utc_stamp(since),
             "order_by": "updated_at",
             "order_type": "asc",
             "per_page": self.settings.per_page,
@@ -301,42 +276,21 @@ class FreshdeskConnector(HttpConnector):
                 return
             raise
 
-    def _fresh(self, body: list[Any], window: Window) -> list[Mapping[str, Any]]:
-        fresh: list[Mapping[str, Any]] = []
-        for raw in body:
-            try:
-                updated_at, ticket_id = utc_time(raw["updated_at"]), str(raw["id"])
-            except (KeyError, TypeError, ValueError):
-                fresh.append(raw)  # normalize() reports it; it cannot move the window
-                continue
-            if window.is_new(updated_at, ticket_id):
-                window.advance(updated_at, ticket_id)
-                fresh.append(raw)
-        return fresh
-
     async def _learn(self, tickets: list[Mapping[str, Any]]) -> None:
         """Fetch the names and status labels the page needs and the caches lack, each at most once a poll."""
         tickets = [t for t in tickets if isinstance(t, Mapping)]
         if self.settings.resolve_names:
-            if ids_of(tickets, "group_id") - self.group_names.keys() and "groups" not in self._asked:
-                self._asked.add("groups")
-                self.group_names = await self._names(GROUPS_PATH, lambda e: e.get("name"))
-            if ids_of(tickets, "responder_id") - self.agent_names.keys() and "agents" not in self._asked:
-                self._asked.add("agents")
-                self.agent_names = await self._names(AGENTS_PATH, _agent_name)
+            await self.groups.reload_for(ids_of(tickets, "group_id"), lambda: self._names(GROUPS_PATH))
+            await self.agents.reload_for(ids_of(tickets, "responder_id"), lambda: self._names(AGENTS_PATH, _agent))
         unknown = {str(t.get("status")) for t in tickets} - self.status_labels.keys() - {"2", "3", "4", "5"}
-        if any(code.isdigit() and code not in self.settings.status_map for code in unknown) and (
-            "fields" not in self._asked
-        ):
-            self._asked.add("fields")
+        if any(code.isdigit() and code not in self.settings.status_map for code in unknown) and not self._labels_asked:
+            self._labels_asked = True
             self.status_labels = await self._status_labels()
 
-    async def _names(self, path: str, name_of: Any) -> dict[str, str]:
+    async def _names(self, path: str, name_of: Callable[[Mapping[str, Any]], Any] | None = None) -> dict[str, str]:
         names: dict[str, str] = {}
         async for response in self.pages_of(path, params={"per_page": 100}):
-            for entry in json_array(response, self.helpdesk):
-                if isinstance(entry, Mapping) and entry.get("id") is not None and name_of(entry):
-                    names[str(entry["id"])] = str(name_of(entry))
+            names.update(names_by_id(json_array(response, self.helpdesk), name_of))
         return names
 
     async def _status_labels(self) -> dict[str, str]:
@@ -359,9 +313,7 @@ class FreshdeskConnector(HttpConnector):
     # ---- normalize ----------------------------------------------------------------------------
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        ticket_id = raw["id"]
-        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or ticket_id <= 0:
-            raise ValueError(f"id {ticket_id!r} is not a Freshdesk ticket id (a positive integer)")
+        ticket_id = positive_id(raw["id"], "a Freshdesk ticket id")
         status = Status.DELETED if raw.get("deleted") or raw.get("spam") else self.status_of(raw["status"])
         created_at = utc_time(raw["created_at"])
         updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
@@ -376,8 +328,8 @@ class FreshdeskConnector(HttpConnector):
             status=status,
             priority=self.priority_of(raw.get("priority")),
             channel=CHANNELS.get(raw.get("source"), Channel.OTHER),  # type: ignore[arg-type]
-            group=_name_of(self.group_names, raw.get("group_id")),
-            assignee=_name_of(self.agent_names, raw.get("responder_id")),
+            group=self.groups.name_of(raw.get("group_id")),
+            assignee=self.agents.name_of(raw.get("responder_id")),
             tags=tuple(str(tag) for tag in raw.get("tags") or ()),
             created_at=created_at,
             updated_at=updated_at,
@@ -414,11 +366,11 @@ def _sla(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> Sl
     targets = _targets(raw, status, stats)
     if not status.is_open:
         return Sla(targets=targets)
-    first = None if stats.get("first_responded_at") else _maybe(raw.get("fr_due_by"))
+    first = None if stats.get("first_responded_at") else optional_time(raw.get("fr_due_by"))
     return Sla(
         first_response_due=first,
-        next_reply_due=_maybe(raw.get("nr_due_by")),
-        resolution_due=_maybe(raw.get("due_by")),
+        next_reply_due=optional_time(raw.get("nr_due_by")),
+        resolution_due=optional_time(raw.get("due_by")),
         breached=breached,
         paused=status in (Status.PENDING, Status.ON_HOLD),
         targets=targets,
@@ -438,7 +390,7 @@ def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -
     found = []
     done = status in (Status.SOLVED, Status.CLOSED)
     for kind, due_key, flag, stamps in SLA_TARGET_FIELDS:
-        due = _maybe(raw.get(due_key))
+        due = optional_time(raw.get(due_key))
         if due is None:
             continue
         if kind is SlaKind.RESOLUTION and not done:
@@ -456,22 +408,6 @@ def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -
     return tuple(found)
 
 
-def _agent_name(entry: Mapping[str, Any]) -> Any:
+def _agent(entry: Mapping[str, Any]) -> Any:
     contact = entry.get("contact")
     return contact.get("name") if isinstance(contact, Mapping) else None
-
-
-def _name_of(names: Mapping[str, str], value: Any) -> str | None:
-    return None if value is None else names.get(str(value), str(value))
-
-
-def _id_order(value: str) -> tuple[int, str]:
-    return (int(value), value) if value.isdigit() else (0, value)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def _maybe(value: Any) -> datetime | None:
-    return None if value is None else utc_time(value)

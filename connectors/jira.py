@@ -40,8 +40,6 @@ Mappings (defaults; ``status_map`` / ``priority_map`` override them by name, cas
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -53,24 +51,29 @@ from pydantic import Field, SecretStr, model_validator
 
 from backlog_watch import (
     Channel,
-    Clock,
     Confirmation,
     Cursor,
     Duration,
     HelpdeskSettings,
     HttpConnector,
+    OverlapWindow,
     Page,
     PaginationError,
+    PendingSla,
     Priority,
-    RequestError,
     Sla,
     SlaKind,
-    Sleep,
     Status,
     Ticket,
+    basic_auth,
+    chunked,
+    inverted,
+    mapped,
     paginate,
+    read_cursor,
     seconds_until,
     utc_time,
+    write_cursor,
 )
 from backlog_watch import SlaTarget as TargetOutcome
 
@@ -99,32 +102,22 @@ BASE_FIELDS = (
 )
 SlaTarget = Literal["first_response_due", "next_reply_due", "resolution_due"]
 
-STATUS_NAMES: Mapping[str, Status] = {
-    "waiting for customer": Status.PENDING,
-    "pending customer": Status.PENDING,
-    "pending": Status.ON_HOLD,
-    "waiting for third party": Status.ON_HOLD,
-    "waiting for vendor": Status.ON_HOLD,
-    "on hold": Status.ON_HOLD,
-    "closed": Status.CLOSED,
-    "canceled": Status.CLOSED,
-    "cancelled": Status.CLOSED,
-    "declined": Status.CLOSED,
-    "won't do": Status.CLOSED,
-}
+STATUS_NAMES: Mapping[str, Status] = inverted(
+    {
+        Status.PENDING: ("waiting for customer", "pending customer"),
+        Status.ON_HOLD: ("pending", "waiting for third party", "waiting for vendor", "on hold"),
+        Status.CLOSED: ("closed", "canceled", "cancelled", "declined", "won't do"),
+    }
+)
 CATEGORIES: Mapping[str, Status] = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
-PRIORITIES: Mapping[str, Priority] = {
-    "highest": Priority.URGENT,
-    "blocker": Priority.URGENT,
-    "critical": Priority.URGENT,
-    "high": Priority.HIGH,
-    "major": Priority.HIGH,
-    "medium": Priority.NORMAL,
-    "low": Priority.LOW,
-    "lowest": Priority.LOW,
-    "minor": Priority.LOW,
-    "trivial": Priority.LOW,
-}
+PRIORITIES: Mapping[str, Priority] = inverted(
+    {
+        Priority.URGENT: ("highest", "blocker", "critical"),
+        Priority.HIGH: ("high", "major"),
+        Priority.NORMAL: ("medium",),
+        Priority.LOW: ("low", "lowest", "minor", "trivial"),
+    }
+)
 DEFAULT_SLA_FIELDS: Mapping[str, SlaTarget] = {
     "Time to first response": "first_response_due",
     "Time to resolution": "resolution_due",
@@ -171,15 +164,7 @@ class JiraConnector(HttpConnector):
     """Issues per page of the reconciliation listing (search's ceiling for an id/key-only answer)."""
     settings: JiraSettings
 
-    def __init__(
-        self,
-        settings: JiraSettings | Mapping[str, Any],
-        client: httpx.AsyncClient,
-        *,
-        sleep: Sleep | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(settings, client, sleep=sleep, clock=clock)
+    def setup(self) -> None:
         self.sla_names: dict[str, str] = {}
         """SLA field id -> its name, learnt from /field."""
         self.request_type_field: str | None = None
@@ -193,17 +178,13 @@ class JiraConnector(HttpConnector):
     def auth_headers(self) -> dict[str, str]:
         if self.settings.bearer_token is not None:
             return {"Authorization": f"Bearer {self.settings.bearer_token.get_secret_value()}"}
-        assert self.settings.token is not None  # the settings validator guarantees a pair
-        pair = f"{self.settings.email}:{self.settings.token.get_secret_value()}"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+        assert self.settings.email is not None and self.settings.token is not None  # the validator's pair
+        return basic_auth(self.settings.email, self.settings.token)
 
     def error_text(self, response: httpx.Response) -> str:
         """``{"errorMessages": [...], "errors": {field: message}}``, or servicedesk's ``errorMessage``."""
-        try:
-            body = response.json()
-        except ValueError:
-            return super().error_text(response)
-        if not isinstance(body, Mapping):
+        body = self.error_body(response)
+        if body is None:
             return super().error_text(response)
         parts = [str(m) for m in body.get("errorMessages") or [] if m]
         if isinstance(body.get("errors"), Mapping):
@@ -227,36 +208,24 @@ class JiraConnector(HttpConnector):
 
     async def fetch(self, since: Cursor | None) -> AsyncIterator[Page]:
         """Yield the pages of issues updated since ``since``; the open keys when a reconciliation is due."""
-        try:
-            state = json.loads(since) if since else {"updated": None, "seen": {}, "reconciled": None}
-            seen: dict[str, int] = {str(k): int(v) for k, v in state["seen"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PaginationError(f"unreadable cursor {since!r}: {exc}", helpdesk=self.helpdesk) from exc
+        cold: dict[str, Any] = {"updated": None, "seen": {}, "reconciled": None}
+        window, reconciled = read_cursor(since, self._window, self.helpdesk) if since else self._window(cold)
         await self._prepare()
-        updated: int | None = state["updated"]
         jql = f"({self.settings.jql})"
-        if updated is not None:
-            jql += f" AND updated >= {updated - int(self.settings.overlap.total_seconds() * 1000)}"
+        if window.start is not None:
+            jql += f" AND updated >= {window.start}"
         last = since
         now = self.wall()
         async for issues in self._search(jql + " ORDER BY updated ASC", self._fields()):
-            fresh = []
-            for raw in issues:
-                key, stamp = _key_and_stamp(raw)
-                if key is not None and stamp is not None and seen.get(key) == stamp:
-                    continue
-                fresh.append(raw)
-                if key is not None and stamp is not None:
-                    seen[key] = stamp
-                    updated = stamp if updated is None else max(updated, stamp)
+            fresh = window.fresh(issues, _key_and_stamp)
             if not fresh:
                 continue
-            cursor = self._cursor(updated, seen, state["reconciled"] if since else now)
+            cursor = self._cursor(window, reconciled if since else now)
             yield Page(records=fresh, cursor=None if cursor == last else cursor)
             last = cursor
         # A cold sync lists everything: it counts as a reconciliation, timed when it ended (a long,
         # throttled one must not make the next poll reconcile again).
-        reconciled = state["reconciled"] if since else self.wall()
+        reconciled = reconciled if since else self.wall()
         open_ids: frozenset[str] | None = None
         problem: str | None = None
         if reconciled is None or now - reconciled >= self.settings.reconcile_every.total_seconds():
@@ -267,20 +236,20 @@ class JiraConnector(HttpConnector):
             reconciled = self.wall()
         yield Page(
             records=[],
-            cursor=self._cursor(updated, seen, reconciled),
+            cursor=self._cursor(window, reconciled),
             done=True,
             open_ids=open_ids,
             listing_problem=problem,
         )
 
-    def _cursor(self, updated: int | None, seen: dict[str, int], reconciled: float | None) -> Cursor:
-        if updated is not None:
-            floor = updated - int(self.settings.overlap.total_seconds() * 1000)
-            for key in [k for k, v in seen.items() if v < floor]:
-                del seen[key]
-        return json.dumps(
-            {"updated": updated, "seen": dict(sorted(seen.items())), "reconciled": reconciled}, separators=(",", ":")
-        )
+    def _window(self, state: Mapping[str, Any]) -> tuple[OverlapWindow, float | None]:
+        """The window and the last reconciliation of a cursor's JSON."""
+        seen = {str(k): int(v) for k, v in state["seen"].items()}
+        overlap = int(self.settings.overlap.total_seconds() * 1000)
+        return OverlapWindow(state["updated"], seen, overlap), state["reconciled"]
+
+    def _cursor(self, window: OverlapWindow, reconciled: float | None) -> Cursor:
+        return write_cursor({"updated": window.newest, "seen": window.pruned(), "reconciled": reconciled})
 
     async def _prepare(self) -> None:
         """Once per connector: prove the credentials (search would answer an anonymous caller with
@@ -355,9 +324,9 @@ class JiraConnector(HttpConnector):
     async def _bulk_read(self, ids_or_keys: Sequence[str], fields: list[str]) -> list[Mapping[str, Any]]:
         """``POST /issue/bulkfetch``, 100 at a time: the issues found (a deleted one is not returned)."""
         found: list[Mapping[str, Any]] = []
-        for start in range(0, len(ids_or_keys), BULK_SIZE):
-            chunk = list(ids_or_keys[start : start + BULK_SIZE])
-            body = (await self.request("POST", BULK_PATH, json={"issueIdsOrKeys": chunk, "fields": fields})).json()
+        for chunk in chunked(ids_or_keys, BULK_SIZE):
+            query = {"issueIdsOrKeys": list(chunk), "fields": fields}
+            body = (await self.request("POST", BULK_PATH, json=query)).json()
             issues = body.get("issues") if isinstance(body, Mapping) else None
             found += [i for i in issues or [] if isinstance(i, Mapping) and i.get("id") and i.get("key")]
         return found
@@ -365,31 +334,20 @@ class JiraConnector(HttpConnector):
     async def confirm_absent(self, ids: Sequence[str]) -> Confirmation:
         """Read each absent issue by its stored key: 404 is a deletion; an issue whose id the listing
         has, or that the JQL still selects, is still in the queue; any other has left it."""
-        gone: set[str] = set()
-        read: dict[str, Mapping[str, Any]] = {}
-        for key in ids:
-            try:
-                response = await self.request("GET", ISSUE_PATH.format(key), params={"fields": self._fields()})
-            except RequestError as exc:
-                if exc.status == 404:
-                    gone.add(key)
-                    continue
-                raise
-            body = response.json()
-            if isinstance(body, Mapping) and body.get("id") and body.get("key"):
-                read[key] = body
+        paths = {key: ISSUE_PATH.format(key) for key in ids}
+        gone, bodies = await self.read_each(paths, params={"fields": self._fields()})
+        read = {k: b for k, b in bodies.items() if isinstance(b, Mapping) and b.get("id") and b.get("key")}
         listed = {k for k, raw in read.items() if str(raw["id"]) in self._listed_ids}
         selected = self._listed_ids | await self._selected([raw for k, raw in read.items() if k not in listed])
         present = [raw for raw in read.values() if str(raw["id"]) in selected]
         left = {k: raw for k, raw in read.items() if raw["key"] != k or str(raw["id"]) not in selected}
-        return Confirmation(gone=frozenset(gone), present=present, left=left)
+        return Confirmation(gone=gone, present=present, left=left)
 
     async def _selected(self, issues_read: Sequence[Mapping[str, Any]]) -> set[str]:
         """The ids of ``issues_read`` that the queue's JQL selects now (whatever their status), read
         past the index's lag: an issue changed a moment ago must not look moved."""
         selected = set[str]()
-        for start in range(0, len(issues_read), KEY_IN_SIZE):
-            chunk = issues_read[start : start + KEY_IN_SIZE]
+        for chunk in chunked(issues_read, KEY_IN_SIZE):
             jql = f"({self.settings.jql}) AND key in ({', '.join(str(i['key']) for i in chunk)})"
             async for issues in self._search(jql, "key", consistent=",".join(str(i["id"]) for i in chunk)):
                 selected.update(str(i["id"]) for i in issues if isinstance(i, Mapping) and i.get("id"))
@@ -431,9 +389,9 @@ class JiraConnector(HttpConnector):
     def status_of(self, status: Mapping[str, Any]) -> Status:
         name = str(status["name"])
         category = str(status["statusCategory"]["key"]).lower()
-        overrides = {k.casefold(): v for k, v in self.settings.status_map.items()}
-        found = overrides.get(name.casefold()) or STATUS_NAMES.get(name.casefold())
-        found = found or overrides.get(category) or CATEGORIES.get(category)
+        overrides = self.settings.status_map
+        found = mapped(name, overrides, STATUS_NAMES, casefold=True)
+        found = found or mapped(category, overrides, CATEGORIES, casefold=True)
         if found is None:
             raise ValueError(f"status {name!r} has unknown category {category!r} (map it with status_map)")
         return found
@@ -442,8 +400,7 @@ class JiraConnector(HttpConnector):
         if priority is None:
             return Priority.NONE
         name = str(priority["name"])
-        overrides = {k.casefold(): v for k, v in self.settings.priority_map.items()}
-        found = overrides.get(name.casefold()) or PRIORITIES.get(name.casefold())
+        found = mapped(name, self.settings.priority_map, PRIORITIES, casefold=True)
         if found is None:
             if name not in self._unknown_priorities:
                 self._unknown_priorities.add(name)
@@ -458,24 +415,20 @@ class JiraConnector(HttpConnector):
     def sla_of(self, fields: Mapping[str, Any]) -> Sla:
         """The SLA of an issue's fields: due dates from the named SLA fields' ongoing cycles."""
         targets = {name.casefold(): target for name, target in self.settings.sla_fields.items()}
-        dues: dict[str, datetime] = {}
-        breached = paused = running = False
+        pending = PendingSla()
         for field_id, name in self.sla_names.items():
             cycle = fields.get(field_id, None)
             ongoing = cycle.get("ongoingCycle") if isinstance(cycle, Mapping) else None
             if not isinstance(ongoing, Mapping):
                 continue
-            breached = breached or ongoing.get("breached") is True
+            breached = ongoing.get("breached") is True
             if ongoing.get("paused") is True:
-                paused = True
+                pending.paused(breached=breached)
                 continue
-            running = True
-            target = targets.get(name.casefold())
             breach = ongoing.get("breachTime")
-            if target and isinstance(breach, Mapping):
-                due = _breach_time(breach)
-                dues[target] = min(due, dues.get(target, due))
-        return Sla(**dues, breached=breached, paused=paused and not running, targets=self.sla_targets(fields))
+            due = _breach_time(breach) if isinstance(breach, Mapping) else None
+            pending.running(targets.get(name.casefold()), due, breached=breached)
+        return pending.sla(self.sla_targets(fields))
 
     def sla_targets(self, fields: Mapping[str, Any]) -> tuple[TargetOutcome, ...]:
         """Each named SLA field's outcome: breached if any cycle breached, undecided while a cycle runs,
@@ -508,11 +461,11 @@ class JiraConnector(HttpConnector):
 # ---- pure helpers ------------------------------------------------------------------------------
 
 
-def _key_and_stamp(raw: Any) -> tuple[str | None, int | None]:
+def _key_and_stamp(raw: Any) -> tuple[str, int] | None:
     try:
         return str(raw["key"]), int(utc_time(raw["fields"]["updated"]).timestamp() * 1000)
     except (KeyError, TypeError, ValueError):
-        return None, None
+        return None
 
 
 def _breach_time(value: Mapping[str, Any]) -> datetime:

@@ -27,7 +27,6 @@ Mappings (defaults; ``status_map`` / ``priority_map`` override them by the vendo
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -38,23 +37,29 @@ from pydantic import Field, SecretStr
 
 from backlog_watch import (
     Channel,
-    Clock,
     Cursor,
     HelpdeskSettings,
     HttpConnector,
+    NameCache,
     Page,
     PaginationError,
+    PendingSla,
     Priority,
     RequestError,
     Sla,
     SlaKind,
     SlaTarget,
-    Sleep,
     Status,
     Ticket,
+    basic_auth,
     chunked,
     ids_of,
+    inverted,
     json_object,
+    mapped,
+    names_by_id,
+    optional_time,
+    positive_id,
     utc_time,
 )
 
@@ -81,28 +86,22 @@ PRIORITIES: Mapping[str, Priority] = {
     "normal": Priority.NORMAL,
     "low": Priority.LOW,
 }
-CHANNELS: Mapping[str, Channel] = {
-    "web": Channel.WEB,
-    "web_form": Channel.WEB,
-    "web_widget": Channel.WEB,
-    "email": Channel.EMAIL,
-    "mail": Channel.EMAIL,
-    "chat": Channel.CHAT,
-    "native_messaging": Channel.CHAT,
-    "voice": Channel.PHONE,
-    "phone": Channel.PHONE,
-    "api": Channel.API,
-    "web_service": Channel.API,
-}
-SLA_FIELDS: Mapping[str, str] = {
-    "first_reply_time": "first_response_due",
-    "next_reply_time": "next_reply_due",
-    "periodic_update_time": "next_reply_due",
-    "pausable_update_time": "next_reply_due",
-    "total_resolution_time": "resolution_due",
-    "agent_work_time": "resolution_due",
-    "requester_wait_time": "resolution_due",
-}
+CHANNELS: Mapping[str, Channel] = inverted(
+    {
+        Channel.WEB: ("web", "web_form", "web_widget"),
+        Channel.EMAIL: ("email", "mail"),
+        Channel.CHAT: ("chat", "native_messaging"),
+        Channel.PHONE: ("voice", "phone"),
+        Channel.API: ("api", "web_service"),
+    }
+)
+SLA_FIELDS: Mapping[str, str] = inverted(
+    {
+        "first_response_due": ("first_reply_time",),
+        "next_reply_due": ("next_reply_time", "periodic_update_time", "pausable_update_time"),
+        "resolution_due": ("total_resolution_time", "agent_work_time", "requester_wait_time"),
+    }
+)
 SLA_KINDS: Mapping[str, SlaKind] = {
     "first_response_due": SlaKind.FIRST_RESPONSE,
     "next_reply_due": SlaKind.NEXT_REPLY,
@@ -133,38 +132,24 @@ class ZendeskConnector(HttpConnector):
     Settings: ClassVar[type[HelpdeskSettings]] = ZendeskSettings
     settings: ZendeskSettings
 
-    def __init__(
-        self,
-        settings: ZendeskSettings | Mapping[str, Any],
-        client: httpx.AsyncClient,
-        *,
-        sleep: Sleep | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(settings, client, sleep=sleep, clock=clock)
-        self.group_names: dict[str, str] = {}
-        self.user_names: dict[str, str] = {}
+    def setup(self) -> None:
+        self.groups = NameCache()
+        self.users = NameCache()
         # Unconfirmed whether the export accepts include=slas: we ask, and stop asking if refused.
         self._sideload_slas = self.settings.fetch_slas
-        self._groups_refreshed = False
-        self._users_asked: set[str] = set()
 
     # ---- HttpConnector hooks ------------------------------------------------------------------
 
     def auth_headers(self) -> dict[str, str]:
-        pair = f"{self.settings.email}/token:{self.settings.token.get_secret_value()}"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+        return basic_auth(f"{self.settings.email}/token", self.settings.token)
 
     def request_rate(self, path: str) -> tuple[int, float] | None:
         return (self.settings.export_requests_per_minute, 60.0) if path == EXPORT_PATH else None
 
     def error_text(self, response: httpx.Response) -> str:
         """Zendesk says ``{"error": "RecordNotFound", "description": "Not found"}`` or nests them."""
-        try:
-            body = response.json()
-        except ValueError:
-            return super().error_text(response)
-        if not isinstance(body, Mapping):
+        body = self.error_body(response)
+        if body is None:
             return super().error_text(response)
         error = body.get("error")
         pair = (
@@ -179,8 +164,8 @@ class ZendeskConnector(HttpConnector):
 
     async def fetch(self, since: Cursor | None) -> AsyncIterator[Page]:
         """Yield export pages from ``since`` (or ``start_time``), each completed with SLAs and names."""
-        self._groups_refreshed = False
-        self._users_asked = set()
+        self.groups.new_poll()
+        self.users.new_poll()
         cursor = since
         while True:
             body = await self._export_page(cursor)
@@ -262,19 +247,13 @@ class ZendeskConnector(HttpConnector):
         """
         if not self.settings.resolve_names:
             return
-        groups = ids_of(tickets, "group_id") - self.group_names.keys()
-        if groups and not self._groups_refreshed:
-            self._groups_refreshed = True
-            self.group_names = await self._all_groups()
-        users = ids_of(tickets, "assignee_id") - self.user_names.keys() - self._users_asked
-        if users:
-            self._users_asked |= users
-            self.user_names.update(await self._users(sorted(users)))
+        await self.groups.reload_for(ids_of(tickets, "group_id"), self._all_groups)
+        await self.users.add(ids_of(tickets, "assignee_id"), self._users)
 
     async def _all_groups(self) -> dict[str, str]:
         names: dict[str, str] = {}
         async for response in self.pages_of(GROUPS_PATH, params={"per_page": 100}, next_url=self._next_page):
-            names.update(_names(json_object(response, self.helpdesk).get("groups")))
+            names.update(names_by_id(json_object(response, self.helpdesk).get("groups")))
         return names
 
     def _next_page(self, response: httpx.Response) -> str | None:
@@ -285,15 +264,13 @@ class ZendeskConnector(HttpConnector):
         names: dict[str, str] = {}
         for chunk in chunked(ids, SHOW_MANY_LIMIT):
             response = await self.request("GET", USERS_SHOW_MANY_PATH, params={"ids": ",".join(chunk)})
-            names.update(_names(json_object(response, self.helpdesk).get("users")))
+            names.update(names_by_id(json_object(response, self.helpdesk).get("users")))
         return names
 
     # ---- normalize ----------------------------------------------------------------------------
 
     def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        ticket_id = raw["id"]
-        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool) or ticket_id <= 0:
-            raise ValueError(f"id {ticket_id!r} is not a Zendesk ticket id (a positive integer)")
+        ticket_id = positive_id(raw["id"], "a Zendesk ticket id")
         status = self._status(raw["status"])
         created_at = utc_time(raw["created_at"])
         updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
@@ -304,8 +281,8 @@ class ZendeskConnector(HttpConnector):
             status=status,
             priority=self._priority(raw.get("priority")),
             channel=_channel(raw.get("via")),
-            group=_name_of(self.group_names, raw.get("group_id")),
-            assignee=_name_of(self.user_names, raw.get("assignee_id")),
+            group=self.groups.name_of(raw.get("group_id")),
+            assignee=self.users.name_of(raw.get("assignee_id")),
             tags=tuple(str(tag) for tag in raw.get("tags") or ()),
             created_at=created_at,
             updated_at=updated_at,
@@ -317,7 +294,7 @@ class ZendeskConnector(HttpConnector):
     def _status(self, value: Any) -> Status:
         if not isinstance(value, str):
             raise ValueError(f"status {value!r} is not a string")
-        status = self.settings.status_map.get(value) or STATUSES.get(value)
+        status = mapped(value, self.settings.status_map, STATUSES)
         if status is None:
             raise ValueError(f"unknown status {value!r} (map it with status_map)")
         return status
@@ -326,7 +303,7 @@ class ZendeskConnector(HttpConnector):
         key = "none" if value is None else value
         if not isinstance(key, str):
             raise ValueError(f"priority {value!r} is not a string")
-        priority = self.settings.priority_map.get(key) or PRIORITIES.get(key)
+        priority = mapped(key, self.settings.priority_map, PRIORITIES)
         if priority is None and value is None:
             return Priority.NONE
         if priority is None:
@@ -343,18 +320,6 @@ def _tickets_of(body: Mapping[str, Any], key: str, helpdesk: str) -> list[Mappin
     if not isinstance(records, list):
         raise PaginationError(f"the response has no {key!r} list", helpdesk=helpdesk)
     return records
-
-
-def _names(entries: Any) -> dict[str, str]:
-    if not isinstance(entries, list):
-        return {}
-    return {str(e["id"]): str(e["name"]) for e in entries if isinstance(e, Mapping) and "id" in e and e.get("name")}
-
-
-def _name_of(names: Mapping[str, str], value: Any) -> str | None:
-    if value is None:
-        return None
-    return names.get(str(value), str(value))
 
 
 def _channel(via: Any) -> Channel:
@@ -380,7 +345,7 @@ def _targets(metrics: Iterable[Any], solved_at: datetime | None) -> tuple[SlaTar
         kind = SLA_KINDS.get(SLA_FIELDS.get(metric.get("metric"), ""))  # type: ignore[arg-type]
         if kind is None:
             continue
-        due = utc_time(metric["breach_at"]) if metric.get("breach_at") is not None else None
+        due = optional_time(metric.get("breach_at"))
         met: bool | None = None
         fulfilled = None
         if metric.get("stage") == "active" and _overdue(metric):
@@ -398,19 +363,11 @@ def _overdue(metric: Mapping[str, Any]) -> bool:
 
 def _pending(metrics: Iterable[Any]) -> Sla:
     """The pending targets of the active metrics: what the sla rule reads of an open ticket."""
-    dues: dict[str, datetime] = {}
-    active = paused = breached = False
+    pending = PendingSla()
     for metric in metrics:
-        stage = metric.get("stage")
-        if stage == "paused":
-            paused = True
-        if stage != "active":
-            continue
-        active = True
-        if _overdue(metric):
-            breached = True
-        field = SLA_FIELDS.get(metric.get("metric"))
-        if field and metric.get("breach_at") is not None:
-            due = utc_time(metric["breach_at"])
-            dues[field] = min(due, dues.get(field, due))
-    return Sla(**dues, breached=breached, paused=paused and not active)
+        if metric.get("stage") == "paused":
+            pending.paused()
+        elif metric.get("stage") == "active":
+            field = SLA_FIELDS.get(metric.get("metric"))
+            pending.running(field, optional_time(metric.get("breach_at")), breached=_overdue(metric))
+    return pending.sla()

@@ -15,10 +15,12 @@ module goes through ``redact`` first, and ``repr`` shows the helpdesk name and n
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -43,6 +45,13 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | float | bool | None]
+
+
+def basic_auth(user: str | SecretStr, password: str | SecretStr) -> dict[str, str]:
+    """The ``Authorization: Basic`` header of ``user`` and ``password`` (RFC 7617); either may be secret."""
+    plain = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in (user, password)]
+    pair = ":".join(plain)
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
 
 def secret_values(settings: BaseModel) -> list[str]:
@@ -107,6 +116,11 @@ class HttpConnector(RetryPolicy):
         self._sent_at: dict[str, deque[float]] = {}
         self._failing = False
         self._secrets = secret_values(settings)
+        self.setup()
+
+    def setup(self) -> None:
+        """Set up the vendor's own state (caches, what it learns from the API): a vendor overrides this
+        rather than ``__init__``, whose signature every connector shares."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(helpdesk={self.settings.name!r})"
@@ -146,6 +160,16 @@ class HttpConnector(RetryPolicy):
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate a request (built from SecretStr values, never logged)."""
         return {}
+
+    @staticmethod
+    def error_body(response: httpx.Response) -> Mapping[str, Any] | None:
+        """The JSON object of an error response, or None (not JSON, or not an object): what a vendor's
+        ``error_text`` reads before falling back to the default."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, Mapping) else None
 
     def error_text(self, response: httpx.Response) -> str:
         """The vendor's explanation of a failed response, short enough for a log line."""
@@ -259,6 +283,27 @@ class HttpConnector(RetryPolicy):
 
         async for response in paginate(get, helpdesk=self.helpdesk, what="the next link"):
             yield response
+
+    async def read_each(
+        self, paths: Mapping[str, str], *, params: Params | None = None
+    ) -> tuple[frozenset[str], dict[str, Any]]:
+        """GET each record at its own path (``{id: path}``), as ``confirm_absent`` does for suspects:
+        the ids answered 404 (deleted) and the JSON bodies of the others. Other errors are raised."""
+        gone: set[str] = set()
+        read: dict[str, Any] = {}
+        for record_id, path in paths.items():
+            try:
+                read[record_id] = (await self.request("GET", path, params=params)).json()
+            except RequestError as exc:
+                if exc.status != 404:
+                    raise
+                gone.add(record_id)
+        return frozenset(gone), read
+
+    def is_due(self, last: float | None, every: timedelta) -> bool:
+        """Whether a periodic check (deletions, reconciliation) last done at ``last`` (wall time, None:
+        never) is due again."""
+        return last is None or self.wall() - last >= every.total_seconds()
 
     async def _attempt(self, method: str, url: str, params: Params | None, json: Any) -> httpx.Response:
         await self._wait_for_rate(urlsplit(url).path)

@@ -7,7 +7,8 @@ cannot be trusted, the cursor does not move); a bad value in one record is a Val
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json as jsonlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ import httpx
 from backlog_watch.errors import PaginationError
 
 Item = TypeVar("Item")
+State = TypeVar("State")
 
 
 def utc_time(value: Any) -> datetime:
@@ -29,6 +31,24 @@ def utc_time(value: Any) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no time zone")
     return parsed.astimezone(UTC)
+
+
+def optional_time(value: Any) -> datetime | None:
+    """``utc_time`` of a value the vendor may leave null (a due date not set, a ticket not yet solved)."""
+    return None if value is None else utc_time(value)
+
+
+def utc_stamp(moment: datetime) -> str:
+    """``moment`` as the ISO-8601 UTC second most APIs take in a query (``2024-05-06T14:28:01Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def positive_id(value: Any, what: str) -> int:
+    """``value`` when it is a positive integer (not a bool); else ValueError naming ``what`` it should be
+    ("a Zendesk ticket id"), which normalize turns into a counted MalformedRecord."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"id {value!r} is not {what} (a positive integer)")
+    return value
 
 
 def json_object(response: httpx.Response, helpdesk: str) -> Mapping[str, Any]:
@@ -67,3 +87,17 @@ def chunked(items: Sequence[Item], size: int) -> Iterable[Sequence[Item]]:
 def ids_of(records: Iterable[Any], key: str) -> set[str]:
     """The ``key`` values of the mapping records that have one, as strings (group ids, assignee ids)."""
     return {str(r[key]) for r in records if isinstance(r, Mapping) and r.get(key) is not None}
+
+
+def read_cursor(text: str, parse: Callable[[Any], State], helpdesk: str) -> State:
+    """A JSON cursor read by ``parse``; PaginationError when it cannot be read (a cursor written by
+    another version, or edited by hand): the poll fails loudly instead of starting over silently."""
+    try:
+        return parse(jsonlib.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PaginationError(f"unreadable cursor {text!r}: {exc}", helpdesk=helpdesk) from exc
+
+
+def write_cursor(state: Mapping[str, Any]) -> str:
+    """A JSON cursor, compact (it is stored with every page)."""
+    return jsonlib.dumps(state, separators=(",", ":"))

@@ -255,3 +255,28 @@ def test_seconds_until_reads_numbers_dates_and_rejects_garbage() -> None:
     assert seconds_until("2024-02-07T02:10:01Z", now=now) == 60.0
     assert seconds_until("Wed, 07 Feb 2024 02:00:00 GMT", now=now) == 0.0
     assert seconds_until("soon", now=now) is None
+
+
+async def test_read_each_sorts_deleted_records_from_read_ones(harness: Callable[..., Harness]) -> None:
+    h = harness(ok({"id": "1"}), httpx.Response(404, json={"error": "gone"}), ok({"id": "3"}))
+    gone, read = await h.connector.read_each({"A": "/r/1", "B": "/r/2", "C": "/r/3"}, params={"f": "x"})
+    assert gone == frozenset({"B"}) and read == {"A": {"id": "1"}, "C": {"id": "3"}}
+    assert [r.url.path for r in h.seen] == ["/r/1", "/r/2", "/r/3"] and h.seen[0].url.params["f"] == "x"
+
+
+async def test_read_each_raises_what_is_not_a_404(harness: Callable[..., Harness]) -> None:
+    h = harness(httpx.Response(400, json={"error": "bad"}))
+    with pytest.raises(RequestError):
+        await h.connector.read_each({"A": "/r/1"})
+
+
+async def test_is_due_reads_the_wall_clock(harness: Callable[..., Harness]) -> None:
+    h = harness(ok(), clock=lambda: 1000.0)
+    assert h.connector.is_due(None, timedelta(minutes=1))
+    assert h.connector.is_due(940.0, timedelta(minutes=1)) and not h.connector.is_due(941.0, timedelta(minutes=1))
+
+
+def test_error_body_is_the_json_object_or_none() -> None:
+    assert HttpConnector.error_body(httpx.Response(400, json={"error": "x"})) == {"error": "x"}
+    assert HttpConnector.error_body(httpx.Response(400, json=["x"])) is None
+    assert HttpConnector.error_body(httpx.Response(400, text="<html>")) is None
