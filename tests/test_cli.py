@@ -236,9 +236,11 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             b"[jira] Jira simulator at http://127.0.0.1:",
         ):
             assert any(banner in line for line in seen), banner
-        (dashboard,) = [line.decode() for line in seen if line.startswith(b"[demo] dashboard")]
+        (wallboard,) = [line.decode() for line in seen if line.startswith(b"[demo] wallboard on http://")]
         async with httpx.AsyncClient() as client:
-            assert (await client.get(f"http://127.0.0.1:{bound_port(dashboard)}/healthz")).status_code == 200
+            port = bound_port(wallboard)
+            assert (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+            assert "<html" in (await client.get(f"http://127.0.0.1:{port}/")).text.lower()  # the URL it names
         assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 15)

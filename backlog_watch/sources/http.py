@@ -19,7 +19,7 @@ import base64
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -270,7 +270,7 @@ class HttpConnector(RetryPolicy):
         *,
         params: Params | None = None,
         next_url: Callable[[httpx.Response], str | None] = next_link,
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncGenerator[httpx.Response, None]:
         """GET ``path`` with ``params``, then every next page's URL (which carries its own query), through
         the shared paginator: a next URL that comes back twice raises PaginationError.
 
