@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+PORT   ?= 8080
 
 .PHONY: demo test lint bench clean
 
@@ -14,8 +15,9 @@ $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e tests/plugin_example
 	touch $(STAMP)
 
+# make demo PORT=9090 for another wallboard port. Each run starts from a fresh store in demo-data/.
 demo: $(STAMP)
-	$(VENV)/bin/backlog-watch demo
+	$(VENV)/bin/backlog-watch demo --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

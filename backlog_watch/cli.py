@@ -1,4 +1,4 @@
-"""The command line: check | once [--dry-run] | run | report | healthcheck | silence add|list|expire |
+"""The command line: init | check | once [--dry-run] | run | report | healthcheck | silence add|list|expire |
 simulate | demo.
 
 Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran), or the store cannot be
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from backlog_watch import __version__
 from backlog_watch.config.models import Config, load_config
 from backlog_watch.errors import ConfigError, StoreError
+from backlog_watch.init import add_init_parser, cmd_init
 from backlog_watch.kpis import format_value
 from backlog_watch.logs import register_secrets, secret_values, setup_logging
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_init_parser(commands)
 
     check = commands.add_parser("check", help="validate a config and list what is not yet supported")
     _config_arg(check)
@@ -325,6 +327,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "init":
+        return cmd_init(args, out)
     if args.command == "check":
         return cmd_check(args, out)
     if args.command == "once":

@@ -3,6 +3,11 @@ watching all three, alerts on the console.
 
 The simulators run in real time with a busy day's activity, so the backlog moves while you watch:
 tickets arrive, get assigned, wait on customers and get solved; alerts fire, repeat and resolve.
+
+Every run starts from a fresh store: the simulators are new each time (new ports, a new backlog), so the
+last run's store would hold links to dead ports and alerts already sent, and a second demo would stay
+silent. Only a folder the demo made (its MARKER inside) or the default ``demo-data`` is cleared, so a
+``--data`` pointed at a real store by mistake is refused, not wiped.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from backlog_watch.sim import Activity, serve_freshdesk, serve_jira, serve_zende
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "sim" / "demo.yaml"
 """Shipped in the package (package data), so `pip install` + `backlog-watch demo` works outside a checkout."""
+STORE_FILE = "backlog-watch.db"
+"""The store's file name in the data folder, as sim/demo.yaml names it."""
+MARKER = ".backlog-watch-demo"
+DEFAULT_DATA = "demo-data"
 DEMO_ACTIVITY = Activity(arrivals=90, assignments=60, replies=60, solves=80, escalations=6, deletions=1)
 """Events per hour: a busy support desk, so a few minutes of demo show the backlog moving."""
 
@@ -45,11 +54,36 @@ async def _start(serve: Any, name: str, seed: int) -> tuple[asyncio.Task[None], 
         raise
 
 
-async def demo(*, data: str = "demo-data", port: int = 8080, config_path: Path = DEMO_CONFIG) -> int:
+def fresh_store(data: Path) -> bool:
+    """Remove the last demo's store from ``data``; True when there was one. Refuses (ConfigError) a
+    folder holding a store the demo did not make."""
+    store = data / STORE_FILE
+    if store.exists() and not (data / MARKER).exists() and data.name != DEFAULT_DATA:
+        raise ConfigError(
+            [f"demo: {store} is not a demo's store (no {MARKER} beside it): choose another --data folder"]
+        )
+    cleared = store.exists()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (data / f"{STORE_FILE}{suffix}").unlink(missing_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+    (data / MARKER).write_text("made by `backlog-watch demo`: its store is cleared at every demo start\n")
+    return cleared
+
+
+def banner(data: Path, port: int, cleared: bool) -> str:
+    """The first line of the demo: where to look, and that the store starts empty."""
+    where = f"http://127.0.0.1:{port}/" if port else "a free port (named below)"
+    store = f"{data / STORE_FILE}" + (" (the last run's removed: its simulators are gone)" if cleared else "")
+    return f"[demo] starting: the wallboard will be on {where}; a fresh store in {store}"
+
+
+async def demo(*, data: str = DEFAULT_DATA, port: int = 8080, config_path: Path = DEMO_CONFIG) -> int:
     if not config_path.is_file():
         raise ConfigError(
             [f"{config_path}: the demo config is missing (reinstall backlog-watch: it ships in the package)"]
         )
+    cleared = fresh_store(Path(data))
+    print(banner(Path(data), port, cleared), flush=True)
     tasks: list[asyncio.Task[None]] = []
     try:
         sims = {}

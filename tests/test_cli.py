@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -200,8 +202,9 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
             await proc.wait()
 
 
-async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    with (tmp_path / "stderr.log").open("wb") as log_file:
+async def run_demo_until_alerts(data: Path, stderr: Path) -> list[bytes]:
+    """One `backlog-watch demo` until it has alerted on all three helpdesks, then Ctrl-C; its stdout lines."""
+    with stderr.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -210,7 +213,7 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             "text",
             "demo",
             "--data",
-            str(tmp_path / "demo"),
+            str(data),
             "--port",
             "0",
             stdout=asyncio.subprocess.PIPE,
@@ -230,25 +233,46 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, b"".join(seen[-20:]).decode()  # the demo ended early
             seen.append(line)
-        for banner in (
-            b"[zendesk] Zendesk simulator at http://127.0.0.1:",
-            b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
-            b"[jira] Jira simulator at http://127.0.0.1:",
-        ):
-            assert any(banner in line for line in seen), banner
         (wallboard,) = [line.decode() for line in seen if line.startswith(b"[demo] wallboard on http://")]
         async with httpx.AsyncClient() as client:
             port = bound_port(wallboard)
             assert (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
             assert "<html" in (await client.get(f"http://127.0.0.1:{port}/")).text.lower()  # the URL it names
-        assert (tmp_path / "demo" / "backlog-watch.db").is_file()
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 15)
-        assert proc.returncode == 0 and b"Traceback" not in (tmp_path / "stderr.log").read_bytes()
+        assert proc.returncode == 0 and b"Traceback" not in stderr.read_bytes()
+        return seen
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_demo_shows_alerts_and_stops_on_ctrl_c_and_again_from_a_fresh_store(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    first = await run_demo_until_alerts(data, tmp_path / "first.log")
+    assert first[0].startswith(b"[demo] starting: the wallboard will be on ")  # where to look, before the rest
+    assert b"a fresh store in " in first[0] and b"removed" not in first[0]
+    for banner in (
+        b"[zendesk] Zendesk simulator at http://127.0.0.1:",
+        b"[freshdesk] Freshdesk simulator at http://127.0.0.1:",
+        b"[jira] Jira simulator at http://127.0.0.1:",
+    ):
+        assert any(banner in line for line in first), banner
+    assert (data / "backlog-watch.db").is_file()
+    # A second demo has new simulators on new ports: it starts from an empty store and alerts again.
+    second = await run_demo_until_alerts(data, tmp_path / "second.log")
+    assert b"(the last run's removed: its simulators are gone)" in second[0]
+
+
+async def test_demo_refuses_to_clear_a_store_it_did_not_make(tmp_path: Path) -> None:
+    real = tmp_path / "prod"
+    real.mkdir()
+    (real / "backlog-watch.db").write_bytes(b"precious")
+    code, _, err = await cli("demo", "--data", str(real), "--port", "0")
+    assert code == 2 and "Traceback" not in err
+    assert "is not a demo's store" in err and "--data" in err
+    assert (real / "backlog-watch.db").read_bytes() == b"precious"
 
 
 def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
@@ -258,3 +282,12 @@ def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
         assert build_parser().parse_args(["simulate", target, "--port", "0"]).helpdesk == target
     with pytest.raises(SystemExit):
         build_parser().parse_args(["simulate", "servicenow"])
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+def test_make_demo_passes_port_to_the_demo() -> None:
+    root = Path(__file__).resolve().parents[1]
+    planned = subprocess.run(
+        ["make", "-n", "demo", "PORT=9191"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert "backlog-watch demo --port 9191" in planned.splitlines()[-1]
