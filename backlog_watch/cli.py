@@ -1,5 +1,8 @@
-"""The command line: init | check | once [--dry-run] | run | report | healthcheck | silence add|list|expire |
-simulate | demo.
+"""The command line: init | check | once [--dry-run] | run | alerts | report | healthcheck |
+silence add|list|expire | simulate | demo.
+
+``--config`` goes before or after the command (``$BACKLOG_WATCH_CONFIG`` otherwise); every command's
+``--help`` describes it and shows its defaults.
 
 Exit codes: 0 done; 1 a helpdesk or a notifier failed (the rest still ran), or the store cannot be
 read or written; 2 the config is invalid. A config error prints ``file:line: key.path: message`` lines
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import sys
@@ -18,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
+from backlog_watch.cli_help import HelpFormatter, describe
 from backlog_watch.config.models import Config, load_config
 from backlog_watch.errors import ConfigError, StoreError
 from backlog_watch.init import add_init_parser, cmd_init
@@ -35,20 +40,39 @@ SIMULATED = ("zendesk", "freshdesk", "jira", "slack")
 log = logging.getLogger("backlog_watch")
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
+def _config_arg(parser: argparse.ArgumentParser, dest: str = "config") -> None:
+    """``--config`` of a command, or of the program (``dest="global_config"``): resolved by
+    resolve_config, so a subcommand's default never hides the one given before the command."""
     parser.add_argument(
         "--config",
         "-c",
+        dest=dest,
         metavar="FILE",
-        default=os.environ.get(CONFIG_ENV),
+        default=None,
         help=f"the YAML config (default: ${CONFIG_ENV})",
     )
 
 
+def resolve_config(args: argparse.Namespace) -> None:
+    """The config named after the command, else before it, else by $BACKLOG_WATCH_CONFIG."""
+    args.config = getattr(args, "config", None) or args.global_config or os.environ.get(CONFIG_ENV)
+
+
+def current_user() -> str:
+    """Who runs the command, for `silence add --by`: the login name, else $USER."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor a passwd entry (a bare container)
+        return os.environ.get("USER") or "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="backlog-watch", description="Watch a support backlog; alert Slack and email before it is a crisis."
+        prog="backlog-watch",
+        description="Watch a support backlog; alert Slack and email before it is a crisis.",
+        formatter_class=HelpFormatter,
     )
+    _config_arg(parser, dest="global_config")
     parser.add_argument("--version", action="version", version=f"backlog-watch {__version__}")
     parser.add_argument(
         "--log-format",
@@ -75,25 +99,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print the daily briefing or the weekly review from the stored data")
     _config_arg(report)
-    report.add_argument("--kind", choices=["daily", "weekly"], default="daily")
-    report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    report.add_argument("--kind", choices=["daily", "weekly"], default="daily", help="which report")
+    report.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="how to print it")
     report.add_argument("--chart", metavar="PNG", help="also write the report's chart to this file")
     health = commands.add_parser("healthcheck", help="exit 0 when the daemon's /healthz answers (the HEALTHCHECK)")
     _config_arg(health)
 
     simulate = commands.add_parser("simulate", help="serve a simulated helpdesk (or the Slack stand-in) on loopback")
-    simulate.add_argument("helpdesk", choices=SIMULATED)
-    simulate.add_argument("--port", type=int, default=8081)
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("helpdesk", choices=SIMULATED, help="what to simulate")
+    simulate.add_argument("--port", type=int, default=8081, help="the port to listen on (0: any free port)")
+    simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    simulate.add_argument("--seed", type=int, default=1, help="the same seed gives the same backlog")
     simulate.add_argument("--tickets", type=int, default=300, help="size of the generated backlog")
 
+    _alerts_parser(commands)
     _silence_parser(commands)
 
     demo = commands.add_parser("demo", help="simulators + daemon + console alerts, all on this machine")
     demo.add_argument("--data", default="demo-data", help="folder for the demo's SQLite store")
     demo.add_argument("--port", type=int, default=8080, help="the daemon's HTTP port")
+    describe(parser)
     return parser
+
+
+def _alerts_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    alerts = commands.add_parser("alerts", help="the alerts now: rule, scope, level, state, since, muted why")
+    _config_arg(alerts)
+    alerts.add_argument("--all", action="store_true", help="pending and resolved alerts too")
+    alerts.add_argument("--json", action="store_true", help="JSON for scripts instead of the table")
+
+
+def cmd_alerts(args: argparse.Namespace, out: TextIO) -> int:
+    from backlog_watch.cli_output import list_alerts
+
+    return list_alerts(_load(args.config), out, include_all=args.all, as_json=args.json)
 
 
 def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,14 +150,14 @@ def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "also KEY!=VALUE and KEY=~REGEX",
     )
     add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 2h or 1d")
-    add.add_argument("--by", required=True, help="who adds it")
+    add.add_argument("--by", help="who adds it (default: your user name)")
     add.add_argument("--comment", required=True, help="why")
     listing = actions.add_parser("list", help="list active silences (--all: expired ones too)")
     _config_arg(listing)
-    listing.add_argument("--all", action="store_true")
+    listing.add_argument("--all", action="store_true", help="pending and expired silences too")
     expire = actions.add_parser("expire", help="end a silence now")
     _config_arg(expire)
-    expire.add_argument("id")
+    expire.add_argument("id", help="the silence's id (from `silence add` or `silence list`)")
 
 
 def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
@@ -139,7 +178,11 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
                 matchers = [Matcher.parse(m) for m in args.matcher]
                 duration = parse_duration(args.duration)
                 silence = silences.add(
-                    matchers, ends_at=now + duration, created_by=args.by, comment=args.comment, now=now
+                    matchers,
+                    ends_at=now + duration,
+                    created_by=args.by or current_user(),
+                    comment=args.comment,
+                    now=now,
                 )
             except ValueError as exc:  # a pydantic duration error is a ValueError too
                 sys.stderr.write(f"silence add: {str(exc).splitlines()[-1] if exc.args else exc}\n")
@@ -232,6 +275,7 @@ async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
 
 async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
     from backlog_watch.app import assemble
+    from backlog_watch.cli_output import once_summary
     from backlog_watch.delivery.notifiers.console import format_text
 
     async with assemble(config, dry_run=dry_run) as parts:
@@ -247,6 +291,7 @@ async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
                 out.write("\n[dry run] nothing to send\n")
         for notifier, notification, error in evaluation.result.failed:
             out.write(f"notifier {notifier}: {notification.alert.rule} not delivered: {error}\n")
+        out.write(once_summary(evaluation, dry_run=dry_run))
         return code
 
 
@@ -343,6 +388,8 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
             return asyncio.run(run(config))
         except ListenError as exc:
             raise ConfigError([f"{config.path or 'config'}: http.listen: {exc} (change http.listen)"]) from None
+    if args.command == "alerts":
+        return cmd_alerts(args, out)
     if args.command == "report":
         return cmd_report(args, out)
     if args.command == "healthcheck":
@@ -366,6 +413,7 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_config(args)
     setup_logging(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     try:
         return dispatch(args, out or sys.stdout)

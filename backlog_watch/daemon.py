@@ -110,6 +110,8 @@ class Daemon:
         self._delivering: asyncio.Task[None] | None = None
         self.evaluations = 0
         """Evaluations run (dry ones too): what debouncing saves shows here."""
+        self.tickets_stored: dict[str, int] = {}
+        """helpdesk -> tickets its last successful poll stored (`once` sums them in its summary)."""
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -159,6 +161,7 @@ class Daemon:
         finally:
             self._syncing.discard(task)
         self.store.record_poll(name, self.clock(), skipped=result.skipped)
+        self.tickets_stored[name] = result.stored
         self._skipped_runs.forget(f"poll:{name}")
         if before.failures:
             log.info("%s: poll recovered after %d failure(s)", name, before.failures, extra={"helpdesk": name})
@@ -252,6 +255,10 @@ class Daemon:
         """Poll every helpdesk once, evaluate, notify; exit code 1 when anything failed."""
         results = await asyncio.gather(*(self.poll(n, then_evaluate=False) for n in self.connectors))
         evaluation = await self.evaluate()
+        evaluation.polled = {
+            name: self.tickets_stored.get(name, 0) if ok else None
+            for name, ok in zip(self.connectors, results, strict=True)
+        }
         failed = not all(results) or bool(evaluation.result.failed)
         return (1 if failed else 0), evaluation
 

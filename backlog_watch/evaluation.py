@@ -28,6 +28,9 @@ class Evaluation:
     muted: dict[str, Muted] = field(default_factory=dict)
     """fingerprint -> why it was not notified (silenced, inhibited, quiet hours): still stored and shown."""
     snapshot: Snapshot | None = None
+    polled: dict[str, int | None] = field(default_factory=dict)
+    """helpdesk -> tickets its poll stored (changed since the poll before), None when it failed: what
+    `once` just polled, for its summary line; empty after an evaluation that polled nothing."""
 
 
 def measure_rules(

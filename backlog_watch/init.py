@@ -58,7 +58,7 @@ def add_init_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     init.add_argument("--slack-api-url", help="only for the Slack stand-in (`backlog-watch simulate slack`)")
     init.add_argument("--timezone", default=None, help="IANA time zone for reports and business hours (default: UTC)")
-    init.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="FILE", help=f"default: ./{DEFAULT_OUTPUT}")
+    init.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="FILE", help="where to write the config")
     init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
 
