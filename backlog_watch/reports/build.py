@@ -318,11 +318,7 @@ def _attainment_by(solved: list[SolvedSla], key: Callable[[SolvedSla], str]) -> 
 
 
 def age_distribution(open_tickets: list[Ticket], now: datetime) -> list[tuple[str, int]]:
-    counts = Counter[str]()
-    for t in open_tickets:
-        hours = (now - t.created_at).total_seconds() / 3600
-        counts[next(label for limit, label in AGE_BUCKETS if limit is None or hours < limit)] += 1
-    return [(label, counts[label]) for _, label in AGE_BUCKETS]
+    return staffing.age_buckets(open_tickets, now, AGE_BUCKETS)
 
 
 def recurring_spikes(created: list[float], tz: ZoneInfo, weeks: int = 4, limit: int = 3) -> list[dict[str, Any]]:
