@@ -121,7 +121,13 @@ def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Call
 
     async def job() -> list[str]:
         prepared = await asyncio.to_thread(
-            reports.prepare, daemon.store, settings.kind, daemon.clock(), config.tz, settings.name
+            reports.prepare,
+            daemon.store,
+            settings.kind,
+            daemon.clock(),
+            config.tz,
+            settings.name,
+            {h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
         )
         failed = await reports.send(prepared, daemon.notifiers, settings.notify)
         if daemon.instruments is not None:

@@ -102,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--kind", choices=["daily", "weekly"], default="daily", help="which report")
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="how to print it")
     report.add_argument("--chart", metavar="PNG", help="also write the report's chart to this file")
+    report.add_argument(
+        "--report",
+        metavar="NAME",
+        help="one of the config's reports: its kind (instead of --kind) and, with --send, its notifiers",
+    )
+    report.add_argument(
+        "--send",
+        action="store_true",
+        help="post the report to its configured notifiers now, e.g. to preview it in Slack (the config's "
+        "only report, or the one --report names)",
+    )
     health = commands.add_parser("healthcheck", help="exit 0 when the daemon's /healthz answers (the HEALTHCHECK)")
     _config_arg(health)
 
@@ -334,6 +345,10 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from backlog_watch.store import open_store
 
     config = _load(args.config)
+    chosen = _chosen_report(config, args.report, args.send)
+    kind = chosen.kind if chosen is not None else args.kind
+    name = chosen.name if chosen is not None else None
+    handle_hours = {h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks}
     store = open_store(config.store)
     try:
         if not store.any_poll_succeeded():
@@ -343,13 +358,53 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
                 "(run `backlog-watch once` or `run` first)\n"
             )
             return EXIT_FAILED
-        prepared = prepare(store, args.kind, datetime.now(UTC), config.tz)
+        prepared = prepare(store, kind, datetime.now(UTC), config.tz, name, handle_hours)
     finally:
         store.close()
-    out.write(render(prepared.report, args.format))
     if args.chart:
         Path(args.chart).write_bytes(prepared.chart_png)
+    if chosen is not None and args.send:
+        return _send_report(config, chosen, prepared, out)
+    out.write(render(prepared.report, args.format))
     return EXIT_OK
+
+
+if TYPE_CHECKING:
+    from backlog_watch.config.models import ReportSettings
+    from backlog_watch.reports import PreparedReport
+
+
+def _chosen_report(config: Config, name: str | None, sending: bool) -> ReportSettings | None:
+    """The report --report names, or with --send the config's only one; a config error otherwise."""
+    where = f"{config.path or 'config'}: reports"
+    names = ", ".join(r.name for r in config.reports) or "none configured"
+    if name is not None:
+        for settings in config.reports:
+            if settings.name == name:
+                return settings
+        raise ConfigError([f'{where}: no report named "{name}" (reports: {names})'])
+    if not sending:
+        return None
+    if len(config.reports) == 1:
+        return config.reports[0]
+    if not config.reports:
+        raise ConfigError([f"{where}: --send posts a configured report, and none is (add one with notify:)"])
+    raise ConfigError([f"{where}: --send: choose a report with --report NAME ({names})"])
+
+
+def _send_report(config: Config, settings: ReportSettings, prepared: PreparedReport, out: TextIO) -> int:
+    """Post once to the report's notifiers (no retry: a preview says at once whether it went)."""
+    from backlog_watch.app import build_notifier
+    from backlog_watch.reports import send
+
+    notifiers = {s.name: build_notifier(s, config.tz) for s in config.notifiers if s.name in settings.notify}
+    failed = asyncio.run(send(prepared, notifiers, settings.notify, attempts=1))
+    for name in settings.notify:
+        if name not in failed:
+            out.write(f"report {settings.name} sent to {name}\n")
+    for name in failed:
+        sys.stderr.write(f"report {settings.name}: not sent to {name} (the log says why)\n")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:

@@ -59,11 +59,19 @@ class ReportNotifier(Protocol):
         ...
 
 
-def prepare(store: Store, kind: Kind, now: datetime, tz: ZoneInfo, name: str | None = None) -> PreparedReport:
+def prepare(
+    store: Store,
+    kind: Kind,
+    now: datetime,
+    tz: ZoneInfo,
+    name: str | None = None,
+    handle_hours: Mapping[str, float] | None = None,
+) -> PreparedReport:
+    """``handle_hours``: each helpdesk's ``handle_time`` in hours (the briefing's workload)."""
     from backlog_watch.reports.chart import backlog_chart  # matplotlib loads in ~1s: only when a report is made
 
-    report = build(store, kind, now, tz)
-    chart = backlog_chart(report.days, "Created and solved per day, open backlog at each day's end")
+    report = build(store, kind, now, tz, handle_hours)
+    chart = backlog_chart(report.days, "Created and solved per day, open backlog at each day's end", tz)
     return PreparedReport(
         name or kind, report, as_text(report), as_markdown(report), as_html(report), slack_blocks(report), chart
     )
@@ -107,8 +115,10 @@ async def send(
     names: Sequence[str],
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    attempts: int = REPORT_ATTEMPTS,
 ) -> list[str]:
-    """Send to each named notifier, retrying a retryable failure; returns the names that failed (each logged)."""
+    """Send to each named notifier, retrying a retryable failure (``attempts`` in all); returns the names
+    that failed (each logged)."""
     failed = []
     for name in names:
         notifier = notifiers.get(name)
@@ -119,7 +129,7 @@ async def send(
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_retryable),
-                stop=stop_after_attempt(REPORT_ATTEMPTS),
+                stop=stop_after_attempt(attempts),
                 wait=_wait,
                 sleep=sleep,
                 reraise=True,

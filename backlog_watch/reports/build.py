@@ -8,7 +8,7 @@ week's trend and its patterns. Rendering (text, markdown, JSON, HTML, Slack) is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import compute, days_to_clear_shown
 from backlog_watch.models import AlertState, Priority, Ticket
+from backlog_watch.reports import staffing
 from backlog_watch.store import Store
 from backlog_watch.store.read_model import DayFlow, ReadModel, SolvedSla, local_midnight
 
@@ -109,8 +110,13 @@ def _changes(now_counts: dict[str, int], then_counts: dict[str, int], order: lis
     ]
 
 
-def build(store: Store, kind: Kind, now: datetime, tz: ZoneInfo) -> Report:
-    return build_daily(store, now, tz) if kind == "daily" else build_weekly(store, now, tz)
+def build(
+    store: Store, kind: Kind, now: datetime, tz: ZoneInfo, handle_hours: Mapping[str, float] | None = None
+) -> Report:
+    """``handle_hours``: each helpdesk's ``handle_time`` in hours, for the workload (0.5 h when unset)."""
+    if kind == "daily":
+        return build_daily(store, now, tz, handle_hours)
+    return build_weekly(store, now, tz)
 
 
 def _base(read: ReadModel, kind: Kind, title: str, now: datetime, tz: ZoneInfo, span: int) -> Report:
@@ -130,9 +136,10 @@ def _base(read: ReadModel, kind: Kind, title: str, now: datetime, tz: ZoneInfo, 
     )
 
 
-def build_daily(store: Store, now: datetime, tz: ZoneInfo) -> Report:
-    """The morning briefing: backlog and its change since yesterday, oldest tickets, SLA at risk today,
-    yesterday's inflow and outflow, days to clear, and what fired overnight."""
+def build_daily(store: Store, now: datetime, tz: ZoneInfo, handle_hours: Mapping[str, float] | None = None) -> Report:
+    """The morning briefing: backlog against yesterday and the same weekday last week, the verdict,
+    workload per agent, who it waits on, its ages, oldest tickets, SLA due before noon and today,
+    yesterday's inflow, outflow and spikes, days to clear, and what fired overnight."""
     local = now.astimezone(tz)
     read = store.read_model()
     report = _base(read, "daily", f"Backlog briefing {local:%A %d %B %Y}", now, tz, span=14)
@@ -164,7 +171,41 @@ def build_daily(store: Store, now: datetime, tz: ZoneInfo) -> Report:
         "yesterday": {"day": (local.date() - timedelta(days=1)).isoformat(), "created": created, "solved": solved},
         "overnight": _alerts_since(store, yesterday, tz),
     }
+    report.extra.update(_staffing(read, report, open_tickets, now, tz, handle_hours or {}))
     return report
+
+
+def _staffing(
+    read: ReadModel,
+    report: Report,
+    open_tickets: list[Ticket],
+    now: datetime,
+    tz: ZoneInfo,
+    handle_hours: Mapping[str, float],
+) -> dict[str, Any]:
+    """What a lead staffs the day by (see staffing.py for each definition)."""
+    last_week = read.open_counts([now - timedelta(days=7)])[0]
+    yesterday_open = report.open_tickets - report.extra["change_since_yesterday"]
+    load = staffing.workload(open_tickets, handle_hours, read.active_agents(now - timedelta(days=7)))
+    noon = staffing.next_noon(now, tz)
+    before_noon = staffing.breaching_before(open_tickets, now, noon)
+    start_today = local_midnight(now.astimezone(tz).date(), tz)
+    start_yesterday = start_today - timedelta(days=1)
+    week_before = read.created_with_tags(start_yesterday - timedelta(days=7), start_yesterday)
+    local = now.astimezone(tz)
+    return {
+        "verdict": staffing.verdict(report.open_tickets, last_week, local.weekday(), report.days_to_clear, load),
+        "compared": {"now": report.open_tickets, "yesterday": yesterday_open, "last_week": last_week},
+        "workload": load,
+        "unassigned": sum(1 for t in open_tickets if not t.is_assigned),
+        "waiting": staffing.waiting_split(open_tickets),
+        "age_buckets": staffing.age_buckets(open_tickets, now, staffing.DAILY_AGE_BUCKETS),
+        "noon": noon.isoformat(timespec="minutes"),
+        "breach_before_noon": [_ticket_line(t, now, tz) for t in before_noon],
+        "spikes_yesterday": staffing.day_spikes(
+            read.created_with_tags(start_yesterday, start_today), start_yesterday, len(week_before) / (7 * 24), tz
+        ),
+    }
 
 
 def _alerts_since(store: Store, since: datetime, tz: ZoneInfo) -> list[AlertLine]:
@@ -219,7 +260,28 @@ def build_weekly(store: Store, now: datetime, tz: ZoneInfo) -> Report:
         "sla_attainment": sla_attainment(solved_sla),
         "age_distribution": age_distribution(read.open_tickets(), now),
     }
+    report.extra.update(_offenders(read, report, start, end, now, tz))
     return report
+
+
+def _offenders(
+    read: ReadModel, report: Report, start: datetime, end: datetime, now: datetime, tz: ZoneInfo
+) -> dict[str, Any]:
+    """The week's trend of days to clear, the FIFO-skip and aging offenders, the busiest hour of the week."""
+    open_tickets = read.open_tickets()
+    trend = []
+    for day in report.days:
+        day_end = local_midnight(day.day + timedelta(days=1), tz)
+        solved_7d = read.flow_between(day_end - timedelta(days=7), day_end)[1]
+        trend.append({"day": day.day.isoformat(), "days_to_clear": days_to_clear_shown(day.open_at_end, solved_7d)})
+    skipped = staffing.fifo_skipped(open_tickets, read.solved_ages(start, end), now)
+    old = staffing.aging(open_tickets, now)
+    return {
+        "days_to_clear_trend": trend,
+        "fifo_skipped": {"count": len(skipped), "oldest": [_ticket_line(t, now, tz) for t in skipped[:5]]},
+        "aging": {"count": len(old), "oldest": [_ticket_line(t, now, tz) for t in old[:5]]},
+        "busiest_hour": staffing.busiest_hour(read.created_times(start, end), tz),
+    }
 
 
 def sla_attainment(solved: list[SolvedSla]) -> dict[str, Any]:
@@ -256,11 +318,7 @@ def _attainment_by(solved: list[SolvedSla], key: Callable[[SolvedSla], str]) -> 
 
 
 def age_distribution(open_tickets: list[Ticket], now: datetime) -> list[tuple[str, int]]:
-    counts = Counter[str]()
-    for t in open_tickets:
-        hours = (now - t.created_at).total_seconds() / 3600
-        counts[next(label for limit, label in AGE_BUCKETS if limit is None or hours < limit)] += 1
-    return [(label, counts[label]) for _, label in AGE_BUCKETS]
+    return staffing.age_buckets(open_tickets, now, AGE_BUCKETS)
 
 
 def recurring_spikes(created: list[float], tz: ZoneInfo, weeks: int = 4, limit: int = 3) -> list[dict[str, Any]]:

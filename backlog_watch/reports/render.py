@@ -14,6 +14,7 @@ from jinja2 import Environment, select_autoescape
 
 from backlog_watch.durations import human_duration
 from backlog_watch.reports.build import AlertLine, Change, Report, TicketLine
+from backlog_watch.reports.staffing import Workload
 
 Format = Literal["text", "markdown", "json"]
 CHART_CID = "backlog-chart"
@@ -61,15 +62,34 @@ def sections(report: Report) -> list[Section]:
 def _daily(r: Report) -> list[Section]:
     x = r.extra
     y = x["yesterday"]
+    c = x["compared"]
     return [
+        Section("Verdict", [x["verdict"]]),
         Section(
             "Backlog",
             [
                 f"Open: {r.open_tickets} ({_signed(x['change_since_yesterday'])} since yesterday)",
+                f"Open now {c['now']}, yesterday {c['yesterday']}, same day last week {c['last_week']} "
+                f"({_signed(c['now'] - c['last_week'])})",
                 f"Yesterday ({y['day']}): {y['created']} created, {y['solved']} solved",
                 f"Days to clear at last week's pace: {_clear(r.days_to_clear)}",
             ],
         ),
+        Section(
+            "Staffing",
+            [
+                _workload(x["workload"]),
+                f"Unassigned: {x['unassigned']}",
+                f"Waiting on us (new, open): {x['waiting']['on_us']}; waiting on the customer (pending, on hold): "
+                f"{x['waiting']['on_customer']}",
+            ],
+        ),
+        Section("Age", [f"{label}: {n}" for label, n in x["age_buckets"]]),
+        Section(
+            f"SLA breaching before noon ({x['noon'][11:16]}): {len(x['breach_before_noon'])}",
+            [_ticket(t) for t in x["breach_before_noon"]] or ["none"],
+        ),
+        Section("Yesterday's spikes", [_spike(s) for s in x["spikes_yesterday"]] or ["none"]),
         Section("By helpdesk", _changes(r.by_helpdesk)),
         Section("By priority", _changes(x["by_priority"])),
         Section("By group", _changes(x["by_group"])),
@@ -80,6 +100,22 @@ def _daily(r: Report) -> list[Section]:
         ),
         Section("Fired overnight", [_alert(a) for a in x["overnight"]] or ["nothing fired"]),
     ]
+
+
+def _workload(w: Workload) -> str:
+    band = f"healthy {w.healthy_from:g}-{w.healthy_to:g} h per agent"
+    total = f"Workload: {w.hours:g} agent-hours"
+    if w.per_agent is None:
+        return f"{total}; no agent on record to share it ({band})"
+    return f"{total}, {w.per_agent:g} h for each of {w.agents} agents: {w.band} the band ({band})"
+
+
+def _spike(s: dict[str, Any]) -> str:
+    factor = f", {s['factor']:g}x the average hour" if s["factor"] is not None else ""
+    return (
+        f"{s['hour']:02d}:00-{s['hour'] + 1:02d}:00: {s['created']} created{factor}; "
+        f"tag {s['tag']} on {s['tagged']} of them"
+    )
 
 
 def _weekly(r: Report) -> list[Section]:
@@ -103,15 +139,37 @@ def _weekly(r: Report) -> list[Section]:
             ],
         ),
         Section(
-            "Day by day",
-            [f"{d.day:%a %d %b}: {d.created} created, {d.solved} solved, {d.open_at_end} open" for d in r.days],
+            "Inflow and outflow, day by day",
+            [
+                f"{d.day:%a %d %b}: {d.created} created, {d.solved} solved ({_signed(d.created - d.solved)}), "
+                f"{d.open_at_end} open"
+                for d in r.days
+            ],
+        ),
+        Section(
+            "Days to clear, day by day",
+            [f"{row['day']}: {_clear(row['days_to_clear'])}" for row in x["days_to_clear_trend"]],
         ),
         Section("Busiest tags", [f"{name}: {n}" for name, n in x["busiest_tags"]] or ["none"]),
         Section("Busiest groups", [f"{name}: {n}" for name, n in x["busiest_groups"]] or ["none"]),
         Section("Recurring spikes", spikes or ["none: inflow is even across the week"]),
         Section("SLA attainment", _attainment(sla)),
         Section("Backlog age", [f"{label}: {n}" for label, n in x["age_distribution"]]),
+        Section(
+            f"Skipped, not oldest first: {x['fifo_skipped']['count']}",
+            [_ticket(t) for t in x["fifo_skipped"]["oldest"]] or ["none"],
+        ),
+        Section(
+            f"Aging, open over 7 days: {x['aging']['count']}", [_ticket(t) for t in x["aging"]["oldest"]] or ["none"]
+        ),
+        Section("Busiest hour of the week", [_busiest(x["busiest_hour"])]),
     ]
+
+
+def _busiest(hour: dict[str, Any] | None) -> str:
+    if hour is None:
+        return "none: no ticket created this week"
+    return f"{hour['weekday']} {hour['hour']:02d}:00-{hour['hour'] + 1:02d}:00: {hour['created']} created"
 
 
 def _attainment(sla: dict[str, Any]) -> list[str]:

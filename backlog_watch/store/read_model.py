@@ -15,6 +15,7 @@ those it had then.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -39,12 +40,14 @@ KPI_FRESHNESS = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class DayFlow:
-    """One local calendar day: tickets created, tickets solved, and the open backlog at its end."""
+    """One local calendar day: tickets created, tickets solved, and the open backlog at its end
+    (``partial``: the day is not over, its figures are "so far")."""
 
     day: date
     created: int
     solved: int
     open_at_end: int
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,15 @@ class ReadModel:
             args += [start.timestamp(), end.timestamp(), start.timestamp(), end.timestamp()]
         row = self.store.query(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
         ends = self.open_counts(bounds[1:], helpdesk)
+        day_ends = [local_midnight(first + timedelta(days=i + 1), tz) for i in range(count)]
         return [
-            DayFlow(first + timedelta(days=i), _count(row[2 * i]), _count(row[2 * i + 1]), ends[i])
+            DayFlow(
+                first + timedelta(days=i),
+                _count(row[2 * i]),
+                _count(row[2 * i + 1]),
+                ends[i],
+                partial=now is not None and now < day_ends[i],
+            )
             for i in range(count)
         ]
 
@@ -211,6 +221,34 @@ class ReadModel:
             [start.timestamp(), end.timestamp()],
         )
         return [float(r[0]) for r in rows]  # type: ignore[arg-type]
+
+    def created_with_tags(self, start: datetime, end: datetime) -> list[tuple[float, tuple[str, ...]]]:
+        """(creation time in epoch seconds, tags) of each ticket created in [start, end): spikes and their cause."""
+        rows = self.store.query(
+            "SELECT created_at, tags FROM tickets WHERE created_at >= ? AND created_at < ?",
+            [start.timestamp(), end.timestamp()],
+        )
+        return [(float(at), tuple(json.loads(str(tags)))) for at, tags in rows]  # type: ignore[arg-type]
+
+    def solved_ages(self, start: datetime, end: datetime) -> list[tuple[str, str, float]]:
+        """(helpdesk, priority, hours from creation to solve) of each ticket solved in [start, end): the
+        pace the oldest-first (FIFO) check compares the waiting tickets with."""
+        rows = self.store.query(
+            f"SELECT helpdesk, priority, solved_at - created_at FROM tickets WHERE {_SOLVED} "
+            "AND solved_at >= ? AND solved_at < ?",
+            [start.timestamp(), end.timestamp()],
+        )
+        return [(str(h), str(p), float(cast(float, age)) / 3600) for h, p, age in rows]
+
+    def active_agents(self, since: datetime) -> int:
+        """Agents on record: the distinct assignees of the open tickets and of those solved since ``since``
+        (the team the workload is shared by, when the config does not say)."""
+        row = self.store.query(
+            "SELECT count(DISTINCT assignee) FROM tickets WHERE assignee IS NOT NULL AND "
+            f"(status IN {OPEN_SQL} OR ({_SOLVED} AND solved_at >= ?))",
+            [since.timestamp()],
+        )[0]
+        return _count(row[0])
 
     def solved_with_sla(self, start: datetime, end: datetime) -> list[SolvedSla]:
         """Every ticket solved in [start, end), with its SLA outcome (for SLA attainment)."""

@@ -66,3 +66,57 @@ def seeded_store(tmp_path: Path) -> SqliteStore:
     store.commit_page("zendesk", tickets, None)
     store.record_poll("zendesk", NOW)
     return store
+
+
+def briefing_store(tmp_path: Path) -> SqliteStore:
+    """The seeded history plus what the staffing figures need, every number worked out by hand:
+    - p1 pending (Grace, 2 days old; its SLA due at 11:00 today is paused), h1 on hold (unassigned, 5 days);
+    - u1 new and unassigned, urgent, created at 08:00 today, its first response due at 11:30 (before noon);
+    - a spike yesterday 14:00-15:00: four tickets (Grace), three tagged "login";
+    - w1, w2 created 12 days ago, solved 5 and 3 days ago at 12:00 (open on the same day last week).
+    Open now 20 (13 + 7); agents on record: Ada (the factory's) and Grace.
+    """
+    store = seeded_store(tmp_path)
+    spike_tags = [("login",), ("login", "vip"), ("login",), ("billing",)]
+    extras = [
+        ticket(
+            id="p1",
+            status=Status.PENDING,
+            assignee="Grace",
+            created_at=at(2),
+            updated_at=at(2),
+            sla=Sla(first_response_due=at(0, hour=11), paused=True),
+        ),
+        ticket(id="h1", status=Status.ON_HOLD, assignee=None, created_at=at(5), updated_at=at(5)),
+        ticket(
+            id="u1",
+            status=Status.NEW,
+            assignee=None,
+            priority=Priority.URGENT,
+            created_at=at(0, hour=8),
+            updated_at=at(0, hour=8),
+            sla=Sla(first_response_due=at(0, hour=11) + timedelta(minutes=30)),
+        ),
+        *(
+            ticket(
+                id=f"k{n}",
+                assignee="Grace",
+                created_at=at(1, hour=14) + timedelta(minutes=10 * n),
+                updated_at=at(1, hour=14),
+                tags=tags,
+            )
+            for n, tags in enumerate(spike_tags)
+        ),
+        *(
+            ticket(
+                id=f"w{n}",
+                status=Status.SOLVED,
+                created_at=at(12),
+                updated_at=at(days, hour=12),
+                solved_at=at(days, hour=12),
+            )
+            for n, days in ((1, 5), (2, 3))
+        ),
+    ]
+    store.commit_page("zendesk", extras, None)
+    return store

@@ -1,0 +1,182 @@
+"""The figures a lead staffs the day by: workload against a healthy band, who the backlog waits on,
+what breaches before noon, yesterday's spikes and their tag, the FIFO-skip and aging offenders, the
+busiest hour of the week, and the one-line verdict. Pure functions over tickets and read-model rows,
+so build.py only gathers and every number can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from backlog_watch.kpis import DEFAULT_HANDLE_HOURS, NO_TAG
+from backlog_watch.models import Status, Ticket
+
+HEALTHY_HOURS_PER_AGENT = (2.0, 4.0)
+"""The healthy backlog, in hours of work per agent: the open tickets x each helpdesk's ``handle_time``,
+shared by the agents on record. Under 2 h the queue runs dry; over 4 h it cannot be cleared in half a
+day, and the lead staffs the queue."""
+CLEAR_DAYS_TARGET = 3.0
+"""Without any agent on record, the verdict weighs days to clear instead: above this, staff the queue."""
+SPIKE_FACTOR = 2.0
+SPIKE_MIN_TICKETS = 3
+"""An hour of yesterday is a spike when its inflow is at least SPIKE_FACTOR x the average hour of the
+week before, and at least SPIKE_MIN_TICKETS (two tickets in a quiet hour are not a spike)."""
+DAILY_AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (None, "> 7 days"))
+AGING_HOURS = 168
+"""An open ticket older than a week is an aging offender."""
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WAITING_ON_US = frozenset({Status.NEW, Status.OPEN})
+WAITING_ON_CUSTOMER = frozenset({Status.PENDING, Status.ON_HOLD})
+
+Band = Literal["below", "within", "above"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Open tickets x handle time, in agent-hours, and per agent against the healthy band."""
+
+    hours: float
+    agents: int
+    per_agent: float | None
+    healthy_from: float
+    healthy_to: float
+    band: Band | None
+    """None when no agent is on record: the per-agent figure cannot be judged."""
+
+
+def workload(open_tickets: Sequence[Ticket], handle_hours: Mapping[str, float], agents: int) -> Workload:
+    hours = sum(handle_hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in open_tickets)
+    low, high = HEALTHY_HOURS_PER_AGENT
+    per_agent = round(hours / agents, 1) if agents else None
+    band: Band | None = None
+    if per_agent is not None:
+        band = "below" if per_agent < low else ("above" if per_agent > high else "within")
+    return Workload(round(hours, 1), agents, per_agent, low, high, band)
+
+
+def waiting_split(open_tickets: Iterable[Ticket]) -> dict[str, int]:
+    """Waiting on us (new, open) against waiting on the customer (pending, on hold)."""
+    statuses = Counter(t.status for t in open_tickets)
+    return {
+        "on_us": sum(statuses[s] for s in WAITING_ON_US),
+        "on_customer": sum(statuses[s] for s in WAITING_ON_CUSTOMER),
+    }
+
+
+def age_buckets(
+    open_tickets: Iterable[Ticket], now: datetime, buckets: Sequence[tuple[int | None, str]]
+) -> list[tuple[str, int]]:
+    counts = Counter[str]()
+    for t in open_tickets:
+        hours = (now - t.created_at).total_seconds() / 3600
+        counts[next(label for limit, label in buckets if limit is None or hours < limit)] += 1
+    return [(label, counts[label]) for _, label in buckets]
+
+
+def next_noon(now: datetime, tz: ZoneInfo) -> datetime:
+    """Noon today in the config's time zone, or tomorrow's once today's has passed."""
+    local = now.astimezone(tz)
+    noon = datetime.combine(local.date(), time(12), tz)
+    return noon if noon > now else datetime.combine(local.date() + timedelta(days=1), time(12), tz)
+
+
+def breaching_before(open_tickets: Iterable[Ticket], now: datetime, deadline: datetime) -> list[Ticket]:
+    """Open tickets whose running SLA target falls due between now and the deadline, soonest first."""
+    due = [
+        t
+        for t in open_tickets
+        if t.sla.earliest_due is not None and not t.sla.paused and now < t.sla.earliest_due <= deadline
+    ]
+    return sorted(due, key=lambda t: (t.sla.earliest_due, t.helpdesk, t.id))
+
+
+def day_spikes(
+    created: Sequence[tuple[float, tuple[str, ...]]], day_start: datetime, baseline: float, tz: ZoneInfo
+) -> list[dict[str, Any]]:
+    """The hours of the day starting at ``day_start`` whose inflow is a spike against ``baseline`` (the
+    average tickets per hour), each with its most frequent tag: the likely cause."""
+    start, end = day_start.timestamp(), (day_start + timedelta(days=1)).timestamp()
+    by_hour: dict[int, list[tuple[str, ...]]] = {}
+    for at, tags in created:
+        if start <= at < end:
+            by_hour.setdefault(datetime.fromtimestamp(at, tz).hour, []).append(tags)
+    threshold = max(SPIKE_MIN_TICKETS, SPIKE_FACTOR * baseline)
+    spikes = []
+    for hour, tag_lists in sorted(by_hour.items()):
+        if len(tag_lists) < threshold:
+            continue
+        tag_counts = Counter(tag for tags in tag_lists for tag in (tags or (NO_TAG,)))
+        tag, tagged = min(tag_counts.items(), key=lambda item: (-item[1], item[0]))
+        spikes.append(
+            {
+                "hour": hour,
+                "created": len(tag_lists),
+                "factor": round(len(tag_lists) / baseline, 1) if baseline else None,
+                "tag": tag,
+                "tagged": tagged,
+            }
+        )
+    return spikes
+
+
+def verdict(open_now: int, last_week: int, weekday: int, days_to_clear: float | None, load: Workload) -> str:
+    """One line in words: "Backlog 137, up 12 on last Monday, 3.1 days to clear: staff the queue"."""
+    change = open_now - last_week
+    day = WEEKDAYS[weekday]
+    moved = f"level with last {day}" if change == 0 else f"{'up' if change > 0 else 'down'} {abs(change)} on last {day}"
+    if days_to_clear is None:
+        pace = "nothing solved in 7 days" if open_now else "nothing to clear"
+    else:
+        pace = f"{days_to_clear:g} days to clear"
+    return f"Backlog {open_now}, {moved}, {pace}: {_advice(open_now, days_to_clear, load)}"
+
+
+def _advice(open_now: int, days_to_clear: float | None, load: Workload) -> str:
+    if load.band == "above":
+        return "staff the queue"
+    if load.band == "below":
+        return "room for other work"
+    if load.band == "within":
+        return "a healthy queue"
+    if open_now and (days_to_clear is None or days_to_clear > CLEAR_DAYS_TARGET):
+        return "staff the queue"
+    return "on track"
+
+
+def fifo_skipped(
+    open_tickets: Iterable[Ticket], solved_ages: Iterable[tuple[str, str, float]], now: datetime
+) -> list[Ticket]:
+    """Open tickets older than the median age at which their helpdesk solved tickets of the same priority
+    this week: the queue was worked newest-first past them. Oldest first."""
+    ages: dict[tuple[str, str], list[float]] = {}
+    for helpdesk, priority, hours in solved_ages:
+        ages.setdefault((helpdesk, priority), []).append(hours)
+    medians = {key: statistics.median(values) for key, values in ages.items()}
+    skipped = [
+        t
+        for t in open_tickets
+        if (key := (t.helpdesk, t.priority.value)) in medians
+        and (now - t.created_at).total_seconds() / 3600 > medians[key]
+    ]
+    return sorted(skipped, key=lambda t: (t.created_at, t.helpdesk, t.id))
+
+
+def aging(open_tickets: Iterable[Ticket], now: datetime) -> list[Ticket]:
+    """Open tickets older than a week, oldest first."""
+    old = [t for t in open_tickets if (now - t.created_at).total_seconds() / 3600 > AGING_HOURS]
+    return sorted(old, key=lambda t: (t.created_at, t.helpdesk, t.id))
+
+
+def busiest_hour(created: Iterable[float], tz: ZoneInfo) -> dict[str, Any] | None:
+    """The weekday-hour with the most tickets created (the earliest in the week on a tie)."""
+    counts = Counter((m.weekday(), m.hour) for m in (datetime.fromtimestamp(at, tz) for at in created))
+    if not counts:
+        return None
+    (weekday, hour), count = min(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {"weekday": WEEKDAYS[weekday], "hour": hour, "created": count}
