@@ -205,6 +205,7 @@ async def test_muted_alerts_say_why_and_groups_name_their_scope(
             await page.locator(".alert").first.wait_for(timeout=10_000)
             muted = page.locator(".alert.is-muted")
             assert await muted.count() == 1
+            assert (await page.locator("#alerts h2").inner_text()).endswith("alerts firing \u00b7 1 muted")
             assert "muted: inhibited by old-tickets" in await muted.inner_text()
             groups = {a.label_map["group"] for a in parts.store.load_alerts().values() if "group" in a.label_map}
             listed = await page.locator(".alert.critical").all_inner_texts()
