@@ -1,8 +1,11 @@
 """The wallboard page (static/wallboard.html): one HTML file with plain JavaScript, no framework, no build step.
 
 It fetches /api/backlog every ``refresh`` seconds and redraws in place (no reload), so a wall screen
-left on it for weeks stays current. Large type, readable from across the room; text is set with
-textContent only, so a ticket subject cannot inject markup.
+left on it for weeks stays current. It is laid out for a wall: the page is the viewport and never scrolls,
+each card is a CSS size container whose type is a share of the card (so one card or seven fill the screen
+without clipping), the alerts that do not fit are counted ("+N more"), ``?tv=1`` drops the header and
+scales up, and the theme follows ``prefers-color-scheme``. Text is set with textContent only, so a ticket
+subject cannot inject markup.
 """
 
 from __future__ import annotations

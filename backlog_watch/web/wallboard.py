@@ -1,28 +1,39 @@
-"""What the wallboard shows (and /api/backlog serves): per helpdesk the backlog, its trend, the oldest
-ticket, SLA at risk, days to clear and the alerts firing, coloured by the rules' levels.
+"""What the wallboard shows (and /api/backlog serves): a total across helpdesks, then per helpdesk the
+backlog, its priority split, its 14-day trend against the week before, the oldest and p90 ages, SLA at
+risk and breached, days to clear, and the alerts firing with their scope and age, coloured by the rules'
+levels.
 
-"A display everyone can see: when it turns red, everyone sees it." A helpdesk is red while a critical
-alert fires in its scope, amber while a warning does, green otherwise. An alert that fires but is not
-notified (silenced, inhibited, quiet hours) still colours the board and says "muted: why". Nothing secret is served: no
-token, no API URL; ticket links point at the helpdesk's agent UI, which the team can open anyway.
+"A display everyone can see: when it turns red, everyone sees it." A helpdesk is red (CRITICAL) while a
+critical alert fires in its scope, amber (WARN) while a warning does, green (OK) otherwise: the word is
+served with the colour, for those who cannot tell red from green. An alert that fires but is not notified
+(silenced, inhibited, quiet hours) still colours the board and says "muted: why". Nothing secret is
+served: no token, no API URL; ticket links point at the helpdesk's agent UI, which the team can open anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import Scope, compute, days_to_clear_shown
-from backlog_watch.models import Alert, AlertState
+from backlog_watch.models import Alert, AlertState, Ticket
 from backlog_watch.store import Store
 from backlog_watch.store.read_model import ReadModel
 
-SPARK_POINTS = 28
-SPARK_STEP = timedelta(hours=6)
-"""The sparkline: the open backlog every 6 hours over the last 7 days, then now."""
+SPARK_DAYS = 14
+SPARK_STEP = timedelta(hours=12)
+SPARK_POINTS = SPARK_DAYS * 2
+"""The sparkline: the open backlog every 12 hours over the last 14 days, then now; last week's line is
+the same moments 7 days earlier, drawn faint behind it."""
+LAST_WEEK = timedelta(days=7)
+PRIORITIES = ("urgent", "high", "normal", "low")
 STATUS_BY_LEVEL = {"critical": "red", "warn": "amber"}
+WORD_BY_STATUS = {"red": "CRITICAL", "amber": "WARN", "green": "OK"}
+_SEVERITY_ORDER = {"critical": 0, "warn": 1}
 
 
 def _in_scope(alert: Alert, helpdesk: str) -> bool:
@@ -36,27 +47,120 @@ def status_of(alerts: list[Alert]) -> str:
     return "red" if "critical" in levels else ("amber" if "warn" in levels else "green")
 
 
-def _current(
-    read: ReadModel, name: str, now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
+def _worst(statuses: Sequence[str]) -> str:
+    return "red" if "red" in statuses else ("amber" if "amber" in statuses else "green")
+
+
+def _spark_moments(now: datetime) -> list[datetime]:
+    """The sparkline's moments (oldest first, ending now), then last week's, then 24 hours ago."""
+    this_week = [now - SPARK_STEP * i for i in range(SPARK_POINTS, -1, -1)]
+    return this_week + [m - LAST_WEEK for m in this_week] + [now - timedelta(days=1)]
+
+
+def _kpi(
+    read: ReadModel, names: Sequence[str], now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
 ) -> dict[str, float]:
-    """The helpdesk's KPIs from the last evaluation, or computed from its tickets before there is one."""
-    point = latest.get((("helpdesk", name),))
-    if point is not None:
+    """The KPIs the board shows, from the last evaluation for one helpdesk when there is one, else computed
+    from the open tickets (before the first evaluation, and for the total across helpdesks)."""
+    point = latest.get((("helpdesk", names[0]),)) if len(names) == 1 else None
+    wanted = ("sla_breached", "sla_due_1h", "age_p90_hours")
+    if point is not None and all(m in point[1] for m in wanted):
         return point[1]
-    tickets = read.open_tickets([name])
-    return {metric: compute(metric, tickets, now) for metric in ("open_tickets", "sla_breached", "sla_due_1h")}
+    tickets: list[Ticket] = read.open_tickets(names)
+    return {metric: compute(metric, tickets, now) for metric in wanted}
 
 
-def _oldest(read: ReadModel, name: str, now: datetime) -> dict[str, Any] | None:
-    oldest = read.oldest_open(name)
-    if oldest is None:
+def _oldest(read: ReadModel, names: Sequence[str], now: datetime) -> dict[str, Any] | None:
+    found = [o for o in (read.oldest_open(name) for name in names) if o is not None]
+    if not found:
         return None
+    oldest = min(found, key=lambda o: o.created_at)
     return {
         "id": oldest.id,
         "subject": oldest.subject,
         "priority": oldest.priority,
         "age": human_duration(now - oldest.created_at),
+        "age_hours": round((now - oldest.created_at).total_seconds() / 3600, 1),
         "url": oldest.url,
+    }
+
+
+def _priority_split(read: ReadModel, names: Sequence[str], now: datetime) -> dict[str, int]:
+    """Open tickets per priority, urgent first; a priority outside the four is counted as normal."""
+    split = dict.fromkeys(PRIORITIES, 0)
+    for name in names:
+        for priority, count in read.open_by("priority", now, name).items():
+            split[priority if priority in split else "normal"] += count
+    return split
+
+
+def scope_words(alert: Alert) -> str:
+    """The scope as the room says it, helpdesk first: "zendesk, Billing", "zendesk, no group"."""
+    first = [(k, v) for k, v in alert.labels if k == "helpdesk"] + [(k, v) for k, v in alert.labels if k != "helpdesk"]
+    return scope_text(replace(alert, labels=tuple(first)))
+
+
+def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
+    """One firing alert as the board lists it: rule, level, scope in words and as labels, since, muted."""
+    since = alert.firing_since or alert.active_since
+    return {
+        "rule": alert.rule,
+        "level": alert.level,
+        "summary": alert.summary,
+        "scope": scope_words(alert),
+        "labels": alert.label_map,
+        "helpdesk": alert.label_map.get("helpdesk"),
+        "since": since.isoformat(),
+        "age": human_duration(now - since),
+        "muted": str(alert.muted) if alert.muted else None,
+    }
+
+
+def sorted_alerts(alerts: list[Alert]) -> list[Alert]:
+    """Critical first, then warnings; within a level the longest firing first, then by rule and scope."""
+
+    def key(a: Alert) -> tuple[int, float, str, str]:
+        since = a.firing_since or a.active_since
+        return (_SEVERITY_ORDER.get(a.level, 2), since.timestamp(), a.rule, scope_text(a))
+
+    return sorted(alerts, key=key)
+
+
+def _board(
+    read: ReadModel,
+    name: str,
+    names: Sequence[str],
+    now: datetime,
+    mine: list[Alert],
+    latest: dict[Scope, tuple[datetime, dict[str, float]]],
+) -> dict[str, Any]:
+    """One card: a helpdesk (``names`` is just it) or the total across ``names``."""
+    series = [0] * (2 * (SPARK_POINTS + 1) + 1)
+    solved_7d = 0
+    for each in names:
+        series = [a + b for a, b in zip(series, read.open_counts(_spark_moments(now), each), strict=True)]
+        solved_7d += read.flow_between(now - LAST_WEEK, now, each)[1]
+    this_week, last_week = series[: SPARK_POINTS + 1], series[SPARK_POINTS + 1 : -1]
+    open_now = this_week[-1]
+    kpis = _kpi(read, names, now, latest)
+    status = status_of(mine)
+    p90_hours = float(kpis.get("age_p90_hours", 0.0))
+    return {
+        "name": name,
+        "status": status,
+        "word": WORD_BY_STATUS[status],
+        "open_tickets": open_now,
+        "change_24h": open_now - series[-1],
+        "priority": _priority_split(read, names, now),
+        "sparkline": this_week,
+        "sparkline_last_week": last_week,
+        "oldest": _oldest(read, names, now),
+        "age_p90_hours": round(p90_hours, 1),
+        "age_p90": human_duration(timedelta(hours=p90_hours)),
+        "sla_breached": int(kpis.get("sla_breached", 0)),
+        "sla_due_1h": int(kpis.get("sla_due_1h", 0)),
+        "days_to_clear": days_to_clear_shown(open_now, solved_7d),
+        "alerts": [alert_row(a, now) for a in sorted_alerts(mine)],
     }
 
 
@@ -68,48 +172,29 @@ def helpdesk_board(
     firing: list[Alert],
     latest: dict[Scope, tuple[datetime, dict[str, float]]],
 ) -> dict[str, Any]:
-    moments = [now - SPARK_STEP * i for i in range(SPARK_POINTS, 0, -1)] + [now - timedelta(days=1), now]
-    counts = read.open_counts(moments, name)
-    open_now = counts[-1]
-    solved_7d = read.flow_between(now - timedelta(days=7), now, name)[1]
-    kpis = _current(read, name, now, latest)
+    board = _board(read, name, [name], now, [a for a in firing if _in_scope(a, name)], latest)
     poll = read.poll_statuses([name])[name]
-    mine = [a for a in firing if _in_scope(a, name)]
     stale_after = timedelta(seconds=2 * poll_every + 60)
-    return {
-        "name": name,
-        "status": status_of(mine),
-        "open_tickets": open_now,
-        "change_24h": open_now - counts[-2],
-        "sparkline": counts[:SPARK_POINTS] + [open_now],
-        "oldest": _oldest(read, name, now),
-        "sla_breached": int(kpis.get("sla_breached", 0)),
-        "sla_due_1h": int(kpis.get("sla_due_1h", 0)),
-        "days_to_clear": days_to_clear_shown(open_now, solved_7d),
-        "alerts": [
-            {
-                "rule": a.rule,
-                "level": a.level,
-                "summary": a.summary,
-                "since": a.firing_since.isoformat() if a.firing_since else None,
-                "muted": str(a.muted) if a.muted else None,
-            }
-            for a in sorted(mine, key=lambda a: (a.level != "critical", a.rule))
-        ],
-        "last_poll": poll.last_success.isoformat() if poll.last_success else None,
-        "stale": poll.last_success is None or now - poll.last_success > stale_after,
-    }
+    board["last_poll"] = poll.last_success.isoformat() if poll.last_success else None
+    board["stale"] = poll.last_success is None or now - poll.last_success > stale_after
+    return board
 
 
 def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict[str, Any]:
-    """The whole board; ``helpdesks`` maps each name to its poll interval in seconds."""
+    """The whole board; ``helpdesks`` maps each name to its poll interval in seconds. ``total`` is the card
+    across all helpdesks (shown first when there are several), ``alerts`` every firing alert, worst first."""
     read = store.read_model()
     firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
     latest = read.latest_kpis(now)
     boards = [helpdesk_board(read, name, every, now, firing, latest) for name, every in helpdesks.items()]
-    worst = (
-        "red"
-        if any(b["status"] == "red" for b in boards)
-        else ("amber" if any(b["status"] == "amber" for b in boards) else "green")
-    )
-    return {"generated_at": now.isoformat(timespec="seconds"), "status": worst, "helpdesks": boards}
+    total = _board(read, "All helpdesks", list(helpdesks), now, firing, latest)
+    worst = _worst([b["status"] for b in boards])
+    total["status"], total["word"] = worst, WORD_BY_STATUS[worst]
+    return {
+        "generated_at": now.isoformat(timespec="seconds"),
+        "status": worst,
+        "word": WORD_BY_STATUS[worst],
+        "total": total,
+        "helpdesks": boards,
+        "alerts": total["alerts"],
+    }
