@@ -4,6 +4,7 @@ an alert on stdout, SIGTERM -> exit 0. Skipped, with the script's reason, when n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +30,68 @@ def test_container_builds_runs_alerts_and_stops() -> None:
     assert "stopped with exit 0" in output
 
 
-def test_compose_example_runs_the_daemon_with_its_volume_and_a_valid_config() -> None:
-    from ruamel.yaml import YAML
+CONTAINER_CONFIGS = {
+    kind: SCRIPT.parent.parent / "config" / f"container-{kind}.yaml" for kind in ("zendesk", "freshdesk", "jira")
+}
+SITE_ENV = {
+    "BW_HELPDESK_URL": "https://yourcompany.example.com",
+    "BW_HELPDESK_EMAIL": "ops@yourcompany.example.com",
+    "BW_HELPDESK_TOKEN": "helpdesk-token-0001",
+    "BW_HELPDESK_API_KEY": "helpdesk-key-0002",
+    "BW_JIRA_JQL": "project = SUP",
+    "BW_SLACK_CHANNEL": "#leads",
+    "SLACK_BOT_TOKEN": "xoxb-0003",
+}
 
-    from backlog_watch.config.models import load_config
+
+def test_compose_runs_the_daemon_from_variables_alone_published_on_loopback() -> None:
+    from ruamel.yaml import YAML
 
     root = SCRIPT.parent.parent
     compose = YAML(typ="safe").load((root / "docker-compose.yml").read_text())
     service = compose["services"]["backlog-watch"]
-    assert "backlog-watch-data:/data" in service["volumes"] and "backlog-watch-data" in compose["volumes"]
-    mount = next(v for v in service["volumes"] if v.endswith(":/config/backlog-watch.yaml:ro"))
-    env = {name: "x" * 24 for name in service["environment"]}
-    config = load_config(root / mount.split(":")[0], env=env)
-    assert config.unsupported() == [] and config.http.port == 8080 and config.store.startswith("sqlite:////data/")
+    assert service["volumes"] == ["backlog-watch-data:/data"] and "backlog-watch-data" in compose["volumes"]
+    assert service["ports"] == ["127.0.0.1:8080:8080"]
+    passed = set(service["environment"])
+    for path in CONTAINER_CONFIGS.values():  # every variable the default configs read, compose can pass
+        read = set(re.findall(r"\$\{(BW_[A-Z_]+|SLACK_BOT_TOKEN|BACKLOG_WATCH_HOOK_SECRET)", path.read_text()))
+        required = {name for name in read if f"${{{name}}}" in path.read_text()}
+        assert required <= passed, (path.name, required - passed)
+
+
+@pytest.mark.parametrize("kind", sorted(CONTAINER_CONFIGS))
+def test_the_images_default_config_for_each_type_reads_the_site_from_variables(kind: str) -> None:
+    from backlog_watch.config.loader import load_config
+
+    config = load_config(CONTAINER_CONFIGS[kind], env={**SITE_ENV, "BW_HTTP_TOKEN": "wall-token-0123456789"})
+    [helpdesk] = config.helpdesks
+    assert (helpdesk.type, helpdesk.name, helpdesk.url) == (kind, kind, SITE_ENV["BW_HELPDESK_URL"])
+    assert config.notifier("support-slack").channel == "#leads"  # type: ignore[attr-defined]
+    assert config.timezone == "UTC" and config.http.hook_secret is None and config.http.port == 8080
+    assert config.unsupported() == [] and config.store.startswith("sqlite:////data/")
+    tuned = load_config(
+        CONTAINER_CONFIGS[kind],
+        env={**SITE_ENV, "BW_TIMEZONE": "Europe/Paris", "BW_HTTP_ALLOW_UNAUTHENTICATED": "true", "BW_POLL_EVERY": "5m"},
+    )
+    assert tuned.timezone == "Europe/Paris" and tuned.helpdesks[0].poll_every.total_seconds() == 300
+
+
+def test_the_default_configs_refuse_an_unprotected_listen_and_a_missing_site_value() -> None:
+    from backlog_watch.config.loader import load_config
+    from backlog_watch.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        load_config(CONTAINER_CONFIGS["zendesk"], env={k: v for k, v in SITE_ENV.items() if k != "BW_HELPDESK_URL"})
+    found = "\n".join(refused.value.problems)
+    assert "environment variable BW_HELPDESK_URL is not set" in found and "http.auth.bearer" in found
+
+
+def test_the_default_configs_differ_only_in_their_helpdesk_block() -> None:
+    def outside_helpdesks(text: str) -> str:
+        start, end = text.index("\nhelpdesks:\n"), text.index("\nnotifiers:\n")
+        return text[:start] + text[end:]
+
+    texts = {
+        kind: outside_helpdesks(path.read_text().replace(kind, "TYPE")) for kind, path in CONTAINER_CONFIGS.items()
+    }
+    assert len(set(texts.values())) == 1, "the container-*.yaml files drifted apart outside helpdesks:"
