@@ -1,5 +1,5 @@
-"""The container end to end (scripts/container-test.sh): build, HEALTHCHECK healthy against the simulator,
-an alert on stdout, SIGTERM -> exit 0. Skipped, with the script's reason, when no Docker engine can run."""
+"""The container end to end (scripts/container-test.sh): build, run from variables alone, HEALTHCHECK healthy
+against the simulator, an alert in the Slack stand-in, the board behind its token, SIGTERM -> exit 0. Skipped, with the script's reason, when no Docker engine can run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SKIPPED = 77
 
 
 @pytest.mark.slow
-def test_container_builds_runs_alerts_and_stops() -> None:
+def test_container_from_variables_alone_builds_runs_alerts_and_stops() -> None:
     if os.environ.get("BACKLOG_WATCH_SKIP_CONTAINER"):
         pytest.skip("BACKLOG_WATCH_SKIP_CONTAINER is set")
     result = subprocess.run(
@@ -26,7 +26,8 @@ def test_container_builds_runs_alerts_and_stops() -> None:
     if result.returncode == SKIPPED:
         pytest.skip(output.strip().splitlines()[-1])
     assert result.returncode == 0, output[-4000:]
-    assert "HEALTHCHECK: healthy" in output and "alert on stdout: [WARN] container-backlog" in output
+    assert "HEALTHCHECK: healthy" in output and "alert in Slack: [CRITICAL] aging-tickets" in output
+    assert "/api/backlog: 401 without the token, 200 with it" in output
     assert "stopped with exit 0" in output
 
 
