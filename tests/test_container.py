@@ -1,5 +1,7 @@
-"""The container end to end (scripts/container-test.sh): build, run from variables alone, HEALTHCHECK healthy
-against the simulator, an alert in the Slack stand-in, the board behind its token, SIGTERM -> exit 0. Skipped, with the script's reason, when no Docker engine can run."""
+"""The container end to end (scripts/container-test.sh): build, run from variables alone, HEALTHCHECK
+healthy against the simulator, an alert in the Slack stand-in, the board behind its token, SIGTERM ->
+exit 0. Skipped, with the script's reason, when no Docker engine can run. The image's default configs
+(config/container-*.yaml) and docker-compose.yml are checked without one."""
 
 from __future__ import annotations
 
