@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "container-test.sh"
+ENTRYPOINT = SCRIPT.parent / "docker-entrypoint.sh"
 SKIPPED = 77
 
 
@@ -98,3 +99,43 @@ def test_the_default_configs_differ_only_in_their_helpdesk_block() -> None:
         kind: outside_helpdesks(path.read_text().replace(kind, "TYPE")) for kind, path in CONTAINER_CONFIGS.items()
     }
     assert len(set(texts.values())) == 1, "the container-*.yaml files drifted apart outside helpdesks:"
+
+
+@pytest.mark.parametrize(
+    ("mounted", "kind", "expected"),
+    [
+        (True, "jira", "MOUNTED"),  # a mounted config wins over the variables
+        (False, None, "/config/examples/container-zendesk.yaml"),
+        (False, "freshdesk", "/config/examples/container-freshdesk.yaml"),
+    ],
+)
+def test_the_entrypoint_runs_the_mounted_config_or_the_default_for_the_type(
+    tmp_path: Path, mounted: bool, kind: str | None, expected: str
+) -> None:
+    stub = tmp_path / "bin" / "backlog-watch"  # prints what the real one would be run with
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\necho "$BACKLOG_WATCH_CONFIG $*"\n')
+    stub.chmod(0o755)
+    config = tmp_path / "backlog-watch.yaml"
+    if mounted:
+        config.write_text("store: sqlite:////data/x.db\n")
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin", "BACKLOG_WATCH_CONFIG": str(config)}
+    result = subprocess.run(
+        ["sh", str(ENTRYPOINT), "healthcheck"],
+        capture_output=True,
+        text=True,
+        env={**env, **({"BW_HELPDESK_TYPE": kind} if kind else {})},
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{config if mounted else expected} --log-format json healthcheck"
+
+
+def test_the_entrypoint_refuses_an_unknown_helpdesk_type_with_exit_2(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BACKLOG_WATCH_CONFIG": str(tmp_path / "absent.yaml"),
+        "BW_HELPDESK_TYPE": "servicenow",
+    }
+    result = subprocess.run(["sh", str(ENTRYPOINT), "run"], capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 2 and "BW_HELPDESK_TYPE=servicenow: choose zendesk, freshdesk or jira" in result.stderr

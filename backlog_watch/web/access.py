@@ -8,7 +8,7 @@ config, and the series name helpdesks, groups and rules.
 
 With ``public_readonly`` a request without credentials still gets the board and /api/backlog, minus
 what names people or says what a ticket is about (subjects, assignees, requesters, alert summaries,
-ticket links); one with credentials gets everything.
+ticket links are blanked, and ``redacted: true`` says so); one with credentials gets everything.
 """
 
 from __future__ import annotations
@@ -102,13 +102,18 @@ def is_public_view(request: web.Request) -> bool:
 
 
 def redacted(node: Any) -> Any:
-    """The board without subjects, names, summaries or links, at any depth (the board's shape may grow)."""
+    """The board with subjects, names, summaries and links blanked, at any depth (the board's shape may
+    grow). The keys stay, empty, so a page written for the full board still renders the public one."""
     if isinstance(node, dict):
-        return {
-            key: redacted(value)
-            for key, value in node.items()
-            if key not in REDACTED_KEYS and not any(word in key for word in REDACTED_WORDS)
-        }
+        return {key: (_blank(value) if _hidden(key) else redacted(value)) for key, value in node.items()}
     if isinstance(node, list):
         return [redacted(item) for item in node]
     return node
+
+
+def _hidden(key: str) -> bool:
+    return key in REDACTED_KEYS or any(word in key for word in REDACTED_WORDS)
+
+
+def _blank(value: Any) -> Any:
+    return "" if isinstance(value, str) else None

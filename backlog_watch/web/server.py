@@ -113,7 +113,7 @@ async def api_backlog(request: web.Request) -> web.Response:
         board = state.board_cache.put(
             await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
         )
-    shown = redacted(board) if is_public_view(request) else board
+    shown = {**redacted(board), "redacted": True} if is_public_view(request) else board
     return web.json_response(shown, headers={"Cache-Control": "no-store"})
 
 
