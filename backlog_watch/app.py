@@ -29,6 +29,7 @@ from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.sources.connector import Connector, available_connectors
 from backlog_watch.store import Store, open_store
+from backlog_watch.web.access import Access
 from backlog_watch.web.exporter import make_registry
 from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer, WebState
@@ -182,6 +183,7 @@ def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
         trigger=trigger.trigger,
         on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
         refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
+        access=Access(config.http.auth, config.http.public_readonly),
     )
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The container end to end: build the image, run it against the Zendesk simulator, wait for the
-# HEALTHCHECK to say healthy, see an alert on stdout, send SIGTERM and check it exits 0 within seconds.
+# The container end to end: build the image, run it configured by variables alone (no mounted config)
+# against the Zendesk simulator and the Slack stand-in, wait for the HEALTHCHECK to say healthy, see the
+# alert in Slack, /api/backlog refuse a request without the board's token and answer one with it, send
+# SIGTERM and check it exits 0 within seconds.
 #
 #   scripts/container-test.sh            (from a checkout whose .venv is installed: `make .venv/.installed`)
 #
@@ -57,12 +59,14 @@ build_base() {
 }
 
 SIM_PID=""
+SLACK_PID=""
 CONTAINER=""
 DOCKERD_PID=""
 WORK="$(mktemp -d /tmp/backlog-watch-ct.XXXXXX)"
 cleanup() {
     [ -n "$CONTAINER" ] && docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
     [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
+    [ -n "$SLACK_PID" ] && kill "$SLACK_PID" 2>/dev/null || true
     docker volume rm -f backlog-watch-ct-data >/dev/null 2>&1 || true
     rm -rf "$WORK"
     if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null || true; fi
@@ -88,37 +92,25 @@ SIM_PORT="$(sed -n 's|.* at http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$WORK/sim.lo
 [ -n "$HTTP_PORT" ] || HTTP_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 say "Zendesk simulator on 127.0.0.1:$SIM_PORT, daemon on 127.0.0.1:$HTTP_PORT"
 
-cat >"$WORK/backlog-watch.yaml" <<EOF
-store: sqlite:////data/backlog-watch.db
-evaluate_every: 5s
-http:
-  listen: 127.0.0.1:$HTTP_PORT
-helpdesks:
-  - name: zendesk
-    type: zendesk
-    url: http://127.0.0.1:$SIM_PORT
-    email: \${ZENDESK_EMAIL}
-    token: \${ZENDESK_API_TOKEN}
-    poll_every: 10s
-notifiers:
-  - name: console
-    type: console
-defaults:
-  notify: [console]
-rules:
-  - name: container-backlog
-    type: threshold
-    metric: open_tickets
-    warn_above: 1
-EOF
-chmod 644 "$WORK/backlog-watch.yaml"
-SIM_EMAIL=ops@example.com SIM_TOKEN=sim-token  # `simulate zendesk`'s defaults
+"$PY" -m backlog_watch simulate slack --port 0 >"$WORK/slack.log" 2>&1 &
+SLACK_PID=$!
+for _ in $(seq 1 100); do grep -q "api_url" "$WORK/slack.log" 2>/dev/null && break; sleep 0.2; done
+SLACK_API="$(sed -n 's|.*api_url \(http://127\.0\.0\.1:[0-9]*/api/\).*|\1|p' "$WORK/slack.log" | head -1)"
+[ -n "$SLACK_API" ] || { cat "$WORK/slack.log"; echo "FAILED: the Slack stand-in did not start"; exit 1; }
+SLACK_TOKEN=xoxb-standin-token  # `simulate slack`'s
+WALL_TOKEN="wall-token-$(date +%s%N)"
+say "Slack stand-in at $SLACK_API"
 
-say "docker run"
+# Variables only, no mounted config: the image's default config for BW_HELPDESK_TYPE reads them.
+say "docker run (configured by variables alone)"
 CONTAINER="$(docker run -d --network host \
     --health-interval 2s --health-start-period 30s --health-timeout 3s \
-    -v "$WORK/backlog-watch.yaml:/config/backlog-watch.yaml:ro" -v backlog-watch-ct-data:/data \
-    -e ZENDESK_EMAIL="$SIM_EMAIL" -e ZENDESK_API_TOKEN="$SIM_TOKEN" "$IMAGE")"
+    -v backlog-watch-ct-data:/data \
+    -e BW_HELPDESK_TYPE=zendesk -e BW_HELPDESK_URL="http://127.0.0.1:$SIM_PORT" \
+    -e BW_HELPDESK_EMAIL=ops@example.com -e BW_HELPDESK_TOKEN=sim-token \
+    -e BW_SLACK_CHANNEL="#support" -e SLACK_BOT_TOKEN="$SLACK_TOKEN" -e BW_SLACK_API_URL="$SLACK_API" \
+    -e BW_TIMEZONE=Europe/Paris -e BW_POLL_EVERY=10s -e BW_EVALUATE_EVERY=5s \
+    -e BW_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" -e BW_HTTP_TOKEN="$WALL_TOKEN" "$IMAGE")"
 
 for _ in $(seq 1 60); do
     health="$(docker inspect -f '{{.State.Health.Status}}' "$CONTAINER")"
@@ -129,23 +121,27 @@ done
 if [ "$health" != healthy ]; then docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: not healthy ($health)"; exit 1; fi
 say "HEALTHCHECK: healthy"
 
-# Logs are read into variables before grep: with pipefail, `docker logs | grep -q` fails whenever grep
-# exits first and docker logs gets SIGPIPE, whatever grep found.
 alert=""
-for _ in $(seq 1 60); do  # stdout only: the console notifier's alerts (logs are on stderr)
-    out="$(docker logs "$CONTAINER" 2>/dev/null)"
-    alert="$(grep -m1 '^\[WARN\] container-backlog' <<<"$out" || true)"
+for _ in $(seq 1 60); do  # the default config's aging rule (the simulator's oldest are weeks old), in the Slack stand-in
+    posted="$(curl -s -H "Authorization: Bearer $SLACK_TOKEN" "${SLACK_API}conversations.history?channel=support" || true)"
+    alert="$(grep -o '\[CRITICAL\] aging-tickets[^"]*' <<<"$posted" | head -1 || true)"
     [ -n "$alert" ] && break
     sleep 1
 done
-[ -n "$alert" ] || { docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: no alert on stdout"; exit 1; }
-say "alert on stdout: $alert"
+[ -n "$alert" ] || { docker logs "$CONTAINER" 2>&1 | tail -30; echo "FAILED: no alert in Slack"; exit 1; }
+say "alert in Slack: $alert"
 err="$(docker logs "$CONTAINER" 2>&1 >/dev/null)"
 "$PY" -c 'import json,sys
 lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
 assert lines and all("level" in json.loads(l) for l in lines), lines[:3]' <<<"$err" \
     || { echo "FAILED: log lines are not JSON"; exit 1; }
 say "log lines are JSON"
+
+board="http://127.0.0.1:$HTTP_PORT/api/backlog"
+denied="$(curl -s -o /dev/null -w '%{http_code}' "$board")"
+allowed="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $WALL_TOKEN" "$board")"
+[ "$denied" = 401 ] && [ "$allowed" = 200 ] || { echo "FAILED: /api/backlog gave $denied without and $allowed with the token"; exit 1; }
+say "/api/backlog: 401 without the token, 200 with it"
 
 say "SIGTERM"
 T0=$(date +%s%N)

@@ -22,7 +22,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -32,6 +31,7 @@ from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effe
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings, TimeZoneName, zone
 from backlog_watch.config.blocks import HelpdeskBlock, NotifierBlock, PlannedHelpdeskSettings
 from backlog_watch.config.errors import format_path
+from backlog_watch.config.http import HttpSettings
 from backlog_watch.config.references import reference_problems
 from backlog_watch.delivery.notifiers.base import NotifierSettings, notifier_type
 from backlog_watch.durations import Duration, Interval
@@ -64,48 +64,6 @@ REFERENCES_CHECKED = "references_checked"
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
-
-
-class HttpSettings(BaseModel):
-    """Where the dashboard, /metrics, /healthz and /api/backlog listen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    listen: str = "127.0.0.1:8080"
-    hook_secret: SecretStr | None = None
-    """The shared secret of ``POST /hooks/{helpdesk}`` (push to poll); hooks are off while it is unset."""
-    wallboard_refresh: Interval = timedelta(seconds=15)
-
-    @field_validator("hook_secret")
-    @classmethod
-    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 24`)")
-        return value
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        _split_listen(value)
-        return value
-
-    @property
-    def host(self) -> str:
-        return _split_listen(self.listen)[0]
-
-    @property
-    def port(self) -> int:
-        return _split_listen(self.listen)[1]
-
-
-def _split_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.strip().rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    if bracketed:
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or int(port) > 65535 or (":" in host and not bracketed):
-        raise ValueError(f'"{text}" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080)')
-    return host, int(port)
 
 
 class Defaults(BaseModel):

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from backlog_watch import __version__
 from backlog_watch.store import Store
 from backlog_watch.web import wallboard
+from backlog_watch.web.access import Access, access_middleware, is_public_view, redacted
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
 from backlog_watch.web.hooks import hook_handler
 from backlog_watch.web.page import page
@@ -64,6 +65,8 @@ class WebState:
     trigger: Callable[[str], bool] | None = None
     on_hook: Callable[[str], None] | None = None
     refresh_seconds: int = 15
+    access: Access | None = None
+    """Who may read (http.auth, http.public_readonly); None: everyone, as on loopback without auth."""
     board_cache: BoardCache = field(default_factory=BoardCache, repr=False)
 
 
@@ -110,7 +113,8 @@ async def api_backlog(request: web.Request) -> web.Response:
         board = state.board_cache.put(
             await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
         )
-    return web.json_response(board, headers={"Cache-Control": "no-store"})
+    shown = {**redacted(board), "redacted": True} if is_public_view(request) else board
+    return web.json_response(shown, headers={"Cache-Control": "no-store"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -122,7 +126,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_app(state: WebState | None = None) -> web.Application:
-    app = web.Application()
+    access = state.access if state is not None else None
+    app = web.Application(middlewares=[access_middleware(access)] if access is not None else [])
     app.router.add_get("/healthz", healthz)
     if state is None:
         return app

@@ -413,7 +413,8 @@ def test_config_built_in_code_checks_references() -> None:
 def test_listen_accepts_ipv6_and_any_address() -> None:
     config = parse_config(edit("listen: 127.0.0.1:8080", 'listen: "[::1]:9090"'), env=ENV)
     assert (config.http.host, config.http.port) == ("::1", 9090)
-    config = parse_config(edit("listen: 127.0.0.1:8080", "listen: 0.0.0.0:80"), env=ENV)
+    any_address = "listen: 0.0.0.0:80\n  allow_unauthenticated: true  # a public listen must say so"
+    config = parse_config(edit("listen: 127.0.0.1:8080", any_address), env=ENV)
     assert (config.http.host, config.http.port) == ("0.0.0.0", 80)
 
 

@@ -186,9 +186,11 @@ def web_config(
     warn_above: int = 10_000,
     critical_above: int = 20_000,
     hook_secret: str | None = HOOK_SECRET,
+    **http_settings: Any,
 ) -> Config:
-    """The HTTP surface on 127.0.0.1:0 (hooks on when ``hook_secret``), the simulator polled every 2m."""
-    http = {"listen": "127.0.0.1:0", **({"hook_secret": hook_secret} if hook_secret else {})}
+    """The HTTP surface on 127.0.0.1:0 (hooks on when ``hook_secret``; more ``http:`` keys in
+    ``http_settings``, e.g. ``auth``), the simulator polled every 2m."""
+    http = {"listen": "127.0.0.1:0", **({"hook_secret": hook_secret} if hook_secret else {}), **http_settings}
     doc = document(
         db=db,
         http=http,
