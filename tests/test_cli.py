@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import signal
@@ -288,6 +289,11 @@ def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
 def test_make_demo_passes_port_to_the_demo() -> None:
     root = Path(__file__).resolve().parents[1]
     planned = subprocess.run(
-        ["make", "-n", "demo", "PORT=9191"], cwd=root, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "demo", "PORT=9191"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
     ).stdout
-    assert "backlog-watch demo --port 9191" in planned.splitlines()[-1]
+    assert any(line.endswith("backlog-watch demo --port 9191") for line in planned.splitlines()), planned
