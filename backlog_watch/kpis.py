@@ -149,7 +149,7 @@ METRICS: dict[str, MetricFn] = {
     "resolved_per_day_7d": lambda ts, now, h: resolved_per_day(ts, now),
     "days_to_clear": lambda ts, now, h: days_to_clear(len(_open(ts)), resolved_in(ts, now - WEEK, now)),
     "workload_hours": lambda ts, now, h: workload_hours(ts, h),
-    "sla_breached": lambda ts, now, h: float(sum(1 for t in _open(ts) if _breached(t, now))),
+    "sla_breached": lambda ts, now, h: float(sum(1 for t in _open(ts) if sla_breached(t, now))),
     "sla_due_1h": lambda ts, now, h: float(sum(1 for t in _open(ts) if _due_within(t, now, timedelta(hours=1)))),
 }
 
@@ -183,7 +183,9 @@ def metric_words(metric: str) -> str:
     return METRIC_WORDS.get(metric, metric.replace("_", " "))
 
 
-def _breached(ticket: Ticket, now: datetime) -> bool:
+def sla_breached(ticket: Ticket, now: datetime) -> bool:
+    """Breached: the helpdesk says so, or a running target's due time has passed (the KPI's and the
+    briefing's one definition)."""
     due = ticket.sla.earliest_due
     return ticket.sla.breached or (due is not None and due <= now and not ticket.sla.paused)
 
@@ -224,7 +226,7 @@ def kpis(tickets: Sequence[Ticket], now: datetime, handle_hours: Mapping[str, fl
         "resolved_per_day_7d": resolved_7d / 7,
         "days_to_clear": days_to_clear(len(backlog), resolved_7d),
         "workload_hours": sum(hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in backlog),
-        "sla_breached": float(sum(1 for t in backlog if _breached(t, now))),
+        "sla_breached": float(sum(1 for t in backlog if sla_breached(t, now))),
         "sla_due_1h": float(sum(1 for t in backlog if _due_within(t, now, timedelta(hours=1)))),
     }
 

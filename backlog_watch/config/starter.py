@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backlog_watch.config.loader import parse_config
@@ -196,6 +197,8 @@ def render_starter(answers: StarterAnswers, filename: str = "backlog-watch.yaml"
         raise ConfigError([f"init: {line}" for line in wrong])
     notifiers, notify = _notifier_block(answers)
     exports = " ".join(f"{name}=..." for name in answers.variables())
+    # absolute: a `run` started by systemd or cron from another folder must find the same store
+    store = f"sqlite:///{Path(filename).resolve().parent / 'backlog-watch.db'}"
     return f"""# backlog-watch: written by `backlog-watch init` for one {answers.helpdesk_type} helpdesk.
 #
 # Secrets are never in this file: it reads them from the environment. Set them, then:
@@ -205,7 +208,7 @@ def render_starter(answers: StarterAnswers, filename: str = "backlog-watch.yaml"
 #   backlog-watch run --config {filename}               # the daemon; wallboard on http://127.0.0.1:8080/
 # config/backlog-watch.example.yaml in the source shows every key (reports, email, business hours, ...).
 
-{_c("store: sqlite:///./backlog-watch.db", "tickets, history, alert state: where you run it")}
+{_c(f"store: {_q(store)}", "tickets, history, alert state: next to this file, wherever you run from")}
 {_c(f"timezone: {_q(answers.timezone)}", '"today" in reports, business hours')}
 http:
 {_c("  listen: 127.0.0.1:8080", "wallboard, /metrics, /healthz: this machine only")}

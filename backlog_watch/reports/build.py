@@ -15,7 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import compute, days_to_clear_shown
+from backlog_watch.kpis import compute, days_to_clear_shown, sla_breached
 from backlog_watch.models import AlertState, Priority, Ticket
 from backlog_watch.reports import staffing
 from backlog_watch.store import Store
@@ -152,7 +152,10 @@ def build_daily(store: Store, now: datetime, tz: ZoneInfo, handle_hours: Mapping
         (
             t
             for t in open_tickets
-            if t.sla.earliest_due is not None and not t.sla.paused and t.sla.earliest_due < end_of_day
+            if t.sla.earliest_due is not None
+            and not t.sla.paused
+            and not sla_breached(t, now)
+            and t.sla.earliest_due < end_of_day
         ),
         key=lambda t: t.sla.earliest_due,  # type: ignore[arg-type, return-value]
     )
@@ -203,7 +206,10 @@ def _staffing(
         "noon": noon.isoformat(timespec="minutes"),
         "breach_before_noon": [_ticket_line(t, now, tz) for t in before_noon],
         "spikes_yesterday": staffing.day_spikes(
-            read.created_with_tags(start_yesterday, start_today), start_yesterday, len(week_before) / (7 * 24), tz
+            read.created_with_tags(start_yesterday, start_today),
+            start_yesterday,
+            staffing.hourly_baseline(week_before, 7, tz),
+            tz,
         ),
     }
 

@@ -95,7 +95,8 @@ def _daily(r: Report) -> list[Section]:
         Section("By group", _changes(x["by_group"])),
         Section("Oldest tickets", [_ticket(t) for t in x["oldest"]] or ["none"]),
         Section(
-            f"SLA at risk today: {x['sla_at_risk_today']} ({x['sla_breached']} already breached)",
+            f"SLA at risk today: {x['sla_at_risk_today']} more due before midnight "
+            f"(besides {x['sla_breached']} already breached)",
             [_ticket(t) for t in x["sla_at_risk"]] or ["none"],
         ),
         Section("Fired overnight", [_alert(a) for a in x["overnight"]] or ["nothing fired"]),
@@ -111,7 +112,11 @@ def _workload(w: Workload) -> str:
 
 
 def _spike(s: dict[str, Any]) -> str:
-    factor = f", {s['factor']:g}x the average hour" if s["factor"] is not None else ""
+    factor = (
+        f", {s['factor']:g}x that hour's average over the week before"
+        if s["factor"] is not None
+        else ", none at that hour in the week before"
+    )
     return (
         f"{s['hour']:02d}:00-{s['hour'] + 1:02d}:00: {s['created']} created{factor}; "
         f"tag {s['tag']} on {s['tagged']} of them"

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from backlog_watch.kpis import DEFAULT_HANDLE_HOURS, NO_TAG
+from backlog_watch.kpis import DEFAULT_HANDLE_HOURS, NO_TAG, sla_breached
 from backlog_watch.models import Status, Ticket
 
 HEALTHY_HOURS_PER_AGENT = (2.0, 4.0)
@@ -87,29 +87,40 @@ def next_noon(now: datetime, tz: ZoneInfo) -> datetime:
 
 
 def breaching_before(open_tickets: Iterable[Ticket], now: datetime, deadline: datetime) -> list[Ticket]:
-    """Open tickets whose running SLA target falls due between now and the deadline, soonest first."""
+    """Open tickets not yet breached whose running SLA target falls due between now and the deadline,
+    soonest first (a ticket that already breached one target is counted as breached, not here)."""
     due = [
         t
         for t in open_tickets
-        if t.sla.earliest_due is not None and not t.sla.paused and now < t.sla.earliest_due <= deadline
+        if t.sla.earliest_due is not None
+        and not t.sla.paused
+        and not sla_breached(t, now)
+        and now < t.sla.earliest_due <= deadline
     ]
     return sorted(due, key=lambda t: (t.sla.earliest_due, t.helpdesk, t.id))
 
 
+def hourly_baseline(created: Sequence[tuple[float, tuple[str, ...]]], days: int, tz: ZoneInfo) -> dict[int, float]:
+    """Tickets per hour of the day (local), averaged over ``days``: 10:00 compares with the mornings before
+    it, not with a week's average that nights pull down (which made every working hour a "spike")."""
+    counts = Counter(datetime.fromtimestamp(at, tz).hour for at, _ in created)
+    return {hour: counts.get(hour, 0) / days for hour in range(24)}
+
+
 def day_spikes(
-    created: Sequence[tuple[float, tuple[str, ...]]], day_start: datetime, baseline: float, tz: ZoneInfo
+    created: Sequence[tuple[float, tuple[str, ...]]], day_start: datetime, baseline: Mapping[int, float], tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The hours of the day starting at ``day_start`` whose inflow is a spike against ``baseline`` (the
-    average tickets per hour), each with its most frequent tag: the likely cause."""
+    """The hours of the day starting at ``day_start`` whose inflow is a spike against the same hour's
+    ``baseline`` (hourly_baseline), each with its most frequent tag: the likely cause."""
     start, end = day_start.timestamp(), (day_start + timedelta(days=1)).timestamp()
     by_hour: dict[int, list[tuple[str, ...]]] = {}
     for at, tags in created:
         if start <= at < end:
             by_hour.setdefault(datetime.fromtimestamp(at, tz).hour, []).append(tags)
-    threshold = max(SPIKE_MIN_TICKETS, SPIKE_FACTOR * baseline)
     spikes = []
     for hour, tag_lists in sorted(by_hour.items()):
-        if len(tag_lists) < threshold:
+        usual = baseline.get(hour, 0.0)
+        if len(tag_lists) < max(SPIKE_MIN_TICKETS, SPIKE_FACTOR * usual):
             continue
         tag_counts = Counter(tag for tags in tag_lists for tag in (tags or (NO_TAG,)))
         tag, tagged = min(tag_counts.items(), key=lambda item: (-item[1], item[0]))
@@ -117,7 +128,7 @@ def day_spikes(
             {
                 "hour": hour,
                 "created": len(tag_lists),
-                "factor": round(len(tag_lists) / baseline, 1) if baseline else None,
+                "factor": round(len(tag_lists) / usual, 1) if usual else None,
                 "tag": tag,
                 "tagged": tagged,
             }

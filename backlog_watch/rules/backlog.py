@@ -168,7 +168,8 @@ class AgingRule(RuleBase):
     level: Level = "warn"
 
     def headline(self, alert: Firing) -> str:
-        return f"{plural(alert.ticket_count, 'ticket')} older than {human_duration(self.older_than)}"
+        what = "not updated for more than" if self.field == "updated_at" else "older than"
+        return f"{plural(alert.ticket_count, 'ticket')} {what} {human_duration(self.older_than)}"
 
     def terms(self, alert: Firing) -> str:
         critical = alert.level == "critical"

@@ -3,6 +3,8 @@ by the flag that gave them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backlog_watch.config.loader import parse_config
@@ -47,3 +49,13 @@ def test_each_vendor_gets_the_sla_rule_and_passes_the_loader(kind: str) -> None:
     config = parse_config(text, env={answers.credential_variable: "secret"})
     assert [rule.type for rule in config.effective_rules() if rule.name == "sla"] == ["sla"]
     assert [n.type for n in config.notifiers] == ["console"]  # no channel: the console until one is given
+
+
+def test_the_store_sits_next_to_the_config_whatever_folder_runs_it(tmp_path: Path) -> None:
+    """A `run` started by systemd or cron from another folder finds the same store (not ./ of the caller)."""
+    answers = StarterAnswers(
+        helpdesk_type="zendesk", url="https://acme.zendesk.com", email="ops@acme.com", timezone="UTC"
+    )
+    target = tmp_path / "site" / "backlog-watch.yaml"
+    config = parse_config(render_starter(answers, str(target)), str(target), env={"ZENDESK_API_TOKEN": "t"})
+    assert config.store == f"sqlite:///{target.parent.resolve() / 'backlog-watch.db'}"

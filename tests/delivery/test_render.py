@@ -73,7 +73,7 @@ CASES = [
     ("aging", WARN, 4, 168, "4 tickets older than 7d", "older than 7d"),
     ("aging", CRITICAL, 1, 168, "1 ticket older than 7d", "older than 14d"),
     ("aging", RESOLVED, 0, 168, "0 tickets older than 7d", "older than 7d"),
-    ("aging_updated", WARN, 2, 48, "2 tickets older than 2d", "not updated for more than 2d"),
+    ("aging_updated", WARN, 2, 48, "2 tickets not updated for more than 2d", "not updated for more than 2d"),
     ("sla", WARN, 3, 2, "3 SLAs at risk", "due within 2h"),
     ("sla", CRITICAL, 1, 2, "1 SLA at risk", "due within 30m"),
     ("sla", RESOLVED, 0, 2, "0 SLAs at risk", "due within 2h"),

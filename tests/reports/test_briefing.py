@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from backlog_watch.kpis import sla_breached
+from backlog_watch.models import Sla
+from backlog_watch.reports import staffing
 from backlog_watch.reports.build import build_daily, build_weekly
 from backlog_watch.reports.chart import PARTIAL_ALPHA, backlog_figure, day_labels
 from backlog_watch.reports.render import render
 from backlog_watch.reports.staffing import Workload, verdict, workload
 from backlog_watch.store.sqlite import SqliteStore
+from tests.factories import NOW as FNOW
+from tests.factories import ticket
 from tests.helpers.reports import NOW, TZ, briefing_store
 
 
@@ -38,7 +45,8 @@ def test_daily_briefing_carries_what_a_lead_staffs_by(store: SqliteStore) -> Non
     assert (
         "SLA breaching before noon (12:00): 1\n  #u1 Ticket u1 (urgent, 1h old, Support, zendesk, SLA due in 2h 30m)\n"
     ) in text
-    assert "14:00-15:00: 4 created, 44.8x the average hour; tag login on 3 of them" in text
+    # compared with the same hour of the week before (none then), not with a week's average hour
+    assert "14:00-15:00: 4 created, none at that hour in the week before; tag login on 3 of them" in text
 
     extra = json.loads(render(report, "json"))["extra"]
     assert extra["verdict"] == "Backlog 20, up 15 on last Monday, 17.5 days to clear: staff the queue"
@@ -58,7 +66,7 @@ def test_daily_briefing_carries_what_a_lead_staffs_by(store: SqliteStore) -> Non
     assert [t["id"] for t in extra["breach_before_noon"]] == ["u1"]
     assert extra["breach_before_noon"][0]["sla"] == "due in 2h 30m"
     # The week before yesterday brought 15 tickets: 15/168 an hour on average.
-    assert extra["spikes_yesterday"] == [{"hour": 14, "created": 4, "factor": 44.8, "tag": "login", "tagged": 3}]
+    assert extra["spikes_yesterday"] == [{"hour": 14, "created": 4, "factor": None, "tag": "login", "tagged": 3}]
 
 
 def test_the_workload_uses_each_helpdesks_handle_time(store: SqliteStore) -> None:
@@ -137,3 +145,30 @@ def test_the_chart_draws_today_as_partial_with_local_days(store: SqliteStore) ->
         assert yesterday.get_hatch() is None and yesterday.get_alpha() is None
     assert [t.get_text() for t in bars.get_xticklabels()][-1] == "Mon 23\nso far"
     assert "so far today" in [text.get_text() for text in bars.get_legend().get_texts()]
+
+
+def test_a_working_day_is_no_spike_against_the_same_hours_before_it() -> None:
+    """Every working hour busier than the night-averaged week is not a spike: each hour compares with itself."""
+    tz = ZoneInfo("Europe/Paris")
+    day = datetime(2026, 11, 22, tzinfo=tz)
+    week = [
+        ((day - timedelta(days=d)).replace(hour=h).timestamp(), ("t",))
+        for d in range(1, 8)
+        for h in range(9, 18)
+        for _ in range(4)
+    ]  # 4 tickets in each working hour, every day of the week before
+    today = [(day.replace(hour=h).timestamp(), ("t",)) for h in range(9, 18) for _ in range(5)]  # 5 an hour
+    burst = [(day.replace(hour=15, minute=m).timestamp(), ("outage",)) for m in range(0, 60, 5)]  # +12 at 15:00
+    baseline = staffing.hourly_baseline(week, 7, tz)
+    spikes = staffing.day_spikes(today + burst, day, baseline, tz)
+    assert [(s["hour"], s["created"], s["factor"], s["tag"]) for s in spikes] == [(15, 17, 4.2, "outage")]
+
+
+def test_a_ticket_that_already_breached_is_counted_as_breached_not_as_breaching_before_noon() -> None:
+    """The briefing's SLA lines add up: one definition of breached (the KPI's), the rest due later."""
+    noon = FNOW.replace(hour=12, minute=0)
+    flagged = ticket(id="flagged", sla=Sla(first_response_due=FNOW + timedelta(hours=1), breached=True))
+    running = ticket(id="running", sla=Sla(first_response_due=FNOW + timedelta(hours=1)))
+    late = ticket(id="late", sla=Sla(first_response_due=FNOW - timedelta(minutes=5)))
+    assert [t.id for t in staffing.breaching_before([flagged, running, late], FNOW, noon)] == ["running"]
+    assert [t.id for t in (flagged, running, late) if sla_breached(t, FNOW)] == ["flagged", "late"]
