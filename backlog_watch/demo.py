@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ STORE_FILE = "backlog-watch.db"
 """The store's file name in the data folder, as sim/demo.yaml names it."""
 MARKER = ".backlog-watch-demo"
 DEFAULT_DATA = "demo-data"
+COMMANDS_CONFIG = "backlog-watch.yaml"
 DEMO_ACTIVITY = Activity(arrivals=90, assignments=60, replies=60, solves=80, escalations=6, deletions=1)
 """Events per hour: a busy support desk, so a few minutes of demo show the backlog moving."""
 
@@ -70,6 +72,18 @@ def fresh_store(data: Path) -> bool:
     return cleared
 
 
+def write_commands_config(config_path: Path, data: Path, env: dict[str, str]) -> Path:
+    """The demo's config with this run's simulators filled in, beside its store: `report`, `alerts`,
+    `silence` and `once --dry-run` work on the demo's data with ``--config`` pointing at it."""
+    variable = re.compile(r"\$\{(DEMO_[A-Z_]+)(?::-[^}]*)?\}")
+    text = variable.sub(lambda m: env.get(m.group(1), m.group(0)), config_path.read_text())
+    target = data / COMMANDS_CONFIG
+    target.write_text(
+        f"# written by `backlog-watch demo` for this run (its simulators' ports); not for editing\n{text}"
+    )
+    return target
+
+
 def banner(data: Path, port: int, cleared: bool) -> str:
     """The first line of the demo: where to look, and that the store starts empty."""
     where = f"http://127.0.0.1:{port}/" if port else "a free port (named below)"
@@ -108,12 +122,19 @@ async def demo(*, data: str = DEFAULT_DATA, port: int = 8080, config_path: Path 
             DEMO_DATA=data,
             DEMO_PORT=str(port),
         )
+        env["DEMO_DATA"] = str(Path(data).resolve())
         config = load_config(config_path, env=env)
+        commands_config = write_commands_config(config_path, Path(data), env)
 
         def listening(url: str) -> None:
             print(
                 f"[demo] wallboard on {url}/ (also /api/backlog, /metrics, /healthz); store {data}/backlog-watch.db; "
                 "Ctrl-C stops",
+                flush=True,
+            )
+            print(
+                f"[demo] the other commands on this demo's data: backlog-watch report --config {commands_config} "
+                "(also alerts, silence, once --dry-run)",
                 flush=True,
             )
 

@@ -261,6 +261,13 @@ async def test_demo_shows_alerts_and_stops_on_ctrl_c_and_again_from_a_fresh_stor
     ):
         assert any(banner in line for line in first), banner
     assert (data / "backlog-watch.db").is_file()
+    # The config it wrote beside its store serves the other commands on the demo's data.
+    (hint,) = [line.decode() for line in first if line.startswith(b"[demo] the other commands")]
+    assert str(data / "backlog-watch.yaml") in hint
+    code, out, err = await cli("report", "--config", str(data / "backlog-watch.yaml"), "--kind", "daily")
+    assert code == 0 and out.startswith("Backlog briefing"), err
+    code, out, err = await cli("alerts", "--config", str(data / "backlog-watch.yaml"))
+    assert code == 0 and "zendesk" in out, err
     # A second demo has new simulators on new ports: it starts from an empty store and alerts again.
     second = await run_demo_until_alerts(data, tmp_path / "second.log")
     assert b"(the last run's removed: its simulators are gone)" in second[0]
