@@ -304,3 +304,20 @@ def test_make_demo_passes_port_to_the_demo() -> None:
         env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
     ).stdout
     assert any(line.endswith("backlog-watch demo --port 9191") for line in planned.splitlines()), planned
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`backlog-watch ... | head`: output into a closed pipe ends quietly with exit 0, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "backlog_watch", "check", "--config", str(CONTRACT)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **CONTRACT_ENV},
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import compute, days_to_clear_shown, sla_breached
 from backlog_watch.models import AlertState, Priority, Ticket
@@ -221,7 +222,7 @@ def _alerts_since(store: Store, since: datetime, tz: ZoneInfo) -> list[AlertLine
         fired = alert.firing_since
         if fired is None or not (alert.state is AlertState.FIRING or fired >= since):
             continue
-        scope = ", ".join(v for _, v in alert.labels) or "all helpdesks"
+        scope = scope_text(alert)
         lines.append(
             AlertLine(
                 alert.rule,

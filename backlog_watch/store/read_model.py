@@ -133,7 +133,8 @@ class ReadModel:
         """The open backlog at ``moment`` split by priority, group or helpdesk."""
         where, extra = _scope(helpdesk)
         rows = self.store.query(
-            f"SELECT COALESCE({label}, '(none)'), count(*) FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
+            f"SELECT COALESCE({label}, '{'no group' if label == 'grp' else 'none'}'), count(*) "
+            f"FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
             [moment.timestamp(), moment.timestamp(), *extra],
         )
         return {str(k): _count(v) for k, v in rows}
