@@ -43,6 +43,7 @@ from backlog_watch.sources.connector import (
 from backlog_watch.sources.http import Clock, HttpConnector, Params, basic_auth
 from backlog_watch.sources.lookup import NameCache, inverted, mapped, names_by_id
 from backlog_watch.sources.paginator import RepeatGuard, paginate
+from backlog_watch.sources.periodic import PeriodicCheck, listed_ids
 from backlog_watch.sources.retry import Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
 from backlog_watch.sources.sla import PendingSla
@@ -89,6 +90,7 @@ __all__ = [
     "PaginationError",
     "Params",
     "PendingSla",
+    "PeriodicCheck",
     "Priority",
     "RateLimited",
     "Reason",
@@ -111,6 +113,7 @@ __all__ = [
     "inverted",
     "json_array",
     "json_object",
+    "listed_ids",
     "mapped",
     "names_by_id",
     "next_link",

@@ -56,6 +56,7 @@ from backlog_watch import (
     NameCache,
     Page,
     PaginationError,
+    PeriodicCheck,
     Priority,
     RequestError,
     Sla,
@@ -215,15 +216,15 @@ class FreshdeskConnector(HttpConnector):
             cache.new_poll()
         self._labels_asked = False
         last = since
-        due = self.is_due(state.deleted_checked, self.settings.deleted_every)
-        for window, deleted in ((state.updated, False), (state.deleted, True))[: 2 if due else 1]:
+        check = PeriodicCheck(state.deleted_checked, self.settings.deleted_every, self.wall)
+        for window, deleted in ((state.updated, False), (state.deleted, True))[: 2 if check.due else 1]:
             async for records in self._listing(window, deleted=deleted):
                 cursor = state.dump()
                 # A page that did not move the position (only unreadable records) keeps the previous one.
                 yield Page(records=records, cursor=None if cursor == last else cursor)
                 last = cursor
-        if due:  # when the check ended: a long (throttled) cold sync must not make the next poll check again
-            state.deleted_checked = self.wall()
+        if check.due:
+            state.deleted_checked = check.done()
         yield Page(records=[], cursor=state.dump(), done=True)
 
     async def _listing(self, window: UpdatedWindow, *, deleted: bool) -> AsyncIterator[list[Mapping[str, Any]]]:

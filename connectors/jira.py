@@ -60,6 +60,7 @@ from backlog_watch import (
     Page,
     PaginationError,
     PendingSla,
+    PeriodicCheck,
     Priority,
     Sla,
     SlaKind,
@@ -68,6 +69,7 @@ from backlog_watch import (
     basic_auth,
     chunked,
     inverted,
+    listed_ids,
     mapped,
     paginate,
     read_cursor,
@@ -215,31 +217,22 @@ class JiraConnector(HttpConnector):
         if window.start is not None:
             jql += f" AND updated >= {window.start}"
         last = since
-        now = self.wall()
+        check = PeriodicCheck(reconciled, self.settings.reconcile_every, self.wall)
         async for issues in self._search(jql + " ORDER BY updated ASC", self._fields()):
             fresh = window.fresh(issues, _key_and_stamp)
             if not fresh:
                 continue
-            cursor = self._cursor(window, reconciled if since else now)
+            cursor = self._cursor(window, reconciled if since else check.started)
             yield Page(records=fresh, cursor=None if cursor == last else cursor)
             last = cursor
-        # A cold sync lists everything: it counts as a reconciliation, timed when it ended (a long,
-        # throttled one must not make the next poll reconcile again).
-        reconciled = reconciled if since else self.wall()
-        open_ids: frozenset[str] | None = None
-        problem: str | None = None
-        if reconciled is None or now - reconciled >= self.settings.reconcile_every.total_seconds():
-            try:
-                open_ids = await self._open_keys()
-            except PaginationError as exc:
-                problem = f"the open-issue listing is malformed ({exc})"
-            reconciled = self.wall()
+        if not since:  # a cold sync lists everything: it counts as a reconciliation
+            check.done()
+        open_ids, problem = None, None
+        if check.due:
+            open_ids, problem = await listed_ids(self._open_keys(), "the open-issue listing")
+            check.done()
         yield Page(
-            records=[],
-            cursor=self._cursor(window, reconciled),
-            done=True,
-            open_ids=open_ids,
-            listing_problem=problem,
+            records=[], cursor=self._cursor(window, check.last), done=True, open_ids=open_ids, listing_problem=problem
         )
 
     def _window(self, state: Mapping[str, Any]) -> tuple[OverlapWindow, float | None]:
