@@ -161,6 +161,12 @@ class Source:
                     self.unresolved.add(path)
                     return ""
                 return default
+            if value == "" and default is None:
+                # docker compose hands an unset variable on as an empty one: say so here, not as a 401 later
+                self.problems.append(
+                    self.problem(path, f"environment variable {name} is empty (write ${{{name}:-}} if empty is meant)")
+                )
+                self.unresolved.add(path)
             return value
 
         if re.search(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})", _VARIABLE.sub("", text)):

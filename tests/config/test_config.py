@@ -447,3 +447,17 @@ def test_a_warn_level_past_the_critical_one_is_an_error_at_its_rule(
     found = problems(tmp_path, monkeypatch, edit("warn_above: 50", levels))
     assert len(found) == 1 and found[0].startswith("config.yaml:") and "rules[0]" in found[0]
     assert message in found[0] and "never reached" in found[0]
+
+
+def test_an_empty_variable_is_refused_unless_its_default_allows_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker compose passes an unset variable on as an empty one: that is a config error at its line,
+    not a refused login later; ``${NAME:-}`` says empty is meant."""
+    found = problems(tmp_path, monkeypatch, BASE, env={**ENV, "ZENDESK_API_TOKEN": ""})
+    assert found == [
+        "config.yaml:9: helpdesks[0].token: environment variable ZENDESK_API_TOKEN is empty "
+        "(write ${ZENDESK_API_TOKEN:-} if empty is meant)"
+    ]
+    path = write(tmp_path, monkeypatch, edit("${ZENDESK_API_TOKEN}", "${ZENDESK_API_TOKEN:-fallback-token}"))
+    assert load_config(path, env={**ENV, "ZENDESK_API_TOKEN": ""}).helpdesks[0].name == "zendesk"
