@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -19,15 +18,10 @@ from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from tests.helpers.config import slack_config
 from tests.helpers.daemon import once
+from tests.helpers.waiting import until
 
 WAIT = 10.0
-"""Seconds any condition below may take on a loaded machine (it is met in milliseconds)."""
-
-
-async def until(condition: Callable[[], object], timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+"""Seconds any step below may take on a loaded machine (each is met in milliseconds)."""
 
 
 async def test_requests_while_polls_run_coalesce_into_one_run() -> None:
