@@ -153,7 +153,7 @@ async def fits(page: Any) -> None:
     )
     assert size[0] <= size[1] and size[2] <= size[3], f"the page scrolls: {size}"
     sparks = await page.evaluate(SPARKS)
-    assert min(sparks) >= 0.08, f"a sparkline squeezed flat: {sparks}"
+    assert min(sparks) >= 0.12, f"a sparkline squeezed flat: {sparks}"
     clipped = await page.evaluate(OVERFLOWS)
     assert clipped == [], "\n".join(clipped)
     sizes = await page.evaluate(TEXT_SIZES)
