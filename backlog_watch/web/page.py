@@ -3,7 +3,8 @@
 It fetches /api/backlog every ``refresh`` seconds and redraws in place (no reload), so a wall screen
 left on it for weeks stays current. It is laid out for a wall: the page is the viewport and never scrolls,
 each card is a CSS size container whose type is a share of the card (so one card or seven fill the screen
-without clipping), the alerts that do not fit are counted ("+N more"), ``?tv=1`` drops the header and
+without clipping) but never under 12 px (a small card drops the sparkline's label and sets a fact's unit
+beside its figure instead), the alerts that do not fit are counted ("+N more"), ``?tv=1`` drops the header and
 scales up, and the theme follows ``prefers-color-scheme``. Text is set with textContent only, so a ticket
 subject cannot inject markup.
 """

@@ -50,6 +50,20 @@ SPARKS = """() => [...document.querySelectorAll("section.board")].map(
   card => card.querySelector(".spark svg").getBoundingClientRect().height / card.clientHeight)"""
 """Each sparkline's height as a share of its card's."""
 BACKGROUND = "() => getComputedStyle(document.body).backgroundColor"
+TEXT_SIZES = """() => {
+  /* Every visible element that holds text of its own, with its computed font size in px, smallest first. */
+  const sizes = [];
+  for (const e of document.body.querySelectorAll("*")) {
+    const own = [...e.childNodes].filter(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim()).length;
+    if (!own || e.tagName === "SCRIPT" || e.tagName === "STYLE") continue;
+    const box = e.getBoundingClientRect();
+    if (!box.width || !box.height || !e.checkVisibility()) continue;
+    sizes.push([parseFloat(getComputedStyle(e).fontSize), `${e.className || e.tagName}: ${e.textContent.trim()}`]);
+  }
+  return sizes.sort((a, b) => a[0] - b[0]);
+}"""
+"""Text read from across a room is never below 12 px."""
+MIN_TEXT_PX = 12
 
 
 @pytest.fixture
@@ -133,15 +147,23 @@ def busy_config(helpdesks: list[dict[str, Any]], db: Path) -> Config:
 
 
 async def fits(page: Any) -> None:
-    """No scrollbar either way, no card or alert text clipped."""
+    """No scrollbar either way, no card or alert text clipped, no visible text under 12 px."""
     size = await page.evaluate(
         "() => [document.documentElement.scrollHeight, innerHeight, document.documentElement.scrollWidth, innerWidth]"
     )
     assert size[0] <= size[1] and size[2] <= size[3], f"the page scrolls: {size}"
     sparks = await page.evaluate(SPARKS)
-    assert min(sparks) >= 0.08, f"a sparkline squeezed flat: {sparks}"
+    assert min(sparks) >= 0.12, f"a sparkline squeezed flat: {sparks}"
     clipped = await page.evaluate(OVERFLOWS)
     assert clipped == [], "\n".join(clipped)
+    sizes = await page.evaluate(TEXT_SIZES)
+    assert sizes and all(px > 0 for px, _ in sizes), sizes
+    small = [f"{px:.1f}px {what}" for px, what in sizes if px < MIN_TEXT_PX]
+    assert small == [], "text too small to read from across the room:\n" + "\n".join(small)
+    figures = await page.locator("section.board .open").evaluate_all(
+        "es => es.map(e => parseFloat(getComputedStyle(e).fontSize))"
+    )
+    assert min(figures) >= 3 * MIN_TEXT_PX, f"the open counts are not much larger than their captions: {figures}"
 
 
 @pytest.mark.parametrize("count", [1, 3, 6])
