@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.cli_help import HelpFormatter, describe
-from backlog_watch.config.models import Config, load_config
+from backlog_watch.config import load_config
+from backlog_watch.config.models import Config
 from backlog_watch.errors import ConfigError, StoreError
 from backlog_watch.init import add_init_parser, cmd_init
 from backlog_watch.kpis import format_value

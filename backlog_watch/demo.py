@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backlog_watch import app
-from backlog_watch.config.models import load_config
+from backlog_watch.config import load_config
 from backlog_watch.errors import ConfigError
 from backlog_watch.sim import Activity, serve_freshdesk, serve_jira, serve_zendesk
 

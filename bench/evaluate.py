@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backlog_watch.config.models import load_config
+from backlog_watch.config import load_config
 from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.store.history import HistoryView
 from backlog_watch.store.sqlite import SqliteStore

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
+from backlog_watch.config import parse_config
 from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.config.models import parse_config
+from backlog_watch.config import parse_config
 from backlog_watch.demo import DEMO_CONFIG
 from tests.paths import ROOT
 

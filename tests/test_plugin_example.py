@@ -14,7 +14,7 @@ from acme_backlog_plugin.notifier import JsonLinesNotifier
 from acme_backlog_plugin.standin import AcmeStandIn
 
 from backlog_watch.app import assemble
-from backlog_watch.config.models import parse_config
+from backlog_watch.config import parse_config
 from backlog_watch.sim import SimClock
 from backlog_watch.sources.connector import available_connectors
 from tests.helpers.cli import cli

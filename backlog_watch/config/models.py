@@ -279,12 +279,3 @@ def _masked_store(url: str) -> str:
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-def __getattr__(name: str) -> Any:
-    """``load_config`` and ``parse_config`` moved to loader.py; still importable from here."""
-    if name in ("load_config", "parse_config"):
-        from backlog_watch.config import loader
-
-        return getattr(loader, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

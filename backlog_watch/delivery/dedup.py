@@ -109,8 +109,6 @@ class LogStore(Protocol):
         """The last news this notifier was told (or, through an outbox, has queued) about the alert."""
         ...
 
-    def record_sent(self, entry: LogEntry) -> None: ...
-
 
 @dataclass
 class DispatchResult:

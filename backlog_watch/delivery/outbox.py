@@ -24,13 +24,11 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
 from backlog_watch.delivery.dedup import Notification, Reason, same_episode
-from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import AlertState, LogEntry
 from backlog_watch.rules.backlog import RuleBase
@@ -44,12 +42,6 @@ DEFAULT_BACKOFF: wait_base = wait_exponential(multiplier=30, max=3600)
 """30s, 1m, 2m, 4m ... at most 1h between attempts of one notification."""
 FATAL_BACKOFF = timedelta(hours=1)
 """A non-retryable failure (a revoked token, an unknown channel) is tried again hourly, not dropped."""
-
-
-class DigestNotifier(Notifier, Protocol):
-    async def send_digest(self, notifications: Sequence[Notification]) -> None:
-        """Deliver several notifications as one message (quiet hours ending)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -158,10 +150,6 @@ class Outbox:
             ticket_ids=tuple(str(t["id"]) for t in alert["tickets"]),
             ticket_count=alert["ticket_count"],
         )
-
-    def record_sent(self, entry: LogEntry) -> None:
-        """The log write of a send outside the outbox (dispatch.deliver)."""
-        self.store.record_sent(entry)
 
     def rows(self, due_at: datetime | None = None) -> list[OutboxRow]:
         """Pending rows, oldest first; only those due at ``due_at`` when given."""

@@ -20,7 +20,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
-from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -299,11 +298,6 @@ class HttpConnector(RetryPolicy):
                     raise
                 gone.add(record_id)
         return frozenset(gone), read
-
-    def is_due(self, last: float | None, every: timedelta) -> bool:
-        """Whether a periodic check (deletions, reconciliation) last done at ``last`` (wall time, None:
-        never) is due again."""
-        return last is None or self.wall() - last >= every.total_seconds()
 
     async def _attempt(self, method: str, url: str, params: Params | None, json: Any) -> httpx.Response:
         await self._wait_for_rate(urlsplit(url).path)

@@ -19,7 +19,8 @@ from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, InhibitRule
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.app import Parts, assemble, build_notifier
 from backlog_watch.cli import main
-from backlog_watch.config.models import Config, parse_config
+from backlog_watch.config import parse_config
+from backlog_watch.config.models import Config
 from backlog_watch.errors import ConfigError
 from backlog_watch.models import AlertState, Sla, Status
 from backlog_watch.sim import SlackStandIn

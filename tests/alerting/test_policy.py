@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from backlog_watch.alerting.policy import HELPDESK_DOWN, DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silences
 from backlog_watch.cli import main
-from backlog_watch.config.models import parse_config
+from backlog_watch.config import parse_config
 from backlog_watch.delivery.notifiers.slack import ChannelPacer
 from backlog_watch.delivery.notifiers.slack_webhook import SlackWebhookNotifier
 from backlog_watch.errors import ConfigError

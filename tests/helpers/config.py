@@ -15,7 +15,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from backlog_watch.config.models import Config, parse_config
+from backlog_watch.config import parse_config
+from backlog_watch.config.models import Config
 from backlog_watch.sim import SlackStandIn, ZendeskSimulator
 
 Entry = dict[str, Any]

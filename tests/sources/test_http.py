@@ -270,12 +270,6 @@ async def test_read_each_raises_what_is_not_a_404(harness: Callable[..., Harness
         await h.connector.read_each({"A": "/r/1"})
 
 
-async def test_is_due_reads_the_wall_clock(harness: Callable[..., Harness]) -> None:
-    h = harness(ok(), clock=lambda: 1000.0)
-    assert h.connector.is_due(None, timedelta(minutes=1))
-    assert h.connector.is_due(940.0, timedelta(minutes=1)) and not h.connector.is_due(941.0, timedelta(minutes=1))
-
-
 def test_error_body_is_the_json_object_or_none() -> None:
     assert HttpConnector.error_body(httpx.Response(400, json={"error": "x"})) == {"error": "x"}
     assert HttpConnector.error_body(httpx.Response(400, json=["x"])) is None
