@@ -1,7 +1,8 @@
 """The daemon: APScheduler runs each helpdesk's poll (never two at once) and the evaluation.
 
 poll(helpdesk): sync from the stored cursor -> record the poll -> request an evaluation (debounced:
-polls that finish together are evaluated once, debounce.py).
+polls that finish together are evaluated once, debounce.py). apply_hook(helpdesk, ids): the tickets a
+hook names, read directly and stored with the cursor unchanged -> the same evaluation request.
 evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> advance alerts -> mute
 -> plan -> enqueue (delivery/pipeline.py); then, outside the lock, the deliverer sends what is due. In
 ``run`` the deliverer is a long-lived task woken by each evaluation, so a storm of paced messages never
@@ -17,7 +18,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -41,7 +42,7 @@ from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.sources.connector import Connector, SyncResult, sync
+from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
 from backlog_watch.store.history import History
 
@@ -129,6 +130,27 @@ class Daemon:
         if then_evaluate and not self._stopping.is_set():
             await asyncio.shield(self._debouncer.request())  # shared: cancelling this poll leaves it running
         return ok
+
+    async def apply_hook(self, name: str, ids: Sequence[str]) -> bool:
+        """Read the tickets a hook names, store them (the cursor stays) and evaluate at once; True when
+        the read succeeded. It takes no poll lock: a scheduled poll goes on beside it."""
+        if name in self.stopped or self._stopping.is_set():
+            return False
+        self._track_job()
+        try:
+            result = await read_named(self.connectors[name], self.store, ids)
+        except HelpdeskError as exc:
+            log.warning(
+                "hook: reading tickets %s failed (the polls will see them): %s",
+                ", ".join(ids),
+                exc,
+                extra={"helpdesk": name},
+            )
+            return False
+        log.info("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
+        if not self._stopping.is_set():
+            await asyncio.shield(self._debouncer.request())
+        return True
 
     def _polling(self) -> bool:
         return any(lock.locked() for lock in self._poll_locks.values())

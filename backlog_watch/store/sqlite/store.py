@@ -34,6 +34,7 @@ from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
+_UPSERT_TICKETS = "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 
 def copy_file(source: Path, copy: Path) -> None:
@@ -155,11 +156,17 @@ class SqliteStore:
         """Upsert the tickets and advance the cursor, atomically."""
         rows = [ticket_row(t) for t in tickets]
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(_UPSERT_TICKETS, rows)
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
                 (helpdesk, cursor, datetime.now(UTC).timestamp()),
             )
+
+    def commit_tickets(self, tickets: Sequence[Ticket]) -> None:
+        """Upsert the tickets in one transaction; the cursor stays where it is."""
+        rows = [ticket_row(t) for t in tickets]
+        with self._transaction() as db:
+            db.executemany(_UPSERT_TICKETS, rows)
 
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]:
         sql = "SELECT * FROM tickets"
