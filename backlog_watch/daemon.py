@@ -147,7 +147,7 @@ class Daemon:
                 extra={"helpdesk": name},
             )
             return False
-        log.info("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
+        log.debug("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
         if not self._stopping.is_set():
             await asyncio.shield(self._debouncer.request())
         return True

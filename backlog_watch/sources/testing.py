@@ -321,8 +321,6 @@ class ConnectorConformance:
         stored, truth = rig.stored(), self.truth(rig.sim)
         for key in named[:2]:
             ticket = stored[key]
-            assert (
-                Expected(ticket.status, ticket.priority, ticket.created_at, ticket.updated_at, ticket.subject)
-                == (truth[key])
-            )
+            got = Expected(ticket.status, ticket.priority, ticket.created_at, ticket.updated_at, ticket.subject)
+            assert got == truth[key], key
         assert stored[named[2]].is_open  # a deletion is for the change stream to say, not a hook's read

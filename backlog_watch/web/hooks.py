@@ -67,7 +67,8 @@ def _ticket_id(value: Any) -> str:
     if isinstance(text, str) and text.isascii() and text.isdigit():
         text = int(text)
     if isinstance(text, bool) or not isinstance(text, int) or text <= 0:
-        raise BadHook(f"{json.dumps(value)} is not a ticket id (a positive integer)")
+        shown = json.dumps(value)
+        raise BadHook(f"{shown if len(shown) <= 40 else shown[:37] + '...'} is not a ticket id (a positive integer)")
     return str(text)
 
 
@@ -113,6 +114,8 @@ class PollTrigger:
 
 
 class Cancellable(Protocol):
+    """A delayed call that may be called off (asyncio's TimerHandle)."""
+
     def cancel(self) -> None: ...
 
 

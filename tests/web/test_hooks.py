@@ -90,6 +90,7 @@ async def test_a_hook_naming_a_changed_ticket_brings_its_alert_to_slack_in_secon
         (b'{"ticket": {"id": true}}', "true is not a ticket id"),
         (b'{"ticket_ids": [1, -2]}', "-2 is not a ticket id"),
         (b'{"ticket_ids": "1,2"}', "ticket_ids is not a list"),
+        (json.dumps({"ticket_id": "x" * 5000}).encode(), '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is not a ticket id'),
         (json.dumps({"ticket_ids": list(range(1, 102))}).encode(), "101 ticket ids: a hook names at most 100"),
     ],
 )
