@@ -34,7 +34,7 @@ import pytest_asyncio
 from backlog_watch.errors import AuthError
 from backlog_watch.models import Priority, Status
 from backlog_watch.sim.clock import SimClock
-from backlog_watch.sources.connector import ReadsTickets, available_connectors, read_named, sync
+from backlog_watch.sources.connector import Connector, ReadsTickets, available_connectors, read_named, sync
 from backlog_watch.store.sqlite import SqliteStore
 
 SIM_START = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
@@ -306,7 +306,7 @@ class ConnectorConformance:
         assert rig.key(solved) not in {t.id for t in rig.store.tickets([rig.name])}
 
     async def test_tickets_named_by_id_are_read_now_and_the_cursor_stays(self, rig: Rig) -> None:
-        connector = rig.connector()
+        connector: Connector = rig.connector()
         if not isinstance(connector, ReadsTickets):
             pytest.skip(f"{self.kind} does not read tickets by id: its hooks poll")
         await sync(connector, rig.store)
