@@ -122,13 +122,17 @@ class StoreConformance:
         self, store: Store, open_store: Callable[[], Store]
     ) -> None:
         store.commit_page("zendesk", [_ticket("1"), _ticket("2")], "c1")
-        store.commit_tickets([_ticket("2", status=Status.SOLVED, solved_at=NOW), _ticket("3")])
+        named = _ticket("3", tags=("outage",), group="Billing", sla=Sla(resolution_due=NOW + timedelta(hours=1)))
+        store.commit_tickets([_ticket("2", status=Status.SOLVED, solved_at=NOW), named])
         store.close()
         reopened = open_store()
         try:
             assert reopened.cursor("zendesk") == "c1"
-            assert {t.id for t in reopened.tickets(["zendesk"])} == {"1", "3"}
+            assert {t.id: t for t in reopened.tickets(["zendesk"])} == {"1": _ticket("1"), "3": named}
             assert reopened.count_tickets("zendesk") == 3
+            # Written as a page's tickets are: what the store derives from them (tags) is there too.
+            busiest = reopened.read_model().busiest("tag", NOW - timedelta(days=3), NOW)
+            assert busiest == [("outage", 1)]
         finally:
             reopened.close()
 
