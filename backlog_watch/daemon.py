@@ -148,8 +148,8 @@ class Daemon:
             )
             return False
         log.debug("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
-        if not self._stopping.is_set():
-            await asyncio.shield(self._debouncer.request())
+        if result.stored and not self._stopping.is_set():
+            await asyncio.shield(self._debouncer.request())  # shared, as a poll's
         return True
 
     def _polling(self) -> bool:

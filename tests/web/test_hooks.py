@@ -80,6 +80,23 @@ async def test_a_hook_naming_a_changed_ticket_brings_its_alert_to_slack_in_secon
         assert hooks.trigger.polls_started == 0 and hooks.reads_started == 1
 
 
+async def test_a_hook_naming_a_deleted_ticket_leaves_it_to_the_export_and_evaluates_nothing(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    sim_clock.advance(120)
+    config = slack_config(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=10_000, rules=(), extra=HOOKS_ON)
+    async with running(config, sim_clock) as (parts, client, hooks):
+        assert await parts.daemon.poll("zendesk")
+        evaluations = parts.daemon.evaluations
+        deleted = min(zendesk_sim.open_ids())
+        zendesk_sim.delete_ticket(deleted)
+        response = await client.post("/hooks/zendesk", json={"ticket": {"id": deleted}})
+        assert response.status_code == 202 and response.json()["read"] == "started"
+        await hooks.settled("zendesk")
+        assert hooks.reads_started == 1 and parts.daemon.evaluations == evaluations  # nothing read, nothing new
+        assert str(deleted) in {t.id for t in parts.store.tickets(["zendesk"])}  # still open until the export says
+
+
 @pytest.mark.parametrize(
     ("body", "said"),
     [
