@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SHUTDOWN_GRACE = 10.0
 """Seconds a running evaluation may take to finish after SIGTERM."""
@@ -302,16 +304,17 @@ class Daemon:
     async def _poll_job(self, name: str) -> None:
         await self.poll_guarded(name)
 
-    async def guarded(self, job: Awaitable[object]) -> None:
+    async def guarded(self, job: Awaitable[T]) -> T | None:
         """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the
-        daemon goes on and tells when the store works again."""
+        daemon goes on and tells when the store works again. The job's result; None when the store failed."""
         try:
-            await job
+            result = await job
         except StoreError as exc:
             await self.store_watch.failed(exc)
-            return
+            return None
         if self.store.failing is None:
             await self.store_watch.recovered()
+        return result
 
     async def wait_poll_idle(self, name: str) -> None:
         """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""

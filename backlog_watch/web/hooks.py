@@ -130,12 +130,13 @@ class Timers(Protocol):
 class Hooks:
     """What a hook does for each helpdesk: read the tickets it names where ``read`` can (``lags`` holds
     those helpdesks, with their change stream's lag), else poll now through ``trigger``, and for a
-    lagging stream poll once more ``lag`` seconds after the hook."""
+    lagging stream poll once more ``lag`` seconds after the hook. A read answering False (the helpdesk
+    failed it) falls back to those polls."""
 
     def __init__(
         self,
         trigger: PollTrigger,
-        read: Callable[[str, Sequence[str]], Awaitable[object]],
+        read: Callable[[str, Sequence[str]], Awaitable[bool | None]],
         lags: Mapping[str, float],
         timers: Timers | None = None,
     ) -> None:
@@ -156,6 +157,9 @@ class Hooks:
         if ids and name in self._lags:
             started = self._read_soon(name, ids)
             return {"helpdesk": name, "tickets": list(ids), "read": "started" if started else "queued"}
+        return self._poll(name)
+
+    def _poll(self, name: str) -> dict[str, Any]:
         started = self.trigger.trigger(name)
         lag = self._lags.get(name, 0.0)
         if lag > 0:
@@ -173,7 +177,8 @@ class Hooks:
     async def _run_reads(self, name: str) -> None:
         while wanted := self._wanted.pop(name, None):
             self.reads_started += 1
-            await self._read(name, sorted(wanted, key=int))
+            if await self._read(name, sorted(wanted, key=int)) is False:
+                self._poll(name)  # the helpdesk refused the read: the polls must bring the change instead
 
     def _follow_up(self, name: str, lag: float) -> None:
         timers = self._timers or asyncio.get_running_loop()

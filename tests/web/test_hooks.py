@@ -28,10 +28,12 @@ HOOKS_ON = f"http:\n  listen: 127.0.0.1:0\n  hook_secret: {HOOK_SECRET}\nevaluat
 
 
 @asynccontextmanager
-async def running(config: Config, clock: SimClock) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, Hooks]]:
+async def running(
+    config: Config, clock: SimClock, timers: ManualTimers | None = None
+) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, Hooks]]:
     """The daemon as ``run`` has it (scheduler, deliverer task, hook route), with no poll scheduled."""
     async with assemble(config, clock=clock.now) as parts:
-        hooks = daemon_hooks(parts.daemon)
+        hooks = daemon_hooks(parts.daemon, timers)
         server = WebServer("127.0.0.1", 0, web_state(config, parts, hooks))
         url = await server.start()
         parts.daemon.start({})
@@ -95,6 +97,22 @@ async def test_a_hook_naming_a_deleted_ticket_leaves_it_to_the_export_and_evalua
         await hooks.settled("zendesk")
         assert hooks.reads_started == 1 and parts.daemon.evaluations == evaluations  # nothing read, nothing new
         assert str(deleted) in {t.id for t in parts.store.tickets(["zendesk"])}  # still open until the export says
+
+
+async def test_when_zendesk_refuses_the_read_the_hook_polls_now_and_after_the_export_lag(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    sim_clock.advance(120)
+    timers = ManualTimers()
+    config = slack_config(zendesk_sim, slack_standin, tmp_path / "bw.db", extra=HOOKS_ON)
+    async with running(config, sim_clock, timers) as (parts, client, hooks):
+        zendesk_sim.fail_next(1, status=400)
+        response = await client.post("/hooks/zendesk", json={"ticket_id": min(zendesk_sim.open_ids())})
+        assert response.status_code == 202 and response.json()["read"] == "started"
+        await hooks.settled("zendesk")
+        await hooks.trigger.settled("zendesk")
+        assert hooks.reads_started == hooks.trigger.polls_started == 1 and timers.waiting == [61.0]
+        assert parts.store.poll_status("zendesk").last_success == sim_clock.now()
 
 
 @pytest.mark.parametrize(
@@ -162,6 +180,7 @@ class Recorder:
         self.polls: list[str] = []
         self.reads: list[tuple[str, list[str]]] = []
         self.release = asyncio.Event()
+        self.read_succeeds = True
 
     async def poll(self, name: str) -> None:
         self.polls.append(name)
@@ -169,9 +188,10 @@ class Recorder:
     async def idle(self, name: str) -> None:
         return None
 
-    async def read(self, name: str, ids: Sequence[str]) -> None:
+    async def read(self, name: str, ids: Sequence[str]) -> bool:
         self.reads.append((name, list(ids)))
         await self.release.wait()
+        return self.read_succeeds
 
 
 async def settle() -> None:
@@ -228,4 +248,16 @@ async def test_ids_are_read_not_polled_and_a_burst_of_reads_is_one_more_read() -
     assert hooks.receive("freshdesk", ("5",)) == {"helpdesk": "freshdesk", "poll": "started", "follow_up_seconds": None}
     await settle()
     assert done.polls == ["jira", "freshdesk"] and timers.waiting == []
+    await hooks.close()
+
+
+async def test_a_read_the_helpdesk_fails_falls_back_to_a_poll_now_and_its_follow_up() -> None:
+    timers = ManualTimers()
+    hooks, done = recording_hooks(timers)
+    done.read_succeeds = False
+    done.release.set()
+    hooks.receive("zendesk", ("5",))
+    await hooks.settled("zendesk")
+    await settle()
+    assert done.reads == [("zendesk", ["5"])] and done.polls == ["zendesk"] and timers.waiting == [61.0]
     await hooks.close()
