@@ -1,7 +1,8 @@
 """The daemon: APScheduler runs each helpdesk's poll (never two at once) and the evaluation.
 
 poll(helpdesk): sync from the stored cursor -> record the poll -> request an evaluation (debounced:
-polls that finish together are evaluated once, debounce.py).
+polls that finish together are evaluated once, debounce.py). apply_hook(helpdesk, ids): the tickets a
+hook names, read directly and stored with the cursor unchanged -> the same evaluation request.
 evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> advance alerts -> mute
 -> plan -> enqueue (delivery/pipeline.py); then, outside the lock, the deliverer sends what is due. In
 ``run`` the deliverer is a long-lived task woken by each evaluation, so a storm of paced messages never
@@ -17,10 +18,10 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -41,7 +42,7 @@ from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.sources.connector import Connector, SyncResult, sync
+from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
 from backlog_watch.store.history import History
 
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SHUTDOWN_GRACE = 10.0
 """Seconds a running evaluation may take to finish after SIGTERM."""
@@ -129,6 +132,27 @@ class Daemon:
         if then_evaluate and not self._stopping.is_set():
             await asyncio.shield(self._debouncer.request())  # shared: cancelling this poll leaves it running
         return ok
+
+    async def apply_hook(self, name: str, ids: Sequence[str]) -> bool:
+        """Read the tickets a hook names, store them (the cursor stays) and evaluate at once; True when
+        the read succeeded. It takes no poll lock: a scheduled poll goes on beside it."""
+        if name in self.stopped or self._stopping.is_set():
+            return False
+        self._track_job()
+        try:
+            result = await read_named(self.connectors[name], self.store, ids)
+        except HelpdeskError as exc:
+            log.warning(
+                "hook: reading tickets %s failed (the polls will see them): %s",
+                ", ".join(ids),
+                exc,
+                extra={"helpdesk": name},
+            )
+            return False
+        log.debug("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
+        if result.stored and not self._stopping.is_set():
+            await asyncio.shield(self._debouncer.request())  # shared, as a poll's
+        return True
 
     def _polling(self) -> bool:
         return any(lock.locked() for lock in self._poll_locks.values())
@@ -280,16 +304,17 @@ class Daemon:
     async def _poll_job(self, name: str) -> None:
         await self.poll_guarded(name)
 
-    async def guarded(self, job: Awaitable[object]) -> None:
+    async def guarded(self, job: Awaitable[T]) -> T | None:
         """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the
-        daemon goes on and tells when the store works again."""
+        daemon goes on and tells when the store works again. The job's result; None when the store failed."""
         try:
-            await job
+            result = await job
         except StoreError as exc:
             await self.store_watch.failed(exc)
-            return
+            return None
         if self.store.failing is None:
             await self.store_watch.recovered()
+        return result
 
     async def wait_poll_idle(self, name: str) -> None:
         """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""

@@ -118,6 +118,24 @@ class StoreConformance:
         finally:
             reopened.close()
 
+    def test_tickets_a_hook_names_are_stored_and_the_cursor_stays(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        store.commit_page("zendesk", [_ticket("1"), _ticket("2")], "c1")
+        named = _ticket("3", tags=("outage",), group="Billing", sla=Sla(resolution_due=NOW + timedelta(hours=1)))
+        store.commit_tickets([_ticket("2", status=Status.SOLVED, solved_at=NOW), named])
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.cursor("zendesk") == "c1"
+            assert {t.id: t for t in reopened.tickets(["zendesk"])} == {"1": _ticket("1"), "3": named}
+            assert reopened.count_tickets("zendesk") == 3
+            # Written as a page's tickets are: what the store derives from them (tags) is there too.
+            busiest = reopened.read_model().busiest("tag", NOW - timedelta(days=3), NOW)
+            assert busiest == [("outage", 1)]
+        finally:
+            reopened.close()
+
     def test_tickets_round_trip_with_their_sla(self, store: Store) -> None:
         due = NOW + timedelta(hours=2)
         sent = _ticket("7", tags=("vip", "billing"), group="Billing", assignee="ann", sla=Sla(resolution_due=due))

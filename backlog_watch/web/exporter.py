@@ -54,9 +54,7 @@ class Instruments:
         self.reports_failed = PromCounter(
             f"{PREFIX}_reports_failed", "Reports that failed", ["report", "notifier"], registry=registry
         )
-        self.hooks = PromCounter(
-            f"{PREFIX}_hooks_received", "Webhook calls that asked for a poll", ["helpdesk"], registry=registry
-        )
+        self.hooks = PromCounter(f"{PREFIX}_hooks_received", "Webhook calls accepted", ["helpdesk"], registry=registry)
 
     def polled(self, helpdesk: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(helpdesk).observe(seconds)

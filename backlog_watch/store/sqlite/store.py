@@ -36,6 +36,13 @@ from backlog_watch.store.sqlite import queues as sqlite_queues
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 
+def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
+    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
+    db.executemany(
+        "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [ticket_row(t) for t in tickets]
+    )
+
+
 def copy_file(source: Path, copy: Path) -> None:
     """Back up the SQLite store at ``source`` to ``copy``, opened read-only (nothing is migrated)."""
     if not source.is_file():
@@ -153,13 +160,17 @@ class SqliteStore:
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
         """Upsert the tickets and advance the cursor, atomically."""
-        rows = [ticket_row(t) for t in tickets]
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            _write_tickets(db, tickets)
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
                 (helpdesk, cursor, datetime.now(UTC).timestamp()),
             )
+
+    def commit_tickets(self, tickets: Sequence[Ticket]) -> None:
+        """Upsert the tickets in one transaction; the cursor stays where it is."""
+        with self._transaction() as db:
+            _write_tickets(db, tickets)
 
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]:
         sql = "SELECT * FROM tickets"
