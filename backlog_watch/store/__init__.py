@@ -90,7 +90,9 @@ class Store(Protocol):
     def load_alerts(self) -> dict[str, Alert]: ...
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
-        """Replace the alert state; log entries of alerts gone (and with no queued news) go too."""
+        """Make ``alerts`` the alert state, in one transaction, writing only the rows that changed (an
+        evaluation changes few): new and changed ones written, gone ones deleted, the rest left as they
+        are. Log entries of alerts gone (and with no queued news) go too."""
         ...
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:

@@ -16,6 +16,7 @@ ones. Importing this module needs pytest (a test dependency, not a runtime one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -184,6 +185,26 @@ class StoreConformance:
         store.outbox_drop(queued.id)
         store.record_sent(_entry(second, fp=fp, ts="3.0"))  # no queued news needs the first thread now
         assert store.log_entry(fp, "slack", first) is None
+
+    def test_saving_alerts_writes_the_changes_keeps_the_rest_and_drops_the_gone(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        kept, changed, gone = _alert("backlog-size"), _alert("aging", AlertState.PENDING), _alert("sla")
+        store.save_alerts({a.fingerprint: a for a in (kept, changed, gone)})
+        store.record_sent(_entry(NOW, fp=gone.fingerprint))
+        fired = replace(changed, state=AlertState.FIRING, firing_since=NOW, value=14.0, summary="14 open tickets")
+        new = _alert("unassigned", muted=Muted("inhibited", "by backlog-size"))
+        after = {a.fingerprint: a for a in (kept, fired, new)}
+        store.save_alerts(after)
+        assert store.load_alerts() == after
+        assert store.log_entry(gone.fingerprint, "slack") is None  # its alert went: its log too
+        store.save_alerts(after)  # an evaluation that changed nothing
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.load_alerts() == after
+        finally:
+            reopened.close()
 
     def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
         store.record_sent(_entry(NOW, fp="gone"))
