@@ -147,7 +147,8 @@ class Store(Protocol):
     # -- KPI history -------------------------------------------------------------------------------
 
     def record_kpis(self, now: datetime, values: Mapping[str, Mapping[str, float]]) -> None:
-        """Store ``{scope key: {metric: value}}`` at now, then thin aged rows when it is time."""
+        """Store ``{scope key: {metric: value}}`` at now, in place of each scope's row of the same 5
+        minutes (epoch-aligned buckets), then thin aged rows when it is time."""
         ...
 
     def kpi_rows(self, since: datetime, until: datetime) -> dict[str, list[tuple[float, dict[str, float]]]]:

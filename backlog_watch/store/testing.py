@@ -297,6 +297,19 @@ class StoreConformance:
         assert sorted(store.kpi_scopes()) == sorted([a, b])
         assert store.kpi_row_count() == 3
 
+    def test_kpi_history_keeps_one_row_per_scope_per_five_minutes_the_latest(self, store: Store) -> None:
+        a, b = '[["helpdesk","zendesk"]]', '[["helpdesk","jira"]]'
+        bucket = NOW - timedelta(minutes=10)  # NOW is on the hour: a 5-minute bucket starts here
+        for second in range(0, 300, 20):  # an evaluation every 20 s for 5 minutes
+            store.record_kpis(bucket + timedelta(seconds=second), {a: {"open_tickets": float(second)}, b: {"x": 1.0}})
+        store.record_kpis(bucket + timedelta(minutes=5), {a: {"open_tickets": 300.0}})  # the next bucket
+        rows = store.kpi_rows(NOW - timedelta(hours=1), NOW)
+        assert [(at, kpis["open_tickets"]) for at, kpis in rows[a]] == [
+            ((bucket + timedelta(seconds=280)).timestamp(), 280.0),  # the bucket's last record
+            ((bucket + timedelta(minutes=5)).timestamp(), 300.0),
+        ]
+        assert len(rows[b]) == 1 and store.kpi_row_count() == 3
+
     # -- the store itself --------------------------------------------------------------------------
 
     def test_a_copy_holds_what_the_store_holds(self, store: Store, tmp_path: Path) -> None:
