@@ -34,8 +34,6 @@ bench: $(STAMP)
 	$(PY) bench/sync.py
 	$(PY) bench/evaluate.py --stored 300000
 	$(PY) bench/web.py
-	$(PY) bench/idle.py --helpdesks 10,100,500
-	$(PY) bench/storm.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data
