@@ -16,6 +16,7 @@ ones. Importing this module needs pytest (a test dependency, not a runtime one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -203,6 +204,26 @@ class StoreConformance:
         store.record_sent(_entry(second, fp=fp, ts="3.0"))  # no queued news needs the first thread now
         assert store.log_entry(fp, "slack", first) is None
 
+    def test_saving_alerts_writes_the_changes_keeps_the_rest_and_drops_the_gone(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        kept, changed, gone = _alert("backlog-size"), _alert("aging", AlertState.PENDING), _alert("sla")
+        store.save_alerts({a.fingerprint: a for a in (kept, changed, gone)})
+        store.record_sent(_entry(NOW, fp=gone.fingerprint))
+        fired = replace(changed, state=AlertState.FIRING, firing_since=NOW, value=14.0, summary="14 open tickets")
+        new = _alert("unassigned", muted=Muted("inhibited", "by backlog-size"))
+        after = {a.fingerprint: a for a in (kept, fired, new)}
+        store.save_alerts(after)
+        assert store.load_alerts() == after
+        assert store.log_entry(gone.fingerprint, "slack") is None  # its alert went: its log too
+        store.save_alerts(after)  # an evaluation that changed nothing
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.load_alerts() == after
+        finally:
+            reopened.close()
+
     def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
         store.record_sent(_entry(NOW, fp="gone"))
         store.record_sent(_entry(NOW, fp="queued"))
@@ -293,6 +314,19 @@ class StoreConformance:
         assert store.kpis_at(NOW - timedelta(hours=3), timedelta(days=1)) == {}
         assert sorted(store.kpi_scopes()) == sorted([a, b])
         assert store.kpi_row_count() == 3
+
+    def test_kpi_history_keeps_one_row_per_scope_per_five_minutes_the_latest(self, store: Store) -> None:
+        a, b = '[["helpdesk","zendesk"]]', '[["helpdesk","jira"]]'
+        bucket = NOW - timedelta(minutes=10)  # NOW is on the hour: a 5-minute bucket starts here
+        for second in range(0, 300, 20):  # an evaluation every 20 s for 5 minutes
+            store.record_kpis(bucket + timedelta(seconds=second), {a: {"open_tickets": float(second)}, b: {"x": 1.0}})
+        store.record_kpis(bucket + timedelta(minutes=5), {a: {"open_tickets": 300.0}})  # the next bucket
+        rows = store.kpi_rows(NOW - timedelta(hours=1), NOW)
+        assert [(at, kpis["open_tickets"]) for at, kpis in rows[a]] == [
+            ((bucket + timedelta(seconds=280)).timestamp(), 280.0),  # the bucket's last record
+            ((bucket + timedelta(minutes=5)).timestamp(), 300.0),
+        ]
+        assert len(rows[b]) == 1 and store.kpi_row_count() == 3
 
     # -- the store itself --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ silences and history SQL is in queues.py and history.py beside this module.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -266,12 +267,20 @@ class SqliteStore:
         return {a.fingerprint: a for a in alerts}
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
-        """Replace the alert state with ``alerts`` (what advance() returned)."""
+        """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
+        changed rows, the gone ones deleted, in one transaction. Most evaluations change few alerts, so
+        most rows are only compared, never rewritten."""
+        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()]
         with self._transaction() as db:
-            db.execute("DELETE FROM alerts")
+            db.execute(
+                "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(alerts)),),
+            )
             db.executemany(
-                "INSERT INTO alerts VALUES (?,?,?,?)",
-                [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()],
+                "INSERT INTO alerts VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE"
+                " SET rule = excluded.rule, state = excluded.state, body = excluded.body"
+                " WHERE body IS NOT excluded.body",
+                rows,
             )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
             db.execute(
