@@ -3,7 +3,7 @@ simulated Zendesk -> SQLite on disk -> the real daemon and outbox -> the notifie
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class Episode:
             return next(a for a in parts.store.load_alerts().values() if a.rule == "backlog-size")
 
     @staticmethod
-    def firing(alerts: Any) -> Alert:
+    def firing(alerts: Iterable[Alert]) -> Alert:
         (alert,) = [a for a in alerts if a.rule == "backlog-size" and a.state is AlertState.FIRING]
         return alert
 

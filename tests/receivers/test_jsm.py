@@ -121,7 +121,7 @@ async def test_wrong_credentials_are_a_permanent_error_without_the_token(
     settings = JsmSettings.model_validate({**entry(jsm), "api_token": "not-the-token-4242"})
     notifier = JsmNotifier(settings)
     try:
-        with pytest.raises(NotifyError) as caught, caplog.at_level(logging.DEBUG):
+        with pytest.raises(NotifyError) as caught, caplog.at_level(logging.DEBUG, logger="backlog_watch"):
             await notifier.send(urgent_notification())
     finally:
         await notifier.close()

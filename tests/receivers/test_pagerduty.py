@@ -20,7 +20,13 @@ from tests.receivers.conftest import Episode
 
 
 def entry(standin: PagerDutyStandIn, **settings: Any) -> dict[str, Any]:
-    return {"name": "pager", "type": "pagerduty", "routing_key": standin.routing_key, "url": standin.enqueue_url, **settings}
+    return {
+        "name": "pager",
+        "type": "pagerduty",
+        "routing_key": standin.routing_key,
+        "url": standin.enqueue_url,
+        **settings,
+    }
 
 
 async def test_trigger_acknowledge_resolve_with_the_fingerprint_as_dedup_key(
@@ -48,7 +54,7 @@ async def test_trigger_acknowledge_resolve_with_the_fingerprint_as_dedup_key(
     details = payload["custom_details"]
     assert (details["value"], details["threshold"], details["ticket_count"]) == (total, episode.backlog, total)
     assert details["fires_when"] == f"open tickets above {episode.backlog}" and len(details["tickets"]) == 10
-    assert all(link["href"].startswith(episode.sim.url) for link in trigger["links"])  # type: ignore[attr-defined]
+    assert all(link["href"].startswith(episode.sim.url) for link in trigger["links"])
 
     acknowledged = await episode.acknowledge(by="alice")
     assert pagerduty.events[1] == {
@@ -108,7 +114,7 @@ async def test_a_refused_event_is_a_permanent_error_saying_why_without_the_routi
     wrong = "0" * 32
     notifier = PagerDutyNotifier("pager", routing_key=SecretStr(wrong), url=pagerduty.enqueue_url)
     try:
-        with pytest.raises(NotifyError) as caught, caplog.at_level(logging.DEBUG):
+        with pytest.raises(NotifyError) as caught, caplog.at_level(logging.DEBUG, logger="backlog_watch"):
             await notifier.send(urgent_notification())
     finally:
         await notifier.close()
@@ -116,4 +122,3 @@ async def test_a_refused_event_is_a_permanent_error_saying_why_without_the_routi
     assert "PagerDuty refused the request: HTTP 400" in str(caught.value) and "Invalid routing key" in str(caught.value)
     assert wrong not in str(caught.value) + repr(notifier) + caplog.text
     assert isinstance(notifier, AcknowledgingNotifier)
-

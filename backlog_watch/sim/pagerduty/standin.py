@@ -10,6 +10,8 @@ resolve without ``dedup_key``. Outages: ``fail_next`` (5xx), ``rate_limit_next``
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from backlog_watch.sim.receiver import ReceiverStandIn, Schema, json_object
@@ -35,7 +37,7 @@ class PagerDutyStandIn(ReceiverStandIn):
         return f"{self.url}/v2/enqueue"
 
     @property
-    def events(self) -> list[dict[str, object]]:
+    def events(self) -> list[dict[str, Any]]:
         """The accepted events, oldest first."""
         return [r.json for r in self.accepted]
 

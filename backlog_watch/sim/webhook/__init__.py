@@ -1,5 +1,5 @@
 """The webhook receiver stand-in (see standin): checks requests against the vendor's documented schema, records them."""
 
-from backlog_watch.sim.webhook.standin import WebhookStandIn
+from backlog_watch.sim.webhook.standin import WebhookStandIn, check_alertmanager
 
-__all__ = ["WebhookStandIn"]
+__all__ = ["WebhookStandIn", "check_alertmanager"]
