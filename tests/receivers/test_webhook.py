@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -159,6 +160,14 @@ def test_config_mistakes_are_named_and_the_url_masked(settings: dict[str, Any], 
 def test_a_text_body_template_needs_its_content_type() -> None:
     config = parse(hook_doc(body_template="{{ severity }}: {{ headline }}", content_type="text/plain"))
     assert config.notifier("hook").content_type == "text/plain"  # type: ignore[attr-defined]
+
+
+def test_the_readmes_body_template_makes_json_of_any_headline() -> None:
+    readme_example = '{"text": {{ (severity ~ " " ~ alert.rule ~ ": " ~ headline) | tojson }}}'
+    notifier = WebhookNotifier.from_settings(parse(hook_doc(body_template=readme_example)).notifier("hook"))
+    quoted = urgent_notification()
+    quoted = replace(quoted, alert=replace(quoted.alert, rule='say "hi"'))
+    assert json.loads(notifier.body(quoted)) == {"text": 'CRITICAL say "hi": 23 open'}
 
 
 def test_the_payload_is_what_alertmanager_receivers_read() -> None:
