@@ -8,8 +8,9 @@ refusal says all of them, as the vendors' error bodies do.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from backlog_watch.sim.server import FaultQueue, LoopbackServer, header_seconds
 
-__all__ = ["ReceivedRequest", "ReceiverStandIn", "Schema"]
+__all__ = ["ReceivedRequest", "ReceiverStandIn", "Schema", "serve_receiver"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class ReceiverStandIn(LoopbackServer):
         super().__init__()
         self.requests: list[ReceivedRequest] = []
         self.faults = FaultQueue()
+        self.echo: Callable[[ReceivedRequest], None] | None = None
+        """Told of every request as it is answered (``backlog-watch simulate`` prints them)."""
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """Answer the next ``n`` requests with ``status`` (the receiver down)."""
@@ -76,15 +79,31 @@ class ReceiverStandIn(LoopbackServer):
                 response.headers["Retry-After"] = header_seconds(fault.retry_after or 0)
         else:
             response = self.answer(request, body)
-        self.requests.append(
-            ReceivedRequest(
-                request.method, request.path, dict(request.query), dict(request.headers), body, response.status
-            )
+        received = ReceivedRequest(
+            request.method, request.path, dict(request.query), dict(request.headers), body, response.status
         )
+        self.requests.append(received)
+        if self.echo is not None:
+            self.echo(received)
         return response
 
     def answer(self, request: web.Request, body: bytes) -> web.Response:
         raise NotImplementedError
+
+
+async def serve_receiver(
+    standin: ReceiverStandIn, port: int, *, host: str, about: Callable[[], Sequence[str]], out: Callable[[str], None]
+) -> None:
+    """Serve a stand-in until cancelled: ``about()`` (where to point a notifier) first, then each request
+    as it comes (status, method, path, body) so one can watch what a notifier sends."""
+    await standin.start(host, port)
+    for line in about():
+        out(line)
+    standin.echo = lambda r: out(f"{r.status} {r.method} {r.path}\n{r.body.decode(errors='replace')}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await standin.stop()
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:
