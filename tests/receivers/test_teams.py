@@ -68,7 +68,10 @@ async def test_a_warning_card_then_a_resolved_card(teams: TeamsStandIn, episode_
     assert len(teams.requests) == 2
 
 
-async def test_an_outage_is_retried_by_the_outbox_and_posted_once(teams: TeamsStandIn, episode_for: Any) -> None:
+async def test_an_outage_is_retried_by_the_outbox_and_posted_once(
+    teams: TeamsStandIn, episode_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)  # what the daemon logs (libraries' INFO lines are off in production)
     episode: Episode = episode_for(entry(teams))
     teams.rate_limit_next(1, retry_after=45)
     teams.fail_next(1, status=502)
@@ -78,6 +81,8 @@ async def test_an_outage_is_retried_by_the_outbox_and_posted_once(teams: TeamsSt
     episode.clock.advance(61)
     assert await episode.run() == 0
     assert [r.status for r in teams.requests] == [429, 502, 202]
+    assert "failed (next try" in caplog.text and "Teams answered HTTP 429" in caplog.text
+    assert teams.sig not in caplog.text  # the URL is the credential
     assert len(teams.cards) == 1
     episode.clock.advance(timedelta(hours=2))
     assert await episode.run() == 0
