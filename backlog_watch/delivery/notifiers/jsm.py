@@ -14,7 +14,7 @@ in JSM meanwhile) leaves nothing to do. Auth: Basic, an Atlassian account's emai
 from __future__ import annotations
 
 import base64
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,7 @@ API_URL = "https://api.atlassian.com"
 MESSAGE_MAX = 130
 DESCRIPTION_MAX = 15_000
 ALIAS_MAX = 512
-SOURCE_MAX = 100
+TAG_MAX = 50
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 DEFAULT_PRIORITY: dict[Literal["critical", "warn"], Priority] = {"critical": "P1", "warn": "P3"}
 
@@ -47,7 +47,8 @@ class JsmSettings(NotifierSettings):
     """Our levels as JSM priorities (P1 highest); a level left out is P3."""
     responders: list[dict[str, str]] = Field(default_factory=list, max_length=50)
     """Who JSM notifies, e.g. ``[{type: team, name: Support leads}]``; none: the integration's routing."""
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(min_length=1, max_length=TAG_MAX)]] = Field(default_factory=list, max_length=19)
+    """Tags of every alert; the rule's name is added as one more (JSM takes 20 of 50 characters)."""
     api_url: str = API_URL
     """Another API host (a local stand-in in tests); http:// for loopback only."""
     timeout: float = Field(default=10.0, gt=0, le=120)
@@ -68,7 +69,7 @@ def create_body(notification: Notification, settings: JsmSettings, tz: ZoneInfo 
         "source": "backlog-watch",
         "entity": clip(render.scope_text(alert), ALIAS_MAX),
         "priority": settings.priority.get(alert.level, "P3"),
-        "tags": [*settings.tags, alert.rule][:20],
+        "tags": [*settings.tags, clip(alert.rule, TAG_MAX)],
         "details": {
             "rule": alert.rule,
             "level": alert.level,
