@@ -157,15 +157,23 @@ def test_config_problems_are_named_by_file_line_and_key_and_the_token_masked() -
         "api_token": "tok-775533",
         "priority": {"critical": "P0"},
         "api_url": "http://jsm.example.com",
+        "responders": [{"type": "team", "name": "Leads"}, {"type": "group", "name": "x"}, {"type": "user"}],
     }
     with pytest.raises(ConfigError) as caught:
         parse(receiver_doc(block))
     assert [": ".join(p.split(": ")[:2]) for p in caught.value.problems] == [
         "test.yaml:14: notifiers[0].priority.critical",
         "test.yaml:15: notifiers[0].api_url",
+        "test.yaml:19: notifiers[0].responders[1].type",
+        "test.yaml:21: notifiers[0].responders[2]",
     ]
     assert "tok-775533" not in "\n".join(caught.value.problems)
-    config = parse(receiver_doc({**block, "priority": {"critical": "P2"}, "api_url": "https://api.atlassian.com"}))
+    fixed = {
+        "priority": {"critical": "P2"},
+        "api_url": "https://api.atlassian.com",
+        "responders": [{"type": "team", "id": "t1"}],
+    }
+    config = parse(receiver_doc({**block, **fixed}))
     assert config.notifier("ops").priority == {"critical": "P2"}  # type: ignore[attr-defined]
 
 

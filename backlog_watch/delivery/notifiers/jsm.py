@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification
@@ -35,6 +35,23 @@ Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 DEFAULT_PRIORITY: dict[Literal["critical", "warn"], Priority] = {"critical": "P1", "warn": "P3"}
 
 
+class Responder(BaseModel):
+    """Who JSM notifies of an alert: a team, user, escalation or schedule, by id or by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["team", "user", "escalation", "schedule"]
+    id: str | None = None
+    name: str | None = None
+    username: str | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Responder:
+        if not (self.id or self.name or self.username):
+            raise ValueError("give its id, name (team, escalation, schedule) or username (user)")
+        return self
+
+
 class JsmSettings(NotifierSettings):
     """A JSM Operations site (its cloud id) and an account allowed to create alerts there."""
 
@@ -45,7 +62,7 @@ class JsmSettings(NotifierSettings):
     api_token: SecretStr
     priority: dict[Literal["critical", "warn"], Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY))
     """Our levels as JSM priorities (P1 highest); a level left out is P3."""
-    responders: list[dict[str, str]] = Field(default_factory=list, max_length=50)
+    responders: list[Responder] = Field(default_factory=list, max_length=50)
     """Who JSM notifies, e.g. ``[{type: team, name: Support leads}]``; none: the integration's routing."""
     tags: list[Annotated[str, Field(min_length=1, max_length=TAG_MAX)]] = Field(default_factory=list, max_length=19)
     """Tags of every alert; the rule's name is added as one more (JSM takes 20 of 50 characters)."""
@@ -80,7 +97,7 @@ def create_body(notification: Notification, settings: JsmSettings, tz: ZoneInfo 
         },
     }
     if settings.responders:
-        body["responders"] = settings.responders
+        body["responders"] = [r.model_dump(exclude_none=True) for r in settings.responders]
     return body
 
 
