@@ -19,10 +19,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back
 from backlog_watch.alerting.silences import Silence
 from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, plan
+from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Reason, plan
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox, OutboxRow
 from backlog_watch.errors import NotifyError
@@ -59,11 +60,13 @@ def plan_due(
     now: datetime,
     data_as_of: Mapping[str, datetime | None],
     muted: Mapping[str, Muted],
+    acknowledged: Mapping[str, Acknowledgement] | None = None,
 ) -> Due:
     """What each notifier must be told now, against what it was told or has queued; silenced and
-    inhibited alerts are not planned at all (quiet hours only hold, in the outbox)."""
+    inhibited alerts are not planned at all (quiet hours only hold, in the outbox), acknowledged
+    ones only when they resolve."""
     skip = held_back(muted)
-    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of)
+    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of, acknowledged)
     return [(name, n) for name, n in planned if n.alert.fingerprint not in skip]
 
 
@@ -205,6 +208,9 @@ class Deliverer:
         result: DispatchResult,
     ) -> None:
         notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
+        if notification.reason is Reason.ACKNOWLEDGED and not getattr(notifier, "acknowledges", False):
+            record(self.outbox, name, [(row, notification, Delivery())])  # nothing to tell it: logged only
+            return
         try:
             delivery = await notifier.send(notification)
         except NotifyError as exc:
