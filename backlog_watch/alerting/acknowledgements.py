@@ -37,6 +37,11 @@ def same_episode(action: ActionRecord, alert: Alert) -> bool:
     return alert.firing_since is not None and abs((action.episode - alert.firing_since).total_seconds()) < 0.001
 
 
+def earliest_episode(alerts: Mapping[str, Alert], now: datetime) -> datetime:
+    """Where to start reading actions: the oldest firing episode (older actions hold for none)."""
+    return min((a.firing_since for a in alerts.values() if a.is_firing and a.firing_since), default=now)
+
+
 def standing(actions: Iterable[ActionRecord], alerts: Mapping[str, Alert]) -> dict[str, Acknowledgement]:
     """The acknowledgement in force for each firing alert's episode (the last word of its actions)."""
     acks: dict[str, Acknowledgement | None] = {}

@@ -20,14 +20,15 @@ from datetime import datetime
 from typing import Any
 
 from backlog_watch.alerting.acknowledgements import Acknowledgement
+from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back
 from backlog_watch.alerting.silences import Silence
 from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Reason, plan
+from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Reason, plan, same_episode
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox, OutboxRow
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import Alert, LogEntry, Muted
+from backlog_watch.models import Alert, AlertState, LogEntry, Muted
 from backlog_watch.rules.backlog import RuleBase
 
 log = logging.getLogger(__name__)
@@ -248,3 +249,16 @@ async def _all_or_none(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def acknowledgement_news(alert: Alert, rule: RuleBase, ack: Acknowledgement, outbox: Outbox, now: datetime) -> Due:
+    """ACKNOWLEDGED news for every notifier told about this episode: Slack edits its parent, a pager
+    acknowledges its incident (a notifier without ``acknowledges`` only logs it)."""
+    own = tuple(rule.notify or ())
+    told = [*own, *escalated_notifiers(rule.escalate or (), alert, now, own)]
+    due: Due = []
+    for name in told:
+        entry = outbox.log_entry(alert.fingerprint, name)
+        if entry is not None and same_episode(entry, alert) and entry.state is AlertState.FIRING:
+            due.append((name, Notification(alert, Reason.ACKNOWLEDGED, rule, now, entry, acknowledged=ack)))
+    return due

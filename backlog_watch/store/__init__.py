@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionRecord",
-    "Fold", "News", "QueuedNews", "SilenceRecord", "Store", "StoreError", "copy_store", "open_store"]
+    "Fold",
+    "News",
+    "QueuedNews",
+    "SilenceRecord",
+    "Store",
+    "StoreError",
+    "copy_store",
+    "open_store",
+]
 
 
 class Store(Protocol):
