@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -212,6 +212,30 @@ class ChannelPacer:
         self._last[key] = self._clock()
 
 
+class SlackAppSettings(BaseModel):
+    """The Slack app behind the bot: buttons on alerts, /backlog and the App Home (manifest.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["socket_mode", "http"] = "socket_mode"
+    """Socket Mode needs no public URL; ``http`` is POST /slack/events on the daemon's web server."""
+    app_token: SecretStr | None = None
+    """The app-level token (``xapp-...``, scope connections:write), for Socket Mode."""
+    signing_secret: SecretStr | None = None
+    """The app's signing secret, which verifies every request to /slack/events."""
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SlackAppSettings:
+        if self.transport == "socket_mode":
+            if self.app_token is None:
+                raise ValueError("transport socket_mode needs app_token (an xapp-... app-level token)")
+            if not self.app_token.get_secret_value().startswith("xapp-"):
+                raise ValueError("app_token must be an app-level token (xapp-...), not a bot token")
+        if self.transport == "http" and self.signing_secret is None:
+            raise ValueError("transport http needs signing_secret (the app's Signing Secret)")
+        return self
+
+
 class SlackSettings(NotifierSettings):
     """Slack through a bot token: chat.postMessage, replies in thread, edits in place."""
 
@@ -220,6 +244,8 @@ class SlackSettings(NotifierSettings):
     channel: str = Field(min_length=1, max_length=80)  # Slack's longest channel name
     api_url: str = "https://slack.com/api/"
     """Another Slack Web API (a local stand-in in tests and the demo); http:// for loopback only."""
+    interactive: SlackAppSettings | None = None
+    """Buttons, /backlog and the App Home through this Slack app (None: messages only)."""
 
     @field_validator("api_url")
     @classmethod

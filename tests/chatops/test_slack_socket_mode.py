@@ -1,0 +1,114 @@
+"""End to end over Socket Mode: the Slack stand-in sends what people click through slack-sdk's real
+SocketModeClient, into the real daemon, store, outbox and simulators; the stand-in shows the result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from backlog_watch.app import Chat, Parts, assemble, slack_chat
+from backlog_watch.delivery.notifiers.slack import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, UNSNOOZE_ACTION
+from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.sim.slack.web_api import SlackMessage
+from tests.helpers.config import document, parse, slack, threshold, zendesk
+from tests.helpers.waiting import until
+
+ALICE = ("U0ALICE", "alice", "alice@example.com")
+
+
+def config_for(sim: ZendeskSimulator, standin: SlackStandIn, db: Path, **rule: object):  # type: ignore[no-untyped-def]
+    interactive = {"transport": "socket_mode", "app_token": standin.app_token}
+    return parse(
+        document(
+            db=db,
+            helpdesks=[zendesk(sim)],
+            notifiers=[slack(standin, interactive=interactive)],
+            notify=["slack"],
+            repeat_every="1h",
+            rules=[threshold(**rule)],
+        )
+    )
+
+
+@asynccontextmanager
+async def running(config, clock: SimClock, standin: SlackStandIn) -> AsyncIterator[tuple[Parts, Chat]]:  # type: ignore[no-untyped-def]
+    async with assemble(config, clock=clock.now) as parts, slack_chat(config, parts) as chat:
+        assert chat is not None
+        await until(standin.connected.is_set, what="the Socket Mode client's connection")
+        yield parts, chat
+
+
+def parent(standin: SlackStandIn) -> SlackMessage:
+    (message,) = standin.messages("#support")
+    return message
+
+
+async def click(standin: SlackStandIn, action_id: str, option: str | None = None) -> None:
+    envelope = await standin.send_envelope("interactive", standin.click(parent(standin), action_id, ALICE[0], option))
+    await until(envelope.acked.is_set, what=f"the ack of {action_id}")
+
+
+async def test_acknowledge_edits_the_parent_stops_repeats_and_a_worsening_clears_it(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    slack_standin.add_user(*ALICE)
+    sim_clock.advance(120)
+    backlog = len(zendesk_sim.open_ids())
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3, critical_above=backlog + 2)
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        buttons = [e["action_id"] for b in parent(slack_standin).blocks if b["type"] == "actions" for e in b["elements"]]
+        assert ACKNOWLEDGE_ACTION in buttons and SNOOZE_ACTION in buttons
+
+        await click(slack_standin, ACKNOWLEDGE_ACTION)
+        await until(lambda: "Acknowledged by @alice at" in str(parent(slack_standin).blocks), what="the edited parent")
+        edited = parent(slack_standin)
+        assert ACKNOWLEDGE_ACTION not in str(edited.blocks)  # acknowledged once: no button left for it
+        (ack,) = parts.store.actions(sim_clock.now() - timedelta(days=1))
+        assert (ack.action, ack.actor, ack.level) == ("acknowledge", "alice", "warn")
+
+        sim_clock.advance(2 * 3600)  # past repeat_every: an unacknowledged alert would be repeated
+        await parts.daemon.evaluate()
+        assert len(parent(slack_standin).replies) == 0
+
+        for _ in range(6):  # warn -> critical clears the acknowledgement and notifies again
+            zendesk_sim.create_ticket(subject="Another one")
+        sim_clock.advance(120)
+        await parts.daemon.once()
+        message = parent(slack_standin)
+        assert [r.text.startswith(":red_circle: Escalated to critical") for r in message.replies] == [True]
+        assert "Acknowledged by" not in str(message.blocks) and ACKNOWLEDGE_ACTION in str(message.blocks)
+        actions = parts.store.actions(sim_clock.now() - timedelta(days=1))
+        assert [(a.action, a.actor, a.detail) for a in actions][-1] == ("unacknowledge", "backlog-watch", "now critical")
+    assert slack_standin.unacked == []
+
+
+async def test_snooze_makes_a_silence_on_exactly_this_alert_by_the_clicker_and_unsnooze_ends_it(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    slack_standin.add_user(*ALICE)
+    sim_clock.advance(120)
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        await click(slack_standin, SNOOZE_ACTION, "4h")
+        await until(lambda: len(parent(slack_standin).replies) == 1, what="the snooze told in the thread")
+        assert "Snoozed by @alice until" in parent(slack_standin).replies[0].text
+        (silence,) = parts.store.silences()
+        assert silence.created_by == "alice"
+        assert set(silence.matchers) == {("helpdesk", "=", "zendesk"), ("rule", "=", "backlog-size")}
+        assert silence.ends_at - silence.starts_at == timedelta(hours=4)
+
+        sim_clock.advance(2 * 3600)
+        evaluation = await parts.daemon.evaluate()
+        assert [m.reason for m in evaluation.muted.values()] == ["silenced"]
+        assert len(parent(slack_standin).replies) == 1  # snoozed: no repeat
+
+        await click(slack_standin, UNSNOOZE_ACTION)
+        await until(lambda: len(parent(slack_standin).replies) == 2, what="the unsnooze told in the thread")
+        assert "Unsnoozed by @alice" in parent(slack_standin).replies[1].text
+        (ended,) = parts.store.silences()
+        assert ended.ends_at == sim_clock.now()
+        assert [a.action for a in parts.store.actions(sim_clock.now() - timedelta(days=1))] == ["snooze", "unsnooze"]
