@@ -19,7 +19,7 @@ from backlog_watch.business_hours import BusinessCalendar
 from backlog_watch.daemon import Daemon
 from backlog_watch.delivery.pipeline import Due, acknowledgement_news
 from backlog_watch.delivery.render import local_time
-from backlog_watch.errors import HelpdeskError
+from backlog_watch.errors import AuthError, HelpdeskError
 from backlog_watch.models import Alert, AlertState, Ticket
 from backlog_watch.sources.connector import Assigns
 from backlog_watch.store import ActionRecord
@@ -170,9 +170,11 @@ class AlertActions:
             return Outcome(False, "Your Slack profile shows no email, so no helpdesk agent can be matched to you.")
         try:
             agent = await connector.assign(ticket.id, email)
-        except HelpdeskError as exc:
-            text = f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {exc}"
-            return Outcome(True, text)  # the refusal is news for the thread, not a private matter
+        except AuthError as exc:
+            why = f"its credentials may not write (HTTP {exc.status})"
+            return Outcome(True, f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {why}.")
+        except HelpdeskError as exc:  # the refusal is news for the thread, not a private matter
+            return Outcome(True, f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {exc}.")
 
         def apply(alerts: Mapping[str, Alert], now: datetime) -> tuple[Outcome, Due]:
             self._record(alerts.get(alert.fingerprint, alert), TAKE, actor, now, f"#{ticket.id} to {agent}")

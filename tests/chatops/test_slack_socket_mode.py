@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from backlog_watch.app import Chat, Parts, assemble, slack_chat
-from backlog_watch.delivery.notifiers.slack import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, UNSNOOZE_ACTION
+from backlog_watch.config.models import Config
+from backlog_watch.delivery.notifiers.slack import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, TAKE_ACTION, UNSNOOZE_ACTION
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from backlog_watch.sim.slack.web_api import SlackMessage
 from tests.helpers.config import document, parse, slack, threshold, zendesk
@@ -18,12 +20,14 @@ from tests.helpers.waiting import until
 ALICE = ("U0ALICE", "alice", "alice@example.com")
 
 
-def config_for(sim: ZendeskSimulator, standin: SlackStandIn, db: Path, **rule: object):  # type: ignore[no-untyped-def]
+def config_for(
+    sim: ZendeskSimulator, standin: SlackStandIn, db: Path, actions: dict[str, bool] | None = None, **rule: object
+) -> Config:
     interactive = {"transport": "socket_mode", "app_token": standin.app_token}
     return parse(
         document(
             db=db,
-            helpdesks=[zendesk(sim)],
+            helpdesks=[zendesk(sim, **({"actions": actions} if actions else {}))],
             notifiers=[slack(standin, interactive=interactive)],
             notify=["slack"],
             repeat_every="1h",
@@ -33,7 +37,7 @@ def config_for(sim: ZendeskSimulator, standin: SlackStandIn, db: Path, **rule: o
 
 
 @asynccontextmanager
-async def running(config, clock: SimClock, standin: SlackStandIn) -> AsyncIterator[tuple[Parts, Chat]]:  # type: ignore[no-untyped-def]
+async def running(config: Config, clock: SimClock, standin: SlackStandIn) -> AsyncIterator[tuple[Parts, Chat]]:
     async with assemble(config, clock=clock.now) as parts, slack_chat(config, parts) as chat:
         assert chat is not None
         await until(standin.connected.is_set, what="the Socket Mode client's connection")
@@ -56,10 +60,14 @@ async def test_acknowledge_edits_the_parent_stops_repeats_and_a_worsening_clears
     slack_standin.add_user(*ALICE)
     sim_clock.advance(120)
     backlog = len(zendesk_sim.open_ids())
-    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3, critical_above=backlog + 2)
+    config = config_for(
+        zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 3, critical_above=backlog + 2
+    )
     async with running(config, sim_clock, slack_standin) as (parts, _):
         await parts.daemon.once()
-        buttons = [e["action_id"] for b in parent(slack_standin).blocks if b["type"] == "actions" for e in b["elements"]]
+        buttons = [
+            e["action_id"] for b in parent(slack_standin).blocks if b["type"] == "actions" for e in b["elements"]
+        ]
         assert ACKNOWLEDGE_ACTION in buttons and SNOOZE_ACTION in buttons
 
         await click(slack_standin, ACKNOWLEDGE_ACTION)
@@ -81,7 +89,11 @@ async def test_acknowledge_edits_the_parent_stops_repeats_and_a_worsening_clears
         assert [r.text.startswith(":red_circle: Escalated to critical") for r in message.replies] == [True]
         assert "Acknowledged by" not in str(message.blocks) and ACKNOWLEDGE_ACTION in str(message.blocks)
         actions = parts.store.actions(sim_clock.now() - timedelta(days=1))
-        assert [(a.action, a.actor, a.detail) for a in actions][-1] == ("unacknowledge", "backlog-watch", "now critical")
+        assert [(a.action, a.actor, a.detail) for a in actions][-1] == (
+            "unacknowledge",
+            "backlog-watch",
+            "now critical",
+        )
     assert slack_standin.unacked == []
 
 
@@ -112,3 +124,59 @@ async def test_snooze_makes_a_silence_on_exactly_this_alert_by_the_clicker_and_u
         (ended,) = parts.store.silences()
         assert ended.ends_at == sim_clock.now()
         assert [a.action for a in parts.store.actions(sim_clock.now() - timedelta(days=1))] == ["snooze", "unsnooze"]
+
+
+def an_agent(sim: ZendeskSimulator) -> dict[str, Any]:
+    return next(u for u in sim.account.users.values() if u["role"] == "agent")
+
+
+async def test_take_oldest_assigns_the_oldest_unassigned_ticket_to_the_clicker_in_zendesk(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    agent = an_agent(zendesk_sim)
+    slack_standin.add_user(ALICE[0], ALICE[1], agent["email"])
+    sim_clock.advance(120)
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", actions={"assign": True}, warn_above=1)
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        alert = next(iter(parts.store.load_alerts().values()))
+        oldest = min((t for t in alert.tickets if t.assignee is None), key=lambda t: t.created_at)
+        await click(slack_standin, TAKE_ACTION)
+        await until(lambda: len(parent(slack_standin).replies) == 1, what="the take told in the thread")
+        assert zendesk_sim.ticket(int(oldest.id))["assignee_id"] == agent["id"]
+        assert parent(slack_standin).replies[0].text.startswith(f":raising_hand: #{oldest.id} (")
+        assert parent(slack_standin).replies[0].text.endswith(f"is now assigned to {agent['name']}.")
+        (take,) = parts.store.actions(sim_clock.now() - timedelta(days=1))
+        assert (take.action, take.actor, take.detail) == ("take", "alice", f"#{oldest.id} to {agent['name']}")
+
+        zendesk_sim.can_write = False  # a read-only API user: Zendesk answers 403
+        await click(slack_standin, TAKE_ACTION)
+        await until(lambda: len(parent(slack_standin).replies) == 2, what="the refusal told in the thread")
+        assert "zendesk refused to assign" in parent(slack_standin).replies[1].text
+        assert "may not write (HTTP 403)" in parent(slack_standin).replies[1].text
+        assert len(parts.store.actions(sim_clock.now() - timedelta(days=1))) == 1  # a refusal changes nothing
+
+
+async def test_an_action_on_an_alert_resolved_since_is_answered_privately_and_not_applied(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    slack_standin.add_user(*ALICE)
+    sim_clock.advance(120)
+    backlog = len(zendesk_sim.open_ids())
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=backlog - 1)
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        firing = parent(slack_standin)
+        for ticket_id in sorted(zendesk_sim.open_ids())[:3]:
+            zendesk_sim.solve_ticket(ticket_id)
+        sim_clock.advance(120)
+        await parts.daemon.once()
+        assert "Resolved" in parent(slack_standin).replies[-1].text
+        envelope = await slack_standin.send_envelope(
+            "interactive", slack_standin.click(firing, ACKNOWLEDGE_ACTION, ALICE[0])
+        )
+        await until(lambda: len(slack_standin.ephemerals) == 1, what="the private answer")
+        assert envelope.acked.is_set()
+        (answer,) = slack_standin.ephemerals
+        assert answer["user"] == ALICE[0] and "resolved at" in str(answer["text"])
+        assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
