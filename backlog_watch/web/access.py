@@ -29,8 +29,8 @@ from backlog_watch.config.http import HttpAuth
 OPEN_PATHS = ("/healthz", "/readyz")
 OPEN_PREFIXES = ("/hooks/", "/slack/")
 READONLY_PATHS = ("/", "/api/backlog", "/metrics")
-REDACTED_KEYS = frozenset({"summary", "url", "scope", "labels"})
-REDACTED_WORDS = ("subject", "assignee", "requester", "agent")
+REDACTED_KEYS = frozenset({"summary", "url", "scope", "labels", "detail"})
+REDACTED_WORDS = ("subject", "assignee", "requester", "agent", "actor", "acknowledged_by")
 """A key naming a person or a ticket's content is left out of the public board, wherever it nests."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -145,7 +145,7 @@ def make_app(state: WebState | None = None) -> web.Application:
             hook_handler(state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook),
         )
     if state.slack_events is not None:
-        app.router.add_post("/slack/events", state.slack_events)
+        app.router.add_post("/slack/events", state.slack_events.handle)
     return app
 
 

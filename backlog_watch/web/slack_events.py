@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 WINDOW = 5 * 60
 """Seconds a request's timestamp may be off (Slack's own advice, and what SignatureVerifier checks)."""
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _SecondsClock(Clock):
@@ -66,7 +64,7 @@ class SlackEvents:
         self._seen[signature] = now
         return True
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         if not self._verified(body, request):
             return web.json_response({"ok": False, "error": "invalid_signature"}, status=401)
