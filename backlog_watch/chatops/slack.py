@@ -129,9 +129,13 @@ def card_text(card: Mapping[str, Any]) -> str:
         f"oldest {oldest['age']}" if oldest.get("age") else "",
         f"{card['sla_breached']} SLA breached",
         f"{card['days_to_clear']} days to clear" if card.get("days_to_clear") is not None else "",
-        f"{len(card.get('alerts', []))} alerts firing",
+        _count(len(card.get("alerts", [])), "alert") + " firing",
     ]
     return f"*{card['name']}* ({card['word']}): " + " · ".join(p for p in parts if p)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -180,3 +180,22 @@ async def test_an_action_on_an_alert_resolved_since_is_answered_privately_and_no
         (answer,) = slack_standin.ephemerals
         assert answer["user"] == ALICE[0] and "resolved at" in str(answer["text"])
         assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
+
+
+async def test_the_slash_command_rides_on_its_ack_and_app_home_is_published_over_socket_mode(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    slack_standin.add_user(*ALICE)
+    sim_clock.advance(120)
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        command = await slack_standin.send_envelope("slash_commands", slack_standin.slash_command(ALICE[0], "#support"))
+        await until(command.acked.is_set, what="the ack of /backlog")
+        assert command.response is not None and command.response["response_type"] == "ephemeral"
+        assert command.response["text"].startswith(f"*All helpdesks* (WARN): {len(zendesk_sim.open_ids())} open")
+        opened = await slack_standin.send_envelope("events_api", slack_standin.home_opened(ALICE[0]))
+        await until(lambda: ALICE[0] in slack_standin.home_views, what="views.publish of the App Home")
+        assert opened.acked.is_set() and opened.response is None
+        assert "1 alert firing" in str(slack_standin.home_views[ALICE[0]]["blocks"])
+    assert slack_standin.unacked == []
