@@ -65,7 +65,9 @@ class NotifierSettings(BaseModel):
 
 
 class Notifier(Protocol):
-    """A built notifier: where notifications go."""
+    """A built notifier: where notifications go. One that sets ``acknowledges = True`` (a class attribute)
+    is also sent ``Reason.ACKNOWLEDGED`` news when someone acknowledges an alert it was told about;
+    the others only have it logged."""
 
     name: str
 
