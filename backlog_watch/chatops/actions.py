@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from backlog_watch.alerting.acknowledgements import ACKNOWLEDGE, Acknowledgement, standing
@@ -43,19 +44,26 @@ class AlertReference:
     @classmethod
     def parse(cls, text: str) -> AlertReference:
         fingerprint, _, episode = text.rpartition(":")
-        if not fingerprint:
-            raise ValueError(f'"{text}" is not an alert reference')
-        return cls(fingerprint, datetime.fromtimestamp(float(episode), UTC))
+        try:
+            if not fingerprint:
+                raise ValueError("no fingerprint")
+            return cls(fingerprint, datetime.fromtimestamp(float(episode), UTC))
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(f'"{text[:80]}" is not an alert reference') from None
 
     def matches(self, alert: Alert) -> bool:
         return alert.firing_since is not None and abs((alert.firing_since - self.episode).total_seconds()) < 0.001
 
 
+Audience = Literal["thread", "clicker", "parent"]
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What to tell: ``applied`` False means nothing was changed (say it to the clicker alone)."""
+    """What to tell, and to whom: the alert's ``thread`` (the team sees who did what), the ``clicker``
+    alone (nothing was changed), or nobody because the ``parent`` message is edited by the pipeline."""
 
-    applied: bool
+    audience: Audience
     text: str
 
 
@@ -74,8 +82,8 @@ class AlertActions:
             return None
         if alert is not None and alert.resolved_at is not None and reference.matches(alert):
             when = local_time(alert.resolved_at, self.tz)
-            return Outcome(False, f"This alert resolved at {when}: nothing to do, thank you.")
-        return Outcome(False, "This alert is no longer firing (it resolved since): nothing was changed.")
+            return Outcome("clicker", f"This alert resolved at {when}: nothing to do, thank you.")
+        return Outcome("clicker", "This alert is no longer firing (it resolved since): nothing was changed.")
 
     def _record(self, alert: Alert, action: str, actor: str, now: datetime, detail: str = "") -> None:
         assert alert.firing_since is not None
@@ -95,12 +103,12 @@ class AlertActions:
             alert = alerts[reference.fingerprint]
             held = standing(self.daemon.store.actions(reference.episode), alerts).get(alert.fingerprint)
             if held is not None:
-                return Outcome(False, f"Already acknowledged by @{held.by}."), []
+                return Outcome("clicker", f"Already acknowledged by @{held.by}."), []
             self._record(alert, ACKNOWLEDGE, actor, now)
             rule = self.daemon.all_rules.get(alert.rule)
             ack = Acknowledgement(actor, now, alert.level, alert.ticket_count)
             due = acknowledgement_news(alert, rule, ack, self.daemon.outbox, now) if rule else []
-            return Outcome(True, f"Acknowledged by @{actor} at {now.astimezone(self.tz):%H:%M}"), due
+            return Outcome("parent", f"Acknowledged by @{actor} at {now.astimezone(self.tz):%H:%M}"), due
 
         return await self.daemon.act(apply)
 
@@ -112,21 +120,22 @@ class AlertActions:
             if gone is not None:
                 return gone, []
             alert = alerts[reference.fingerprint]
+            if choice not in (*SNOOZE_FOR, MORNING):
+                return Outcome("clicker", f'"{choice}" is not a snooze this version knows: nothing was changed.'), []
             until = self.snooze_end(alert, choice, now)
             silence = Silences(self.daemon.store).add(
                 exact_matchers(alert), ends_at=until, created_by=actor, comment="snoozed from Slack", now=now
             )
             shown = local_time(until, self.tz)
             self._record(alert, SNOOZE, actor, now, f"silence {silence.id[:8]} until {shown}")
-            return Outcome(True, f":zzz: Snoozed by @{actor} until {shown} (silence {silence.id[:8]})."), []
+            return Outcome("thread", f":zzz: Snoozed by @{actor} until {shown} (silence {silence.id[:8]})."), []
 
         return await self.daemon.act(apply)
 
     def snooze_end(self, alert: Alert, choice: str, now: datetime) -> datetime:
+        """When a snooze ends: an hour or four from now, or the next business morning (``MORNING``)."""
         if choice in SNOOZE_FOR:
             return now + SNOOZE_FOR[choice]
-        if choice != MORNING:
-            raise ValueError(f'unknown snooze "{choice}"')
         rule = self.daemon.all_rules.get(alert.rule)
         calendar = self.calendars.get(rule.business_hours) if rule and rule.business_hours else None
         return next_morning(calendar, now, self.tz)
@@ -143,11 +152,11 @@ class AlertActions:
             wanted = set(exact_matchers(alert))
             ended = [s for s in silences.active(now) if set(s.matchers) == wanted]
             if not ended:
-                return Outcome(False, "This alert is not snoozed."), []
+                return Outcome("clicker", "This alert is not snoozed."), []
             for silence in ended:
                 silences.expire(silence.id, now)
             self._record(alert, UNSNOOZE, actor, now, ", ".join(f"silence {s.id[:8]}" for s in ended))
-            return Outcome(True, f":bell: Unsnoozed by @{actor}."), []
+            return Outcome("thread", f":bell: Unsnoozed by @{actor}."), []
 
         return await self.daemon.act(apply)
 
@@ -160,25 +169,25 @@ class AlertActions:
         alert = alerts[reference.fingerprint]
         ticket = oldest_unassigned(alert.tickets)
         if ticket is None:
-            return Outcome(False, "Every ticket of this alert has an assignee already.")
+            return Outcome("clicker", "Every ticket of this alert has an assignee already.")
         connector = self.daemon.connectors.get(ticket.helpdesk)
         if connector is None or not connector.settings.actions.assign or not isinstance(connector, Assigns):
             return Outcome(
-                False, f"Assigning tickets is not enabled for {ticket.helpdesk} (actions: {{assign: true}})."
+                "clicker", f"Assigning tickets is not enabled for {ticket.helpdesk} (actions: {{assign: true}})."
             )
         if not email:
-            return Outcome(False, "Your Slack profile shows no email, so no helpdesk agent can be matched to you.")
+            return Outcome("clicker", "Your Slack profile shows no email, so no helpdesk agent can be matched to you.")
         try:
             agent = await connector.assign(ticket.id, email)
         except AuthError as exc:
             why = f"its credentials may not write (HTTP {exc.status})"
-            return Outcome(True, f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {why}.")
+            return Outcome("thread", f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {why}.")
         except HelpdeskError as exc:  # the refusal is news for the thread, not a private matter
-            return Outcome(True, f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {exc}.")
+            return Outcome("thread", f":warning: {ticket.helpdesk} refused to assign #{ticket.id} to @{actor}: {exc}.")
 
         def apply(alerts: Mapping[str, Alert], now: datetime) -> tuple[Outcome, Due]:
             self._record(alerts.get(alert.fingerprint, alert), TAKE, actor, now, f"#{ticket.id} to {agent}")
-            return Outcome(True, f":raising_hand: #{ticket.id} ({ticket.subject}) is now assigned to {agent}."), []
+            return Outcome("thread", f":raising_hand: #{ticket.id} ({ticket.subject}) is now assigned to {agent}."), []
 
         return await self.daemon.act(apply)
 

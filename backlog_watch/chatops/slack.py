@@ -1,10 +1,11 @@
 """The Slack app: what people do in Slack, whichever transport brought it (socket_mode.py or the HTTP
 endpoint, web/slack_events.py).
 
-A click on an alert's parent (``block_actions``) becomes an ``AlertActions`` call: a refusal or an
-alert resolved since is answered to the clicker alone (chat.postEphemeral); a snooze, an unsnooze and
-a take are told in the alert's thread, so the team sees who did what; an acknowledgement shows on the
-parent itself, edited by the delivery pipeline. ``/backlog [helpdesk]`` answers with the wallboard's
+A click on an alert's parent (``block_actions``) becomes an ``AlertActions`` call, whose ``Outcome``
+says where it is told: in the alert's thread (a snooze, an unsnooze, a take or the helpdesk's refusal
+of it: the team sees who did what), to the clicker alone (chat.postEphemeral: nothing was changed, e.g.
+the alert resolved since), or nowhere, as an acknowledgement shows on the parent, edited by the
+delivery pipeline. ``/backlog [helpdesk]`` answers with the wallboard's
 numbers, to the caller only; opening the App Home tab publishes them there (views.publish).
 """
 
@@ -51,12 +52,14 @@ class SlackApp:
             block_id = str(action.get("block_id", ""))
             if not block_id.startswith(ACTIONS_BLOCK + ":"):
                 continue
-            reference = AlertReference.parse(block_id.removeprefix(ACTIONS_BLOCK + ":"))
+            try:
+                reference = AlertReference.parse(block_id.removeprefix(ACTIONS_BLOCK + ":"))
+            except ValueError:
+                log.warning("ignoring a Slack action on a block this version did not make: %s", block_id[:80])
+                continue
             outcome = await self._act(action, reference, user)
             if outcome is not None:
-                await self._tell(
-                    outcome, channel, str(user.get("id", "")), thread, public=action["action_id"] != ACKNOWLEDGE_ACTION
-                )
+                await self._tell(outcome, channel, str(user.get("id", "")), thread)
 
     async def _act(
         self, action: Mapping[str, Any], reference: AlertReference, user: Mapping[str, Any]
@@ -84,15 +87,13 @@ class SlackApp:
         email = ((response.get("user") or {}).get("profile") or {}).get("email")
         return str(email) if email else None
 
-    async def _tell(
-        self, outcome: Outcome, channel: str | None, user: str, thread: str | None, *, public: bool
-    ) -> None:
+    async def _tell(self, outcome: Outcome, channel: str | None, user: str, thread: str | None) -> None:
         if channel is None:
             return
         try:
-            if not outcome.applied:
+            if outcome.audience == "clicker":
                 await self.client.chat_postEphemeral(channel=channel, user=user, text=outcome.text, thread_ts=thread)
-            elif public:
+            elif outcome.audience == "thread":
                 await self.client.chat_postMessage(channel=channel, thread_ts=thread, text=outcome.text)
         except (SlackApiError, SlackClientError) as exc:
             log.warning("could not tell Slack the outcome of an action: %s", exc)

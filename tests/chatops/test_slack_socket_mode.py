@@ -199,3 +199,19 @@ async def test_the_slash_command_rides_on_its_ack_and_app_home_is_published_over
         assert opened.acked.is_set() and opened.response is None
         assert "1 alert firing" in str(slack_standin.home_views[ALICE[0]]["blocks"])
     assert slack_standin.unacked == []
+
+
+async def test_take_oldest_writes_nothing_where_the_helpdesk_does_not_allow_assigning(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    slack_standin.add_user(ALICE[0], ALICE[1], an_agent(zendesk_sim)["email"])
+    sim_clock.advance(120)
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)  # no actions: {assign: true}
+    async with running(config, sim_clock, slack_standin) as (parts, _):
+        await parts.daemon.once()
+        await click(slack_standin, TAKE_ACTION)
+        await until(lambda: len(slack_standin.ephemerals) == 1, what="the private answer")
+        assert "not enabled for zendesk" in str(slack_standin.ephemerals[0]["text"])
+        assert not [r for r in zendesk_sim.requests if r.method == "PUT"]
+        assert parent(slack_standin).replies == []
+        assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
