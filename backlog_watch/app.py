@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import httpx
 from prometheus_client import CollectorRegistry
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from backlog_watch import reports
@@ -158,7 +160,11 @@ async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]
         return
     assert interactive.app_token is not None
     transport = SocketModeTransport(app, interactive.app_token, client)
-    await transport.start()
+    try:
+        await transport.start()
+    except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+        # Alerts still go out; only the buttons wait for a restart (or SIGHUP) with a working token.
+        log.error("Slack Socket Mode could not connect (%s): the buttons and /backlog will not answer", exc)
     try:
         yield Chat(app)
     finally:

@@ -7,6 +7,7 @@ Slack wants within 3 seconds; a slash command's answer rides on its ack, a click
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic import SecretStr
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class SocketModeTransport:
-    """Connects the Slack app over Socket Mode; ``start`` returns once connected, ``stop`` closes."""
+    """Connects the Slack app over Socket Mode in the background; ``stop`` closes it."""
 
     def __init__(self, app: SlackApp, app_token: SecretStr, web_client: AsyncWebClient) -> None:
         self.app = app
@@ -30,14 +31,22 @@ class SocketModeTransport:
             app_token=app_token.get_secret_value(), web_client=web_client, auto_reconnect_enabled=True
         )
         self._client.socket_mode_request_listeners.append(self._on_request)
+        self._connecting: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return "SocketModeTransport()"
 
     async def start(self) -> None:
-        await self._client.connect()  # type: ignore[no-untyped-call]
+        """Ask for the WebSocket URL once (a refused app token raises here, said once), then connect in
+        the background: slack-sdk retries an unreachable socket every few seconds, and the daemon must
+        not wait for it."""
+        self._client.wss_uri = await self._client.issue_new_wss_url()
+        self._connecting = asyncio.ensure_future(self._client.connect())  # type: ignore[no-untyped-call]
 
     async def stop(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
         await self._client.close()  # type: ignore[no-untyped-call]
 
     async def _on_request(self, client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from backlog_watch.app import Chat, Parts, assemble, slack_chat
 from backlog_watch.config.models import Config
 from backlog_watch.delivery.notifiers.slack import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, TAKE_ACTION, UNSNOOZE_ACTION
@@ -215,3 +217,21 @@ async def test_take_oldest_writes_nothing_where_the_helpdesk_does_not_allow_assi
         assert not [r for r in zendesk_sim.requests if r.method == "PUT"]
         assert parent(slack_standin).replies == []
         assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
+
+
+async def test_a_refused_app_token_is_logged_and_alerts_still_go_out(
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim_clock.advance(120)
+    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    slack_standin.app_token = "xapp-1-rotated-since"  # the config's token was revoked
+    async with assemble(config, clock=sim_clock.now) as parts, slack_chat(config, parts) as chat:
+        assert chat is not None and not slack_standin.connected.is_set()
+        await parts.daemon.once()
+        assert len(slack_standin.messages("#support")) == 1
+    assert any("Socket Mode could not connect" in r.getMessage() for r in caplog.records)
+    assert "xapp-1-standin-token" not in caplog.text
