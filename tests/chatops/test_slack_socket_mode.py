@@ -16,26 +16,31 @@ from backlog_watch.config.models import Config
 from backlog_watch.delivery.notifiers.slack import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, TAKE_ACTION, UNSNOOZE_ACTION
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
 from backlog_watch.sim.slack.web_api import SlackMessage
-from tests.helpers.config import document, parse, slack, threshold, zendesk
+from tests.helpers.cli import cli
+from tests.helpers.config import document, parse, slack, threshold, write, zendesk
 from tests.helpers.waiting import until
 
 ALICE = ("U0ALICE", "alice", "alice@example.com")
 
 
+def document_for(
+    sim: ZendeskSimulator, standin: SlackStandIn, db: Path, actions: dict[str, bool] | None = None, **rule: object
+) -> dict[str, Any]:
+    interactive = {"transport": "socket_mode", "app_token": standin.app_token}
+    return document(
+        db=db,
+        helpdesks=[zendesk(sim, **({"actions": actions} if actions else {}))],
+        notifiers=[slack(standin, interactive=interactive)],
+        notify=["slack"],
+        repeat_every="1h",
+        rules=[threshold(**rule)],
+    )
+
+
 def config_for(
     sim: ZendeskSimulator, standin: SlackStandIn, db: Path, actions: dict[str, bool] | None = None, **rule: object
 ) -> Config:
-    interactive = {"transport": "socket_mode", "app_token": standin.app_token}
-    return parse(
-        document(
-            db=db,
-            helpdesks=[zendesk(sim, **({"actions": actions} if actions else {}))],
-            notifiers=[slack(standin, interactive=interactive)],
-            notify=["slack"],
-            repeat_every="1h",
-            rules=[threshold(**rule)],
-        )
-    )
+    return parse(document_for(sim, standin, db, actions, **rule))
 
 
 @asynccontextmanager
@@ -104,7 +109,8 @@ async def test_snooze_makes_a_silence_on_exactly_this_alert_by_the_clicker_and_u
 ) -> None:
     slack_standin.add_user(*ALICE)
     sim_clock.advance(120)
-    config = config_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    doc = document_for(zendesk_sim, slack_standin, tmp_path / "bw.db", warn_above=1)
+    config = parse(doc)
     async with running(config, sim_clock, slack_standin) as (parts, _):
         await parts.daemon.once()
         await click(slack_standin, SNOOZE_ACTION, "4h")
@@ -114,6 +120,9 @@ async def test_snooze_makes_a_silence_on_exactly_this_alert_by_the_clicker_and_u
         assert silence.created_by == "alice"
         assert set(silence.matchers) == {("helpdesk", "=", "zendesk"), ("rule", "=", "backlog-size")}
         assert silence.ends_at - silence.starts_at == timedelta(hours=4)
+        path = str(write(tmp_path / "c.yaml", doc))  # --all: the CLI reads the wall clock, the test a 2024 one
+        code, listed, _ = await cli("silence", "list", "--all", "--config", path)
+        assert code == 0 and silence.id[:8] in listed and "alice" in listed and "snoozed from Slack" in listed
 
         sim_clock.advance(2 * 3600)
         evaluation = await parts.daemon.evaluate()
