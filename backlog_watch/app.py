@@ -15,24 +15,33 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import httpx
 from prometheus_client import CollectorRegistry
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from backlog_watch import reports
 from backlog_watch.alerting.policy import DeliveryPolicy
+from backlog_watch.chatops.actions import AlertActions
+from backlog_watch.chatops.slack import SlackApp
+from backlog_watch.chatops.socket_mode import SocketModeTransport
 from backlog_watch.config import Config, load_config
 from backlog_watch.config.models import ReportSettings
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings, notifier_type
+from backlog_watch.delivery.notifiers.slack import SlackSettings
 from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.sources.connector import Connector, ReadsTickets, available_connectors
 from backlog_watch.store import Store, open_store
+from backlog_watch.web import wallboard
 from backlog_watch.web.access import Access
 from backlog_watch.web.exporter import make_registry
 from backlog_watch.web.hooks import Hooks, PollTrigger, Timers
 from backlog_watch.web.server import WebServer, WebState
+from backlog_watch.web.slack_events import SlackEvents
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +126,51 @@ async def assemble(
         yield Parts(store, connectors, built, daemon, registry)
 
 
+@dataclass
+class Chat:
+    """The Slack app of the config's interactive Slack notifier, and its HTTP endpoint (transport http)."""
+
+    app: SlackApp
+    events: SlackEvents | None = None
+
+
+@asynccontextmanager
+async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]:
+    """The Slack app of the first Slack notifier with ``interactive`` set (None without one): over Socket
+    Mode it is connected here and closed on the way out; over HTTP ``events`` is the endpoint to serve."""
+    settings = next((n for n in config.notifiers if isinstance(n, SlackSettings) and n.interactive), None)
+    if settings is None or settings.interactive is None:
+        yield None
+        return
+    interactive = settings.interactive
+    client = AsyncWebClient(token=settings.token.get_secret_value(), base_url=settings.api_url)
+    helpdesks = {h.name: h.poll_every.total_seconds() for h in config.helpdesks}
+    app = SlackApp(
+        client,
+        AlertActions(parts.daemon, config.calendars(), config.tz),
+        lambda: wallboard.backlog(parts.store, helpdesks, parts.daemon.clock()),
+    )
+    if interactive.transport == "http":
+        assert interactive.signing_secret is not None
+        events = SlackEvents(app, interactive.signing_secret.get_secret_value())
+        try:
+            yield Chat(app, events)
+        finally:
+            await events.close()
+        return
+    assert interactive.app_token is not None
+    transport = SocketModeTransport(app, interactive.app_token, client)
+    try:
+        await transport.start()
+    except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+        # Alerts still go out; only the buttons wait for a restart (or SIGHUP) with a working token.
+        log.error("Slack Socket Mode could not connect (%s): the buttons and /backlog will not answer", exc)
+    try:
+        yield Chat(app)
+    finally:
+        await transport.stop()
+
+
 def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Callable[[], Awaitable[list[str]]]:
     """The cron job of one report: build and render it (in a thread: SQL and matplotlib), then send it."""
 
@@ -179,7 +233,7 @@ def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
     return Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
 
 
-def web_state(config: Config, parts: Parts, hooks: Hooks) -> WebState:
+def web_state(config: Config, parts: Parts, hooks: Hooks, chat: Chat | None = None) -> WebState:
     """What the HTTP server reads: the store, the helpdesks' poll intervals, metrics, hooks."""
     instruments = parts.daemon.instruments
     return WebState(
@@ -192,6 +246,7 @@ def web_state(config: Config, parts: Parts, hooks: Hooks) -> WebState:
         on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
         refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
         access=Access(config.http.auth, config.http.public_readonly),
+        slack_events=chat.events if chat is not None else None,
     )
 
 
@@ -200,9 +255,9 @@ async def _serve(
 ) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
-    async with assemble(config) as parts:
+    async with assemble(config) as parts, slack_chat(config, parts) as chat:
         hooks = daemon_hooks(parts.daemon)
-        state = web_state(config, parts, hooks)
+        state = web_state(config, parts, hooks, chat)
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))

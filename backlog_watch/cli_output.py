@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,10 +20,12 @@ from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
 from backlog_watch.evaluation import Evaluation
 from backlog_watch.models import LEVEL_RANK, Alert, AlertState
-from backlog_watch.store import open_store
+from backlog_watch.store import ActionRecord, open_store
 
 STATE_RANK = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
-COLUMNS = ("RULE", "SCOPE", "LEVEL", "STATE", "SINCE", "MUTED")
+COLUMNS = ("RULE", "SCOPE", "LEVEL", "STATE", "SINCE", "MUTED", "LAST ACTION")
+Actions = Mapping[str, Sequence[ActionRecord]]
+"""fingerprint -> what people did to the alert's current episode, oldest first."""
 
 
 def list_alerts(config: Config, out: TextIO, *, include_all: bool, as_json: bool) -> int:
@@ -36,10 +38,28 @@ def list_alerts(config: Config, out: TextIO, *, include_all: bool, as_json: bool
     store = open_store(url)
     try:
         alerts = listed(store.load_alerts().values(), include_all=include_all)
+        actions = episode_actions(alerts, store.actions(min((since(a) for a in alerts), default=datetime.now(UTC))))
     finally:
         store.close()
-    out.write(alerts_json(alerts) if as_json else alerts_table(alerts, datetime.now(UTC), config.tz))
+    out.write(alerts_json(alerts, actions) if as_json else alerts_table(alerts, datetime.now(UTC), config.tz, actions))
     return 0
+
+
+def episode_actions(alerts: Iterable[Alert], actions: Iterable[ActionRecord]) -> dict[str, list[ActionRecord]]:
+    """The actions on each alert's current (or last) firing episode."""
+    episodes = {a.fingerprint: a.firing_since for a in alerts if a.firing_since is not None}
+    found: dict[str, list[ActionRecord]] = {}
+    for action in actions:
+        episode = episodes.get(action.fingerprint)
+        if episode is not None and abs((action.episode - episode).total_seconds()) < 0.001:
+            found.setdefault(action.fingerprint, []).append(action)
+    return found
+
+
+def action_text(action: ActionRecord, tz: ZoneInfo) -> str:
+    """`alice acknowledge 10:42`, `alice snooze 10:45 (silence 1a2b3c4d until ...)`."""
+    detail = f" ({action.detail})" if action.detail else ""
+    return f"{action.actor} {action.action} {action.at.astimezone(tz):%H:%M}{detail}"
 
 
 def listed(alerts: Iterable[Alert], *, include_all: bool) -> list[Alert]:
@@ -58,8 +78,10 @@ def since(alert: Alert) -> datetime:
     return alert.active_since
 
 
-def alerts_table(alerts: Sequence[Alert], now: datetime, tz: ZoneInfo) -> str:
-    """Aligned columns, the since time in the config's time zone with its age ("09:12 (3h 5m ago)")."""
+def alerts_table(alerts: Sequence[Alert], now: datetime, tz: ZoneInfo, actions: Actions | None = None) -> str:
+    """Aligned columns, the since time in the config's time zone with its age ("09:12 (3h 5m ago)"), and
+    the last thing someone did to the alert's episode."""
+    actions = actions or {}
     if not alerts:
         return "no alerts\n"
     rows = [
@@ -70,6 +92,7 @@ def alerts_table(alerts: Sequence[Alert], now: datetime, tz: ZoneInfo) -> str:
             a.state.value,
             f"{since(a).astimezone(tz):%Y-%m-%d %H:%M} ({human_duration(now - since(a))} ago)",
             str(a.muted) if a.muted is not None else "-",
+            action_text(actions[a.fingerprint][-1], tz) if actions.get(a.fingerprint) else "-",
         )
         for a in alerts
     ]
@@ -79,11 +102,11 @@ def alerts_table(alerts: Sequence[Alert], now: datetime, tz: ZoneInfo) -> str:
 
 
 def _line(row: Sequence[str], widths: Sequence[int]) -> str:
-    """One row: every column but the last padded to its width (the last, muted why, may run long)."""
+    """One row: every column but the last padded to its width (the last, the last action, may run long)."""
     return "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
 
 
-def alert_record(alert: Alert) -> dict[str, Any]:
+def alert_record(alert: Alert, actions: Sequence[ActionRecord] = ()) -> dict[str, Any]:
     """One alert for scripts: stable keys, labels as a mapping, times in ISO 8601 UTC."""
     return {
         "rule": alert.rule,
@@ -98,11 +121,14 @@ def alert_record(alert: Alert) -> dict[str, Any]:
         "ticket_count": alert.ticket_count,
         "muted": {"reason": alert.muted.reason, "detail": alert.muted.detail} if alert.muted else None,
         "fingerprint": alert.fingerprint,
+        "actions": [
+            {"actor": a.actor, "action": a.action, "at": a.at.isoformat(), "detail": a.detail} for a in actions
+        ],
     }
 
 
-def alerts_json(alerts: Sequence[Alert]) -> str:
-    return json.dumps([alert_record(a) for a in alerts], indent=2) + "\n"
+def alerts_json(alerts: Sequence[Alert], actions: Actions | None = None) -> str:
+    return json.dumps([alert_record(a, (actions or {}).get(a.fingerprint, ())) for a in alerts], indent=2) + "\n"
 
 
 def _count(number: int, noun: str) -> str:

@@ -33,6 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from backlog_watch.alerting.acknowledgements import earliest_episode, review
 from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
 from backlog_watch.alerting.silences import Silences
@@ -41,12 +42,12 @@ from backlog_watch.debounce import DEFAULT_WINDOW, Debouncer
 from backlog_watch.delivery.dedup import DispatchResult
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox
-from backlog_watch.delivery.pipeline import Deliverer, enqueue, mute, plan_due
+from backlog_watch.delivery.pipeline import Deliverer, Due, enqueue, mute, plan_due
 from backlog_watch.delivery.store_failing import StoreWatch
 from backlog_watch.errors import AuthError, HelpdeskError, StoreError
 from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
-from backlog_watch.models import Snapshot
+from backlog_watch.models import Alert, Snapshot
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
@@ -56,8 +57,8 @@ if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
-
 T = TypeVar("T")
+
 
 SHUTDOWN_GRACE = 4.0
 """Seconds everything running at SIGTERM may take, all at once: the jobs and the send in flight. What
@@ -272,16 +273,34 @@ class Daemon:
             alerts = advance(previous, findings, now, list(rules), readings)
             data_as_of = {s.helpdesk: s.last_success for s in statuses}
             alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
-            due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted)
+            acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
+            due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
             evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
             if self.dry_run:
                 return evaluation
             self.store.save_alerts(alerts)
+            for unacknowledged in cleared:
+                self.store.add_action(unacknowledged)
             log_transitions(previous, alerts)
             log_muted(previous, alerts)
             self.history.record(now, kpis_by_scope(snapshot, now))
             enqueue(self.outbox, due, now)
             return evaluation
+
+    async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
+        """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
+        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news."""
+        async with self._eval_lock:
+            now = self.clock()
+            answer, due = apply(self.store.load_alerts(), now)
+            if due and not self.dry_run:
+                enqueue(self.outbox, due, now)
+        if due and not self.dry_run:
+            if self._delivering is None:
+                await self.deliver()
+            else:
+                self._wake_deliverer.set()
+        return answer
 
     async def deliver(self) -> DispatchResult:
         """One round of the deliverer: every row due now, sent and recorded or rescheduled."""

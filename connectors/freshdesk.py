@@ -358,6 +358,16 @@ class FreshdeskConnector(HttpConnector):
             raise ValueError(f"unknown priority {code} (map it with priority_map)")
         return priority
 
+    async def assign(self, ticket_id: str, agent_email: str) -> str:
+        """The agent found by email (agents?email=), then PUT the ticket's ``responder_id``."""
+        response = await self.request("GET", "/api/v2/agents", params={"email": agent_email})
+        agents = response.json()
+        agent = next((a for a in agents if isinstance(a, Mapping)), None) if isinstance(agents, list) else None
+        if agent is None:
+            raise RequestError(f"no Freshdesk agent has the email {agent_email}", helpdesk=self.helpdesk, status=404)
+        await self.request("PUT", f"/api/v2/tickets/{ticket_id}", json={"responder_id": agent["id"]})
+        return str((agent.get("contact") or {}).get("name") or agent_email)
+
 
 # ---- pure helpers ------------------------------------------------------------------------------
 

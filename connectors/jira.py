@@ -62,6 +62,7 @@ from backlog_watch import (
     PendingSla,
     PeriodicCheck,
     Priority,
+    RequestError,
     Sla,
     SlaKind,
     Status,
@@ -449,6 +450,27 @@ class JiraConnector(HttpConnector):
             fulfilled = _breach_time(stop) if isinstance(stop, Mapping) else None
             found.append(TargetOutcome(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
         return tuple(found)
+
+    async def assign(self, ticket_id: str, agent_email: str) -> str:
+        """The user found by email (user/search), then PUT the issue's assignee by ``accountId``."""
+        response = await self.request("GET", "/rest/api/3/user/search", params={"query": agent_email})
+        users = response.json()
+        user = (
+            next(
+                (
+                    u
+                    for u in users
+                    if isinstance(u, Mapping) and str(u.get("emailAddress", "")).lower() == agent_email.lower()
+                ),
+                None,
+            )
+            if isinstance(users, list)
+            else None
+        )
+        if user is None:  # Jira hides emails by privacy setting: a match by email is then impossible
+            raise RequestError(f"no Jira user shows the email {agent_email}", helpdesk=self.helpdesk, status=404)
+        await self.request("PUT", f"/rest/api/3/issue/{ticket_id}/assignee", json={"accountId": user["accountId"]})
+        return str(user.get("displayName") or agent_email)
 
 
 # ---- pure helpers ------------------------------------------------------------------------------

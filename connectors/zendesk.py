@@ -327,6 +327,23 @@ class ZendeskConnector(HttpConnector):
             raise ValueError(f"unknown priority {value!r} (map it with priority_map)")
         return priority
 
+    async def assign(self, ticket_id: str, agent_email: str) -> str:
+        """The agent found by email (users/search), then PUT the ticket's ``assignee_id``."""
+        response = await self.request("GET", "/api/v2/users/search.json", params={"query": f"email:{agent_email}"})
+        users = response.json().get("users") or []
+        agent = next(
+            (
+                u
+                for u in users
+                if str(u.get("email", "")).lower() == agent_email.lower() and u.get("role") in ("agent", "admin")
+            ),
+            None,
+        )
+        if agent is None:
+            raise RequestError(f"no Zendesk agent has the email {agent_email}", helpdesk=self.helpdesk, status=404)
+        await self.request("PUT", f"/api/v2/tickets/{ticket_id}.json", json={"ticket": {"assignee_id": agent["id"]}})
+        return str(agent.get("name") or agent_email)
+
 
 # ---- pure helpers ------------------------------------------------------------------------------
 

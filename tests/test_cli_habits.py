@@ -109,15 +109,15 @@ async def test_alerts_lists_firing_ones_as_a_table_and_as_json(sim: ZendeskSimul
     code, out, err = await cli("alerts", "--config", config)
     assert code == 0, err
     header, row = out.splitlines()
-    assert header.split() == ["RULE", "SCOPE", "LEVEL", "STATE", "SINCE", "MUTED"]
+    assert header.split() == ["RULE", "SCOPE", "LEVEL", "STATE", "SINCE", "MUTED", "LAST", "ACTION"]
     cells = row.split()
     assert cells[:4] == ["backlog-size", "zendesk", "WARN", "firing"]
-    assert cells[-1] == "-" and "ago)" in row
+    assert cells[-2:] == ["-", "-"] and "ago)" in row
     code, out, err = await cli("alerts", "--json", "--config", config)
     assert code == 0, err
     (record,) = json.loads(out)
     open_now = len(sim.open_ids())
-    assert {k: record[k] for k in ("rule", "labels", "scope", "level", "state", "value", "muted")} == {
+    assert {k: record[k] for k in ("rule", "labels", "scope", "level", "state", "value", "muted", "actions")} == {
         "rule": "backlog-size",
         "labels": {"helpdesk": "zendesk"},
         "scope": "zendesk",
@@ -125,6 +125,7 @@ async def test_alerts_lists_firing_ones_as_a_table_and_as_json(sim: ZendeskSimul
         "state": "firing",
         "value": open_now,
         "muted": None,
+        "actions": [],
     }
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import LEVEL_RANK, Alert, AlertState, LogEntry, Muted
@@ -35,6 +36,9 @@ class Reason(StrEnum):
     MORE_TICKETS = "more_tickets"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+    """Someone acknowledged the alert: Slack edits its parent, a pager acknowledges its incident; a
+    notifier that does not say ``acknowledges = True`` is not sent this (its log entry is still written)."""
 
 
 def same_episode(entry: LogEntry, alert: Alert) -> bool:
@@ -94,6 +98,8 @@ class Notification:
     """Last successful poll of each helpdesk, for the freshness line."""
     escalation: EscalationStep | None = None
     """The escalation step that brought this notifier in, when it is not one of the rule's own."""
+    acknowledged: Acknowledgement | None = None
+    """Who acknowledged this episode (ACKNOWLEDGED news), shown on the parent message."""
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,14 @@ def plan(
     store: LogStore,
     now: datetime,
     data_as_of: Mapping[str, datetime | None] | None = None,
+    acknowledged: Mapping[str, Acknowledgement] | None = None,
 ) -> list[tuple[str, Notification]]:
-    """Every (notifier, notification) due now, most severe first."""
+    """Every (notifier, notification) due now, most severe first; a firing alert whose episode is
+    ``acknowledged`` is not repeated nor escalated (its resolved notice still goes)."""
     due: list[tuple[str, Notification]] = []
     for alert in sorted(alerts, key=lambda a: (-LEVEL_RANK[a.level], a.rule, a.labels)):
         rule = rules.get(alert.rule)
-        if rule is None:
+        if rule is None or (alert.is_firing and alert.fingerprint in (acknowledged or {})):
             continue
         own = tuple(rule.notify or ())
         extra = escalated_notifiers(rule.escalate or (), alert, now, own)

@@ -24,10 +24,12 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tenacity import RetryCallState, wait_exponential
 from tenacity.wait import wait_base
 
+from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.delivery.dedup import Notification, Reason, same_episode
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import AlertState, LogEntry
@@ -69,8 +71,22 @@ def _encode(notification: Notification) -> str:
             "now": notification.now.timestamp(),
             "data_as_of": {k: v.timestamp() if v else None for k, v in notification.data_as_of.items()},
             "escalation": notification.escalation.model_dump(mode="json") if notification.escalation else None,
+            "acknowledged": _ack_json(notification.acknowledged),
         }
     )
+
+
+def _ack_json(ack: Acknowledgement | None) -> dict[str, Any] | None:
+    if ack is None:
+        return None
+    return {"by": ack.by, "at": ack.at.timestamp(), "level": ack.level, "ticket_count": ack.ticket_count}
+
+
+def _ack(body: Mapping[str, Any] | None) -> Acknowledgement | None:
+    """Rows queued before acknowledgements existed have no such key."""
+    if not body:
+        return None
+    return Acknowledgement(body["by"], _epoch(body["at"]), body["level"], body["ticket_count"])
 
 
 def _epoch(moment: float) -> datetime:
@@ -191,6 +207,7 @@ class Outbox:
             previous=previous,
             data_as_of={k: _epoch(v) if v is not None else None for k, v in body["data_as_of"].items()},
             escalation=EscalationStep.model_validate(body["escalation"]) if body["escalation"] else None,
+            acknowledged=_ack(body.get("acknowledged")),
         )
 
     def mark_sent(self, sent: Sequence[tuple[OutboxRow, LogEntry]]) -> None:

@@ -19,14 +19,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from backlog_watch.alerting.acknowledgements import Acknowledgement
+from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back
 from backlog_watch.alerting.silences import Silence
 from backlog_watch.business_hours import BusinessCalendar
-from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, plan
+from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Reason, plan, same_episode
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox, OutboxRow
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import Alert, LogEntry, Muted
+from backlog_watch.models import Alert, AlertState, LogEntry, Muted
 from backlog_watch.rules.backlog import RuleBase
 
 log = logging.getLogger(__name__)
@@ -59,11 +61,13 @@ def plan_due(
     now: datetime,
     data_as_of: Mapping[str, datetime | None],
     muted: Mapping[str, Muted],
+    acknowledged: Mapping[str, Acknowledgement] | None = None,
 ) -> Due:
     """What each notifier must be told now, against what it was told or has queued; silenced and
-    inhibited alerts are not planned at all (quiet hours only hold, in the outbox)."""
+    inhibited alerts are not planned at all (quiet hours only hold, in the outbox), acknowledged
+    ones only when they resolve."""
     skip = held_back(muted)
-    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of)
+    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of, acknowledged)
     return [(name, n) for name, n in planned if n.alert.fingerprint not in skip]
 
 
@@ -205,6 +209,9 @@ class Deliverer:
         result: DispatchResult,
     ) -> None:
         notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
+        if notification.reason is Reason.ACKNOWLEDGED and not getattr(notifier, "acknowledges", False):
+            record(self.outbox, name, [(row, notification, Delivery())])  # nothing to tell it: logged only
+            return
         try:
             delivery = await notifier.send(notification)
         except NotifyError as exc:
@@ -242,3 +249,16 @@ async def _all_or_none(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def acknowledgement_news(alert: Alert, rule: RuleBase, ack: Acknowledgement, outbox: Outbox, now: datetime) -> Due:
+    """ACKNOWLEDGED news for every notifier told about this episode: Slack edits its parent, a pager
+    acknowledges its incident (a notifier without ``acknowledges`` only logs it)."""
+    own = tuple(rule.notify or ())
+    told = [*own, *escalated_notifiers(rule.escalate or (), alert, now, own)]
+    due: Due = []
+    for name in told:
+        entry = outbox.log_entry(alert.fingerprint, name)
+        if entry is not None and same_episode(entry, alert) and entry.state is AlertState.FIRING:
+            due.append((name, Notification(alert, Reason.ACKNOWLEDGED, rule, now, entry, acknowledged=ack)))
+    return due

@@ -113,6 +113,16 @@ def reason_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
             return f"Still firing, for {human_duration(notification.now - since)}"
         case Reason.RESOLVED:
             return resolved_text(notification, tz)
+        case Reason.ACKNOWLEDGED:
+            return acknowledged_text(notification, tz)
+
+
+def acknowledged_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
+    """`Acknowledged by @alice at 10:42` (the time in the configured timezone)."""
+    ack = notification.acknowledged
+    if ack is None:
+        return "Acknowledged"
+    return f"Acknowledged by @{ack.by.lstrip('@')} at {ack.at.astimezone(tz):%H:%M}"
 
 
 def resolved_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:

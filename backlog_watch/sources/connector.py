@@ -67,6 +67,17 @@ class ConfirmsAbsence(Protocol):
 
 
 @runtime_checkable
+class Assigns(Protocol):
+    """A connector that can assign a ticket to an agent ("Take oldest" from Slack)."""
+
+    async def assign(self, ticket_id: str, agent_email: str) -> str:
+        """Assign the ticket to the agent with this email and return the agent's name; raise
+        RequestError when no agent has it or the ticket is unknown, AuthError when the credentials may
+        not write (the helpdesk's refusal, as its message)."""
+        ...
+
+
+@runtime_checkable
 class Connector(Protocol):
     """One helpdesk vendor. Instances are built with their settings and a shared httpx client."""
 

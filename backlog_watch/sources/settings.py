@@ -23,6 +23,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class HelpdeskActions(BaseModel):
+    """What people may do to this helpdesk from a chat (off unless said: these are writes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assign: bool = False
+    """"Take oldest" assigns a ticket to the person who clicked (the credentials must be allowed to write)."""
+
+
 class HelpdeskSettings(BaseModel):
     """Keys every helpdesk block has. Connectors add theirs (credentials as SecretStr) in a subclass."""
 
@@ -39,6 +48,7 @@ class HelpdeskSettings(BaseModel):
     """How long an agent spends on a ticket, on average: workload_hours = open tickets x handle_time."""
     status_map: dict[str, Status] = Field(default_factory=dict)
     priority_map: dict[str, Priority] = Field(default_factory=dict)
+    actions: HelpdeskActions = HelpdeskActions()
 
     @field_validator("url")
     @classmethod

@@ -15,12 +15,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
 
 if TYPE_CHECKING:
     from backlog_watch.store.read_model import ReadModel
 
-__all__ = ["Fold", "News", "QueuedNews", "SilenceRecord", "Store", "StoreError", "copy_store", "open_store"]
+__all__ = [
+    "ActionRecord",
+    "Fold",
+    "News",
+    "QueuedNews",
+    "SilenceRecord",
+    "Store",
+    "StoreError",
+    "copy_store",
+    "open_store",
+]
 
 
 class Store(Protocol):
@@ -147,6 +157,14 @@ class Store(Protocol):
 
     def end_silence(self, silence_id: str, at: datetime) -> None:
         """Make the silence end at ``at`` (a silence already ended is left as it is)."""
+        ...
+
+    # -- actions on alerts -------------------------------------------------------------------------
+
+    def add_action(self, action: ActionRecord) -> None: ...
+
+    def actions(self, since: datetime) -> list[ActionRecord]:
+        """The actions taken at or after ``since``, oldest first."""
         ...
 
     # -- KPI history -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What the store keeps for the outbox and the silences, as plain records.
+"""What the store keeps for the outbox, the silences and the actions on alerts, as plain records.
 
 The outbox and silence logic lives above the store (delivery/outbox.py orders and backs off,
 alerting/silences.py matches); the store only keeps their rows. These records are what crosses
@@ -63,3 +63,21 @@ class SilenceRecord:
 Fold = Callable[[QueuedNews, News], str | None]
 """Given the news waiting last in a queue and new news for it, the reason to rewrite that row with
 (the new news then replaces its body), or None to append the new news behind it."""
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One thing a person did to an alert (from Slack: acknowledge, snooze, take a ticket), or the
+    daemon's own clearing of an acknowledgement; kept so the team sees who did what, and when."""
+
+    fingerprint: str
+    episode: datetime
+    """The alert's ``firing_since`` when it was acted on: an acknowledgement holds for that episode only."""
+    action: str
+    actor: str
+    at: datetime
+    detail: str = ""
+    level: str = ""
+    """The alert's level when acted on (a later critical clears a warn acknowledgement)."""
+    ticket_count: int = 0
+    """How many tickets the alert had when acted on (many more clear an acknowledgement)."""

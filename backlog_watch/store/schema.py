@@ -80,6 +80,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox_v4 RENAME TO outbox;
     CREATE INDEX outbox_by_alert ON outbox (fingerprint, notifier, id);
     """,
+    # -- issue 15: who acknowledged, snoozed or took a ticket of which alert, and when -- its own entry --
+    """
+    CREATE TABLE alert_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, episode REAL NOT NULL,
+        action TEXT NOT NULL, actor TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL,
+        level TEXT NOT NULL, ticket_count INTEGER NOT NULL
+    );
+    CREATE INDEX alert_actions_by_time ON alert_actions (at);
+    """,
 )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.models import Alert, AlertState, LogEntry, Muted, Sla, Status, Ticket, fingerprint
-from backlog_watch.store import News, QueuedNews, SilenceRecord, Store
+from backlog_watch.store import ActionRecord, News, QueuedNews, SilenceRecord, Store
 
 NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -296,6 +296,17 @@ class StoreConformance:
         store.end_silence("abc123", NOW + timedelta(minutes=30))
         store.end_silence("def456", NOW + timedelta(hours=3))  # already ended by then: left as it is
         assert [s.ends_at for s in store.silences()] == [NOW + timedelta(minutes=30), NOW + timedelta(hours=1)]
+
+    # -- actions on alerts -------------------------------------------------------------------------
+
+    def test_actions_are_kept_in_order_and_listed_since_a_moment(self, store: Store) -> None:
+        ack = ActionRecord("f1", NOW - timedelta(hours=1), "acknowledge", "alice", NOW, "", "warn", 12)
+        snooze = ActionRecord("f2", NOW, "snooze", "bob", NOW, "for 1h", "critical", 3)
+        take = ActionRecord("f1", NOW - timedelta(hours=1), "take", "carol", NOW + timedelta(minutes=5), "#42")
+        for action in (ack, snooze, take):
+            store.add_action(action)
+        assert store.actions(NOW - timedelta(days=1)) == [ack, snooze, take]
+        assert store.actions(NOW + timedelta(minutes=1)) == [take]
 
     # -- KPI history -------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Who may read the board: optional bearer or basic auth, and the public read-only board.
 
 Every path asks for the configured credentials except the probes (/healthz, /readyz: an orchestrator
-or a load balancer has none) and the hooks (they carry their own shared secret). Deny by default, so a
+or a load balancer has none), the hooks (they carry their own shared secret) and /slack/events (signed
+with the Slack app's signing secret). Deny by default, so a
 page added later is protected without anyone remembering to. Credentials are compared in constant time.
 /metrics is behind the same credentials: Prometheus sends a bearer token or basic auth from its scrape
 config, and the series name helpdesks, groups and rules.
@@ -26,10 +27,10 @@ from aiohttp.typedefs import Middleware
 from backlog_watch.config.http import HttpAuth
 
 OPEN_PATHS = ("/healthz", "/readyz")
-OPEN_PREFIXES = ("/hooks/",)
+OPEN_PREFIXES = ("/hooks/", "/slack/")
 READONLY_PATHS = ("/", "/api/backlog", "/metrics")
-REDACTED_KEYS = frozenset({"summary", "url", "scope", "labels"})
-REDACTED_WORDS = ("subject", "assignee", "requester", "agent")
+REDACTED_KEYS = frozenset({"summary", "url", "scope", "labels", "detail"})
+REDACTED_WORDS = ("subject", "assignee", "requester", "agent", "actor", "acknowledged_by")
 """A key naming a person or a ticket's content is left out of the public board, wherever it nests."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -27,6 +27,7 @@ from backlog_watch.web.access import Access, access_middleware, is_public_view, 
 from backlog_watch.web.exporter import CONTENT_TYPE, exposition
 from backlog_watch.web.hooks import hook_handler
 from backlog_watch.web.page import page
+from backlog_watch.web.slack_events import SlackEvents
 
 READY_GRACE = timedelta(seconds=60)
 BOARD_CACHE_SECONDS = 2.0
@@ -69,6 +70,8 @@ class WebState:
     access: Access | None = None
     """Who may read (http.auth, http.public_readonly); None: everyone, as on loopback without auth."""
     board_cache: BoardCache = field(default_factory=BoardCache, repr=False)
+    slack_events: SlackEvents | None = None
+    """The Slack app's HTTP transport (POST /slack/events), when the config chose it."""
 
 
 STATE = web.AppKey("state", WebState)
@@ -142,6 +145,8 @@ def make_app(state: WebState | None = None) -> web.Application:
             "/hooks/{helpdesk}",
             hook_handler(state.hook_secret, lambda: set(state.helpdesks), state.hooks, state.on_hook),
         )
+    if state.slack_events is not None:
+        app.router.add_post("/slack/events", state.slack_events.handle)
     return app
 
 

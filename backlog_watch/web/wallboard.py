@@ -17,11 +17,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from backlog_watch.alerting.acknowledgements import standing
 from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import Scope, compute, days_to_clear_shown
 from backlog_watch.models import Alert, AlertState, Ticket
-from backlog_watch.store import Store
+from backlog_watch.store import ActionRecord, Store
 from backlog_watch.store.read_model import ReadModel
 
 SPARK_DAYS = 14
@@ -30,6 +31,8 @@ SPARK_POINTS = SPARK_DAYS * 2
 """The sparkline: the open backlog every 12 hours over the last 14 days, then now; last week's line is
 the same moments 7 days earlier, drawn faint behind it."""
 LAST_WEEK = timedelta(days=7)
+ACTIONS_SHOWN = timedelta(days=1)
+"""How far back the board lists people's actions on alerts."""
 PRIORITIES = ("urgent", "high", "normal", "low")
 STATUS_BY_LEVEL = {"critical": "red", "warn": "amber"}
 WORD_BY_STATUS = {"red": "CRITICAL", "amber": "WARN", "green": "OK"}
@@ -113,6 +116,7 @@ def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
         "since": since.isoformat(),
         "age": human_duration(now - since),
         "muted": str(alert.muted) if alert.muted else None,
+        "fingerprint": alert.fingerprint,
     }
 
 
@@ -184,12 +188,17 @@ def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict
     """The whole board; ``helpdesks`` maps each name to its poll interval in seconds. ``total`` is the card
     across all helpdesks (shown first when there are several), ``alerts`` every firing alert, worst first."""
     read = store.read_model()
-    firing = [a for a in store.load_alerts().values() if a.state is AlertState.FIRING]
+    every = store.load_alerts()
+    firing = [a for a in every.values() if a.state is AlertState.FIRING]
     latest = read.latest_kpis(now)
     boards = [helpdesk_board(read, name, every, now, firing, latest) for name, every in helpdesks.items()]
     total = _board(read, "All helpdesks", list(helpdesks), now, firing, latest)
     worst = _worst([b["status"] for b in boards])
     total["status"], total["word"] = worst, WORD_BY_STATUS[worst]
+    actions = store.actions(min([now - ACTIONS_SHOWN, *(a.firing_since for a in firing if a.firing_since)]))
+    acknowledged = {fp: ack.by for fp, ack in standing(actions, every).items()}
+    for row in [*total["alerts"], *(r for b in boards for r in b["alerts"])]:
+        row["acknowledged_by"] = acknowledged.get(row["fingerprint"])
     return {
         "generated_at": now.isoformat(timespec="seconds"),
         "status": worst,
@@ -197,4 +206,19 @@ def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict
         "total": total,
         "helpdesks": boards,
         "alerts": total["alerts"],
+        "actions": [action_row(a, every, now) for a in reversed(actions) if now - a.at <= ACTIONS_SHOWN],
+    }
+
+
+def action_row(action: ActionRecord, alerts: Mapping[str, Alert], now: datetime) -> dict[str, Any]:
+    """Who did what to which alert, newest first on the board ("alice acknowledge backlog-size, 5m ago")."""
+    alert = alerts.get(action.fingerprint)
+    return {
+        "at": action.at.isoformat(),
+        "age": human_duration(now - action.at),
+        "actor": action.actor,
+        "action": action.action,
+        "detail": action.detail,
+        "rule": alert.rule if alert else "",
+        "scope": scope_words(alert) if alert else "",
     }

@@ -12,6 +12,9 @@ from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+import pytest
+
+from backlog_watch.errors import AuthError, RequestError
 from backlog_watch.models import Status
 from backlog_watch.sim import SimClock
 from backlog_watch.sources.connector import ENTRY_POINT_GROUP, available_connectors, sync
@@ -79,6 +82,32 @@ class BundledConformance(ConnectorConformance):
         result = await sync(connector, rig.store)
         assert 0 < result.stored <= len(happened)
         rig.assert_store_matches(self.truth(rig.sim))
+
+    async def test_assign_finds_the_agent_by_email_and_the_helpdesk_shows_the_assignee(self, rig: Rig) -> None:
+        """Take oldest's write: the vendor's agent lookup by email, then its assignment; its refusals
+        (403 when the credentials may not write, an unknown agent or ticket) are raised, nothing changed."""
+        connector = rig.connector()
+        await sync(connector, rig.store)
+        agent = next(u for u in rig.sim.account.users.values() if u["role"] == "agent")
+        ticket = next(t for t in rig.stored().values() if t.is_open and t.assignee is None)
+        internal = next(k for k in rig.sim.open_ids() if rig.key(k) == ticket.id)
+        assert await connector.assign(ticket.id, agent["email"].upper()) == agent["name"]
+        assert rig.sim.ticket(internal)["assignee_id"] == agent["id"]
+        rig.clock.advance(self.settle)
+        await sync(connector, rig.store)  # and the next poll brings it back
+        assert rig.stored()[ticket.id].assignee == agent["name"]
+
+        with pytest.raises(RequestError) as unknown_agent:
+            await connector.assign(ticket.id, "nobody@nowhere.example")
+        assert unknown_agent.value.status == 404
+        with pytest.raises(RequestError) as unknown_ticket:
+            await connector.assign(rig.key(999_999), agent["email"])
+        assert unknown_ticket.value.status == 404
+        rig.sim.can_write = False
+        with pytest.raises(AuthError) as refused:
+            await connector.assign(ticket.id, agent["email"])
+        assert refused.value.status == 403
+        assert rig.sim.ticket(internal)["assignee_id"] == agent["id"]
 
 
 class TestZendesk(BundledConformance):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silence, Silences
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.delivery.outbox import Outbox
-from backlog_watch.delivery.pipeline import Deliverer, enqueue, mute, plan_due
+from backlog_watch.delivery.pipeline import Deliverer, acknowledgement_news, enqueue, mute, plan_due
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import Alert, Finding
 from backlog_watch.rules.backlog import RuleBase, ThresholdRule
@@ -179,3 +180,37 @@ async def test_a_stopping_deliverer_claims_nothing_more(store: SqliteStore) -> N
     await asyncio.wait_for(round_, 5)
     assert len(slack.sent) == 1 and len(outbox.rows()) == 1  # the other waits for the next start
     assert outbox.claim(NOW) != []  # released, not left claimed
+
+
+class Pager(Recorder):
+    """A notifier that acts on acknowledgements (as a PagerDuty notifier acknowledges its incident)."""
+
+    acknowledges = True
+
+
+async def test_an_acknowledgement_reaches_only_notifiers_that_act_on_it_and_stops_repeats(store: SqliteStore) -> None:
+    rules: dict[str, RuleBase] = {"size": rule(notify=("pager", "console"))}
+    outbox = Outbox(store)
+    pager, console = Pager("pager"), Recorder("console")
+    alerts = advance({}, [finding()], NOW, ["size"])
+    queue(outbox, alerts, rules)
+    await deliverer(outbox, rules, pager, console).deliver(NOW)
+    alert = next(iter(alerts.values()))
+    ack = Acknowledgement("alice", NOW + MIN, "warn", alert.ticket_count)
+    enqueue(outbox, acknowledgement_news(alert, rules["size"], ack, outbox, NOW + MIN), NOW + MIN)
+    result = await deliverer(outbox, rules, pager, console).deliver(NOW + MIN)
+    assert pager.sent == [("size", Reason.FIRING), ("size", Reason.ACKNOWLEDGED)]
+    assert console.sent == [("size", Reason.FIRING)]  # not told, only logged
+    assert [n for n, _ in result.sent] == ["pager"] and outbox.rows() == []
+    logged = store.log_entry(alert.fingerprint, "console")
+    assert logged is not None and logged.sent_at == NOW + MIN
+
+    later = NOW + timedelta(days=2)  # past repeat_every (4h by default): repeats, unless acknowledged
+    acknowledged = {alert.fingerprint: ack}
+    assert plan_due(alerts, rules, outbox, later, {}, {}, acknowledged) == []
+    assert sorted(n for n, _ in plan_due(alerts, rules, outbox, later, {}, {})) == ["console", "pager"]
+    resolved = advance(alerts, [], later, ["size"])
+    assert [x.reason for _, x in plan_due(resolved, rules, outbox, later, {}, {}, acknowledged)] == [
+        Reason.RESOLVED,
+        Reason.RESOLVED,
+    ]

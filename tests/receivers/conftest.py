@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from backlog_watch.app import assemble
+from backlog_watch.chatops.actions import AlertActions, AlertReference
 from backlog_watch.config.models import Config
 from backlog_watch.models import Alert, AlertState
 from backlog_watch.sim import SimClock, ZendeskSimulator
@@ -83,10 +84,12 @@ class Episode:
         return await self.run()
 
     async def acknowledge(self, by: str) -> Alert:
-        """What a Slack acknowledgement will do: tell the notifier, through the notifier the daemon built."""
+        """A Slack acknowledgement, as the Acknowledge button applies it: recorded, and its news delivered."""
         async with assemble(self.config, clock=self.clock.now) as parts:
             alert = self.firing(parts.store.load_alerts().values())
-            await parts.notifiers[self.name].acknowledge(alert, by=by)  # type: ignore[attr-defined]
+            assert alert.firing_since is not None
+            actions = AlertActions(parts.daemon, self.config.calendars(), self.config.tz)
+            await actions.acknowledge(AlertReference(alert.fingerprint, alert.firing_since), by)
             return alert
 
     async def stored(self) -> Alert:

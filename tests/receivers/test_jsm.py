@@ -68,7 +68,7 @@ async def test_create_acknowledge_close_with_the_fingerprint_as_alias(jsm: JsmSt
     assert auth == "Basic " + base64.b64encode(f"{jsm.email}:{jsm.token}".encode()).decode()
 
     await episode.acknowledge(by="alice")
-    assert created.acknowledged and created.notes == ["Acknowledged by alice"]
+    assert created.acknowledged and created.notes[0].startswith("Acknowledged by @alice at ")
 
     assert await episode.resolve() == 0
     assert created.status == "closed" and created.notes[-1].startswith("Resolved")

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from backlog_watch.delivery.notifiers.base import AcknowledgingNotifier
 from backlog_watch.delivery.notifiers.pagerduty import PagerDutyNotifier
 from backlog_watch.errors import NotifyError
 from backlog_watch.sim.pagerduty import PagerDutyStandIn
@@ -121,4 +120,4 @@ async def test_a_refused_event_is_a_permanent_error_saying_why_without_the_routi
     assert not caught.value.retryable
     assert "PagerDuty refused the request: HTTP 400" in str(caught.value) and "Invalid routing key" in str(caught.value)
     assert wrong not in str(caught.value) + repr(notifier) + caplog.text
-    assert isinstance(notifier, AcknowledgingNotifier)
+    assert PagerDutyNotifier.acknowledges

@@ -20,8 +20,8 @@ raises ``NotifyError(retryable=..., retry_after=...)`` when it cannot deliver: t
 retryable one (after ``retry_after`` seconds when the service said so), and never sleeps itself, so a
 notifier must not retry on its own. Optional: ``async send_digest(notifications)`` (what quiet hours
 held back, sent as one message), ``async send_report(prepared)`` (scheduled reports), ``async close()``,
-``async acknowledge(alert, by=...)`` (``AcknowledgingNotifier``: a service with its own acknowledged
-state, PagerDuty and JSM Operations, told when someone acknowledges the alert elsewhere).
+and ``acknowledges = True`` (a class attribute: also sent ``Reason.ACKNOWLEDGED`` news, as Slack,
+PagerDuty and JSM Operations are).
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ from backlog_watch.sources.settings import is_loopback
 
 if TYPE_CHECKING:
     from backlog_watch.delivery.dedup import Delivery, Notification
-    from backlog_watch.models import Alert
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "AcknowledgingNotifier",
     "NAME_PATTERN",
     "DigestNotifier",
     "Notifier",
@@ -69,7 +67,9 @@ class NotifierSettings(BaseModel):
 
 
 class Notifier(Protocol):
-    """A built notifier: where notifications go."""
+    """A built notifier: where notifications go. One that sets ``acknowledges = True`` (a class attribute)
+    is also sent ``Reason.ACKNOWLEDGED`` news when someone acknowledges an alert it was told about;
+    the others only have it logged."""
 
     name: str
 
@@ -83,18 +83,6 @@ class DigestNotifier(Notifier, Protocol):
     """A notifier that can send what quiet hours held back as one message."""
 
     async def send_digest(self, notifications: Sequence[Notification]) -> None: ...
-
-
-@runtime_checkable
-class AcknowledgingNotifier(Notifier, Protocol):
-    """A notifier whose service keeps its own acknowledged state (a PagerDuty incident, a JSM alert).
-
-    Nothing in the pipeline calls ``acknowledge`` yet: the acknowledgement itself (a Slack button,
-    issue 15's interactive half) will, for every such notifier the alert was sent to."""
-
-    async def acknowledge(self, alert: Alert, *, by: str) -> None:
-        """Mark this alert's episode acknowledged by ``by``; raise NotifyError like ``send``."""
-        ...
 
 
 class NotifierType(Protocol):

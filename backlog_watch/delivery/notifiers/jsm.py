@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from backlog_watch.delivery import render
-from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.delivery.notifiers.base import NotifierSettings
 from backlog_watch.delivery.notifiers.http import JsonClient, check_url, clip
 from backlog_watch.models import Alert, AlertState
@@ -120,6 +120,8 @@ class JsmNotifier:
     """Creates, acknowledges and closes JSM Operations alerts (the API token is never logged)."""
 
     Settings: ClassVar[type[JsmSettings]] = JsmSettings
+    acknowledges: ClassVar[bool] = True
+    """Sent ACKNOWLEDGED news (a Slack acknowledgement): the JSM alert is acknowledged, naming who."""
 
     def __init__(self, settings: JsmSettings, *, tz: ZoneInfo = render.UTC_ZONE) -> None:
         self.name = settings.name
@@ -143,15 +145,14 @@ class JsmNotifier:
 
     async def send(self, notification: Notification) -> Delivery:
         alert = notification.alert
+        if notification.reason is Reason.ACKNOWLEDGED:
+            await self._act(alert, "acknowledge", note=render.acknowledged_text(notification, self.tz))
+            return Delivery()
         if alert.state is AlertState.RESOLVED:
             await self._act(alert, "close", note=render.reason_text(notification, self.tz))
             return Delivery()
         await self._http.post_json(self.alerts_url, create_body(notification, self.settings, self.tz))
         return Delivery()
-
-    async def acknowledge(self, alert: Alert, *, by: str) -> None:
-        """Acknowledge the open JSM alert of this episode, saying who did (escalation stops there too)."""
-        await self._act(alert, "acknowledge", note=f"Acknowledged by {by}")
 
     async def _act(self, alert: Alert, action: Literal["acknowledge", "close"], *, note: str) -> None:
         for alert_id in await self._open_ids(alert.fingerprint[:ALIAS_MAX]):

@@ -1,10 +1,10 @@
 """PagerDuty through the Events API v2: an alert episode is one PagerDuty alert, keyed by its fingerprint.
 
 Firing news (first, escalated, more tickets, repeat) is a ``trigger`` with ``dedup_key`` = the alert's
-fingerprint, so PagerDuty folds them into one incident and keeps the newest summary; the resolved
-notice is a ``resolve`` of that key; ``acknowledge`` sends an ``acknowledge`` (for an acknowledgement
-made elsewhere, e.g. in Slack). A 429 or 5xx is retried by the outbox; a 400 (PagerDuty's "invalid
-event") is permanent and says which field PagerDuty refused.
+fingerprint, so PagerDuty folds them into one incident and keeps the newest summary; an acknowledgement
+(from Slack) is an ``acknowledge`` of that key, the resolved notice a ``resolve``. A 429 or 5xx is
+retried by the outbox; a 400 (PagerDuty's "invalid event") is permanent and says which field
+PagerDuty refused.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 
 from backlog_watch.delivery import render
-from backlog_watch.delivery.dedup import Delivery, Notification
+from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.delivery.notifiers.base import NotifierSettings
 from backlog_watch.delivery.notifiers.http import JsonClient, check_url, clip
-from backlog_watch.models import Alert, AlertState
+from backlog_watch.models import AlertState
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_MAX = 1024
@@ -81,9 +81,12 @@ def custom_details(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -
 def event(
     notification: Notification, *, routing_key: str, source: str, tz: ZoneInfo = render.UTC_ZONE
 ) -> dict[str, Any]:
-    """The Events API v2 body of one notification: a trigger while it fires, a resolve when it clears."""
+    """The Events API v2 body of one notification: a trigger while it fires, an acknowledge when someone
+    acknowledged it, a resolve when it clears."""
     alert = notification.alert
     dedup_key = alert.fingerprint[:DEDUP_KEY_MAX]
+    if notification.reason is Reason.ACKNOWLEDGED:
+        return {"routing_key": routing_key, "event_action": "acknowledge", "dedup_key": dedup_key}
     if alert.state is AlertState.RESOLVED:
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
     body: dict[str, Any] = {
@@ -112,6 +115,8 @@ class PagerDutyNotifier:
     """Triggers, acknowledges and resolves PagerDuty alerts (the routing key is never logged)."""
 
     Settings: ClassVar[type[PagerDutySettings]] = PagerDutySettings
+    acknowledges: ClassVar[bool] = True
+    """Sent ACKNOWLEDGED news (a Slack acknowledgement): the PagerDuty alert is acknowledged."""
 
     def __init__(
         self,
@@ -148,17 +153,6 @@ class PagerDutyNotifier:
         key = self._routing_key.get_secret_value()
         await self._http.post_json(self.url, event(notification, routing_key=key, source=self.source, tz=self.tz))
         return Delivery()
-
-    async def acknowledge(self, alert: Alert, *, by: str) -> None:
-        """Acknowledge the PagerDuty alert of this episode: its escalation stops, the incident stays open."""
-        await self._http.post_json(
-            self.url,
-            {
-                "routing_key": self._routing_key.get_secret_value(),
-                "event_action": "acknowledge",
-                "dedup_key": alert.fingerprint[:DEDUP_KEY_MAX],
-            },
-        )
 
     async def close(self) -> None:
         await self._http.close()

@@ -14,16 +14,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,7 +35,7 @@ from backlog_watch.delivery import render
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
 from backlog_watch.delivery.notifiers.base import NotifierSettings, https_or_loopback
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import AlertState
+from backlog_watch.models import Alert, AlertState
 
 if TYPE_CHECKING:
     from backlog_watch.reports import PreparedReport
@@ -51,6 +55,13 @@ FATAL_ERRORS = {
     "invalid_blocks",
     "msg_too_long",
 }
+ACTIONS_BLOCK = "backlog_watch.alert"
+"""The actions block's id prefix; the block id carries the alert's reference (``alert_reference``)."""
+ACKNOWLEDGE_ACTION = "backlog_watch.acknowledge"
+SNOOZE_ACTION = "backlog_watch.snooze"
+UNSNOOZE_ACTION = "backlog_watch.unsnooze"
+TAKE_ACTION = "backlog_watch.take_oldest"
+SNOOZE_CHOICES = {"1h": "for 1 hour", "4h": "for 4 hours", "morning": "until the next business morning"}
 _ICON = {"CRITICAL": ":red_circle:", "WARN": ":large_orange_circle:", "RESOLVED": ":white_check_mark:"}
 
 
@@ -76,7 +87,8 @@ def ticket_lines(notification: Notification) -> list[str]:
 
 
 def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
-    """The parent message: header, the value against its threshold, the tickets, freshness."""
+    """The parent message: header, the value against its threshold, the buttons while it fires, the
+    tickets, who acknowledged it and freshness."""
     alert = notification.alert
     sev = render.severity(notification)
     header = f"{sev} · {alert.rule} · {render.scope_text(alert)}"
@@ -94,6 +106,8 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
             fields=_fields(notification),
         ),
     ]
+    if alert.state is AlertState.FIRING and alert.firing_since is not None:  # before the tickets: never cut
+        blocks.append(action_buttons(alert, acknowledged=notification.acknowledged is not None))
     if alert.state is not AlertState.RESOLVED and alert.tickets:
         blocks.append(DividerBlock())
         section = ""
@@ -105,6 +119,7 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
     context = [
+        render.acknowledged_text(notification, tz) if notification.acknowledged else "",
         render.reason_text(notification, tz),
         render.escalation_text(notification),
         render.freshness(notification, tz),
@@ -113,6 +128,32 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
         ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(part for part in context if part), TEXT_MAX))])
     )
     return blocks[:50]
+
+
+def alert_reference(alert: Alert) -> str:
+    """``fingerprint:episode``: which alert and which firing episode a button acts on."""
+    assert alert.firing_since is not None
+    return f"{alert.fingerprint}:{alert.firing_since.timestamp():.6f}"
+
+
+def action_buttons(alert: Alert, *, acknowledged: bool) -> ActionsBlock:
+    """Acknowledge (until someone has), Snooze (a menu), Unsnooze, Take oldest."""
+    reference = alert_reference(alert)
+    elements: list[Any] = []
+    if not acknowledged:
+        elements.append(
+            ButtonElement(text="Acknowledge", action_id=ACKNOWLEDGE_ACTION, value=reference, style="primary")
+        )
+    elements += [
+        StaticSelectElement(
+            placeholder="Snooze…",
+            action_id=SNOOZE_ACTION,
+            options=[Option(value=value, text=f"Snooze {label}") for value, label in SNOOZE_CHOICES.items()],
+        ),
+        ButtonElement(text="Unsnooze", action_id=UNSNOOZE_ACTION, value=reference),
+        ButtonElement(text="Take oldest", action_id=TAKE_ACTION, value=reference),
+    ]
+    return ActionsBlock(block_id=f"{ACTIONS_BLOCK}:{reference}", elements=elements)
 
 
 def _fields(notification: Notification) -> list[MarkdownTextObject] | None:
@@ -171,6 +212,30 @@ class ChannelPacer:
         self._last[key] = self._clock()
 
 
+class SlackAppSettings(BaseModel):
+    """The Slack app behind the bot: buttons on alerts, /backlog and the App Home (manifest.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["socket_mode", "http"] = "socket_mode"
+    """Socket Mode needs no public URL; ``http`` is POST /slack/events on the daemon's web server."""
+    app_token: SecretStr | None = None
+    """The app-level token (``xapp-...``, scope connections:write), for Socket Mode."""
+    signing_secret: SecretStr | None = None
+    """The app's signing secret, which verifies every request to /slack/events."""
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SlackAppSettings:
+        if self.transport == "socket_mode":
+            if self.app_token is None:
+                raise ValueError("transport socket_mode needs app_token (an xapp-... app-level token)")
+            if not self.app_token.get_secret_value().startswith("xapp-"):
+                raise ValueError("app_token must be an app-level token (xapp-...), not a bot token")
+        if self.transport == "http" and self.signing_secret is None:
+            raise ValueError("transport http needs signing_secret (the app's Signing Secret)")
+        return self
+
+
 class SlackSettings(NotifierSettings):
     """Slack through a bot token: chat.postMessage, replies in thread, edits in place."""
 
@@ -179,6 +244,8 @@ class SlackSettings(NotifierSettings):
     channel: str = Field(min_length=1, max_length=80)  # Slack's longest channel name
     api_url: str = "https://slack.com/api/"
     """Another Slack Web API (a local stand-in in tests and the demo); http:// for loopback only."""
+    interactive: SlackAppSettings | None = None
+    """Buttons, /backlog and the App Home through this Slack app (None: messages only)."""
 
     @field_validator("api_url")
     @classmethod
@@ -192,6 +259,8 @@ class SlackNotifier:
     """Posts with a bot token (chat.postMessage, replies in thread, chat.update of the parent)."""
 
     Settings: ClassVar[type[SlackSettings]] = SlackSettings
+    acknowledges: ClassVar[bool] = True
+    """An acknowledgement edits the parent message ("Acknowledged by @alice at 10:42", no button)."""
 
     def __init__(
         self,
@@ -230,6 +299,9 @@ class SlackNotifier:
             self.pacer.learn(self.channel, response["channel"])
             return Delivery(channel=response["channel"], ts=response["ts"])
         await self.pacer.wait(previous.channel)
+        if notification.reason is Reason.ACKNOWLEDGED:
+            await self._call("chat_update", channel=previous.channel, ts=previous.ts, text=text, blocks=blocks)
+            return Delivery(channel=previous.channel, ts=previous.ts)
         await self._call(
             "chat_postMessage",
             channel=previous.channel,

@@ -175,8 +175,33 @@ class FreshdeskApi:
         return self._paged(request, groups, "/api/v2/groups")
 
     async def agents(self, request: web.Request) -> web.StreamResponse:
-        agents = [_agent(u) for u in self.sim.account.users.values() if u["role"] == "agent"]
+        """Every agent, or with ``?email=`` the one with that email (Freshdesk's filter)."""
+        email = request.query.get("email", "").strip().lower()
+        agents = [
+            _agent(u)
+            for u in self.sim.account.users.values()
+            if u["role"] == "agent" and (not email or u["email"].lower() == email)
+        ]
         return self._paged(request, agents, "/api/v2/agents")
+
+    async def update(self, request: web.Request) -> web.StreamResponse:
+        """PUT a ticket: only ``responder_id`` is simulated; 403 without write access, 404 (no body) unknown."""
+        if not self.sim.can_write:
+            return coded(403, "access_denied", "You are not authorized to perform this action.")
+        ticket = self.sim.lookup(int(request.match_info["id"]))
+        if ticket is None or ticket.get("status") == "deleted":
+            return web.Response(status=404)
+        try:
+            responder = (await request.json())["responder_id"]
+        except (ValueError, KeyError, TypeError):
+            return coded(400, "invalid_json", "Request body has invalid json format")
+        user = self.sim.account.users.get(responder) if isinstance(responder, int) else None
+        if user is None or user["role"] != "agent":
+            invalid = {"field": "responder_id", "message": "There is no agent matching the given responder_id"}
+            body = {"description": "Validation failed", "errors": [{**invalid, "code": "invalid_value"}]}
+            return web.json_response(body, status=400)
+        updated = self.sim.update_ticket(ticket["id"], assignee_id=responder)
+        return web.json_response(render_ticket(updated, self.sim.clock.now()))
 
     async def me(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(
@@ -242,6 +267,7 @@ def build_app(sim: FreshdeskSimulator) -> web.Application:
     app.router.add_get(TICKETS_PATH, api.tickets)
     app.router.add_get("/api/v2/groups", api.groups)
     app.router.add_get("/api/v2/agents", api.agents)
+    app.router.add_put(r"/api/v2/tickets/{id:\d+}", api.update)
     app.router.add_get("/api/v2/agents/me", api.me)
     app.router.add_get("/api/v2/ticket_fields", api.ticket_fields)
     app.router.add_route("*", "/{tail:.*}", api.not_found)

@@ -225,6 +225,49 @@ class JiraApi:
         names = {f for f in request.query.get("fields", "*navigable").split(",") if f}
         return web.json_response(sim.render(ticket, sim.clock.now(), None if names & {"*all", "*navigable"} else names))
 
+    async def user_search(self, request: web.Request) -> web.StreamResponse:
+        """``GET /rest/api/3/user/search?query=``: users whose email or name matches (a bare list)."""
+        if not self.authenticated(request):
+            return errors(401, "Client must be authenticated to access this resource.")
+        wanted = request.query.get("query", "").strip().lower()
+        if not wanted:
+            return errors(400, "The query parameter 'query' is required.")
+        found = [
+            {
+                "accountId": f"acc-{u['id']}",
+                "accountType": "atlassian",
+                "emailAddress": u["email"],
+                "displayName": u["name"],
+                "active": True,
+            }
+            for u in self.sim.account.users.values()
+            if u["role"] == "agent" and (u["email"].lower() == wanted or wanted in u["name"].lower())
+        ]
+        return web.json_response(found)
+
+    async def assign(self, request: web.Request) -> web.StreamResponse:
+        """``PUT /rest/api/3/issue/{idOrKey}/assignee`` with ``{"accountId"}``: 204; 403 without the Assign
+        Issues permission, 404 unknown issue or user."""
+        if not self.authenticated(request):
+            return errors(401, "Client must be authenticated to access this resource.")
+        sim = self.sim
+        if not sim.can_write:
+            return errors(403, "You do not have permission to assign issues.")
+        ticket_id = sim.issue_id(request.match_info["id_or_key"])
+        ticket = sim.lookup(ticket_id) if ticket_id is not None else None
+        if ticket is None or ticket.get("status") == "deleted":
+            return errors(404, "Issue does not exist or you do not have permission to see it.")
+        try:
+            account = str((await request.json())["accountId"])
+        except (ValueError, KeyError, TypeError):
+            return errors(400, "accountId is required.")
+        user_id = int(account.removeprefix("acc-")) if account.removeprefix("acc-").isdigit() else None
+        user = sim.account.users.get(user_id) if user_id is not None else None
+        if user is None or user["role"] != "agent":
+            return errors(404, f"User '{account}' does not exist.")
+        sim.update_ticket(ticket["id"], assignee_id=user["id"])
+        return web.Response(status=204)
+
     async def bulkfetch(self, request: web.Request) -> web.StreamResponse:
         """``POST /rest/api/3/issue/bulkfetch``: up to 100 ids or keys; a missing one is simply not returned."""
         if not self.authenticated(request):
@@ -302,6 +345,8 @@ def build_app(sim: JiraSimulator) -> web.Application:
     app.router.add_route("*", "/rest/api/2/search", api.removed_search)
     app.router.add_post("/rest/api/3/issue/bulkfetch", api.bulkfetch)
     app.router.add_get("/rest/api/3/issue/{id_or_key}", api.issue)
+    app.router.add_put("/rest/api/3/issue/{id_or_key}/assignee", api.assign)
+    app.router.add_get("/rest/api/3/user/search", api.user_search)
     app.router.add_get("/rest/api/3/myself", api.myself)
     app.router.add_get("/rest/api/3/field", api.fields)
     app.router.add_route("*", "/{tail:.*}", api.not_found)

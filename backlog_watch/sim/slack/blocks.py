@@ -28,6 +28,12 @@ KNOWN_BLOCKS = frozenset(
     }
 )
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
+ACTIONS_ELEMENTS_MAX = 25
+ACTION_ID_MAX = 255
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+OPTION_VALUE_MAX = 150
+INTERACTIVE_ELEMENTS = frozenset({"button", "static_select", "overflow"})
 
 
 def _text_errors(value: Any, pointer: str, limit: int, *, plain_only: bool = False) -> list[str]:
@@ -76,6 +82,43 @@ def _block_errors(block: Any, pointer: str) -> list[str]:
                 if isinstance(element, dict) and element.get("type") == "image":
                     continue
                 errors += _text_errors(element, f"{pointer}/elements/{i}", SECTION_TEXT_MAX)
+    elif kind == "actions":
+        errors += _actions_errors(block.get("elements"), pointer)
+    return errors
+
+
+def _actions_errors(elements: Any, pointer: str) -> list[str]:
+    """Buttons, selects and overflow menus: Slack's element limits and unique action ids."""
+    if not isinstance(elements, list) or not elements or len(elements) > ACTIONS_ELEMENTS_MAX:
+        return [f"must provide between 1 and {ACTIONS_ELEMENTS_MAX} items [json-pointer:{pointer}/elements]"]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, element in enumerate(elements):
+        at = f"{pointer}/elements/{i}"
+        if not isinstance(element, dict) or element.get("type") not in INTERACTIVE_ELEMENTS:
+            errors.append(f"unsupported type [json-pointer:{at}/type]")
+            continue
+        action_id = element.get("action_id")
+        if not isinstance(action_id, str) or not action_id or len(action_id) > ACTION_ID_MAX or action_id in seen:
+            errors.append(f"must be a unique action_id [json-pointer:{at}/action_id]")
+        seen.add(str(action_id))
+        if element["type"] == "button":
+            errors += _text_errors(element.get("text"), f"{at}/text", BUTTON_TEXT_MAX, plain_only=True)
+            if len(str(element.get("value", ""))) > BUTTON_VALUE_MAX:
+                errors.append(f"must be less than {BUTTON_VALUE_MAX + 1} characters [json-pointer:{at}/value]")
+            continue
+        if element["type"] == "static_select":
+            errors += _text_errors(element.get("placeholder"), f"{at}/placeholder", 150, plain_only=True)
+        options = element.get("options")
+        if not isinstance(options, list) or not options or len(options) > 100:
+            errors.append(f"must provide between 1 and 100 items [json-pointer:{at}/options]")
+            continue
+        for j, option in enumerate(options):
+            value = option.get("value") if isinstance(option, dict) else None
+            if not isinstance(value, str) or not value or len(value) > OPTION_VALUE_MAX:
+                errors.append(f"must be 1 to {OPTION_VALUE_MAX} characters [json-pointer:{at}/options/{j}/value]")
+            elif isinstance(option, dict):
+                errors += _text_errors(option.get("text"), f"{at}/options/{j}/text", BUTTON_TEXT_MAX, plain_only=True)
     return errors
 
 

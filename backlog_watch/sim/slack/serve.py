@@ -23,6 +23,7 @@ async def serve_slack(
         f"  what was posted: curl -H 'Authorization: Bearer {token}' "
         f"'{standin.api_url.rstrip('/')}/conversations.history?channel=CHANNEL' (CHANNEL without the #)"
     )
+    out(f"  Socket Mode: interactive.app_token {standin.app_token} (the stand-in sends hello, then awaits acks)")
     try:
         await asyncio.Event().wait()
     finally:

@@ -10,6 +10,10 @@ returned upload URL, ``files.completeUploadExternal`` sharing them in a channel:
 webhook answers ``POST /services/T000/B000/XXXX`` with ``ok``. Faults: ``fail_next``, ``rate_limit_next``
 (429, ``Retry-After``, ``{"ok": false, "error": "ratelimited"}``).
 
+Interactive (interactive.py): Socket Mode through ``apps.connections.open`` with the app-level token
+(``app_token``; a bot token there is ``not_allowed_token_type``), ``users.info``, ``chat.postEphemeral``,
+``views.publish``, response URLs, and the payloads of clicks, slash commands and App Home openings.
+
 Stricter than Slack on purpose: a ``thread_ts`` that names no message is ``thread_not_found``, so a lost
 parent ts shows in tests.
 """
@@ -25,6 +29,7 @@ from aiohttp import web
 
 from backlog_watch.sim.clock import SimClock
 from backlog_watch.sim.server import Fault, FaultQueue, LoopbackServer, header_seconds
+from backlog_watch.sim.slack.interactive import Envelope, SlackInteractive, SlackUser, signed_request
 from backlog_watch.sim.slack.web_api import (
     Answer,
     Params,
@@ -35,10 +40,19 @@ from backlog_watch.sim.slack.web_api import (
     SlackWebApi,
 )
 
-__all__ = ["SlackCall", "SlackFailure", "SlackMessage", "SlackStandIn", "SlackUpload"]
+__all__ = [
+    "Envelope",
+    "SlackCall",
+    "SlackFailure",
+    "SlackMessage",
+    "SlackStandIn",
+    "SlackUpload",
+    "SlackUser",
+    "signed_request",
+]
 
 
-class SlackStandIn(LoopbackServer, SlackWebApi):
+class SlackStandIn(LoopbackServer, SlackWebApi, SlackInteractive):
     """A Slack workspace with one bot token. ``channels`` (name -> id) restricts the channels; by default
     any channel name is accepted and given an id on first use."""
 
@@ -46,6 +60,7 @@ class SlackStandIn(LoopbackServer, SlackWebApi):
         self,
         *,
         token: str = "xoxb-standin-token",
+        app_token: str = "xapp-1-standin-token",
         team_id: str = "T000",
         team: str = "Acme",
         channels: Mapping[str, str] | None = None,
@@ -55,6 +70,8 @@ class SlackStandIn(LoopbackServer, SlackWebApi):
     ) -> None:
         super().__init__()
         self.token = token
+        self.app_token = app_token
+        self._init_interactive()
         self.team_id = team_id
         self.team = team
         self.bot_user_id, self.bot_id, self.app_id = "U0BACKLOG", "B0BACKLOG", "A0BACKLOG"
@@ -82,6 +99,9 @@ class SlackStandIn(LoopbackServer, SlackWebApi):
             "conversations.replies": self._replies,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "users.info": self._users_info,
+            "chat.postEphemeral": self._post_ephemeral,
+            "views.publish": self._views_publish,
         }
 
     def __repr__(self) -> str:
@@ -101,6 +121,9 @@ class SlackStandIn(LoopbackServer, SlackWebApi):
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post(self.webhook_path, self._webhook)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
+        app.router.add_get("/link/", self._link)
+        app.on_shutdown.append(self._close_socket)
+        app.router.add_post("/actions/{response_id}", self._respond)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -164,6 +187,12 @@ class SlackStandIn(LoopbackServer, SlackWebApi):
         token = token or params.get("token")
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open":  # the app-level token only
+            if token == self.token:
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+            if token != self.app_token:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            return web.json_response(self._connections_open(params))
         if token != self.token:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = self._methods.get(method)

@@ -209,6 +209,42 @@ class ZendeskApi:
             return error(404, "RecordNotFound", "Not found")
         return web.json_response({"user": user})
 
+    async def users_search(self, request: web.Request) -> web.StreamResponse:
+        """``query=email:x`` (or a bare email or name): the users it matches, as Zendesk's search does."""
+        query = request.query.get("query", "").strip()
+        if not query:
+            return error(400, "InvalidValue", "query is required")
+        wanted = query.removeprefix("email:").strip().lower()
+        found = [
+            u for u in self.sim.account.users.values() if u["email"].lower() == wanted or wanted in u["name"].lower()
+        ]
+        return web.json_response({"users": found, "next_page": None, "previous_page": None, "count": len(found)})
+
+    async def update(self, request: web.Request) -> web.StreamResponse:
+        """PUT a ticket: only ``assignee_id`` is simulated; 403 without write access, 404 unknown, 422 not
+        an agent."""
+        if not self.sim.can_write:
+            return error(
+                403,
+                "Forbidden",
+                "You do not have access to this page. Please contact the account owner of this help desk.",
+            )
+        ticket = self.sim.lookup(int(request.match_info["id"]))
+        if ticket is None or ticket.get("status") == "deleted":
+            return error(404, "RecordNotFound", "Not found")
+        try:
+            body = await request.json()
+            assignee = body["ticket"]["assignee_id"]
+        except (ValueError, KeyError, TypeError):
+            return error(400, "InvalidValue", 'expected {"ticket": {"assignee_id": ...}}')
+        user = self.sim.account.users.get(assignee) if isinstance(assignee, int) else None
+        if user is None or user["role"] not in ("agent", "admin"):
+            invalid = {"assignee": [{"description": "Assignee is not an agent", "error": "InvalidValue"}]}
+            body = {"error": "RecordInvalid", "description": "Record validation errors", "details": invalid}
+            return web.json_response(body, status=422)
+        updated = self.sim.update_ticket(ticket["id"], assignee_id=assignee)
+        return web.json_response({"ticket": self._render(updated, False, export=False)})
+
     async def me(self, request: web.Request) -> web.StreamResponse:
         """The authenticated agent (Zendesk's way to check credentials)."""
         return web.json_response(
@@ -271,6 +307,10 @@ def build_app(sim: ZendeskSimulator) -> web.Application:
     app.router.add_get(EXPORT_PATH, api.export)
     app.router.add_get("/api/v2/tickets/show_many.json", api.show_many)
     app.router.add_get(r"/api/v2/tickets/{id:\d+}.json", api.show)
+    app.router.add_put(r"/api/v2/tickets/{id:\d+}.json", api.update)
+    app.router.add_put(r"/api/v2/tickets/{id:\d+}", api.update)
+    app.router.add_get("/api/v2/users/search.json", api.users_search)
+    app.router.add_get("/api/v2/users/search", api.users_search)
     app.router.add_get("/api/v2/groups.json", api.groups)
     app.router.add_get("/api/v2/users/show_many.json", api.users_show_many)
     app.router.add_get("/api/v2/users/me.json", api.me)

@@ -90,6 +90,8 @@ class ZendeskSimulator(LoopbackServer):
             self._set_changed(ticket["id"], ticket["generated_timestamp"])
         self._next_id = len(self._tickets) + 1
         self.faults = FaultQueue()
+        self.can_write = True
+        """False: the credentials may read but not write (writes answer 403, as for a light agent)."""
         self.requests: list[SimRequest] = []
         rate_now = rate_clock or self.clock.timestamp
         self.export_window = RateWindow(export_rate_limit, rate_window_seconds, rate_now)

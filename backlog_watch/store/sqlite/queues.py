@@ -1,4 +1,4 @@
-"""The SQL of the outbox and the silences, each function run inside the caller's transaction.
+"""The SQL of the outbox, the silences and the actions on alerts, each function run inside the caller's transaction.
 
 SqliteStore wraps each one in its lock and transaction; what to queue, fold, retry or match is
 decided above the store (delivery/outbox.py, alerting/silences.py).
@@ -13,12 +13,13 @@ from datetime import datetime
 from backlog_watch.models import LogEntry
 from backlog_watch.store.codec import (
     QUEUED_COLUMNS,
+    at,
     log_row,
     queued_from_row,
     silence_from_row,
     silence_row,
 )
-from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
 
 LOG_INSERT = "INSERT OR REPLACE INTO notification_log VALUES (?,?,?,?,?,?,?,?,?,?)"
 LOG_PRUNE = (
@@ -106,3 +107,29 @@ def end_silence(db: sqlite3.Connection, silence_id: str, at: datetime) -> None:
     db.execute(
         "UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?", (at.timestamp(), silence_id, at.timestamp())
     )
+
+
+def add_action(db: sqlite3.Connection, action: ActionRecord) -> None:
+    db.execute(
+        "INSERT INTO alert_actions (fingerprint, episode, action, actor, at, detail, level, ticket_count)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (
+            action.fingerprint,
+            action.episode.timestamp(),
+            action.action,
+            action.actor,
+            action.at.timestamp(),
+            action.detail,
+            action.level,
+            action.ticket_count,
+        ),
+    )
+
+
+def actions(db: sqlite3.Connection, since: datetime) -> list[ActionRecord]:
+    rows = db.execute(
+        "SELECT fingerprint, episode, action, actor, at, detail, level, ticket_count FROM alert_actions"
+        " WHERE at >= ? ORDER BY at, id",
+        (since.timestamp(),),
+    ).fetchall()
+    return [ActionRecord(r[0], at(r[1]), r[2], r[3], at(r[4]), r[5], r[6], r[7]) for r in rows]

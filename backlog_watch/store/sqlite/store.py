@@ -29,7 +29,7 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
-from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.schema import migrate
 from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
@@ -347,6 +347,16 @@ class SqliteStore:
     def end_silence(self, silence_id: str, at: datetime) -> None:
         with self._transaction() as db:
             sqlite_queues.end_silence(db, silence_id, at)
+
+    # -- actions on alerts -------------------------------------------------------------------------
+
+    def add_action(self, action: ActionRecord) -> None:
+        with self._transaction() as db:
+            sqlite_queues.add_action(db, action)
+
+    def actions(self, since: datetime) -> list[ActionRecord]:
+        with self._reading() as db:
+            return sqlite_queues.actions(db, since)
 
     # -- KPI history -----------------------------------------------------------------------------------
 
