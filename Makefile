@@ -11,7 +11,7 @@ PORT   ?= 8080
 $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
 	$(PY) -m pip install --quiet --no-deps -e tests/plugin_example
 	touch $(STAMP)
 

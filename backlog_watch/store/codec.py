@@ -44,6 +44,11 @@ def at(seconds: float) -> datetime:
 
 # -- tickets -----------------------------------------------------------------------------------------
 
+TICKET_COLUMNS = (
+    "helpdesk, id, status, priority, channel, grp, assignee, tags, subject, created_at, updated_at, solved_at, sla, url"
+)
+"""The columns ``ticket_row`` fills and ``ticket_from_row`` reads, in that order."""
+
 
 def ticket_row(t: Ticket) -> tuple[object, ...]:
     sla = t.sla.model_dump_json(exclude_defaults=True) if t.sla != Sla() else None
@@ -86,6 +91,8 @@ def ticket_from_row(row: Row) -> Ticket:
 
 
 # -- polls -------------------------------------------------------------------------------------------
+
+POLL_COLUMNS = "helpdesk, last_attempt, last_success, last_error, failures, auth_failed, skipped_total, failing_since"
 
 
 def poll_row(status: PollStatus) -> tuple[object, ...]:
@@ -162,6 +169,8 @@ def alert_from_json(text: str) -> Alert:
 
 # -- the notification log ----------------------------------------------------------------------------
 
+LOG_COLUMNS = "fingerprint, notifier, episode, state, level, sent_at, ticket_ids, channel, ts, ticket_count"
+
 
 def log_row(entry: LogEntry) -> tuple[object, ...]:
     return (
@@ -214,6 +223,9 @@ def queued_from_row(r: Row) -> QueuedNews:
         bool(r[9]),
         at(float(r[10])),
     )
+
+
+SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, created_at"
 
 
 def silence_row(s: SilenceRecord) -> tuple[object, ...]:

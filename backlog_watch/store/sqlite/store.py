@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 class SqliteStore:
     """The embedded store. One connection, guarded by a lock so the web server may read from a thread."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
@@ -133,6 +135,19 @@ class SqliteStore:
         from backlog_watch.store.read_model import ReadModel
 
         return ReadModel(self)
+
+    def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        """Append rows to a table as they are, in ONE transaction (the store copier's write)."""
+        marks = ",".join("?" * len(columns))
+        with self._transaction() as db:
+            db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def clear(self) -> None:
+        """Delete every row of every table; the schema stays."""
+        with self._transaction() as db:
+            tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            for (table,) in tables.fetchall():
+                db.execute(f"DELETE FROM {table}")
 
     def _migrate(self) -> None:
         with self._reading() as db:
