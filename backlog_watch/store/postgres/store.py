@@ -145,7 +145,10 @@ class PostgresStore:
         return ReadModel(self)
 
     def copy_to(self, path: Path) -> None:
-        """Everything stored, copied into a new SQLite store at ``path`` (a dry run works on it)."""
+        """Everything stored, copied into a new SQLite store at ``path`` (a dry run works on it); a
+        database that holds no store yet leaves nothing at ``path``."""
+        if self.schema_version is None:
+            return
         from backlog_watch.store.sqlite import SqliteStore
         from backlog_watch.store.transfer import transfer
 
