@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 
 Db = psycopg.Connection[tuple[Any, ...]]
 
-_UPSERT_TICKET = (
-    f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({','.join(['%s'] * 14)}) ON CONFLICT (helpdesk, id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in TICKET_COLUMNS.split(", ")[2:])
+_PAGE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS page_in (LIKE tickets) ON COMMIT DELETE ROWS"
+"""A page on its way in: one per connection, emptied by each commit."""
+_MERGE_PAGE = (
+    f"INSERT INTO tickets ({TICKET_COLUMNS}) SELECT {TICKET_COLUMNS} FROM page_in ON CONFLICT (helpdesk, id) "
+    "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in TICKET_COLUMNS.split(", ")[2:])
 )
 _UPSERT_CURSOR = (
     "INSERT INTO cursors (helpdesk, cursor, updated_at) VALUES (%s, %s, %s) "
@@ -185,11 +187,15 @@ class PostgresStore:
         return row[0] if row else None
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
-        """Upsert the tickets (one pipelined executemany) and advance the cursor, in one transaction."""
-        rows = [ticket_row(t) for t in tickets]
+        """Upsert the tickets and advance the cursor, in one transaction: the page is COPied into a
+        session table, then merged in one INSERT ... ON CONFLICT (a ticket twice in a page: the later wins)."""
+        rows = {(t.helpdesk, t.id): ticket_row(t) for t in tickets}
         with self._transaction() as db:
-            with db.cursor() as c:
-                c.executemany(_UPSERT_TICKET, rows)
+            db.execute(_PAGE_TABLE)
+            with db.cursor() as c, c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
+                for row in rows.values():
+                    copy.write_row(row)
+            db.execute(_MERGE_PAGE)
             db.execute(_UPSERT_CURSOR, (helpdesk, cursor, datetime.now(UTC).timestamp()))
 
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]:
