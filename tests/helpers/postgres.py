@@ -24,28 +24,29 @@ SERVER = os.environ.get(SERVER_ENV, "postgresql://postgres@127.0.0.1:5432/postgr
 
 
 def start_command() -> list[str]:
-    """Debian's way to start the machine's cluster; ``.ci/run`` runs the same before the tests."""
-    versions = sorted(p.name for p in Path("/etc/postgresql").glob("*")) if Path("/etc/postgresql").is_dir() else []
+    """Debian's way to start the machine's (newest) cluster; ``.ci/run`` runs the same before the tests."""
+    found = [p.name for p in Path("/etc/postgresql").glob("*")] if Path("/etc/postgresql").is_dir() else []
+    versions = sorted(found, key=lambda name: [int(part) for part in name.split(".") if part.isdigit()])
     return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1] if versions else "?", "main", "start"]
 
 
-def ensure_running() -> None:
+def ensure_running(server: str = SERVER, command: list[str] | None = None) -> None:
     """Connect to the server, starting it once if it does not answer; fail saying how otherwise."""
     try:
-        psycopg.connect(SERVER, connect_timeout=5).close()
+        psycopg.connect(server, connect_timeout=5).close()
         return
     except psycopg.OperationalError as first:
-        reason = str(first).strip()
-    command = start_command()
+        reason = " ".join(str(first).split())
+    command = command or start_command()
     try:
         started = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         reason += f"; `{' '.join(command)}` said: {(started.stderr or started.stdout).strip() or started.returncode}"
     except (OSError, subprocess.TimeoutExpired) as exc:
         reason += f"; `{' '.join(command)}` failed: {exc}"
     try:  # pg_ctlcluster waits until the server accepts connections
-        psycopg.connect(SERVER, connect_timeout=5).close()
+        psycopg.connect(server, connect_timeout=5).close()
     except psycopg.OperationalError:
-        pytest.fail(f"PostgreSQL is needed at {SERVER} (${SERVER_ENV}) and is not running: {reason}", pytrace=False)
+        pytest.fail(f"PostgreSQL is needed at {server} (${SERVER_ENV}) and is not running: {reason}", pytrace=False)
 
 
 def database_url(name: str) -> str:

@@ -3,6 +3,7 @@ that two replicas may run at once, bulk pages, the password never shown, a dry r
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.postgres.schema import MIGRATIONS
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
+from tests.helpers.postgres import ensure_running, start_command
 
 PASSWORD = "pg-pass-31337"
 
@@ -112,3 +114,15 @@ def test_a_dry_runs_copy_holds_the_store_and_changes_nothing(pg_url: str, tmp_pa
         assert copy.poll_status("zendesk").last_success == NOW
     finally:
         copy.close()
+
+
+def test_the_tests_fail_saying_why_when_no_server_can_be_started() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    with pytest.raises(pytest.fail.Exception) as failed:
+        ensure_running(down, ["false"])
+    said = str(failed.value)
+    assert said.startswith(f"PostgreSQL is needed at {down}") and "`false` said: 1" in said
+    assert start_command()[:2] == ["pg_ctlcluster", "--skip-systemctl-redirect"]
