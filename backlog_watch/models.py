@@ -277,6 +277,10 @@ class TicketQuery(Protocol):
         """The tickets an alert lists (``limit`` None: all of them)."""
         ...
 
+    def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
+        """How many tickets ``listed`` would give without a limit."""
+        ...
+
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -154,8 +154,8 @@ class FifoRule(RuleBase):
         if observed >= self.ratio:
             return Measure(scope, observed, None, self.ratio, summary)
         # waiting longer than the solved ones' median: created before now minus it
-        cutoff = now - solved_age
-        skipped = snapshot.query.aged(where, self.scope_labels, "created_at", cutoff)[scope].aged
-        listed = snapshot.query.listed(where, scope, Listing("created_at", before=cutoff), MAX_LISTED)
+        older = Listing("created_at", before=now - solved_age)
+        skipped = snapshot.query.count(where, scope, older)
+        listed = snapshot.query.listed(where, scope, older, MAX_LISTED)
         summary += f"; {plural(skipped, 'older ticket')} skipped"
         return Measure(scope, observed, self.level, self.ratio, summary, listed, skipped)

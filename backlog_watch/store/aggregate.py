@@ -380,20 +380,32 @@ class TicketAggregates:
         return found
 
     def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
-        statement = _Statement().add(f"SELECT {_TICKET}{_from(())}")
+        statement = self._listing(_Statement().add(f"SELECT {_TICKET}{_from(())}"), where, scope, listing)
+        statement.add(f" ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id")
+        if limit is not None:
+            statement.add(" LIMIT ?", limit)
+        return [ticket_from_row(row) for row in self._rows(statement)]
+
+    def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
+        statement = self._listing(_Statement().add(f"SELECT COUNT(*){_from(())}"), where, scope, listing)
+        return _count(self._rows(statement)[0][0])
+
+    def _listing(self, statement: _Statement, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
+        """The tickets of one scope a listing takes. Labels compare plain columns (NULL for the "(none)"
+        values), so the open set's index finds the scope."""
         if listing.open_only:
             self._open(statement, where)
         else:
             self._universe(statement, where)
         for label, value in scope:
-            if label != "tag":
-                statement.add(f" AND {_LABELS[label]} = ?", value)
-            elif value == NO_TAG:
-                statement.add(
-                    " AND NOT EXISTS (SELECT 1 FROM ticket_tags s WHERE s.helpdesk = t.helpdesk AND s.id = t.id)"
-                )
-            else:
+            if label == "tag" and value == NO_TAG:
+                statement.add(f" AND NOT EXISTS ({_TAGGED})")
+            elif label == "tag":
                 statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
+            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
+                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
+            else:
+                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
         if listing.before is not None:
             statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
         if listing.created_after is not None:
@@ -403,10 +415,7 @@ class TicketAggregates:
                 " AND t.sla_paused = 0 AND t.sla_due IS NOT NULL AND (t.sla_breached = 1 OR t.sla_due <= ?)",
                 listing.at_risk_by.timestamp(),
             )
-        statement.add(f" ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id")
-        if limit is not None:
-            statement.add(" LIMIT ?", limit)
-        return [ticket_from_row(row) for row in self._rows(statement)]
+        return statement
 
     @property
     def _now(self) -> float:
