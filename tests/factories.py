@@ -38,14 +38,20 @@ def ticket(*, age: timedelta = timedelta(hours=1), idle: timedelta | None = None
     return Ticket(**values)
 
 
-def snapshot_of(now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket], **context: Any) -> Snapshot:
+def snapshot_of(
+    now: datetime,
+    helpdesks: Iterable[str],
+    tickets: Iterable[Ticket],
+    solved_window: timedelta = timedelta(days=36_500),
+    **context: Any,
+) -> Snapshot:
     """The snapshot at ``now`` of a real SQLite store (in memory) holding ``tickets``, so a rule test runs
-    the store's SQL (store/aggregate.py): every ticket given is in it, solved ones of any age included."""
+    the store's SQL (store/aggregate.py): every ticket given is in it (by default solved ones of any age)."""
     stored = list(tickets)
     store = SqliteStore(":memory:")
     for helpdesk in {t.helpdesk for t in stored}:
         store.commit_page(helpdesk, [t for t in stored if t.helpdesk == helpdesk], None)
     names = tuple(helpdesks)
     everyone = sorted({*names, *(t.helpdesk for t in stored)})
-    snapshot = store.snapshot(now, everyone, solved_window=timedelta(days=36_500))
+    snapshot = store.snapshot(now, everyone, solved_window)
     return replace(snapshot, helpdesks=names, stale=frozenset(), **context)
