@@ -21,7 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.models import Alert, AlertState, LogEntry, Muted, Sla, Status, Ticket, fingerprint
+from backlog_watch.models import (
+    ALL_TICKETS,
+    Alert,
+    AlertState,
+    Listing,
+    LogEntry,
+    Muted,
+    Sla,
+    Status,
+    Ticket,
+    fingerprint,
+)
 from backlog_watch.store import News, QueuedNews, SilenceRecord, Store
 
 NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
@@ -138,7 +149,12 @@ class StoreConformance:
         store.commit_page("jira", [_ticket("other", helpdesk="jira")], "j1")
         store.record_poll("zendesk", NOW)
         snapshot = store.snapshot(NOW, ["zendesk", "freshdesk"])
-        assert {t.id for t in snapshot.tickets} == {"open", "fresh"}
+        everything = Listing("newest", open_only=False)
+        assert {t.id for t in snapshot.query.listed(ALL_TICKETS, (("helpdesk", "zendesk"),), everything, None)} == {
+            "open",
+            "fresh",
+        }
+        assert not snapshot.query.listed(ALL_TICKETS, (("helpdesk", "jira"),), everything, None)
         assert snapshot.helpdesks == ("zendesk", "freshdesk")
         assert snapshot.stale == frozenset({"freshdesk"})  # never polled successfully
         assert [t.id for t in store.recently_solved(NOW - timedelta(days=2), ["zendesk"])] == ["fresh"]

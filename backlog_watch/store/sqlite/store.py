@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
+    TICKET_COLUMNS,
     alert_from_json,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
     poll_row,
+    tag_rows,
     ticket_from_row,
     ticket_row,
 )
@@ -169,8 +172,13 @@ class SqliteStore:
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
         """Upsert the tickets and advance the cursor, atomically."""
         rows = [ticket_row(t) for t in tickets]
+        placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", rows)
+            db.executemany(
+                "DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets]
+            )
+            db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
                 (helpdesk, cursor, datetime.now(UTC).timestamp()),
@@ -204,10 +212,11 @@ class SqliteStore:
     def snapshot(
         self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = timedelta(days=7)
     ) -> Snapshot:
-        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now."""
-        tickets = self.tickets(helpdesks) + self.recently_solved(now - solved_window, helpdesks)
+        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
+        aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window)
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
-        return Snapshot(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), stale=stale)
+        return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
         with self._reading():

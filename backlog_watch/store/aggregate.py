@@ -1,0 +1,444 @@
+"""The evaluation's queries: per-scope KPIs, ages, percentiles, SLA risk, inflow, in SQL over indexes.
+
+``TicketAggregates`` answers ``models.TicketQuery`` for one snapshot (a moment, its helpdesks, how far
+back solved tickets count), so rules never see one object per open ticket: only the few tickets an alert
+lists are built (``listed``). Results are cached per question, so rules sharing a ``where`` and a
+``group_by`` share one query.
+
+The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
+functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by ``ROW_NUMBER``
+and ``COUNT`` over a partition, integer division of integers. Columns it reads beyond the original ones
+(``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``; schema.py) are written by codec.ticket_row.
+
+Dialect hook: a store gives ``run(sql, args) -> rows`` and its ``placeholder``; every statement is
+written with ``?`` and goes through ``_Statement.text``, the one place it is swapped (``%s`` for psycopg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from backlog_watch.kpis import DAY, DEFAULT_HANDLE_HOURS, NO_GROUP, NO_TAG, UNASSIGNED, WEEK, Scope, days_to_clear
+from backlog_watch.models import (
+    Aged,
+    Listing,
+    Medians,
+    Priority,
+    SlaRisk,
+    Ticket,
+    TicketFilter,
+)
+from backlog_watch.store.codec import ticket_from_row
+
+R = TypeVar("R")
+Run = Callable[[str, Sequence[object]], Sequence[Sequence[Any]]]
+"""Execute one read statement and return its rows as sequences."""
+
+_LABELS = {
+    "helpdesk": "t.helpdesk",
+    "group": f"COALESCE(t.grp, '{NO_GROUP}')",
+    "priority": "t.priority",
+    "status": "t.status",
+    "channel": "t.channel",
+    "assignee": f"COALESCE(t.assignee, '{UNASSIGNED}')",
+    "tag": f"COALESCE(g.tag, '{NO_TAG}')",
+}
+_FILTER_COLUMNS = {
+    "helpdesk": "t.helpdesk",
+    "status": "t.status",
+    "priority": "t.priority",
+    "channel": "t.channel",
+    "group": "t.grp",
+    "assignee": "t.assignee",
+}
+_TAG_JOIN = " LEFT JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id"
+_TAGGED = "SELECT 1 FROM ticket_tags s WHERE s.helpdesk = t.helpdesk AND s.id = t.id"
+_SOLVED = "t.status IN ('solved', 'closed')"
+_RANK = "CASE t.priority " + " ".join(f"WHEN '{p.value}' THEN {p.rank}" for p in Priority) + " END"
+_ORDER = {
+    "urgent": f"{_RANK}, t.created_at",
+    "created_at": f"t.created_at, {_RANK}",
+    "updated_at": f"t.updated_at, {_RANK}",
+    "due": "t.sla_due",
+    "newest": "t.created_at DESC",
+}
+_TICKET = (
+    "t.helpdesk, t.id, t.status, t.priority, t.channel, t.grp, t.assignee, t.tags, t.subject, t.created_at, "
+    "t.updated_at, t.solved_at, t.sla, t.url"
+)
+"""The columns codec.ticket_from_row reads, in its order."""
+
+
+def _count(value: Any) -> int:
+    """A SUM cell: NULL over no row."""
+    return int(value or 0)
+
+
+@dataclass
+class _Statement:
+    """One statement being built: its text with ``?`` placeholders and their arguments, in order."""
+
+    parts: list[str] = field(default_factory=list)
+    args: list[object] = field(default_factory=list)
+
+    def add(self, sql: str, *args: object) -> _Statement:
+        self.parts.append(sql)
+        self.args.extend(args)
+        return self
+
+    def any_of(self, column: str, values: Iterable[object]) -> _Statement:
+        listed = list(values)
+        if not listed:
+            return self.add(" AND 1 = 0")
+        return self.add(f" AND {column} IN ({', '.join('?' * len(listed))})", *listed)
+
+    def text(self, placeholder: str) -> str:
+        sql = "".join(self.parts)
+        return sql if placeholder == "?" else sql.replace("?", placeholder)
+
+
+class TicketAggregates:
+    """``TicketQuery`` over the tickets table at ``now``: open tickets of ``helpdesks``, and those solved
+    since ``solved_since``."""
+
+    def __init__(
+        self, run: Run, now: datetime, helpdesks: Sequence[str], solved_since: datetime, placeholder: str = "?"
+    ) -> None:
+        self._run_sql = run
+        self.now = now
+        self.helpdesks = tuple(helpdesks)
+        self.solved_since = solved_since
+        self.placeholder = placeholder
+        self._cache: dict[tuple[object, ...], Any] = {}
+
+    # -- the building blocks ---------------------------------------------------------------------------
+
+    def _rows(self, statement: _Statement) -> Sequence[Sequence[Any]]:
+        return self._run_sql(statement.text(self.placeholder), statement.args)
+
+    def _memo(self, key: tuple[object, ...], compute: Callable[[], R]) -> R:
+        """One query per question and snapshot: rules asking the same share its answer."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return cast(R, self._cache[key])
+
+    @staticmethod
+    def _select(columns: str, group_by: Sequence[str], *args: object) -> _Statement:
+        """SELECT the scope's labels and ``columns`` (their placeholders filled by ``args``) FROM tickets."""
+        labels = "".join(f"{_LABELS[label]}, " for label in group_by)
+        return _Statement().add(f"SELECT {labels}{columns}", *args).add(_from(group_by))
+
+    def _open(self, statement: _Statement, where: TicketFilter) -> _Statement:
+        statement.add(" AND t.is_open = 1").any_of("t.helpdesk", self.helpdesks)
+        return self._filter(statement, where)
+
+    def _solved(self, statement: _Statement, where: TicketFilter) -> _Statement:
+        statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", self.solved_since.timestamp())
+        statement.any_of("t.helpdesk", self.helpdesks)
+        return self._filter(statement, where)
+
+    def _universe(self, statement: _Statement, where: TicketFilter) -> _Statement:
+        statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", self.solved_since.timestamp())
+        statement.any_of("t.helpdesk", self.helpdesks)
+        return self._filter(statement, where)
+
+    @staticmethod
+    def _filter(statement: _Statement, where: TicketFilter) -> _Statement:
+        for name, column in _FILTER_COLUMNS.items():
+            values = getattr(where, name)
+            if values is not None:
+                statement.any_of(column, values)
+        if where.tags is not None:
+            statement.add(" AND EXISTS (SELECT 1 FROM ticket_tags w WHERE w.helpdesk = t.helpdesk AND w.id = t.id")
+            statement.any_of("w.tag", where.tags).add(")")
+        if where.assigned is not None:
+            statement.add(f" AND t.assignee IS {'NOT ' if where.assigned else ''}NULL")
+        return statement
+
+    @staticmethod
+    def _grouped(statement: _Statement, group_by: Sequence[str], extra: str = "") -> _Statement:
+        columns = [_LABELS[label] for label in group_by] + ([extra] if extra else [])
+        return statement.add(f" GROUP BY {', '.join(columns)}") if columns else statement
+
+    def _by_scope(self, statement: _Statement, group_by: Sequence[str]) -> Iterable[tuple[Scope, Sequence[Any]]]:
+        width = len(group_by)
+        for row in self._rows(statement):
+            yield tuple(zip(group_by, (str(v) for v in row[:width]), strict=True)), row[width:]
+
+    def _ranks(
+        self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
+    ) -> dict[Scope, tuple[int, dict[int, float]]]:
+        """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
+        quantiles (statistics.quantiles' method) of ``value``: ROW_NUMBER over the partition picks the two
+        rows each quantile lies between, and only those leave the database."""
+        labels = [_LABELS[label] for label in group_by]
+        partition = f"PARTITION BY {', '.join(labels)}" if labels else ""
+        columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
+        aliases = "".join(f"l{i}, " for i in range(len(labels)))
+        picks = " OR ".join(f"rn - 1 = ({q} * (n - 1)) / 100 OR rn - 2 = ({q} * (n - 1)) / 100" for q in quantiles)
+        statement = _Statement().add(
+            f"SELECT {aliases}n, rn, v FROM (SELECT {columns}{value} AS v, "
+            f"ROW_NUMBER() OVER ({partition} ORDER BY {value}) AS rn, COUNT(*) OVER ({partition}) AS n"
+        )
+        statement.parts.extend(part.parts)
+        statement.args.extend(part.args)
+        statement.add(f") ranked WHERE {picks}")
+        picked: dict[Scope, tuple[int, dict[int, float]]] = {}
+        for scope, (n, rn, v) in self._by_scope(statement, group_by):
+            picked.setdefault(scope, (int(n), {}))[1][int(rn)] = float(v)
+        return {scope: (n, {q: _quantile(rows, n, q) for q in quantiles}) for scope, (n, rows) in picked.items()}
+
+    # -- TicketQuery -----------------------------------------------------------------------------------
+
+    def kpis(
+        self, where: TicketFilter, group_by: Sequence[str], handle_hours: Mapping[str, float], percentiles: bool = True
+    ) -> dict[Scope, dict[str, float]]:
+        """Every KPI per scope: one GROUP BY over the open set, one over the solved in the window, and
+        (``percentiles``) one ranking of the open tickets by age."""
+        key = tuple(group_by)
+        hours = tuple(sorted(handle_hours.items()))
+        backlog: dict[Scope, Sequence[Any]] = self._memo(
+            ("open", where, key, hours), lambda: self._backlog(where, key, hours)
+        )
+        flow: dict[Scope, Sequence[Any]] = self._memo(("flow", where, key), lambda: self._flow(where, key))
+        ages: dict[Scope, tuple[int, dict[int, float]]] = {}
+        if percentiles:
+            ages = self._memo(
+                ("ages", where, key),
+                lambda: self._ranks(self._open(_Statement().add(_from(key)), where), key, "-t.created_at", (50, 90)),
+            )
+        return {
+            scope: self._scope_kpis(backlog.get(scope), flow.get(scope), ages.get(scope))
+            for scope in sorted(set(backlog) | set(flow))
+        }
+
+    def _backlog(
+        self, where: TicketFilter, group_by: tuple[str, ...], hours: tuple[tuple[str, float], ...]
+    ) -> dict[Scope, Sequence[Any]]:
+        """Per scope of open tickets: count, unassigned, pending, on hold, sum and min of created_at,
+        created in 24h, SLA breached, SLA due within 1h, workload hours."""
+        now = self._now
+        # hours are floats from the config, written as literals: an engine cannot type a bare parameter
+        workload = "".join(f" WHEN ? THEN {float(h)!r}" for _, h in hours)
+        workload = (
+            f"CASE t.helpdesk{workload} ELSE {DEFAULT_HANDLE_HOURS!r} END" if hours else repr(DEFAULT_HANDLE_HOURS)
+        )
+        statement = self._select(
+            "COUNT(*), SUM(CASE WHEN t.assignee IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.status = 'pending' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.status = 'on_hold' THEN 1 ELSE 0 END), SUM(t.created_at), MIN(t.created_at), "
+            "SUM(CASE WHEN t.created_at > ? AND t.created_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 1 OR (t.sla_due <= ? AND t.sla_paused = 0) THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_paused = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
+            f"SUM({workload})",
+            group_by,
+            *(now - DAY.total_seconds(), now, now, now, now + 3600),
+            *(name for name, _ in hours),
+        )
+        self._grouped(self._open(statement, where), group_by)
+        return dict(self._by_scope(statement, group_by))
+
+    def _flow(self, where: TicketFilter, group_by: tuple[str, ...]) -> dict[Scope, Sequence[Any]]:
+        """Per scope of the solved in the window: count, created in 24h, solved in 24h, solved in 7 days."""
+        now = self._now
+        statement = self._select(
+            "COUNT(*), SUM(CASE WHEN t.created_at > ? AND t.created_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END)",
+            group_by,
+            *(now - DAY.total_seconds(), now, now - DAY.total_seconds(), now, now - WEEK.total_seconds(), now),
+        )
+        self._grouped(self._solved(statement, where), group_by)
+        return dict(self._by_scope(statement, group_by))
+
+    def _scope_kpis(
+        self, backlog: Sequence[Any] | None, flow: Sequence[Any] | None, ages: tuple[int, dict[int, float]] | None
+    ) -> dict[str, float]:
+        now = self._now
+        opened, unassigned, pending, on_hold, created_sum, oldest, created_open, breached, due_1h, workload = (
+            backlog or (0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0)
+        )
+        _, created_solved, resolved, resolved_7d = (_count(v) for v in flow or (0, 0, 0, 0))
+        created = _count(created_open) + created_solved
+        quantiles = ages[1] if ages else {}
+        return {
+            "open_tickets": float(opened),
+            "unassigned_tickets": float(_count(unassigned)),
+            "pending_tickets": float(_count(pending)),
+            "on_hold_tickets": float(_count(on_hold)),
+            "age_avg_hours": (now - created_sum / opened) / 3600 if opened else 0.0,
+            "age_p50_hours": (now + quantiles[50]) / 3600 if 50 in quantiles else 0.0,
+            "age_p90_hours": (now + quantiles[90]) / 3600 if 90 in quantiles else 0.0,
+            "age_max_hours": (now - oldest) / 3600 if opened else 0.0,
+            "created_24h": float(created),
+            "resolved_24h": float(resolved),
+            "net_flow_24h": float(created - resolved),
+            "resolved_per_day_7d": resolved_7d / 7,
+            "days_to_clear": days_to_clear(int(opened), resolved_7d),
+            "workload_hours": float(workload or 0.0),
+            "sla_breached": float(_count(breached)),
+            "sla_due_1h": float(_count(due_1h)),
+        }
+
+    def aged(self, where: TicketFilter, group_by: Sequence[str], field: str, before: datetime) -> dict[Scope, Aged]:
+        column = _time_column(field)
+        key = ("aged", where, tuple(group_by), column, before)
+        return self._memo(key, lambda: self._aged(where, group_by, column, before.timestamp()))
+
+    def _aged(self, where: TicketFilter, group_by: Sequence[str], column: str, before: float) -> dict[Scope, Aged]:
+        statement = self._select(
+            f"COUNT(*), SUM(CASE WHEN {column} < ? THEN 1 ELSE 0 END), MIN({column})", group_by, before
+        )
+        self._grouped(self._open(statement, where), group_by)
+        found = {}
+        for scope, (in_scope, aged, oldest) in self._by_scope(statement, group_by):
+            count = _count(aged)
+            found[scope] = Aged(int(in_scope), count, _moment(oldest) if count else None)
+        return found
+
+    def sla_risk(
+        self, where: TicketFilter, group_by: Sequence[str], critical_by: datetime | None, warn_by: datetime | None
+    ) -> dict[Scope, SlaRisk]:
+        key = ("sla", where, tuple(group_by), critical_by, warn_by)
+        return self._memo(key, lambda: self._sla_risk(where, group_by, critical_by, warn_by))
+
+    def _sla_risk(
+        self, where: TicketFilter, group_by: Sequence[str], critical_by: datetime | None, warn_by: datetime | None
+    ) -> dict[Scope, SlaRisk]:
+        now = self._now
+        # each ticket counts once, at its worst: breached, else critical, else warn
+        critical = critical_by.timestamp() if critical_by is not None else now
+        warn = warn_by.timestamp() if warn_by is not None else now
+        statement = self._select(
+            "COUNT(*), SUM(CASE WHEN t.sla_breached = 1 OR t.sla_due <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END)",
+            group_by,
+            *(now, now, critical, max(now, critical), warn),
+        )
+        self._open(statement, where).add(" AND t.sla_paused = 0 AND t.sla_due IS NOT NULL")
+        self._grouped(statement, group_by)
+        return {
+            scope: SlaRisk(int(tracked), _count(breached), _count(crit), _count(warned))
+            for scope, (tracked, breached, crit, warned) in self._by_scope(statement, group_by)
+        }
+
+    def inflow(
+        self, where: TicketFilter, group_by: Sequence[str], since: datetime, split: datetime
+    ) -> dict[Scope, tuple[int, int]]:
+        key = ("inflow", where, tuple(group_by), since, split)
+        return self._memo(key, lambda: self._inflow(where, group_by, since.timestamp(), split.timestamp()))
+
+    def _inflow(
+        self, where: TicketFilter, group_by: Sequence[str], since: float, split: float
+    ) -> dict[Scope, tuple[int, int]]:
+        statement = self._select(
+            "SUM(CASE WHEN t.created_at <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN t.created_at > ? THEN 1 ELSE 0 END)",
+            group_by,
+            split,
+            split,
+        ).add(" AND t.created_at > ? AND t.created_at <= ?", since, self._now)
+        self._grouped(self._universe(statement, where), group_by)
+        return {
+            scope: (_count(before), _count(after)) for scope, (before, after) in self._by_scope(statement, group_by)
+        }
+
+    def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
+        return self._memo(("last", where, tuple(group_by)), lambda: self._last_created(where, group_by))
+
+    def _last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
+        # open and solved apart: each reads its own index, where one OR would scan the whole table
+        found: dict[Scope, float] = {}
+        for part in (self._open, self._solved):
+            statement = self._grouped(part(self._select("MAX(t.created_at)", group_by), where), group_by)
+            for scope, (last,) in self._by_scope(statement, group_by):
+                found[scope] = max(float(last), found.get(scope, float(last)))
+        return {scope: _moment(last) for scope, last in found.items()}
+
+    def medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: datetime) -> dict[Scope, Medians]:
+        key = ("medians", where, tuple(group_by), solved_since)
+        return self._memo(key, lambda: self._medians(where, group_by, solved_since.timestamp()))
+
+    def _medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: float) -> dict[Scope, Medians]:
+        solved_part = self._solved(_Statement().add(_from(group_by)), where)
+        solved_part.add(" AND t.solved_at > ? AND t.solved_at <= ?", solved_since, self._now)
+        solved = self._ranks(solved_part, group_by, "t.solved_at - t.created_at", (50,))
+        waiting = self._ranks(self._open(_Statement().add(_from(group_by)), where), group_by, "t.created_at", (50,))
+        found = {}
+        for scope in set(solved) | set(waiting):
+            done, done_age = solved.get(scope, (0, {}))
+            left, left_created = waiting.get(scope, (0, {}))
+            found[scope] = Medians(
+                done,
+                timedelta(seconds=done_age[50]) if done else None,
+                left,
+                _moment(left_created[50]) if left else None,
+            )
+        return found
+
+    def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
+        statement = self._listing(_Statement().add(f"SELECT {_TICKET}{_from(())}"), where, scope, listing)
+        statement.add(f" ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id")
+        if limit is not None:
+            statement.add(" LIMIT ?", limit)
+        return [ticket_from_row(row) for row in self._rows(statement)]
+
+    def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
+        statement = self._listing(_Statement().add(f"SELECT COUNT(*){_from(())}"), where, scope, listing)
+        return _count(self._rows(statement)[0][0])
+
+    def _listing(self, statement: _Statement, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
+        """The tickets of one scope a listing takes. Labels compare plain columns (NULL for the "(none)"
+        values), so the open set's index finds the scope."""
+        if listing.open_only:
+            self._open(statement, where)
+        else:
+            self._universe(statement, where)
+        for label, value in scope:
+            if label == "tag" and value == NO_TAG:
+                statement.add(f" AND NOT EXISTS ({_TAGGED})")
+            elif label == "tag":
+                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
+            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
+                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
+            else:
+                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
+        if listing.before is not None:
+            statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
+        if listing.created_after is not None:
+            statement.add(" AND t.created_at > ? AND t.created_at <= ?", listing.created_after.timestamp(), self._now)
+        if listing.at_risk_by is not None:
+            statement.add(
+                " AND t.sla_paused = 0 AND t.sla_due IS NOT NULL AND (t.sla_breached = 1 OR t.sla_due <= ?)",
+                listing.at_risk_by.timestamp(),
+            )
+        return statement
+
+    @property
+    def _now(self) -> float:
+        return self.now.timestamp()
+
+
+def _from(group_by: Sequence[str]) -> str:
+    return " FROM tickets t" + (_TAG_JOIN if "tag" in group_by else "") + " WHERE 1 = 1"
+
+
+def _time_column(field: str) -> str:
+    if field not in ("created_at", "updated_at"):
+        raise ValueError(f"not a time column of a ticket: {field!r}")
+    return f"t.{field}"
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _quantile(rows: Mapping[int, float], n: int, q: int) -> float:
+    """The inclusive quantile ``q`` (percent) of ``n`` ordered values, from the rows numbered around it."""
+    if n == 1:
+        return rows[1]
+    j, delta = divmod(q * (n - 1), 100)
+    return (rows[j + 1] * (100 - delta) + rows[j + 2] * delta) / 100
