@@ -44,11 +44,6 @@ def at(seconds: float) -> datetime:
 
 # -- tickets -----------------------------------------------------------------------------------------
 
-TICKET_COLUMNS = (
-    "helpdesk, id, status, priority, channel, grp, assignee, tags, subject, created_at, updated_at, solved_at, sla, url"
-)
-"""The columns ``ticket_row`` fills and ``ticket_from_row`` reads, in that order."""
-
 
 TICKET_COLUMNS = (
     "helpdesk, id, status, priority, channel, grp, assignee, tags, subject, created_at, updated_at, solved_at, sla, "

@@ -9,9 +9,9 @@ Backlog history is reconstructed from the stored tickets: the store keeps create
 every ticket, so the open backlog at any past moment is ``created_at <= t`` and (still open, or
 solved after t), and the inflow and outflow of any day are counts over the same table. Each query is
 one scan of the tickets table, whatever the number of moments asked for. The SQL runs on SQLite and
-PostgreSQL alike (``?`` placeholders; the PostgreSQL store translates them); the one engine-specific
-bit, expanding a ticket's JSON tags, is ``TAGS_OF`` by dialect. Approximation to know of: a ticket's
-priority, group and tags are today's, not those it had then.
+PostgreSQL alike (``?`` placeholders, which the PostgreSQL store translates; tags are rows of
+``ticket_tags``, not JSON to expand). Approximation to know of: a ticket's priority, group and tags
+are today's, not those it had then.
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ _OPEN_AT = (
     "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))"
 )
 _SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
-
-TAGS_OF = {
-    "sqlite": "json_each(tickets.tags) AS j",
-    "postgresql": "jsonb_array_elements_text(tickets.tags::jsonb) AS j(value)",
-}
-"""Per dialect, the table of one ticket's tags (column ``j.value``), from its JSON array."""
 
 Label = Literal["priority", "grp", "helpdesk"]
 KPI_FRESHNESS = timedelta(hours=1)
@@ -212,8 +206,8 @@ class ReadModel:
         """The tags or groups with the most tickets created in [start, end), most first."""
         if label == "tag":
             sql = (
-                f"SELECT j.value, count(*) FROM tickets, {TAGS_OF[self.store.dialect]} "
-                "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+                "SELECT g.tag, count(*) FROM tickets t JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id "
+                "WHERE t.created_at >= ? AND t.created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
             )
         else:
             sql = (

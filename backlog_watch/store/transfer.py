@@ -3,9 +3,9 @@
 Everything moves, so a team changes stores without re-alerting: tickets and cursors (no refetch),
 polls, alerts, the notification log (the Slack thread of each episode), the outbox's queued news
 (with its ids: the queue order), silences and the KPI history. Tickets are decoded and encoded again
-through codec.py, so the target computes whatever its ticket row holds; the other tables are copied
-as they are, column by column, in the order that matters to them (the log in the order it was
-written, the outbox in queue order).
+through codec.py, so the target's ticket row (and its ``ticket_tags`` rows) is computed anew; the other
+tables are copied as they are, column by column, in the order that matters to them (the log in the
+order it was written, the outbox in queue order).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from backlog_watch.store.codec import (
     QUEUED_COLUMNS,
     SILENCE_COLUMNS,
     TICKET_COLUMNS,
+    tag_rows,
     ticket_from_row,
     ticket_row,
 )
@@ -63,7 +64,9 @@ def transfer(source: SqlStore, target: SqlStore, *, replace: bool = False) -> di
         target.clear()
     copied = {"tickets": 0}
     for batch in _ticket_batches(source):
-        target.load_rows("tickets", _names(TICKET_COLUMNS), [ticket_row(ticket_from_row(row)) for row in batch])
+        tickets = [ticket_from_row(row) for row in batch]
+        target.load_rows("tickets", _names(TICKET_COLUMNS), [ticket_row(t) for t in tickets])
+        target.load_rows("ticket_tags", ("helpdesk", "id", "tag"), [r for t in tickets for r in tag_rows(t)])
         copied["tickets"] += len(batch)
     for table, (columns, order) in TABLES.items():
         rows = source.query(f"SELECT {columns} FROM {table} ORDER BY {order[source.dialect]}")

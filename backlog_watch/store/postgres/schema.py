@@ -1,7 +1,8 @@
 """The PostgreSQL schema: one script per version, applied in order, recorded in ``schema_version``.
 
-The same data model as SQLite's (store/schema.py): the same tables and columns, moments as epoch
-seconds in double precision, JSON kept as text, so codec.py reads and writes both. Two additions
+The same data model as SQLite's (store/schema.py, as of its migration 6): the same tables, columns
+and indexes, moments as epoch seconds in double precision, JSON kept as text, so codec.py reads and
+writes both and store/aggregate.py's SQL runs on both (``is_open``, ``sla_*`` and ``ticket_tags``). Two additions
 PostgreSQL needs where SQLite has a rowid: ``notification_log.written`` (which entry was written
 last) and ``history.id`` (which row of a bucket thinning keeps).
 
@@ -27,11 +28,21 @@ MIGRATIONS: tuple[str, ...] = (
         channel TEXT NOT NULL, grp TEXT, assignee TEXT, tags TEXT NOT NULL, subject TEXT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
         solved_at DOUBLE PRECISION, sla TEXT, url TEXT NOT NULL,
+        is_open INTEGER NOT NULL DEFAULT 0, sla_due DOUBLE PRECISION, sla_paused INTEGER NOT NULL DEFAULT 0,
+        sla_breached INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (helpdesk, id)
     );
     CREATE INDEX tickets_by_status ON tickets (status, helpdesk);
     CREATE INDEX tickets_by_solved ON tickets (solved_at) WHERE solved_at IS NOT NULL;
+    CREATE INDEX tickets_open ON tickets (helpdesk, grp, priority, status, assignee, channel, created_at,
+        updated_at, sla_due, sla_paused, sla_breached) WHERE is_open = 1;
     CREATE INDEX tickets_by_created ON tickets (created_at);
+    CREATE INDEX tickets_by_updated ON tickets (updated_at) WHERE is_open = 1;
+    CREATE INDEX tickets_by_due ON tickets (sla_due) WHERE is_open = 1;
+    CREATE TABLE ticket_tags (
+        helpdesk TEXT NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (helpdesk, id, tag)
+    );
+    CREATE INDEX ticket_tags_by_tag ON ticket_tags (tag, helpdesk);
     CREATE TABLE cursors (helpdesk TEXT PRIMARY KEY, cursor TEXT, updated_at DOUBLE PRECISION NOT NULL);
     CREATE TABLE polls (
         helpdesk TEXT PRIMARY KEY, last_attempt DOUBLE PRECISION, last_success DOUBLE PRECISION,

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
@@ -33,6 +34,7 @@ from backlog_watch.store.codec import (
     log_entry_from_row,
     poll_from_row,
     poll_row,
+    tag_rows,
     ticket_from_row,
     ticket_row,
 )
@@ -53,6 +55,7 @@ _MERGE_PAGE = (
     f"INSERT INTO tickets ({TICKET_COLUMNS}) SELECT {TICKET_COLUMNS} FROM page_in ON CONFLICT (helpdesk, id) "
     "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in TICKET_COLUMNS.split(", ")[2:])
 )
+_DROP_PAGE_TAGS = "DELETE FROM ticket_tags g USING page_in p WHERE g.helpdesk = p.helpdesk AND g.id = p.id"
 _UPSERT_CURSOR = (
     "INSERT INTO cursors (helpdesk, cursor, updated_at) VALUES (%s, %s, %s) "
     "ON CONFLICT (helpdesk) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = EXCLUDED.updated_at"
@@ -62,7 +65,7 @@ _UPSERT_POLL = (
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in POLL_COLUMNS.split(", ")[1:])
 )
 _OPEN = [s.value for s in OPEN_STATUSES]
-TABLES = ("tickets", "cursors", "polls", "alerts", "notification_log", "history", "outbox", "silences")
+TABLES = ("tickets", "ticket_tags", "cursors", "polls", "alerts", "notification_log", "history", "outbox", "silences")
 POOL_SIZE = 4
 """Connections at most: the daemon's writes, the web server's reads, a report, with one to spare."""
 CONNECT_TIMEOUT = 10
@@ -187,15 +190,22 @@ class PostgresStore:
         return row[0] if row else None
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
-        """Upsert the tickets and advance the cursor, in one transaction: the page is COPied into a
-        session table, then merged in one INSERT ... ON CONFLICT (a ticket twice in a page: the later wins)."""
-        rows = {(t.helpdesk, t.id): ticket_row(t) for t in tickets}
+        """Upsert the tickets and their tags and advance the cursor, in one transaction: the page is
+        COPied into a session table, then merged in one INSERT ... ON CONFLICT (a ticket twice in a page:
+        the later wins); the page's tickets' tags are replaced by COPY."""
+        page = {(t.helpdesk, t.id): t for t in tickets}
         with self._transaction() as db:
             db.execute(_PAGE_TABLE)
-            with db.cursor() as c, c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
-                for row in rows.values():
-                    copy.write_row(row)
-            db.execute(_MERGE_PAGE)
+            with db.cursor() as c:
+                with c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
+                    for ticket in page.values():
+                        copy.write_row(ticket_row(ticket))
+                c.execute(_MERGE_PAGE)
+                c.execute(_DROP_PAGE_TAGS)
+                with c.copy("COPY ticket_tags (helpdesk, id, tag) FROM STDIN") as copy:
+                    for ticket in page.values():
+                        for row in tag_rows(ticket):
+                            copy.write_row(row)
             db.execute(_UPSERT_CURSOR, (helpdesk, cursor, datetime.now(UTC).timestamp()))
 
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]:
@@ -222,10 +232,11 @@ class PostgresStore:
     def snapshot(
         self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = timedelta(days=7)
     ) -> Snapshot:
-        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now."""
-        tickets = self.tickets(helpdesks) + self.recently_solved(now - solved_window, helpdesks)
+        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
+        aggregates the rules query: store/aggregate.py's portable SQL, through ``query``."""
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window)
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
-        return Snapshot(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), stale=stale)
+        return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
         with self._reading() as db:
