@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/sync.py
 	$(PY) bench/evaluate.py --stored 300000
 	$(PY) bench/web.py
+	$(PY) bench/store.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data

@@ -65,15 +65,24 @@ def test_a_schema_newer_than_this_version_is_refused(pg_url: str) -> None:
         PostgresStore(pg_url)
 
 
-def test_a_large_page_is_one_upsert_and_a_page_seen_again_changes_nothing(pg_url: str) -> None:
+def test_a_large_page_is_one_upsert_and_a_page_seen_again_rewrites_only_what_changed(pg_url: str) -> None:
     store = open_store(pg_url)
     try:
         assert isinstance(store, PostgresStore)
-        page = [ticket(id=str(n), age=timedelta(hours=n % 50)) for n in range(5000)]
+        page = [ticket(id=str(n), tags=("vip", "bug"), age=timedelta(hours=n % 50)) for n in range(5000)]
         store.commit_page("zendesk", page, "c1")
-        store.commit_page("zendesk", [*page[:10], ticket(id="0", status=Status.SOLVED, solved_at=NOW)], "c2")
+        with psycopg.connect(pg_url) as db:
+            versions = dict(db.execute("SELECT id, xmin::text FROM tickets WHERE id IN ('0', '1')").fetchall())
+        solved = ticket(id="0", tags=("bug",), status=Status.SOLVED, solved_at=NOW)
+        store.commit_page("zendesk", [*page[:10], solved], "c2")  # ticket 0 twice: the later row wins
         assert store.count_tickets("zendesk") == 5000 and store.cursor("zendesk") == "c2"
-        assert len(store.tickets(["zendesk"])) == 4999  # ticket 0 is solved: the later row won
+        assert len(store.tickets(["zendesk"])) == 4999
+        with psycopg.connect(pg_url) as db:
+            after = dict(db.execute("SELECT id, xmin::text FROM tickets WHERE id IN ('0', '1')").fetchall())
+            tags = db.execute("SELECT id, tag FROM ticket_tags WHERE id IN ('0', '1') ORDER BY 1, 2").fetchall()
+            assert db.execute("SELECT count(*) FROM ticket_tags").fetchone() == (9999,)
+        assert after["1"] == versions["1"] and after["0"] != versions["0"]  # ticket 1 came back unchanged
+        assert tags == [("0", "bug"), ("1", "bug"), ("1", "vip")]
     finally:
         store.close()
 

@@ -51,11 +51,16 @@ Db = psycopg.Connection[tuple[Any, ...]]
 
 _PAGE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS page_in (LIKE tickets) ON COMMIT DELETE ROWS"
 """A page on its way in: one per connection, emptied by each commit."""
+_VALUES = TICKET_COLUMNS.split(", ")[2:]
+_NEW = ", ".join(f"EXCLUDED.{c}" for c in _VALUES)
 _MERGE_PAGE = (
     f"INSERT INTO tickets ({TICKET_COLUMNS}) SELECT {TICKET_COLUMNS} FROM page_in ON CONFLICT (helpdesk, id) "
-    "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in TICKET_COLUMNS.split(", ")[2:])
+    f"DO UPDATE SET ({', '.join(_VALUES)}) = ({_NEW}) "
+    f"WHERE ({', '.join(f'tickets.{c}' for c in _VALUES)}) IS DISTINCT FROM ({_NEW}) RETURNING helpdesk, id"
 )
-_DROP_PAGE_TAGS = "DELETE FROM ticket_tags g USING page_in p WHERE g.helpdesk = p.helpdesk AND g.id = p.id"
+"""A ticket seen again unchanged (an overlapping window, a re-sync) is not rewritten: no dead row, no
+index update; the rows returned are those inserted or changed, whose tags are then replaced."""
+_DROP_TAGS = "DELETE FROM ticket_tags WHERE (helpdesk, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
 _UPSERT_CURSOR = (
     "INSERT INTO cursors (helpdesk, cursor, updated_at) VALUES (%s, %s, %s) "
     "ON CONFLICT (helpdesk) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = EXCLUDED.updated_at"
@@ -192,7 +197,7 @@ class PostgresStore:
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
         """Upsert the tickets and their tags and advance the cursor, in one transaction: the page is
         COPied into a session table, then merged in one INSERT ... ON CONFLICT (a ticket twice in a page:
-        the later wins); the page's tickets' tags are replaced by COPY."""
+        the later wins); the tags of the tickets new or changed are replaced by COPY."""
         page = {(t.helpdesk, t.id): t for t in tickets}
         with self._transaction() as db:
             db.execute(_PAGE_TABLE)
@@ -200,10 +205,10 @@ class PostgresStore:
                 with c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
                     for ticket in page.values():
                         copy.write_row(ticket_row(ticket))
-                c.execute(_MERGE_PAGE)
-                c.execute(_DROP_PAGE_TAGS)
+                changed = [page[(h, i)] for h, i in c.execute(_MERGE_PAGE).fetchall()]
+                c.execute(_DROP_TAGS, ([t.helpdesk for t in changed], [t.id for t in changed]))
                 with c.copy("COPY ticket_tags (helpdesk, id, tag) FROM STDIN") as copy:
-                    for ticket in page.values():
+                    for ticket in changed:
                         for row in tag_rows(ticket):
                             copy.write_row(row)
             db.execute(_UPSERT_CURSOR, (helpdesk, cursor, datetime.now(UTC).timestamp()))
