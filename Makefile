@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-# The three benches (ratios within a run are the figures); about ten minutes on a loaded 2-core machine.
+# The benches (ratios within a run are the figures); about ten minutes on a loaded 2-core machine.
 bench: $(STAMP)
 	$(PY) bench/sync.py
 	$(PY) bench/evaluate.py --stored 300000

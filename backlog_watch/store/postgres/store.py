@@ -12,12 +12,11 @@ The password is a secret: the store shows its URL only through ``redact_url`` (e
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -77,12 +76,11 @@ CONNECT_TIMEOUT = 10
 
 
 class PostgresStore:
-    """The shared store. ``migrate=False`` opens it as it is (a dry run's copy must not change it)."""
+    """The shared store. ``migrate_schema=False`` opens it as it is (a dry run's copy must not change it)."""
 
-    dialect: Literal["postgresql"] = "postgresql"
+    dialect = "postgresql"
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
-        self.url = url
         self.where = redact_url(url)
         self._password = urlsplit(url).password
         self.failing: str | None = None
@@ -101,15 +99,12 @@ class PostgresStore:
             name="backlog-watch-store",
             open=True,
         )
-        self._closed = threading.Event()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
 
     def close(self) -> None:
-        if not self._closed.is_set():
-            self._closed.set()
-            self._pool.close()
+        self._pool.close()  # a second close does nothing
 
     def _why(self, exc: BaseException) -> str:
         """The driver's reason on one line, never with the password in it."""
