@@ -174,9 +174,10 @@ class Store(Protocol):
 
 
 class SqlStore(Store, Protocol):
-    """A store that also answers SQL: what the read model (read_model.py) and the copier (transfer.py)
-    speak to. Queries are written with ``?`` placeholders in SQL both engines run; where they differ,
-    those modules choose by ``dialect``."""
+    """A store that also answers SQL: what the read model (read_model.py), the rules' aggregates
+    (aggregate.py) and the copier (transfer.py) speak to. Queries are written with ``?`` placeholders in
+    SQL both engines run; the copier's one difference (which column orders rows as written) goes by
+    ``dialect``."""
 
     @property
     def dialect(self) -> str:
