@@ -99,8 +99,6 @@ def fill(path: Path, stored: int, open_count: int) -> None:
         db.executemany(
             "INSERT INTO polls (helpdesk, last_success) VALUES (?, ?)", [(h, NOW.timestamp()) for h in HELPDESKS]
         )
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("ANALYZE")
 
 
 def _insert(db: sqlite3.Connection, batch: list[tuple[tuple[object, ...], list[str]]], placeholders: str) -> None:
