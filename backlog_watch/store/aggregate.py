@@ -202,26 +202,32 @@ class TicketAggregates:
         self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
     ) -> dict[Scope, tuple[int, dict[int, float]]]:
         """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
-        quantiles (statistics.quantiles' method) of ``value``: ROW_NUMBER over the partition picks the two
-        rows each quantile lies between, and only those leave the database."""
+        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope, which says the
+        positions each quantile lies between; ROW_NUMBER over the partition numbers the rows, and only those
+        at a wanted position leave the database."""
         labels = [_LABELS[label] for label in group_by]
-        partition = f"PARTITION BY {', '.join(labels)}" if labels else ""
+        counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
+        counts = {scope: int(n) for scope, (n,) in self._by_scope(self._grouped(counting, group_by), group_by)}
+        wanted = {scope: _positions(n, quantiles) for scope, n in counts.items()}
+        positions = sorted(set().union(*wanted.values()))
+        if not positions:
+            return {}
+        partition = f"PARTITION BY {', '.join(labels)} " if labels else ""
         columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
         aliases = "".join(f"l{i}, " for i in range(len(labels)))
-        picks = " OR ".join(f"rn - 1 = ({q} * (n - 1)) / 100 OR rn - 2 = ({q} * (n - 1)) / 100" for q in quantiles)
-        # one window for both (same partition and order): the engine sorts once
-        window = f"{partition} ORDER BY {value}"
         statement = _Statement().add(
-            f"SELECT {aliases}n, rn, v FROM (SELECT {columns}{value} AS v, ROW_NUMBER() OVER ({window}) AS rn, "
-            f"COUNT(*) OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n"
+            f"SELECT {aliases}rn, v FROM (SELECT {columns}{value} AS v, "
+            f"ROW_NUMBER() OVER ({partition}ORDER BY {value}) AS rn"
         )
-        statement.parts.extend(part.parts)
-        statement.args.extend(part.args)
-        statement.add(f") ranked WHERE {picks}")
-        picked: dict[Scope, tuple[int, dict[int, float]]] = {}
-        for scope, (n, rn, v) in self._by_scope(statement, group_by):
-            picked.setdefault(scope, (int(n), {}))[1][int(rn)] = float(v)
-        return {scope: (n, {q: _quantile(rows, n, q) for q in quantiles}) for scope, (n, rows) in picked.items()}
+        statement.extend(part).add(") ranked WHERE 1 = 1").any_of("rn", positions)
+        picked: dict[Scope, dict[int, float]] = {}
+        for scope, (rn, v) in self._by_scope(statement, group_by):
+            if int(rn) in wanted[scope]:
+                picked.setdefault(scope, {})[int(rn)] = float(v)
+        return {
+            scope: (counts[scope], {q: _quantile(rows, counts[scope], q) for q in quantiles})
+            for scope, rows in picked.items()
+        }
 
     # -- TicketQuery -----------------------------------------------------------------------------------
 
@@ -473,6 +479,13 @@ def _time_column(field: str) -> str:
 
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _positions(n: int, quantiles: Iterable[int]) -> set[int]:
+    """The row numbers (from 1) each inclusive quantile of ``n`` ordered values lies between."""
+    if n == 1:
+        return {1}
+    return {j + k for q in quantiles for j in [q * (n - 1) // 100] for k in (1, 2)}
 
 
 def _quantile(rows: Mapping[int, float], n: int, q: int) -> float:
