@@ -7,11 +7,15 @@ lists are built (``listed``). Results are cached per question, so rules sharing 
 
 The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
 functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by ``ROW_NUMBER``
-and ``COUNT`` over a partition, integer division of integers. Columns it reads beyond the original ones
+over a partition (the positions from a GROUP BY count), integer division of integers. Columns it reads beyond the original ones
 (``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``; schema.py) are written by codec.ticket_row.
 
-Dialect hook: a store gives ``run(sql, args) -> rows`` and its ``placeholder``; every statement is
-written with ``?`` and goes through ``_Statement.text``, the one place it is swapped (``%s`` for psycopg).
+Dialect hook (``Dialect``): every statement is written with ``?`` placeholders and goes through
+``_Statement.text``, the one place they become the engine's (``%s`` for psycopg); a store passes
+``run(sql, args) -> rows`` and its dialect. The dialect may also name the index the open set and the
+recently solved are read from (SQLite: ``INDEXED BY``, since its planner has no statistics on a store
+nobody ANALYZEd and then prefers the primary key); PostgreSQL's planner needs no such hint, and its
+store can create the same covering indexes (schema.py, migration 6) with ``INCLUDE`` columns.
 """
 
 from __future__ import annotations
