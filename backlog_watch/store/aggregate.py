@@ -6,9 +6,10 @@ lists are built (``listed``). Results are cached per question, so rules sharing 
 ``group_by`` share one query.
 
 The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
-functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by ``ROW_NUMBER``
-over a partition (the positions from a GROUP BY count), integer division of integers. Columns it reads beyond the original ones
-(``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``; schema.py) are written by codec.ticket_row.
+functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by
+``ROW_NUMBER`` over a partition (the positions from a GROUP BY count), integer division of integers.
+Columns it reads beyond the original ones (``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``;
+schema.py) are written by codec.ticket_row.
 
 Dialect hook (``Dialect``): every statement is written with ``?`` placeholders and goes through
 ``_Statement.text``, the one place they become the engine's (``%s`` for psycopg); a store passes
