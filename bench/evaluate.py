@@ -99,8 +99,6 @@ def fill(path: Path, stored: int, open_count: int) -> None:
         db.executemany(
             "INSERT INTO polls (helpdesk, last_success) VALUES (?, ?)", [(h, NOW.timestamp()) for h in HELPDESKS]
         )
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("ANALYZE")
 
 
 def _insert(db: sqlite3.Connection, batch: list[tuple[tuple[object, ...], list[str]]], placeholders: str) -> None:
@@ -191,13 +189,12 @@ def main() -> None:
         raw = min(raws)
         table.append((open_count, scanned, firing, raw, min(firsts), min(agains), rss))
     print(f"store of {args.stored} tickets; best of {args.rounds} rounds; 12 contract rules; writes included")
-    print(
-        f"{'open':>8} {'rows':>8} {'firing':>6} {'raw scan':>9} {'assess':>9} {'ratio':>6} {'again':>9} {'ratio':>6} {'peak RSS':>9}"
-    )
+    heads = ("open", "rows", "firing", "raw scan", "assess", "ratio", "again", "ratio", "peak RSS")
+    print(" ".join(f"{h:>9}" for h in heads))
     for open_count, scanned, firing, raw, first, again, rss in table:
         print(
-            f"{open_count:>8} {scanned:>8} {firing:>6} {raw:>8.3f}s {first:>8.3f}s {first / raw:>5.2f}x "
-            f"{again:>8.3f}s {again / raw:>5.2f}x {rss:>6.0f} MB"
+            f"{open_count:>9} {scanned:>9} {firing:>9} {raw:>8.3f}s {first:>8.3f}s {first / raw:>8.2f}x "
+            f"{again:>8.3f}s {again / raw:>8.2f}x {rss:>6.0f} MB"
         )
 
 

@@ -110,23 +110,6 @@ class Where(BaseModel):
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
 
-    def matches(self, ticket: Ticket) -> bool:
-        if self.helpdesk is not None and ticket.helpdesk not in self.helpdesk:
-            return False
-        if self.status is not None and ticket.status not in self.status:
-            return False
-        if self.priority is not None and ticket.priority not in self.priority:
-            return False
-        if self.channel is not None and ticket.channel not in self.channel:
-            return False
-        if self.group is not None and ticket.group not in self.group:
-            return False
-        if self.assignee is not None and ticket.assignee not in self.assignee:
-            return False
-        if self.tags is not None and not set(self.tags).intersection(ticket.tags):
-            return False
-        return self.assigned is None or ticket.is_assigned == self.assigned
-
     @property
     def filter(self) -> TicketFilter:
         """The same filter in the store's terms (store/ may not import rules)."""

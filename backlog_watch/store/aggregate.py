@@ -6,12 +6,17 @@ lists are built (``listed``). Results are cached per question, so rules sharing 
 ``group_by`` share one query.
 
 The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
-functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by ``ROW_NUMBER``
-and ``COUNT`` over a partition, integer division of integers. Columns it reads beyond the original ones
-(``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``; schema.py) are written by codec.ticket_row.
+functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by
+``ROW_NUMBER`` over a partition (the positions from a GROUP BY count), integer division of integers.
+Columns it reads beyond the original ones (``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``;
+schema.py) are written by codec.ticket_row.
 
-Dialect hook: a store gives ``run(sql, args) -> rows`` and its ``placeholder``; every statement is
-written with ``?`` and goes through ``_Statement.text``, the one place it is swapped (``%s`` for psycopg).
+Dialect hook (``Dialect``): every statement is written with ``?`` placeholders and goes through
+``_Statement.text``, the one place they become the engine's (``%s`` for psycopg); a store passes
+``run(sql, args) -> rows`` and its dialect. The dialect may also name the index the open set and the
+recently solved are read from (SQLite: ``INDEXED BY``, since its planner has no statistics on a store
+nobody ANALYZEd and then prefers the primary key); PostgreSQL's planner needs no such hint, and its
+store can create the same covering indexes (schema.py, migration 6) with ``INCLUDE`` columns.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from backlog_watch.kpis import DAY, DEFAULT_HANDLE_HOURS, NO_GROUP, NO_TAG, UNASSIGNED, WEEK, Scope, days_to_clear
 from backlog_watch.models import (
@@ -55,6 +60,8 @@ _FILTER_COLUMNS = {
     "assignee": "t.assignee",
 }
 _TAG_JOIN = " LEFT JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id"
+_BATCH = 500
+"""Ids per ``IN (...)`` when reading listed tickets (SQLite allows 32766 parameters, PostgreSQL 65535)."""
 _TAGGED = "SELECT 1 FROM ticket_tags s WHERE s.helpdesk = t.helpdesk AND s.id = t.id"
 _SOLVED = "t.status IN ('solved', 'closed')"
 _RANK = "CASE t.priority " + " ".join(f"WHEN '{p.value}' THEN {p.rank}" for p in Priority) + " END"
@@ -95,9 +102,32 @@ class _Statement:
             return self.add(" AND 1 = 0")
         return self.add(f" AND {column} IN ({', '.join('?' * len(listed))})", *listed)
 
+    def extend(self, other: _Statement) -> _Statement:
+        self.parts.extend(other.parts)
+        self.args.extend(other.args)
+        return self
+
     def text(self, placeholder: str) -> str:
         sql = "".join(self.parts)
         return sql if placeholder == "?" else sql.replace("?", placeholder)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between engines: the placeholder, and the index each part is read from where the
+    planner cannot be trusted to find it (SQLite has no statistics on a store nobody ANALYZEd, and there
+    prefers the primary key to a covering index when several helpdesks are asked for)."""
+
+    placeholder: str = "?"
+    open_index: str = ""
+    solved_index: str = ""
+
+
+SQLITE = Dialect("?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved")
+Part = Literal["open", "solved", "universe"]
+"""The open tickets, those solved within the window, or both (what the snapshot holds)."""
+_PARTS: tuple[Part, Part] = ("open", "solved")
+"""The snapshot in two parts, each read from its own covering index (one OR would read table rows)."""
 
 
 class TicketAggregates:
@@ -105,19 +135,24 @@ class TicketAggregates:
     since ``solved_since``."""
 
     def __init__(
-        self, run: Run, now: datetime, helpdesks: Sequence[str], solved_since: datetime, placeholder: str = "?"
+        self,
+        run: Run,
+        now: datetime,
+        helpdesks: Sequence[str],
+        solved_since: datetime,
+        dialect: Dialect = Dialect(),
     ) -> None:
         self._run_sql = run
         self.now = now
         self.helpdesks = tuple(helpdesks)
         self.solved_since = solved_since
-        self.placeholder = placeholder
+        self.dialect = dialect
         self._cache: dict[tuple[object, ...], Any] = {}
 
     # -- the building blocks ---------------------------------------------------------------------------
 
     def _rows(self, statement: _Statement) -> Sequence[Sequence[Any]]:
-        return self._run_sql(statement.text(self.placeholder), statement.args)
+        return self._run_sql(statement.text(self.dialect.placeholder), statement.args)
 
     def _memo(self, key: tuple[object, ...], compute: Callable[[], R]) -> R:
         """One query per question and snapshot: rules asking the same share its answer."""
@@ -125,25 +160,25 @@ class TicketAggregates:
             self._cache[key] = compute()
         return cast(R, self._cache[key])
 
-    @staticmethod
-    def _select(columns: str, group_by: Sequence[str], *args: object) -> _Statement:
-        """SELECT the scope's labels and ``columns`` (their placeholders filled by ``args``) FROM tickets."""
+    def _select(
+        self, part: Part, where: TicketFilter, group_by: Sequence[str], columns: str, *args: object
+    ) -> _Statement:
+        """SELECT the scope's labels and ``columns`` (their placeholders filled by ``args``) of ``part``."""
         labels = "".join(f"{_LABELS[label]}, " for label in group_by)
-        return _Statement().add(f"SELECT {labels}{columns}", *args).add(_from(group_by))
+        return _Statement().add(f"SELECT {labels}{columns}", *args).extend(self._where(part, where, group_by))
 
-    def _open(self, statement: _Statement, where: TicketFilter) -> _Statement:
-        statement.add(" AND t.is_open = 1").any_of("t.helpdesk", self.helpdesks)
-        return self._filter(statement, where)
-
-    def _solved(self, statement: _Statement, where: TicketFilter) -> _Statement:
-        statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", self.solved_since.timestamp())
-        statement.any_of("t.helpdesk", self.helpdesks)
-        return self._filter(statement, where)
-
-    def _universe(self, statement: _Statement, where: TicketFilter) -> _Statement:
-        statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", self.solved_since.timestamp())
-        statement.any_of("t.helpdesk", self.helpdesks)
-        return self._filter(statement, where)
+    def _where(self, part: Part, where: TicketFilter, group_by: Sequence[str] = ()) -> _Statement:
+        """FROM ... WHERE: the tickets of ``part`` that match ``where`` (joined to their tags to group by tag)."""
+        hint = {"open": self.dialect.open_index, "solved": self.dialect.solved_index}.get(part, "")
+        statement = _Statement().add(f" FROM tickets t{hint}{_TAG_JOIN if 'tag' in group_by else ''} WHERE 1 = 1")
+        since = self.solved_since.timestamp()
+        if part == "open":
+            statement.add(" AND t.is_open = 1")
+        elif part == "solved":
+            statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", since)
+        else:
+            statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", since)
+        return self._filter(statement.any_of("t.helpdesk", self.helpdesks), where)
 
     @staticmethod
     def _filter(statement: _Statement, where: TicketFilter) -> _Statement:
@@ -172,24 +207,32 @@ class TicketAggregates:
         self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
     ) -> dict[Scope, tuple[int, dict[int, float]]]:
         """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
-        quantiles (statistics.quantiles' method) of ``value``: ROW_NUMBER over the partition picks the two
-        rows each quantile lies between, and only those leave the database."""
+        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope, which says the
+        positions each quantile lies between; ROW_NUMBER over the partition numbers the rows, and only those
+        at a wanted position leave the database."""
         labels = [_LABELS[label] for label in group_by]
-        partition = f"PARTITION BY {', '.join(labels)}" if labels else ""
+        counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
+        counts = {scope: int(n) for scope, (n,) in self._by_scope(self._grouped(counting, group_by), group_by)}
+        wanted = {scope: _positions(n, quantiles) for scope, n in counts.items()}
+        positions = sorted(set().union(*wanted.values()))
+        if not positions:
+            return {}
+        partition = f"PARTITION BY {', '.join(labels)} " if labels else ""
         columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
         aliases = "".join(f"l{i}, " for i in range(len(labels)))
-        picks = " OR ".join(f"rn - 1 = ({q} * (n - 1)) / 100 OR rn - 2 = ({q} * (n - 1)) / 100" for q in quantiles)
         statement = _Statement().add(
-            f"SELECT {aliases}n, rn, v FROM (SELECT {columns}{value} AS v, "
-            f"ROW_NUMBER() OVER ({partition} ORDER BY {value}) AS rn, COUNT(*) OVER ({partition}) AS n"
+            f"SELECT {aliases}rn, v FROM (SELECT {columns}{value} AS v, "
+            f"ROW_NUMBER() OVER ({partition}ORDER BY {value}) AS rn"
         )
-        statement.parts.extend(part.parts)
-        statement.args.extend(part.args)
-        statement.add(f") ranked WHERE {picks}")
-        picked: dict[Scope, tuple[int, dict[int, float]]] = {}
-        for scope, (n, rn, v) in self._by_scope(statement, group_by):
-            picked.setdefault(scope, (int(n), {}))[1][int(rn)] = float(v)
-        return {scope: (n, {q: _quantile(rows, n, q) for q in quantiles}) for scope, (n, rows) in picked.items()}
+        statement.extend(part).add(") ranked WHERE 1 = 1").any_of("rn", positions)
+        picked: dict[Scope, dict[int, float]] = {}
+        for scope, (rn, v) in self._by_scope(statement, group_by):
+            if int(rn) in wanted[scope]:
+                picked.setdefault(scope, {})[int(rn)] = float(v)
+        return {
+            scope: (counts[scope], {q: _quantile(rows, counts[scope], q) for q in quantiles})
+            for scope, rows in picked.items()
+        }
 
     # -- TicketQuery -----------------------------------------------------------------------------------
 
@@ -208,7 +251,7 @@ class TicketAggregates:
         if percentiles:
             ages = self._memo(
                 ("ages", where, key),
-                lambda: self._ranks(self._open(_Statement().add(_from(key)), where), key, "-t.created_at", (50, 90)),
+                lambda: self._ranks(self._where("open", where, key), key, "-t.created_at", (50, 90)),
             )
         return {
             scope: self._scope_kpis(backlog.get(scope), flow.get(scope), ages.get(scope))
@@ -227,6 +270,9 @@ class TicketAggregates:
             f"CASE t.helpdesk{workload} ELSE {DEFAULT_HANDLE_HOURS!r} END" if hours else repr(DEFAULT_HANDLE_HOURS)
         )
         statement = self._select(
+            "open",
+            where,
+            group_by,
             "COUNT(*), SUM(CASE WHEN t.assignee IS NULL THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.status = 'pending' THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.status = 'on_hold' THEN 1 ELSE 0 END), SUM(t.created_at), MIN(t.created_at), "
@@ -234,25 +280,24 @@ class TicketAggregates:
             "SUM(CASE WHEN t.sla_breached = 1 OR (t.sla_due <= ? AND t.sla_paused = 0) THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.sla_paused = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
             f"SUM({workload})",
-            group_by,
             *(now - DAY.total_seconds(), now, now, now, now + 3600),
             *(name for name, _ in hours),
         )
-        self._grouped(self._open(statement, where), group_by)
-        return dict(self._by_scope(statement, group_by))
+        return dict(self._by_scope(self._grouped(statement, group_by), group_by))
 
     def _flow(self, where: TicketFilter, group_by: tuple[str, ...]) -> dict[Scope, Sequence[Any]]:
         """Per scope of the solved in the window: count, created in 24h, solved in 24h, solved in 7 days."""
         now = self._now
         statement = self._select(
+            "solved",
+            where,
+            group_by,
             "COUNT(*), SUM(CASE WHEN t.created_at > ? AND t.created_at <= ? THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END)",
-            group_by,
             *(now - DAY.total_seconds(), now, now - DAY.total_seconds(), now, now - WEEK.total_seconds(), now),
         )
-        self._grouped(self._solved(statement, where), group_by)
-        return dict(self._by_scope(statement, group_by))
+        return dict(self._by_scope(self._grouped(statement, group_by), group_by))
 
     def _scope_kpis(
         self, backlog: Sequence[Any] | None, flow: Sequence[Any] | None, ages: tuple[int, dict[int, float]] | None
@@ -289,10 +334,8 @@ class TicketAggregates:
         return self._memo(key, lambda: self._aged(where, group_by, column, before.timestamp()))
 
     def _aged(self, where: TicketFilter, group_by: Sequence[str], column: str, before: float) -> dict[Scope, Aged]:
-        statement = self._select(
-            f"COUNT(*), SUM(CASE WHEN {column} < ? THEN 1 ELSE 0 END), MIN({column})", group_by, before
-        )
-        self._grouped(self._open(statement, where), group_by)
+        columns = f"COUNT(*), SUM(CASE WHEN {column} < ? THEN 1 ELSE 0 END), MIN({column})"
+        statement = self._grouped(self._select("open", where, group_by, columns, before), group_by)
         found = {}
         for scope, (in_scope, aged, oldest) in self._by_scope(statement, group_by):
             count = _count(aged)
@@ -313,14 +356,15 @@ class TicketAggregates:
         critical = critical_by.timestamp() if critical_by is not None else now
         warn = warn_by.timestamp() if warn_by is not None else now
         statement = self._select(
+            "open",
+            where,
+            group_by,
             "COUNT(*), SUM(CASE WHEN t.sla_breached = 1 OR t.sla_due <= ? THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END)",
-            group_by,
             *(now, now, critical, max(now, critical), warn),
         )
-        self._open(statement, where).add(" AND t.sla_paused = 0 AND t.sla_due IS NOT NULL")
-        self._grouped(statement, group_by)
+        self._grouped(statement.add(" AND t.sla_paused = 0 AND t.sla_due IS NOT NULL"), group_by)
         return {
             scope: SlaRisk(int(tracked), _count(breached), _count(crit), _count(warned))
             for scope, (tracked, breached, crit, warned) in self._by_scope(statement, group_by)
@@ -335,25 +379,28 @@ class TicketAggregates:
     def _inflow(
         self, where: TicketFilter, group_by: Sequence[str], since: float, split: float
     ) -> dict[Scope, tuple[int, int]]:
-        statement = self._select(
-            "SUM(CASE WHEN t.created_at <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN t.created_at > ? THEN 1 ELSE 0 END)",
-            group_by,
-            split,
-            split,
-        ).add(" AND t.created_at > ? AND t.created_at <= ?", since, self._now)
-        self._grouped(self._universe(statement, where), group_by)
-        return {
-            scope: (_count(before), _count(after)) for scope, (before, after) in self._by_scope(statement, group_by)
-        }
+        found: dict[Scope, tuple[int, int]] = {}
+        for part in _PARTS:
+            statement = self._select(
+                part,
+                where,
+                group_by,
+                "SUM(CASE WHEN t.created_at <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN t.created_at > ? THEN 1 ELSE 0 END)",
+                split,
+                split,
+            ).add(" AND t.created_at > ? AND t.created_at <= ?", since, self._now)
+            for scope, (before, after) in self._by_scope(self._grouped(statement, group_by), group_by):
+                counted = found.get(scope, (0, 0))
+                found[scope] = (counted[0] + _count(before), counted[1] + _count(after))
+        return found
 
     def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
         return self._memo(("last", where, tuple(group_by)), lambda: self._last_created(where, group_by))
 
     def _last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
-        # open and solved apart: each reads its own index, where one OR would scan the whole table
         found: dict[Scope, float] = {}
-        for part in (self._open, self._solved):
-            statement = self._grouped(part(self._select("MAX(t.created_at)", group_by), where), group_by)
+        for part in _PARTS:
+            statement = self._grouped(self._select(part, where, group_by, "MAX(t.created_at)"), group_by)
             for scope, (last,) in self._by_scope(statement, group_by):
                 found[scope] = max(float(last), found.get(scope, float(last)))
         return {scope: _moment(last) for scope, last in found.items()}
@@ -363,10 +410,10 @@ class TicketAggregates:
         return self._memo(key, lambda: self._medians(where, group_by, solved_since.timestamp()))
 
     def _medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: float) -> dict[Scope, Medians]:
-        solved_part = self._solved(_Statement().add(_from(group_by)), where)
+        solved_part = self._where("solved", where, group_by)
         solved_part.add(" AND t.solved_at > ? AND t.solved_at <= ?", solved_since, self._now)
         solved = self._ranks(solved_part, group_by, "t.solved_at - t.created_at", (50,))
-        waiting = self._ranks(self._open(_Statement().add(_from(group_by)), where), group_by, "t.created_at", (50,))
+        waiting = self._ranks(self._where("open", where, group_by), group_by, "t.created_at", (50,))
         found = {}
         for scope in set(solved) | set(waiting):
             done, done_age = solved.get(scope, (0, {}))
@@ -380,23 +427,30 @@ class TicketAggregates:
         return found
 
     def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
-        statement = self._listing(_Statement().add(f"SELECT {_TICKET}{_from(())}"), where, scope, listing)
+        """The keys first, ordered from the covering indexes alone; then only those rows, by primary key
+        (sorting whole rows would read a table row for every ticket of the scope)."""
+        statement = self._listing("t.helpdesk, t.id", where, scope, listing)
         statement.add(f" ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id")
         if limit is not None:
             statement.add(" LIMIT ?", limit)
-        return [ticket_from_row(row) for row in self._rows(statement)]
+        keys = [(str(h), str(i)) for h, i in self._rows(statement)]
+        found: dict[tuple[str, str], Ticket] = {}
+        for helpdesk in dict.fromkeys(h for h, _ in keys):
+            ids = [i for h, i in keys if h == helpdesk]
+            for start in range(0, len(ids), _BATCH):
+                rows = _Statement().add(f"SELECT {_TICKET} FROM tickets t WHERE t.helpdesk = ?", helpdesk)
+                for row in self._rows(rows.any_of("t.id", ids[start : start + _BATCH])):
+                    found[(str(row[0]), str(row[1]))] = ticket_from_row(row)
+        return [found[key] for key in keys]
 
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
-        statement = self._listing(_Statement().add(f"SELECT COUNT(*){_from(())}"), where, scope, listing)
+        statement = self._listing("COUNT(*)", where, scope, listing)
         return _count(self._rows(statement)[0][0])
 
-    def _listing(self, statement: _Statement, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
-        """The tickets of one scope a listing takes. Labels compare plain columns (NULL for the "(none)"
-        values), so the open set's index finds the scope."""
-        if listing.open_only:
-            self._open(statement, where)
-        else:
-            self._universe(statement, where)
+    def _listing(self, columns: str, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
+        """SELECT ``columns`` of the tickets of one scope a listing takes. Labels compare plain columns
+        (NULL for the "(none)" values), so the open set's index finds the scope."""
+        statement = self._select("open" if listing.open_only else "universe", where, (), columns)
         for label, value in scope:
             if label == "tag" and value == NO_TAG:
                 statement.add(f" AND NOT EXISTS ({_TAGGED})")
@@ -422,10 +476,6 @@ class TicketAggregates:
         return self.now.timestamp()
 
 
-def _from(group_by: Sequence[str]) -> str:
-    return " FROM tickets t" + (_TAG_JOIN if "tag" in group_by else "") + " WHERE 1 = 1"
-
-
 def _time_column(field: str) -> str:
     if field not in ("created_at", "updated_at"):
         raise ValueError(f"not a time column of a ticket: {field!r}")
@@ -434,6 +484,13 @@ def _time_column(field: str) -> str:
 
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _positions(n: int, quantiles: Iterable[int]) -> set[int]:
+    """The row numbers (from 1) each inclusive quantile of ``n`` ordered values lies between."""
+    if n == 1:
+        return {1}
+    return {j + k for q in quantiles for j in [q * (n - 1) // 100] for k in (1, 2)}
 
 
 def _quantile(rows: Mapping[int, float], n: int, q: int) -> float:

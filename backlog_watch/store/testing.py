@@ -159,6 +159,14 @@ class StoreConformance:
         assert snapshot.stale == frozenset({"freshdesk"})  # never polled successfully
         assert [t.id for t in store.recently_solved(NOW - timedelta(days=2), ["zendesk"])] == ["fresh"]
 
+    def test_a_ticket_retagged_or_solved_moves_scope_at_the_next_page(self, store: Store) -> None:
+        store.commit_page("zendesk", [_ticket("1", tags=("vip",)), _ticket("2", tags=("vip",))], "c1")
+        solved = _ticket("2", tags=("vip",), status=Status.SOLVED, solved_at=NOW)
+        store.commit_page("zendesk", [_ticket("1", tags=("bug",)), solved], "c2")
+        values = store.snapshot(NOW, ["zendesk"]).query.kpis(ALL_TICKETS, ["tag"], {})
+        assert {scope: v["open_tickets"] for scope, v in values.items()} == {(("tag", "bug"),): 1, (("tag", "vip"),): 0}
+        assert values[(("tag", "vip"),)]["resolved_24h"] == 1
+
     # -- polls -------------------------------------------------------------------------------------
 
     def test_polls_count_consecutive_failures_from_when_the_outage_started(self, store: Store) -> None:

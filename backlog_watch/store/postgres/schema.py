@@ -34,15 +34,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tickets_by_status ON tickets (status, helpdesk);
     CREATE INDEX tickets_by_solved ON tickets (solved_at) WHERE solved_at IS NOT NULL;
-    CREATE INDEX tickets_open ON tickets (helpdesk, grp, priority, status, assignee, channel, created_at,
-        updated_at, sla_due, sla_paused, sla_breached) WHERE is_open = 1;
-    CREATE INDEX tickets_by_created ON tickets (created_at);
-    CREATE INDEX tickets_by_updated ON tickets (updated_at) WHERE is_open = 1;
-    CREATE INDEX tickets_by_due ON tickets (sla_due) WHERE is_open = 1;
+    CREATE INDEX tickets_open ON tickets (is_open, helpdesk, grp, priority, status, assignee, channel,
+        created_at, updated_at, sla_due, sla_paused, sla_breached) WHERE is_open = 1;
+    CREATE INDEX tickets_solved ON tickets (status, helpdesk, solved_at, grp, priority, channel, assignee,
+        created_at) WHERE solved_at IS NOT NULL;
+    CREATE INDEX tickets_by_created ON tickets (helpdesk, created_at);
     CREATE TABLE ticket_tags (
         helpdesk TEXT NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (helpdesk, id, tag)
     );
-    CREATE INDEX ticket_tags_by_tag ON ticket_tags (tag, helpdesk);
     CREATE TABLE cursors (helpdesk TEXT PRIMARY KEY, cursor TEXT, updated_at DOUBLE PRECISION NOT NULL);
     CREATE TABLE polls (
         helpdesk TEXT PRIMARY KEY, last_attempt DOUBLE PRECISION, last_success DOUBLE PRECISION,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store.aggregate import TicketAggregates
+from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
     alert_from_json,
@@ -214,7 +214,7 @@ class SqliteStore:
     ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
         aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
-        query = TicketAggregates(self.query, now, helpdesks, now - solved_window)
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE)
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
