@@ -7,13 +7,9 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
-import psycopg
-
+from backlog_watch.store.postgres.schema import Db
 from backlog_watch.store.sqlite.history import RETENTION, THIN_EVERY, TIERS, KpiRows
-
-Db = psycopg.Connection[tuple[Any, ...]]
 
 
 def record(db: Db, now: datetime, values: Mapping[str, Mapping[str, float]]) -> None:

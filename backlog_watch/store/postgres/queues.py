@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from backlog_watch.models import LogEntry
 from backlog_watch.store.codec import (
     LOG_COLUMNS,
@@ -23,9 +21,8 @@ from backlog_watch.store.codec import (
     silence_from_row,
     silence_row,
 )
+from backlog_watch.store.postgres.schema import Db
 from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
-
-Db = psycopg.Connection[tuple[Any, ...]]
 
 LOG_INSERT = (
     f"INSERT INTO notification_log ({LOG_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "

@@ -14,9 +14,14 @@ then finds the schema current.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from backlog_watch.errors import StoreError
+
+Db = psycopg.Connection[tuple[Any, ...]]
+"""A connection of the store's pool (rows as tuples)."""
 
 MIGRATION_LOCK = 0x6277_7363_6865_6D61
 """The pg_advisory_xact_lock key every backlog-watch replica takes to migrate ("bwschema")."""
@@ -76,7 +81,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def schema_version(db: psycopg.Connection[tuple[object, ...]]) -> int | None:
+def schema_version(db: Db) -> int | None:
     """The version of the schema, or None when the database holds no backlog-watch store yet."""
     if db.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
         return None
@@ -84,7 +89,7 @@ def schema_version(db: psycopg.Connection[tuple[object, ...]]) -> int | None:
     return int(str(row[0])) if row is not None else None
 
 
-def migrate(db: psycopg.Connection[tuple[object, ...]], where: str) -> int:
+def migrate(db: Db, where: str) -> int:
     """Bring the schema up to date under the migration lock; return its version. A schema newer than
     this code knows is refused."""
     with db.transaction():

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psycopg
@@ -39,14 +39,12 @@ from backlog_watch.store.codec import (
 )
 from backlog_watch.store.postgres import history as pg_history
 from backlog_watch.store.postgres import queues as pg_queues
-from backlog_watch.store.postgres.schema import migrate, schema_version
+from backlog_watch.store.postgres.schema import Db, migrate, schema_version
 from backlog_watch.store.records import Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import redact_url
 
 if TYPE_CHECKING:
     from backlog_watch.store.read_model import ReadModel
-
-Db = psycopg.Connection[tuple[Any, ...]]
 
 _PAGE_TABLE = "CREATE TEMP TABLE IF NOT EXISTS page_in (LIKE tickets) ON COMMIT DELETE ROWS"
 """A page on its way in: one per connection, emptied by each commit."""
