@@ -79,6 +79,24 @@ async def test_once_on_postgresql_polls_alerts_once_and_keeps_it(
     assert PASSWORD not in out + err
 
 
+async def test_a_dry_run_on_postgresql_works_on_a_copy_and_leaves_the_shared_store_as_it_was(
+    sim: ZendeskSimulator, pg_url: str, tmp_path: Path
+) -> None:
+    config = write(tmp_path / "shared.yaml", config_doc(sim, shared(pg_url)))
+    env = {"PG_PASSWORD": PASSWORD}
+    code, out, err = await cli("once", "--dry-run", "--config", str(config), env=env)
+    assert code == 0, err
+    assert "rule backlog-size (threshold): fires" in out and "[dry run] would send to console" in out
+    with psycopg.connect(pg_url) as db:  # not even migrated: the dry run read it and wrote nothing
+        assert db.execute("SELECT to_regclass('tickets')").fetchone() == (None,)
+    assert (await cli("once", "--config", str(config), env=env))[0] == 0
+    code, out, err = await cli("once", "--dry-run", "--config", str(config), env=env)
+    assert code == 0 and "[dry run] would send" not in out, err  # the copy holds the sent alert's log
+    with psycopg.connect(pg_url) as db:
+        assert db.execute("SELECT count(*) FROM notification_log").fetchone() == (1,)
+    assert PASSWORD not in out + err
+
+
 async def test_readyz_and_the_wallboard_show_a_failing_store_without_its_password(
     sim: ZendeskSimulator, pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
