@@ -11,7 +11,7 @@ PORT   ?= 8080
 $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
 	$(PY) -m pip install --quiet --no-deps -e tests/plugin_example
 	touch $(STAMP)
 
@@ -29,11 +29,12 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-# The three benches (ratios within a run are the figures); about ten minutes on a loaded 2-core machine.
+# The benches (ratios within a run are the figures); about ten minutes on a loaded 2-core machine.
 bench: $(STAMP)
 	$(PY) bench/sync.py
 	$(PY) bench/evaluate.py --stored 300000
 	$(PY) bench/web.py
+	$(PY) bench/store.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data

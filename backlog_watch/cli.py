@@ -1,5 +1,5 @@
 """The command line: init | check | once [--dry-run] | run | alerts | report | healthcheck |
-silence add|list|expire | simulate | demo.
+silence add|list|expire | store migrate | simulate | demo.
 
 ``--config`` goes before or after the command (``$BACKLOG_WATCH_CONFIG`` otherwise); every command's
 ``--help`` describes it and shows its defaults.
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.cli_help import HelpFormatter, describe
+from backlog_watch.cli_store import add_store_parser, cmd_store
 from backlog_watch.config import load_config
 from backlog_watch.config.models import Config
 from backlog_watch.errors import ConfigError, StoreError
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _alerts_parser(commands)
     _silence_parser(commands)
+    add_store_parser(commands)
 
     demo = commands.add_parser("demo", help="simulators + daemon + console alerts, all on this machine")
     demo.add_argument("--data", default="demo-data", help="folder for the demo's SQLite store")
@@ -461,6 +463,8 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_healthcheck(args)
     if args.command == "silence":
         return cmd_silence(args, out)
+    if args.command == "store":
+        return cmd_store(args, out)
     if args.command == "simulate":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))

@@ -38,6 +38,11 @@ DESCRIPTIONS = {
     "add": "Add a silence; prints its id (for `silence expire`).",
     "list": "List the active silences (--all: pending and expired ones too).",
     "expire": "End a silence now.",
+    "store": "Manage the store. migrate: copy one store into another (SQLite to PostgreSQL, or back).",
+    "migrate": "Copy everything a store holds (tickets, cursors, polls, alerts with their Slack threads, the "
+    "notification log, queued notifications, silences, KPI history) into another store, so the daemon moves "
+    "without refetching or re-alerting. Refuses a target that holds data unless --force; prints the counts. "
+    "A URL may read ${VAR} from the environment (keep the password out of the process list).",
     "simulate": "Serve a simulated helpdesk (or the Slack stand-in) on loopback, with a generated "
     "backlog, until Ctrl-C: to try a config without a real helpdesk.",
     "demo": "Simulators, the daemon and console alerts, all on this machine, until Ctrl-C.",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -165,9 +165,127 @@ class Ticket(BaseModel):
         return now - self.created_at
 
 
+Scope = tuple[tuple[str, str], ...]
+"""The values of a rule's ``group_by`` labels, sorted by label: (("group", "Billing"), ("helpdesk", "zendesk"))."""
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """Which tickets a rule looks at, as the store reads it (a rule's ``Where`` converts to it, since the
+    store may not import rules). Tuples are "any of"; every field given must match."""
+
+    helpdesk: tuple[str, ...] | None = None
+    status: tuple[str, ...] | None = None
+    priority: tuple[str, ...] | None = None
+    channel: tuple[str, ...] | None = None
+    group: tuple[str, ...] | None = None
+    assignee: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    assigned: bool | None = None
+
+
+ALL_TICKETS = TicketFilter()
+
+
+@dataclass(frozen=True)
+class Aged:
+    """One scope of an aging rule: its open tickets, how many are past the cutoff, and the oldest moment."""
+
+    in_scope: int
+    aged: int
+    oldest: datetime | None
+
+
+@dataclass(frozen=True)
+class SlaRisk:
+    """One scope of an SLA rule: tickets with a running SLA, and how many are breached, due by the
+    critical cutoff, due by the warn cutoff (each ticket counted once, at its worst)."""
+
+    tracked: int
+    breached: int
+    critical: int
+    warn: int
+
+
+@dataclass(frozen=True)
+class Medians:
+    """One scope of a FIFO rule: tickets solved in the window and their median age when solved; open
+    tickets and the median of their creation moments (the median waiting age is now minus it)."""
+
+    solved: int
+    solved_age: timedelta | None
+    waiting: int
+    waiting_created: datetime | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which tickets of one scope an alert lists, and in which order (the store returns the first ``limit``).
+
+    ``order``: "urgent" (priority, then oldest), "created_at"/"updated_at" (oldest first, then priority),
+    "due" (earliest running SLA target first), "newest" (latest created first).
+    """
+
+    order: Literal["urgent", "created_at", "updated_at", "due", "newest"]
+    open_only: bool = True
+    before: datetime | None = None
+    """Only tickets whose ``order`` column (created_at or updated_at) is before this moment."""
+    created_after: datetime | None = None
+    at_risk_by: datetime | None = None
+    """Only unpaused running SLAs breached, or due by this moment."""
+
+
+class TicketQuery(Protocol):
+    """What rules ask of the stored backlog at one moment (``Snapshot.query``); the store answers with
+    aggregates (store/aggregate.py), so no evaluation builds an object per open ticket.
+
+    The tickets seen are those of the snapshot's helpdesks that are open, or solved within its solved
+    window. Scopes are those with at least one such ticket matching the filter.
+    """
+
+    def kpis(
+        self, where: TicketFilter, group_by: Sequence[str], handle_hours: Mapping[str, float], percentiles: bool = True
+    ) -> dict[Scope, dict[str, float]]:
+        """Every KPI (kpis.METRICS) per scope; without ``percentiles``, age_p50/p90 hours read 0."""
+        ...
+
+    def aged(self, where: TicketFilter, group_by: Sequence[str], field: str, before: datetime) -> dict[Scope, Aged]:
+        """Per scope of open tickets, those whose ``field`` (created_at or updated_at) is before ``before``."""
+        ...
+
+    def sla_risk(
+        self, where: TicketFilter, group_by: Sequence[str], critical_by: datetime | None, warn_by: datetime | None
+    ) -> dict[Scope, SlaRisk]:
+        """Per scope of open tickets with an unpaused running SLA target."""
+        ...
+
+    def inflow(
+        self, where: TicketFilter, group_by: Sequence[str], since: datetime, split: datetime
+    ) -> dict[Scope, tuple[int, int]]:
+        """Per scope, tickets created in (since, split] and in (split, now]."""
+        ...
+
+    def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
+        """Per scope, when its newest ticket was created."""
+        ...
+
+    def medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: datetime) -> dict[Scope, Medians]:
+        """Per scope, open tickets and those solved in (solved_since, now]."""
+        ...
+
+    def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
+        """The tickets an alert lists (``limit`` None: all of them)."""
+        ...
+
+    def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
+        """How many tickets ``listed`` would give without a limit."""
+        ...
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """What the store knows at ``now``: the open tickets and recently solved ones, per helpdesk.
+    """What the store knows at ``now``: its open tickets and recently solved ones, per helpdesk, asked
+    through ``query`` (the store aggregates; no object per ticket).
 
     Rules evaluate a snapshot and never the last fetch, so a quiet poll resolves nothing by accident.
     It also carries what rules need besides tickets, resolved before evaluation so rules stay pure:
@@ -176,14 +294,11 @@ class Snapshot:
 
     now: datetime
     helpdesks: tuple[str, ...]
-    tickets: tuple[Ticket, ...] = ()
+    query: TicketQuery
     stale: frozenset[str] = field(default_factory=frozenset)
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     history: HistoryView | None = None
     handle_hours: Mapping[str, float] = field(default_factory=dict)
-
-    def open_tickets(self) -> Iterator[Ticket]:
-        return (t for t in self.tickets if t.is_open)
 
     def calendar(self, name: str | None) -> BusinessCalendar | None:
         """The named business calendar (None for calendar time); a missing one is a wiring bug."""
@@ -192,10 +307,6 @@ class Snapshot:
         if name not in self.calendars:
             raise KeyError(f'no business calendar "{name}" was given to the evaluation')
         return self.calendars[name]
-
-    @classmethod
-    def of(cls, now: datetime, helpdesks: Iterable[str], tickets: Iterable[Ticket], **context: object) -> Snapshot:
-        return cls(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), **context)  # type: ignore[arg-type]
 
 
 # -- alerts (their lifecycle, advance(), is in alerting/alerts.py) ------------------------------------

@@ -1,33 +1,40 @@
-"""Evaluation of every rule of the contract over a large store: against one raw SQLite scan of the same rows.
+"""Evaluation of every rule of the contract over a large store, against one raw SQLite scan of the same rows.
 
 For 10k and 100k open tickets in a store of 1M tickets (the rest solved over two years), prints:
-  - raw: one `SELECT *` of the rows the snapshot holds (open + solved in the window), fetchall, seconds
-  - snapshot: store.snapshot (rows -> Ticket objects), seconds and ratio to raw
-  - rules: every contract rule's evaluate() over that snapshot (business hours included), seconds, ratio
-  - history: the KPIs per helpdesk and group that the daemon records, seconds, ratio
-  - peak memory of one whole evaluation (tracemalloc), MB
-Ratios are the figures (this machine is shared and noisy); run again to compare.
+  - raw: a SELECT of the columns of the rows an evaluation covers (open + solved in the window), fetchall
+  - assess: `Daemon.assess()` as `run` calls it (the contract's 12 rules, advance, mute, plan, the writes:
+    alerts, the outbox, the KPI history), notifiers configured but nothing sent; its ratio to raw
+  - again: the same evaluation repeated with nothing changed (the per-tick cost); its ratio to raw
+  - peak RSS (ru_maxrss) of a child process that opens the store, assembles the daemon from the contract
+    and evaluates twice, as `once` does after its polls
+Ratios are the figures (this machine is shared and noisy): each is the best of ``--rounds`` interleaved runs.
 
-Usage: python bench/evaluate.py [--stored 1000000] [--open 10000 100000]
+Usage: python bench/evaluate.py [--stored 1000000] [--open 10000 100000] [--rounds 3] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import cProfile
 import json
+import pstats
 import random
+import resource
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from dataclasses import replace
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from backlog_watch.app import assemble
 from backlog_watch.config import load_config
-from backlog_watch.kpis import kpis_by_scope
-from backlog_watch.store.history import HistoryView
+from backlog_watch.config.models import Config
+from backlog_watch.store.codec import TICKET_COLUMNS, evaluation_values
 from backlog_watch.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +45,12 @@ HELPDESKS = ("zendesk", "freshdesk", "jira")
 TAGS = [f"topic-{i}" for i in range(20)]
 GROUPS = [f"Group {i}" for i in range(10)]
 PRIORITIES = ("urgent", "high", "normal", "normal", "low", "none")
+SOLVED_SINCE = NOW - timedelta(days=8)
+"""The widest solved window of the contract's rules (the spike rule's window + baseline)."""
 
 
-def rows(stored: int, open_count: int, rng: random.Random) -> list[tuple[object, ...]]:
+def rows(stored: int, open_count: int, rng: random.Random) -> Iterator[tuple[tuple[object, ...], list[str]]]:
     now = NOW.timestamp()
-    found: list[tuple[object, ...]] = []
     for i in range(stored):
         is_open = i < open_count
         created = now - rng.uniform(0, 60 if is_open else 730) * 86400
@@ -53,85 +61,141 @@ def rows(stored: int, open_count: int, rng: random.Random) -> list[tuple[object,
             if is_open and rng.random() < 0.5
             else None
         )
-        found.append(
-            (
-                HELPDESKS[i % 3],
-                str(i),
-                status,
-                rng.choice(PRIORITIES),
-                "email",
-                rng.choice(GROUPS),
-                rng.choice((None, "Ada", "Grace", "Linus")),
-                json.dumps(rng.sample(TAGS, 2)),
-                f"Ticket {i}",
-                created,
-                solved or created,
-                solved,
-                sla,
-                f"https://example.com/{i}",
-            )
+        tags = rng.sample(TAGS, 2)
+        row = (
+            HELPDESKS[i % 3],
+            str(i),
+            status,
+            rng.choice(PRIORITIES),
+            "email",
+            rng.choice(GROUPS),
+            rng.choice((None, "Ada", "Grace", "Linus")),
+            json.dumps(tags),
+            f"Ticket {i}",
+            created,
+            solved or created,
+            solved,
+            sla,
+            f"https://example.com/{i}",
+            *evaluation_values(status, sla),
         )
-    return found
+        yield row, tags
 
 
-def fill(store: SqliteStore, stored: int, open_count: int) -> None:
-    """Rows straight into the store's file: the store offers no bulk insert of raw rows (only store/ speaks
-    SQL in the package), and building a million Ticket objects would only slow the set-up, which is not timed."""
+def fill(path: Path, stored: int, open_count: int) -> None:
+    """Rows straight into the store's file (the store has no bulk insert of raw rows, and building a million
+    Ticket objects would only slow the set-up, which is not timed); the helpdesks are marked polled."""
+    SqliteStore(path).close()  # create and migrate
     rng = random.Random(1)
-    with contextlib.closing(sqlite3.connect(store.path)) as db, db:
-        db.executemany("INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows(stored, open_count, rng))
+    placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        batch: list[tuple[tuple[object, ...], list[str]]] = []
+        for item in rows(stored, open_count, rng):
+            batch.append(item)
+            if len(batch) == 50_000:
+                _insert(db, batch, placeholders)
+                batch = []
+        _insert(db, batch, placeholders)
+        db.executemany(
+            "INSERT INTO polls (helpdesk, last_success) VALUES (?, ?)", [(h, NOW.timestamp()) for h in HELPDESKS]
+        )
 
 
-def raw_scan(store: SqliteStore, since: datetime) -> int:
-    """The snapshot's two queries (open tickets; solved since), rows fetched as tuples and nothing more."""
-    found = store.query("SELECT * FROM tickets WHERE status IN ('new','open','pending','on_hold')")
-    found += store.query(
-        "SELECT * FROM tickets WHERE solved_at >= ? AND status IN ('solved','closed')", (since.timestamp(),)
-    )
+def _insert(db: sqlite3.Connection, batch: list[tuple[tuple[object, ...], list[str]]], placeholders: str) -> None:
+    db.executemany(f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", [row for row, _ in batch])
+    db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [(r[0], r[1], t) for r, tags in batch for t in tags])
+
+
+def raw_scan(path: Path) -> int:
+    """The rows an evaluation covers, every column fetched as tuples and nothing more."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        found = db.execute("SELECT * FROM tickets WHERE status IN ('new','open','pending','on_hold')").fetchall()
+        found += db.execute(
+            "SELECT * FROM tickets WHERE solved_at >= ? AND status IN ('solved','closed')", (SOLVED_SINCE.timestamp(),)
+        ).fetchall()
     return len(found)
 
 
-def evaluate(store: SqliteStore, config: object) -> tuple[float, float, float, int]:
-    rules = config.effective_rules()  # type: ignore[attr-defined]
-    window = max([timedelta(days=7), *(r.needs_solved() for r in rules)])
-    t0 = time.perf_counter()
-    snapshot = store.snapshot(NOW, list(HELPDESKS), window)
-    t1 = time.perf_counter()
-    snapshot = replace(snapshot, calendars=config.calendars(), history=HistoryView())  # type: ignore[attr-defined]
-    findings = [f for rule in rules for f in rule.evaluate(snapshot, NOW)]
-    t2 = time.perf_counter()
-    kpis_by_scope(snapshot, NOW)
-    t3 = time.perf_counter()
-    return t1 - t0, t2 - t1, t3 - t2, len(findings)
+def contract(path: Path) -> Config:
+    config = load_config(CONTRACT, env=ENV)
+    return config.model_copy(update={"store": f"sqlite:///{path}"})
+
+
+async def assess_twice(path: Path, profile: cProfile.Profile | None = None) -> tuple[float, float, int]:
+    """Seconds of the first evaluation and of the same one repeated; the alerts it left."""
+    async with assemble(contract(path), clock=lambda: NOW) as parts:
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            if profile is not None and not timings:
+                profile.enable()
+            evaluation = await parts.daemon.assess()
+            if profile is not None:
+                profile.disable()
+            timings.append(time.perf_counter() - start)
+        return timings[0], timings[1], sum(1 for a in evaluation.alerts.values() if a.is_firing)
+
+
+def child(path: Path) -> None:
+    """The peak RSS of a process that evaluates the store as `once` does (printed in MB)."""
+    asyncio.run(assess_twice(path))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def reset(path: Path) -> None:
+    """Back to the store as filled: no alerts, no outbox, no history (the first evaluation writes them)."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for table in ("alerts", "outbox", "history", "notification_log"):
+            db.execute(f"DELETE FROM {table}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the top hotspots of the first evaluation")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (tottime, cumulative)")
+    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    config = load_config(CONTRACT, env=ENV)
+    if args.child is not None:
+        child(args.child)
+        return
+    table = []
     for open_count in args.open:
         with tempfile.TemporaryDirectory() as tmp:
-            store = SqliteStore(Path(tmp) / "bench.db")
-            fill(store, args.stored, open_count)
-            since = NOW - timedelta(days=8)  # the spike rule's window + baseline
-            start = time.perf_counter()
-            scanned = raw_scan(store, since)
-            raw = time.perf_counter() - start
-            snap, rules, history, findings = evaluate(store, config)
-            tracemalloc.start()
-            evaluate(store, config)
-            peak = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-            store.close()
-        print(f"{open_count:>7} open / {args.stored} stored ({scanned} rows in the snapshot, {findings} findings)")
-        print(f"  raw scan   {raw:7.3f}s")
-        print(f"  snapshot   {snap:7.3f}s  x{snap / raw:5.1f}")
-        print(f"  rules      {rules:7.3f}s  x{rules / raw:5.1f}  (12 contract rules)")
-        print(f"  history    {history:7.3f}s  x{history / raw:5.1f}  (KPIs per helpdesk and group)")
-        print(f"  total      {snap + rules + history:7.3f}s  x{(snap + rules + history) / raw:5.1f}")
-        print(f"  peak memory of one evaluation: {peak:.0f} MB")
+            path = Path(tmp) / "bench.db"
+            fill(path, args.stored, open_count)
+            raws, firsts, agains = [], [], []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                scanned = raw_scan(path)
+                raws.append(time.perf_counter() - start)
+                reset(path)
+                first, again, firing = asyncio.run(assess_twice(path))
+                firsts.append(first)
+                agains.append(again)
+            rss = float(
+                subprocess.run(
+                    [sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            if args.profile:
+                reset(path)
+                profile = cProfile.Profile()
+                asyncio.run(assess_twice(path, profile))
+                pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+        raw = min(raws)
+        table.append((open_count, scanned, firing, raw, min(firsts), min(agains), rss))
+    print(f"store of {args.stored} tickets; best of {args.rounds} rounds; 12 contract rules; writes included")
+    heads = ("open", "rows", "firing", "raw scan", "assess", "ratio", "again", "ratio", "peak RSS")
+    print(" ".join(f"{h:>9}" for h in heads))
+    for open_count, scanned, firing, raw, first, again, rss in table:
+        print(
+            f"{open_count:>9} {scanned:>9} {firing:>9} {raw:>8.3f}s {first:>8.3f}s {first / raw:>8.2f}x "
+            f"{again:>8.3f}s {again / raw:>8.2f}x {rss:>6.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -32,3 +32,21 @@ async def slack_standin() -> AsyncIterator[SlackStandIn]:
     """The Slack Web API stand-in, serving on 127.0.0.1 at an ephemeral port."""
     async with SlackStandIn() as standin:
         yield standin
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The URL of this session's throwaway PostgreSQL database (the server is started if down)."""
+    from tests.helpers.postgres import throwaway_database
+
+    with throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The session's PostgreSQL database, emptied for this test: a ``store:`` URL."""
+    from tests.helpers.postgres import empty_schema
+
+    empty_schema(pg_database)
+    return pg_database

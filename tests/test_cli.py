@@ -42,19 +42,23 @@ async def test_check_passes_the_contract_and_lists_what_is_not_supported_yet() -
     assert not any(secret in out + err for secret in CONTRACT_ENV.values())
 
 
-async def test_run_refuses_what_is_not_supported_yet_with_the_message_check_gives(tmp_path: Path) -> None:
-    shared_store = tmp_path / "pg.yaml"  # the contract with its shared PostgreSQL store, not built yet
+async def test_a_shared_store_that_cannot_be_reached_is_one_line_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shared_store = tmp_path / "pg.yaml"  # the contract with a shared PostgreSQL store that is down
     shared_store.write_text(
         CONTRACT.read_text().replace(
-            "store: sqlite:///./backlog-watch.db", "store: postgresql://bw:${PG_PASSWORD}@db/backlog"
+            "store: sqlite:///./backlog-watch.db", f"store: postgresql://bw:${{PG_PASSWORD}}@127.0.0.1:{port}/backlog"
         )
     )
     env = {**CONTRACT_ENV, "PG_PASSWORD": "pg-secret-6"}
     code, out, _ = await cli("check", "--config", str(shared_store), env=env)
-    assert code == 0 and "store: postgresql is not yet supported" in out
-    code, out, err = await cli("run", "--config", str(shared_store), env=env)
-    assert code == 2
-    assert "store: postgresql is not yet supported" in err
+    assert code == 0 and "not yet supported" not in out
+    code, out, err = await cli("alerts", "--config", str(shared_store), env=env)
+    assert code == 1
+    assert f"cannot open the store at postgresql://bw:***@127.0.0.1:{port}/backlog: connection" in err
+    assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err and "pg-secret-6" not in out + err
 
 

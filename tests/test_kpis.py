@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 
 from backlog_watch.kpis import compute, days_to_clear, days_to_clear_shown, kpis, kpis_by_scope
-from backlog_watch.models import Snapshot, Status
-from tests.factories import NOW, ticket
+from backlog_watch.models import Status
+from tests.factories import NOW, snapshot_of, ticket
 
 ZD = (("helpdesk", "zendesk"),)
 
 
 def test_kpis_by_scope_has_every_helpdesk_and_group() -> None:
-    snap = Snapshot.of(NOW, ["zendesk", "jira"], [ticket(group="Billing"), ticket(group=None)])
+    snap = snapshot_of(NOW, ["zendesk", "jira"], [ticket(group="Billing"), ticket(group=None)])
     values = kpis_by_scope(snap, NOW)
     assert values[ZD]["open_tickets"] == 2 and values[(("helpdesk", "jira"),)]["open_tickets"] == 0
     assert values[(("group", "Billing"), ("helpdesk", "zendesk"))]["open_tickets"] == 1

@@ -38,6 +38,7 @@ from backlog_watch.durations import Duration, Interval
 from backlog_watch.rules import Rule
 from backlog_watch.rules.base import EscalationStep, Label, RuleBase
 from backlog_watch.sources.settings import HelpdeskSettings
+from backlog_watch.store.urls import redact_url
 
 if TYPE_CHECKING:
     from backlog_watch.config.loader import load_config, parse_config
@@ -175,7 +176,7 @@ class Config(BaseModel):
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
-            yield key, (_masked_store(value) if key == "store" else value)
+            yield key, (redact_url(value) if key == "store" else value)
 
     @property
     def path(self) -> Path | None:
@@ -234,8 +235,6 @@ class Config(BaseModel):
     def unsupported(self) -> list[str]:
         """One line per configured part that cannot run yet; `run` refuses to start while any is left."""
         lines = []
-        if self.store.partition("://")[0] in ("postgresql", "postgres"):
-            lines.append("store: postgresql is not yet supported")
         for i, helpdesk in enumerate(self.helpdesks):
             if isinstance(helpdesk, PlannedHelpdeskSettings):
                 lines.append(f'helpdesks[{i}] "{helpdesk.name}": connector type "{helpdesk.type}" is not yet supported')
@@ -272,10 +271,3 @@ class Config(BaseModel):
             ],
             "reports": [{"name": r.name, "notify": r.notify} for r in self.reports],
         }
-
-
-def _masked_store(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.kpis import NON_NEGATIVE, SUPPORTED_METRICS, WEEK, compute, format_value, metric_words
-from backlog_watch.models import Snapshot, Ticket
+from backlog_watch.kpis import (
+    NON_NEGATIVE,
+    PERCENTILE_METRICS,
+    SUPPORTED_METRICS,
+    WEEK,
+    format_value,
+    kpis,
+    metric_words,
+)
+from backlog_watch.models import Aged, Listing, SlaRisk, Snapshot
 from backlog_watch.rules import Rule
 from backlog_watch.rules.base import (
     MAX_LISTED,
@@ -67,6 +75,9 @@ COUNT_WORDS = {
     "sla_due_1h": "SLA due within 1h",
 }
 """Count metrics read best after their value ("23 open"); the others as "days to clear 7.2"."""
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+"""A cutoff no ticket is before (no moment in reach is that far back in working time)."""
 
 
 class ThresholdRule(RuleBase):
@@ -144,8 +155,10 @@ class ThresholdRule(RuleBase):
         return None
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
-        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
-            value = compute(self.metric, tickets, now, snapshot.handle_hours)
+        where = self.where.filter
+        found = snapshot.query.kpis(where, self.scope_labels, snapshot.handle_hours, self.metric in PERCENTILE_METRICS)
+        for scope, values in self.scoped(snapshot, found, kpis([], now)).items():
+            value = values[self.metric]
             shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
             crossed = self.level_for(value)
             if crossed is None:
@@ -154,8 +167,8 @@ class ThresholdRule(RuleBase):
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
             summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
-            backlog = [t for t in tickets if t.is_open]
-            yield Measure(scope, value, level, threshold, summary, most_urgent_first(backlog, MAX_LISTED), len(backlog))
+            backlog = snapshot.query.listed(where, scope, Listing("urgent"), MAX_LISTED)
+            yield Measure(scope, value, level, threshold, summary, backlog, int(values["open_tickets"]))
 
 
 class AgingRule(RuleBase):
@@ -178,29 +191,24 @@ class AgingRule(RuleBase):
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
-        waiting = [t for t in self.matching(snapshot) if t.is_open]
+        # the tickets past the cutoff are exactly those waiting longer than older_than (working time is monotonic)
+        cutoff = elapsed.since_cutoff(self.older_than) or _NEVER
+        where = self.where.filter
+        found = snapshot.query.aged(where, self.scope_labels, self.field, cutoff)
         what = "open" if self.field == "created_at" else "not updated"
         span = f"for more than {format_duration(self.older_than)}" + (" of working time" if self.business_hours else "")
-        for scope, tickets in self.scoped(snapshot, waiting).items():
-            # Working time never exceeds calendar time: only tickets old by the calendar need counting.
-            ages = {
-                t.key: elapsed.since(getattr(t, self.field))
-                for t in tickets
-                if now - getattr(t, self.field) > self.older_than
-            }
-            aged_all = [t for t in tickets if ages.get(t.key, timedelta(0)) > self.older_than]
-            aged = oldest_first(aged_all, self.field, MAX_LISTED)
-            threshold = self.older_than.total_seconds() / 3600
-            if not aged:
-                yield Measure(
-                    scope, 0.0, None, threshold, f"no ticket {what} {span} ({plural(len(tickets), 'ticket')} in scope)"
-                )
+        threshold = self.older_than.total_seconds() / 3600
+        for scope, scope_aged in self.scoped(snapshot, found, Aged(0, 0, None)).items():
+            if scope_aged.oldest is None:
+                in_scope = plural(scope_aged.in_scope, "ticket")
+                yield Measure(scope, 0.0, None, threshold, f"no ticket {what} {span} ({in_scope} in scope)")
                 continue
-            oldest = ages[aged[0].key]
+            oldest = elapsed.since(scope_aged.oldest)
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
-            summary = f"{plural(len(aged_all), 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
+            summary = f"{plural(scope_aged.aged, 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
+            listed = snapshot.query.listed(where, scope, Listing(self.field, before=cutoff), MAX_LISTED)
             level = "critical" if critical else self.level
-            yield Measure(scope, float(len(aged_all)), level, threshold, summary, aged, len(aged_all))
+            yield Measure(scope, float(scope_aged.aged), level, threshold, summary, listed, scope_aged.aged)
 
 
 class SlaRule(RuleBase):
@@ -217,35 +225,27 @@ class SlaRule(RuleBase):
         within = self.critical_within if alert.level == "critical" and self.critical_within else self.warn_within
         return f"due within {human_duration(within)}" if within else "SLA breached"
 
-    def _level(self, ticket: Ticket, now: datetime, left: timedelta) -> str | None:
-        if ticket.sla.breached or left <= timedelta(0):
-            return "breached"
-        if self.critical_within is not None and left <= self.critical_within:
-            return "critical"
-        if self.warn_within is not None and left <= self.warn_within:
-            return "warn"
-        return None
-
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
-        tracked = [
-            t for t in self.matching(snapshot) if t.is_open and not t.sla.paused and t.sla.earliest_due is not None
-        ]
+        # due cutoffs computed once, forward (working time to a due moment only grows with it)
+        critical_by = elapsed.until_cutoff(self.critical_within) if self.critical_within is not None else None
+        warn_by = elapsed.until_cutoff(self.warn_within) if self.warn_within is not None else None
+        where = self.where.filter
+        found = snapshot.query.sla_risk(where, self.scope_labels, critical_by, warn_by)
         threshold = self.warn_within.total_seconds() / 3600 if self.warn_within else None
-        for scope, tickets in self.scoped(snapshot, tracked).items():
-            levels = {t.key: self._level(t, now, elapsed.until(t.sla.earliest_due)) for t in tickets}  # type: ignore[arg-type]
-            at_risk = sorted((t for t in tickets if levels[t.key]), key=lambda t: t.sla.earliest_due)  # type: ignore[arg-type, return-value]
-            counts = {k: sum(1 for v in levels.values() if v == k) for k in ("breached", "critical", "warn")}
+        at_risk_by = max([now, *(c for c in (critical_by, warn_by) if c is not None)])
+        for scope, risk in self.scoped(snapshot, found, SlaRisk(0, 0, 0, 0)).items():
+            at_risk = risk.breached + risk.critical + risk.warn
             if not at_risk:
-                yield Measure(
-                    scope, 0.0, None, threshold, f"no SLA at risk ({plural(len(tickets), 'ticket')} with a running SLA)"
-                )
+                tracked = plural(risk.tracked, "ticket")
+                yield Measure(scope, 0.0, None, threshold, f"no SLA at risk ({tracked} with a running SLA)")
                 continue
-            parts = [f"{counts['breached']} breached"] if counts["breached"] else []
-            if counts["critical"] and self.critical_within is not None:
-                parts.append(f"{counts['critical']} due within {format_duration(self.critical_within)}")
-            if counts["warn"] and self.warn_within is not None:
-                parts.append(f"{counts['warn']} due within {format_duration(self.warn_within)}")
-            level = "critical" if counts["breached"] or counts["critical"] else "warn"
-            summary = f"{plural(len(at_risk), 'SLA')} at risk: " + ", ".join(parts)
-            yield Measure(scope, float(len(at_risk)), level, threshold, summary, at_risk)
+            parts = [f"{risk.breached} breached"] if risk.breached else []
+            if risk.critical and self.critical_within is not None:
+                parts.append(f"{risk.critical} due within {format_duration(self.critical_within)}")
+            if risk.warn and self.warn_within is not None:
+                parts.append(f"{risk.warn} due within {format_duration(self.warn_within)}")
+            level = "critical" if risk.breached or risk.critical else "warn"
+            summary = f"{plural(at_risk, 'SLA')} at risk: " + ", ".join(parts)
+            listed = snapshot.query.listed(where, scope, Listing("due", at_risk_by=at_risk_by), MAX_LISTED)
+            yield Measure(scope, float(at_risk), level, threshold, summary, listed, at_risk)

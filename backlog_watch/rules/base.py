@@ -8,15 +8,15 @@ prints them all, so a user sees the quiet scopes too and can tune thresholds.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backlog_watch.durations import Duration, Interval
-from backlog_watch.kpis import Scope, format_value, group_tickets
+from backlog_watch.kpis import Scope, format_value
 from backlog_watch.models import (
     LEVEL_RANK,
     Alert,
@@ -27,10 +27,13 @@ from backlog_watch.models import (
     Snapshot,
     Status,
     Ticket,
+    TicketFilter,
     labels_of,
 )
 from backlog_watch.rules.elapsed import Elapsed
 from backlog_watch.templating import TemplateSettings
+
+T = TypeVar("T")
 
 MAX_LISTED = 50
 """Tickets kept with a finding; the count says how many there were in all."""
@@ -107,22 +110,13 @@ class Where(BaseModel):
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
 
-    def matches(self, ticket: Ticket) -> bool:
-        if self.helpdesk is not None and ticket.helpdesk not in self.helpdesk:
-            return False
-        if self.status is not None and ticket.status not in self.status:
-            return False
-        if self.priority is not None and ticket.priority not in self.priority:
-            return False
-        if self.channel is not None and ticket.channel not in self.channel:
-            return False
-        if self.group is not None and ticket.group not in self.group:
-            return False
-        if self.assignee is not None and ticket.assignee not in self.assignee:
-            return False
-        if self.tags is not None and not set(self.tags).intersection(ticket.tags):
-            return False
-        return self.assigned is None or ticket.is_assigned == self.assigned
+    @property
+    def filter(self) -> TicketFilter:
+        """The same filter in the store's terms (store/ may not import rules)."""
+        values = {
+            name: tuple(str(v) for v in getattr(self, name)) for name in _FILTER_KEYS if getattr(self, name) is not None
+        }
+        return TicketFilter(**values, assigned=self.assigned)
 
     @property
     def restricts_status(self) -> bool:
@@ -131,6 +125,9 @@ class Where(BaseModel):
     @property
     def is_empty(self) -> bool:
         return self == Where()
+
+
+_FILTER_KEYS = ("helpdesk", "status", "priority", "channel", "group", "assignee", "tags")
 
 
 class Firing(Protocol):
@@ -239,17 +236,15 @@ class RuleBase(BaseModel):
         """The finding of a measure that reaches a level (the daemon measures once and keeps the quiet ones)."""
         return self._finding(m.scope, m.level or "warn", m.value, m.threshold, m.summary, m.tickets, m.ticket_count)
 
-    def matching(self, snapshot: Snapshot) -> list[Ticket]:
-        return [t for t in snapshot.tickets if self.where.matches(t)]
-
-    def scoped(self, snapshot: Snapshot, tickets: Iterable[Ticket]) -> dict[Scope, list[Ticket]]:
-        """The tickets per scope; grouped by helpdesk alone, every helpdesk has a scope, even empty."""
-        grouped = group_tickets(tickets, self.scope_labels)
+    def scoped(self, snapshot: Snapshot, found: Mapping[Scope, T], empty: T) -> dict[Scope, T]:
+        """What the store found per scope, sorted; grouped by helpdesk alone, every helpdesk has a scope
+        (``empty`` where no ticket is in it)."""
+        scoped = dict(found)
         if self.scope_labels == ("helpdesk",):
             for name in snapshot.helpdesks:
                 if self.where.helpdesk is None or name in self.where.helpdesk:
-                    grouped.setdefault((("helpdesk", name),), [])
-        return dict(sorted(grouped.items()))
+                    scoped.setdefault((("helpdesk", name),), empty)
+        return dict(sorted(scoped.items()))
 
     def elapsed(self, snapshot: Snapshot, now: datetime) -> Elapsed:
         """Time as this rule counts it: working time when it names business_hours."""

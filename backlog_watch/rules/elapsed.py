@@ -8,9 +8,25 @@ the days, not one per ticket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from backlog_watch.business_hours import BusinessCalendar
+
+_TICK = timedelta(microseconds=1)
+_FURTHEST = timedelta(days=3650)
+
+
+def _first(low: datetime, high: datetime, reached: Callable[[datetime], bool]) -> datetime:
+    """The first moment in (low, high] where ``reached`` holds, given that it holds at high, not at low,
+    and keeps holding once it does: bisection to the microsecond."""
+    while high - low > _TICK:
+        middle = low + (high - low) // 2
+        if reached(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 class Elapsed:
@@ -41,6 +57,31 @@ class Elapsed:
         if self.calendar is None:
             return moment - self.now
         return self.calendar.working_time(self.now, moment)
+
+    def since_cutoff(self, span: timedelta) -> datetime | None:
+        """The moment T such that ``since(m) > span`` exactly when m < T (to the microsecond), so a rule
+        asks the store for ``created_at < T`` instead of measuring each ticket; None when no moment of the
+        last ten years is that far back in working time."""
+        latest = self.now - span  # working time never exceeds calendar time
+        if self.calendar is None:
+            return latest
+        step = timedelta(days=7)
+        while self.since(latest - step) <= span:
+            if step > _FURTHEST:
+                return None
+            step *= 2
+        # since() falls as the moment rises: the first moment at which it is span or less
+        return _first(latest - step, latest, lambda m: self.since(m) <= span)
+
+    def until_cutoff(self, span: timedelta) -> datetime:
+        """The moment T such that ``until(d) <= span`` exactly when now < d <= T (to the microsecond)."""
+        earliest = self.now + span
+        if self.calendar is None:
+            return earliest
+        step = timedelta(days=7)
+        while self.until(earliest + step) <= span and step <= _FURTHEST:
+            step *= 2
+        return _first(earliest, earliest + step, lambda d: self.until(d) > span) - _TICK
 
     def _midnight_after(self, day: date) -> datetime:
         assert self.calendar is not None

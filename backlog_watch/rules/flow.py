@@ -6,7 +6,6 @@ far back: each rule says how far with ``needs_solved`` and the daemon asks the s
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
@@ -14,9 +13,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.kpis import created_in, format_value, is_solved
-from backlog_watch.models import Snapshot, Ticket
-from backlog_watch.rules.base import Firing, Level, Measure, RuleBase, oldest_first, plural
+from backlog_watch.kpis import Scope, format_value
+from backlog_watch.models import Listing, Medians, Snapshot, TicketFilter
+from backlog_watch.rules.base import MAX_LISTED, Firing, Level, Measure, RuleBase, plural
 
 
 class SpikeRule(RuleBase):
@@ -46,20 +45,24 @@ class SpikeRule(RuleBase):
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         start = now - self.window
-        recent_or_baseline = [t for t in self.matching(snapshot) if start - self.baseline < t.created_at <= now]
+        where = self.where.filter
+        found = snapshot.query.inflow(where, self.scope_labels, start - self.baseline, start)
         windows = self.baseline / self.window
-        for scope, tickets in self.scoped(snapshot, recent_or_baseline).items():
-            recent = sorted((t for t in tickets if t.created_at > start), key=lambda t: t.created_at, reverse=True)
-            usual = created_in(tickets, start - self.baseline, start) / windows
+        for scope, (before, recent) in self.scoped(snapshot, found, (0, 0)).items():
+            usual = before / windows
             limit = max(self.factor * usual, float(self.min_count))
-            usually = f"{len(recent) / usual:.1f}x the usual {usual:.1f}" if usual else "none usually"
+            usually = f"{recent / usual:.1f}x the usual {usual:.1f}" if usual else "none usually"
             summary = (
-                f"{plural(len(recent), 'new ticket')} in {format_duration(self.window)}, {usually} "
+                f"{plural(recent, 'new ticket')} in {format_duration(self.window)}, {usually} "
                 f"per {format_duration(self.window)} over {format_duration(self.baseline)} "
                 f"(fires at {limit:g})"
             )
-            level = self.level if recent and len(recent) >= limit else None
-            yield Measure(scope, float(len(recent)), level, limit, summary, recent)
+            if not (recent and recent >= limit):
+                yield Measure(scope, float(recent), None, limit, summary)
+                continue
+            listing = Listing("newest", open_only=False, created_after=start)
+            listed = snapshot.query.listed(where, scope, listing, MAX_LISTED)
+            yield Measure(scope, float(recent), self.level, limit, summary, listed, recent)
 
 
 class FlatlineRule(RuleBase):
@@ -78,11 +81,11 @@ class FlatlineRule(RuleBase):
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         elapsed = self.elapsed(snapshot, now)
         time = " of working time" if self.business_hours else ""
-        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
-            if not tickets:
+        found: dict[Scope, datetime | None] = dict(snapshot.query.last_created(self.where.filter, self.scope_labels))
+        for scope, last in self.scoped(snapshot, found, None).items():
+            if last is None:
                 yield Measure(scope, 0.0, None, None, "no ticket known yet")
                 continue
-            last = max(t.created_at for t in tickets)
             silent = elapsed.since(last)
             hours = silent.total_seconds() / 3600
             summary = (
@@ -122,34 +125,37 @@ class FifoRule(RuleBase):
         return labels if "priority" in labels else (*labels, "priority")
 
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
-        start = now - self.window
-        relevant = [t for t in self.matching(snapshot) if t.is_open or (is_solved(t) and start < t.solved_at <= now)]  # type: ignore[operator]
-        for scope, tickets in self.scoped(snapshot, relevant).items():
-            yield self._measure_scope(scope, tickets, now)
+        where = self.where.filter
+        found = snapshot.query.medians(where, self.scope_labels, now - self.window)
+        for scope, medians in self.scoped(snapshot, found, Medians(0, None, 0, None)).items():
+            yield self._measure_scope(snapshot, where, scope, medians, now)
 
-    def _measure_scope(self, scope: tuple[tuple[str, str], ...], tickets: list[Ticket], now: datetime) -> Measure:
-        solved = [t.solved_at - t.created_at for t in tickets if not t.is_open]  # type: ignore[operator]
-        waiting = [t for t in tickets if t.is_open]
-        if len(solved) < self.min_count or len(waiting) < self.min_count:
+    def _measure_scope(
+        self, snapshot: Snapshot, where: TicketFilter, scope: Scope, medians: Medians, now: datetime
+    ) -> Measure:
+        solved_age, waiting_created = medians.solved_age, medians.waiting_created
+        if medians.solved < self.min_count or medians.waiting < self.min_count or not solved_age or not waiting_created:
             return Measure(
                 scope,
                 1.0,
                 None,
                 self.ratio,
-                f"{plural(len(solved), 'ticket')} solved in "
-                f"{format_duration(self.window)}, {len(waiting)} waiting: too few to compare "
+                f"{plural(medians.solved, 'ticket')} solved in "
+                f"{format_duration(self.window)}, {medians.waiting} waiting: too few to compare "
                 f"(min_count {self.min_count})",
             )
-        solved_age = timedelta(seconds=statistics.median(age.total_seconds() for age in solved))
-        waiting_age = timedelta(seconds=statistics.median((now - t.created_at).total_seconds() for t in waiting))
+        waiting_age = now - waiting_created
         observed = solved_age / waiting_age if waiting_age > timedelta(0) else 1.0
         summary = (
             f"tickets solved in {format_duration(self.window)} were {human_duration(solved_age)} old "
-            f"(median of {len(solved)}), the {len(waiting)} waiting are {human_duration(waiting_age)} "
+            f"(median of {medians.solved}), the {medians.waiting} waiting are {human_duration(waiting_age)} "
             f"(ratio {observed:.2f}, fires below {self.ratio:g})"
         )
         if observed >= self.ratio:
             return Measure(scope, observed, None, self.ratio, summary)
-        skipped = oldest_first(t for t in waiting if now - t.created_at > solved_age)
-        summary += f"; {plural(len(skipped), 'older ticket')} skipped"
-        return Measure(scope, observed, self.level, self.ratio, summary, skipped)
+        # waiting longer than the solved ones' median: created before now minus it
+        older = Listing("created_at", before=now - solved_age)
+        skipped = snapshot.query.count(where, scope, older)
+        listed = snapshot.query.listed(where, scope, older, MAX_LISTED)
+        summary += f"; {plural(skipped, 'older ticket')} skipped"
+        return Measure(scope, observed, self.level, self.ratio, summary, listed, skipped)

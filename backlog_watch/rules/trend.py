@@ -20,8 +20,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
-from backlog_watch.kpis import Scope, compute, format_value, metric_words
-from backlog_watch.models import Snapshot
+from backlog_watch.kpis import PERCENTILE_METRICS, Scope, format_value, kpis, metric_words
+from backlog_watch.models import ALL_TICKETS, Snapshot
 from backlog_watch.rules.base import Firing, Level, Measure, MetricName, RuleBase
 
 _HISTORY_SCOPES = ({"helpdesk"}, {"helpdesk", "group"})
@@ -44,8 +44,10 @@ class HistoryRule(RuleBase):
         return None
 
     def current(self, snapshot: Snapshot, now: datetime) -> Iterator[tuple[Scope, float]]:
-        for scope, tickets in self.scoped(snapshot, snapshot.tickets).items():
-            yield scope, compute(self.metric, tickets, now, snapshot.handle_hours)
+        percentiles = self.metric in PERCENTILE_METRICS
+        found = snapshot.query.kpis(ALL_TICKETS, self.scope_labels, snapshot.handle_hours, percentiles)
+        for scope, values in self.scoped(snapshot, found, kpis([], now)).items():
+            yield scope, values[self.metric]
 
     def _tz(self, snapshot: Snapshot) -> object:
         calendar = snapshot.calendar(self.business_hours)

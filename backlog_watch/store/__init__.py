@@ -2,7 +2,8 @@
 
 Every operation is in domain terms (a page and its cursor, a poll, the alerts, the notification log,
 the outbox's queued news, silences, KPI history), so the daemon, delivery, the CLI and the web server
-work with any implementation: ``SqliteStore`` (sqlite.py) today, a PostgreSQL store next.
+work with any implementation: ``SqliteStore`` (sqlite/, the embedded default) or ``PostgresStore``
+(postgres/, the shared one).
 ``backlog_watch.store.testing`` is the conformance suite each implementation passes.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
 from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.urls import is_postgres, redact_url
 
 if TYPE_CHECKING:
     from backlog_watch.store.read_model import ReadModel
@@ -26,6 +28,7 @@ __all__ = [
     "News",
     "QueuedNews",
     "SilenceRecord",
+    "SqlStore",
     "Store",
     "StoreError",
     "copy_store",
@@ -187,14 +190,49 @@ class Store(Protocol):
     def kpi_row_count(self) -> int: ...
 
 
-def open_store(url: str) -> Store:
-    """The store a config's ``store:`` URL names: ``sqlite:///relative.db`` or ``sqlite:////abs.db``."""
+class SqlStore(Store, Protocol):
+    """A store that also answers SQL: what the read model (read_model.py), the rules' aggregates
+    (aggregate.py) and the copier (transfer.py) speak to. Queries are written with ``?`` placeholders in
+    SQL both engines run; the copier's one difference (which column orders rows as written) goes by
+    ``dialect``."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        ...
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
+
+    def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        """Append rows to a table as they are, in ONE transaction (the copier's write)."""
+        ...
+
+    def clear(self) -> None:
+        """Delete every row of every table; the schema stays."""
+        ...
+
+
+def open_store(url: str) -> SqlStore:
+    """The store a config's ``store:`` URL names: ``sqlite:///relative.db``, ``sqlite:////abs.db`` or
+    ``postgresql://user:password@host/db`` (migrated at open; its password is never shown)."""
     scheme = url.split("://", 1)[0] if "://" in url else url
     if scheme == "sqlite" and url.startswith("sqlite:///"):
         from backlog_watch.store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    raise StoreError(f'store "{scheme}://..." is not supported yet (use sqlite:///path)')
+    if is_postgres(url):
+        return _postgres(url)
+    raise StoreError(f'store "{scheme}://..." is not supported (use sqlite:///path or postgresql://user@host/db)')
+
+
+def _postgres(url: str, *, migrate_schema: bool = True) -> SqlStore:
+    try:
+        from backlog_watch.store.postgres import PostgresStore
+    except ImportError as exc:  # the optional extra is missing
+        raise StoreError(
+            f"store {redact_url(url)} needs the postgres extra: pip install 'backlog-watch[postgres]' ({exc.name})"
+        ) from None
+    return PostgresStore(url, migrate_schema=migrate_schema)
 
 
 def copy_store(url: str, path: Path) -> None:
@@ -206,7 +244,7 @@ def copy_store(url: str, path: Path) -> None:
 
         copy_file(Path(url.removeprefix("sqlite:///")), path)
         return
-    store = open_store(url)
+    store = _postgres(url, migrate_schema=False) if is_postgres(url) else open_store(url)
     try:
         store.copy_to(path)
     finally:

@@ -45,7 +45,25 @@ def at(seconds: float) -> datetime:
 # -- tickets -----------------------------------------------------------------------------------------
 
 
+TICKET_COLUMNS = (
+    "helpdesk, id, status, priority, channel, grp, assignee, tags, subject, created_at, updated_at, solved_at, sla, "
+    "url, is_open, sla_due, sla_paused, sla_breached"
+)
+"""The columns ``ticket_row`` fills, in its order (the last four are what the evaluation aggregates over)."""
+
+
+def evaluation_values(status: str, sla: str | None) -> tuple[int, float | None, int, int]:
+    """The denormalised columns of a stored ticket: open, its earliest running SLA target, paused, breached."""
+    parsed = Sla.model_validate_json(sla) if sla else Sla()
+    return _evaluation_values(Status(status), parsed)
+
+
+def _evaluation_values(status: Status, sla: Sla) -> tuple[int, float | None, int, int]:
+    return int(status.is_open), epoch(sla.earliest_due), int(sla.paused), int(sla.breached)
+
+
 def ticket_row(t: Ticket) -> tuple[object, ...]:
+    """The row of ``TICKET_COLUMNS``: the one place a stored ticket's row is built."""
     sla = t.sla.model_dump_json(exclude_defaults=True) if t.sla != Sla() else None
     return (
         t.helpdesk,
@@ -62,7 +80,13 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
         epoch(t.solved_at),
         sla,
         t.url,
+        *_evaluation_values(t.status, t.sla),
     )
+
+
+def tag_rows(t: Ticket) -> list[tuple[str, str, str]]:
+    """The ticket's rows in ``ticket_tags`` (what ``where: {tags}`` and ``group_by: [tag]`` read)."""
+    return [(t.helpdesk, t.id, tag) for tag in dict.fromkeys(t.tags)]
 
 
 def ticket_from_row(row: Row) -> Ticket:
@@ -86,6 +110,8 @@ def ticket_from_row(row: Row) -> Ticket:
 
 
 # -- polls -------------------------------------------------------------------------------------------
+
+POLL_COLUMNS = "helpdesk, last_attempt, last_success, last_error, failures, auth_failed, skipped_total, failing_since"
 
 
 def poll_row(status: PollStatus) -> tuple[object, ...]:
@@ -162,6 +188,8 @@ def alert_from_json(text: str) -> Alert:
 
 # -- the notification log ----------------------------------------------------------------------------
 
+LOG_COLUMNS = "fingerprint, notifier, episode, state, level, sent_at, ticket_ids, channel, ts, ticket_count"
+
 
 def log_row(entry: LogEntry) -> tuple[object, ...]:
     return (
@@ -214,6 +242,9 @@ def queued_from_row(r: Row) -> QueuedNews:
         bool(r[9]),
         at(float(r[10])),
     )
+
+
+SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, created_at"
 
 
 def silence_row(s: SilenceRecord) -> tuple[object, ...]:

@@ -8,9 +8,10 @@ SQL and a second store (PostgreSQL) has one narrow read surface to provide.
 Backlog history is reconstructed from the stored tickets: the store keeps created_at and solved_at of
 every ticket, so the open backlog at any past moment is ``created_at <= t`` and (still open, or
 solved after t), and the inflow and outflow of any day are counts over the same table. Each query is
-one scan of the tickets table, whatever the number of moments asked for. The SQL is SQLite's (it
-uses ``json_each``). Approximation to know of: a ticket's priority, group and tags are today's, not
-those it had then.
+one scan of the tickets table, whatever the number of moments asked for. The SQL runs on SQLite and
+PostgreSQL alike (``?`` placeholders, which the PostgreSQL store translates; tags are rows of
+``ticket_tags``, not JSON to expand). Approximation to know of: a ticket's priority, group and tags
+are today's, not those it had then.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Literal, cast
 
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, PollStatus, Sla, Ticket
+from backlog_watch.store import SqlStore
 from backlog_watch.store.history import History, Step, scope_of
-from backlog_watch.store.sqlite import SqliteStore
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
 _OPEN_AT = (
@@ -86,7 +87,7 @@ def _count(value: object) -> int:
 class ReadModel:
     """Read-only views over one store, in the terms its readers use (backlog, flow, KPIs, freshness)."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self.store = store
         self.history = History(store)
 
@@ -205,8 +206,8 @@ class ReadModel:
         """The tags or groups with the most tickets created in [start, end), most first."""
         if label == "tag":
             sql = (
-                "SELECT j.value, count(*) FROM tickets, json_each(tickets.tags) AS j "
-                "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+                "SELECT g.tag, count(*) FROM tickets t JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id "
+                "WHERE t.created_at >= ? AND t.created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
             )
         else:
             sql = (

@@ -6,13 +6,56 @@ version is brought up to date step by step, each step in its own transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from backlog_watch.errors import StoreError
+from backlog_watch.store.codec import evaluation_values
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[[sqlite3.Connection], None]
+"""A script of statements, or a step that needs Python (a backfill decoding a JSON column)."""
+
+
+def _evaluation_columns(db: sqlite3.Connection) -> None:
+    """Issue 12: the columns and the tag table the evaluation aggregates over (store/aggregate.py), so it
+    reads indexes instead of decoding every ticket: the open flag, the earliest running SLA target, whether
+    it is paused or breached, one row per tag. Backfilled from the JSON columns of the stored tickets."""
+    for statement in (
+        "ALTER TABLE tickets ADD COLUMN is_open INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tickets ADD COLUMN sla_due REAL",
+        "ALTER TABLE tickets ADD COLUMN sla_paused INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tickets ADD COLUMN sla_breached INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE ticket_tags (helpdesk TEXT NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, "
+        "PRIMARY KEY (helpdesk, id, tag)) WITHOUT ROWID",
+    ):
+        db.execute(statement)
+    rows = db.execute("SELECT helpdesk, id, status, tags, sla FROM tickets")
+    while batch := rows.fetchmany(10_000):
+        db.executemany(
+            "UPDATE tickets SET is_open = ?, sla_due = ?, sla_paused = ?, sla_breached = ? "
+            "WHERE helpdesk = ? AND id = ?",
+            [(*evaluation_values(status, sla), helpdesk, id_) for helpdesk, id_, status, _, sla in batch],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
+            [(helpdesk, id_, tag) for helpdesk, id_, _, tags, _ in batch for tag in json.loads(tags)],
+        )
+    for statement in (
+        # Covering indexes: the aggregates read the open set and the recently solved from an index alone,
+        # never a table row per ticket. Their leading equalities (is_open; status and helpdesk) outnumber
+        # those of every other index, so a planner without statistics picks them too.
+        "CREATE INDEX tickets_open ON tickets (is_open, helpdesk, grp, priority, status, assignee, channel, "
+        "created_at, updated_at, sla_due, sla_paused, sla_breached) WHERE is_open = 1",
+        "CREATE INDEX tickets_solved ON tickets (status, helpdesk, solved_at, grp, priority, channel, assignee, "
+        "created_at) WHERE solved_at IS NOT NULL",
+        "CREATE INDEX tickets_by_created ON tickets (helpdesk, created_at)",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE tickets (
         helpdesk TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, priority TEXT NOT NULL,
@@ -80,6 +123,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox_v4 RENAME TO outbox;
     CREATE INDEX outbox_by_alert ON outbox (fingerprint, notifier, id);
     """,
+    _evaluation_columns,
     # -- issue 15: who acknowledged, snoozed or took a ticket of which alert, and when -- its own entry --
     """
     CREATE TABLE alert_actions (
@@ -98,6 +142,9 @@ def migrate(version: int, transaction: Callable[[], AbstractContextManager[sqlit
         raise StoreError(f"the store at {where} has schema {version}, newer than this version knows")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         with transaction() as db:
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
+            if isinstance(script, str):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+            else:
+                script(db)
             db.execute(f"PRAGMA user_version = {number}")

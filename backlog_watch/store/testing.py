@@ -22,7 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.models import Alert, AlertState, LogEntry, Muted, Sla, Status, Ticket, fingerprint
+from backlog_watch.models import (
+    ALL_TICKETS,
+    Alert,
+    AlertState,
+    Listing,
+    LogEntry,
+    Muted,
+    Sla,
+    Status,
+    Ticket,
+    fingerprint,
+)
 from backlog_watch.store import ActionRecord, News, QueuedNews, SilenceRecord, Store
 
 NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
@@ -157,10 +168,23 @@ class StoreConformance:
         store.commit_page("jira", [_ticket("other", helpdesk="jira")], "j1")
         store.record_poll("zendesk", NOW)
         snapshot = store.snapshot(NOW, ["zendesk", "freshdesk"])
-        assert {t.id for t in snapshot.tickets} == {"open", "fresh"}
+        everything = Listing("newest", open_only=False)
+        assert {t.id for t in snapshot.query.listed(ALL_TICKETS, (("helpdesk", "zendesk"),), everything, None)} == {
+            "open",
+            "fresh",
+        }
+        assert not snapshot.query.listed(ALL_TICKETS, (("helpdesk", "jira"),), everything, None)
         assert snapshot.helpdesks == ("zendesk", "freshdesk")
         assert snapshot.stale == frozenset({"freshdesk"})  # never polled successfully
         assert [t.id for t in store.recently_solved(NOW - timedelta(days=2), ["zendesk"])] == ["fresh"]
+
+    def test_a_ticket_retagged_or_solved_moves_scope_at_the_next_page(self, store: Store) -> None:
+        store.commit_page("zendesk", [_ticket("1", tags=("vip",)), _ticket("2", tags=("vip",))], "c1")
+        solved = _ticket("2", tags=("vip",), status=Status.SOLVED, solved_at=NOW)
+        store.commit_page("zendesk", [_ticket("1", tags=("bug",)), solved], "c2")
+        values = store.snapshot(NOW, ["zendesk"]).query.kpis(ALL_TICKETS, ["tag"], {})
+        assert {scope: v["open_tickets"] for scope, v in values.items()} == {(("tag", "bug"),): 1, (("tag", "vip"),): 0}
+        assert values[(("tag", "vip"),)]["resolved_24h"] == 1
 
     # -- polls -------------------------------------------------------------------------------------
 

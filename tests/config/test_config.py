@@ -322,7 +322,7 @@ def test_store_password_is_masked_in_repr() -> None:
     config = parse_config("store: postgresql://bw:db-pass-99@db.internal/bw\n" + BASE, env=ENV)
     assert "db-pass-99" not in repr(config)
     assert "postgresql://bw:***@db.internal/bw" in repr(config)
-    assert config.unsupported() == ["store: postgresql is not yet supported"]
+    assert config.unsupported() == []  # the shared store runs
 
 
 def test_errors_never_echo_a_secret() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from backlog_watch.models import Priority, Sla, Status
+from backlog_watch.store import Store
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import ticket
 
@@ -21,13 +22,19 @@ def at(days_ago: float, hour: int = 10) -> datetime:
 
 
 def seeded_store(tmp_path: Path) -> SqliteStore:
+    """The seeded history (``seed``) in a SQLite store on disk."""
+    store = SqliteStore(tmp_path / "bw.db")
+    seed(store)
+    return store
+
+
+def seed(store: Store) -> None:
     """A history of known shape:
     - 10 tickets still open, created 1..10 days ago at 10:00 (one urgent, the oldest in Billing);
     - 6 tickets created 3 days ago and solved yesterday at 15:00 (4 met their SLA, 2 breached);
     - 2 tickets created yesterday at 11:00, still open, tagged "outage";
     - 1 open ticket with an SLA due at 14:00 today.
     """
-    store = SqliteStore(tmp_path / "bw.db")
     tickets = []
     for n in range(1, 11):
         tickets.append(
@@ -65,7 +72,6 @@ def seeded_store(tmp_path: Path) -> SqliteStore:
     )
     store.commit_page("zendesk", tickets, None)
     store.record_poll("zendesk", NOW)
-    return store
 
 
 def briefing_store(tmp_path: Path) -> SqliteStore:

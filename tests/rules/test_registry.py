@@ -17,7 +17,7 @@ from backlog_watch.errors import ConfigError
 from backlog_watch.models import Snapshot
 from backlog_watch.rules import ENTRY_POINT_GROUP, Rule, RuleBase, available_rules, rule_class
 from backlog_watch.rules.base import Measure
-from tests.factories import NOW
+from tests.factories import NOW, snapshot_of
 
 BUNDLED = {"threshold", "aging", "sla", "spike", "trend", "flatline", "forecast", "fifo"}
 RULE = TypeAdapter(Rule)
@@ -72,9 +72,11 @@ class QuietRule(RuleBase):
     at_least: int
 
     def measure(self, snapshot: Snapshot, now: typing.Any) -> Iterator[Measure]:
-        for scope, tickets in self.scoped(snapshot, self.matching(snapshot)).items():
-            level = "warn" if len(tickets) < self.at_least else None
-            yield Measure(scope, float(len(tickets)), level, float(self.at_least), f"{len(tickets)} tickets")
+        found = snapshot.query.kpis(self.where.filter, self.scope_labels, snapshot.handle_hours, percentiles=False)
+        for scope, values in self.scoped(snapshot, found, {"open_tickets": 0.0}).items():
+            count = values["open_tickets"]
+            level = "warn" if count < self.at_least else None
+            yield Measure(scope, count, level, float(self.at_least), f"{count:g} tickets")
 
     def headline(self, alert: typing.Any) -> str:
         return f"only {alert.value:g} tickets"
@@ -106,7 +108,7 @@ def test_a_third_party_rule_type_is_configured_like_a_bundled_one(quiet_installe
     config = parse_config(CONFIG.replace("{at_least}", "3"))
     (rule,) = config.rules
     assert isinstance(rule, QuietRule) and rule.at_least == 3 and config.unsupported() == []
-    findings = list(rule.evaluate(Snapshot.of(NOW, ("zendesk",), []), NOW))
+    findings = list(rule.evaluate(snapshot_of(NOW, ("zendesk",), []), NOW))
     assert [(f.level, f.value) for f in findings] == [("warn", 0.0)]
     # its keys are explained by line, as a bundled rule's are
     with pytest.raises(ConfigError) as caught:

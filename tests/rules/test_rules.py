@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from backlog_watch.models import Priority, Snapshot, Status, Ticket
+from backlog_watch.models import Priority, Status, Ticket
 from backlog_watch.rules.backlog import Rule
-from tests.factories import NOW, ticket
+from tests.factories import NOW, snapshot_of, ticket
 
 RULE = TypeAdapter(Rule)
 
@@ -20,7 +20,7 @@ def rule(**spec: Any) -> Any:
 
 
 def findings(spec: dict[str, Any], tickets: list[Ticket], helpdesks: tuple[str, ...] = ("zendesk",)) -> dict:
-    snap = Snapshot.of(NOW, helpdesks, tickets)
+    snap = snapshot_of(NOW, helpdesks, tickets)
     found = rule(**spec).evaluate(snap, NOW)
     # A finding scoped by helpdesk alone is keyed by its name; others by their labels.
     return {
@@ -86,7 +86,7 @@ def test_threshold(spec: dict[str, Any], tickets: list[Ticket], expected: dict) 
 
 def test_threshold_lists_most_urgent_first_and_keeps_the_count() -> None:
     tickets = backlog(normal=70) + [ticket(priority=Priority.URGENT, id="u1"), ticket(priority=Priority.HIGH, id="h1")]
-    (found,) = rule(**SIZE).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
+    (found,) = rule(**SIZE).evaluate(snapshot_of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in found.tickets[:2]] == ["u1", "h1"]
     assert (found.ticket_count, len(found.tickets)) == (72, 50)
     assert found.summary == "open tickets is 72 (critical above 10)"
@@ -131,7 +131,7 @@ def test_aging(spec: dict[str, Any], tickets: list[Ticket], expected: dict) -> N
 
 def test_aging_lists_oldest_first_and_says_how_old() -> None:
     tickets = [ticket(age=timedelta(days=8), id="a"), ticket(age=timedelta(days=23, hours=4), id="b")]
-    (found,) = rule(**AGING).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
+    (found,) = rule(**AGING).evaluate(snapshot_of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in found.tickets] == ["b", "a"]
     assert found.summary == "2 tickets open for more than 7d (oldest 23d 4h)"
 

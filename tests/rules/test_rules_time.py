@@ -13,10 +13,10 @@ from pydantic import TypeAdapter
 
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings
 from backlog_watch.kpis import compute, format_value, kpis
-from backlog_watch.models import Priority, Sla, Snapshot, Status, Ticket
+from backlog_watch.models import Priority, Sla, Status, Ticket
 from backlog_watch.rules.backlog import Rule
 from backlog_watch.rules.elapsed import Elapsed
-from tests.factories import NOW, ticket
+from tests.factories import NOW, snapshot_of, ticket
 
 RULE = TypeAdapter(Rule)
 PARIS = ZoneInfo("Europe/Paris")
@@ -39,7 +39,7 @@ def paris(*args: int) -> datetime:
 
 
 def found(spec: dict[str, Any], tickets: list[Ticket], now: datetime = NOW) -> dict[Any, tuple[str, float]]:
-    snap = Snapshot.of(now, ["zendesk"], tickets, calendars=CALENDARS)
+    snap = snapshot_of(now, ["zendesk"], tickets, calendars=CALENDARS)
     rule = RULE.validate_python(spec)
     return {(f.labels[0][1] if len(f.labels) == 1 else f.labels): (f.level, f.value) for f in rule.evaluate(snap, now)}
 
@@ -100,7 +100,7 @@ def test_an_empty_backlog_is_all_zeros_and_a_zero_resolution_rate_never_clears()
     assert format_value(math.inf) == "never at the current rate"
     spec = {"name": "dtc", "type": "threshold", "metric": "days_to_clear", "warn_above": 1, "critical_above": 3}
     assert found(spec, stuck) == {"zendesk": ("critical", math.inf)}
-    (finding,) = RULE.validate_python(spec).evaluate(Snapshot.of(NOW, ["zendesk"], stuck), NOW)
+    (finding,) = RULE.validate_python(spec).evaluate(snapshot_of(NOW, ["zendesk"], stuck), NOW)
     assert finding.summary == "days to clear is infinite: never at the current rate (critical above 3)"
     assert found(spec, []) == {}
 
@@ -157,7 +157,7 @@ def test_aging_over_the_dst_change_counts_the_clock_on_the_wall(older_than: str,
 
 def test_aging_in_business_hours_says_so() -> None:
     t = at(NOW - timedelta(days=3), assignee=None, status=Status.NEW)  # Friday 11:00 in Paris
-    (finding,) = RULE.validate_python(UNASSIGNED).evaluate(Snapshot.of(NOW, ["zendesk"], [t], calendars=CALENDARS), NOW)
+    (finding,) = RULE.validate_python(UNASSIGNED).evaluate(snapshot_of(NOW, ["zendesk"], [t], calendars=CALENDARS), NOW)
     assert finding.summary == "1 ticket open for more than 2h of working time (oldest 9h)"  # Fri 11-18 + Mon 9-11
 
 
@@ -197,7 +197,7 @@ def test_sla_lists_earliest_first_and_counts_by_stage() -> None:
         due_in(timedelta(minutes=-5), id="b"),
         due_in(timedelta(minutes=20), id="c"),
     ]
-    (finding,) = RULE.validate_python(SLA).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
+    (finding,) = RULE.validate_python(SLA).evaluate(snapshot_of(NOW, ["zendesk"], tickets), NOW)
     assert [t.id for t in finding.tickets] == ["b", "c", "w"]
     assert finding.summary == "3 SLAs at risk: 1 breached, 1 due within 30m, 1 due within 2h"
 
@@ -288,7 +288,7 @@ def test_spike_names_the_tag_and_the_factor() -> None:
     tickets = created(168, timedelta(days=7), timedelta(hours=1), tags=("login",)) + created(
         12, timedelta(hours=1), tags=("login",)
     )
-    (finding,) = RULE.validate_python(SPIKE).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
+    (finding,) = RULE.validate_python(SPIKE).evaluate(snapshot_of(NOW, ["zendesk"], tickets), NOW)
     assert dict(finding.labels)["tag"] == "login"
     assert finding.summary == "12 new tickets in 1h, 12.0x the usual 1.0 per 1h over 7d (fires at 10)"
 
@@ -330,7 +330,7 @@ def test_fifo_lists_the_oldest_skipped_tickets_first() -> None:
         + waiting(10, timedelta(days=10))
         + [ticket(age=timedelta(hours=1), id="fresh"), ticket(age=timedelta(days=40), id="oldest")]
     )
-    (finding,) = RULE.validate_python(FIFO).evaluate(Snapshot.of(NOW, ["zendesk"], tickets), NOW)
+    (finding,) = RULE.validate_python(FIFO).evaluate(snapshot_of(NOW, ["zendesk"], tickets), NOW)
     assert finding.tickets[0].id == "oldest" and "fresh" not in [t.id for t in finding.tickets]
     assert finding.ticket_count == 11
     assert "11 older tickets skipped" in finding.summary

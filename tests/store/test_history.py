@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import Rule
 from backlog_watch.store.history import History, HistoryView, scope_key
 from backlog_watch.store.sqlite import SqliteStore
-from tests.factories import NOW, ticket
+from tests.factories import NOW, snapshot_of, ticket
 
 RULE = TypeAdapter(Rule)
 ZD = (("helpdesk", "zendesk"),)
@@ -31,7 +30,7 @@ def daily_view(values_by_days_ago: dict[int, float], metric: str = "open_tickets
 
 
 def measures(spec: dict[str, Any], view: HistoryView | None, open_now: int) -> list[Any]:
-    snap = Snapshot.of(NOW, ["zendesk"], [ticket() for _ in range(open_now)], history=view)
+    snap = snapshot_of(NOW, ["zendesk"], [ticket() for _ in range(open_now)], history=view)
     return list(RULE.validate_python(spec).measure(snap, NOW))
 
 
@@ -152,7 +151,7 @@ def test_forecast_says_when_with_a_least_squares_rate() -> None:
     assert m.summary == "at this rate (+10.0/day) open tickets passes 100 on Thu 26 Nov 10:00 UTC (in 3d)"
     noisy = {d: 70.0 - 10 * d + (3 if d % 2 else -3) for d in range(1, 7)}  # noise that cancels out
     rule = RULE.validate_python(FORECAST)
-    snap = Snapshot.of(NOW, ["zendesk"], [], history=daily_view(noisy))
+    snap = snapshot_of(NOW, ["zendesk"], [], history=daily_view(noisy))
     rate, days = rule.predict(snap, ZD, 70.0, NOW)
     assert rate == pytest.approx(10.0 + 0.0, abs=0.9) and days == pytest.approx(30 / rate)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backlog_watch.errors import StoreError
-from backlog_watch.models import Alert, AlertState, LogEntry, Sla, Status
+from backlog_watch.models import ALL_TICKETS, Alert, AlertState, Listing, LogEntry, Sla, Status
 from backlog_watch.store import schema as store_module
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
@@ -106,8 +106,11 @@ def test_snapshot_holds_open_and_recently_solved_of_the_named_helpdesks(db_path:
     )
     store.commit_page("other", [ticket(id="9", helpdesk="other")], "c")
     snap = store.snapshot(NOW, ["zendesk"])
-    assert sorted(t.id for t in snap.tickets) == ["1", "2", "3"]
-    assert sorted(t.id for t in snap.open_tickets()) == ["1", "2"]
+    zendesk = (("helpdesk", "zendesk"),)
+    seen = snap.query.listed(ALL_TICKETS, zendesk, Listing("newest", open_only=False), None)
+    assert sorted(t.id for t in seen) == ["1", "2", "3"]
+    assert sorted(t.id for t in snap.query.listed(ALL_TICKETS, zendesk, Listing("newest"), None)) == ["1", "2"]
+    assert snap.query.kpis(ALL_TICKETS, ["helpdesk"], {})[zendesk]["open_tickets"] == 2
     assert snap.stale == frozenset({"zendesk"})  # never polled successfully yet
     store.close()
 

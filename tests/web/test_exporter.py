@@ -12,11 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from backlog_watch.kpis import METRICS, kpis_by_scope
-from backlog_watch.models import Alert, AlertState, Muted, Snapshot, Status, fingerprint, labels_of
+from backlog_watch.models import Alert, AlertState, Muted, Status, fingerprint, labels_of
 from backlog_watch.store.history import History
 from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web.exporter import PREFIX, exposition, make_registry
-from tests.factories import NOW, ticket
+from tests.factories import NOW, snapshot_of, ticket
 
 EVALUATED = NOW - timedelta(minutes=1)
 TICKETS = [
@@ -24,7 +24,7 @@ TICKETS = [
     ticket(group="Billing", assignee=None),
     ticket(group=None, status=Status.PENDING),
 ]
-KPIS = kpis_by_scope(Snapshot.of(EVALUATED, ["zendesk", "jira"], TICKETS), EVALUATED)
+KPIS = kpis_by_scope(snapshot_of(EVALUATED, ["zendesk", "jira"], TICKETS), EVALUATED)
 ZD, JIRA = (("helpdesk", "zendesk"),), (("helpdesk", "jira"),)
 BILLING, NO_GROUP = (("group", "Billing"), ("helpdesk", "zendesk")), (("group", "(none)"), ("helpdesk", "zendesk"))
 

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
+    TICKET_COLUMNS,
     alert_from_json,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
     poll_row,
+    tag_rows,
     ticket_from_row,
     ticket_row,
 )
@@ -39,9 +42,12 @@ _OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
     """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
+    placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
     db.executemany(
-        "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [ticket_row(t) for t in tickets]
+        f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", map(ticket_row, tickets)
     )
+    db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets])
+    db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
 
 
 def copy_file(source: Path, copy: Path) -> None:
@@ -64,6 +70,8 @@ if TYPE_CHECKING:
 
 class SqliteStore:
     """The embedded store. One connection, guarded by a lock so the web server may read from a thread."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -142,6 +150,19 @@ class SqliteStore:
 
         return ReadModel(self)
 
+    def load_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        """Append rows to a table as they are, in ONE transaction (the store copier's write)."""
+        marks = ",".join("?" * len(columns))
+        with self._transaction() as db:
+            db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def clear(self) -> None:
+        """Delete every row of every table; the schema stays."""
+        with self._transaction() as db:
+            tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            for (table,) in tables.fetchall():
+                db.execute(f"DELETE FROM {table}")
+
     def _migrate(self) -> None:
         with self._reading() as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -201,10 +222,11 @@ class SqliteStore:
     def snapshot(
         self, now: datetime, helpdesks: Sequence[str], solved_window: timedelta = timedelta(days=7)
     ) -> Snapshot:
-        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now."""
-        tickets = self.tickets(helpdesks) + self.recently_solved(now - solved_window, helpdesks)
+        """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
+        aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE)
         stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
-        return Snapshot(now=now, helpdesks=tuple(helpdesks), tickets=tuple(tickets), stale=stale)
+        return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
         with self._reading():

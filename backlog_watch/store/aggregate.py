@@ -1,0 +1,501 @@
+"""The evaluation's queries: per-scope KPIs, ages, percentiles, SLA risk, inflow, in SQL over indexes.
+
+``TicketAggregates`` answers ``models.TicketQuery`` for one snapshot (a moment, its helpdesks, how far
+back solved tickets count), so rules never see one object per open ticket: only the few tickets an alert
+lists are built (``listed``). Results are cached per question, so rules sharing a ``where`` and a
+``group_by`` share one query.
+
+The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
+functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by
+``ROW_NUMBER`` over a partition (the positions from a GROUP BY count), integer division of integers.
+Columns it reads beyond the original ones (``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``;
+schema.py) are written by codec.ticket_row.
+
+Dialect hook (``Dialect``): every statement is written with ``?`` placeholders and goes through
+``_Statement.text``, the one place they become the engine's (``%s`` for psycopg); a store passes
+``run(sql, args) -> rows`` and its dialect. The dialect may also name the index the open set and the
+recently solved are read from (SQLite: ``INDEXED BY``, since its planner has no statistics on a store
+nobody ANALYZEd and then prefers the primary key); PostgreSQL's planner needs no such hint, and its
+store can create the same covering indexes (schema.py, migration 6) with ``INCLUDE`` columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
+
+from backlog_watch.kpis import DAY, DEFAULT_HANDLE_HOURS, NO_GROUP, NO_TAG, UNASSIGNED, WEEK, Scope, days_to_clear
+from backlog_watch.models import (
+    Aged,
+    Listing,
+    Medians,
+    Priority,
+    SlaRisk,
+    Ticket,
+    TicketFilter,
+)
+from backlog_watch.store.codec import ticket_from_row
+
+R = TypeVar("R")
+Run = Callable[[str, Sequence[object]], Sequence[Sequence[Any]]]
+"""Execute one read statement and return its rows as sequences."""
+
+_LABELS = {
+    "helpdesk": "t.helpdesk",
+    "group": f"COALESCE(t.grp, '{NO_GROUP}')",
+    "priority": "t.priority",
+    "status": "t.status",
+    "channel": "t.channel",
+    "assignee": f"COALESCE(t.assignee, '{UNASSIGNED}')",
+    "tag": f"COALESCE(g.tag, '{NO_TAG}')",
+}
+_FILTER_COLUMNS = {
+    "helpdesk": "t.helpdesk",
+    "status": "t.status",
+    "priority": "t.priority",
+    "channel": "t.channel",
+    "group": "t.grp",
+    "assignee": "t.assignee",
+}
+_TAG_JOIN = " LEFT JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id"
+_BATCH = 500
+"""Ids per ``IN (...)`` when reading listed tickets (SQLite allows 32766 parameters, PostgreSQL 65535)."""
+_TAGGED = "SELECT 1 FROM ticket_tags s WHERE s.helpdesk = t.helpdesk AND s.id = t.id"
+_SOLVED = "t.status IN ('solved', 'closed')"
+_RANK = "CASE t.priority " + " ".join(f"WHEN '{p.value}' THEN {p.rank}" for p in Priority) + " END"
+_ORDER = {
+    "urgent": f"{_RANK}, t.created_at",
+    "created_at": f"t.created_at, {_RANK}",
+    "updated_at": f"t.updated_at, {_RANK}",
+    "due": "t.sla_due",
+    "newest": "t.created_at DESC",
+}
+_TICKET = (
+    "t.helpdesk, t.id, t.status, t.priority, t.channel, t.grp, t.assignee, t.tags, t.subject, t.created_at, "
+    "t.updated_at, t.solved_at, t.sla, t.url"
+)
+"""The columns codec.ticket_from_row reads, in its order."""
+
+
+def _count(value: Any) -> int:
+    """A SUM cell: NULL over no row."""
+    return int(value or 0)
+
+
+@dataclass
+class _Statement:
+    """One statement being built: its text with ``?`` placeholders and their arguments, in order."""
+
+    parts: list[str] = field(default_factory=list)
+    args: list[object] = field(default_factory=list)
+
+    def add(self, sql: str, *args: object) -> _Statement:
+        self.parts.append(sql)
+        self.args.extend(args)
+        return self
+
+    def any_of(self, column: str, values: Iterable[object]) -> _Statement:
+        listed = list(values)
+        if not listed:
+            return self.add(" AND 1 = 0")
+        return self.add(f" AND {column} IN ({', '.join('?' * len(listed))})", *listed)
+
+    def extend(self, other: _Statement) -> _Statement:
+        self.parts.extend(other.parts)
+        self.args.extend(other.args)
+        return self
+
+    def text(self, placeholder: str) -> str:
+        sql = "".join(self.parts)
+        return sql if placeholder == "?" else sql.replace("?", placeholder)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between engines: the placeholder, and the index each part is read from where the
+    planner cannot be trusted to find it (SQLite has no statistics on a store nobody ANALYZEd, and there
+    prefers the primary key to a covering index when several helpdesks are asked for)."""
+
+    placeholder: str = "?"
+    open_index: str = ""
+    solved_index: str = ""
+
+
+SQLITE = Dialect("?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved")
+Part = Literal["open", "solved", "universe"]
+"""The open tickets, those solved within the window, or both (what the snapshot holds)."""
+_PARTS: tuple[Part, Part] = ("open", "solved")
+"""The snapshot in two parts, each read from its own covering index (one OR would read table rows)."""
+
+
+class TicketAggregates:
+    """``TicketQuery`` over the tickets table at ``now``: open tickets of ``helpdesks``, and those solved
+    since ``solved_since``."""
+
+    def __init__(
+        self,
+        run: Run,
+        now: datetime,
+        helpdesks: Sequence[str],
+        solved_since: datetime,
+        dialect: Dialect = Dialect(),
+    ) -> None:
+        self._run_sql = run
+        self.now = now
+        self.helpdesks = tuple(helpdesks)
+        self.solved_since = solved_since
+        self.dialect = dialect
+        self._cache: dict[tuple[object, ...], Any] = {}
+
+    # -- the building blocks ---------------------------------------------------------------------------
+
+    def _rows(self, statement: _Statement) -> Sequence[Sequence[Any]]:
+        return self._run_sql(statement.text(self.dialect.placeholder), statement.args)
+
+    def _memo(self, key: tuple[object, ...], compute: Callable[[], R]) -> R:
+        """One query per question and snapshot: rules asking the same share its answer."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return cast(R, self._cache[key])
+
+    def _select(
+        self, part: Part, where: TicketFilter, group_by: Sequence[str], columns: str, *args: object
+    ) -> _Statement:
+        """SELECT the scope's labels and ``columns`` (their placeholders filled by ``args``) of ``part``."""
+        labels = "".join(f"{_LABELS[label]}, " for label in group_by)
+        return _Statement().add(f"SELECT {labels}{columns}", *args).extend(self._where(part, where, group_by))
+
+    def _where(self, part: Part, where: TicketFilter, group_by: Sequence[str] = ()) -> _Statement:
+        """FROM ... WHERE: the tickets of ``part`` that match ``where`` (joined to their tags to group by tag)."""
+        hint = {"open": self.dialect.open_index, "solved": self.dialect.solved_index}.get(part, "")
+        statement = _Statement().add(f" FROM tickets t{hint}{_TAG_JOIN if 'tag' in group_by else ''} WHERE 1 = 1")
+        since = self.solved_since.timestamp()
+        if part == "open":
+            statement.add(" AND t.is_open = 1")
+        elif part == "solved":
+            statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", since)
+        else:
+            statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", since)
+        return self._filter(statement.any_of("t.helpdesk", self.helpdesks), where)
+
+    @staticmethod
+    def _filter(statement: _Statement, where: TicketFilter) -> _Statement:
+        for name, column in _FILTER_COLUMNS.items():
+            values = getattr(where, name)
+            if values is not None:
+                statement.any_of(column, values)
+        if where.tags is not None:
+            statement.add(" AND EXISTS (SELECT 1 FROM ticket_tags w WHERE w.helpdesk = t.helpdesk AND w.id = t.id")
+            statement.any_of("w.tag", where.tags).add(")")
+        if where.assigned is not None:
+            statement.add(f" AND t.assignee IS {'NOT ' if where.assigned else ''}NULL")
+        return statement
+
+    @staticmethod
+    def _grouped(statement: _Statement, group_by: Sequence[str], extra: str = "") -> _Statement:
+        columns = [_LABELS[label] for label in group_by] + ([extra] if extra else [])
+        return statement.add(f" GROUP BY {', '.join(columns)}") if columns else statement
+
+    def _by_scope(self, statement: _Statement, group_by: Sequence[str]) -> Iterable[tuple[Scope, Sequence[Any]]]:
+        width = len(group_by)
+        for row in self._rows(statement):
+            yield tuple(zip(group_by, (str(v) for v in row[:width]), strict=True)), row[width:]
+
+    def _ranks(
+        self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
+    ) -> dict[Scope, tuple[int, dict[int, float]]]:
+        """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
+        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope, which says the
+        positions each quantile lies between; ROW_NUMBER over the partition numbers the rows, and only those
+        at a wanted position leave the database."""
+        labels = [_LABELS[label] for label in group_by]
+        counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
+        counts = {scope: int(n) for scope, (n,) in self._by_scope(self._grouped(counting, group_by), group_by)}
+        wanted = {scope: _positions(n, quantiles) for scope, n in counts.items()}
+        positions = sorted(set().union(*wanted.values()))
+        if not positions:
+            return {}
+        partition = f"PARTITION BY {', '.join(labels)} " if labels else ""
+        columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
+        aliases = "".join(f"l{i}, " for i in range(len(labels)))
+        statement = _Statement().add(
+            f"SELECT {aliases}rn, v FROM (SELECT {columns}{value} AS v, "
+            f"ROW_NUMBER() OVER ({partition}ORDER BY {value}) AS rn"
+        )
+        statement.extend(part).add(") ranked WHERE 1 = 1").any_of("rn", positions)
+        picked: dict[Scope, dict[int, float]] = {}
+        for scope, (rn, v) in self._by_scope(statement, group_by):
+            if int(rn) in wanted[scope]:
+                picked.setdefault(scope, {})[int(rn)] = float(v)
+        return {
+            scope: (counts[scope], {q: _quantile(rows, counts[scope], q) for q in quantiles})
+            for scope, rows in picked.items()
+        }
+
+    # -- TicketQuery -----------------------------------------------------------------------------------
+
+    def kpis(
+        self, where: TicketFilter, group_by: Sequence[str], handle_hours: Mapping[str, float], percentiles: bool = True
+    ) -> dict[Scope, dict[str, float]]:
+        """Every KPI per scope: one GROUP BY over the open set, one over the solved in the window, and
+        (``percentiles``) one ranking of the open tickets by age."""
+        key = tuple(group_by)
+        hours = tuple(sorted(handle_hours.items()))
+        backlog: dict[Scope, Sequence[Any]] = self._memo(
+            ("open", where, key, hours), lambda: self._backlog(where, key, hours)
+        )
+        flow: dict[Scope, Sequence[Any]] = self._memo(("flow", where, key), lambda: self._flow(where, key))
+        ages: dict[Scope, tuple[int, dict[int, float]]] = {}
+        if percentiles:
+            ages = self._memo(
+                ("ages", where, key),
+                lambda: self._ranks(self._where("open", where, key), key, "-t.created_at", (50, 90)),
+            )
+        return {
+            scope: self._scope_kpis(backlog.get(scope), flow.get(scope), ages.get(scope))
+            for scope in sorted(set(backlog) | set(flow))
+        }
+
+    def _backlog(
+        self, where: TicketFilter, group_by: tuple[str, ...], hours: tuple[tuple[str, float], ...]
+    ) -> dict[Scope, Sequence[Any]]:
+        """Per scope of open tickets: count, unassigned, pending, on hold, sum and min of created_at,
+        created in 24h, SLA breached, SLA due within 1h, workload hours."""
+        now = self._now
+        # hours are floats from the config, written as literals: an engine cannot type a bare parameter
+        workload = "".join(f" WHEN ? THEN {float(h)!r}" for _, h in hours)
+        workload = (
+            f"CASE t.helpdesk{workload} ELSE {DEFAULT_HANDLE_HOURS!r} END" if hours else repr(DEFAULT_HANDLE_HOURS)
+        )
+        statement = self._select(
+            "open",
+            where,
+            group_by,
+            "COUNT(*), SUM(CASE WHEN t.assignee IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.status = 'pending' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.status = 'on_hold' THEN 1 ELSE 0 END), SUM(t.created_at), MIN(t.created_at), "
+            "SUM(CASE WHEN t.created_at > ? AND t.created_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 1 OR (t.sla_due <= ? AND t.sla_paused = 0) THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_paused = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
+            f"SUM({workload})",
+            *(now - DAY.total_seconds(), now, now, now, now + 3600),
+            *(name for name, _ in hours),
+        )
+        return dict(self._by_scope(self._grouped(statement, group_by), group_by))
+
+    def _flow(self, where: TicketFilter, group_by: tuple[str, ...]) -> dict[Scope, Sequence[Any]]:
+        """Per scope of the solved in the window: count, created in 24h, solved in 24h, solved in 7 days."""
+        now = self._now
+        statement = self._select(
+            "solved",
+            where,
+            group_by,
+            "COUNT(*), SUM(CASE WHEN t.created_at > ? AND t.created_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.solved_at > ? AND t.solved_at <= ? THEN 1 ELSE 0 END)",
+            *(now - DAY.total_seconds(), now, now - DAY.total_seconds(), now, now - WEEK.total_seconds(), now),
+        )
+        return dict(self._by_scope(self._grouped(statement, group_by), group_by))
+
+    def _scope_kpis(
+        self, backlog: Sequence[Any] | None, flow: Sequence[Any] | None, ages: tuple[int, dict[int, float]] | None
+    ) -> dict[str, float]:
+        now = self._now
+        opened, unassigned, pending, on_hold, created_sum, oldest, created_open, breached, due_1h, workload = (
+            backlog or (0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0)
+        )
+        _, created_solved, resolved, resolved_7d = (_count(v) for v in flow or (0, 0, 0, 0))
+        created = _count(created_open) + created_solved
+        quantiles = ages[1] if ages else {}
+        return {
+            "open_tickets": float(opened),
+            "unassigned_tickets": float(_count(unassigned)),
+            "pending_tickets": float(_count(pending)),
+            "on_hold_tickets": float(_count(on_hold)),
+            "age_avg_hours": (now - created_sum / opened) / 3600 if opened else 0.0,
+            "age_p50_hours": (now + quantiles[50]) / 3600 if 50 in quantiles else 0.0,
+            "age_p90_hours": (now + quantiles[90]) / 3600 if 90 in quantiles else 0.0,
+            "age_max_hours": (now - oldest) / 3600 if opened else 0.0,
+            "created_24h": float(created),
+            "resolved_24h": float(resolved),
+            "net_flow_24h": float(created - resolved),
+            "resolved_per_day_7d": resolved_7d / 7,
+            "days_to_clear": days_to_clear(int(opened), resolved_7d),
+            "workload_hours": float(workload or 0.0),
+            "sla_breached": float(_count(breached)),
+            "sla_due_1h": float(_count(due_1h)),
+        }
+
+    def aged(self, where: TicketFilter, group_by: Sequence[str], field: str, before: datetime) -> dict[Scope, Aged]:
+        column = _time_column(field)
+        key = ("aged", where, tuple(group_by), column, before)
+        return self._memo(key, lambda: self._aged(where, group_by, column, before.timestamp()))
+
+    def _aged(self, where: TicketFilter, group_by: Sequence[str], column: str, before: float) -> dict[Scope, Aged]:
+        columns = f"COUNT(*), SUM(CASE WHEN {column} < ? THEN 1 ELSE 0 END), MIN({column})"
+        statement = self._grouped(self._select("open", where, group_by, columns, before), group_by)
+        found = {}
+        for scope, (in_scope, aged, oldest) in self._by_scope(statement, group_by):
+            count = _count(aged)
+            found[scope] = Aged(int(in_scope), count, _moment(oldest) if count else None)
+        return found
+
+    def sla_risk(
+        self, where: TicketFilter, group_by: Sequence[str], critical_by: datetime | None, warn_by: datetime | None
+    ) -> dict[Scope, SlaRisk]:
+        key = ("sla", where, tuple(group_by), critical_by, warn_by)
+        return self._memo(key, lambda: self._sla_risk(where, group_by, critical_by, warn_by))
+
+    def _sla_risk(
+        self, where: TicketFilter, group_by: Sequence[str], critical_by: datetime | None, warn_by: datetime | None
+    ) -> dict[Scope, SlaRisk]:
+        now = self._now
+        # each ticket counts once, at its worst: breached, else critical, else warn
+        critical = critical_by.timestamp() if critical_by is not None else now
+        warn = warn_by.timestamp() if warn_by is not None else now
+        statement = self._select(
+            "open",
+            where,
+            group_by,
+            "COUNT(*), SUM(CASE WHEN t.sla_breached = 1 OR t.sla_due <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.sla_breached = 0 AND t.sla_due > ? AND t.sla_due <= ? THEN 1 ELSE 0 END)",
+            *(now, now, critical, max(now, critical), warn),
+        )
+        self._grouped(statement.add(" AND t.sla_paused = 0 AND t.sla_due IS NOT NULL"), group_by)
+        return {
+            scope: SlaRisk(int(tracked), _count(breached), _count(crit), _count(warned))
+            for scope, (tracked, breached, crit, warned) in self._by_scope(statement, group_by)
+        }
+
+    def inflow(
+        self, where: TicketFilter, group_by: Sequence[str], since: datetime, split: datetime
+    ) -> dict[Scope, tuple[int, int]]:
+        key = ("inflow", where, tuple(group_by), since, split)
+        return self._memo(key, lambda: self._inflow(where, group_by, since.timestamp(), split.timestamp()))
+
+    def _inflow(
+        self, where: TicketFilter, group_by: Sequence[str], since: float, split: float
+    ) -> dict[Scope, tuple[int, int]]:
+        found: dict[Scope, tuple[int, int]] = {}
+        for part in _PARTS:
+            statement = self._select(
+                part,
+                where,
+                group_by,
+                "SUM(CASE WHEN t.created_at <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN t.created_at > ? THEN 1 ELSE 0 END)",
+                split,
+                split,
+            ).add(" AND t.created_at > ? AND t.created_at <= ?", since, self._now)
+            for scope, (before, after) in self._by_scope(self._grouped(statement, group_by), group_by):
+                counted = found.get(scope, (0, 0))
+                found[scope] = (counted[0] + _count(before), counted[1] + _count(after))
+        return found
+
+    def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
+        return self._memo(("last", where, tuple(group_by)), lambda: self._last_created(where, group_by))
+
+    def _last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
+        found: dict[Scope, float] = {}
+        for part in _PARTS:
+            statement = self._grouped(self._select(part, where, group_by, "MAX(t.created_at)"), group_by)
+            for scope, (last,) in self._by_scope(statement, group_by):
+                found[scope] = max(float(last), found.get(scope, float(last)))
+        return {scope: _moment(last) for scope, last in found.items()}
+
+    def medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: datetime) -> dict[Scope, Medians]:
+        key = ("medians", where, tuple(group_by), solved_since)
+        return self._memo(key, lambda: self._medians(where, group_by, solved_since.timestamp()))
+
+    def _medians(self, where: TicketFilter, group_by: Sequence[str], solved_since: float) -> dict[Scope, Medians]:
+        solved_part = self._where("solved", where, group_by)
+        solved_part.add(" AND t.solved_at > ? AND t.solved_at <= ?", solved_since, self._now)
+        solved = self._ranks(solved_part, group_by, "t.solved_at - t.created_at", (50,))
+        waiting = self._ranks(self._where("open", where, group_by), group_by, "t.created_at", (50,))
+        found = {}
+        for scope in set(solved) | set(waiting):
+            done, done_age = solved.get(scope, (0, {}))
+            left, left_created = waiting.get(scope, (0, {}))
+            found[scope] = Medians(
+                done,
+                timedelta(seconds=done_age[50]) if done else None,
+                left,
+                _moment(left_created[50]) if left else None,
+            )
+        return found
+
+    def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
+        """The keys first, ordered from the covering indexes alone; then only those rows, by primary key
+        (sorting whole rows would read a table row for every ticket of the scope)."""
+        statement = self._listing("t.helpdesk, t.id", where, scope, listing)
+        statement.add(f" ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id")
+        if limit is not None:
+            statement.add(" LIMIT ?", limit)
+        keys = [(str(h), str(i)) for h, i in self._rows(statement)]
+        found: dict[tuple[str, str], Ticket] = {}
+        for helpdesk in dict.fromkeys(h for h, _ in keys):
+            ids = [i for h, i in keys if h == helpdesk]
+            for start in range(0, len(ids), _BATCH):
+                rows = _Statement().add(f"SELECT {_TICKET} FROM tickets t WHERE t.helpdesk = ?", helpdesk)
+                for row in self._rows(rows.any_of("t.id", ids[start : start + _BATCH])):
+                    found[(str(row[0]), str(row[1]))] = ticket_from_row(row)
+        return [found[key] for key in keys]
+
+    def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
+        statement = self._listing("COUNT(*)", where, scope, listing)
+        return _count(self._rows(statement)[0][0])
+
+    def _listing(self, columns: str, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
+        """SELECT ``columns`` of the tickets of one scope a listing takes. Labels compare plain columns
+        (NULL for the "(none)" values), so the open set's index finds the scope."""
+        statement = self._select("open" if listing.open_only else "universe", where, (), columns)
+        for label, value in scope:
+            if label == "tag" and value == NO_TAG:
+                statement.add(f" AND NOT EXISTS ({_TAGGED})")
+            elif label == "tag":
+                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
+            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
+                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
+            else:
+                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
+        if listing.before is not None:
+            statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
+        if listing.created_after is not None:
+            statement.add(" AND t.created_at > ? AND t.created_at <= ?", listing.created_after.timestamp(), self._now)
+        if listing.at_risk_by is not None:
+            statement.add(
+                " AND t.sla_paused = 0 AND t.sla_due IS NOT NULL AND (t.sla_breached = 1 OR t.sla_due <= ?)",
+                listing.at_risk_by.timestamp(),
+            )
+        return statement
+
+    @property
+    def _now(self) -> float:
+        return self.now.timestamp()
+
+
+def _time_column(field: str) -> str:
+    if field not in ("created_at", "updated_at"):
+        raise ValueError(f"not a time column of a ticket: {field!r}")
+    return f"t.{field}"
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _positions(n: int, quantiles: Iterable[int]) -> set[int]:
+    """The row numbers (from 1) each inclusive quantile of ``n`` ordered values lies between."""
+    if n == 1:
+        return {1}
+    return {j + k for q in quantiles for j in [q * (n - 1) // 100] for k in (1, 2)}
+
+
+def _quantile(rows: Mapping[int, float], n: int, q: int) -> float:
+    """The inclusive quantile ``q`` (percent) of ``n`` ordered values, from the rows numbered around it."""
+    if n == 1:
+        return rows[1]
+    j, delta = divmod(q * (n - 1), 100)
+    return (rows[j + 1] * (100 - delta) + rows[j + 2] * delta) / 100

@@ -1,0 +1,122 @@
+"""The evaluation's aggregates (store/aggregate.py) on PostgreSQL give what they give on SQLite: the same
+portable SQL through each store's ``query``, over seeded random backlogs (a mismatch names its seed).
+test_aggregate.py holds the aggregates to a Python reference on SQLite; this holds PostgreSQL to SQLite."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from backlog_watch.models import (
+    ALL_TICKETS,
+    Listing,
+    Priority,
+    Scope,
+    Sla,
+    Status,
+    Ticket,
+    TicketFilter,
+    TicketQuery,
+)
+from backlog_watch.store import Store
+from backlog_watch.store.postgres import PostgresStore
+from backlog_watch.store.sqlite import SqliteStore
+from tests.factories import NOW, ticket
+
+HELPDESKS = ("zendesk", "jira")
+HOURS = {"zendesk": 0.5}
+WHERE = [ALL_TICKETS, TicketFilter(priority=("urgent", "high")), TicketFilter(tags=("vip",), assigned=False)]
+GROUP_BY = [("helpdesk",), ("group", "helpdesk"), ("helpdesk", "tag"), ("assignee", "priority")]
+ORDERS: tuple[Literal["urgent", "created_at", "updated_at", "due", "newest"], ...] = (
+    "urgent",
+    "created_at",
+    "updated_at",
+    "due",
+    "newest",
+)
+
+
+def backlog(seed: int) -> list[Ticket]:
+    """Tickets of both helpdesks: every status, tags (none, some, repeated), SLAs running, paused, breached."""
+    rng = random.Random(seed)
+    found = []
+    for n in range(rng.randint(20, 80)):
+        status = rng.choice([*Status])
+        age = timedelta(minutes=rng.randint(1, 60 * 24 * 20))
+        due = NOW + timedelta(minutes=rng.randint(-500, 500)) if rng.random() < 0.5 else None
+        found.append(
+            ticket(
+                id=f"{seed}-{n}",
+                helpdesk=rng.choice(HELPDESKS),
+                status=status,
+                priority=rng.choice([*Priority]),
+                group=rng.choice(("Billing", "Tier 2", None)),
+                assignee=rng.choice(("Ada", "Grace", None)),
+                tags=tuple(rng.choices(("vip", "bug", "billing"), k=rng.randint(0, 3))),
+                age=age,
+                idle=age * rng.random(),
+                solved_at=NOW - age * rng.random() if status in (Status.SOLVED, Status.CLOSED) else None,
+                sla=Sla(first_response_due=due, paused=rng.random() < 0.2, breached=rng.random() < 0.1),
+            )
+        )
+    return found
+
+
+def answers(query: TicketQuery) -> list[tuple[str, Any]]:
+    """What the rules may ask, asked every way: each answer named by its question (KPIs flattened to
+    {(scope, metric): value}, so floats compare within rounding)."""
+    week, day, soon = NOW - timedelta(days=7), NOW - timedelta(days=1), NOW + timedelta(hours=4)
+    asked: list[tuple[str, Callable[[], Any]]] = []
+    for w in WHERE:
+        for g in GROUP_BY:
+            asked += [
+                (f"kpis {w} {g}", partial(flat_kpis, query, w, g)),
+                (f"aged {w} {g}", partial(query.aged, w, g, "updated_at", NOW - timedelta(days=2))),
+                (f"sla {w} {g}", partial(query.sla_risk, w, g, NOW, soon)),
+                (f"inflow {w} {g}", partial(query.inflow, w, g, week, day)),
+                (f"last {w} {g}", partial(query.last_created, w, g)),
+                (f"medians {w} {g}", partial(query.medians, w, g, week)),
+            ]
+    for order in ORDERS:
+        listing = Listing(order, open_only=order != "newest", at_risk_by=NOW if order == "due" else None)
+        for scope in [(), (("helpdesk", "jira"),)]:
+            asked.append((f"listed {order} {scope}", partial(listed_keys, query, scope, listing)))
+            asked.append((f"count {order} {scope}", partial(query.count, ALL_TICKETS, scope, listing)))
+    return [(question, ask()) for question, ask in asked]
+
+
+def flat_kpis(query: TicketQuery, where: TicketFilter, group_by: tuple[str, ...]) -> dict[object, float]:
+    return {
+        (scope, metric): v for scope, kpis in query.kpis(where, group_by, HOURS).items() for metric, v in kpis.items()
+    }
+
+
+def listed_keys(query: TicketQuery, scope: Scope, listing: Listing) -> list[tuple[str, str]]:
+    return [t.key for t in query.listed(ALL_TICKETS, scope, listing, 7)]
+
+
+def snapshot_query(store: Store, tickets: list[Ticket]) -> TicketQuery:
+    for helpdesk in HELPDESKS:
+        store.commit_page(helpdesk, [t for t in tickets if t.helpdesk == helpdesk], None)
+    return store.snapshot(NOW, list(HELPDESKS), timedelta(days=8)).query
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_postgresql_answers_every_aggregate_as_sqlite_does(seed: int, pg_url: str, tmp_path: Path) -> None:
+    tickets = backlog(seed)
+    sqlite, postgres = SqliteStore(tmp_path / "bw.db"), PostgresStore(pg_url)
+    try:
+        expected = answers(snapshot_query(sqlite, tickets))
+        found = answers(snapshot_query(postgres, tickets))
+    finally:
+        sqlite.close()
+        postgres.close()
+    assert sum(1 for _, answer in expected if answer) > len(expected) // 2  # most questions find something
+    for (question, mine), (_, theirs) in zip(found, expected, strict=True):
+        assert mine == pytest.approx(theirs) if question.startswith("kpis") else mine == theirs, (seed, question)
