@@ -29,6 +29,8 @@ def utc_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"time {value!r} is not a string")
     parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is UTC:  # "Z" and "+00:00", most of what vendors send: already what we keep
+        return parsed
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no time zone")
     return parsed.astimezone(UTC)
