@@ -362,4 +362,8 @@ def _sla(slas: Any, solved_at: datetime | None) -> Sla:
 
 
 def _overdue(metric: Mapping[str, Any]) -> bool:
-    return any(isinstance(metric.get(unit), int) and metric[unit] < 0 for unit in ("days", "hours", "minutes"))
+    for unit in ("days", "hours", "minutes"):
+        left = metric.get(unit)
+        if isinstance(left, int) and left < 0:
+            return True
+    return False

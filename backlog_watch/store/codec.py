@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 from backlog_watch.models import (
     Alert,
     AlertState,
@@ -54,7 +56,7 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
         t.channel.value,
         t.group,
         t.assignee,
-        json.dumps(t.tags) if t.tags else "[]",
+        to_json(t.tags).decode() if t.tags else "[]",
         t.subject,
         t.created_at.timestamp(),
         t.updated_at.timestamp(),
