@@ -108,6 +108,7 @@ def jira(hd: dict[str, Any]) -> int:
         get_server_info=False,
         options={"rest_api_version": "3"},
     )
+    client.deploymentType = "Cloud"  # what serverInfo (not simulated) would say; search/jql is Cloud-only there
     fields = _jira_fields(client.fields())
     issues = client.enhanced_search_issues(f"{hd['jql']} ORDER BY updated ASC", maxResults=0, fields=fields)
     return len(issues)
