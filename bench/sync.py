@@ -1,20 +1,22 @@
-"""Cold sync of a large simulated helpdesk, for each connector: the connector against bare httpx + json.loads.
+"""Cold sync from process start to exit: ``backlog-watch once`` against bare httpx, zenpy and pycontribs jira.
 
-Prints, per connector (zendesk, freshdesk, jira), for one run (ratios are the figures; this machine is
-shared and noisy):
-  - bare: the same listing pages fetched with httpx and parsed with json.loads, tickets/s
-  - connector: fetch + normalize over the same pages, tickets/s, and its ratio to bare
-  - sync: the full sync() into SQLite on disk, tickets/s, and its ratio to bare
-  - the requests a poll makes when nothing changed (the minimum is 1; Jira re-reads the issues updated
-    within ``overlap`` of the last one seen, because JQL has minute precision and its index lags, so
-    its minimum is one page per 100 such issues: the generated 100,000-issue history has ~320 in its
-    last five minutes, hence 4 there)
-  - the 429s received during a cold sync under the simulator's enforced limits (goal 0: the connector
-    throttles before the limit instead of bouncing off it)
+Per connector, the simulator runs in a process of its own (bench/harness.py, rate limits lifted) and
+every client is a process of its own, timed from start to exit, wall and CPU (``getrusage`` of the
+children):
+  - bare: httpx + ``json.loads`` over the same pages (bench/clients.py), the floor;
+  - once: a real ``backlog-watch once`` on a fresh SQLite store, its config pointing at the simulator
+    with the client-side export pacing lifted (the starter rules, a console notifier);
+  - zenpy (Zendesk) and pycontribs ``jira`` (Jira), installed from PyPI into ``.bench-venv/`` by this
+    bench, each listing every ticket or issue of the same simulator.
+Rounds are interleaved (bare, once, rival, bare, ...) and the medians kept; ratios within one run are
+the figures (the machine is shared and noisy). "once vs bare" is bare's time over ours (1.0x: as fast
+as the floor); "vs zenpy"/"vs jira" is the rival's time over ours (5x: five times faster).
 
-Throttle waits are simulated: the connectors' injected sleep advances the simulator's clock.
+Then, in this process, a cold sync of 20k tickets under the simulator's enforced limits (throttle waits
+advance the simulated clock): the 429s it earned (goal 0) and the requests of an idle poll after it.
 
-Usage: python bench/sync.py [--tickets 100000] [--only zendesk,freshdesk,jira]
+Usage: python bench/sync.py [--quick] [--rounds 3] [--only zendesk,freshdesk,jira]
+From another bench: ``sys.path.insert(0, "bench"); from sync import figures; figures(quick=True)``.
 """
 
 from __future__ import annotations
@@ -23,162 +25,228 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
-from backlog_watch.sources.connector import available_connectors, normalize_page, sync
-from backlog_watch.store.sqlite import SqliteStore
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
 
-UNLIMITED = 10**9
+from harness import Simulators  # noqa: E402
 
+from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator  # noqa: E402
+from backlog_watch.sources.connector import available_connectors, sync  # noqa: E402
+from backlog_watch.store.sqlite import SqliteStore  # noqa: E402
 
-async def bare_zendesk(sim: Any) -> int:
-    count, params = 0, {"start_time": "0", "per_page": "1000", "include": "slas"}
-    async with httpx.AsyncClient(base_url=sim.url, auth=(f"{sim.email}/token", sim.token)) as client:
-        while True:
-            body = json.loads((await client.get("/api/v2/incremental/tickets/cursor.json", params=params)).content)
-            count += len(body["tickets"])
-            if body["end_of_stream"]:
-                return count
-            params = {"cursor": body["after_cursor"], "per_page": "1000", "include": "slas"}
-
-
-async def bare_freshdesk(sim: Any) -> int:
-    """Pages of 100 with stats; at page 300 the window restarts from the last updated_at (overlap counted)."""
-    count, since = 0, "2000-01-01T00:00:00Z"
-    async with httpx.AsyncClient(base_url=sim.url, auth=(sim.api_key, "X")) as client:
-        while True:
-            url: str | None = "/api/v2/tickets"
-            params: dict[str, Any] | None = {
-                "updated_since": since,
-                "order_by": "updated_at",
-                "order_type": "asc",
-                "per_page": 100,
-                "include": "stats",
-            }
-            for _ in range(300):
-                response = await client.get(url, params=params)  # type: ignore[arg-type]
-                tickets = json.loads(response.content)
-                count += len(tickets)
-                url, params = response.links.get("next", {}).get("url"), None
-                if url is None:
-                    return count
-                since = tickets[-1]["updated_at"]
+TICKETS = {"zendesk": 100_000, "freshdesk": 50_000, "jira": 15_000}
+QUICK = {"zendesk": 20_000, "freshdesk": 10_000, "jira": 5_000}
+GOAL_VS_BARE = {"zendesk": 0.6, "freshdesk": 0.5, "jira": 0.5}
+RIVALS: dict[str, tuple[str, float, str]] = {"zendesk": ("zenpy", 5.0, "wall"), "jira": ("jira", 3.0, "cpu")}
+"""Kind -> (the PyPI client, how many times faster we must be, by which measure: as issue 12 measured)."""
+RIVAL_PACKAGES = ("zenpy==2.0.57", "jira==3.10.5")
+BENCH_VENV = ROOT / ".bench-venv"
+PACING_LIFTED: dict[str, dict[str, int]] = {
+    "zendesk": {"export_requests_per_minute": 1_000_000},
+    "freshdesk": {"list_requests_per_minute": 1_000_000},
+    "jira": {},
+}
+RULES = """
+rules:
+  - {name: backlog-size, type: threshold, metric: open_tickets, warn_above: 50, critical_above: 100}
+  - {name: urgent-backlog, type: threshold, metric: open_tickets, where: {priority: urgent}, warn_above: 10}
+  - {name: aging, type: aging, older_than: 7d}
+  - {name: unassigned, type: threshold, metric: unassigned_tickets, warn_above: 20}
+  - {name: days-to-clear, type: threshold, metric: days_to_clear, warn_above: 3}
+  - {name: sla, type: sla, warn_within: 2h, critical_within: 30m}
+"""
 
 
-async def bare_jira(sim: Any) -> int:
-    fields = "summary,status,priority,assignee,created,updated,resolutiondate,labels,components," + ",".join(
-        sim.fields.values()
+@dataclass(frozen=True)
+class Run:
+    """One client process: seconds of wall and of CPU (user + system), and the tickets it read."""
+
+    wall: float
+    cpu: float
+    tickets: int
+
+
+def timed(command: list[str], parse: Callable[[str], int], env: dict[str, str] | None = None) -> Run:
+    """Run ``command`` to its exit; its wall time and the CPU it (and its children) used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu, parse(done.stdout))
+
+
+def once_changed(stdout: str) -> int:
+    """The tickets changed, from once's closing line ("once: 1 helpdesks polled (0 failed), 412 tickets ...")."""
+    line = next(x for x in stdout.splitlines() if x.startswith("once:"))
+    return int(line.split(", ")[1].split()[0])
+
+
+def once_config(helpdesk: dict[str, Any], store: Path) -> str:
+    """A config for ``once``: the simulator's helpdesk, pacing lifted, the starter rules, console alerts."""
+    block = helpdesk | PACING_LIFTED[helpdesk["type"]]
+    return (
+        f"store: sqlite:///{store}\n"
+        f"helpdesks:\n  - {json.dumps(block)}\n"
+        "notifiers:\n  - {name: console, type: console}\n"
+        "defaults: {notify: [console]}\n" + RULES
     )
-    params = {"jql": f"project = {sim.project} ORDER BY updated ASC", "fields": fields, "maxResults": 100}
-    count = 0
-    async with httpx.AsyncClient(base_url=sim.url, auth=(sim.email, sim.token)) as client:
-        while True:
-            body = json.loads((await client.get("/rest/api/3/search/jql", params=params)).content)
-            count += len(body["issues"])
-            if body.get("isLast", True):
-                return count
-            params["nextPageToken"] = body["nextPageToken"]
 
 
-KINDS: dict[str, tuple[Callable[..., Any], dict[str, int], Callable[[Any], Awaitable[int]]]] = {
-    "zendesk": (ZendeskSimulator, {"export_rate_limit": UNLIMITED, "account_rate_limit": UNLIMITED}, bare_zendesk),
-    "freshdesk": (FreshdeskSimulator, {"rate_limit": UNLIMITED, "list_rate_limit": UNLIMITED}, bare_freshdesk),
-    "jira": (JiraSimulator, {"rate_limit": UNLIMITED}, bare_jira),
+def bench_python() -> str:
+    """The interpreter of ``.bench-venv/`` with zenpy and jira, created on first use."""
+    python = BENCH_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import zenpy, jira, httpx"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return str(python)
+    print(f"installing {', '.join(RIVAL_PACKAGES)} into {BENCH_VENV} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *RIVAL_PACKAGES, "httpx"], check=True)
+    return str(python)
+
+
+def cold_syncs(kind: str, tickets: int, rounds: int, rival_python: str | None) -> dict[str, Run]:
+    """The median runs of bare, once and the rival (if any) over ``rounds`` interleaved rounds."""
+    clients = BENCH / "clients.py"
+    with Simulators(kind, tickets=tickets, unlimited=True) as sims, tempfile.TemporaryDirectory() as tmp:
+        helpdesk = sims.helpdesks[0]
+        config = Path(tmp) / "once.yaml"
+        commands: dict[str, tuple[list[str], Callable[[str], int]]] = {
+            "bare": ([sys.executable, str(clients), f"bare-{kind}", json.dumps(helpdesk)], int),
+            "once": ([sys.executable, "-m", "backlog_watch", "once", "--config", str(config)], once_changed),
+        }
+        if kind in RIVALS and rival_python is not None:
+            commands["rival"] = ([rival_python, str(clients), RIVALS[kind][0], json.dumps(helpdesk)], int)
+        timed(*commands["bare"])  # warm-up: the simulator builds its caches on the first pass
+        runs: dict[str, list[Run]] = {name: [] for name in commands}
+        for round_ in range(rounds):
+            for name, (command, parse) in commands.items():
+                if name == "once":
+                    store = Path(tmp) / f"once-{round_}.db"
+                    config.write_text(once_config(helpdesk, store))
+                runs[name].append(timed(command, parse, env=os.environ | {"NO_COLOR": "1"}))
+    return {name: _median(found) for name, found in runs.items()}
+
+
+def _median(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs), runs[0].tickets)
+
+
+# -- under the simulator's real limits, in process (throttle waits advance the simulated clock) --------
+
+SIMULATORS: dict[str, Callable[..., Any]] = {
+    "zendesk": ZendeskSimulator,
+    "freshdesk": FreshdeskSimulator,
+    "jira": JiraSimulator,
 }
 
 
-def connector(kind: str, sim: Any, client: httpx.AsyncClient) -> Any:
+async def limited_sync(kind: str, tickets: int) -> tuple[int, int, int]:
+    """A cold sync and an idle poll under enforced limits: (tickets stored, idle-poll requests, 429s)."""
+    sim = SIMULATORS[kind](seed=12, tickets=tickets, clock=SimClock(), activity=QUIET)
+    sim.clock.advance(120)
+    await sim.start()
+
     async def sleep(seconds: float) -> None:  # a throttle wait moves the simulated clock, not the wall's
         sim.clock.advance(seconds)
 
-    factory = available_connectors()[kind]
-    return factory(sim.settings(kind), client, sleep=sleep, clock=sim.clock.timestamp)  # type: ignore[call-arg]
-
-
-async def fetch_and_normalize(kind: str, sim: Any) -> int:
-    count = 0
-    async with httpx.AsyncClient() as client:
-        built = connector(kind, sim, client)
-        async for page in built.fetch(None):
-            tickets, _ = normalize_page(built, page.records)
-            count += len(tickets)
-    return count
-
-
-async def full_sync(kind: str, sim: Any, db: Path) -> tuple[int, int, int]:
-    store = SqliteStore(db)
-    async with httpx.AsyncClient() as client:
-        built = connector(kind, sim, client)
-        result = await sync(built, store)
-        sim.clock.advance(120)
-        before = len(sim.requests)
-        await sync(built, store)
-        idle_requests = len(sim.requests) - before
-        rate_limited = built.rate_limited
-    store.close()
-    return result.stored, idle_requests, rate_limited
-
-
-async def timed(label: str, work: Awaitable[Any], baseline: float | None = None) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = await work
-    seconds = time.perf_counter() - start
-    count = result if isinstance(result, int) else result[0]
-    rate = count / seconds
-    ratio = f"  ({rate / baseline:.2f}x bare)" if baseline else ""
-    print(f"  {label:<28} {count:>8} tickets in {seconds:6.2f}s = {rate:>9,.0f} tickets/s{ratio}", flush=True)
-    return result, rate
-
-
-async def bench(kind: str, tickets: int) -> None:
-    simulator, unlimited, bare = KINDS[kind]
-    print(f"{kind}: generating {tickets:,} tickets...", flush=True)
-    sim = simulator(seed=11, tickets=tickets, clock=SimClock(), activity=QUIET, **unlimited)
-    sim.clock.advance(120)
-    await sim.start()
     try:
-        await bare(sim)  # warm-up: the simulator's first pass builds its caches; time the second
-        _, bare_rate = await timed("bare httpx + json.loads", bare(sim))
-        await timed("connector fetch+normalize", fetch_and_normalize(kind, sim), bare_rate)
         with tempfile.TemporaryDirectory() as tmp:
-            (_, idle, _), _ = await timed(
-                "sync() into SQLite on disk", full_sync(kind, sim, Path(tmp) / "b.db"), bare_rate
-            )
-        print(f"  requests in an idle poll: {idle} (minimum 1)")
+            store = SqliteStore(Path(tmp) / "limited.db")
+            async with httpx.AsyncClient() as client:
+                factory = available_connectors()[kind]
+                built = factory(sim.settings(kind), client, sleep=sleep, clock=sim.clock.timestamp)  # type: ignore[call-arg]
+                result = await sync(built, store)
+                sim.clock.advance(120)
+                before = len(sim.requests)
+                await sync(built, store)
+                idle = len(sim.requests) - before
+            store.close()
     finally:
         await sim.stop()
+    return result.stored, idle, built.rate_limited
 
-    limited = simulator(seed=12, tickets=min(tickets, 20_000), clock=SimClock(), activity=QUIET)
-    limited.clock.advance(120)
-    await limited.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            stored, _, rate_limited = await full_sync(kind, limited, Path(tmp) / "l.db")
+
+# -- the figures and the table -----------------------------------------------------------------------
+
+
+def figures(
+    kinds: tuple[str, ...] = tuple(TICKETS), *, quick: bool = False, rounds: int = 3, rivals: bool = True
+) -> dict[str, dict[str, float]]:
+    """Per kind: tickets, bare/once/rival wall and CPU seconds, the ratios, the goals, the limited run's
+    429s and idle-poll requests. ``quick``: fewer tickets and one round (for the ``make bench`` table)."""
+    rival_python = bench_python() if rivals and any(k in RIVALS for k in kinds) else None
+    found: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        count = (QUICK if quick else TICKETS)[kind]
+        print(f"{kind}: {count:,} tickets, simulator out of process ...", flush=True)
+        runs = cold_syncs(kind, count, 1 if quick else rounds, rival_python)
+        row: dict[str, float] = {"tickets": count, "goal_vs_bare": GOAL_VS_BARE[kind]}
+        for name, run in runs.items():
+            row |= {f"{name}_wall": run.wall, f"{name}_cpu": run.cpu, f"{name}_tickets": run.tickets}
+        for measure in ("wall", "cpu"):
+            row[f"once_vs_bare_{measure}"] = row[f"bare_{measure}"] / row[f"once_{measure}"]
+            if "rival" in runs:
+                row[f"once_vs_rival_{measure}"] = row[f"rival_{measure}"] / row[f"once_{measure}"]
+        if "rival" in runs:
+            row["goal_vs_rival"] = RIVALS[kind][1]
+        stored, idle, rate_limited = asyncio.run(limited_sync(kind, min(count, 20_000)))
+        row |= {"limited_tickets": stored, "limited_429s": rate_limited, "idle_requests": idle}
+        found[kind] = row
+        print_kind(kind, row)
+    return found
+
+
+def print_kind(kind: str, row: dict[str, float]) -> None:
+    goal = row["goal_vs_bare"]
+    print(f"  {'client':<24}{'tickets':>9}{'wall s':>9}{'cpu s':>8}   ours vs it: wall   cpu")
+    bare = f"{row['bare_tickets']:>9,.0f}{row['bare_wall']:>9.2f}{row['bare_cpu']:>8.2f}"
+    print(f"  {'bare httpx + json.loads':<24}{bare}")
+    ok = "met" if min(row["once_vs_bare_wall"], row["once_vs_bare_cpu"]) >= goal else "NOT MET"
+    print(
+        f"  {'backlog-watch once':<24}{row['once_tickets']:>9,.0f}{row['once_wall']:>9.2f}{row['once_cpu']:>8.2f}"
+        f"   {row['once_vs_bare_wall']:>14.2f}x {row['once_vs_bare_cpu']:.2f}x  (goal >= {goal}x of bare: {ok})"
+    )
+    if "rival_wall" in row:
+        name, times, measure = RIVALS[kind]
+        ok = "met" if row[f"once_vs_rival_{measure}"] >= times else "NOT MET"
         print(
-            f"  429s during a cold sync of {stored:,} tickets and an idle poll under the simulator's enforced "
-            f"limits: {rate_limited} (goal 0)",
-            flush=True,
+            f"  {name + ' (PyPI)':<24}{row['rival_tickets']:>9,.0f}{row['rival_wall']:>9.2f}{row['rival_cpu']:>8.2f}"
+            f"   {row['once_vs_rival_wall']:>14.2f}x {row['once_vs_rival_cpu']:.2f}x  "
+            f"(goal: {times:g}x faster by {measure}: {ok})"
         )
-    finally:
-        await limited.stop()
-
-
-async def main(tickets: int, only: list[str]) -> None:
-    for kind in only:
-        await bench(kind, tickets)
+    print(
+        f"  under enforced limits: {row['limited_429s']:.0f} 429s in a cold sync of {row['limited_tickets']:,.0f} "
+        f"tickets (goal 0); an idle poll after it: {row['idle_requests']:.0f} requests",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--only", default=",".join(KINDS), help="comma-separated connector kinds")
+    parser.add_argument("--quick", action="store_true", help="fewer tickets, one round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=",".join(TICKETS), help="comma-separated connector kinds")
+    parser.add_argument("--no-rivals", action="store_true", help="skip zenpy and jira (no .bench-venv)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.tickets, [k for k in arguments.only.split(",") if k]))
+    kinds = tuple(k for k in arguments.only.split(",") if k)
+    figures(kinds, quick=arguments.quick, rounds=arguments.rounds, rivals=not arguments.no_rivals)

@@ -70,6 +70,7 @@ from backlog_watch import (
     basic_auth,
     chunked,
     inverted,
+    json_object,
     listed_ids,
     mapped,
     paginate,
@@ -282,8 +283,8 @@ class JiraConnector(HttpConnector):
                 params["nextPageToken"] = token
             if consistent:
                 params["reconcileIssues"] = consistent
-            body = (await self.request("GET", SEARCH_PATH, params=params)).json()
-            if not isinstance(body, Mapping) or not isinstance(body.get("issues"), list):
+            body = json_object(await self.request("GET", SEARCH_PATH, params=params), self.helpdesk)
+            if not isinstance(body.get("issues"), list):
                 raise PaginationError("search/jql did not answer {issues: [...]}", helpdesk=self.helpdesk)
             following = body.get("nextPageToken")
             last = not following or body.get("isLast") is True

@@ -29,7 +29,7 @@ Mappings (defaults; ``status_map`` / ``priority_map`` override them by the vendo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -105,6 +105,8 @@ SLA_FIELDS: Mapping[str, str] = inverted(
         "resolution_due": ("total_resolution_time", "agent_work_time", "requester_wait_time"),
     }
 )
+SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
+NO_SLA = Sla()
 SLA_KINDS: Mapping[str, SlaKind] = {
     "first_response_due": SlaKind.FIRST_RESPONSE,
     "next_reply_due": SlaKind.NEXT_REPLY,
@@ -291,6 +293,7 @@ class ZendeskConnector(HttpConnector):
         status = self._status(raw["status"])
         created_at = utc_time(raw["created_at"])
         updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
+        solved_at = updated_at if status in SOLVED else None
         return Ticket(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
@@ -303,8 +306,8 @@ class ZendeskConnector(HttpConnector):
             tags=tuple(str(tag) for tag in raw.get("tags") or ()),
             created_at=created_at,
             updated_at=updated_at,
-            solved_at=updated_at if status in (Status.SOLVED, Status.CLOSED) else None,
-            sla=_sla(raw.get("slas"), updated_at if status in (Status.SOLVED, Status.CLOSED) else None),
+            solved_at=solved_at,
+            sla=_sla(raw.get("slas"), solved_at),
             url=f"{self.settings.url}/agent/tickets/{ticket_id}",
         )
 
@@ -364,44 +367,37 @@ def _channel(via: Any) -> Channel:
 
 
 def _sla(slas: Any, solved_at: datetime | None) -> Sla:
+    """The pending targets of the active metrics (what the sla rule reads of an open ticket) and every
+    metric as a target with its outcome, in the vendor's order: one pass over the metrics."""
     metrics = slas.get("policy_metrics") if isinstance(slas, Mapping) else None
     if not metrics:
-        return Sla()
-    return _pending(metrics).model_copy(update={"targets": _targets(metrics, solved_at)})
-
-
-def _targets(metrics: Iterable[Any], solved_at: datetime | None) -> tuple[SlaTarget, ...]:
-    """Every metric as a target with its outcome, in the vendor's order."""
-    found = []
+        return NO_SLA
+    pending = PendingSla()
+    targets = []
     for metric in metrics:
-        if not isinstance(metric, Mapping):
+        stage = metric.get("stage")
+        field = SLA_FIELDS.get(metric.get("metric"))
+        due = optional_time(metric.get("breach_at")) if field is not None or stage == "active" else None
+        overdue = stage == "active" and _overdue(metric)
+        if stage == "paused":
+            pending.paused()
+        elif stage == "active":
+            pending.running(field, due, breached=overdue)
+        if field is None:
             continue
-        kind = SLA_KINDS.get(SLA_FIELDS.get(metric.get("metric"), ""))  # type: ignore[arg-type]
-        if kind is None:
-            continue
-        due = optional_time(metric.get("breach_at"))
-        met: bool | None = None
+        kind = SLA_KINDS[field]
+        met: bool | None = False if overdue else None
         fulfilled = None
-        if metric.get("stage") == "active" and _overdue(metric):
-            met = False
-        elif metric.get("stage") == "achieved" and kind is SlaKind.RESOLUTION and solved_at is not None:
+        if stage == "achieved" and kind is SlaKind.RESOLUTION and solved_at is not None:
             fulfilled = solved_at
             met = solved_at <= due if due is not None else None
-        found.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
-    return tuple(found)
+        targets.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+    return pending.sla(tuple(targets))
 
 
 def _overdue(metric: Mapping[str, Any]) -> bool:
-    return any(isinstance(metric.get(unit), int) and metric[unit] < 0 for unit in ("days", "hours", "minutes"))
-
-
-def _pending(metrics: Iterable[Any]) -> Sla:
-    """The pending targets of the active metrics: what the sla rule reads of an open ticket."""
-    pending = PendingSla()
-    for metric in metrics:
-        if metric.get("stage") == "paused":
-            pending.paused()
-        elif metric.get("stage") == "active":
-            field = SLA_FIELDS.get(metric.get("metric"))
-            pending.running(field, optional_time(metric.get("breach_at")), breached=_overdue(metric))
-    return pending.sla()
+    for unit in ("days", "hours", "minutes"):
+        left = metric.get(unit)
+        if isinstance(left, int) and left < 0:
+            return True
+    return False

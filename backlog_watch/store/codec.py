@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 from backlog_watch.models import (
     Alert,
     AlertState,
@@ -64,7 +66,6 @@ def _evaluation_values(status: Status, sla: Sla) -> tuple[int, float | None, int
 
 def ticket_row(t: Ticket) -> tuple[object, ...]:
     """The row of ``TICKET_COLUMNS``: the one place a stored ticket's row is built."""
-    sla = t.sla.model_dump_json(exclude_defaults=True) if t.sla != Sla() else None
     return (
         t.helpdesk,
         t.id,
@@ -73,12 +74,12 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
         t.channel.value,
         t.group,
         t.assignee,
-        json.dumps(list(t.tags)),
+        to_json(t.tags).decode() if t.tags else "[]",
         t.subject,
         t.created_at.timestamp(),
         t.updated_at.timestamp(),
         epoch(t.solved_at),
-        sla,
+        sla_json(t.sla),
         t.url,
         *_evaluation_values(t.status, t.sla),
     )
@@ -87,6 +88,16 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
 def tag_rows(t: Ticket) -> list[tuple[str, str, str]]:
     """The ticket's rows in ``ticket_tags`` (what ``where: {tags}`` and ``group_by: [tag]`` read)."""
     return [(t.helpdesk, t.id, tag) for tag in dict.fromkeys(t.tags)]
+
+
+def sla_json(sla: Sla) -> str | None:
+    """The SLA column: its fields that are not defaults, None when all are (most tickets of a sync)."""
+    # One serializer call, not a comparison with Sla() and a dump: this runs once per synced ticket.
+    text = _SLA_TO_JSON(sla, exclude_defaults=True)
+    return None if text == b"{}" else text.decode()
+
+
+_SLA_TO_JSON = Sla.__pydantic_serializer__.to_json
 
 
 def ticket_from_row(row: Row) -> Ticket:

@@ -125,6 +125,16 @@ async def test_jira_checks_credentials_because_search_answers_strangers_with_not
         await sync(rig.connector(token="wrong"), rig.store)
 
 
+async def test_jira_search_reads_repeated_fields_parameters_as_a_list(rig_for: Build) -> None:
+    rig = await rig_for("jira")
+    async with httpx.AsyncClient(base_url=rig.sim.url, auth=(rig.sim.email, rig.sim.token)) as client:
+        params = [("jql", "project = SUP"), ("fields", "summary"), ("fields", "status"), ("maxResults", "1")]
+        repeated = (await client.get("/rest/api/3/search/jql", params=params)).json()
+        joined = (await client.get("/rest/api/3/search/jql", params=[*params[:1], ("fields", "summary,status")])).json()
+    assert set(repeated["issues"][0]["fields"]) == {"summary", "status"}
+    assert repeated["issues"][0]["fields"] == joined["issues"][0]["fields"]
+
+
 async def test_jira_accepts_a_bearer_token(rig_for: Build) -> None:
     rig = await rig_for("jira", bearer="pat-123")
     result = await sync(rig.connector(email=None, token=None, bearer_token="pat-123"), rig.store)

@@ -154,6 +154,8 @@ class JiraApi:
             params = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in body.items()}
         else:
             params = dict(request.query)
+            if "fields" in request.query:  # Jira takes fields=a,b and fields=a&fields=b alike
+                params["fields"] = ",".join(request.query.getall("fields"))
         return self._search(params, self.authenticated(request))
 
     def _search(self, params: Mapping[str, str], authenticated: bool) -> web.StreamResponse:

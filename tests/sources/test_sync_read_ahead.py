@@ -1,0 +1,87 @@
+"""sync() asks for the next page while it normalizes and stores this one, except after a page that
+reconciles; a failure while storing stops the request in flight instead of leaving it behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+
+from backlog_watch import HelpdeskSettings, Page, Status, Ticket
+from backlog_watch.errors import StoreError
+from backlog_watch.sources.connector import sync
+
+T0 = datetime(2024, 5, 6, 14, 28, 1, tzinfo=UTC)
+
+
+class Recording:
+    """A connector of three pages (one record each) that writes down when each page is asked for and
+    when each record is normalized; ``stuck`` pages wait for a request that never answers."""
+
+    kind: ClassVar[str] = "recording"
+    Settings: ClassVar[type[HelpdeskSettings]] = HelpdeskSettings
+
+    def __init__(self, events: list[str], *, reconciling: int | None = None, stuck: int | None = None) -> None:
+        self.settings = HelpdeskSettings(name="rec", type="recording", url="http://127.0.0.1")
+        self.events = events
+        self.reconciling = reconciling
+        self.stuck = stuck
+
+    async def fetch(self, since: str | None) -> AsyncIterator[Page]:
+        for n in (1, 2, 3):
+            self.events.append(f"ask {n}")
+            if n == self.stuck:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    self.events.append(f"cancelled {n}")
+                    raise
+            open_ids = frozenset() if n == self.reconciling else None
+            yield Page(records=[{"id": str(n)}], cursor=f"c{n}", done=n == 3, open_ids=open_ids)
+
+    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
+        self.events.append(f"normalize {raw['id']}")
+        return Ticket(helpdesk="rec", id=raw["id"], status=Status.OPEN, created_at=T0, updated_at=T0)
+
+
+class Store:
+    def __init__(self, events: list[str], *, failing_on: str | None = None) -> None:
+        self.events = events
+        self.failing_on = failing_on
+
+    def cursor(self, helpdesk: str) -> str | None:
+        return None
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+        if cursor == self.failing_on:
+            raise StoreError("disk full")
+        self.events.append(f"commit {cursor}")
+
+    def tickets(self, helpdesks: Sequence[str] | None = None) -> list[Ticket]:
+        return []
+
+
+async def test_the_next_page_is_asked_for_before_this_one_is_normalized_and_stored() -> None:
+    events: list[str] = []
+    result = await sync(Recording(events), Store(events))
+    assert result.stored == 3
+    assert events.index("ask 2") < events.index("normalize 1") < events.index("commit c1")
+    assert events.index("ask 3") < events.index("normalize 2")
+    assert [e for e in events if e.startswith("commit")] == ["commit c1", "commit c2", "commit c3"]
+
+
+async def test_after_a_page_that_reconciles_the_next_is_asked_for_only_once_it_is_done() -> None:
+    events: list[str] = []
+    await sync(Recording(events, reconciling=1), Store(events))
+    assert events.index("normalize 1") < events.index("ask 2")
+    assert events.index("ask 3") < events.index("normalize 2")  # the pages after it read ahead again
+
+
+async def test_a_store_failure_cancels_the_request_in_flight() -> None:
+    events: list[str] = []
+    with pytest.raises(StoreError, match="disk full"):
+        await asyncio.wait_for(sync(Recording(events, stuck=2), Store(events, failing_on="c1")), timeout=30)
+    assert events == ["ask 1", "ask 2", "normalize 1", "cancelled 2"]
