@@ -176,11 +176,13 @@ def main() -> None:
                 first, again, firing = asyncio.run(assess_twice(path))
                 firsts.append(first)
                 agains.append(again)
-            rss = float(
-                subprocess.run(
-                    [sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, check=True
-                ).stdout
+            # through a shell that forks it: a process forked from this one (grown by the fill) would count our
+            # pages in its own ru_maxrss, which survives exec
+            child_run = [sys.executable, __file__, "--child", str(path)]
+            spawned = subprocess.run(
+                ["sh", "-c", '"$@"; exit $?', "sh", *child_run], capture_output=True, text=True, check=True
             )
+            rss = float(spawned.stdout)
             if args.profile:
                 reset(path)
                 profile = cProfile.Profile()

@@ -51,6 +51,18 @@ _LABELS = {
     "assignee": f"COALESCE(t.assignee, '{UNASSIGNED}')",
     "tag": f"COALESCE(g.tag, '{NO_TAG}')",
 }
+_COLUMNS = {
+    "helpdesk": "t.helpdesk",
+    "group": "t.grp",
+    "priority": "t.priority",
+    "status": "t.status",
+    "channel": "t.channel",
+    "assignee": "t.assignee",
+    "tag": "g.tag",
+}
+"""The column under each label (``_LABELS`` names its NULL)."""
+_INDEX_ORDER = ("t.helpdesk", "t.grp", "t.priority", "t.status", "t.assignee", "t.channel", "g.tag")
+"""The order of the labels' columns in the open set's index (schema.py, tickets_open)."""
 _FILTER_COLUMNS = {
     "helpdesk": "t.helpdesk",
     "status": "t.status",
@@ -194,8 +206,10 @@ class TicketAggregates:
         return statement
 
     @staticmethod
-    def _grouped(statement: _Statement, group_by: Sequence[str], extra: str = "") -> _Statement:
-        columns = [_LABELS[label] for label in group_by] + ([extra] if extra else [])
+    def _grouped(statement: _Statement, group_by: Sequence[str]) -> _Statement:
+        """GROUP BY the plain columns (a NULL group is one group), in the open index's order where it has them,
+        so the engine aggregates as it reads instead of sorting."""
+        columns = sorted((_COLUMNS[label] for label in group_by), key=_INDEX_ORDER.index)
         return statement.add(f" GROUP BY {', '.join(columns)}") if columns else statement
 
     def _by_scope(self, statement: _Statement, group_by: Sequence[str]) -> Iterable[tuple[Scope, Sequence[Any]]]:
@@ -204,20 +218,26 @@ class TicketAggregates:
             yield tuple(zip(group_by, (str(v) for v in row[:width]), strict=True)), row[width:]
 
     def _ranks(
-        self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
+        self,
+        part: _Statement,
+        group_by: Sequence[str],
+        value: str,
+        quantiles: Sequence[int],
+        counts: Mapping[Scope, int] | None = None,
     ) -> dict[Scope, tuple[int, dict[int, float]]]:
         """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
-        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope, which says the
-        positions each quantile lies between; ROW_NUMBER over the partition numbers the rows, and only those
-        at a wanted position leave the database."""
+        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope (unless
+        ``counts`` already says), which gives the positions each quantile lies between; ROW_NUMBER over
+        the partition numbers the rows, and only those at a wanted position leave the database."""
         labels = [_LABELS[label] for label in group_by]
-        counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
-        counts = {scope: int(n) for scope, (n,) in self._by_scope(self._grouped(counting, group_by), group_by)}
+        if counts is None:
+            counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
+            counts = {scope: int(n) for scope, (n,) in self._by_scope(self._grouped(counting, group_by), group_by)}
         wanted = {scope: _positions(n, quantiles) for scope, n in counts.items()}
         positions = sorted(set().union(*wanted.values()))
         if not positions:
             return {}
-        partition = f"PARTITION BY {', '.join(labels)} " if labels else ""
+        partition = f"PARTITION BY {', '.join(_COLUMNS[label] for label in group_by)} " if labels else ""
         columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
         aliases = "".join(f"l{i}, " for i in range(len(labels)))
         statement = _Statement().add(
@@ -251,7 +271,13 @@ class TicketAggregates:
         if percentiles:
             ages = self._memo(
                 ("ages", where, key),
-                lambda: self._ranks(self._where("open", where, key), key, "-t.created_at", (50, 90)),
+                lambda: self._ranks(
+                    self._where("open", where, key),
+                    key,
+                    "-t.created_at",
+                    (50, 90),
+                    {scope: int(row[0]) for scope, row in backlog.items()},
+                ),
             )
         return {
             scope: self._scope_kpis(backlog.get(scope), flow.get(scope), ages.get(scope))
