@@ -85,6 +85,7 @@ class Daemon:
         self.url = ""
         self.exit_seconds: float | None = None
         self.exit_code: int | None = None
+        self.client = httpx.Client(timeout=60)
 
     @property
     def pid(self) -> int:
@@ -110,6 +111,7 @@ class Daemon:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+        self.client.close()
 
     def stop(self, timeout: float = 60) -> float | None:
         """SIGTERM, then wait for the exit: the seconds it took (None: killed after ``timeout``)."""
@@ -131,7 +133,7 @@ class Daemon:
     def metrics(self) -> dict[str, dict[str, float]]:
         """/metrics as {name: {labels text: value}}, e.g. ``["backlog_watch_poll_duration_seconds_count"]``."""
         found: dict[str, dict[str, float]] = defaultdict(dict)
-        for line in httpx.get(f"{self.url}/metrics", timeout=60).text.splitlines():
+        for line in self.client.get(f"{self.url}/metrics").text.splitlines():
             sample = SAMPLE.match(line)
             if sample:
                 found[sample.group(1)][sample.group(2) or ""] = float(sample.group(3))
@@ -163,4 +165,4 @@ class Daemon:
     def hook(self, helpdesk: str, body: dict[str, Any]) -> int:
         """POST /hooks/{helpdesk} with the secret; the HTTP status."""
         headers = {"X-Backlog-Watch-Token": HOOK_SECRET}
-        return httpx.post(f"{self.url}/hooks/{helpdesk}", json=body, headers=headers, timeout=30).status_code
+        return self.client.post(f"{self.url}/hooks/{helpdesk}", json=body, headers=headers).status_code
