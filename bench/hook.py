@@ -80,13 +80,12 @@ def main() -> None:
     print(f"  change -> Slack: {shown} (must reach <= {WITHIN:g}s)")
     report(
         "hook",
+        {"hook": (shown, arrived and quiet_before and latency <= WITHIN)},
         {
             "body": args.body,
             "hook_status": status,
             "latency_s": round(latency, 2) if arrived else None,
             "cap_s": args.cap,
-            "quiet_before": quiet_before,
-            "met": {"hook": arrived and quiet_before and latency <= WITHIN},
         },
     )
 

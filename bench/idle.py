@@ -119,19 +119,15 @@ def main() -> None:
     first, last = results[0]["n"], results[-1]["n"]
     print(f"  per-poll cost flat in N (x{growth:.2f} from N={first} to N={last}, at most x{LINEAR_SLACK});")
     print(f"  history rows per scope per hour at most {HISTORY_BOUND:g} (measured {history:g}).")
+    per_poll = ", ".join(f"{r['cpu_ms_per_poll']:g} ms/poll at {r['n']}" for r in results)
+    shares = ", ".join(f"{r['core_share_at_2m']:.0%} at {r['n']}" for r in results)
     report(
         "idle",
         {
-            "runs": results,
-            "fits_half_core": fits,
-            "per_poll_growth": round(growth, 2),
-            "history_rows_per_scope_hour": history,
-            "skipped": sum(r["skipped"] for r in results),
-            "met": {
-                "idle": fits >= TARGET_N and growth <= LINEAR_SLACK,
-                "history": history <= HISTORY_BOUND,
-            },
+            "idle": (f"{fits} fit ({shares} of a core; {per_poll})", fits >= TARGET_N and growth <= LINEAR_SLACK),
+            "history": (f"{history:g} rows/scope/h at poll_every {args.poll_every:g}s", history <= HISTORY_BOUND),
         },
+        {"runs": results, "fits_half_core": fits, "per_poll_growth": round(growth, 2), "history_per_hour": history},
     )
 
 

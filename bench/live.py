@@ -5,7 +5,7 @@
 notifier's output to ``folder/daemon.out``), and waits for the line that gives its bound HTTP address.
 ``contract(notify)`` is the contract's rules and calendars with every rule notifying ``notify``.
 
-Every bench ends with ``report(name, figures)``: its LAST line on stdout is ``BENCH-JSON {...}``,
+Every bench ends with ``report(name, rows, figures)``: its LAST line on stdout is ``BENCH-JSON {...}``,
 which bench/run.py reads into the table (the convention is described there).
 """
 
@@ -63,9 +63,11 @@ def wait_for(condition: Any, timeout: float, step: float = 0.2) -> bool:
     return bool(condition())
 
 
-def report(name: str, figures: dict[str, Any]) -> None:
-    """The bench's last line: ``BENCH-JSON {"bench": name, ...figures}`` (bench/run.py reads it)."""
-    print("BENCH-JSON " + json.dumps({"bench": name, **figures}, sort_keys=True), flush=True)
+def report(name: str, rows: dict[str, tuple[str, bool | None]], figures: dict[str, Any]) -> None:
+    """The bench's last line, ``BENCH-JSON {"bench": name, "rows": {row: {"measured", "met"}}, ...figures}``:
+    ``rows`` gives the table's rows (bench/run.py's ROWS) as (what was measured, in words; met or not)."""
+    table = {row: {"measured": measured, "met": met} for row, (measured, met) in rows.items()}
+    print("BENCH-JSON " + json.dumps({"bench": name, "rows": table, **figures}, sort_keys=True), flush=True)
 
 
 class Daemon:

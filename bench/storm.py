@@ -87,16 +87,18 @@ def main() -> None:
     report(
         "storm",
         {
+            "storm": (
+                f"{skipped} skipped of {expected} in {args.window:g}s; exit {shown}",
+                stormed and not skipped and exit_ok,
+            )
+        },
+        {
             "alerts": args.alerts,
-            "window_s": args.window,
             "messages_in_window": sent,
             "polls": polled,
-            "polls_scheduled": expected,
             "skip_warnings": warnings,
-            "skipped": skipped,
             "exit_s": None if exit_seconds is None else round(exit_seconds, 2),
             "exit_code": exit_code,
-            "met": {"storm": stormed and skipped == 0 and exit_ok},
         },
     )
 
