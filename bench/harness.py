@@ -87,6 +87,8 @@ class Simulators:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            assert self.process.stdout is not None
+            self.process.stdout.close()
 
     def call(self, sim: int, op: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simulator's method in the child process (see OPERATIONS)."""
