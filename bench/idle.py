@@ -97,10 +97,10 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=300, help="tickets per helpdesk")
     parser.add_argument("--poll-every", type=float, default=30.0, help="seconds (evaluate_every is half)")
     parser.add_argument("--warmup-timeout", type=float, default=240.0)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 10 and 20 helpdesks, 10 s cycles")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 5 and 10 helpdesks, 10 s cycles")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.poll_every = [10, 20], 10.0
+        args.n, args.poll_every = [5, 10], 10.0
     print(f"idle daemon, {args.tickets} tickets per helpdesk, poll_every {args.poll_every:g}s (scaled to 2m)")
     heads = ("warm-up", "polls", "skipped", "CPU ms/poll", "core@run", "core@2m", "hist/h")
     print(f"{'N':>5} " + " ".join(f"{head:>{max(len(head), 7)}}" for head in heads))
