@@ -5,8 +5,10 @@ run.py streams that to stderr and reads the bench's LAST stdout line, which by c
 
     BENCH-JSON {"bench": "idle", "rows": {"idle": {"measured": "500 fit (...)", "met": true}}, ...}
 
-``rows`` fills the table's rows (ROWS below, by key): ``measured`` is the figure in words, as it
-should read in the table; ``met`` is true, false, or null when the row has no must-reach. Any other
+``rows`` fills the table's rows (ROWS below, by key: sync.py gives ``sync`` and ``sync-libraries``,
+evaluate.py ``evaluate`` and ``rss``, idle.py ``idle`` and ``history``, storm.py ``storm``, hook.py
+``hook``, web.py ``web``): ``measured`` is the figure in words, as it should read in the table
+("0.62x (Freshdesk 0.55x, Jira 0.51x)"); ``met`` is true, false, or null when the row has no must-reach. Any other
 keys are the bench's own figures, kept in ``bench-results.json`` when ``--json`` names a file. A row
 no bench reported (a bench that does not print the line yet, or failed) reads "n/a". Benches that
 share helpers print the line with ``live.report(name, rows, figures)``; others print it themselves.
