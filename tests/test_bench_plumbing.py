@@ -14,7 +14,7 @@ from live import Daemon  # noqa: E402
 
 
 async def test_a_run_daemon_sees_every_out_of_process_simulator(tmp_path: Path) -> None:
-    with Simulators("zendesk", count=3, tickets=40) as sims:
+    with Simulators("zendesk", count=2, tickets=30) as sims:
         rule = {"name": "backlog-size", "type": "threshold", "metric": "open_tickets", "warn_above": 1000}
         config = {"helpdesks": [{**h, "poll_every": "1h"} for h in sims.helpdesks], "rules": [rule]}
         with Daemon(config, tmp_path) as daemon:
@@ -23,7 +23,7 @@ async def test_a_run_daemon_sees_every_out_of_process_simulator(tmp_path: Path) 
                 samples = daemon.metrics().get("backlog_watch_open_tickets", {})
                 return {labels.split('"')[1]: int(value) for labels, value in samples.items()}
 
-            await until(lambda: len(open_tickets()) == 3, timeout=30, what=lambda: daemon.log_path.read_text())
+            await until(lambda: len(open_tickets()) == 2, timeout=30, what=lambda: daemon.log_path.read_text())
             served = {h["name"]: len(sims.call(i, "open_ids")) for i, h in enumerate(sims.helpdesks)}
             assert open_tickets() == served
             assert min(served.values()) > 0
