@@ -91,7 +91,7 @@ class Daemon:
         self.url = ""
         self.exit_seconds: float | None = None
         self.exit_code: int | None = None
-        self.client = httpx.Client(timeout=300)  # a busy daemon answers late: a late sample beats none
+        self.client = httpx.Client(timeout=30)  # a daemon busy evaluating answers late (wait_for: "not yet")
 
     @property
     def pid(self) -> int:
