@@ -28,6 +28,7 @@ from typing import Any, Self
 
 import httpx
 from aiohttp import web
+from live import cpu_seconds
 
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, SlackStandIn, ZendeskSimulator
 
@@ -99,9 +100,7 @@ class Simulators:
     def cpu_seconds(self) -> float:
         """CPU time the simulators' process has used (user + system), from /proc."""
         assert self.process is not None
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
+        return cpu_seconds(self.process.pid)
 
 
 def _jsonable(value: Any) -> Any:

@@ -74,7 +74,7 @@ def measure(count: int, tickets: int, poll_every: float, warmup_timeout: float) 
         polled = sum(daemon.polls().values()) - polls
         warnings = daemon.skip_warnings() - warnings
         rounds = math.floor((time.monotonic() - scheduled) / poll_every) - math.floor((since - scheduled) / poll_every)
-        rows = [sum(at >= wall for at in times) for times in daemon.history_rows().values()]
+        rows = list(daemon.history_rows(wall).values())
         exit_seconds = daemon.stop()
     per_poll = cpu / polled if polled else math.inf
     return {

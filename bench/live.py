@@ -15,17 +15,21 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 from ruamel.yaml import YAML
+
+from backlog_watch.store import open_store
+from backlog_watch.store.history import History
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "config" / "backlog-watch.example.yaml"
@@ -53,7 +57,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def wait_for(condition: Any, timeout: float, step: float = 0.2) -> bool:
+def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.2) -> bool:
     """Poll ``condition()`` until it is true (True) or ``timeout`` seconds pass (False). A request that
     times out (a daemon whose event loop is busy evaluating) is a "not yet"."""
     deadline = time.monotonic() + timeout
@@ -160,13 +164,14 @@ class Daemon:
         of each episode only: a lower bound of the skipped runs)."""
         return sum("maximum number of running instances" in entry.get("message", "") for entry in self.log())
 
-    def history_rows(self) -> dict[str, list[float]]:
-        """scope -> the times of its KPI history rows (read-only, beside the running daemon)."""
-        with sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=30) as db:
-            found: dict[str, list[float]] = defaultdict(list)
-            for scope, at in db.execute("SELECT scope, at FROM history ORDER BY at"):
-                found[scope].append(at)
-        return found
+    def history_rows(self, since: float) -> dict[str, int]:
+        """scope -> KPI history rows stored since ``since`` (epoch seconds), read beside the running daemon."""
+        store = open_store(f"sqlite:///{self.store_path}")
+        try:
+            rows = History(store).rows(datetime.fromtimestamp(since, UTC))
+        finally:
+            store.close()
+        return {scope: len(points) for scope, points in rows.items()}
 
     def hook(self, helpdesk: str, body: dict[str, Any]) -> int:
         """POST /hooks/{helpdesk} with the secret; the HTTP status."""
