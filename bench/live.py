@@ -68,7 +68,7 @@ def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.2)
         except httpx.TimeoutException:
             pass
         time.sleep(step)
-    return bool(condition())
+    return False
 
 
 def report(name: str, rows: dict[str, tuple[str, bool | None]], figures: dict[str, Any]) -> None:
@@ -140,10 +140,19 @@ class Daemon:
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
 
-    def metrics(self) -> dict[str, dict[str, float]]:
-        """/metrics as {name: {labels text: value}}, e.g. ``["backlog_watch_poll_duration_seconds_count"]``."""
+    def metrics(self, patience: float = 300) -> dict[str, dict[str, float]]:
+        """/metrics as {name: {labels text: value}}, e.g. ``["backlog_watch_poll_duration_seconds_count"]``;
+        asked again while the daemon is too busy to answer, for ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                text = self.client.get(f"{self.url}/metrics").text
+                break
+            except httpx.TimeoutException:
+                if time.monotonic() > deadline:
+                    raise
         found: dict[str, dict[str, float]] = defaultdict(dict)
-        for line in self.client.get(f"{self.url}/metrics").text.splitlines():
+        for line in text.splitlines():
             sample = SAMPLE.match(line)
             if sample:
                 found[sample.group(1)][sample.group(2) or ""] = float(sample.group(3))
