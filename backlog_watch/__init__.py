@@ -38,6 +38,7 @@ from backlog_watch.sources.connector import (
     Connector,
     Cursor,
     Page,
+    ReadsTickets,
     available_connectors,
 )
 from backlog_watch.sources.http import Clock, HttpConnector, Params, basic_auth
@@ -93,6 +94,7 @@ __all__ = [
     "PeriodicCheck",
     "Priority",
     "RateLimited",
+    "ReadsTickets",
     "Reason",
     "RepeatGuard",
     "RequestError",

@@ -27,11 +27,11 @@ from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings, no
 from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
-from backlog_watch.sources.connector import Connector, available_connectors
+from backlog_watch.sources.connector import Connector, ReadsTickets, available_connectors
 from backlog_watch.store import Store, open_store
 from backlog_watch.web.access import Access
 from backlog_watch.web.exporter import make_registry
-from backlog_watch.web.hooks import PollTrigger
+from backlog_watch.web.hooks import Hooks, PollTrigger, Timers
 from backlog_watch.web.server import WebServer, WebState
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,15 @@ def reload(config: Config) -> Config | None:
     return new
 
 
-def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
+def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
+    """The hooks of ``run``: a helpdesk whose connector reads tickets by id has them read and evaluated
+    (``Daemon.apply_hook``); the others poll now."""
+    lags = {n: c.listing_lag for n, c in daemon.connectors.items() if isinstance(c, ReadsTickets)}
+    trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
+    return Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
+
+
+def web_state(config: Config, parts: Parts, hooks: Hooks) -> WebState:
     """What the HTTP server reads: the store, the helpdesks' poll intervals, metrics, hooks."""
     instruments = parts.daemon.instruments
     return WebState(
@@ -180,7 +188,7 @@ def web_state(config: Config, parts: Parts, trigger: PollTrigger) -> WebState:
         clock=parts.daemon.clock,
         registry=parts.registry,
         hook_secret=config.http.hook_secret,
-        trigger=trigger.trigger,
+        hooks=hooks.receive,
         on_hook=(lambda name: instruments.hooks.labels(name).inc()) if instruments else None,
         refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
         access=Access(config.http.auth, config.http.public_readonly),
@@ -193,8 +201,8 @@ async def _serve(
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
     async with assemble(config) as parts:
-        trigger = PollTrigger(parts.daemon.poll_guarded, parts.daemon.wait_poll_idle)
-        state = web_state(config, parts, trigger)
+        hooks = daemon_hooks(parts.daemon)
+        state = web_state(config, parts, hooks)
         server = WebServer(config.http.host, config.http.port, state)
         url = await server.start()
         log.info("backlog-watch listening on %s, watching %s", url, ", ".join(parts.connectors))
@@ -223,6 +231,6 @@ async def _serve(
                     return new
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
-            await trigger.close()
+            await hooks.close()
             await parts.daemon.shutdown()
             await server.stop()

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
-SIMULATED = ("zendesk", "freshdesk", "jira", "slack")
+SIMULATED = ("zendesk", "freshdesk", "jira", "slack", "teams", "pagerduty", "jsm", "webhook")
 
 log = logging.getLogger("backlog_watch")
 
@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser("healthcheck", help="exit 0 when the daemon's /healthz answers (the HEALTHCHECK)")
     _config_arg(health)
 
-    simulate = commands.add_parser("simulate", help="serve a simulated helpdesk (or the Slack stand-in) on loopback")
+    simulate = commands.add_parser(
+        "simulate", help="serve a simulated helpdesk (or the stand-in of Slack or a receiver) on loopback"
+    )
     simulate.add_argument("helpdesk", choices=SIMULATED, help="what to simulate")
     simulate.add_argument("--port", type=int, default=8081, help="the port to listen on (0: any free port)")
     simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
@@ -324,16 +326,23 @@ def dry_run_report(rules: Sequence[RuleBase], evaluation: Evaluation) -> str:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from backlog_watch.sim import serve_freshdesk, serve_jira, serve_slack, serve_zendesk
+    from backlog_watch import sim
 
-    if args.helpdesk == "slack":
-        await serve_slack(args.port, host=args.host)
+    receivers = {
+        "slack": sim.serve_slack,
+        "teams": sim.serve_teams,
+        "pagerduty": sim.serve_pagerduty,
+        "jsm": sim.serve_jsm,
+        "webhook": sim.serve_webhook,
+    }
+    if args.helpdesk in receivers:
+        await receivers[args.helpdesk](args.port, host=args.host)
     elif args.helpdesk == "freshdesk":
-        await serve_freshdesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
+        await sim.serve_freshdesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     elif args.helpdesk == "jira":
-        await serve_jira(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
+        await sim.serve_jira(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     else:
-        await serve_zendesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
+        await sim.serve_zendesk(args.port, host=args.host, seed=args.seed, tickets=args.tickets)
     return EXIT_OK
 
 

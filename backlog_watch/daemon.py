@@ -1,13 +1,19 @@
-"""The daemon: APScheduler runs each helpdesk's poll (never two at once) and the evaluation.
+"""The daemon: APScheduler runs each helpdesk's poll (never two at once) and the periodic evaluation.
 
-poll(helpdesk): sync from the stored cursor -> record the poll -> request an evaluation (debounced:
-polls that finish together are evaluated once, debounce.py).
+poll(helpdesk): sync from the stored cursor -> record the poll -> when the poll changed something (it
+stored tickets, or an outage began or ended), request an evaluation. Requests coalesce into one
+evaluation per tick across helpdesks (debounce.py); an idle poll requests none, and the periodic
+evaluation (``evaluate_every``) covers what time alone changes (aging, SLA due, ``for:``, outages
+lasting). The scheduled poll never waits for the evaluation it asked for, so a slow one skips no poll.
+apply_hook(helpdesk, ids): the tickets a hook names, read directly and stored with the cursor
+unchanged -> the same evaluation request.
 evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> advance alerts -> mute
 -> plan -> enqueue (delivery/pipeline.py); then, outside the lock, the deliverer sends what is due. In
 ``run`` the deliverer is a long-lived task woken by each evaluation, so a storm of paced messages never
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
-Shutdown (SIGTERM/SIGINT): stop scheduling, cancel syncs between pages (each page is committed
-with its cursor in one transaction, so nothing is half-written), let a running evaluation finish, let
+Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
+(each page is committed with its cursor in one transaction, so nothing is half-written), let a running
+evaluation finish (it writes without yielding to the loop, so it is cut only before its writes), let
 the deliverer finish the send in flight and claim nothing more.
 """
 
@@ -17,11 +23,12 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -41,7 +48,7 @@ from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.models import Snapshot
 from backlog_watch.rules.backlog import RuleBase
-from backlog_watch.sources.connector import Connector, SyncResult, sync
+from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
 from backlog_watch.store.history import History
 
@@ -50,10 +57,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE = 10.0
-"""Seconds a running evaluation may take to finish after SIGTERM."""
+T = TypeVar("T")
+
+SHUTDOWN_GRACE = 4.0
+"""Seconds everything running at SIGTERM may take, all at once: the jobs and the send in flight. What
+follows (closing clients and the web server) is quick, so the process exits within 5 s."""
 DELIVERY_GRACE = 3.0
-"""Seconds the send in flight may take after SIGTERM (a paced Slack message waits at most 1s)."""
+"""Seconds of that the send in flight may take (a paced Slack message waits at most 1 s)."""
 
 
 def utcnow() -> datetime:
@@ -105,35 +115,70 @@ class Daemon:
         self.store_watch = StoreWatch(self.notifiers, clock)
         self.deliverer = Deliverer(self.outbox, self.notifiers, lambda: self.all_rules, self.policy.quiet_hours)
         self.delivery_grace = DELIVERY_GRACE
-        self._debouncer: Debouncer[Evaluation] = Debouncer(self._evaluate_on_change, self._polling, evaluation_window)
+        self._debouncer: Debouncer[None] = Debouncer(self._evaluate_on_change, self._polling, evaluation_window)
         self._wake_deliverer = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
         self.evaluations = 0
-        """Evaluations run (dry ones too): what debouncing saves shows here."""
+        """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
+        self.skipped_polls: dict[str, int] = {}
+        """helpdesk -> scheduled polls skipped because the previous one still ran (the goal is none)."""
         self.tickets_stored: dict[str, int] = {}
         """helpdesk -> tickets its last successful poll stored (`once` sums them in its summary)."""
 
     # -- polling -----------------------------------------------------------------------------------
 
     async def poll(self, name: str, *, then_evaluate: bool = True) -> bool:
-        """Poll one helpdesk; True when it succeeded. A poll already running for it is not doubled."""
+        """Poll one helpdesk; True when it succeeded. With ``then_evaluate``, a poll that changed something
+        waits for the evaluation that covers it (a hook's poll: the alert is out when this returns)."""
+        ok, evaluation = await self._poll(name, then_evaluate)
+        if evaluation is not None:
+            await asyncio.shield(evaluation)  # shared: cancelling this poll leaves it running
+        return ok
+
+    async def _poll(self, name: str, evaluate: bool) -> tuple[bool, asyncio.Task[None] | None]:
+        """Poll, and with ``evaluate`` request an evaluation when the poll changed something. A poll
+        already running for the helpdesk is not doubled."""
         lock = self._poll_locks[name]
         if lock.locked() or name in self.stopped or self._stopping.is_set():
-            return name not in self.stopped
+            return name not in self.stopped, None
         self._track_job()
         async with lock:
             started = time.monotonic()
-            ok = await self._sync_one(name)
+            ok, changed = await self._sync_one(name)
             if self.instruments is not None:
                 self.instruments.polled(name, time.monotonic() - started, ok)
-        if then_evaluate and not self._stopping.is_set():
-            await asyncio.shield(self._debouncer.request())  # shared: cancelling this poll leaves it running
-        return ok
+        if evaluate and changed and not self._stopping.is_set():
+            return ok, self.request_evaluation()
+        return ok, None
+
+    async def apply_hook(self, name: str, ids: Sequence[str]) -> bool:
+        """Read the tickets a hook names, store them (the cursor stays) and evaluate at once; True when
+        the read succeeded. It takes no poll lock: a scheduled poll goes on beside it."""
+        if name in self.stopped or self._stopping.is_set():
+            return False
+        self._track_job()
+        try:
+            result = await read_named(self.connectors[name], self.store, ids)
+        except HelpdeskError as exc:
+            log.warning(
+                "hook: reading tickets %s failed (the polls will see them): %s",
+                ", ".join(ids),
+                exc,
+                extra={"helpdesk": name},
+            )
+            return False
+        log.debug("hook: %d ticket(s) read: %s", result.stored, ", ".join(ids), extra={"helpdesk": name})
+        if result.stored and not self._stopping.is_set():
+            await asyncio.shield(self.request_evaluation())  # shared, as a poll's
+        return True
 
     def _polling(self) -> bool:
         return any(lock.locked() for lock in self._poll_locks.values())
 
-    async def _sync_one(self, name: str) -> bool:
+    async def _sync_one(self, name: str) -> tuple[bool, bool]:
+        """(succeeded, changed): changed when tickets were stored, the helpdesk's health changed (an outage
+        beginning or ending, an auth failure) or it is the first success since start. Nothing else needs
+        evaluating: what time alone changes is the periodic evaluation's."""
         connector = self.connectors[name]
         before = self.store.poll_status(name)
         started = self.clock()
@@ -143,7 +188,7 @@ class Daemon:
             result = await task
         except asyncio.CancelledError:
             if self._stopping.is_set():
-                return False
+                return False, False
             raise
         except AuthError as exc:
             self.store.record_poll(name, self.clock(), error=str(exc), auth_failed=True, started=started)
@@ -151,16 +196,17 @@ class Daemon:
             if self.scheduler is not None and self.scheduler.get_job(f"poll:{name}"):
                 self.scheduler.remove_job(f"poll:{name}")
             log.error("%s", exc, extra={"helpdesk": name})  # the error says polling stops; once is enough
-            return False
+            return False, True
         except HelpdeskError as exc:
             # The daemon owns a helpdesk's failure state: the one place an outage is logged, on change only.
             status = self.store.record_poll(name, self.clock(), error=str(exc), started=started)
             if status.failures == 1:
                 log.warning("poll failed: %s", exc, extra={"helpdesk": name})
-            return False
+            return False, status.failures == 1
         finally:
             self._syncing.discard(task)
         self.store.record_poll(name, self.clock(), skipped=result.skipped)
+        first = name not in self.tickets_stored  # this process's first: time passed while it was not running
         self.tickets_stored[name] = result.stored
         self._skipped_runs.forget(f"poll:{name}")
         if before.failures:
@@ -173,7 +219,7 @@ class Daemon:
             result.skipped,
             extra={"helpdesk": name},
         )
-        return True
+        return True, first or result.stored > 0 or before.failures > 0
 
     # -- evaluation --------------------------------------------------------------------------------
 
@@ -191,19 +237,30 @@ class Daemon:
             evaluation.result.muted = evaluation.muted
         return evaluation
 
-    async def _evaluate_on_change(self) -> Evaluation:
-        """The debounced evaluation after polls: the deliverer task sends, or (not started) this does."""
+    def request_evaluation(self) -> asyncio.Task[None]:
+        """The coalesced evaluation that will see the data stored so far (one per tick, debounce.py)."""
+        task = self._debouncer.request()
+        if task not in self._jobs:
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
+        return task
+
+    async def _evaluate_on_change(self) -> None:
+        """The debounced evaluation: the deliverer task sends, or (not started) this does. Guarded: the
+        task runs on its own, nobody may be awaiting it."""
         if self._delivering is None:
-            return await self.evaluate()
-        evaluation = await self.assess()
+            await self.guarded(self.evaluate())
+            return
+        await self.guarded(self.assess())
         self._wake_deliverer.set()
-        return evaluation
 
     async def assess(self) -> Evaluation:
         """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Quick and
         synchronous: nothing here sleeps or sends."""
         async with self._eval_lock:
             self.evaluations += 1
+            if self.instruments is not None:
+                self.instruments.evaluated()
             now = self.clock()
             statuses = [self.store.poll_status(n) for n in self.connectors]
             polled = [s.helpdesk for s in statuses if s.last_success is not None]
@@ -269,27 +326,29 @@ class Daemon:
             task.add_done_callback(self._jobs.discard)
 
     async def _evaluate_job(self) -> None:
+        """The periodic evaluation (time-driven rules), shared with a change-driven one due at the same tick."""
         if not self._stopping.is_set():
-            self._track_job()
-            await self.guarded(self._evaluate_on_change())
+            await asyncio.shield(self.request_evaluation())
 
     async def poll_guarded(self, name: str) -> None:
         """A poll outside the scheduler's own (a hook's): a failing store is reported like a scheduled one's."""
         await self.guarded(self.poll(name))
 
     async def _poll_job(self, name: str) -> None:
-        await self.poll_guarded(name)
+        """The scheduler's poll: it asks for an evaluation but never waits for it, so none delays the next poll."""
+        await self.guarded(self._poll(name, evaluate=True))
 
-    async def guarded(self, job: Awaitable[object]) -> None:
+    async def guarded(self, job: Awaitable[T]) -> T | None:
         """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the
-        daemon goes on and tells when the store works again."""
+        daemon goes on and tells when the store works again. The job's result; None when the store failed."""
         try:
-            await job
+            result = await job
         except StoreError as exc:
             await self.store_watch.failed(exc)
-            return
+            return None
         if self.store.failing is None:
             await self.store_watch.recovered()
+        return result
 
     async def wait_poll_idle(self, name: str) -> None:
         """Return once no poll of ``name`` is running (a hook's poll must start after one in flight)."""
@@ -310,6 +369,7 @@ class Daemon:
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         now = datetime.now(UTC)
         for name, seconds in poll_every.items():
             self.scheduler.add_job(
@@ -336,6 +396,14 @@ class Daemon:
             )
         self.scheduler.start()
 
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        """A run the scheduler skipped because the previous one still ran: counted, for /metrics."""
+        if event.job_id.startswith("poll:"):
+            helpdesk = event.job_id.removeprefix("poll:")
+            self.skipped_polls[helpdesk] = self.skipped_polls.get(helpdesk, 0) + 1
+            if self.instruments is not None:
+                self.instruments.poll_skipped(helpdesk)
+
     def request_stop(self) -> None:
         self._stopping.set()
 
@@ -343,7 +411,8 @@ class Daemon:
         await self._stopping.wait()
 
     async def shutdown(self) -> None:
-        """Stop scheduling, cancel syncs between pages, give a running evaluation time to finish."""
+        """Stop scheduling, cancel syncs between pages; the running jobs and the send in flight get
+        ``SHUTDOWN_GRACE`` seconds together, then what is left is cancelled."""
         self._stopping.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
@@ -353,23 +422,28 @@ class Daemon:
         for sync_task in list(self._syncing):
             sync_task.cancel()
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
-            for task in late:
-                task.cancel()
-        await self._stop_deliverer()
+        await asyncio.gather(
+            _finish(pending, SHUTDOWN_GRACE), self._stop_deliverer(min(self.delivery_grace, SHUTDOWN_GRACE))
+        )
 
-    async def _stop_deliverer(self) -> None:
-        """The send in flight may finish (within ``delivery_grace``); nothing more is claimed. A row cut
-        off mid-send stays in the outbox and goes out after the restart."""
+    async def _stop_deliverer(self, grace: float) -> None:
+        """The send in flight may finish (within ``grace``); nothing more is claimed. A row cut off
+        mid-send stays in the outbox and goes out after the restart."""
         task, self._delivering = self._delivering, None
         if task is None:
             return
         self._wake_deliverer.set()
-        _, late = await asyncio.wait([task], timeout=self.delivery_grace)
-        for t in late:
-            t.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _finish([task], grace)
+
+
+async def _finish(tasks: Collection[asyncio.Task[Any]], grace: float) -> None:
+    """Let ``tasks`` finish within ``grace`` seconds, then cancel the rest and wait for them to unwind."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=grace)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
 
 
 class SkippedRunsFilter(logging.Filter):

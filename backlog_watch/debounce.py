@@ -1,9 +1,12 @@
 """Evaluation on change, debounced: polls that finish together cause one evaluation, not one each.
 
-A finished poll requests an evaluation. The evaluation waits while other polls are still running, at
-most ``window`` seconds, so ten helpdesks finishing in the same second are evaluated once, on all
-their data; with no other poll running it starts at once (a lone poll pays no latency). Every request
-made before the evaluation starts shares it; one made after starts the next.
+A request starts a run. The run waits while other polls are still running, at most ``window``
+seconds from the request, so ten helpdesks finishing in the same second are evaluated once, on all
+their data. Runs are also a tick apart: one starts no sooner than ``window`` after the previous one
+ended, so helpdesks whose changes trickle in one after another cost one evaluation per tick, not one
+each. A lone request after a quiet spell starts at once (a hook's change pays no latency), and none
+waits more than ``window``. Every request made before the run starts shares it; one made after starts
+the next.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 DEFAULT_WINDOW = 1.0
-"""Seconds an evaluation waits at most for the polls still running."""
+"""Seconds a run waits at most for the polls still running, and the least time between two runs."""
 
 
 class Debouncer(Generic[T]):
@@ -29,6 +32,8 @@ class Debouncer(Generic[T]):
         self.window = window
         self._changed = asyncio.Event()
         self._waiting: asyncio.Task[T] | None = None
+        self._next_tick = float("-inf")
+        """Loop time before which no run starts (``window`` after the previous run ended)."""
         self.runs = 0
         """How many times the action ran: what coalescing saves, for the tests and the curious."""
 
@@ -43,6 +48,8 @@ class Debouncer(Generic[T]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.window
         try:
+            if self._next_tick > loop.time():
+                await asyncio.sleep(min(self._next_tick, deadline) - loop.time())
             while self._busy():
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -55,7 +62,10 @@ class Debouncer(Generic[T]):
         finally:
             self._waiting = None  # from here on, a request may see data this run does not: it needs the next
         self.runs += 1
-        return await self._action()
+        try:
+            return await self._action()
+        finally:
+            self._next_tick = loop.time() + self.window
 
     def cancel(self) -> None:
         """Drop a run still waiting (shutdown); one already evaluating is left to finish."""

@@ -276,6 +276,7 @@ class Alert:
     firing_since: datetime | None = None
     resolved_at: datetime | None = None
     evaluated_at: datetime | None = None
+    """The evaluation that last changed it (one finding it as it was keeps it whole, store row and all)."""
     muted: Muted | None = None
     """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
 

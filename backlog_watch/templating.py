@@ -127,16 +127,19 @@ class TemplateSettings(BaseModel):
     @field_validator("title", "text")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if len(value) > MAX_OUTPUT:
-            raise ValueError(f"is {len(value)} characters long (at most {MAX_OUTPUT})")
-        try:
-            template = _ENV.from_string(value)
-            budgeted(lambda: template.generate(SAMPLE_CONTEXT))
-        except TemplateError as exc:
-            raise ValueError(f"is not a valid template: {exc}") from None
-        return value
+        return None if value is None else check_template(value, SAMPLE_CONTEXT)
+
+
+def check_template(source: str, context: Mapping[str, Any]) -> str:
+    """The template, once it has rendered ``context`` (a sample) within budget; else ValueError saying why."""
+    if len(source) > MAX_OUTPUT:
+        raise ValueError(f"is {len(source)} characters long (at most {MAX_OUTPUT})")
+    try:
+        template = _ENV.from_string(source)
+        budgeted(lambda: template.generate(context))
+    except TemplateError as exc:
+        raise ValueError(f"is not a valid template: {exc}") from None
+    return source
 
 
 def render_template(source: str, context: Mapping[str, Any]) -> str:

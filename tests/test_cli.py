@@ -283,10 +283,10 @@ async def test_demo_refuses_to_clear_a_store_it_did_not_make(tmp_path: Path) -> 
     assert (real / "backlog-watch.db").read_bytes() == b"precious"
 
 
-def test_simulate_offers_every_helpdesk_and_the_slack_stand_in() -> None:
+def test_simulate_offers_every_helpdesk_and_the_stand_ins_of_slack_and_the_receivers() -> None:
     from backlog_watch.cli import build_parser
 
-    for target in ("zendesk", "freshdesk", "jira", "slack"):
+    for target in ("zendesk", "freshdesk", "jira", "slack", "teams", "pagerduty", "jsm", "webhook"):
         assert build_parser().parse_args(["simulate", target, "--port", "0"]).helpdesk == target
     with pytest.raises(SystemExit):
         build_parser().parse_args(["simulate", "servicenow"])

@@ -8,6 +8,7 @@ import asyncio
 import io
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch.app import assemble
@@ -16,7 +17,7 @@ from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-from tests.helpers.config import slack_config
+from tests.helpers.config import console, document, parse, slack, slack_config, threshold, zendesk
 from tests.helpers.daemon import once
 from tests.helpers.waiting import until
 
@@ -39,7 +40,9 @@ async def test_requests_while_polls_run_coalesce_into_one_run() -> None:
     debouncer.request()  # the last poll ends: nothing is running any more
     assert await asyncio.wait_for(shared[0], WAIT) == 1
     assert runs == [1] and debouncer.runs == 1
-    assert await asyncio.wait_for(debouncer.request(), WAIT) == 2  # a later request gets a run of its own
+    later = debouncer.request()
+    assert later is not shared[0]  # a later request gets a run of its own (at the next tick)
+    debouncer.cancel()
 
 
 async def test_a_lone_request_does_not_wait_for_the_window() -> None:
@@ -48,6 +51,22 @@ async def test_a_lone_request_does_not_wait_for_the_window() -> None:
 
     debouncer = Debouncer(action, lambda: False, window=3600)
     assert await asyncio.wait_for(debouncer.request(), WAIT) == "evaluated"
+
+
+async def test_runs_are_a_tick_apart_however_often_requests_come() -> None:
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    async def action() -> None:
+        started.append(loop.time())
+
+    debouncer = Debouncer(action, lambda: False, window=0.2)
+    await asyncio.wait_for(debouncer.request(), WAIT)
+    for _ in range(3):  # changes trickling in one after another
+        await asyncio.wait_for(debouncer.request(), WAIT)
+    assert len(started) == 4
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+    assert all(gap >= 0.2 * 0.99 for gap in gaps), gaps  # one run per tick, not one per request
 
 
 async def test_ten_helpdesks_finishing_together_cause_one_evaluation(
@@ -113,7 +132,8 @@ rules:
             await until(lambda: console.getvalue().count("[WARN]") == 20 and paced)
             assert len(slack_standin.messages("#support")) == 1  # the second one waits for its pace
             evaluations = daemon.evaluations
-            sim_clock.advance(60)
+            zendesk_sim.solve_ticket(sorted(zendesk_sim.open_ids())[0])
+            sim_clock.advance(120)  # past the export's hidden last minute: the next poll stores the change
             assert await asyncio.wait_for(daemon.poll("zendesk"), WAIT)  # a poll, and its evaluation, go on
             assert daemon.evaluations == evaluations + 1
             await asyncio.wait_for(daemon.evaluate(deliver=False), WAIT)  # so does the next scheduled one
@@ -124,6 +144,172 @@ rules:
         queued = parts.store.query("SELECT count(*) FROM outbox WHERE notifier = 'slack'")[0][0]
     assert queued == 19  # nothing lost: what Slack was not told waits for the next start
     assert console.getvalue().count("[WARN]") == 20  # console was told everything once
+
+
+def _polls_and_skips(registry: CollectorRegistry | None, helpdesk: str) -> tuple[float, float]:
+    """(polls done, scheduled polls skipped) as /metrics counts them."""
+    assert registry is not None
+    labels = {"helpdesk": helpdesk}
+    done = registry.get_sample_value("backlog_watch_poll_duration_seconds_count", labels) or 0.0
+    return done, registry.get_sample_value("backlog_watch_polls_skipped_total", labels) or 0.0
+
+
+async def test_in_a_storm_the_scheduled_polls_keep_their_pace_and_sigterm_stops_within_five_seconds(
+    slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """The storm at Slack's real pace (one message a second): meanwhile the scheduler polls and
+    evaluates every second (each run well within that, evaluations blocking the loop included),
+    skipping no run; SIGTERM then ends it all within the 5 s bound, the paced send in flight finished
+    or left queued, nothing lost."""
+    sim_clock.advance(120)
+    storm = 12
+    async with ZendeskSimulator(seed=7, tickets=300, clock=sim_clock, export_rate_limit=100_000) as sim:
+        rules = [threshold(f"r{i:02}", warn_above=1) for i in range(storm)]
+        config = parse(
+            document(
+                db=tmp_path / "bw.db",
+                helpdesks=[zendesk(sim, export_requests_per_minute=100_000)],
+                notifiers=[slack(slack_standin)],
+                notify=["slack"],
+                rules=rules,
+            ),
+            "storm.yaml",
+        )
+        loop = asyncio.get_running_loop()
+        async with assemble(config, clock=sim_clock.now) as parts:
+            daemon = parts.daemon
+            daemon.evaluate_every = 1.0
+            daemon.start({"zendesk": 1.0})
+            try:
+                await until(lambda: len(slack_standin.messages("#support")) >= 2)  # the storm is on, paced
+                polls, skipped = _polls_and_skips(parts.registry, "zendesk")  # the first, full sync may skip one
+                evaluations = daemon.evaluations
+                await until(
+                    lambda: (
+                        _polls_and_skips(parts.registry, "zendesk")[0] >= polls + 4
+                        and daemon.evaluations >= evaluations + 3
+                    )
+                )
+                assert len(slack_standin.messages("#support")) < storm  # all that while, still storming
+                assert _polls_and_skips(parts.registry, "zendesk")[1] == skipped  # none during the storm
+                daemon.request_stop()
+                stopping = loop.time()
+                await daemon.shutdown()
+                took = loop.time() - stopping
+            finally:
+                await daemon.shutdown()
+            sent = len(slack_standin.messages("#support"))
+            queued = parts.store.query("SELECT count(*) FROM outbox WHERE notifier = 'slack'")[0][0]
+    assert took <= 5.0
+    assert sent + queued == storm and queued > 0  # every alert told or waiting for the next start
+
+
+async def test_a_poll_stuck_past_its_interval_is_counted_as_skipped(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """What operators watch for: a skipped scheduled poll is counted in /metrics, per helpdesk."""
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "stuck.yaml",
+    )
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        stuck = asyncio.Event()
+        never = asyncio.Event()
+
+        async def sleep(seconds: float) -> None:  # the retry's backoff never ends
+            stuck.set()
+            await never.wait()
+
+        parts.connectors["zendesk"].sleep = sleep  # type: ignore[attr-defined]
+        zendesk_sim.fail_next(1, 503)
+        daemon.start({"zendesk": 0.1})
+        try:
+            await asyncio.wait_for(stuck.wait(), WAIT)
+            await until(lambda: _polls_and_skips(parts.registry, "zendesk")[1] >= 2)
+            assert daemon.skipped_polls["zendesk"] >= 2
+            assert _polls_and_skips(parts.registry, "zendesk")[0] == 0  # the stuck one never ended
+        finally:
+            await daemon.shutdown()
+
+
+async def test_a_scheduled_poll_does_not_wait_for_the_evaluation_it_asks_for(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """An evaluation held up (here: its lock held) holds up no poll: the scheduler skips none."""
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim, export_requests_per_minute=100_000)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "held.yaml",
+    )
+    zendesk_sim.export_window.limit = 100_000
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        async with daemon._eval_lock:  # the evaluation the first poll asks for cannot run
+            daemon.start({"zendesk": 0.2})
+            try:
+                await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 1)
+                _, skipped = _polls_and_skips(parts.registry, "zendesk")  # the first, full sync may skip one
+                await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 6)
+                assert daemon.evaluations == 0
+                assert _polls_and_skips(parts.registry, "zendesk")[1] == skipped
+            finally:
+                daemon.request_stop()
+        await until(lambda: daemon.evaluations == 1)  # released: the evaluation asked for runs
+        await daemon.shutdown()
+        assert parts.store.load_alerts()
+
+
+async def test_an_idle_poll_asks_for_no_evaluation_and_a_changing_one_does(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "idle.yaml",
+    )
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        assert await daemon.poll("zendesk")  # the first poll stores the backlog
+        assert daemon.evaluations == 1
+        for _ in range(3):
+            sim_clock.advance(60)
+            assert await daemon.poll("zendesk")  # nothing changed at the helpdesk
+        assert daemon.evaluations == 1
+        zendesk_sim.fail_next(1000, 503)
+        parts.connectors["zendesk"].sleep = _no_wait  # type: ignore[attr-defined]
+        assert not await daemon.poll("zendesk")  # an outage begins: helpdesk-down must know
+        assert daemon.evaluations == 2
+        assert not await daemon.poll("zendesk")  # it goes on: the periodic evaluation times it
+        assert daemon.evaluations == 2
+        zendesk_sim.faults.clear()
+        assert await daemon.poll("zendesk")  # it ends
+        assert daemon.evaluations == 3
+        zendesk_sim.solve_ticket(sorted(zendesk_sim.open_ids())[0])
+        sim_clock.advance(120)
+        assert await daemon.poll("zendesk")  # a ticket changed
+        assert daemon.evaluations == 4
+        assert parts.store.poll_status("zendesk").last_success == sim_clock.now()
+
+
+async def _no_wait(seconds: float) -> None:
+    """A retry's backoff, passed at once."""
 
 
 async def test_a_resolved_notice_says_the_value_now_and_how_long_it_fired(

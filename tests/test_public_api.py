@@ -40,6 +40,7 @@ EXPORTED = [
     "PeriodicCheck",
     "Priority",
     "RateLimited",
+    "ReadsTickets",
     "Reason",
     "RepeatGuard",
     "RequestError",

@@ -32,7 +32,7 @@ def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Al
     firing_since = keep.firing_since if keep else None
     if firing_since is None and now - active_since >= finding.hold_for:
         firing_since = now
-    return Alert(
+    alert = Alert(
         fingerprint=finding.fingerprint,
         rule=finding.rule,
         labels=finding.labels,
@@ -47,6 +47,9 @@ def _from_finding(finding: Finding, now: datetime, previous: Alert | None) -> Al
         firing_since=firing_since,
         evaluated_at=now,
     )
+    if keep is not None and replace(alert, evaluated_at=keep.evaluated_at, muted=keep.muted) == keep:
+        return keep  # found as it was: kept whole, so the store has nothing to rewrite
+    return alert
 
 
 def advance(

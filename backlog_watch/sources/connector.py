@@ -84,6 +84,21 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsTickets(Protocol):
+    """A connector that reads named tickets directly, without the lag of its change stream: what a hook
+    naming tickets (a Zendesk trigger's ``{{ticket.id}}``) is answered with."""
+
+    listing_lag: ClassVar[float]
+    """Seconds a change takes to show in ``fetch`` (Zendesk's export hides the last minute, so 61): a
+    hook that names no ticket asks one more poll this long after it. 0: the stream has no lag."""
+
+    async def fetch_ids(self, ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        """The raw records of ``ids`` as the helpdesk has them now, for ``normalize``; a ticket it no
+        longer returns (deleted) is left out, not reported."""
+        ...
+
+
 class ConnectorFactory(Protocol):
     kind: ClassVar[str]
     Settings: ClassVar[type[HelpdeskSettings]]
@@ -105,6 +120,12 @@ class CommitPages(Protocol):
     def cursor(self, helpdesk: str) -> Cursor | None: ...
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: Cursor | None) -> None: ...
+
+
+class CommitTickets(Protocol):
+    """The part of the store a direct read of named tickets needs."""
+
+    def commit_tickets(self, tickets: Sequence[Ticket]) -> None: ...
 
 
 @dataclass
@@ -232,3 +253,16 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
         if page.cursor is not None:
             since = page.cursor
     return result
+
+
+async def read_named(connector: Connector, store: CommitTickets, ids: Sequence[str]) -> SyncResult:
+    """Read the tickets ``ids`` now and store them, the cursor untouched.
+
+    The change stream still brings them (later) in its turn, so nothing is lost or doubled. A ticket the
+    read does not return is left as stored: a deletion is for the stream or the reconciliation to say.
+    """
+    if not isinstance(connector, ReadsTickets):
+        raise TypeError(f"{type(connector).__name__} cannot read tickets by id")
+    tickets, skipped = normalize_page(connector, await connector.fetch_ids(ids))
+    store.commit_tickets(tickets)
+    return SyncResult(connector.settings.name, 1, len(tickets), len(skipped), skipped)

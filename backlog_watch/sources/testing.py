@@ -34,7 +34,7 @@ import pytest_asyncio
 from backlog_watch.errors import AuthError
 from backlog_watch.models import Priority, Status
 from backlog_watch.sim.clock import SimClock
-from backlog_watch.sources.connector import available_connectors, sync
+from backlog_watch.sources.connector import Connector, ReadsTickets, available_connectors, read_named, sync
 from backlog_watch.store.sqlite import SqliteStore
 
 SIM_START = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
@@ -304,3 +304,23 @@ class ConnectorConformance:
         assert result.stored == 1
         rig.assert_store_matches(self.truth(rig.sim))
         assert rig.key(solved) not in {t.id for t in rig.store.tickets([rig.name])}
+
+    async def test_tickets_named_by_id_are_read_now_and_the_cursor_stays(self, rig: Rig) -> None:
+        connector: Connector = rig.connector()
+        if not isinstance(connector, ReadsTickets):
+            pytest.skip(f"{self.kind} does not read tickets by id: its hooks poll")
+        await sync(connector, rig.store)
+        cursor = rig.store.cursor(rig.name)
+        open_ids = sorted(rig.sim.open_ids())
+        created = rig.sim.create_ticket(priority="urgent", tags=["outage"])["id"]
+        rig.sim.update_ticket(open_ids[0], subject="Read at once")
+        rig.sim.delete_ticket(open_ids[1])
+        named = [rig.key(created), rig.key(open_ids[0]), rig.key(open_ids[1])]
+        result = await read_named(connector, rig.store, named)
+        assert result.stored == 2 and result.skipped == 0 and rig.store.cursor(rig.name) == cursor
+        stored, truth = rig.stored(), self.truth(rig.sim)
+        for key in named[:2]:
+            ticket = stored[key]
+            got = Expected(ticket.status, ticket.priority, ticket.created_at, ticket.updated_at, ticket.subject)
+            assert got == truth[key], key
+        assert stored[named[2]].is_open  # a deletion is for the change stream to say, not a hook's read

@@ -52,6 +52,11 @@ class Store(Protocol):
         points past data the store does not have."""
         ...
 
+    def commit_tickets(self, tickets: Sequence[Ticket]) -> None:
+        """Upsert tickets read outside the change stream (a hook named them) in ONE transaction, leaving
+        the cursor as it is: the stream still owes everything after it."""
+        ...
+
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]: ...
 
     def recently_solved(self, since: datetime, helpdesks: Iterable[str]) -> list[Ticket]: ...
@@ -90,7 +95,9 @@ class Store(Protocol):
     def load_alerts(self) -> dict[str, Alert]: ...
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
-        """Replace the alert state; log entries of alerts gone (and with no queued news) go too."""
+        """Make ``alerts`` the alert state, in one transaction, writing only the rows that changed (an
+        evaluation changes few): new and changed ones written, gone ones deleted, the rest left as they
+        are. Log entries of alerts gone (and with no queued news) go too."""
         ...
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:
@@ -145,7 +152,8 @@ class Store(Protocol):
     # -- KPI history -------------------------------------------------------------------------------
 
     def record_kpis(self, now: datetime, values: Mapping[str, Mapping[str, float]]) -> None:
-        """Store ``{scope key: {metric: value}}`` at now, then thin aged rows when it is time."""
+        """Store ``{scope key: {metric: value}}`` at now, in place of each scope's row of the same 5
+        minutes (epoch-aligned buckets), then thin aged rows when it is time."""
         ...
 
     def kpi_rows(self, since: datetime, until: datetime) -> dict[str, list[tuple[float, dict[str, float]]]]:

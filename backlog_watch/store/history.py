@@ -1,4 +1,4 @@
-"""The KPI history: every KPI per helpdesk and per (helpdesk, group), stored at every evaluation.
+"""The KPI history: every KPI per helpdesk and per (helpdesk, group), stored by each evaluation.
 
 Trend and forecast rules, reports and the dashboard's sparklines read it. API:
 
@@ -16,10 +16,12 @@ Trend and forecast rules, reports and the dashboard's sparklines read it. API:
 A scope is a tuple of (label, value) pairs, e.g. ``(("helpdesk", "zendesk"),)`` or
 ``(("group", "Billing"), ("helpdesk", "zendesk"))``; ``scope_key`` sorts it, so order does not matter.
 
-Thinning keeps the store small: every evaluation for 2 days, then the last value of each hour for
-30 days, then the last value of each day for 2 years; older rows are dropped. It runs on write, at
-most once per quarter of an hour (store/sqlite_history.py). One row holds all KPIs of one scope at
-one moment (JSON), so a year of one-minute evaluations over 50 groups stays well under 100k rows.
+Rows follow time, not the evaluation rate: the last value of each 5 minutes for 2 days (an evaluation
+overwrites its scope's row of the current 5 minutes, so evaluating on every change costs no rows), then
+the last value of each hour for 30 days, then the last value of each day for 2 years; older rows are
+dropped. Thinning runs on write, at most once per quarter of an hour (store/sqlite/history.py). One
+row holds all KPIs of one scope at one moment (JSON): a scope has at most 576 + 672 + 700 rows, about
+2,000, whatever the evaluation rate.
 """
 
 from __future__ import annotations

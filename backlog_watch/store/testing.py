@@ -16,6 +16,7 @@ ones. Importing this module needs pytest (a test dependency, not a runtime one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +119,24 @@ class StoreConformance:
         finally:
             reopened.close()
 
+    def test_tickets_a_hook_names_are_stored_and_the_cursor_stays(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        store.commit_page("zendesk", [_ticket("1"), _ticket("2")], "c1")
+        named = _ticket("3", tags=("outage",), group="Billing", sla=Sla(resolution_due=NOW + timedelta(hours=1)))
+        store.commit_tickets([_ticket("2", status=Status.SOLVED, solved_at=NOW), named])
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.cursor("zendesk") == "c1"
+            assert {t.id: t for t in reopened.tickets(["zendesk"])} == {"1": _ticket("1"), "3": named}
+            assert reopened.count_tickets("zendesk") == 3
+            # Written as a page's tickets are: what the store derives from them (tags) is there too.
+            busiest = reopened.read_model().busiest("tag", NOW - timedelta(days=3), NOW)
+            assert busiest == [("outage", 1)]
+        finally:
+            reopened.close()
+
     def test_tickets_round_trip_with_their_sla(self, store: Store) -> None:
         due = NOW + timedelta(hours=2)
         sent = _ticket("7", tags=("vip", "billing"), group="Billing", assignee="ann", sla=Sla(resolution_due=due))
@@ -184,6 +203,26 @@ class StoreConformance:
         store.outbox_drop(queued.id)
         store.record_sent(_entry(second, fp=fp, ts="3.0"))  # no queued news needs the first thread now
         assert store.log_entry(fp, "slack", first) is None
+
+    def test_saving_alerts_writes_the_changes_keeps_the_rest_and_drops_the_gone(
+        self, store: Store, open_store: Callable[[], Store]
+    ) -> None:
+        kept, changed, gone = _alert("backlog-size"), _alert("aging", AlertState.PENDING), _alert("sla")
+        store.save_alerts({a.fingerprint: a for a in (kept, changed, gone)})
+        store.record_sent(_entry(NOW, fp=gone.fingerprint))
+        fired = replace(changed, state=AlertState.FIRING, firing_since=NOW, value=14.0, summary="14 open tickets")
+        new = _alert("unassigned", muted=Muted("inhibited", "by backlog-size"))
+        after = {a.fingerprint: a for a in (kept, fired, new)}
+        store.save_alerts(after)
+        assert store.load_alerts() == after
+        assert store.log_entry(gone.fingerprint, "slack") is None  # its alert went: its log too
+        store.save_alerts(after)  # an evaluation that changed nothing
+        store.close()
+        reopened = open_store()
+        try:
+            assert reopened.load_alerts() == after
+        finally:
+            reopened.close()
 
     def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
         store.record_sent(_entry(NOW, fp="gone"))
@@ -275,6 +314,19 @@ class StoreConformance:
         assert store.kpis_at(NOW - timedelta(hours=3), timedelta(days=1)) == {}
         assert sorted(store.kpi_scopes()) == sorted([a, b])
         assert store.kpi_row_count() == 3
+
+    def test_kpi_history_keeps_one_row_per_scope_per_five_minutes_the_latest(self, store: Store) -> None:
+        a, b = '[["helpdesk","zendesk"]]', '[["helpdesk","jira"]]'
+        bucket = NOW - timedelta(minutes=10)  # NOW is on the hour: a 5-minute bucket starts here
+        for second in range(0, 300, 20):  # an evaluation every 20 s for 5 minutes
+            store.record_kpis(bucket + timedelta(seconds=second), {a: {"open_tickets": float(second)}, b: {"x": 1.0}})
+        store.record_kpis(bucket + timedelta(minutes=5), {a: {"open_tickets": 300.0}})  # the next bucket
+        rows = store.kpi_rows(NOW - timedelta(hours=1), NOW)
+        assert [(at, kpis["open_tickets"]) for at, kpis in rows[a]] == [
+            ((bucket + timedelta(seconds=280)).timestamp(), 280.0),  # the bucket's last record
+            ((bucket + timedelta(minutes=5)).timestamp(), 300.0),
+        ]
+        assert len(rows[b]) == 1 and store.kpi_row_count() == 3
 
     # -- the store itself --------------------------------------------------------------------------
 

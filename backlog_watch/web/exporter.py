@@ -1,11 +1,11 @@
 """/metrics in the Prometheus exposition format (prometheus_client).
 
-Two kinds of series. What the daemon does (poll durations, poll errors, notifications and reports
-sent or failed, hooks received) is counted as it happens, in ``Instruments``. What the store knows
-is read at scrape time by ``StoreCollector``: the backlog KPIs per helpdesk and per group as the last
-evaluation stored them in the history (so a scrape loads no ticket, however large the backlog), the
-last successful poll, the alerts firing and those muted (silenced, inhibited, quiet hours). A scrape
-shows the stored state, even after a restart.
+Two kinds of series. What the daemon does (poll durations, poll errors, polls skipped, evaluations,
+notifications and reports sent or failed, hooks received) is counted as it happens, in
+``Instruments``. What the store knows is read at scrape time by ``StoreCollector``: the backlog KPIs
+per helpdesk and per group as the last evaluation stored them in the history (so a scrape loads no
+ticket, however large the backlog), the last successful poll, the alerts firing and those muted
+(silenced, inhibited, quiet hours). A scrape shows the stored state, even after a restart.
 Each daemon has its own registry: nothing global, so tests and reloads start from clean counters.
 """
 
@@ -42,6 +42,15 @@ class Instruments:
             buckets=POLL_BUCKETS,
         )
         self.poll_errors = PromCounter(f"{PREFIX}_poll_errors", "Polls that failed", ["helpdesk"], registry=registry)
+        self.polls_skipped = PromCounter(
+            f"{PREFIX}_polls_skipped",
+            "Scheduled polls skipped because the previous one still ran",
+            ["helpdesk"],
+            registry=registry,
+        )
+        self.evaluations = PromCounter(
+            f"{PREFIX}_evaluations", "Evaluations run (on change, coalesced per tick, and periodic)", registry=registry
+        )
         self.notifications_sent = PromCounter(
             f"{PREFIX}_notifications_sent", "Notifications delivered", ["notifier"], registry=registry
         )
@@ -54,9 +63,7 @@ class Instruments:
         self.reports_failed = PromCounter(
             f"{PREFIX}_reports_failed", "Reports that failed", ["report", "notifier"], registry=registry
         )
-        self.hooks = PromCounter(
-            f"{PREFIX}_hooks_received", "Webhook calls that asked for a poll", ["helpdesk"], registry=registry
-        )
+        self.hooks = PromCounter(f"{PREFIX}_hooks_received", "Webhook calls accepted", ["helpdesk"], registry=registry)
 
     def polled(self, helpdesk: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(helpdesk).observe(seconds)
@@ -64,6 +71,13 @@ class Instruments:
             self.poll_errors.labels(helpdesk).inc()
         else:
             self.poll_errors.labels(helpdesk)  # the series exists at 0 from the first poll
+        self.polls_skipped.labels(helpdesk)
+
+    def poll_skipped(self, helpdesk: str) -> None:
+        self.polls_skipped.labels(helpdesk).inc()
+
+    def evaluated(self) -> None:
+        self.evaluations.inc()
 
     def delivered(self, sent: Iterable[str], failed: Iterable[str]) -> None:
         for name in sent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,7 +62,8 @@ class WebState:
     clock: Callable[[], datetime]
     registry: CollectorRegistry | None = None
     hook_secret: SecretStr | None = None
-    trigger: Callable[[str], bool] | None = None
+    hooks: Callable[[str, Sequence[str]], dict[str, Any]] | None = None
+    """What a hook does (hooks.Hooks.receive); None: no /hooks route."""
     on_hook: Callable[[str], None] | None = None
     refresh_seconds: int = 15
     access: Access | None = None
@@ -136,10 +137,10 @@ def make_app(state: WebState | None = None) -> web.Application:
     app.router.add_get("/api/backlog", api_backlog)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
-    if state.trigger is not None:
+    if state.hooks is not None:
         app.router.add_post(
             "/hooks/{helpdesk}",
-            hook_handler(state.hook_secret, lambda: set(state.helpdesks), state.trigger, state.on_hook),
+            hook_handler(state.hook_secret, lambda: set(state.helpdesks), state.hooks, state.on_hook),
         )
     return app
 

@@ -108,3 +108,14 @@ def test_send_resolved_false_sends_no_resolved_notice() -> None:
     fired = next(iter(advance({}, [finding()], NOW, ["size"]).values()))
     resolved = next(iter(advance({fired.fingerprint: fired}, [], NOW + MIN, ["size"]).values()))
     assert needs_notify(_entry(fired), resolved, NOW + MIN, repeat_every=MIN, send_resolved=False) is None
+
+
+def test_an_alert_found_as_it_was_is_kept_whole_and_one_that_changed_is_new() -> None:
+    """What lets the store write only the alerts an evaluation changed."""
+    first = advance({}, [finding()], NOW, ["size"])
+    again = advance(first, [finding()], NOW + MIN, ["size"])
+    (fp,) = first
+    assert again[fp] is first[fp] and again[fp].evaluated_at == NOW
+    moved = advance(again, [finding(value=61)], NOW + 2 * MIN, ["size"])
+    assert moved[fp].value == 61 and moved[fp].evaluated_at == NOW + 2 * MIN
+    assert moved[fp].firing_since == NOW  # the same episode

@@ -228,9 +228,8 @@ async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
     import httpx
 
     from backlog_watch.alerting.silences import Matcher, Silences
-    from backlog_watch.app import web_state
+    from backlog_watch.app import daemon_hooks, web_state
     from backlog_watch.models import Priority
-    from backlog_watch.web.hooks import PollTrigger
     from backlog_watch.web.server import WebServer
 
     config = parse_config(MUTED_CONFIG.format(db=tmp_path / "bw.db"), "muted.yaml", env={})
@@ -272,15 +271,15 @@ async def test_muted_alerts_are_logged_once_marked_on_the_board_and_counted(
         assert len(lines) == 3 and all(r.levelname == "INFO" for r in caplog.records if "not notified" in r.message)
         assert any("urgent-backlog" in line and "inhibited by backlog-size (critical" in line for line in lines)
 
-        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        server = WebServer("127.0.0.1", 0, web_state(config, parts, trigger))
+        hooks = daemon_hooks(parts.daemon)
+        server = WebServer("127.0.0.1", 0, web_state(config, parts, hooks))
         url = await server.start()
         try:
             async with httpx.AsyncClient(base_url=url) as client:
                 board = (await client.get("/api/backlog")).json()
                 metrics = (await client.get("/metrics")).text
         finally:
-            await trigger.close()
+            await hooks.close()
             await server.stop()
     shown = {a["rule"]: a["muted"] for a in board["helpdesks"][0]["alerts"]}
     assert shown["backlog-size"] is None

@@ -20,7 +20,7 @@ from backlog_watch.errors import AuthError
 from backlog_watch.models import Priority, Status
 from backlog_watch.sim import SimClock, ZendeskSimulator
 from backlog_watch.sim.generate import SLA_TARGETS, parse_time
-from backlog_watch.sources.connector import sync
+from backlog_watch.sources.connector import read_named, sync
 from backlog_watch.store.sqlite import SqliteStore
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
@@ -270,3 +270,37 @@ async def test_a_ticket_whose_id_is_not_an_integer_is_skipped_not_a_phantom(rig:
     assert result.skipped == 1 and result.stored == 300
     stored = {t.id for t in rig.store.tickets([HELPDESK], open_only=False)}
     assert stored == {str(i) for i in rig.sim.ground_truth()} - {str(served_as)}
+
+
+async def test_tickets_a_hook_names_are_read_at_once_and_stored_with_the_cursor_unchanged(rig: Rig):
+    """The export hides the last minute; show_many does not: a hook's ids are read now, SLAs and names
+    included, and committed without moving the cursor, so the export still brings them in its turn."""
+    connector = rig.connector()
+    await sync(connector, rig.store)
+    cursor = rig.store.cursor(HELPDESK)
+    created = rig.sim.create_ticket(priority="urgent", status="open", subject="Checkout is down")
+    deleted = min(rig.sim.open_ids())
+    rig.sim.delete_ticket(deleted)
+    assert (await sync(connector, rig.store)).stored == 0  # the export cannot show them yet
+    named = [str(created["id"]), str(deleted), "999999", *(str(i) for i in sorted(rig.sim.open_ids())[:120])]
+    start = len(rig.sim.requests)
+
+    result = await read_named(connector, rig.store, named)
+
+    asked = [r for r in rig.requests_since(start) if r.path == "/api/v2/tickets/show_many.json"]
+    assert [len(r.query["ids"].split(",")) for r in asked] == [100, 23] and all(
+        r.query["include"] == "slas" for r in asked
+    )
+    assert not any(r.path == EXPORT for r in rig.requests_since(start))
+    assert result.stored == 121 and result.skipped == 0  # the deleted and the unknown one are simply absent
+    assert rig.store.cursor(HELPDESK) == cursor
+    stored = {t.id: t for t in rig.store.tickets([HELPDESK])}
+    fresh = stored[str(created["id"])]
+    assert fresh.subject == "Checkout is down" and fresh.priority is Priority.URGENT and fresh.status is Status.OPEN
+    assert fresh.sla.earliest_due is not None  # the urgent policy's first reply target, from include=slas
+    assert fresh.group in {"Billing", "Technical", "Onboarding"} and fresh.assignee is not None
+    assert str(deleted) in stored  # a deletion is the export's to say, not a hook's
+    rig.sim.clock.advance(61)
+    await sync(connector, rig.store)
+    assert str(deleted) not in {t.id for t in rig.store.tickets([HELPDESK])}
+    assert_store_is_the_truth(rig)

@@ -25,7 +25,9 @@ from backlog_watch.delivery.notifiers.base import (
 )
 from backlog_watch.errors import ConfigError
 
-BUNDLED = {"console", "email", "slack", "slack_webhook"}
+BUNDLED = {"console", "email", "jsm", "pagerduty", "slack", "slack_webhook", "teams", "webhook"}
+DIGESTS = {"console", "email", "slack_webhook"}
+"""The others thread (Slack), page (PagerDuty, JSM) or feed a machine (webhook, Teams): one message each."""
 PARIS = ZoneInfo("Europe/Paris")
 
 BLOCKS: dict[str, dict[str, Any]] = {
@@ -33,6 +35,10 @@ BLOCKS: dict[str, dict[str, Any]] = {
     "email": {"host": "smtp.acme.com", "from": "bw@acme.com", "to": "lead@acme.com"},
     "slack": {"token": "xoxb-1", "channel": "#support"},
     "slack_webhook": {"url": "https://hooks.slack.com/services/T/B/x"},
+    "teams": {"url": "https://prod-01.westeurope.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=x"},
+    "pagerduty": {"routing_key": "0123456789abcdef0123456789abcdef"},
+    "jsm": {"cloud_id": "abc-123", "email": "ops@acme.com", "api_token": "tok"},
+    "webhook": {"url": "https://hooks.acme.com/backlog", "secret": "s3cret"},
 }
 
 
@@ -56,14 +62,14 @@ def test_each_bundled_notifier_is_built_from_its_own_settings(kind: str) -> None
     notifier = build_notifier(settings, PARIS)
     assert type(notifier) is registered
     assert notifier.name == f"my-{kind}" and notifier.tz == PARIS  # type: ignore[attr-defined]
-    assert isinstance(notifier, DigestNotifier) == (kind != "slack")  # Slack threads instead of digests
+    assert isinstance(notifier, DigestNotifier) == (kind in DIGESTS)
 
 
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
         ("slak", 'unknown notifier type "slak" (did you mean "slack"?)'),
-        ("pager", 'unknown notifier type "pager" (choose from: {registered})'),
+        ("fax", 'unknown notifier type "fax" (choose from: {registered})'),
     ],
 )
 def test_an_unknown_notifier_type_says_did_you_mean_or_lists_the_registered_ones(kind: str, message: str) -> None:

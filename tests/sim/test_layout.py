@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 import backlog_watch.sim as sim
-from backlog_watch.sim import freshdesk, jira, slack, zendesk
+from backlog_watch.sim import freshdesk, jira, jsm, pagerduty, slack, teams, webhook, zendesk
 
 SIM = Path(sim.__file__).parent
-VENDORS = ("zendesk", "freshdesk", "jira", "slack")
+VENDORS = ("zendesk", "freshdesk", "jira", "slack", "teams", "pagerduty", "jsm", "webhook")
 
 
 def test_no_module_prefix_stands_for_a_vendor_package() -> None:
     """``zendesk_api.py`` next to ``zendesk.py`` was a package in disguise: each vendor is a folder now."""
     top = {p.stem for p in SIM.glob("*.py")}
     assert not {name for name in top if name.split("_")[0] in VENDORS}
-    assert top == {"__init__", "activity", "clock", "generate", "server", "vocabulary"}
+    assert top == {"__init__", "activity", "clock", "generate", "receiver", "server", "vocabulary"}
     for vendor in VENDORS:
         assert (SIM / vendor / "__init__.py").is_file()
         assert {p.stem for p in (SIM / vendor).glob("*.py")} >= {"__init__", "serve"}
@@ -31,6 +31,10 @@ def test_no_module_prefix_stands_for_a_vendor_package() -> None:
         (freshdesk, ("FreshdeskSimulator", "serve_freshdesk")),
         (jira, ("JiraSimulator", "serve_jira")),
         (slack, ("SlackStandIn", "SlackCall", "SlackMessage", "serve_slack")),
+        (teams, ("TeamsStandIn", "serve_teams")),
+        (pagerduty, ("PagerDutyStandIn", "serve_pagerduty")),
+        (jsm, ("JsmStandIn", "serve_jsm")),
+        (webhook, ("WebhookStandIn", "serve_webhook")),
     ],
 )
 def test_the_sim_package_reexports_each_vendor_package(package: object, names: tuple[str, ...]) -> None:

@@ -178,3 +178,16 @@ def test_forecast_reads_what_the_daemon_recorded(history: History) -> None:
 def test_history_rules_group_by_what_the_history_keeps(extra: dict[str, Any], reason: str | None) -> None:
     found = RULE.validate_python({**TREND, **extra}).unsupported_reason()
     assert found is None if reason is None else reason in (found or "")
+
+
+def test_evaluations_at_any_rate_leave_at_most_twelve_rows_per_scope_an_hour(history: History) -> None:
+    """The bound: one row per scope per 5 minutes, however often the daemon evaluates (here every 3 s)."""
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    scopes = [ZD, (("group", "Billing"), ("helpdesk", "zendesk")), (("helpdesk", "jira"),)]
+    for tick in range(1200):
+        history.record(start + timedelta(seconds=3 * tick), {scope: {"open_tickets": float(tick)} for scope in scopes})
+    assert history.count() == 12 * len(scopes)
+    raw = history.series("open_tickets", ZD, start, step="raw")
+    assert [v for _, v in raw] == [100.0 * i + 99 for i in range(12)]  # the last value of each 5 minutes
+    assert raw[-1][0] == start + timedelta(seconds=3 * 1199)  # when it was last evaluated
+    assert history.view(start).value_at("open_tickets", ZD, start + timedelta(hours=1)) == 1199.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -163,4 +164,31 @@ def test_alerts_and_log_round_trip_and_the_log_follows_the_alerts(db_path: Path)
     assert store.log_entry("abc", "email") is None
     store.save_alerts({})
     assert store.log_entry("abc", "slack") is None
+    store.close()
+
+
+def test_saving_alerts_writes_only_the_rows_that_changed(db_path: Path) -> None:
+    """An evaluation that changes one alert of fifty writes one row, not fifty (SQLite's own count)."""
+    store = SqliteStore(db_path)
+
+    def written() -> int:
+        return int(store.query("SELECT total_changes()")[0][0])  # rows inserted, updated or deleted so far
+
+    alerts = {
+        f"f{i}": Alert(
+            f"f{i}", "backlog-size", (("helpdesk", f"desk{i}"),), AlertState.FIRING, "warn", 12, 10,
+            "12 open tickets", (ticket(id="7"),), 12, NOW, NOW, evaluated_at=NOW,
+        )
+        for i in range(50)
+    }  # fmt: skip
+    store.save_alerts(alerts)
+    before = written()
+    store.save_alerts(alerts)
+    assert written() == before  # nothing changed: nothing written
+    changed = dict(alerts)
+    changed["f3"] = replace(alerts["f3"], value=13, summary="13 open tickets")
+    del changed["f4"]
+    store.save_alerts(changed)
+    assert written() == before + 2  # one row updated, one deleted
+    assert store.load_alerts() == changed
     store.close()

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from backlog_watch.app import assemble
+from backlog_watch.app import assemble, daemon_hooks
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.errors import StoreError
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
-from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebState, readiness
 from tests.helpers.cli import cli
 from tests.helpers.config import console, console_config_file, document, parse, slack, threshold, zendesk
+from tests.helpers.timers import ManualTimers
 
 
 @pytest.fixture
@@ -173,11 +173,17 @@ async def test_run_on_a_full_disk_says_so_once_is_not_ready_and_loses_nothing(
         assert parts.store.query("SELECT count(*) FROM outbox")[0][0] == 0
 
 
-async def test_a_poll_a_hook_asks_for_reports_a_failing_store_instead_of_raising(
-    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("named", "write"), [((), "commit_page"), (("1",), "commit_tickets")])
+async def test_what_a_hook_asks_for_reports_a_failing_store_instead_of_raising(
+    zendesk_sim: ZendeskSimulator,
+    sim_clock: SimClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    named: tuple[str, ...],
+    write: str,
 ) -> None:
-    """The hook's poll runs as its own task: a store error there is the store-failing alert, not a lost
-    traceback in a task nobody awaits."""
+    """The hook's poll (or read of the tickets it names) runs as its own task: a store error there is
+    the store-failing alert, not a lost traceback in a task nobody awaits."""
     sim_clock.advance(120)
     config = parse(
         document(
@@ -198,8 +204,11 @@ async def test_a_poll_a_hook_asks_for_reports_a_failing_store_instead_of_raising
         def full(*_args: object, **_kwargs: object) -> None:
             raise StoreError("database or disk is full (the disk is full)")
 
-        monkeypatch.setattr(parts.store, "commit_page", full)
-        trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
-        assert trigger.trigger("zendesk") is True
-        await trigger.settled("zendesk")  # raised StoreError here when the hook poll was unguarded
+        monkeypatch.setattr(parts.store, write, full)
+        hooks = daemon_hooks(daemon, ManualTimers())
+        assert hooks.receive("zendesk", named)
+        await hooks.trigger.settled("zendesk")  # raised StoreError here when the hook's work was unguarded
+        await hooks.settled("zendesk")
+        await hooks.close()
+        assert hooks.trigger.polls_started + hooks.reads_started == 1
         assert out.getvalue().count("store-failing") == 1 and "disk is full" in out.getvalue()

@@ -25,7 +25,7 @@ async def test_bearer_token_guards_board_api_and_metrics_but_not_probes_or_hooks
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     config = web_config(zendesk_sim, tmp_path / "bw.db", auth={"bearer": TOKEN})
-    async with serving(config, sim_clock) as (parts, client, trigger):
+    async with serving(config, sim_clock) as (parts, client, hooks):
         await parts.daemon.once()
         for path in ("/", "/api/backlog", "/metrics"):
             denied = await client.get(path)
@@ -37,7 +37,7 @@ async def test_bearer_token_guards_board_api_and_metrics_but_not_probes_or_hooks
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code in (200, 503)
         hook = await client.post("/hooks/zendesk", headers={TOKEN_HEADER: HOOK_SECRET})
-        assert hook.status_code == 202 and trigger.polls_started >= 1
+        assert hook.status_code == 202 and hooks.trigger.polls_started >= 1
         board = (await client.get("/api/backlog", headers=BEARER)).json()
         assert board["helpdesks"][0]["oldest"]["subject"]
 

@@ -42,7 +42,8 @@ def _alert(rule: str, level: str, state: AlertState, muted: Muted | None = None)
 @pytest.fixture(scope="module")
 def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, list[Sample]]]]:
     """The scrape of a store where zendesk polls fine and jira fails, two alerts fire (one silenced)
-    and one is resolved, and the daemon has counted polls, notifications, a report and a hook."""
+    and one is resolved, and the daemon has counted polls (a jira one skipped), two evaluations,
+    notifications, a report and a hook."""
     store = SqliteStore(tmp_path_factory.mktemp("exporter") / "bw.db")
     store.record_poll("zendesk", NOW - timedelta(minutes=2))
     store.record_poll("jira", NOW - timedelta(minutes=2), error="502 Bad Gateway")
@@ -59,6 +60,9 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     instruments.delivered(sent=["console"], failed=["slack"])
     instruments.reports_sent.labels("daily", "email").inc()
     instruments.hooks.labels("zendesk").inc()
+    instruments.poll_skipped("jira")
+    instruments.evaluated()
+    instruments.evaluated()
     text = exposition(registry).decode()
     yield {f.name: (f.type, f.samples) for f in text_string_to_metric_families(text)}
     store.close()
@@ -97,6 +101,8 @@ TABLE: list[tuple[str, str, str, dict[LabelSet, float]]] = [
      {(("reason", "silenced"),): 1, (("reason", "inhibited"),): 0, (("reason", "quiet_hours"),): 0}),
     (f"{PREFIX}_poll_duration_seconds", "histogram", f"{PREFIX}_poll_duration_seconds_count", {ZD: 1, JIRA: 1}),
     (f"{PREFIX}_poll_errors", "counter", f"{PREFIX}_poll_errors_total", {ZD: 0, JIRA: 1}),
+    (f"{PREFIX}_polls_skipped", "counter", f"{PREFIX}_polls_skipped_total", {ZD: 0, JIRA: 1}),
+    (f"{PREFIX}_evaluations", "counter", f"{PREFIX}_evaluations_total", {(): 2}),
     (f"{PREFIX}_notifications_sent", "counter", f"{PREFIX}_notifications_sent_total", {(("notifier", "console"),): 1}),
     (f"{PREFIX}_notifications_failed", "counter", f"{PREFIX}_notifications_failed_total",
      {(("notifier", "slack"),): 1}),

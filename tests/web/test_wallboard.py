@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from backlog_watch.app import assemble, web_state
+from backlog_watch.app import assemble, daemon_hooks, web_state
 from backlog_watch.config.models import Config
 from backlog_watch.sim import FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
-from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer
 from tests.helpers.config import aging, console, document, parse, threshold, web_config
 
@@ -85,15 +84,15 @@ async def serving(config: Config, clock: SimClock) -> AsyncIterator[tuple[str, A
         parts.daemon.notifiers["console"]._stream = io.StringIO()
         for helpdesk in config.helpdesks:
             await parts.daemon.poll(helpdesk.name)
-        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        state = web_state(config, parts, trigger)
+        hooks = daemon_hooks(parts.daemon)
+        state = web_state(config, parts, hooks)
         state.refresh_seconds = 1  # the page refreshes itself every second
         server = WebServer("127.0.0.1", 0, state)
         url = await server.start()
         try:
             yield url, parts
         finally:
-            await trigger.close()
+            await hooks.close()
             await server.stop()
 
 

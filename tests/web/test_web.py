@@ -15,12 +15,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from backlog_watch.app import Parts, assemble, web_state
+from backlog_watch.app import Parts, assemble, daemon_hooks, web_state
 from backlog_watch.config.models import Config
 from backlog_watch.sim import SimClock, ZendeskSimulator
-from backlog_watch.web.hooks import TOKEN_HEADER, PollTrigger
+from backlog_watch.web.hooks import TOKEN_HEADER, Hooks, PollTrigger, Timers
 from backlog_watch.web.server import BOARD_CACHE_SECONDS, BoardCache, WebServer
 from tests.helpers.config import HOOK_SECRET, web_config
+from tests.helpers.timers import ManualTimers
 from tests.helpers.waiting import until
 
 
@@ -36,21 +37,21 @@ class Ticker:
 
 @asynccontextmanager
 async def serving(
-    config: Config, clock: SimClock, board_clock: Ticker | None = None
-) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, PollTrigger]]:
+    config: Config, clock: SimClock, board_clock: Ticker | None = None, timers: Timers | None = None
+) -> AsyncIterator[tuple[Parts, httpx.AsyncClient, Hooks]]:
     async with assemble(config, clock=clock.now) as parts:
         parts.daemon.notifiers["console"]._stream = io.StringIO()  # type: ignore[attr-defined]
-        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        state = web_state(config, parts, trigger)
+        hooks = daemon_hooks(parts.daemon, timers)
+        state = web_state(config, parts, hooks)
         if board_clock is not None:
             state.board_cache = BoardCache(clock=board_clock)
         server = WebServer("127.0.0.1", 0, state)
         url = await server.start()
         try:
             async with httpx.AsyncClient(base_url=url) as client:
-                yield parts, client, trigger
+                yield parts, client, hooks
         finally:
-            await trigger.close()
+            await hooks.close()
             await server.stop()
 
 
@@ -142,34 +143,40 @@ async def test_api_backlog_turns_red_with_a_critical_alert(
     assert zendesk_sim.token not in str(board) and "token" not in str(board)
 
 
-async def test_hook_needs_the_secret_and_polls_now(
+async def test_a_hook_naming_no_ticket_needs_the_secret_polls_now_and_once_more_after_the_export_lag(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)
-    async with serving(web_config(zendesk_sim, tmp_path / "bw.db"), sim_clock) as (parts, client, trigger):
+    timers = ManualTimers()
+    config = web_config(zendesk_sim, tmp_path / "bw.db")
+    async with serving(config, sim_clock, timers=timers) as (parts, client, hooks):
         assert (await client.post("/hooks/zendesk")).status_code == 401
         assert (await client.post("/hooks/zendesk", headers={TOKEN_HEADER: "wrong"})).status_code == 401
         assert (await client.post("/hooks/nope", headers={TOKEN_HEADER: HOOK_SECRET})).status_code == 404
-        response = await client.post(
-            "/hooks/zendesk", json={"ticket": {"id": 1}}, headers={"Authorization": f"Bearer {HOOK_SECRET}"}
-        )
-        assert response.status_code == 202 and response.json()["poll"] == "started"
+        assert timers.waiting == [] and hooks.trigger.polls_started == 0
+        response = await client.post("/hooks/zendesk", headers={"Authorization": f"Bearer {HOOK_SECRET}"})
+        assert response.status_code == 202
+        assert response.json() == {"helpdesk": "zendesk", "poll": "started", "follow_up_seconds": 61.0}
         await until(lambda: parts.store.poll_status("zendesk").last_success is not None, what="the hook's poll")
         assert parts.store.poll_status("zendesk").last_success == sim_clock.now()
         assert parts.store.count_tickets("zendesk") > 0
         found = samples((await client.get("/metrics")).text)
         assert found[("backlog_watch_hooks_received_total", (("helpdesk", "zendesk"),))] == 1
-        assert trigger.polls_started == 1
+        assert hooks.trigger.polls_started == 1 and timers.waiting == [61.0]
+        sim_clock.advance(61)
+        timers.advance(61)
+        await until(lambda: parts.store.poll_status("zendesk").last_success == sim_clock.now(), what="the follow-up")
+        assert hooks.trigger.polls_started == 2 and hooks.follow_ups_started == 1 and timers.waiting == []
 
 
 async def test_hooks_are_off_without_a_secret(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     config = web_config(zendesk_sim, tmp_path / "bw.db", hook_secret=None)
-    async with serving(config, sim_clock) as (_, client, trigger):
+    async with serving(config, sim_clock) as (_, client, hooks):
         response = await client.post("/hooks/zendesk", headers={TOKEN_HEADER: HOOK_SECRET})
         assert response.status_code == 404 and "disabled" in response.json()["error"]
-        assert trigger.polls_started == 0
+        assert hooks.trigger.polls_started == 0
 
 
 async def test_a_burst_of_hooks_is_one_poll_then_at_most_one_more() -> None:

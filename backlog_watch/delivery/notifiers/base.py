@@ -19,7 +19,9 @@ The built notifier (``Notifier``) has a ``name`` and ``async send(notification) 
 raises ``NotifyError(retryable=..., retry_after=...)`` when it cannot deliver: the outbox retries a
 retryable one (after ``retry_after`` seconds when the service said so), and never sleeps itself, so a
 notifier must not retry on its own. Optional: ``async send_digest(notifications)`` (what quiet hours
-held back, sent as one message), ``async send_report(prepared)`` (scheduled reports), ``async close()``.
+held back, sent as one message), ``async send_report(prepared)`` (scheduled reports), ``async close()``,
+``async acknowledge(alert, by=...)`` (``AcknowledgingNotifier``: a service with its own acknowledged
+state, PagerDuty and JSM Operations, told when someone acknowledges the alert elsewhere).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from backlog_watch.sources.settings import is_loopback
 
 if TYPE_CHECKING:
     from backlog_watch.delivery.dedup import Delivery, Notification
+    from backlog_watch.models import Alert
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AcknowledgingNotifier",
     "NAME_PATTERN",
     "DigestNotifier",
     "Notifier",
@@ -79,6 +83,18 @@ class DigestNotifier(Notifier, Protocol):
     """A notifier that can send what quiet hours held back as one message."""
 
     async def send_digest(self, notifications: Sequence[Notification]) -> None: ...
+
+
+@runtime_checkable
+class AcknowledgingNotifier(Notifier, Protocol):
+    """A notifier whose service keeps its own acknowledged state (a PagerDuty incident, a JSM alert).
+
+    Nothing in the pipeline calls ``acknowledge`` yet: the acknowledgement itself (a Slack button,
+    issue 15's interactive half) will, for every such notifier the alert was sent to."""
+
+    async def acknowledge(self, alert: Alert, *, by: str) -> None:
+        """Mark this alert's episode acknowledged by ``by``; raise NotifyError like ``send``."""
+        ...
 
 
 class NotifierType(Protocol):

@@ -1,8 +1,10 @@
 """The SQL of the KPI history table, each function run inside the caller's transaction or lock.
 
-One row holds all KPIs of one scope at one moment (JSON). Thinning keeps the table small: every
-evaluation for 2 days, then the last value of each hour for 30 days, then the last value of each day
-for 2 years; older rows are dropped. It runs on write, at most once per quarter of an hour.
+One row holds all KPIs of one scope at one moment (JSON). Rows are bounded by time, not by how often
+the daemon evaluates: the newest tier keeps one row per scope per ``RECENT_BUCKET`` (5 minutes), a
+record overwriting the scope's row of its bucket, for 2 days; then the last row of each hour for 30
+days, then of each day for 2 years; older rows are dropped. Thinning runs on write, at most once per
+quarter of an hour.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+RECENT_BUCKET = 300
+"""Seconds of the newest tier's buckets: at most 12 rows per scope per hour at any evaluation rate, and
+still the resolution the hourly tier, value_at and the forecasts read (an hour or a day)."""
 TIERS: tuple[tuple[timedelta, timedelta, int], ...] = (
     (timedelta(days=2), timedelta(days=30), 3600),
     (timedelta(days=30), timedelta(days=730), 86400),
@@ -26,8 +31,14 @@ KpiRows = dict[str, list[tuple[float, dict[str, float]]]]
 
 
 def record(db: sqlite3.Connection, now: datetime, values: Mapping[str, Mapping[str, float]]) -> None:
+    """Each scope's row at now, in place of its row of the same recent bucket."""
     at = now.timestamp()
     last = db.execute("SELECT max(at) FROM history").fetchone()[0]
+    bucket = at - at % RECENT_BUCKET
+    db.executemany(
+        "DELETE FROM history WHERE at >= ? AND at < ? AND scope = ?",
+        [(bucket, bucket + RECENT_BUCKET, key) for key in values],
+    )
     db.executemany(
         "INSERT INTO history (scope, at, kpis) VALUES (?, ?, ?)",
         [(key, at, json.dumps(dict(kpi))) for key, kpi in values.items()],

@@ -9,6 +9,7 @@ silences and history SQL is in queues.py and history.py beside this module.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,13 @@ from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
+
+
+def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
+    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
+    db.executemany(
+        "INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [ticket_row(t) for t in tickets]
+    )
 
 
 def copy_file(source: Path, copy: Path) -> None:
@@ -153,13 +161,17 @@ class SqliteStore:
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
         """Upsert the tickets and advance the cursor, atomically."""
-        rows = [ticket_row(t) for t in tickets]
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            _write_tickets(db, tickets)
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
                 (helpdesk, cursor, datetime.now(UTC).timestamp()),
             )
+
+    def commit_tickets(self, tickets: Sequence[Ticket]) -> None:
+        """Upsert the tickets in one transaction; the cursor stays where it is."""
+        with self._transaction() as db:
+            _write_tickets(db, tickets)
 
     def tickets(self, helpdesks: Iterable[str] | None = None, *, open_only: bool = True) -> list[Ticket]:
         sql = "SELECT * FROM tickets"
@@ -255,12 +267,20 @@ class SqliteStore:
         return {a.fingerprint: a for a in alerts}
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
-        """Replace the alert state with ``alerts`` (what advance() returned)."""
+        """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
+        changed rows, the gone ones deleted, in one transaction. Most evaluations change few alerts, so
+        most rows are only compared, never rewritten."""
+        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()]
         with self._transaction() as db:
-            db.execute("DELETE FROM alerts")
+            db.execute(
+                "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(alerts)),),
+            )
             db.executemany(
-                "INSERT INTO alerts VALUES (?,?,?,?)",
-                [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()],
+                "INSERT INTO alerts VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE"
+                " SET rule = excluded.rule, state = excluded.state, body = excluded.body"
+                " WHERE body IS NOT excluded.body",
+                rows,
             )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
             db.execute(
