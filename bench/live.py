@@ -168,6 +168,10 @@ class Daemon:
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 
+    def skipped(self) -> int:
+        """Scheduled polls skipped so far, as /metrics counts them (0 from a daemon without the counter)."""
+        return int(sum(self.metrics().get("backlog_watch_polls_skipped_total", {}).values()))
+
     def skip_warnings(self) -> int:
         """The scheduler's "maximum number of running instances reached" lines (the daemon logs the first
         of each episode only: a lower bound of the skipped runs)."""

@@ -4,8 +4,9 @@ One Zendesk simulator and the Slack stand-in, each in a process of its own (harn
 ``backlog-watch run`` polling every ``--poll-every`` seconds with one threshold rule grouped by tag:
 300 open tickets with a tag each make 300 alerts in the first evaluation, i.e. 300 messages to one
 channel, five minutes of sending at Slack's pace. Once the first message is in Slack, for ``--window``
-seconds: the polls the daemon finished (/metrics) against the ones its schedule asked for, and the
-scheduler's "maximum number of running instances reached" warnings (skipped = the larger shortfall);
+seconds: the polls the daemon finished (/metrics) against the ones its schedule asked for, the
+scheduler's "maximum number of running instances reached" warnings and the daemon's skipped-polls
+counter (skipped = the largest);
 then SIGTERM, mid-storm, and the seconds until the process is gone.
 
 Must reach: 0 polls skipped while the storm is delivered; SIGTERM to exit within 5 s.
@@ -69,15 +70,17 @@ def main() -> None:
         setup = config(zendesk.helpdesks[0], slack.slack, args.alerts, args.poll_every)
         with Daemon(setup, Path(folder)) as daemon:
             stormed = wait_for(lambda: messages() > 0, 120)
-            polls, warnings, sent = sum(daemon.polls().values()), daemon.skip_warnings(), messages()
+            polls, warnings, counted = sum(daemon.polls().values()), daemon.skip_warnings(), daemon.skipped()
+            sent = messages()
             time.sleep(args.window)
             polled = sum(daemon.polls().values()) - polls
             warnings = daemon.skip_warnings() - warnings
+            counted = daemon.skipped() - counted
             sent = messages() - sent
             exit_seconds = daemon.stop()
             exit_code = daemon.exit_code
     expected = math.floor(args.window / args.poll_every)
-    skipped = max(expected - polled, warnings, 0)
+    skipped = max(expected - polled, warnings, counted, 0)
     exit_ok = exit_seconds is not None and exit_seconds <= EXIT_WITHIN and exit_code == 0
     print(f"storm: {args.alerts} alerts to one channel; the first message {'arrived' if stormed else 'never came'}")
     print(f"  during {args.window:g}s of storm: {sent} messages sent, {polled} polls of {expected} scheduled")
@@ -97,6 +100,7 @@ def main() -> None:
             "messages_in_window": sent,
             "polls": polled,
             "skip_warnings": warnings,
+            "skipped_counter": counted,
             "exit_s": None if exit_seconds is None else round(exit_seconds, 2),
             "exit_code": exit_code,
         },
