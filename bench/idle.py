@@ -15,8 +15,8 @@ share of a core at 2m is then (CPU per poll x N) / 120 s, which holds whether or
 per-poll cost that does not grow with N (linear total); history rows per scope bounded by time
 buckets, whatever the poll rate: at most one per ``HISTORY_BUCKET`` seconds touched by the window (a
 short window cannot show an hourly rate, but it shows whether rows follow evaluations or the clock).
-An N is not run once a smaller one did not fit (the cost only grows with N), to keep `make bench`
-within its time.
+An N is not run once a smaller one did not fit (the cost only grows with N), nor when its expected
+time (the last N's, scaled) would pass ``--budget``: `make bench` keeps its time on a loaded machine.
 
 Usage: python bench/idle.py [--n 100 250 500] [--tickets 300] [--poll-every 30] [--quick]
 """
@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 250, 500], help="helpdesk counts")
     parser.add_argument("--tickets", type=int, default=300, help="tickets per helpdesk")
     parser.add_argument("--poll-every", type=float, default=30.0, help="seconds (evaluate_every is half)")
-    parser.add_argument("--warmup-timeout", type=float, default=150.0, help="seconds for the first two rounds")
+    parser.add_argument("--warmup-timeout", type=float, default=150.0, help="seconds for the cold syncs")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds: an N expected to pass it is not run")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5 and 10 helpdesks, 10 s cycles")
     args = parser.parse_args()
     if args.quick:
@@ -120,9 +121,14 @@ def main() -> None:
     heads = ("warm-up", "polls", "skipped", "CPU ms/poll", "core@run", "core@2m", "history", "exit")
     print(f"{'N':>5} " + " ".join(f"{head:>{max(len(head), 7)}}" for head in heads))
     results = []
+    started = time.monotonic()
     for count in args.n:
         if results and not fit(results[-1]):
             print(f"{count:>5} not run: {results[-1]['n']} helpdesks already do not fit (the cost grows with N)")
+            continue
+        expected = results[-1]["total_s"] * count / results[-1]["n"] if results else 0.0
+        if time.monotonic() - started + expected > args.budget:
+            print(f"{count:>5} not run: about {expected:.0f}s more would pass the {args.budget:g}s budget")
             continue
         found = measure(count, args.tickets, args.poll_every, args.warmup_timeout)
         results.append(found)
