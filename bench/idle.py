@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from harness import Simulators
 from live import Daemon, contract, report, wait_for
 
@@ -130,7 +131,11 @@ def main() -> None:
         if time.monotonic() - started + expected > args.budget:
             print(f"{count:>5} not run: about {expected:.0f}s more would pass the {args.budget:g}s budget")
             continue
-        found = measure(count, args.tickets, args.poll_every, args.warmup_timeout)
+        try:
+            found = measure(count, args.tickets, args.poll_every, args.warmup_timeout)
+        except httpx.TimeoutException:
+            print(f"{count:>5} no figure: the daemon left /metrics unanswered for 5 minutes")
+            break
         results.append(found)
         print(
             f"{count:>5} {found['warmup_s']:>7.0f}s {found['polls']:>6} {found['skipped']:>7}"
@@ -139,6 +144,9 @@ def main() -> None:
             f" {'killed' if found['exit_s'] is None else format(found['exit_s'], '.1f') + 's':>7}",
             flush=True,
         )
+    if not results:
+        report("idle", {"idle": ("no figure (no answer from the daemon)", False)}, {"runs": []})
+        return
     fitting = [r["n"] for r in results if fit(r)]
     growth = results[-1]["cpu_ms_per_poll"] / results[0]["cpu_ms_per_poll"] if results[0]["polls"] else math.inf
     bounded = all(0 < r["history_rows"] <= r["history_buckets"] for r in results)
