@@ -29,12 +29,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-# The benches (ratios within a run are the figures); about ten minutes on a loaded 2-core machine.
+# Every bench (bench/run.py), then one table of issue 12's figures; under 15 minutes on a loaded 2-core
+# machine. `make bench BENCH_FLAGS=--quick` is a smoke run; BENCH_FLAGS="--only idle,storm" picks benches.
 bench: $(STAMP)
-	$(PY) bench/sync.py
-	$(PY) bench/evaluate.py --stored 300000
-	$(PY) bench/web.py
-	$(PY) bench/store.py
+	$(PY) bench/run.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data

@@ -3,6 +3,8 @@
 ``python bench/harness.py --kind zendesk --count 500 --tickets 300`` starts ``count`` simulators on
 ephemeral loopback ports and prints one JSON line: ``{"control": url, "helpdesks": [settings...]}``
 (each entry a helpdesk block ready for a config). It serves until stdin closes or SIGTERM.
+``--kind slack`` serves one Slack stand-in instead: its line gives ``"slack": {"api_url", "token"}``
+(``Simulators.slack``), and the control URL reads it (``messages``, ``calls_to``) or fails it.
 The control URL takes ``POST {"sim": i, "op": name, "args": [...], "kwargs": {...}}`` and calls that
 simulator's method (only those in ``OPERATIONS``), answering its result as JSON: benches change
 tickets, advance the clock, or read the truth (``open_ids``) across the process boundary.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import subprocess
@@ -25,8 +28,9 @@ from typing import Any, Self
 
 import httpx
 from aiohttp import web
+from live import cpu_seconds
 
-from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
+from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, SlackStandIn, ZendeskSimulator
 
 UNLIMITED = 10**9
 FACTORIES: dict[str, tuple[Callable[..., Any], dict[str, int]]] = {
@@ -36,6 +40,7 @@ FACTORIES: dict[str, tuple[Callable[..., Any], dict[str, int]]] = {
 }
 OPERATIONS = frozenset(
     {"create_ticket", "update_ticket", "solve_ticket", "delete_ticket", "open_ids", "evolve", "advance"}
+    | {"messages", "calls_to", "fail_next", "rate_limit_next"}  # the Slack stand-in's
 )
 
 
@@ -58,7 +63,9 @@ class Simulators:
         self.command += ["--quiet"] * quiet
         self.process: subprocess.Popen[str] | None = None
         self.helpdesks: list[dict[str, Any]] = []
+        self.slack: dict[str, str] = {}
         self.control = ""
+        self.client = httpx.Client(timeout=60)  # one connection: a client per call costs ~0.1 s (its SSL context)
 
     def __enter__(self) -> Self:
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -68,9 +75,11 @@ class Simulators:
             raise RuntimeError(f"the simulators did not start: {' '.join(self.command)}")
         ready = json.loads(line)
         self.helpdesks, self.control = ready["helpdesks"], ready["control"]
+        self.slack = ready.get("slack", {})
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.client.close()
         if self.process is not None:
             assert self.process.stdin is not None
             self.process.stdin.close()
@@ -79,28 +88,36 @@ class Simulators:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            assert self.process.stdout is not None
+            self.process.stdout.close()
 
     def call(self, sim: int, op: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simulator's method in the child process (see OPERATIONS)."""
-        response = httpx.post(self.control, json={"sim": sim, "op": op, "args": args, "kwargs": kwargs}, timeout=60)
+        response = self.client.post(self.control, json={"sim": sim, "op": op, "args": args, "kwargs": kwargs})
         response.raise_for_status()
         return response.json()["result"]
 
     def cpu_seconds(self) -> float:
         """CPU time the simulators' process has used (user + system), from /proc."""
         assert self.process is not None
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
+        return cpu_seconds(self.process.pid)
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    return value if isinstance(value, (dict, list, str, int, float, bool, type(None))) else str(value)
+    """json.dumps's ``default``: sets sorted, dataclasses (Slack messages and calls) as dicts, else str."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
 
 
-async def serve(arguments: argparse.Namespace) -> None:
+async def start_simulators(arguments: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+    """The simulators (or the Slack stand-in) serving, and what the ready line says about them."""
+    if arguments.kind == "slack":
+        standin = SlackStandIn()
+        await standin.start()
+        return [standin], {"helpdesks": [], "slack": {"api_url": standin.api_url, "token": standin.token}}
     factory, unlimited = FACTORIES[arguments.kind]
     sims: list[Any] = []
     for i in range(arguments.count):
@@ -111,6 +128,12 @@ async def serve(arguments: argparse.Namespace) -> None:
         sim.clock.advance(120)  # the export hides the last minute: start with every ticket exportable
         await sim.start()
         sims.append(sim)
+    names = [f"{arguments.kind}-{i}" for i in range(len(sims))]
+    return sims, {"helpdesks": [sim.settings(name) for sim, name in zip(sims, names, strict=True)]}
+
+
+async def serve(arguments: argparse.Namespace) -> None:
+    sims, described = await start_simulators(arguments)
 
     async def control(request: web.Request) -> web.Response:
         body = await request.json()
@@ -119,7 +142,7 @@ async def serve(arguments: argparse.Namespace) -> None:
         sim = sims[int(body["sim"])]
         target = sim.clock if body["op"] == "advance" else sim
         result = getattr(target, body["op"])(*body.get("args", ()), **body.get("kwargs", {}))
-        return web.json_response({"result": _jsonable(result)})
+        return web.json_response({"result": result}, dumps=lambda data: json.dumps(data, default=_jsonable))
 
     app = web.Application()
     app.router.add_post("/control", control)
@@ -128,9 +151,7 @@ async def serve(arguments: argparse.Namespace) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    names = [f"{arguments.kind}-{i}" for i in range(len(sims))]
-    helpdesks = [sim.settings(name) for sim, name in zip(sims, names, strict=True)]
-    print(json.dumps({"control": f"http://127.0.0.1:{port}/control", "helpdesks": helpdesks}), flush=True)
+    print(json.dumps({"control": f"http://127.0.0.1:{port}/control", **described}), flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,7 +165,7 @@ async def serve(arguments: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--kind", choices=sorted(FACTORIES), default="zendesk")
+    parser.add_argument("--kind", choices=[*sorted(FACTORIES), "slack"], default="zendesk")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--tickets", type=int, default=300)
     parser.add_argument("--seed", type=int, default=11)

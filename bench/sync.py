@@ -44,6 +44,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from harness import Simulators  # noqa: E402
+from live import report  # noqa: E402
 
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator  # noqa: E402
 from backlog_watch.sources.connector import available_connectors, sync  # noqa: E402
@@ -240,6 +241,25 @@ def print_kind(kind: str, row: dict[str, float]) -> None:
     )
 
 
+def table_rows(found: dict[str, dict[str, float]]) -> dict[str, tuple[str, bool | None]]:
+    """The rows of ``make bench``'s table: ours against bare (the slower of wall and CPU is the figure),
+    and against the libraries (zenpy by wall, jira by CPU, as the issue measured them)."""
+    rows: dict[str, tuple[str, bool | None]] = {}
+    bare = [
+        (kind, min(row["once_vs_bare_wall"], row["once_vs_bare_cpu"]), row["goal_vs_bare"])
+        for kind, row in found.items()
+    ]
+    if bare:
+        words = ", ".join(f"{kind} {ratio:.2f}x" for kind, ratio, _ in bare)
+        rows["sync"] = (words, all(ratio >= goal for _, ratio, goal in bare))
+    rivals = [(kind, row) for kind, row in found.items() if "once_vs_rival_wall" in row]
+    if rivals:
+        measured = [(kind, row[f"once_vs_rival_{RIVALS[kind][2]}"], RIVALS[kind]) for kind, row in rivals]
+        words = " / ".join(f"{name} {ratio:.2f}x by {measure}" for _, ratio, (name, _, measure) in measured)
+        rows["sync-libraries"] = (words, all(ratio >= times for _, ratio, (_, times, _) in measured))
+    return rows
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -249,4 +269,5 @@ if __name__ == "__main__":
     parser.add_argument("--no-rivals", action="store_true", help="skip zenpy and jira (no .bench-venv)")
     arguments = parser.parse_args()
     kinds = tuple(k for k in arguments.only.split(",") if k)
-    figures(kinds, quick=arguments.quick, rounds=arguments.rounds, rivals=not arguments.no_rivals)
+    found = figures(kinds, quick=arguments.quick, rounds=arguments.rounds, rivals=not arguments.no_rivals)
+    report("sync", table_rows(found), {"kinds": found})

@@ -30,6 +30,8 @@ from backlog_watch.web import wallboard
 from backlog_watch.web.exporter import exposition, make_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.factories, from a checkout
+from live import report  # noqa: E402
+
 from tests.factories import NOW, ticket  # noqa: E402
 
 
@@ -77,6 +79,13 @@ def main() -> None:
     print(f"{args.tickets} tickets; one evaluation (snapshot + KPIs + history): {evaluation:.2f}s")
     for name, seconds in figures.items():
         print(f"  {name:<14} {seconds:7.3f}s  ({seconds / evaluation:.2f} x an evaluation)")
+    ratios = {name: round(seconds / evaluation, 2) for name, seconds in figures.items()}
+    shown = ", ".join(f"{name} {ratio:g}x" for name, ratio in ratios.items())
+    report(
+        "web",
+        {"web": (f"{shown} an evaluation", None)},
+        {"tickets": args.tickets, "evaluation_s": round(evaluation, 3), "of_an_evaluation": ratios},
+    )
 
 
 if __name__ == "__main__":
