@@ -279,6 +279,8 @@ class Alert:
     """The evaluation that last changed it (one finding it as it was keeps it whole, store row and all)."""
     muted: Muted | None = None
     """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
+    kept_firing_since: datetime | None = None
+    """When its condition stopped holding while the rule's ``keep_firing_for`` keeps it firing."""
 
     @property
     def label_map(self) -> dict[str, str]:

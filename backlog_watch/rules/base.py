@@ -182,6 +182,8 @@ class RuleBase(BaseModel):
     repeat_every: Interval | None = None
     send_resolved: bool | None = None
     for_: Duration = Field(default=timedelta(0), alias="for")
+    keep_firing_for: Duration = timedelta(0)
+    """A firing alert resolves only once its condition has been false this long: no flapping."""
     business_hours: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     escalate: tuple[EscalationStep, ...] | None = None
