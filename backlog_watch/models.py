@@ -204,8 +204,8 @@ Level = Literal["warn", "critical"]
 LEVEL_RANK = {"warn": 1, "critical": 2}
 
 Labels = tuple[tuple[str, str], ...]
-MuteReason = Literal["silenced", "inhibited", "quiet_hours"]
-MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours")
+MuteReason = Literal["silenced", "inhibited", "quiet_hours", "time_interval"]
+MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours", "time_interval")
 
 
 def labels_of(mapping: Mapping[str, str]) -> Labels:
