@@ -11,6 +11,7 @@ rule they mute its alerts meanwhile. ``except_levels`` lets those levels through
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -155,8 +156,7 @@ def _within(value: int, ranges: Iterable[str], names: tuple[str, ...], low: int,
 
 def _day_of_month(local: datetime, ranges: Iterable[str]) -> bool:
     """Negative days count from the month's end (-1: its last day), as in Alertmanager."""
-    following = local.replace(day=28).toordinal() + 4
-    length = 32 - datetime.fromordinal(following).day
+    length = monthrange(local.year, local.month)[1]
     for text in ranges:
         start, end = _bounds(text, (), 1, 31, _DAY, "")
         start, end = (length + 1 + d if d < 0 else d for d in (start, end))

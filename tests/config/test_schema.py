@@ -95,6 +95,7 @@ def test_every_shipped_config_validates_and_names_the_schema(
     assert text.startswith(MODELINE) == (path != CONTRACT)
 
 
+WEEKEND = "time_intervals:\n  - name: weekend\n    time_intervals:\n      - {}: [saturday, sunday]\n"
 NO_HELPDESKS = BASE.split("helpdesks:")[0] + "notifiers:" + BASE.split("notifiers:")[1]
 
 # (what, config text, what the loader says: None when it accepts, else a fragment of its message)
@@ -122,12 +123,16 @@ VARIANTS: list[tuple[str, str, str | None]] = [
     ("per_page above the maximum", edit("email: ops@acme.com", "email: ops@acme.com\n    per_page: 5000"), "per_page"),
     ("group_by an unknown label", edit("older_than: 7d", "older_than: 7d\n    group_by: team"), "group_by"),
     ("send_resolved not a boolean", edit("repeat_every: 4h", "send_resolved: maybe"), "send_resolved"),
+    ("a time interval", BASE + WEEKEND.format("weekdays"), None),
+    ("unknown time interval key", BASE + WEEKEND.format("weekday"), "unknown key"),
+    ("keep_firing_for not a duration", edit("older_than: 7d", "older_than: 7d\n    keep_firing_for: soon"), "duration"),
 ]
 
 # What no JSON Schema can see: names that refer to other sections, and the environment. `check` alone.
 CHECK_ONLY: list[tuple[str, str, str]] = [
     ("notify names no notifier", edit("notify: support-slack", "notify: support-slak"), "unknown notifier"),
     ("two rules of one name", edit("name: aging-tickets", "name: backlog-size"), "backlog-size"),
+    ("a misspelt weekday", BASE + WEEKEND.format("weekdays").replace("saturday", "saturdya"), "weekday"),
     ("unset variable", edit("${ZENDESK_API_TOKEN}", "${ZENDESK_TOKEN}"), "is not set"),
 ]
 
