@@ -33,7 +33,7 @@ from backlog_watch.rules.base import RuleBase
 from backlog_watch.sources.connector import ENTRY_POINT_GROUP as CONNECTORS
 from backlog_watch.sources.settings import HelpdeskSettings
 
-__all__ = ["DISTRIBUTION", "SCHEMA_FILE", "config_schema", "schema_text"]
+__all__ = ["DISTRIBUTION", "SCHEMA_FILE", "block_classes", "config_schema", "schema_text"]
 
 DISTRIBUTION = "backlog-watch"
 SCHEMA_FILE = "config/backlog-watch.schema.json"
