@@ -1,5 +1,5 @@
 """The command line: init | check | once [--dry-run] | run | alerts | report | healthcheck |
-silence add|list|expire | store migrate | simulate | demo.
+silence add|list|expire | store migrate | schema | simulate | demo.
 
 ``--config`` goes before or after the command (``$BACKLOG_WATCH_CONFIG`` otherwise); every command's
 ``--help`` describes it and shows its defaults.
@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     _alerts_parser(commands)
     _silence_parser(commands)
     add_store_parser(commands)
+    schema = commands.add_parser(
+        "schema", help="print the config's JSON Schema (for editors: yaml-language-server, and CI linters)"
+    )
+    schema.add_argument(
+        "--bundled-only",
+        action="store_true",
+        help="only the helpdesk, notifier and rule types this package ships, not installed plugins' "
+        "(what config/backlog-watch.schema.json holds)",
+    )
 
     demo = commands.add_parser("demo", help="simulators + daemon + console alerts, all on this machine")
     demo.add_argument("--data", default="demo-data", help="folder for the demo's SQLite store")
@@ -469,6 +478,11 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_silence(args, out)
     if args.command == "store":
         return cmd_store(args, out)
+    if args.command == "schema":
+        from backlog_watch.config.schema import schema_text
+
+        out.write(schema_text(args.bundled_only))
+        return EXIT_OK
     if args.command == "simulate":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))

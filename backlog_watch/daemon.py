@@ -270,7 +270,8 @@ class Daemon:
             findings, readings = measure_rules(self.rules, snapshot, now, previous)
             findings += self.policy.findings(statuses, now)
             rules = self.all_rules
-            alerts = advance(previous, findings, now, list(rules), readings)
+            keep = {name: rule.keep_firing_for for name, rule in rules.items()}
+            alerts = advance(previous, findings, now, list(rules), readings, keep)
             data_as_of = {s.helpdesk: s.last_success for s in statuses}
             alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
             acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)

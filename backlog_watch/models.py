@@ -315,8 +315,8 @@ Level = Literal["warn", "critical"]
 LEVEL_RANK = {"warn": 1, "critical": 2}
 
 Labels = tuple[tuple[str, str], ...]
-MuteReason = Literal["silenced", "inhibited", "quiet_hours"]
-MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours")
+MuteReason = Literal["silenced", "inhibited", "quiet_hours", "time_interval"]
+MUTE_REASONS: tuple[MuteReason, ...] = ("silenced", "inhibited", "quiet_hours", "time_interval")
 
 
 def labels_of(mapping: Mapping[str, str]) -> Labels:
@@ -390,6 +390,8 @@ class Alert:
     """The evaluation that last changed it (one finding it as it was keeps it whole, store row and all)."""
     muted: Muted | None = None
     """Set by the delivery policy at each evaluation (policy.py); None while it is notified."""
+    kept_firing_since: datetime | None = None
+    """When its condition stopped holding while the rule's ``keep_firing_for`` keeps it firing."""
 
     @property
     def label_map(self) -> dict[str, str]:

@@ -12,9 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from backlog_watch.app import assemble, web_state
+from backlog_watch.app import assemble, daemon_hooks, web_state
 from backlog_watch.sim import SimClock, ZendeskSimulator
-from backlog_watch.web.hooks import PollTrigger
 from backlog_watch.web.server import WebServer
 from tests.helpers.cli import cli
 from tests.helpers.config import console, document, dump, parse, threshold, write, zendesk
@@ -106,8 +105,8 @@ async def test_readyz_and_the_wallboard_show_a_failing_store_without_its_passwor
     async with assemble(config) as parts:
         console_out = io.StringIO()
         parts.daemon.notifiers["console"]._stream = console_out  # type: ignore[attr-defined]
-        trigger = PollTrigger(parts.daemon.poll, parts.daemon.wait_poll_idle)
-        server = WebServer("127.0.0.1", 0, web_state(config, parts, trigger))
+        hooks = daemon_hooks(parts.daemon)
+        server = WebServer("127.0.0.1", 0, web_state(config, parts, hooks))
         url = await server.start()
         try:
             async with httpx.AsyncClient(base_url=url) as client:
@@ -121,7 +120,7 @@ async def test_readyz_and_the_wallboard_show_a_failing_store_without_its_passwor
                 board = await client.get("/")
                 backlog = await client.get("/api/backlog")
         finally:
-            await trigger.close()
+            await hooks.close()
             await server.stop()
     assert failing.status_code == 503
     reason = failing.json()["store"]  # ... and is shown only without its password

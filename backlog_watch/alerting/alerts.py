@@ -58,6 +58,7 @@ def advance(
     now: datetime,
     evaluated_rules: Iterable[str],
     readings: Mapping[str, Reading] | None = None,
+    keep_firing_for: Mapping[str, timedelta] | None = None,
 ) -> dict[str, Alert]:
     """The alerts after this evaluation.
 
@@ -67,6 +68,10 @@ def advance(
     so their resolved notice can still be delivered after an outage, then dropped. An alert resolving
     takes its scope's value and summary now from ``readings`` (by fingerprint) when there is one, so its
     notice tells where the scope stands, not the last value that fired.
+
+    ``keep_firing_for`` (by rule name, Prometheus's semantics) keeps a firing alert firing until its
+    condition has been false that long; found again before then, it goes on as the same episode, so a
+    backlog hovering around its threshold is one alert, not one per crossing.
     """
     evaluated = set(evaluated_rules)
     current: dict[str, Alert] = {}
@@ -77,11 +82,14 @@ def advance(
             continue
         if alert.rule not in evaluated:
             current[fp] = alert
+        elif alert.state is AlertState.FIRING and _kept(alert, now, (keep_firing_for or {}).get(alert.rule)):
+            current[fp] = alert if alert.kept_firing_since else replace(alert, kept_firing_since=now, evaluated_at=now)
         elif alert.state is AlertState.FIRING:
             reading = (readings or {}).get(fp) or Reading(alert.value, alert.summary)
             current[fp] = replace(
                 alert,
                 state=AlertState.RESOLVED,
+                kept_firing_since=None,
                 resolved_at=now,
                 evaluated_at=now,
                 value=reading.value,
@@ -90,3 +98,10 @@ def advance(
         elif alert.state is AlertState.RESOLVED and alert.resolved_at and now - alert.resolved_at < RESOLVED_RETENTION:
             current[fp] = alert
     return current
+
+
+def _kept(alert: Alert, now: datetime, keep_for: timedelta | None) -> bool:
+    """Whether a firing alert whose condition does not hold now still fires (``keep_firing_for``)."""
+    if not keep_for:
+        return False
+    return alert.kept_firing_since is None or now - alert.kept_firing_since < keep_for

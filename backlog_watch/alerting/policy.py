@@ -6,7 +6,9 @@
 - **inhibition** (inhibition.py): ``inhibit_rules`` as in Alertmanager; by default only a firing
   helpdesk-down alert hides the other alerts of that helpdesk, whose data is stale. No alert of one
   rule hides another rule's unless an inhibit rule says so.
-- **quiet hours**: per notifier, a calendar outside of which its notifications are held (outbox.py).
+- **quiet hours and mute time intervals** (time_intervals.py): a notifier's window holds its
+  notifications in the outbox while it is closed, for a digest when it opens; a rule's window mutes
+  its alerts meanwhile (still firing when it ends, they are notified then). ``except_levels`` pass.
 
 Muting is pure over (alerts, silences, settings): a muted alert is still stored and shown, marked
 with why (``Alert.muted``), logged once when it starts or its reason changes, counted in /metrics.
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from backlog_watch.alerting.inhibition import DOWN_HIDES_OTHERS, HELPDESK_DOWN, InhibitRule
 from backlog_watch.alerting.silences import Silence, alert_labels, silencing
-from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.alerting.time_intervals import MuteWindow
 from backlog_watch.durations import human_duration
 from backlog_watch.models import Alert, AlertState, Finding, Muted, PollStatus
 from backlog_watch.rules.base import Firing, RuleBase
@@ -105,7 +107,10 @@ class DeliveryPolicy:
     down_rule: HelpdeskDownRule | None = None
     down_after: dict[str, timedelta] = field(default_factory=dict)
     inhibit_rules: list[InhibitRule] = field(default_factory=lambda: [DOWN_HIDES_OTHERS])
-    quiet_hours: dict[str, BusinessCalendar] = field(default_factory=dict)
+    quiet_hours: dict[str, MuteWindow] = field(default_factory=dict)
+    """Per notifier: when its notifications wait in the outbox (quiet hours, mute time intervals)."""
+    rule_windows: dict[str, MuteWindow] = field(default_factory=dict)
+    """Per rule: when its alerts are muted (its mute time intervals)."""
 
     @classmethod
     def from_config(cls, config: Config) -> DeliveryPolicy:
@@ -125,7 +130,13 @@ class DeliveryPolicy:
             down_rule=rule,
             down_after={h.name: h.down_after or down.after for h in config.helpdesks} if rule else {},
             inhibit_rules=config.inhibit_rules_in_force(),
-            quiet_hours={n.name: config.calendar(n.quiet_hours) for n in config.notifiers if n.quiet_hours},
+            quiet_hours=_windows(
+                (n.name, config.mute_window(n.quiet_hours, n.mute_time_intervals, n.except_levels))
+                for n in config.notifiers
+            ),
+            rule_windows=_windows(
+                (r.name, config.mute_window(None, r.mute_time_intervals, r.except_levels)) for r in config.rules
+            ),
         )
 
     @property
@@ -159,16 +170,24 @@ class DeliveryPolicy:
             if source is not None:
                 why[alert.fingerprint] = Muted("inhibited", f"by {source.rule} ({source.level}, {_scope(source)})")
                 continue
-            closed = self._closed_notifiers(rules.get(alert.rule), now)
+            window = self.rule_windows.get(alert.rule)
+            if window is not None and window.holds(alert.level, now):
+                why[alert.fingerprint] = Muted("time_interval", f"({window.why(now)})")
+                continue
+            closed = self._closed_notifiers(rules.get(alert.rule), alert.level, now)
             if closed:
                 why[alert.fingerprint] = Muted("quiet_hours", f"({', '.join(closed)})")
         return why
 
-    def _closed_notifiers(self, rule: RuleBase | None, now: datetime) -> list[str]:
-        """The rule's notifiers when every one of them is in its quiet hours now, else none."""
+    def _closed_notifiers(self, rule: RuleBase | None, level: str, now: datetime) -> list[str]:
+        """The rule's notifiers when every one of them holds this level now, else none."""
         notify = list(rule.notify or ()) if rule is not None else []
-        closed = [n for n in notify if n in self.quiet_hours and not self.quiet_hours[n].is_open(now)]
+        closed = [n for n in notify if n in self.quiet_hours and self.quiet_hours[n].holds(level, now)]
         return closed if notify and len(closed) == len(notify) else []
+
+
+def _windows(pairs: Iterable[tuple[str, MuteWindow | None]]) -> dict[str, MuteWindow]:
+    return {name: window for name, window in pairs if window is not None}
 
 
 def _rule_labels(rules: Mapping[str, RuleBase], alert: Alert) -> Mapping[str, str] | None:

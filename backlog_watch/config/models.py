@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from backlog_watch.alerting.inhibition import InhibitRule, InhibitSettings, effective_rules
+from backlog_watch.alerting.time_intervals import MuteWindow, TimeInterval
 from backlog_watch.business_hours import BusinessCalendar, CalendarSettings, TimeZoneName, zone
 from backlog_watch.config.blocks import HelpdeskBlock, NotifierBlock, PlannedHelpdeskSettings
 from backlog_watch.config.errors import format_path
@@ -143,6 +144,7 @@ class Config(BaseModel):
     evaluate_every: Interval = timedelta(minutes=1)
     http: HttpSettings = HttpSettings()
     business_hours: dict[str, CalendarSettings] = Field(default_factory=dict)
+    time_intervals: list[TimeInterval] = Field(default_factory=list)
     helpdesks: list[HelpdeskBlock] = Field(min_length=1)
     notifiers: list[NotifierBlock] = Field(default_factory=list)
     defaults: Defaults = Defaults()
@@ -207,6 +209,19 @@ class Config(BaseModel):
         """Every named business calendar, for the evaluation (rules refer to them by name)."""
         return {name: self.calendar(name) for name in self.business_hours}
 
+    def mute_window(
+        self, quiet_hours: str | None, intervals: tuple[str, ...], except_levels: tuple[str, ...]
+    ) -> MuteWindow | None:
+        """The window of a notifier or a rule: its quiet-hours calendar and named intervals (None: none)."""
+        if quiet_hours is None and not intervals:
+            return None
+        return MuteWindow(
+            self.tz,
+            tuple(t for t in self.time_intervals if t.name in intervals),
+            self.calendar(quiet_hours) if quiet_hours else None,
+            frozenset(except_levels),
+        )
+
     def effective_rules(self) -> list[RuleBase]:
         """Every rule with ``defaults:`` filled in where the rule left a delivery key unset."""
         d = self.defaults
@@ -253,7 +268,11 @@ class Config(BaseModel):
         return {
             "business_hours": dict(self.business_hours),
             "helpdesks": [{"name": h.name} for h in self.helpdesks],
-            "notifiers": [{"name": n.name, "quiet_hours": n.quiet_hours} for n in self.notifiers],
+            "time_intervals": [{"name": t.name} for t in self.time_intervals],
+            "notifiers": [
+                {"name": n.name, "quiet_hours": n.quiet_hours, "mute_time_intervals": list(n.mute_time_intervals)}
+                for n in self.notifiers
+            ],
             "defaults": {
                 "notify": list(self.defaults.notify),
                 "escalate": [{"notify": list(e.notify)} for e in self.defaults.escalate],
@@ -266,6 +285,7 @@ class Config(BaseModel):
                     "business_hours": r.business_hours,
                     "where": {"helpdesk": r.where.helpdesk},
                     "escalate": [{"notify": list(e.notify)} for e in r.escalate or ()],
+                    "mute_time_intervals": list(r.mute_time_intervals),
                 }
                 for r in self.rules
             ],

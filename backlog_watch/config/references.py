@@ -1,7 +1,8 @@
 """Cross-references in a config: names unique per section, and every name used pointing at something.
 
 Rules and reports name notifiers (``notify``, ``escalate``), rules name calendars (``business_hours``)
-and helpdesks (``where.helpdesk``), notifiers name calendars (``quiet_hours``), inhibit rules name
+and helpdesks (``where.helpdesk``), notifiers name calendars (``quiet_hours``), rules and notifiers
+name time intervals (``mute_time_intervals``), inhibit rules name
 rules (``rule=...``). No single model sees both ends, so these checks run on the plain data: by
 ``parse_config`` on the file (to give each mistake its line), and by ``Config`` when built in code.
 """
@@ -16,6 +17,8 @@ from backlog_watch.config.errors import Path_, did_you_mean
 
 __all__ = ["reference_problems"]
 
+_TI = "time interval"
+_SECTION = {"calendar": "business_hours", _TI: "time_intervals"}
 _RULE_MATCHER = re.compile(r"^\s*rule\s*=(?!~)\s*(.+?)\s*$")
 
 
@@ -50,7 +53,7 @@ def _refs(path: Path_, value: Any, known: list[str], what: str, found: list[tupl
     for where, name in listed:
         if isinstance(name, str) and name not in known:
             hint = did_you_mean(name, known, list_all=True) or (
-                " (define it under business_hours)" if what == "calendar" else f" (no {what}s configured)"
+                f" (define it under {_SECTION[what]})" if what in _SECTION else f" (no {what}s configured)"
             )
             found.append((where, f'unknown {what} "{name}"{hint}'))
 
@@ -62,6 +65,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     notifiers = _names(data, "notifiers", "notifier", found)
     rules = _names(data, "rules", "rule", found)
     _names(data, "reports", "report", found)
+    intervals = _names(data, "time_intervals", "time interval", found)
     calendars = (
         [str(k) for k in data.get("business_hours") or {}] if isinstance(data.get("business_hours"), dict) else []
     )
@@ -71,6 +75,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
         _escalation_refs(("defaults",), defaults, notifiers, found)
     for i, notifier in _items(data, "notifiers"):
         _refs(("notifiers", i, "quiet_hours"), notifier.get("quiet_hours"), calendars, "calendar", found)
+        _refs(("notifiers", i, "mute_time_intervals"), notifier.get("mute_time_intervals"), intervals, _TI, found)
     down = data.get("helpdesk_down")
     if isinstance(down, dict):
         _refs(("helpdesk_down", "notify"), down.get("notify"), notifiers, "notifier", found)
@@ -78,6 +83,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
         _refs(("rules", i, "notify"), rule.get("notify"), notifiers, "notifier", found)
         _escalation_refs(("rules", i), rule, notifiers, found)
         _refs(("rules", i, "business_hours"), rule.get("business_hours"), calendars, "calendar", found)
+        _refs(("rules", i, "mute_time_intervals"), rule.get("mute_time_intervals"), intervals, _TI, found)
         where = rule.get("where")
         if isinstance(where, dict):
             _refs(("rules", i, "where", "helpdesk"), where.get("helpdesk"), helpdesks, "helpdesk", found)

@@ -13,8 +13,8 @@ Only firing news of the same episode is folded into a row still waiting (the par
 newest state); a firing, a resolved notice and a new episode are never folded together. A crash
 between a send and its mark redoes that one send (at-least-once, duplicates only in that window).
 Claims live in this object, not in the store: a process that dies releases them with its memory.
-A notifier with ``quiet_hours`` keeps its rows "held" while its calendar is closed and sends them
-as one digest when it opens.
+A notifier with ``quiet_hours`` or ``mute_time_intervals`` keeps its rows "held" while its window is
+closed (its ``except_levels`` still go) and sends them as one digest when it opens.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.alerting.escalation import escalated_notifiers
 from backlog_watch.alerting.policy import DeliveryPolicy, held_back
 from backlog_watch.alerting.silences import Silence
-from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.alerting.time_intervals import MuteWindow
 from backlog_watch.delivery.dedup import Delivery, DispatchResult, Notification, Reason, plan, same_episode
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox, OutboxRow
@@ -140,7 +140,7 @@ class Deliverer:
         outbox: Outbox,
         notifiers: Mapping[str, Notifier],
         rules: Callable[[], Mapping[str, RuleBase]],
-        quiet_hours: Mapping[str, BusinessCalendar] | None = None,
+        quiet_hours: Mapping[str, MuteWindow] | None = None,
     ) -> None:
         self.outbox = outbox
         self.notifiers = notifiers
@@ -162,9 +162,11 @@ class Deliverer:
     async def _drain(
         self, name: str, notifier: Notifier, rules: Mapping[str, RuleBase], now: datetime, result: DispatchResult
     ) -> None:
-        calendar = self.quiet_hours.get(name)
-        if calendar is not None:
-            if not calendar.is_open(now):
+        window = self.quiet_hours.get(name)
+        if window is not None:
+            if not window.is_open(now):
+                if window.except_levels:
+                    await self._send_excepted(name, notifier, window, rules, now, result)
                 result.held.extend((name, r.fingerprint) for r in self.outbox.hold(name))
                 return
             if hasattr(notifier, "send_digest"):
@@ -219,6 +221,23 @@ class Deliverer:
             return
         record(self.outbox, name, [(row, notification, delivery)])
         result.sent.append((name, notification))
+
+    async def _send_excepted(
+        self,
+        name: str,
+        notifier: Notifier,
+        window: MuteWindow,
+        rules: Mapping[str, RuleBase],
+        now: datetime,
+        result: DispatchResult,
+    ) -> None:
+        """The window is closed: what its ``except_levels`` let through goes now, the rest is held."""
+        pairs = self._decode(self._claim(name, now), rules)
+        waiting = [row for row, n in pairs if window.holds(n.alert.level, now)]
+        self.outbox.release(waiting)
+        for row, notification in pairs:
+            if row not in waiting:
+                await self._send_one(name, notifier, row, notification, now, result)
 
     async def _digest(
         self, name: str, notifier: Notifier, rules: Mapping[str, RuleBase], now: datetime, result: DispatchResult

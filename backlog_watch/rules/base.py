@@ -179,12 +179,18 @@ class RuleBase(BaseModel):
     repeat_every: Interval | None = None
     send_resolved: bool | None = None
     for_: Duration = Field(default=timedelta(0), alias="for")
+    keep_firing_for: Duration = timedelta(0)
+    """A firing alert resolves only once its condition has been false this long: no flapping."""
+    mute_time_intervals: tuple[str, ...] = ()
+    """Named ``time_intervals`` during which this rule's alerts are muted (still evaluated and shown)."""
+    except_levels: tuple[Level, ...] = ()
+    """Levels not muted by ``mute_time_intervals`` (``[critical]``)."""
     business_hours: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     escalate: tuple[EscalationStep, ...] | None = None
     template: TemplateSettings | None = None
 
-    @field_validator("group_by", "notify", mode="before")
+    @field_validator("group_by", "notify", "mute_time_intervals", "except_levels", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)

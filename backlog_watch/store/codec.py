@@ -172,6 +172,7 @@ def alert_to_json(a: Alert) -> str:
             "resolved_at": epoch(a.resolved_at),
             "evaluated_at": epoch(a.evaluated_at),
             "muted": {"reason": a.muted.reason, "detail": a.muted.detail} if a.muted else None,
+            "kept_firing_since": epoch(a.kept_firing_since),
         }
     )
 
@@ -194,6 +195,7 @@ def alert_from_json(text: str) -> Alert:
         resolved_at=moment(d["resolved_at"]),
         evaluated_at=moment(d["evaluated_at"]),
         muted=Muted(d["muted"]["reason"], d["muted"]["detail"]) if d.get("muted") else None,
+        kept_firing_since=moment(d.get("kept_firing_since")),
     )
 
 

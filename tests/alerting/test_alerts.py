@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from backlog_watch.alerting.alerts import advance
+from backlog_watch.alerting.alerts import Reading, advance
 from backlog_watch.delivery.dedup import Reason, needs_notify
 from backlog_watch.models import Alert, AlertState, Finding, LogEntry, fingerprint
 from tests.factories import NOW
@@ -119,3 +119,53 @@ def test_an_alert_found_as_it_was_is_kept_whole_and_one_that_changed_is_new() ->
     moved = advance(again, [finding(value=61)], NOW + 2 * MIN, ["size"])
     assert moved[fp].value == 61 and moved[fp].evaluated_at == NOW + 2 * MIN
     assert moved[fp].firing_since == NOW  # the same episode
+
+
+def notices(values: list[float], keep: timedelta) -> list[tuple[int, Reason]]:
+    """Evaluate a backlog once a minute (threshold 50) and notify as the pipeline would: (minute, why)."""
+    alerts: dict[str, Alert] = {}
+    entry: LogEntry | None = None
+    sent = []
+    for minute, value in enumerate(values):
+        now = NOW + minute * MIN
+        alerts = advance(alerts, [finding(value=value)] if value > 50 else [], now, ["size"], None, {"size": keep})
+        for alert in alerts.values():
+            reason = needs_notify(entry, alert, now, repeat_every=timedelta(hours=4), send_resolved=True)
+            if reason is not None:
+                sent.append((minute, reason))
+                entry = _entry(alert, state=alert.state, at=now)
+    return sent
+
+
+HOVERING = [55, 48, 52, 49, 51, 47, 53, 50, 56, 44, 45, 46, 43, 42, 41, 40, 40, 40, 40, 40, 40, 40]
+"""A backlog around its threshold of 50 for ten minutes, then below it for good from minute 9."""
+
+
+def test_keep_firing_for_makes_a_hovering_backlog_one_episode() -> None:
+    flapping = notices(HOVERING, timedelta(0))
+    assert [why for _, why in flapping].count(Reason.FIRING) == 5  # one episode per crossing
+    damped = notices(HOVERING, 5 * MIN)
+    assert damped == [(0, Reason.FIRING), (14, Reason.RESOLVED)]  # false from minute 9, resolved 5m later
+
+
+def test_an_alert_kept_firing_resolves_only_after_keep_firing_for_and_says_where_it_stands() -> None:
+    keep = {"size": 10 * MIN}
+    alerts = advance({}, [finding()], NOW, ["size"], None, keep)
+    (fired,) = alerts.values()
+    alerts = advance(alerts, [], NOW + MIN, ["size"], None, keep)
+    (kept,) = alerts.values()
+    assert (kept.state, kept.firing_since, kept.kept_firing_since) == (AlertState.FIRING, NOW, NOW + MIN)
+    assert advance(alerts, [], NOW + 10 * MIN, ["size"], None, keep) == alerts  # unchanged: nothing to write
+    reading = {fired.fingerprint: Reading(42, "open_tickets is 42")}
+    (resolved,) = advance(alerts, [], NOW + 11 * MIN, ["size"], reading, keep).values()
+    assert (resolved.state, resolved.resolved_at, resolved.value) == (AlertState.RESOLVED, NOW + 11 * MIN, 42)
+    assert resolved.kept_firing_since is None
+    # Found again while kept: the same episode goes on, and the count starts afresh next time.
+    (again,) = advance(alerts, [finding(value=58)], NOW + 5 * MIN, ["size"], None, keep).values()
+    assert (again.state, again.firing_since, again.kept_firing_since) == (AlertState.FIRING, NOW, None)
+
+
+def test_keep_firing_for_does_not_hold_a_pending_alert() -> None:
+    keep = {"size": 10 * MIN}
+    alerts = advance({}, [finding(hold=5 * MIN)], NOW, ["size"], None, keep)
+    assert advance(alerts, [], NOW + MIN, ["size"], None, keep) == {}

@@ -98,7 +98,8 @@ TABLE: list[tuple[str, str, str, dict[LabelSet, float]]] = [
     (f"{PREFIX}_alerts_firing", "gauge", f"{PREFIX}_alerts_firing",
      {_firing("backlog-size", "critical"): 1, _firing("unassigned", "warn"): 1}),  # the resolved one is not
     (f"{PREFIX}_alerts_muted", "gauge", f"{PREFIX}_alerts_muted",
-     {(("reason", "silenced"),): 1, (("reason", "inhibited"),): 0, (("reason", "quiet_hours"),): 0}),
+     {(("reason", "silenced"),): 1, (("reason", "inhibited"),): 0, (("reason", "quiet_hours"),): 0,
+      (("reason", "time_interval"),): 0}),
     (f"{PREFIX}_poll_duration_seconds", "histogram", f"{PREFIX}_poll_duration_seconds_count", {ZD: 1, JIRA: 1}),
     (f"{PREFIX}_poll_errors", "counter", f"{PREFIX}_poll_errors_total", {ZD: 0, JIRA: 1}),
     (f"{PREFIX}_polls_skipped", "counter", f"{PREFIX}_polls_skipped_total", {ZD: 0, JIRA: 1}),

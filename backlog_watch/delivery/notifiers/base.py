@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backlog_watch.sources.settings import is_loopback
 
@@ -64,6 +64,15 @@ class NotifierSettings(BaseModel):
     type: str
     quiet_hours: str | None = None
     """A business_hours calendar: send only while it is open; what waits goes as one digest when it opens."""
+    mute_time_intervals: tuple[str, ...] = ()
+    """Named ``time_intervals``: hold while one is on; what waits goes as one digest when it ends."""
+    except_levels: tuple[Literal["warn", "critical"], ...] = ()
+    """Levels sent even in quiet hours or a mute time interval (``[critical]``)."""
+
+    @field_validator("mute_time_intervals", "except_levels", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class Notifier(Protocol):
