@@ -81,6 +81,8 @@ async def test_acknowledge_edits_the_parent_stops_repeats_and_a_worsening_clears
         await until(lambda: "Acknowledged by @alice at" in str(parent(slack_standin).blocks), what="the edited parent")
         edited = parent(slack_standin)
         assert ACKNOWLEDGE_ACTION not in str(edited.blocks)  # acknowledged once: no button left for it
+        context = edited.blocks[-1]["elements"][0]["text"]
+        assert context.count("Acknowledged by @alice at") == 1 and " · Firing since " in context, context
         (ack,) = parts.store.actions(sim_clock.now() - timedelta(days=1))
         assert (ack.action, ack.actor, ack.level) == ("acknowledge", "alice", "warn")
 

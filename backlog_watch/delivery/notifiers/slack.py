@@ -118,9 +118,10 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
             section += line + "\n"
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
+    edit = notification.reason is Reason.ACKNOWLEDGED  # the parent keeps saying since when it fires
     context = [
         render.acknowledged_text(notification, tz) if notification.acknowledged else "",
-        render.reason_text(notification, tz),
+        render.firing_text(alert, tz) if edit else render.reason_text(notification, tz),
         render.escalation_text(notification),
         render.freshness(notification, tz),
     ]
