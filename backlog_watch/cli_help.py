@@ -38,8 +38,9 @@ DESCRIPTIONS = {
     "add": "Add a silence; prints its id (for `silence expire`).",
     "list": "List the active silences (--all: pending and expired ones too).",
     "expire": "End a silence now.",
-    "simulate": "Serve a simulated helpdesk (or the Slack stand-in) on loopback, with a generated "
-    "backlog, until Ctrl-C: to try a config without a real helpdesk.",
+    "simulate": "Serve a simulated helpdesk on loopback, with a generated backlog, or the stand-in of "
+    "Slack or of a receiver (teams, pagerduty, jsm, webhook), until Ctrl-C: to try a config without a real "
+    "helpdesk or account. Each prints the config block that points at it.",
     "demo": "Simulators, the daemon and console alerts, all on this machine, until Ctrl-C.",
 }
 """A command's --help description, by command name (its one-line help when missing here)."""

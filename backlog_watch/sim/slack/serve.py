@@ -24,6 +24,10 @@ async def serve_slack(
         f"'{standin.api_url.rstrip('/')}/conversations.history?channel=CHANNEL' (CHANNEL without the #)"
     )
     out(f"  Socket Mode: interactive.app_token {standin.app_token} (the stand-in sends hello, then awaits acks)")
+    out(
+        f'  click as alice: curl -d \'{{"action": "Acknowledge"}}\' {standin.url}/_standin/click '
+        '(also Snooze with "option": "1h", Unsnooze, Take oldest with "email"; /_standin/command, /answers)'
+    )
     try:
         await asyncio.Event().wait()
     finally:
