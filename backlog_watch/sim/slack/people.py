@@ -32,6 +32,8 @@ def people_routes(standin: SlackStandIn) -> list[web.RouteDef]:
 
     async def click(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
+        if not standin.connected.is_set():
+            return _refused(409, NOT_CONNECTED)
         action = str(body.get("action", "")).strip()
         if not action:
             return _refused(400, 'say which button: {"action": "Acknowledge"} (or Snooze, Unsnooze, Take oldest)')
@@ -50,6 +52,8 @@ def people_routes(standin: SlackStandIn) -> list[web.RouteDef]:
 
     async def command(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
+        if not standin.connected.is_set():
+            return _refused(409, NOT_CONNECTED)
         payload = standin.slash_command(
             _person(standin, body), str(body.get("channel", "#general")), str(body.get("text", ""))
         )
@@ -146,8 +150,6 @@ def _option(message: SlackMessage, action_id: str, option: object) -> str | None
 
 async def _deliver(standin: SlackStandIn, kind: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Send the envelope and wait for its ack as Slack does: the HTTP status and what the app answered."""
-    if not standin.connected.is_set():
-        return 409, {"ok": False, "error": NOT_CONNECTED}
     envelope = await standin.send_envelope(kind, payload)
     try:
         await asyncio.wait_for(envelope.acked.wait(), ACK_WITHIN)

@@ -24,9 +24,10 @@ async def serve_slack(
         f"'{standin.api_url.rstrip('/')}/conversations.history?channel=CHANNEL' (CHANNEL without the #)"
     )
     out(f"  Socket Mode: interactive.app_token {standin.app_token} (the stand-in sends hello, then awaits acks)")
+    out(f"""  click as alice: curl -d '{{"action": "Acknowledge"}}' {standin.url}/_standin/click""")
     out(
-        f'  click as alice: curl -d \'{{"action": "Acknowledge"}}\' {standin.url}/_standin/click '
-        '(also Snooze with "option": "1h", Unsnooze, Take oldest with "email"; /_standin/command, /answers)'
+        '    also {"action": "Snooze", "option": "1h"}, Unsnooze, {"action": "Take oldest", "email": AGENT_EMAIL}; '
+        f"/backlog: {standin.url}/_standin/command; private answers: {standin.url}/_standin/answers"
     )
     try:
         await asyncio.Event().wait()
