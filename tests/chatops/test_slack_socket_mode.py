@@ -244,5 +244,6 @@ async def test_a_refused_app_token_is_logged_and_alerts_still_go_out(
         assert chat is not None and not slack_standin.connected.is_set()
         await parts.daemon.once()
         assert len(slack_standin.messages("#support")) == 1
-    assert any("Socket Mode could not connect" in r.getMessage() for r in caplog.records)
+    (failure,) = [r.getMessage() for r in caplog.records if "Socket Mode could not connect" in r.getMessage()]
+    assert "answered invalid_auth: notifiers slack: interactive.app_token must be the app's xapp-" in failure
     assert "xapp-1-standin-token" not in caplog.text
