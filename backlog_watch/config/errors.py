@@ -291,7 +291,8 @@ def secret_fields(model: type[BaseModel]) -> list[str]:
 
 
 def scrub(lines: list[str], secrets: Iterable[str]) -> list[str]:
-    """Belt and braces: mask any secret value that still made it into a message."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    """Belt and braces: mask any secret value that still made it into a message. An empty one (an unset
+    variable) is no secret, and replacing "" would mask between every character."""
+    for secret in sorted(set(secrets) - {""}, key=len, reverse=True):
         lines = [line.replace(secret, "**********") for line in lines]
     return lines

@@ -25,7 +25,10 @@ def with_interactive(interactive: dict[str, str]) -> dict[str, Any]:
     ("interactive", "said"),
     [
         ({}, "transport socket_mode needs app_token"),
-        ({"app_token": "xoxb-a-bot-token-0123"}, "app_token must be an app-level token (xapp-...)"),
+        ({"app_token": "xoxb-a-bot-token-0123"}, "app_token must be an app-level token (xapp-...), not a bot token"),
+        ({"app_token": "A0123-app-id"}, "app_token must be an app-level token (xapp-...)\n"),
+        ({"app_token": ""}, "transport socket_mode needs app_token"),
+        ({"transport": "http", "signing_secret": ""}, "transport http needs signing_secret"),
         ({"transport": "http"}, "transport http needs signing_secret"),
         ({"transport": "carrier-pigeon"}, "interactive.transport"),
     ],
@@ -33,7 +36,7 @@ def with_interactive(interactive: dict[str, str]) -> dict[str, Any]:
 def test_each_transport_says_what_it_lacks(interactive: dict[str, str], said: str) -> None:
     with pytest.raises(ConfigError) as refused:
         parse(with_interactive(interactive))
-    text = "\n".join(refused.value.problems)
+    text = "\n".join(refused.value.problems) + "\n"
     assert said in text and "notifiers[0].interactive" in text
     assert "xoxb-a-bot-token-0123" not in text
 
