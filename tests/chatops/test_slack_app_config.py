@@ -45,3 +45,26 @@ def test_the_app_token_and_signing_secret_are_secrets() -> None:
     config = parse(with_interactive({"app_token": "xapp-1-secret-app-token", "signing_secret": "s3cr3t-signing"}))
     shown = repr(config.notifiers[0])
     assert "xapp-1-secret-app-token" not in shown and "s3cr3t-signing" not in shown
+
+
+def test_slack_notifiers_share_one_app_and_a_second_one_is_named() -> None:
+    app = {"app_token": "xapp-1-the-app"}
+    doc = with_interactive(app)
+    leads = {**doc["notifiers"][0], "name": "leads", "channel": "#leads"}
+    parse({**doc, "notifiers": [*doc["notifiers"], leads]})  # one app, two channels: fine
+    other = {**leads, "interactive": {"app_token": "xapp-1-another-app"}}
+    with pytest.raises(ConfigError) as refused:
+        parse({**doc, "notifiers": [*doc["notifiers"], other]})
+    (problem,) = refused.value.problems
+    assert (
+        "notifiers[1].interactive: a second Slack app: the daemon answers the buttons of one, notifiers[0]'s" in problem
+    )
+    assert "xapp-1-another-app" not in problem
+
+
+def test_an_unset_app_token_is_said_once() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse(with_interactive({"app_token": "${SLACK_APP_TOKEN}"}), filename="config.yaml")
+    assert refused.value.problems == [
+        "config.yaml:13: notifiers[0].interactive.app_token: environment variable SLACK_APP_TOKEN is not set"
+    ]
