@@ -134,6 +134,23 @@ class Chat:
     events: SlackEvents | None = None
 
 
+def socket_mode_failure(notifier: str, exc: Exception) -> str:
+    """One line a newcomer can act on: which key to fix when Slack refused the token, else the cause."""
+    refusal = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+    if refusal in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "missing_scope"):
+        cause = (
+            f"apps.connections.open answered {refusal}: notifiers {notifier}: interactive.app_token must be the "
+            "app's xapp-... token with connections:write (Basic Information > App-Level Tokens), and the app "
+            "must have Socket Mode on"
+        )
+    else:
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"Slack Socket Mode could not connect ({cause}): the buttons and /backlog will not answer until a "
+        "restart or a reload (SIGHUP)"
+    )
+
+
 @asynccontextmanager
 async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]:
     """The Slack app of the first Slack notifier with ``interactive`` set (None without one): over Socket
@@ -164,7 +181,7 @@ async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]
         await transport.start()
     except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
         # Alerts still go out; only the buttons wait for a restart (or SIGHUP) with a working token.
-        log.error("Slack Socket Mode could not connect (%s): the buttons and /backlog will not answer", exc)
+        log.error("%s", socket_mode_failure(settings.name, exc))
     try:
         yield Chat(app)
     finally:

@@ -43,8 +43,9 @@ DESCRIPTIONS = {
     "notification log, queued notifications, silences, KPI history) into another store, so the daemon moves "
     "without refetching or re-alerting. Refuses a target that holds data unless --force; prints the counts. "
     "A URL may read ${VAR} from the environment (keep the password out of the process list).",
-    "simulate": "Serve a simulated helpdesk (or the Slack stand-in) on loopback, with a generated "
-    "backlog, until Ctrl-C: to try a config without a real helpdesk.",
+    "simulate": "Serve a simulated helpdesk on loopback, with a generated backlog, or the stand-in of "
+    "Slack or of a receiver (teams, pagerduty, jsm, webhook), until Ctrl-C: to try a config without a real "
+    "helpdesk or account. Each prints the config block that points at it.",
     "demo": "Simulators, the daemon and console alerts, all on this machine, until Ctrl-C.",
 }
 """A command's --help description, by command name (its one-line help when missing here)."""

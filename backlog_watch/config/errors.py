@@ -173,7 +173,8 @@ class ErrorTranslator:
 
     def problems(self, error: ValidationError) -> list[Problem]:
         found = [self.translate(e) for e in error.errors(include_url=False)]
-        found = [p for p in found if not any(p.path[: len(u)] == u for u in self.source.unresolved)]
+        # An unset variable is said once, on its own line: not again by its block ("needs app_token").
+        found = [p for p in found if not any(_about(p, u) for u in self.source.unresolved)]
         # A misspelt key also makes the right one missing: the "did you mean" line says both.
         misspelt = {(p.path, m.group(1)) for p in found if (m := _SUGGESTED.match(p.message))}
         return [p for p in found if not ((m := _MISSING.match(p.message)) and (p.path, m.group(1)) in misspelt)]
@@ -290,8 +291,15 @@ def secret_fields(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items() if SecretStr in _members(info.annotation)]
 
 
+def _about(problem: Problem, unresolved: Path_) -> bool:
+    """The problem is at (or under) the unresolved key, or its block's complaint names that key."""
+    inside = problem.path[: len(unresolved)] == unresolved
+    return inside or (problem.path == unresolved[:-1] and f"{unresolved[-1]}" in problem.message)
+
+
 def scrub(lines: list[str], secrets: Iterable[str]) -> list[str]:
-    """Belt and braces: mask any secret value that still made it into a message."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    """Belt and braces: mask any secret value that still made it into a message. An empty one (an unset
+    variable) is no secret, and replacing "" would mask between every character."""
+    for secret in sorted(set(secrets) - {""}, key=len, reverse=True):
         lines = [line.replace(secret, "**********") for line in lines]
     return lines

@@ -2,9 +2,10 @@
 
 Rules and reports name notifiers (``notify``, ``escalate``), rules name calendars (``business_hours``)
 and helpdesks (``where.helpdesk``), notifiers name calendars (``quiet_hours``), rules and notifiers
-name time intervals (``mute_time_intervals``), inhibit rules name
-rules (``rule=...``). No single model sees both ends, so these checks run on the plain data: by
-``parse_config`` on the file (to give each mistake its line), and by ``Config`` when built in code.
+name time intervals (``mute_time_intervals``), inhibit rules name rules (``rule=...``), and Slack
+notifiers share one app (``interactive``). No single model sees both ends, so these checks run on the
+plain data: by ``parse_config`` on the file (to give each mistake its line), and by ``Config`` when
+built in code.
 """
 
 from __future__ import annotations
@@ -90,7 +91,24 @@ def reference_problems(data: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     for i, report in _items(data, "reports"):
         _refs(("reports", i, "notify"), report.get("notify"), notifiers, "notifier", found)
     _inhibit_refs(data, [*rules, "helpdesk-down"], found)
+    _one_slack_app(data, found)
     return found
+
+
+def _one_slack_app(data: Mapping[str, Any], found: list[tuple[Path_, str]]) -> None:
+    """The daemon connects one Slack app: several channels may share it, a second app would never be heard."""
+    apps = [
+        (i, n["interactive"]) for i, n in _items(data, "notifiers") if n.get("type") == "slack" and n.get("interactive")
+    ]
+    for i, app in apps[1:]:
+        if app != apps[0][1]:
+            found.append(
+                (
+                    ("notifiers", i, "interactive"),
+                    f"a second Slack app: the daemon answers the buttons of one, notifiers[{apps[0][0]}]'s; give "
+                    "this notifier the same interactive block (one app, several channels) or none",
+                )
+            )
 
 
 def _inhibit_refs(data: Mapping[str, Any], rules: list[str], found: list[tuple[Path_, str]]) -> None:

@@ -103,7 +103,7 @@ def reason_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
     alert = notification.alert
     match notification.reason:
         case Reason.FIRING:
-            return f"Firing since {local_time(alert.firing_since, tz)}" if alert.firing_since else "Firing"
+            return firing_text(alert, tz)
         case Reason.ESCALATED:
             return f"Escalated to {alert.level}"
         case Reason.MORE_TICKETS:
@@ -115,6 +115,10 @@ def reason_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
             return resolved_text(notification, tz)
         case Reason.ACKNOWLEDGED:
             return acknowledged_text(notification, tz)
+
+
+def firing_text(alert: Alert, tz: ZoneInfo = UTC_ZONE) -> str:
+    return f"Firing since {local_time(alert.firing_since, tz)}" if alert.firing_since else "Firing"
 
 
 def acknowledged_text(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:

@@ -196,9 +196,11 @@ def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict
     worst = _worst([b["status"] for b in boards])
     total["status"], total["word"] = worst, WORD_BY_STATUS[worst]
     actions = store.actions(min([now - ACTIONS_SHOWN, *(a.firing_since for a in firing if a.firing_since)]))
-    acknowledged = {fp: ack.by for fp, ack in standing(actions, every).items()}
+    acknowledged = standing(actions, every)
     for row in [*total["alerts"], *(r for b in boards for r in b["alerts"])]:
-        row["acknowledged_by"] = acknowledged.get(row["fingerprint"])
+        ack = acknowledged.get(row["fingerprint"])
+        row["acknowledged_by"] = ack.by if ack else None
+        row["acknowledged_ago"] = human_duration(now - ack.at) if ack else None  # as Slack says "at 10:42"
     return {
         "generated_at": now.isoformat(timespec="seconds"),
         "status": worst,

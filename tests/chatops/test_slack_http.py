@@ -86,7 +86,7 @@ async def test_signed_requests_act_and_bad_stale_or_replayed_ones_leave_nothing_
         assert [(a["actor"], a["action"], a["rule"]) for a in board["actions"]] == [
             ("alice", "acknowledge", "backlog-size")
         ]
-        assert [a["acknowledged_by"] for a in board["alerts"]] == ["alice"]
+        assert [(a["acknowledged_by"], a["acknowledged_ago"]) for a in board["alerts"]] == [("alice", "0s")]
         listing = io.StringIO()
         assert list_alerts(config, listing, include_all=False, as_json=False) == 0
         assert listing.getvalue().splitlines()[0].endswith("LAST ACTION")

@@ -81,6 +81,8 @@ async def test_acknowledge_edits_the_parent_stops_repeats_and_a_worsening_clears
         await until(lambda: "Acknowledged by @alice at" in str(parent(slack_standin).blocks), what="the edited parent")
         edited = parent(slack_standin)
         assert ACKNOWLEDGE_ACTION not in str(edited.blocks)  # acknowledged once: no button left for it
+        context = edited.blocks[-1]["elements"][0]["text"]
+        assert context.count("Acknowledged by @alice at") == 1 and " · Firing since " in context, context
         (ack,) = parts.store.actions(sim_clock.now() - timedelta(days=1))
         assert (ack.action, ack.actor, ack.level) == ("acknowledge", "alice", "warn")
 
@@ -242,5 +244,6 @@ async def test_a_refused_app_token_is_logged_and_alerts_still_go_out(
         assert chat is not None and not slack_standin.connected.is_set()
         await parts.daemon.once()
         assert len(slack_standin.messages("#support")) == 1
-    assert any("Socket Mode could not connect" in r.getMessage() for r in caplog.records)
+    (failure,) = [r.getMessage() for r in caplog.records if "Socket Mode could not connect" in r.getMessage()]
+    assert "answered invalid_auth: notifiers slack: interactive.app_token must be the app's xapp-" in failure
     assert "xapp-1-standin-token" not in caplog.text

@@ -166,6 +166,10 @@ BAD_CONFIGS = {
         edit("${ZENDESK_API_TOKEN}", "${ZENDESK_TOKEN}"),
         "config.yaml:9: helpdesks[0].token: environment variable ZENDESK_TOKEN is not set",
     ),
+    "unset notifier variable": (  # its empty value must not be masked everywhere in the line
+        edit("${SLACK_BOT_TOKEN}", "${SLACK_UNSET}"),
+        "config.yaml:13: notifiers[0].token: environment variable SLACK_UNSET is not set",
+    ),
     "unknown notifier": (
         edit("notify: [support-slack]", "notify: [support-slak]"),
         'config.yaml:16: defaults.notify[0]: unknown notifier "support-slak" (did you mean "support-slack"?)',

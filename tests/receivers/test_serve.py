@@ -36,7 +36,7 @@ async def test_the_printed_notifier_block_is_accepted_and_its_request_printed(se
         block = YAML(typ="safe").load(next(line for line in lines if "notifier: " in line).split("notifier: ")[1])
         kind = notifier_type(block["type"])
         assert kind is not None
-        notifier = build_notifier(kind.Settings.model_validate({"name": "try", **block}))
+        notifier = build_notifier(kind.Settings.model_validate(block))  # as printed: named, ready to paste
         try:
             await notifier.send(urgent_notification())
         finally:

@@ -205,6 +205,11 @@ async def test_serve_slack_runs_until_cancelled():
         assert api_url, lines
         client = AsyncWebClient(token="xoxb-standin-token", base_url=api_url[1])
         assert (await client.chat_postMessage(channel="ops", text="served"))["ok"]
+        click = re.search(r"curl -d '(.+)' (\S+/_standin/click)", "\n".join(lines))
+        assert click, lines
+        async with httpx.AsyncClient() as raw:  # the printed line, as a newcomer pastes it: no app yet
+            pasted = await raw.post(click[2], content=click[1])
+        assert pasted.status_code == 409 and "backlog-watch run" in pasted.json()["error"]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

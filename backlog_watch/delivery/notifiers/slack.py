@@ -118,9 +118,10 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
             section += line + "\n"
         if section:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=section.rstrip())))
+    edit = notification.reason is Reason.ACKNOWLEDGED  # the parent keeps saying since when it fires
     context = [
         render.acknowledged_text(notification, tz) if notification.acknowledged else "",
-        render.reason_text(notification, tz),
+        render.firing_text(alert, tz) if edit else render.reason_text(notification, tz),
         render.escalation_text(notification),
         render.freshness(notification, tz),
     ]
@@ -226,12 +227,15 @@ class SlackAppSettings(BaseModel):
 
     @model_validator(mode="after")
     def _credentials(self) -> SlackAppSettings:
+        # An empty value (an unset variable, also named on its own line) is missing, not a wrong kind of token.
         if self.transport == "socket_mode":
-            if self.app_token is None:
+            token = self.app_token.get_secret_value() if self.app_token else ""
+            if not token:
                 raise ValueError("transport socket_mode needs app_token (an xapp-... app-level token)")
-            if not self.app_token.get_secret_value().startswith("xapp-"):
-                raise ValueError("app_token must be an app-level token (xapp-...), not a bot token")
-        if self.transport == "http" and self.signing_secret is None:
+            if not token.startswith("xapp-"):
+                bot = ", not a bot token" if token.startswith("xox") else ""
+                raise ValueError(f"app_token must be an app-level token (xapp-...){bot}")
+        if self.transport == "http" and not (self.signing_secret and self.signing_secret.get_secret_value()):
             raise ValueError("transport http needs signing_secret (the app's Signing Secret)")
         return self
 

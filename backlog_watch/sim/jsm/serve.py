@@ -17,7 +17,7 @@ async def serve_jsm(port: int = 0, *, host: str = "127.0.0.1", out: Callable[[st
         host=host,
         about=lambda: [
             f"JSM Operations stand-in at {standin.url}",
-            f"  notifier: {{type: jsm, api_url: {standin.url}, cloud_id: {standin.cloud_id}, "
+            f"  notifier: {{name: jsm, type: jsm, api_url: {standin.url}, cloud_id: {standin.cloud_id}, "
             f"email: {standin.email}, api_token: {standin.token}}}",
         ],
         out=out,

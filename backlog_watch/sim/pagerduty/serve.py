@@ -17,7 +17,8 @@ async def serve_pagerduty(port: int = 0, *, host: str = "127.0.0.1", out: Callab
         host=host,
         about=lambda: [
             f"PagerDuty stand-in at {standin.url}",
-            f"  notifier: {{type: pagerduty, url: {standin.enqueue_url}, routing_key: {standin.routing_key}}}",
+            f"  notifier: {{name: pagerduty, type: pagerduty, url: {standin.enqueue_url}, "
+            f"routing_key: {standin.routing_key}}}",
         ],
         out=out,
     )

@@ -24,6 +24,11 @@ async def serve_slack(
         f"'{standin.api_url.rstrip('/')}/conversations.history?channel=CHANNEL' (CHANNEL without the #)"
     )
     out(f"  Socket Mode: interactive.app_token {standin.app_token} (the stand-in sends hello, then awaits acks)")
+    out(f"""  click as alice: curl -d '{{"action": "Acknowledge"}}' {standin.url}/_standin/click""")
+    out(
+        '    also {"action": "Snooze", "option": "1h"}, Unsnooze, {"action": "Take oldest", "email": AGENT_EMAIL}; '
+        f"/backlog: {standin.url}/_standin/command; private answers: {standin.url}/_standin/answers"
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -13,6 +13,8 @@ webhook answers ``POST /services/T000/B000/XXXX`` with ``ok``. Faults: ``fail_ne
 Interactive (interactive.py): Socket Mode through ``apps.connections.open`` with the app-level token
 (``app_token``; a bot token there is ``not_allowed_token_type``), ``users.info``, ``chat.postEphemeral``,
 ``views.publish``, response URLs, and the payloads of clicks, slash commands and App Home openings.
+People (people.py): ``POST /_standin/click`` and ``/_standin/command`` click and type as a person would,
+without Python; ``GET /_standin/answers`` shows what they were told privately.
 
 Stricter than Slack on purpose: a ``thread_ts`` that names no message is ``thread_not_found``, so a lost
 parent ts shows in tests.
@@ -30,6 +32,7 @@ from aiohttp import web
 from backlog_watch.sim.clock import SimClock
 from backlog_watch.sim.server import Fault, FaultQueue, LoopbackServer, header_seconds
 from backlog_watch.sim.slack.interactive import Envelope, SlackInteractive, SlackUser, signed_request
+from backlog_watch.sim.slack.people import people_routes
 from backlog_watch.sim.slack.web_api import (
     Answer,
     Params,
@@ -124,6 +127,7 @@ class SlackStandIn(LoopbackServer, SlackWebApi, SlackInteractive):
         app.router.add_get("/link/", self._link)
         app.on_shutdown.append(self._close_socket)
         app.router.add_post("/actions/{response_id}", self._respond)
+        app.router.add_routes(people_routes(self))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -161,6 +165,10 @@ class SlackStandIn(LoopbackServer, SlackWebApi, SlackInteractive):
     def messages(self, channel: str) -> list[SlackMessage]:
         """The parent messages of a channel (name or id), oldest first, each with its replies (copies)."""
         return copy.deepcopy(self._threads.get(self._names.get(channel.lstrip("#"), channel), []))
+
+    @property
+    def channel_ids(self) -> list[str]:
+        return list(self._threads)
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]

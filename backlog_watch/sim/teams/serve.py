@@ -17,7 +17,7 @@ async def serve_teams(port: int = 0, *, host: str = "127.0.0.1", out: Callable[[
         host=host,
         about=lambda: [
             f"Teams Workflows stand-in at {standin.url}",
-            f"  notifier: {{type: teams, url: '{standin.webhook_url}'}}",
+            f"  notifier: {{name: teams, type: teams, url: '{standin.webhook_url}'}}",
         ],
         out=out,
     )

@@ -17,7 +17,7 @@ async def serve_webhook(port: int = 0, *, host: str = "127.0.0.1", out: Callable
         host=host,
         about=lambda: [
             f"Webhook receiver at {standin.url} (checks Alertmanager's version-4 payload and the signature)",
-            f"  notifier: {{type: webhook, url: {standin.hook_url}, secret: {standin.secret}}}",
+            f"  notifier: {{name: webhook, type: webhook, url: {standin.hook_url}, secret: {standin.secret}}}",
         ],
         out=out,
     )
