@@ -83,6 +83,13 @@ class AlertActions:
         if alert is not None and alert.resolved_at is not None and reference.matches(alert):
             when = local_time(alert.resolved_at, self.tz)
             return Outcome("clicker", f"This alert resolved at {when}: nothing to do, thank you.")
+        if alert is not None and alert.state is AlertState.FIRING and alert.firing_since is not None:
+            since = local_time(alert.firing_since, self.tz)
+            return Outcome(
+                "clicker",
+                f"This message is about an earlier episode: the alert resolved and fired again at {since}. "
+                "Nothing was changed; use the buttons on its newest message.",
+            )
         return Outcome("clicker", "This alert is no longer firing (it resolved since): nothing was changed.")
 
     def _record(self, alert: Alert, action: str, actor: str, now: datetime, detail: str = "") -> None:

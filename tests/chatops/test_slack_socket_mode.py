@@ -194,6 +194,16 @@ async def test_an_action_on_an_alert_resolved_since_is_answered_privately_and_no
         assert answer["user"] == ALICE[0] and "resolved at" in str(answer["text"])
         assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
 
+        for _ in range(4):  # the backlog grows past the threshold again: a new episode, a new message
+            zendesk_sim.create_ticket(status="open")
+        sim_clock.advance(120)
+        await parts.daemon.once()
+        assert len(slack_standin.messages("#support")) == 2
+        await slack_standin.send_envelope("interactive", slack_standin.click(firing, ACKNOWLEDGE_ACTION, ALICE[0]))
+        await until(lambda: len(slack_standin.ephemerals) == 2, what="the second private answer")
+        assert "earlier episode" in str(slack_standin.ephemerals[-1]["text"])
+        assert parts.store.actions(sim_clock.now() - timedelta(days=1)) == []
+
 
 async def test_the_slash_command_rides_on_its_ack_and_app_home_is_published_over_socket_mode(
     zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, tmp_path: Path
