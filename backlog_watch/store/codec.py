@@ -25,7 +25,7 @@ from backlog_watch.models import (
     Status,
     Ticket,
 )
-from backlog_watch.store.records import QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, QueuedNews, SilenceRecord
 
 Row = Sequence[Any]
 """A row as the database driver returns it."""
@@ -281,4 +281,35 @@ def silence_from_row(r: Row) -> SilenceRecord:
         str(r[4]),
         str(r[5]),
         at(float(r[6])),
+    )
+
+
+# -- actions taken on alerts -------------------------------------------------------------------------
+
+ACTION_COLUMNS = "fingerprint, episode, action, actor, at, detail, level, ticket_count"
+
+
+def action_row(action: ActionRecord) -> tuple[object, ...]:
+    return (
+        action.fingerprint,
+        action.episode.timestamp(),
+        action.action,
+        action.actor,
+        action.at.timestamp(),
+        action.detail,
+        action.level,
+        action.ticket_count,
+    )
+
+
+def action_from_row(row: Row) -> ActionRecord:
+    return ActionRecord(
+        str(row[0]),
+        at(float(row[1])),
+        str(row[2]),
+        str(row[3]),
+        at(float(row[4])),
+        str(row[5]),
+        str(row[6]),
+        int(row[7]),
     )

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from backlog_watch.errors import StoreError
 from backlog_watch.store import SqlStore
 from backlog_watch.store.codec import (
+    ACTION_COLUMNS,
     LOG_COLUMNS,
     POLL_COLUMNS,
     QUEUED_COLUMNS,
@@ -39,7 +40,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "outbox": (QUEUED_COLUMNS, {"sqlite": "id", "postgresql": "id"}),
     "silences": (SILENCE_COLUMNS, {"sqlite": "created_at, id", "postgresql": "created_at, id"}),
     "history": ("scope, at, kpis", _ROW),
-    "alert_actions": ("fingerprint, episode, action, actor, at, detail, level, ticket_count", _ROW),
+    "alert_actions": (ACTION_COLUMNS, _ROW),
 }
 """Every table but tickets: its columns, and per dialect the order its rows are copied in."""
 

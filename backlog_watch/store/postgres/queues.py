@@ -13,10 +13,12 @@ from typing import Any
 
 from backlog_watch.models import LogEntry
 from backlog_watch.store.codec import (
+    ACTION_COLUMNS,
     LOG_COLUMNS,
     QUEUED_COLUMNS,
     SILENCE_COLUMNS,
-    at,
+    action_from_row,
+    action_row,
     log_row,
     queued_from_row,
     silence_from_row,
@@ -122,26 +124,11 @@ def end_silence(db: Db, silence_id: str, at: datetime) -> None:
 
 
 def add_action(db: Db, action: ActionRecord) -> None:
-    db.execute(
-        "INSERT INTO alert_actions (fingerprint, episode, action, actor, at, detail, level, ticket_count)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-        (
-            action.fingerprint,
-            action.episode.timestamp(),
-            action.action,
-            action.actor,
-            action.at.timestamp(),
-            action.detail,
-            action.level,
-            action.ticket_count,
-        ),
-    )
+    db.execute(f"INSERT INTO alert_actions ({ACTION_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", action_row(action))
 
 
 def actions(db: Db, since: datetime) -> list[ActionRecord]:
     rows = db.execute(
-        "SELECT fingerprint, episode, action, actor, at, detail, level, ticket_count FROM alert_actions"
-        " WHERE at >= %s ORDER BY at, id",
-        (since.timestamp(),),
+        f"SELECT {ACTION_COLUMNS} FROM alert_actions WHERE at >= %s ORDER BY at, id", (since.timestamp(),)
     ).fetchall()
-    return [ActionRecord(r[0], at(r[1]), r[2], r[3], at(r[4]), r[5], r[6], r[7]) for r in rows]
+    return [action_from_row(r) for r in rows]
