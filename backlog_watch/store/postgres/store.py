@@ -3,8 +3,8 @@
 psycopg 3 with its ConnectionPool, synchronous because the ``Store`` protocol is: the daemon calls
 it as it calls SQLite (the web server from worker threads, which the pool serves side by side). An
 async port goes with an async Store protocol, a later change. Connections run in autocommit; every
-write goes through ``_transaction`` (one place, so a lease's fencing check can join each write
-transaction later), every read through ``_reading``.
+write goes through ``_transaction`` (one place, where a lease's fencing check joins each write
+transaction: store/leases.py), every read through ``_reading``.
 
 The password is a secret: the store shows its URL only through ``redact_url`` (errors, repr,
 /readyz), and a driver error is scrubbed of it before it becomes a ``StoreError``.
@@ -37,8 +37,10 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
+from backlog_watch.store.leases import current_fence
 from backlog_watch.store.postgres import history as pg_history
 from backlog_watch.store.postgres import queues as pg_queues
+from backlog_watch.store.postgres.leases import PostgresLeaseTable, check_fence
 from backlog_watch.store.postgres.schema import Db, migrate, schema_version
 from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import redact_url
@@ -133,10 +135,14 @@ class PostgresStore:
             raise self._failed("read", exc) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[Db]:
-        """Every write: one transaction, or nothing."""
+    def _transaction(self, *, fence: bool = True) -> Iterator[Db]:
+        """Every write: one transaction, or nothing. Inside a fenced block (store/leases.py) it first
+        checks the lease and holds it until the commit, so a replica that lost it writes nothing
+        (``LeaseLost``); the lease table's own writes pass ``fence=False``."""
         try:
             with self._pool.connection() as db, db.transaction():
+                if fence:
+                    check_fence(db, current_fence())
                 yield db
         except psycopg.Error as exc:
             raise self._failed("written", exc) from exc
@@ -146,6 +152,10 @@ class PostgresStore:
         """Write the schema version back in a transaction: StoreError now rather than at the first poll."""
         with self._transaction() as db:
             db.execute("UPDATE schema_version SET version = version")
+
+    def lease_table(self, replica: str, ttl: float) -> PostgresLeaseTable:
+        """The lease rows as ``replica`` sees them (cluster.py keeps its leases through it)."""
+        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl)
 
     def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Rows of a read query written with ``?`` placeholders (the read model's SQL, shared with
@@ -343,6 +353,12 @@ class PostgresStore:
     def outbox_complete(self, sent: Sequence[tuple[int, LogEntry]]) -> None:
         with self._transaction() as db:
             pg_queues.complete(db, sent)
+
+    def outbox_claim(self, row_ids: Sequence[int], by: str) -> dict[int, str | None]:
+        """Record that ``by`` is sending these rows (with the fence's token), in the fenced transaction."""
+        fence = current_fence()
+        with self._transaction() as db:
+            return pg_queues.claim(db, row_ids, by, fence.token if fence is not None else None)
 
     def outbox_reschedule(self, row_id: int, when: datetime, error: str) -> None:
         with self._transaction() as db:
