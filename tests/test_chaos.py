@@ -27,7 +27,7 @@ def test_three_replicas_killed_and_paused_lose_nothing_and_post_no_parent_twice(
     assert leases_supported(), "this backlog-watch has no cluster: section (leases, issue 13)"
     with Simulators("zendesk", count=3, tickets=40) as sims, Simulators("slack") as slack:
         notifier = {"name": "slack", "type": "slack", "channel": CHANNEL, **slack.slack}
-        helpdesks = [{**h, "poll_every": "1s"} for h in sims.helpdesks]
+        helpdesks = [{**h, "poll_every": "1s", "export_requests_per_minute": 600} for h in sims.helpdesks]
         with Cluster(
             pg_url,
             helpdesks,
@@ -47,7 +47,8 @@ def test_three_replicas_killed_and_paused_lose_nothing_and_post_no_parent_twice(
     assert not figures.open_mismatch, report
     assert not figures.lost, f"{report}\n{figures.lost}"
     assert figures.unexplained == 0, f"{report}\n{figures.duplicates}"
-    assert figures.takeovers >= CYCLES, report  # every fault moved the victim's leases to another replica
+    assert figures.takeovers >= figures.held > 0, report  # each fault on a holder moved its leases elsewhere
+    assert max(figures.gaps.values()) < 30, report  # polls go on (the export throttle once stalled them 50s)
 
 
 # The checker itself, on what the Slack stand-in returns (``messages``): it must see what it is there to see.

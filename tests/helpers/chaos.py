@@ -6,8 +6,9 @@
    (three new ``chaos`` tickets) or clears (solves them) each one's ``chaos-backlog`` alert, adds noise
    (a ticket created, one solved), then moves the simulators' clocks past Zendesk's one-minute export
    rule so the change can be polled;
-2. picks a random replica and kills it (SIGKILL) or pauses it (SIGSTOP, ``pause_for`` seconds: past the
-   lease TTL); with leases, waits until /readyz of the others says they took everything it held;
+2. picks a random replica (or, one time in two, the evaluator once a notification is in the outbox: a
+   crash between a send and its record) and kills it (SIGKILL) or pauses it (SIGSTOP, ``pause_for``
+   seconds: past the lease TTL); waits until /readyz of the others says they took everything it held;
 3. waits until the store shows the change (the alert firing, with its episode, or resolved);
 4. restarts the killed replica, or resumes (SIGCONT) the paused one, and waits until it listens again.
 
@@ -162,6 +163,10 @@ class Figures:
     cycles: int = 0
     kills: int = 0
     pauses: int = 0
+    held: int = 0
+    """Faults that struck a replica holding a lease: each must end in a takeover."""
+    mid_delivery: int = 0
+    """Faults that struck the evaluator while the outbox held a notification."""
     takeovers: int = 0
     """Leases acquired during the run (``lease acquired`` log lines after the start): each a lease changing hands."""
     episodes: int = 0
@@ -180,7 +185,8 @@ class Figures:
         gaps = ", ".join(f"{name} {gap:.1f}s" for name, gap in sorted(self.gaps.items()))
         return [
             f"chaos: {self.cycles} cycles ({self.kills} SIGKILL, {self.pauses} SIGSTOP) in {self.seconds:.0f}s",
-            f"  takeovers (leases acquired during the run): {self.takeovers}",
+            f"  takeovers (leases acquired during the run): {self.takeovers}; faults on a lease holder:"
+            f" {self.held}, on the evaluator while delivering: {self.mid_delivery}",
             f"  alert episodes: {self.episodes} fired, {self.resolved} resolved; lost: {len(self.lost)}",
             f"  duplicate parents: {sum(self.duplicates.values())} ({self.explained} explained by a logged"
             f" re-send after a crash, {self.unexplained} unexplained)",
@@ -323,6 +329,14 @@ class Chaos:
         self.publish()
         victim = self.rng.choice(self.cluster.replicas)
         kill = self.rng.random() < 0.5
+        if self.cluster.leases and self.rng.random() < 0.5:
+            # Strike the evaluator while a notification is on its way (queued, claimed or being sent):
+            # the crash window between a send and its record, if the timing falls in it.
+            evaluator = self.cluster.holders()["evaluator"]
+            victim = next((r for r in self.cluster.replicas if r.id == evaluator), victim)
+            self.figures.mid_delivery += wait_for(lambda: self.cluster.outbox() > 0, 10, step=0.02)
+        if self.cluster.leases and self.held_by(victim):
+            self.figures.held += 1
         self.fault(victim, kill)
         if not self.cluster.running():  # alone, a replica catches up once back; else the others carry on
             self.recover(victim, kill)
