@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import psycopg
 
 from tests.helpers.replicas import Cluster, Replica, Simulators, wait_for
@@ -297,8 +298,16 @@ class Chaos:
             time.sleep(self.pause_for)  # the fault itself: paused past the lease TTL (not a synchronisation)
         if self.cluster.leases and not wait_for(lambda: self.taken_over(victim), self.settle_timeout):
             raise AssertionError(
-                f"{victim.id}'s leases were not taken over within {self.settle_timeout:g}s: {self.cluster.holders()}"
+                f"{victim.id}'s leases were not taken over within {self.settle_timeout:g}s"
+                f" ({'killed' if kill else 'paused'}); {self.cluster.replicas}; /readyz:"
+                f" {self._readyz()}\n{self.cluster.activity()}"
             )
+
+    def _readyz(self) -> str:
+        try:
+            return str(self.cluster.readyz().get("leases"))
+        except httpx.TransportError as exc:
+            return f"no answer ({exc})"
 
     def recover(self, victim: Replica, killed: bool) -> None:
         if killed:

@@ -325,6 +325,17 @@ class Cluster:
         rows = self.query("SELECT helpdesk, last_success FROM polls WHERE last_success IS NOT NULL")
         return {str(name): float(at) for name, at in rows}
 
+    def activity(self) -> str:
+        """What the store's other sessions are doing (for a failure's message): each one not idle, its
+        state, what it waits for, how old its transaction is and its query; then the lease rows."""
+        rows = self.query(
+            "SELECT pid, state, wait_event_type, wait_event, round(extract(epoch FROM now() - xact_start)::numeric, 1),"
+            " left(query, 100) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state <> 'idle'"
+        )
+        leases = self.query("SELECT * FROM leases") if self.leases else []
+        return "\n".join(["sessions:", *map(str, rows), "leases:", *map(str, leases)])
+
     def log(self) -> list[tuple[str, dict[str, Any]]]:
         """(replica id, entry) for every JSON log line of every replica."""
         return [(replica.id, entry) for replica in self.replicas for entry in replica.log()]
