@@ -477,6 +477,11 @@ class Daemon:
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
 
+    async def settled(self) -> None:
+        """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""
+        while pending := [t for t in self._jobs if t is not asyncio.current_task()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     def _spawn(self, job: Awaitable[object]) -> None:
         """Run a job on its own, tracked for shutdown."""
 
