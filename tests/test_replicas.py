@@ -186,4 +186,3 @@ async def test_a_clean_stop_hands_the_work_over_at_the_next_tick(
         await b.tick()  # no TTL to wait for
         assert b.leases.holds(EVALUATOR) and b.leases.holds("helpdesk:zendesk")
         assert (await b.client.get("/readyz")).json()["leases"] == {"helpdesks": {"zendesk": "b"}, "evaluator": "b"}
-

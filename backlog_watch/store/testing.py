@@ -501,22 +501,20 @@ class LeaseConformance:
             assert store.outbox_claim([queued[0].id], "a") == {queued[0].id: None}
         lapse("a")  # a is paused past its TTL; b takes its leases
         assert b.claim("helpdesk:zendesk") is not None and b.claim(EVALUATOR) is not None
-        with fenced(polls):
-            for write in (
-                lambda: store.commit_page("zendesk", [_ticket("1", subject="stale"), _ticket("2")], "c2"),
-                lambda: store.commit_tickets([_ticket("3")]),
-                lambda: store.record_poll("zendesk", NOW + timedelta(minutes=1), error="late"),
-            ):
-                with pytest.raises(LeaseLost, match="helpdesk:zendesk"):
-                    write()
-        with fenced(evaluates):
-            for write in (
-                lambda: store.save_alerts({}),
-                lambda: store.outbox_enqueue([_news("c")], NOW, _append),
-                lambda: store.outbox_claim([queued[1].id], "a"),
-                lambda: store.outbox_complete([(queued[0].id, _entry(NOW))]),
-            ):
-                with pytest.raises(LeaseLost, match=EVALUATOR):
+        polling: list[Callable[[], object]] = [
+            lambda: store.commit_page("zendesk", [_ticket("1", subject="stale"), _ticket("2")], "c2"),
+            lambda: store.commit_tickets([_ticket("3")]),
+            lambda: store.record_poll("zendesk", NOW + timedelta(minutes=1), error="late"),
+        ]
+        evaluating: list[Callable[[], object]] = [
+            lambda: store.save_alerts({}),
+            lambda: store.outbox_enqueue([_news("c")], NOW, _append),
+            lambda: store.outbox_claim([queued[1].id], "a"),
+            lambda: store.outbox_complete([(queued[0].id, _entry(NOW))]),
+        ]
+        for fence, writes in ((polls, polling), (evaluates, evaluating)):
+            for write in writes:
+                with fenced(fence), pytest.raises(LeaseLost, match=fence.lease):
                     write()
         assert other.cursor("zendesk") == "c1"
         assert [(t.id, t.subject) for t in other.tickets()] == [("1", "ticket 1")]
