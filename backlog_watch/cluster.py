@@ -240,7 +240,8 @@ class PostgresLeases:
                 self._held[lease] = (claim.token, started + self.ttl)
                 changes.acquired.append(claim)
                 room -= lease != EVALUATOR
-                was = f" (from {claim.previous})" if claim.previous else ""
+                was = f" (taken over from {claim.previous})" if claim.takeover else ""
+                was = was or (f" (handed over by {claim.previous})" if claim.previous else "")
                 log.info("lease acquired %s token=%d%s", _said(lease), claim.token, was)
         return changes
 

@@ -460,7 +460,7 @@ class Daemon:
             self.instruments.leases(
                 self.leases.held("helpdesk"),
                 self.leases.held("evaluator"),
-                sum(1 for c in changes.acquired if c.previous),
+                sum(1 for c in changes.acquired if c.takeover),
             )
         for claim in changes.acquired:
             if claim.lease == EVALUATOR:

@@ -63,7 +63,9 @@ def test_two_replicas_share_four_helpdesks_two_each_and_one_evaluator(
     assert helpdesks_of(b) == [] and not b.holds(EVALUATOR)
     shed = a.tick()  # a sheds its surplus at its next tick...
     assert len(shed.released) == 2 and len(helpdesks_of(a)) == 2
-    b.tick()  # ...and b takes it at its own
+    handed = b.tick()  # ...and b takes it at its own
+    assert [(c.previous, c.takeover) for c in handed.acquired] == [("a", False)] * 2
+    assert "(handed over by a)" in caplog.text
     assert sorted(helpdesks_of(a) + helpdesks_of(b)) == HELPDESKS and len(helpdesks_of(b)) == 2
     assert a.holds(EVALUATOR) and not b.holds(EVALUATOR)
     view = b.holders()
@@ -95,9 +97,10 @@ def test_a_replica_that_stops_renewing_is_taken_over_with_bigger_tokens(
     assert helpdesks_of(b) == HELPDESKS and b.holds(EVALUATOR)
     taken = {c.lease: c for c in changes.acquired}
     assert set(taken) == {*before, EVALUATOR}
-    assert all(taken[lease].token > token and taken[lease].previous == "a" for lease, token in before.items())
+    assert all(taken[lease].token > token and taken[lease].takeover for lease, token in before.items())
+    assert {c.previous for c in changes.acquired if c.takeover} == {"a"}  # each of them taken from a, by expiry
     assert taken[EVALUATOR].token > evaluator.token
-    assert "lease acquired evaluator token=" in caplog.text and "(from a)" in caplog.text
+    assert "lease acquired evaluator token=" in caplog.text and "(taken over from a)" in caplog.text
     # a wakes up still believing it holds its leases: its first write is refused, and it learns
     stale = a.fence(helpdesk_lease(helpdesks_of(a)[0]))
     assert stale is not None

@@ -80,12 +80,13 @@ def current_fence() -> Fence | None:
 
 @dataclass(frozen=True)
 class Claim:
-    """A lease this replica holds after a claim: its token, and the replica that held it before when
-    that was another (a takeover)."""
+    """A lease this replica holds after a claim: its token, the replica that held it before when that
+    was another, and whether that one lost it by expiry (a takeover) rather than handing it over."""
 
     lease: str
     token: int
     previous: str | None = None
+    takeover: bool = False
 
 
 @dataclass(frozen=True)

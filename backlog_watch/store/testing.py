@@ -437,7 +437,8 @@ class LeaseConformance:
         a.release(["helpdesk:zendesk"])
         assert a.holders() == {} and a.renew(["helpdesk:zendesk"]) == {}
         second = b.claim("helpdesk:zendesk")
-        assert second is not None and second.token > first.token and second.previous == "a"
+        assert second is not None and second.token > first.token
+        assert (second.previous, second.takeover) == ("a", False)  # handed over, not taken over
 
     def test_a_lapsed_lease_is_taken_over_and_its_former_holder_cannot_renew_it(
         self, stores: tuple[Store, Store], lapse: Callable[[str], None]
@@ -449,7 +450,7 @@ class LeaseConformance:
         lapse("a")
         assert b.heartbeat() == 1  # a's heartbeat lapsed with its leases
         taken = b.claim(EVALUATOR)
-        assert taken is not None and taken.token > first.token and taken.previous == "a"
+        assert taken is not None and taken.token > first.token and (taken.previous, taken.takeover) == ("a", True)
         assert a.renew([EVALUATOR]) == {} and a.holders() == {EVALUATOR: "b"}
 
     def test_a_replica_restarted_under_its_own_id_claims_a_new_token(self, stores: tuple[Store, Store]) -> None:

@@ -64,20 +64,20 @@ class PostgresLeaseTable:
         with self._transaction() as db:
             db.execute("INSERT INTO leases (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (lease,))
             row = db.execute(
-                "SELECT holder, expires_at > now() FROM leases WHERE name = %s FOR UPDATE", (lease,)
+                "SELECT holder, expires_at > now(), released FROM leases WHERE name = %s FOR UPDATE", (lease,)
             ).fetchone()
             assert row is not None  # inserted above if it was missing
-            holder, live = row
+            holder, live, released = row
             if live and holder != self.replica:
                 return None
             taken = db.execute(
                 f"UPDATE leases SET holder = %s, token = nextval('lease_tokens'), expires_at = {_LATER}, "
-                "acquired_at = now() WHERE name = %s RETURNING token",
+                "acquired_at = now(), released = false WHERE name = %s RETURNING token",
                 (self.replica, self.ttl, lease),
             ).fetchone()
             assert taken is not None
         previous = holder if holder is not None and holder != self.replica else None
-        return Claim(lease, int(taken[0]), previous)
+        return Claim(lease, int(taken[0]), previous, takeover=previous is not None and not released)
 
     def renew(self, leases: Sequence[str]) -> dict[str, int]:
         if not leases:
@@ -95,13 +95,17 @@ class PostgresLeaseTable:
             return
         with self._transaction() as db:
             db.execute(
-                "UPDATE leases SET expires_at = now() WHERE holder = %s AND name = ANY(%s) AND expires_at > now()",
+                "UPDATE leases SET expires_at = now(), released = true WHERE holder = %s AND name = ANY(%s) "
+                "AND expires_at > now()",
                 (self.replica, list(leases)),
             )
 
     def leave(self) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE leases SET expires_at = now() WHERE holder = %s AND expires_at > now()", (self.replica,))
+            db.execute(
+                "UPDATE leases SET expires_at = now(), released = true WHERE holder = %s AND expires_at > now()",
+                (self.replica,),
+            )
             db.execute("DELETE FROM replicas WHERE id = %s", (self.replica,))
 
     def holders(self) -> dict[str, str]:
