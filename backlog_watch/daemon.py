@@ -324,14 +324,16 @@ class Daemon:
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
-        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news."""
+        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news. Any
+        replica may take the click: one that is not the evaluator appends its news (never folding it
+        into a row the evaluator may be sending) and asks the evaluator to deliver."""
         evaluator = self.leases.holds(EVALUATOR)
         async with self._eval_lock:
             now = self.clock()
             answer, due = apply(self.store.load_alerts(), now)
             if due and not self.dry_run:
                 with fenced(self.leases.fence(EVALUATOR)):
-                    enqueue(self.outbox, due, now)
+                    self.outbox.enqueue(due, now, fold=evaluator)
         if due and not self.dry_run:
             if not evaluator:  # queued here; the evaluator sends it at its next round
                 self.leases.forward(ForwardedRequest("evaluate", ""))
@@ -439,7 +441,8 @@ class Daemon:
         self._cron_jobs.append((job_id, trigger, job))
 
     async def _cron_job(self, job: Callable[[], Awaitable[object]]) -> None:
-        if not self._stopping.is_set():
+        """A report: sent by the evaluator only, so replicas send it once."""
+        if not self._stopping.is_set() and self.leases.holds(EVALUATOR):
             self._track_job()
             await job()
 

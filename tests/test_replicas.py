@@ -10,12 +10,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 import pytest
 
 from backlog_watch.app import Parts, assemble, daemon_hooks, web_state
+from backlog_watch.chatops.actions import AlertActions, AlertReference
 from backlog_watch.cluster import EVALUATOR, PostgresLeases
 from backlog_watch.errors import LeaseLost
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
@@ -123,6 +125,26 @@ async def test_a_hook_on_the_other_replica_is_forwarded_to_the_one_polling_and_r
         assert f"{backlog + 1} open" in message.text
         with psycopg.connect(pg_url) as db:
             assert db.execute("SELECT count(*) FROM poll_requests").fetchone() == (0,)
+
+
+async def test_an_acknowledgement_clicked_on_the_other_replica_is_delivered_by_the_evaluator(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
+) -> None:
+    sim_clock.advance(120)
+    async with two_replicas(pg_url, zendesk_sim, slack_standin, sim_clock, 1) as (a, b):
+        store = a.parts.store
+        (message,) = slack_standin.messages("#support")  # a polled, evaluated and sent when it took over
+        (alert,) = [x for x in store.load_alerts().values() if x.firing_since is not None]
+        assert alert.firing_since is not None
+        actions = AlertActions(b.parts.daemon, {}, ZoneInfo("UTC"))
+        outcome = await actions.acknowledge(AlertReference(alert.fingerprint, alert.firing_since), "alice")
+        assert outcome.audience == "parent"
+        assert [r.reason for r in store.outbox_rows()] == ["acknowledged"]  # queued by b, not sent by it
+        assert not slack_standin.messages("#support")[0].edited
+        await a.tick()  # the evaluator takes b's request at its tick and sends what b queued
+        assert store.outbox_rows() == []
+        (edited,) = slack_standin.messages("#support")
+        assert edited.ts == message.ts and edited.edited and "alice" in str(edited.blocks)
 
 
 async def test_a_new_evaluator_resends_what_the_dead_one_claimed_once_and_says_so(
