@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from backlog_watch.cluster import EVALUATOR, PostgresLeases, SoloLeases, default_replica_id, helpdesk_lease, leases_for
-from backlog_watch.errors import LeaseLost
+from backlog_watch.config import parse_config
+from backlog_watch.errors import ConfigError, LeaseLost
 from backlog_watch.store.leases import fenced
 from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.sqlite import SqliteStore
@@ -199,3 +200,36 @@ def test_the_replica_id_defaults_to_the_environment_then_host_and_pid(monkeypatc
     assert default_replica_id() == "replica-7"
     monkeypatch.delenv("BACKLOG_WATCH_REPLICA")
     assert default_replica_id() == f"{socket.gethostname()}-{os.getpid()}"
+
+
+CLUSTERED = """\
+store: postgresql://bw@db.internal/backlog
+cluster:
+  lease_ttl: {ttl}
+  replica_id: {replica}
+helpdesks:
+  - {{name: zendesk, type: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: t}}
+rules:
+  - {{name: backlog-size, type: threshold, metric: open_tickets, warn_above: 50}}
+"""
+
+
+def test_the_cluster_block_sets_the_ttl_and_the_replica_id() -> None:
+    config = parse_config(CLUSTERED.format(ttl="3s", replica="bw-1"), "bw.yaml", env={})
+    assert config.cluster.lease_ttl.total_seconds() == 3 and config.cluster.replica_id == "bw-1"
+    text = CLUSTERED.format(ttl="3s", replica="bw-1")
+    default = parse_config(text.split("cluster:")[0] + "helpdesks:" + text.split("helpdesks:")[1], "x", env={})
+    assert default.cluster.lease_ttl.total_seconds() == 30 and default.cluster.replica_id is None
+
+
+@pytest.mark.parametrize(
+    ("ttl", "replica", "said"),
+    [
+        ("0.5s", "bw-1", "bw.yaml:3: cluster.lease_ttl: must be at least 1s"),
+        ("3s", '"bw 1"', "bw.yaml:4: cluster.replica_id"),
+    ],
+)
+def test_a_bad_cluster_block_is_refused_naming_its_line_and_key(ttl: str, replica: str, said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CLUSTERED.format(ttl=ttl, replica=replica), "bw.yaml", env={})
+    assert any(p.startswith(said) for p in caught.value.problems), caught.value.problems
