@@ -64,9 +64,11 @@ class PostgresLeaseTable:
         with self._transaction() as db:
             db.execute("INSERT INTO leases (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (lease,))
             row = db.execute(
-                "SELECT holder, expires_at > now(), released FROM leases WHERE name = %s FOR UPDATE", (lease,)
+                "SELECT holder, expires_at > now(), released FROM leases WHERE name = %s FOR UPDATE SKIP LOCKED",
+                (lease,),
             ).fetchone()
-            assert row is not None  # inserted above if it was missing
+            if row is None:  # a write under it is committing (or its writer is paused): next tick
+                return None
             holder, live, released = row
             if live and holder != self.replica:
                 return None
