@@ -131,6 +131,9 @@ class Daemon:
         self._wake_deliverer = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
         self._keeping: asyncio.Task[None] | None = None
+        self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
+        """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
+        another replica forwarded is received as if it had come here."""
         self._delivery_token: int | None = None
         self.evaluations = 0
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
@@ -465,20 +468,25 @@ class Daemon:
                 self.leases.held("evaluator"),
                 sum(1 for c in changes.acquired if c.takeover),
             )
+        evaluate = False
         for claim in changes.acquired:
             if claim.lease == EVALUATOR:
-                self._spawn(self._evaluate_job())
+                evaluate = True
             elif (name := claim.lease.removeprefix("helpdesk:")) in self.connectors:
                 self._spawn(self._poll_job(name))
         for request in self.leases.take_requests():
             if request.kind == "evaluate":
-                self._spawn(self._evaluate_job())
+                evaluate = True
             elif request.helpdesk not in self.connectors:
                 continue
+            elif self.hook_receiver is not None:  # as if the hook had come here: reads, polls, follow-ups
+                self.hook_receiver(request.helpdesk, request.ticket_ids)
             elif request.ticket_ids:
                 self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
+        if evaluate:
+            self._spawn(self._evaluate_job())
 
     async def settled(self) -> None:
         """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""

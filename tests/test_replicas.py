@@ -119,12 +119,22 @@ async def test_a_hook_on_the_other_replica_is_forwarded_to_the_one_polling_and_r
             ]
         assert slack_standin.messages("#support") == []
         await a.tick()  # a takes the forwarded hook at its next tick: read, stored, evaluated, sent
+        await a.hooks.settled("zendesk")
+        await a.parts.daemon.settled()
         assert str(ticket["id"]) in {t.id for t in store.tickets(["zendesk"])}
         assert store.cursor("zendesk") == cursor  # read by id: the export still owes it
         (message,) = slack_standin.messages("#support")
         assert f"{backlog + 1} open" in message.text
         with psycopg.connect(pg_url) as db:
             assert db.execute("SELECT count(*) FROM poll_requests").fetchone() == (0,)
+
+        asked = len(zendesk_sim.requests)
+        assert (await b.client.post("/hooks/zendesk")).json()["poll"] == "started"  # names no ticket: poll now
+        await b.hooks.trigger.settled("zendesk")
+        assert not any("incremental" in r.path for r in zendesk_sim.requests[asked:])  # b did not poll
+        await a.tick()
+        await a.hooks.trigger.settled("zendesk")
+        assert any("incremental" in r.path for r in zendesk_sim.requests[asked:])  # a did
 
 
 async def test_an_acknowledgement_clicked_on_the_other_replica_is_delivered_by_the_evaluator(
