@@ -131,6 +131,9 @@ class Daemon:
         self._wake_deliverer = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
         self._keeping: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._nudged = asyncio.Event()
+        """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
         self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
         """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
         another replica forwarded is received as if it had come here."""
@@ -452,12 +455,13 @@ class Daemon:
     # -- leases ------------------------------------------------------------------------------------
 
     async def _keep_leases(self, interval: float) -> None:
-        """Every ``interval``: renew and rebalance the leases, start the work of those taken, and take
-        the work forwarded to this replica."""
+        """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
+        rebalance the leases, start the work of those taken, and take the work forwarded here."""
         while not self._stopping.is_set():
+            self._nudged.clear()
             await self.guarded(self.lease_tick())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                await asyncio.wait_for(self._nudged.wait(), interval)
 
     async def lease_tick(self) -> None:
         """One turn of the lease keeper (``run`` calls it every third of the TTL)."""
@@ -508,6 +512,7 @@ class Daemon:
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         if self.leases.interval is not None:
             self._keeping = asyncio.create_task(self._keep_leases(self.leases.interval), name="leases")
+            self._listening = asyncio.create_task(self.leases.listen(self._nudged.set), name="forwarded-work")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
@@ -565,7 +570,12 @@ class Daemon:
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
         keeping, self._keeping = self._keeping, None
         if keeping is not None:
+            self._nudged.set()
             pending.append(keeping)  # it ends at the stop flag
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
         await asyncio.gather(
             _finish(pending, SHUTDOWN_GRACE), self._stop_deliverer(min(self.delivery_grace, SHUTDOWN_GRACE))
         )

@@ -25,6 +25,7 @@ from backlog_watch.store.leases import fenced
 from backlog_watch.web.hooks import TOKEN_HEADER, Hooks
 from backlog_watch.web.server import WebServer
 from tests.helpers.config import HOOK_SECRET, document, dump, parse, slack, threshold, zendesk
+from tests.helpers.waiting import until
 from tests.store.test_leases import lapse_in
 
 
@@ -47,7 +48,13 @@ class Replica:
 
 @asynccontextmanager
 async def replica(
-    name: str, pg_url: str, sim: ZendeskSimulator, standin: SlackStandIn, clock: SimClock, warn_above: int
+    name: str,
+    pg_url: str,
+    sim: ZendeskSimulator,
+    standin: SlackStandIn,
+    clock: SimClock,
+    warn_above: int,
+    ttl: str = "3s",
 ) -> AsyncIterator[Replica]:
     doc = {
         "store": pg_url,
@@ -58,7 +65,7 @@ async def replica(
             rules=[threshold(warn_above=warn_above)],
             http={"listen": "127.0.0.1:0", "hook_secret": HOOK_SECRET},
             evaluate_every="1h",
-            cluster={"lease_ttl": "3s", "replica_id": name},
+            cluster={"lease_ttl": ttl, "replica_id": name},
         ),
     }
     config = parse(dump(doc), f"{name}.yaml")
@@ -218,3 +225,28 @@ async def test_a_clean_stop_hands_the_work_over_at_the_next_tick(
         await b.tick()  # no TTL to wait for
         assert b.leases.holds(EVALUATOR) and b.leases.holds("helpdesk:zendesk")
         assert (await b.client.get("/readyz")).json()["leases"] == {"helpdesks": {"zendesk": "b"}, "evaluator": "b"}
+
+
+async def test_a_running_replica_takes_a_forwarded_hook_at_once_not_at_its_next_tick(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
+) -> None:
+    sim_clock.advance(120)
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+        store = a.parts.store
+        a.parts.daemon.start({})  # its keeper ticks now, then every 20 s, and listens for forwarded work
+        try:
+            await until(lambda: store.poll_status("zendesk").last_success is not None, what="a's first poll")
+            await b.tick()
+            assert not b.leases.holds("helpdesk:zendesk")
+            ticket = zendesk_sim.create_ticket(status="open", subject="forwarded at once")
+            assert (await b.client.post("/hooks/zendesk", json={"ticket_id": ticket["id"]})).status_code == 202
+            await until(
+                lambda: str(ticket["id"]) in {t.id for t in store.tickets(["zendesk"])},
+                timeout=10,  # a's next tick is 20 s away: only the NOTIFY brings it this soon
+                what="the forwarded hook's ticket in the store",
+            )
+        finally:
+            await a.parts.daemon.shutdown()  # SIGTERM: its leases are given up at once
+        assert b.leases.holders() == {"helpdesks": {"zendesk": None}, "evaluator": None}

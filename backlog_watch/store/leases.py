@@ -19,7 +19,7 @@ SQL is postgres/leases.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -138,6 +138,10 @@ class LeaseTable(Protocol):
 
     def take_requests(self, helpdesks: Sequence[str], evaluator: bool) -> list[ForwardedRequest]:
         """Remove and return the requests for these helpdesks (and ``evaluate`` when ``evaluator``)."""
+        ...
+
+    async def listen(self, heard: Callable[[], None]) -> None:
+        """Call ``heard()`` whenever work is forwarded (to any replica), until cancelled."""
         ...
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -11,9 +12,10 @@ import pytest
 
 from backlog_watch.errors import LeaseLost
 from backlog_watch.store import Store
-from backlog_watch.store.leases import Fence, fenced
+from backlog_watch.store.leases import Fence, ForwardedRequest, fenced
 from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.testing import LeaseConformance
+from tests.helpers.waiting import until
 
 
 def lapse_in(url: str) -> Callable[[str], None]:
@@ -67,5 +69,27 @@ def test_a_replica_paused_inside_a_fenced_write_holds_up_nobody_and_wakes_to_lea
             paused.__exit__(None, None, None)
         assert store_b.cursor("zendesk") is None and store_a.failing is None
     finally:
+        store_a.close()
+        store_b.close()
+
+
+async def test_forwarded_work_is_announced_to_the_replicas_listening(pg_url: str) -> None:
+    store_a, store_b = PostgresStore(pg_url), PostgresStore(pg_url)
+    heard: list[int] = []
+    listening = asyncio.create_task(store_a.lease_table("a", 3.0).listen(lambda: heard.append(1)))
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            await until(
+                lambda: (
+                    db.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'").fetchone() == (1,)
+                ),
+                what="the listener's LISTEN",
+            )
+        store_b.lease_table("b", 3.0).forward(ForwardedRequest("poll", "zendesk"))
+        await until(lambda: heard, timeout=5, what="the NOTIFY of the forwarded request")
+        assert heard == [1]
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
         store_a.close()
         store_b.close()

@@ -95,6 +95,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self.where = redact_url(url)
+        self._url = url
         self._password = urlsplit(url).password
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
@@ -182,7 +183,7 @@ class PostgresStore:
     def lease_table(self, replica: str, ttl: float) -> PostgresLeaseTable:
         """The lease rows as ``replica`` sees them (cluster.py keeps its leases through it)."""
         self._hold_limit = ttl
-        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl)
+        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl, self._url)
 
     def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Rows of a read query written with ``?`` placeholders (the read model's SQL, shared with
