@@ -7,7 +7,7 @@ a stale evaluator writes nothing; a clean stop hands everything over."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -250,3 +250,21 @@ async def test_a_running_replica_takes_a_forwarded_hook_at_once_not_at_its_next_
         finally:
             await a.parts.daemon.shutdown()  # SIGTERM: its leases are given up at once
         assert b.leases.holders() == {"helpdesks": {"zendesk": None}, "evaluator": None}
+
+
+async def test_a_scheduled_report_is_sent_by_the_evaluator_only(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
+) -> None:
+    sim_clock.advance(120)
+    sent: list[str] = []
+
+    def report(by: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            sent.append(by)
+
+        return job
+
+    async with two_replicas(pg_url, zendesk_sim, slack_standin, sim_clock, 10_000) as (a, b):
+        for r in (a, b):  # the cron trigger fires on every replica at the same minute
+            await r.parts.daemon._cron_job(report(r.name))
+    assert sent == ["a"]
