@@ -256,10 +256,13 @@ def reload(config: Config) -> Config | None:
 
 def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
     """The hooks of ``run``: a helpdesk whose connector reads tickets by id has them read and evaluated
-    (``Daemon.apply_hook``); the others poll now."""
+    (``Daemon.apply_hook``); the others poll now. A replica that does not poll the helpdesk forwards
+    the hook to the one that does, which receives it through these same hooks."""
     lags = {n: c.listing_lag for n, c in daemon.connectors.items() if isinstance(c, ReadsTickets)}
     trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
-    return Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
+    hooks = Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
+    daemon.hook_receiver = hooks.receive  # hooks forwarded by other replicas are received here too
+    return hooks
 
 
 def web_state(config: Config, parts: Parts, hooks: Hooks, chat: Chat | None = None) -> WebState:

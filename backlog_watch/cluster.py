@@ -10,7 +10,7 @@ replica says it is alive, renews its leases, and takes or gives up helpdesks tow
 their next tick; one that dies stops renewing and the others take its leases once they expire (the
 TTL, ``cluster.lease_ttl``, 30 s by default). A hook for a helpdesk another replica holds, and an
 evaluation a non-evaluator's poll calls for, are forwarded through the store to the holder, who takes
-them at its next tick.
+them at once (NOTIFY wakes its keeper) or at the latest at its next tick.
 
 ``SoloLeases`` is the one process of a SQLite store (and of ``once``): it holds everything, unfenced.
 ``PostgresLeases`` keeps real leases. The daemon only asks ``holds(lease)`` and ``fence(lease)``.
@@ -18,6 +18,7 @@ them at its next tick.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -114,6 +115,11 @@ class Leases(Protocol):
         """The work forwarded to this replica for the leases it holds (removed from the store)."""
         ...
 
+    async def listen(self, heard: Callable[[], None]) -> None:
+        """Call ``heard()`` whenever some replica forwards work (then tick: it may be this one's), until
+        cancelled."""
+        ...
+
     def holders(self) -> dict[str, Any]:
         """Who holds what: ``{"helpdesks": {name: replica or None}, "evaluator": replica or None}``."""
         ...
@@ -152,6 +158,9 @@ class SoloLeases:
 
     def take_requests(self) -> list[ForwardedRequest]:
         return []
+
+    async def listen(self, heard: Callable[[], None]) -> None:
+        await asyncio.Event().wait()  # nothing is ever forwarded to a solo replica
 
     def holders(self) -> dict[str, Any]:
         return {"helpdesks": dict.fromkeys(self.helpdesks, self.replica), "evaluator": self.replica}
@@ -240,7 +249,8 @@ class PostgresLeases:
                 self._held[lease] = (claim.token, started + self.ttl)
                 changes.acquired.append(claim)
                 room -= lease != EVALUATOR
-                was = f" (from {claim.previous})" if claim.previous else ""
+                was = f" (taken over from {claim.previous})" if claim.takeover else ""
+                was = was or (f" (handed over by {claim.previous})" if claim.previous else "")
                 log.info("lease acquired %s token=%d%s", _said(lease), claim.token, was)
         return changes
 
@@ -266,6 +276,9 @@ class PostgresLeases:
         if not mine and not evaluator:
             return []
         return self.table.take_requests(mine, evaluator)
+
+    async def listen(self, heard: Callable[[], None]) -> None:
+        await self.table.listen(heard)
 
     def holders(self) -> dict[str, Any]:
         taken = self.table.holders()

@@ -131,6 +131,12 @@ class Daemon:
         self._wake_deliverer = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
         self._keeping: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._nudged = asyncio.Event()
+        """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
+        self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
+        """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
+        another replica forwarded is received as if it had come here."""
         self._delivery_token: int | None = None
         self.evaluations = 0
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
@@ -324,14 +330,16 @@ class Daemon:
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
-        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news."""
+        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news. Any
+        replica may take the click: one that is not the evaluator appends its news (never folding it
+        into a row the evaluator may be sending) and asks the evaluator to deliver."""
         evaluator = self.leases.holds(EVALUATOR)
         async with self._eval_lock:
             now = self.clock()
             answer, due = apply(self.store.load_alerts(), now)
             if due and not self.dry_run:
                 with fenced(self.leases.fence(EVALUATOR)):
-                    enqueue(self.outbox, due, now)
+                    self.outbox.enqueue(due, now, fold=evaluator)
         if due and not self.dry_run:
             if not evaluator:  # queued here; the evaluator sends it at its next round
                 self.leases.forward(ForwardedRequest("evaluate", ""))
@@ -450,19 +458,21 @@ class Daemon:
         self._cron_jobs.append((job_id, trigger, job))
 
     async def _cron_job(self, job: Callable[[], Awaitable[object]]) -> None:
-        if not self._stopping.is_set():
+        """A report: sent by the evaluator only, so replicas send it once."""
+        if not self._stopping.is_set() and self.leases.holds(EVALUATOR):
             self._track_job()
             await job()
 
     # -- leases ------------------------------------------------------------------------------------
 
     async def _keep_leases(self, interval: float) -> None:
-        """Every ``interval``: renew and rebalance the leases, start the work of those taken, and take
-        the work forwarded to this replica."""
+        """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
+        rebalance the leases, start the work of those taken, and take the work forwarded here."""
         while not self._stopping.is_set():
+            self._nudged.clear()
             await self.guarded(self.lease_tick())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                await asyncio.wait_for(self._nudged.wait(), interval)
 
     async def lease_tick(self) -> None:
         """One turn of the lease keeper (``run`` calls it every third of the TTL)."""
@@ -471,22 +481,32 @@ class Daemon:
             self.instruments.leases(
                 self.leases.held("helpdesk"),
                 self.leases.held("evaluator"),
-                sum(1 for c in changes.acquired if c.previous),
+                sum(1 for c in changes.acquired if c.takeover),
             )
+        evaluate = False
         for claim in changes.acquired:
             if claim.lease == EVALUATOR:
-                self._spawn(self._evaluate_job())
+                evaluate = True
             elif (name := claim.lease.removeprefix("helpdesk:")) in self.connectors:
                 self._spawn(self._poll_job(name))
         for request in self.leases.take_requests():
             if request.kind == "evaluate":
-                self._spawn(self._evaluate_job())
+                evaluate = True
             elif request.helpdesk not in self.connectors:
                 continue
+            elif self.hook_receiver is not None:  # as if the hook had come here: reads, polls, follow-ups
+                self.hook_receiver(request.helpdesk, request.ticket_ids)
             elif request.ticket_ids:
                 self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
+        if evaluate:
+            self._spawn(self._evaluate_job())
+
+    async def settled(self) -> None:
+        """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""
+        while pending := [t for t in self._jobs if t is not asyncio.current_task()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _spawn(self, job: Awaitable[object]) -> None:
         """Run a job on its own, tracked for shutdown."""
@@ -503,6 +523,7 @@ class Daemon:
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         if self.leases.interval is not None:
             self._keeping = asyncio.create_task(self._keep_leases(self.leases.interval), name="leases")
+            self._listening = asyncio.create_task(self.leases.listen(self._nudged.set), name="forwarded-work")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
@@ -560,7 +581,12 @@ class Daemon:
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
         keeping, self._keeping = self._keeping, None
         if keeping is not None:
+            self._nudged.set()
             pending.append(keeping)  # it ends at the stop flag
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
         await asyncio.gather(
             _finish(pending, SHUTDOWN_GRACE), self._stop_deliverer(min(self.delivery_grace, SHUTDOWN_GRACE))
         )

@@ -116,6 +116,10 @@ def _row(queued: QueuedNews) -> OutboxRow:
     )
 
 
+def _append(tail: QueuedNews, news: News) -> str | None:
+    return None
+
+
 def _state_of(body: str) -> str:
     return str(json.loads(body)["alert"]["state"])
 
@@ -130,10 +134,12 @@ class Outbox:
         """Who sends (cluster.py's replica id): a shared store records it on each row being sent."""
         self._claimed: set[int] = set()
 
-    def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime) -> None:
-        """Write what is due before anything is sent, after the news already queued for each alert."""
+    def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime, *, fold: bool = True) -> None:
+        """Write what is due before anything is sent, after the news already queued for each alert;
+        without ``fold`` every news gets its own row (a replica that does not send cannot tell which
+        rows are being sent)."""
         news = [News(n.alert.fingerprint, name, n.reason.value, _encode(n), _episode(n)) for name, n in due]
-        self.store.outbox_enqueue(news, now, self._fold)
+        self.store.outbox_enqueue(news, now, self._fold if fold else _append)
 
     def _fold(self, tail: QueuedNews, news: News) -> str | None:
         """The reason to give the row waiting last when ``news`` may replace it, else None (append)."""

@@ -19,7 +19,7 @@ SQL is postgres/leases.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -80,12 +80,13 @@ def current_fence() -> Fence | None:
 
 @dataclass(frozen=True)
 class Claim:
-    """A lease this replica holds after a claim: its token, and the replica that held it before when
-    that was another (a takeover)."""
+    """A lease this replica holds after a claim: its token, the replica that held it before when that
+    was another, and whether that one lost it by expiry (a takeover) rather than handing it over."""
 
     lease: str
     token: int
     previous: str | None = None
+    takeover: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,10 @@ class LeaseTable(Protocol):
 
     def take_requests(self, helpdesks: Sequence[str], evaluator: bool) -> list[ForwardedRequest]:
         """Remove and return the requests for these helpdesks (and ``evaluate`` when ``evaluator``)."""
+        ...
+
+    async def listen(self, heard: Callable[[], None]) -> None:
+        """Call ``heard()`` whenever work is forwarded (to any replica), until cancelled."""
         ...
 
 

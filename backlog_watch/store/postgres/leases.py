@@ -8,14 +8,22 @@ again after it lapsed), so it only grows.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+
+import psycopg
 
 from backlog_watch.store.leases import Claim, Fence, ForwardedRequest, LeaseLost
 from backlog_watch.store.postgres.schema import Db
 
+log = logging.getLogger(__name__)
+
 _LATER = "now() + make_interval(secs => %s)"
+CHANNEL = "backlog_watch_requests"
+"""Where a forwarded request is announced (NOTIFY), so its lease's holder takes it at once."""
 FORGET_AFTER = 3600.0
 """Seconds after which a dead replica's heartbeat row and a request nobody took are deleted."""
 
@@ -41,10 +49,14 @@ def check_fence(db: Db, fence: Fence | None) -> None:
 class PostgresLeaseTable:
     """The lease rows as replica ``replica`` sees them (a ``LeaseTable``); each call one transaction."""
 
-    def __init__(self, transaction: Callable[[], AbstractContextManager[Db]], replica: str, ttl: float) -> None:
+    def __init__(
+        self, transaction: Callable[[], AbstractContextManager[Db]], replica: str, ttl: float, url: str = ""
+    ) -> None:
         self._transaction = transaction
         self.replica = replica
         self.ttl = ttl
+        self._url = url
+        """The store's URL, for the connection that listens (it holds the password: never shown)."""
 
     def heartbeat(self) -> int:
         with self._transaction() as db:
@@ -64,20 +76,22 @@ class PostgresLeaseTable:
         with self._transaction() as db:
             db.execute("INSERT INTO leases (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (lease,))
             row = db.execute(
-                "SELECT holder, expires_at > now() FROM leases WHERE name = %s FOR UPDATE", (lease,)
+                "SELECT holder, expires_at > now(), released FROM leases WHERE name = %s FOR UPDATE SKIP LOCKED",
+                (lease,),
             ).fetchone()
-            assert row is not None  # inserted above if it was missing
-            holder, live = row
+            if row is None:  # a write under it is committing (or its writer is paused): next tick
+                return None
+            holder, live, released = row
             if live and holder != self.replica:
                 return None
             taken = db.execute(
                 f"UPDATE leases SET holder = %s, token = nextval('lease_tokens'), expires_at = {_LATER}, "
-                "acquired_at = now() WHERE name = %s RETURNING token",
+                "acquired_at = now(), released = false WHERE name = %s RETURNING token",
                 (self.replica, self.ttl, lease),
             ).fetchone()
             assert taken is not None
         previous = holder if holder is not None and holder != self.replica else None
-        return Claim(lease, int(taken[0]), previous)
+        return Claim(lease, int(taken[0]), previous, takeover=previous is not None and not released)
 
     def renew(self, leases: Sequence[str]) -> dict[str, int]:
         if not leases:
@@ -95,13 +109,17 @@ class PostgresLeaseTable:
             return
         with self._transaction() as db:
             db.execute(
-                "UPDATE leases SET expires_at = now() WHERE holder = %s AND name = ANY(%s) AND expires_at > now()",
+                "UPDATE leases SET expires_at = now(), released = true WHERE holder = %s AND name = ANY(%s) "
+                "AND expires_at > now()",
                 (self.replica, list(leases)),
             )
 
     def leave(self) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE leases SET expires_at = now() WHERE holder = %s AND expires_at > now()", (self.replica,))
+            db.execute(
+                "UPDATE leases SET expires_at = now(), released = true WHERE holder = %s AND expires_at > now()",
+                (self.replica,),
+            )
             db.execute("DELETE FROM replicas WHERE id = %s", (self.replica,))
 
     def holders(self) -> dict[str, str]:
@@ -115,6 +133,7 @@ class PostgresLeaseTable:
                 "INSERT INTO poll_requests (kind, helpdesk, ticket_ids, requested_by) VALUES (%s, %s, %s, %s)",
                 (request.kind, request.helpdesk, json.dumps(list(request.ticket_ids)), self.replica),
             )
+            db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, request.kind))  # sent at the commit
 
     def take_requests(self, helpdesks: Sequence[str], evaluator: bool) -> list[ForwardedRequest]:
         with self._transaction() as db:
@@ -124,3 +143,16 @@ class PostgresLeaseTable:
                 (list(helpdesks), evaluator),
             ).fetchall()
         return [ForwardedRequest(str(kind), str(h), tuple(json.loads(ids))) for _, kind, h, ids in sorted(rows)]
+
+    async def listen(self, heard: Callable[[], None]) -> None:
+        """Call ``heard()`` whenever a replica forwards work, until cancelled. A connection lost is
+        opened again a TTL later; meanwhile the ticks still take the requests, only later."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10) as db:
+                    await db.execute(f"LISTEN {CHANNEL}")
+                    async for _ in db.notifies():
+                        heard()
+            except psycopg.Error as exc:  # the reason may quote the URL: only its kind is told
+                log.debug("not listening for forwarded work (%s): the ticks take it", type(exc).__name__)
+            await asyncio.sleep(self.ttl)

@@ -93,7 +93,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE SEQUENCE lease_tokens;
     CREATE TABLE leases (
         name TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL DEFAULT 0,
-        expires_at TIMESTAMPTZ NOT NULL DEFAULT '-infinity', acquired_at TIMESTAMPTZ
+        expires_at TIMESTAMPTZ NOT NULL DEFAULT '-infinity', acquired_at TIMESTAMPTZ,
+        released BOOLEAN NOT NULL DEFAULT false
     );
     CREATE TABLE replicas (
         id TEXT PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL DEFAULT now(), expires_at TIMESTAMPTZ NOT NULL

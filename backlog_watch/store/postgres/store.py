@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from backlog_watch.errors import StoreError
+from backlog_watch.errors import LeaseLost, StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
 from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
@@ -37,7 +37,7 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
-from backlog_watch.store.leases import current_fence
+from backlog_watch.store.leases import Fence, current_fence
 from backlog_watch.store.postgres import history as pg_history
 from backlog_watch.store.postgres import queues as pg_queues
 from backlog_watch.store.postgres.leases import PostgresLeaseTable, check_fence
@@ -81,6 +81,8 @@ TABLES = (
     "silences",
     "alert_actions",
 )
+_HOLD_LIMIT = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
+_STILL_HELD = "SELECT 1 FROM leases WHERE name = %s AND holder = %s AND token = %s AND expires_at > now()"
 POOL_SIZE = 4
 """Connections at most: the daemon's writes, the web server's reads, a report, with one to spare."""
 CONNECT_TIMEOUT = 10
@@ -93,9 +95,12 @@ class PostgresStore:
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self.where = redact_url(url)
+        self._url = url
         self._password = urlsplit(url).password
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
+        self._hold_limit: float | None = None
+        """Seconds a transaction holding lease rows may sit idle (the lease TTL, once leases are kept)."""
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as db:
                 self.schema_version = migrate(db, self.where) if migrate_schema else schema_version(db)
@@ -138,15 +143,37 @@ class PostgresStore:
     def _transaction(self, *, fence: bool = True) -> Iterator[Db]:
         """Every write: one transaction, or nothing. Inside a fenced block (store/leases.py) it first
         checks the lease and holds it until the commit, so a replica that lost it writes nothing
-        (``LeaseLost``); the lease table's own writes pass ``fence=False``."""
+        (``LeaseLost``); the lease table's own writes pass ``fence=False``.
+
+        Once this store keeps leases, a transaction that holds lease rows (fenced, or the lease table's)
+        may sit idle at most the lease TTL: a replica paused inside one (SIGSTOP) has its session ended
+        by the server, so its locks never hold up the replica taking over. It wakes up to LeaseLost."""
+        held = current_fence() if fence else None
         try:
             with self._pool.connection() as db, db.transaction():
-                if fence:
-                    check_fence(db, current_fence())
+                if self._hold_limit is not None and (held is not None or not fence):
+                    db.execute(_HOLD_LIMIT, (f"{int(self._hold_limit * 1000)}ms",))
+                check_fence(db, held)
                 yield db
         except psycopg.Error as exc:
+            if held is not None and not self._still_held(held):  # ended while paused: the lease is gone
+                raise LeaseLost(
+                    f"lease {held.lease} (token {held.token}) was lost while {held.holder} was writing: "
+                    "nothing was written",
+                    lease=held.lease,
+                    token=held.token,
+                ) from exc
             raise self._failed("written", exc) from exc
         self.failing = None
+
+    def _still_held(self, fence: Fence) -> bool:
+        """Whether the lease is still the fence's (True when that cannot be read: the store failed)."""
+        try:
+            with self._pool.connection() as db:
+                row = db.execute(_STILL_HELD, (fence.lease, fence.holder, fence.token)).fetchone()
+        except psycopg.Error:
+            return True
+        return row is not None
 
     def probe_write(self) -> None:
         """Write the schema version back in a transaction: StoreError now rather than at the first poll."""
@@ -155,7 +182,8 @@ class PostgresStore:
 
     def lease_table(self, replica: str, ttl: float) -> PostgresLeaseTable:
         """The lease rows as ``replica`` sees them (cluster.py keeps its leases through it)."""
-        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl)
+        self._hold_limit = ttl
+        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl, self._url)
 
     def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Rows of a read query written with ``?`` placeholders (the read model's SQL, shared with
