@@ -92,6 +92,13 @@ def pg_counters(url: str) -> tuple[int, int]:
     return int(xacts[0]), int(rows[0])
 
 
+def pg_writes(url: str) -> dict[str, int]:
+    """table -> rows written to it so far (inserted + updated + deleted)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables").fetchall()
+    return {str(name): int(count) for name, count in rows}
+
+
 def pg_size(url: str) -> tuple[int, int]:
     """(ticket rows, bytes of every table with its indexes) the store holds."""
     with psycopg.connect(url, autocommit=True) as db:
@@ -141,6 +148,7 @@ def measure(
             cpu = {r.id: r.cpu() for r in members}
             delays, done = histogram(members), polls(members)
             xacts, written = pg_counters(url)
+            tables = pg_writes(url)
             since = time.monotonic()
             time.sleep(window)  # the window measured: the replicas run on their own meanwhile
             seconds = time.monotonic() - since
@@ -148,6 +156,7 @@ def measure(
             delay_p95 = quantile(delays, histogram(members), 0.95)
             done = polls(members) - done
             xacts_after, written_after = pg_counters(url)
+            tables = {name: count - tables.get(name, 0) for name, count in pg_writes(url).items()}
             held = cluster.holders()
             tickets, size = pg_size(url)
     per_minute = {rid: value * 60 / seconds for rid, value in cpu.items()}
@@ -176,6 +185,9 @@ def measure(
         "pg_tps": round((xacts_after - xacts) / seconds, 1),
         "pg_xacts_per_poll": round((xacts_after - xacts) / done, 2) if done else None,
         "pg_rows_written_per_poll": round((written_after - written) / done, 2) if done else None,
+        "pg_rows_written_per_poll_by_table": {
+            name: round(rows / done, 2) for name, rows in sorted(tables.items()) if rows and done
+        },
         "tickets_per_helpdesk": round(tickets / count, 1),
         "store_bytes_per_helpdesk": round(size / count),
         "total_s": round(time.monotonic() - started, 1),
