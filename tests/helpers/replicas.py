@@ -80,7 +80,11 @@ def cpu_seconds(pid: int) -> float:
 class Replica:
     """One ``backlog-watch run`` process of the cluster, started (and restarted) with the same id."""
 
-    def __init__(self, replica_id: str, config_path: Path, folder: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, replica_id: str, config_path: Path, folder: Path, *, env: dict[str, str] | None = None, timeout: float = 5
+    ) -> None:
+        """``timeout``: seconds an HTTP request to it may take (a replica evaluating hundreds of helpdesks
+        answers late; a paused one never)."""
         self.id = replica_id
         self.config_path = config_path
         self.folder = folder
@@ -91,7 +95,7 @@ class Replica:
         self.url = ""
         self.starts = 0
         self._offset = 0
-        self.client = httpx.Client(timeout=5)
+        self.client = httpx.Client(timeout=timeout)
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else "running" if self.alive else "down"
@@ -218,6 +222,7 @@ class Cluster:
         evaluate_every: str = "5s",
         extra: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        http_timeout: float = 5,
     ) -> None:
         self.store_url = store_url
         self.folder = folder
@@ -240,7 +245,9 @@ class Cluster:
         self.config_path = folder / "backlog-watch.yaml"
         with open(self.config_path, "w") as file:
             YAML(typ="safe").dump(config, file)
-        self.replicas = [Replica(f"r{i + 1}", self.config_path, folder, env=env) for i in range(replicas)]
+        self.replicas = [
+            Replica(f"r{i + 1}", self.config_path, folder, env=env, timeout=http_timeout) for i in range(replicas)
+        ]
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def __enter__(self) -> Self:
