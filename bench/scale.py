@@ -45,6 +45,7 @@ from tests.helpers.replicas import Cluster, Replica, wait_for  # noqa: E402
 
 DELAY = "backlog_watch_poll_start_delay_seconds"
 POLLS = "backlog_watch_poll_duration_seconds_count"
+EVALUATIONS = "backlog_watch_evaluations_total"
 LINEAR_SLACK = 1.5
 """CPU per replica per helpdesk held at the largest R may be at most this times R = 1's (near-linear)."""
 P95_TARGET = 5.0
@@ -80,6 +81,10 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
 
 def polls(replicas: list[Replica]) -> float:
     return sum(sum(replica.metrics().get(POLLS, {}).values()) for replica in replicas)
+
+
+def evaluations(replicas: list[Replica]) -> float:
+    return sum(sum(replica.metrics().get(EVALUATIONS, {}).values()) for replica in replicas)
 
 
 def pg_counters(url: str) -> tuple[int, int]:
@@ -147,7 +152,7 @@ def measure(
             warmup_s = time.monotonic() - started
             members = cluster.replicas
             cpu = {r.id: r.cpu() for r in members}
-            delays, done = histogram(members), polls(members)
+            delays, done, evaluated = histogram(members), polls(members), evaluations(members)
             xacts, written = pg_counters(url)
             tables = pg_writes(url)
             since = time.monotonic()
@@ -156,6 +161,7 @@ def measure(
             cpu = {r.id: r.cpu() - cpu[r.id] for r in members}
             delay_p95 = quantile(delays, histogram(members), 0.95)
             done = polls(members) - done
+            evaluated = evaluations(members) - evaluated
             xacts_after, written_after = pg_counters(url)
             tables = {name: count - tables.get(name, 0) for name, count in pg_writes(url).items()}
             held = cluster.holders()
@@ -183,6 +189,7 @@ def measure(
         "poll_delay_p95_s": None if delay_p95 is None else round(delay_p95, 3),
         "polls": int(done),
         "polls_expected": round(count * seconds / poll_every),
+        "evaluations": int(evaluated),
         "pg_tps": round((xacts_after - xacts) / seconds, 1),
         "pg_xacts_per_poll": round((xacts_after - xacts) / done, 2) if done else None,
         "pg_rows_written_per_poll": round((written_after - written) / done, 2) if done else None,
