@@ -15,7 +15,7 @@ share helpers print the line with ``live.report(name, rows, figures)``; others p
 
 Usage: python bench/run.py [--quick] [--only idle,storm] [--json FILE]
 (under 15 minutes on the shared 2-core machine; ``--quick`` is a smoke run of a few minutes). The
-optional benches (scale.py: replicas on PostgreSQL, ~15 minutes) run only when ``--only`` names them.
+optional benches (scale.py: replicas on PostgreSQL, ~25 minutes) run only when ``--only`` names them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ service provider's desks on one API; each name has its own tickets in the store.
 
 The goal (issue 13) is near-linear: 4 replicas hold 4x the helpdesks of one at the same per-replica CPU;
 the ``linear`` row compares the CPU per replica per helpdesk it polls at the largest R with R = 1. It takes
-about (warm-up + window) per run, ~15 minutes in all at 2m: not in `make bench`'s default set, run it with
+about (warm-up + window) per run, ~25 minutes in all at 2m: not in `make bench`'s default set, run it with
 ``python bench/run.py --only scale`` or directly. ``--quick``: 20 and 50 helpdesks, 1 and 2 replicas, 10s.
 
 Usage: python bench/scale.py [--n 200 1000] [--replicas 1 2 4] [--poll-every 120] [--window S] [--quick]
