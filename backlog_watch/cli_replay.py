@@ -68,10 +68,10 @@ def add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "(nothing is sent, no alert changes)",
     )
     replay.add_argument(
-        "--config", "-c", dest="config", metavar="FILE", default=None, help="the YAML config (default: $BACKLOG_WATCH_CONFIG)"
+        "--config", "-c", dest="config", metavar="FILE", help="the YAML config (default: $BACKLOG_WATCH_CONFIG)"
     )
     replay.add_argument("--since", default="14d", metavar="DURATION", help="how far back to start, e.g. 14d or 36h")
-    replay.add_argument("--until", default=None, metavar="TIME", help="where to stop (default: now; ISO time with zone)")
+    replay.add_argument("--until", default=None, metavar="TIME", help="where to stop (default: now; ISO time, UTC)")
     replay.add_argument(
         "--candidate",
         metavar="FILE",

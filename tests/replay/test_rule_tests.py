@@ -130,13 +130,15 @@ async def test_a_malformed_test_file_names_file_line_and_key(tmp_path: Path) -> 
     assert err.splitlines() == [
         f'{path}:5: tickets[0]: unknown key "priorty" (did you mean "priority"?)',
         f'{path}:7: tickets[1].created: "+5x" is not a time: write +30m, -2h, 0 or 2026-11-23T10:00:00Z',
-        f'{path}:17: expect[1].alerts[0].level: "warning" is not allowed: use one of warn, critical (did you mean "warn"?)',
+        f'{path}:17: expect[1].alerts[0].level: "warning" is not allowed: use one of warn, critical '
+        '(did you mean "warn"?)',
     ]
     assert "0 of 1 test file(s) passed" in out
 
 
 async def test_names_the_config_does_not_have_are_located_too(tmp_path: Path) -> None:
-    wrong = TEST.replace("{rule: big, labels", "{rule: bgi, labels").replace("- id: 10", "- id: 10\n    helpdesk: zendsk")
+    wrong = TEST.replace("{rule: big, labels", "{rule: bgi, labels")
+    wrong = wrong.replace("- id: 10", "- id: 10\n    helpdesk: zendsk")
     path = write(tmp_path, wrong)
     code, _, err = await cli("test", "rules", str(path))
     assert code == 2
@@ -146,9 +148,8 @@ async def test_names_the_config_does_not_have_are_located_too(tmp_path: Path) ->
     ]
     (tmp_path / "other.test.yaml").write_text("config: missing.yaml\nexpect: [{at: 0}]\n")
     (tmp_path / "syntax.test.yaml").write_text("config: lifecycle.yaml\nexpect: [{at: 0}\n")
-    code, out, err = await cli(
-        "test", "rules", str(tmp_path / "other.test.yaml"), str(tmp_path / "syntax.test.yaml"), str(path.with_name("none"))
-    )
+    files = [tmp_path / "other.test.yaml", tmp_path / "syntax.test.yaml", path.with_name("none")]
+    code, out, err = await cli("test", "rules", *map(str, files))
     assert code == 2
     lines = err.splitlines()
     assert lines[0] == f"{tmp_path / 'other.test.yaml'}:1: config: no such config file: {tmp_path / 'missing.yaml'}"
