@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import is_postgres, redact_url
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionRecord",
+    "AsOf",
     "Fold",
     "News",
     "QueuedNews",
@@ -80,6 +81,19 @@ class Store(Protocol):
         ...
 
     def count_tickets(self, helpdesk: str | None = None) -> int: ...
+
+    # -- the ticket change log (store/changelog.py: written by commit_page and commit_tickets) ----------
+
+    def tickets_as_of(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        """Every ticket that existed at ``moment`` (open and solved), with its tracked fields as they were
+        then, and since when the log is exact (before it the answer is approximate)."""
+        ...
+
+    def ticket_changes(
+        self, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
+    ) -> list[tuple[datetime, Ticket]]:
+        """Each ticket's state right after each change recorded in (since, until], in time order."""
+        ...
 
     # -- polls -------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Everything moves, so a team changes stores without re-alerting: tickets and cursors (no refetch), polls,
 alerts, the notification log (the Slack thread of each episode), the outbox's queued news (with its ids:
-the queue order), silences, the KPI history and the actions taken on alerts (who acknowledged what).
+the queue order), silences, the KPI history, the actions taken on alerts (who acknowledged what) and
+the ticket change log (what the backlog was at past moments).
 Tickets are decoded and encoded again through codec.py, so the target's ticket row (and its
 ``ticket_tags`` rows) is computed anew; the other tables are copied as they are, column by column, in
 the order that matters to them (the log in the order it was written, the outbox in queue order).
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from backlog_watch.errors import StoreError
 from backlog_watch.store import SqlStore
+from backlog_watch.store.changelog import CHANGE_COLUMNS
 from backlog_watch.store.codec import (
     ACTION_COLUMNS,
     LOG_COLUMNS,
@@ -41,6 +43,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "silences": (SILENCE_COLUMNS, {"sqlite": "created_at, id", "postgresql": "created_at, id"}),
     "history": ("scope, at, kpis", _ROW),
     "alert_actions": (ACTION_COLUMNS, _ROW),
+    "ticket_changes": (CHANGE_COLUMNS, {"sqlite": "helpdesk, id, at", "postgresql": "helpdesk, id, at"}),
 }
 """Every table but tickets: its columns, and per dialect the order its rows are copied in."""
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store import changelog
 from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
@@ -32,8 +33,9 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
-from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.schema import migrate
+from backlog_watch.store.sqlite import changelog as sqlite_changelog
 from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
 
@@ -41,11 +43,12 @@ _OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 
 def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
-    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
+    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks).
+    The change log's step comes first: it compares the page with the rows stored before it."""
     placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
-    db.executemany(
-        f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", map(ticket_row, tickets)
-    )
+    rows = [ticket_row(t) for t in tickets]
+    sqlite_changelog.record(db, rows)
+    db.executemany(f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", rows)
     db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets])
     db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
 
@@ -233,6 +236,17 @@ class SqliteStore:
             if helpdesk is None:
                 return int(self._db.execute("SELECT count(*) FROM tickets").fetchone()[0])
             return int(self._db.execute("SELECT count(*) FROM tickets WHERE helpdesk = ?", (helpdesk,)).fetchone()[0])
+
+    # -- the ticket change log (store/changelog.py) ---------------------------------------------------
+
+    def tickets_as_of(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        with self._reading():
+            return changelog.tickets_as_of(self.query, moment, helpdesks)
+
+    def ticket_changes(
+        self, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
+    ) -> list[tuple[datetime, Ticket]]:
+        return changelog.ticket_changes(self.query, since, until, helpdesks)
 
     # -- poll health -----------------------------------------------------------------------------------
 
