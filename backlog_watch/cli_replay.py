@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TextIO
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from backlog_watch.errors import ConfigError
+from backlog_watch.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from backlog_watch.config.models import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -85,5 +90,95 @@ def add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
 
+def _moment(text: str, what: str) -> datetime:
+    """An ISO time (UTC when it names no zone); a config error naming the option otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError([f'replay: {what} "{text}" is neither a duration (14d, 36h) nor an ISO time']) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _period(args: argparse.Namespace) -> tuple[datetime, datetime, timedelta | None]:
+    from backlog_watch.durations import parse_duration
+
+    until = _moment(args.until, "--until") if args.until else datetime.now(UTC).replace(microsecond=0)
+    try:
+        since = until - parse_duration(args.since)
+    except ValueError:
+        since = _moment(args.since, "--since")
+    if since >= until:
+        raise ConfigError([f"replay: --since ({since:%Y-%m-%d %H:%M}) must be before --until ({until:%Y-%m-%d %H:%M})"])
+    try:
+        step = parse_duration(args.step) if args.step else None
+    except ValueError:
+        raise ConfigError([f'replay: --step "{args.step}" is not a duration (use 1m, 15m, 1h)']) from None
+    if step is not None and step <= timedelta(0):
+        raise ConfigError(["replay: --step must be longer than 0s"])
+    return since, until, step
+
+
+def _load(path: str | None) -> Config:
+    """The config, its secrets registered with the log scrubber (as every command's)."""
+    from backlog_watch.config import load_config
+    from backlog_watch.logs import register_secrets, secret_values
+
+    if not path:
+        raise ConfigError(["no config: pass --config FILE or set $BACKLOG_WATCH_CONFIG"])
+    config = load_config(path)
+    register_secrets(secret_values(config))
+    return config
+
+
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    raise NotImplementedError
+    """Replay the current config (and the candidate) over the period, print the summary."""
+    import json
+
+    from backlog_watch.replay.engine import quiet_lifecycle
+    from backlog_watch.replay.replay import as_json, load_timeline, messages, replay, summarize
+    from backlog_watch.store import open_store
+
+    config = _load(args.config)
+    candidate = _load(args.candidate) if args.candidate else None
+    since, until, step = _period(args)
+    if config.store.startswith("sqlite:///") and not Path(config.store.removeprefix("sqlite:///")).exists():
+        raise StoreError(f"no data yet: no helpdesk has been polled into {config.store} (no such file)")
+    store = open_store(config.store)
+    try:
+        if not store.any_poll_succeeded():
+            raise StoreError(f"no data yet: no helpdesk has been polled into {config.store}")
+        helpdesks = [h.name for h in config.helpdesks]
+        if candidate is not None:
+            helpdesks += [h.name for h in candidate.helpdesks if h.name not in helpdesks]
+        timeline, approximate = load_timeline(store, helpdesks, since, until)
+        with quiet_lifecycle():
+            runs = [asyncio.run(replay(config, store, timeline, since, until, step, "current"))]
+            if candidate is not None:
+                runs.append(asyncio.run(replay(candidate, store, timeline, since, until, step, "candidate")))
+    finally:
+        store.close()
+    if args.format == "json":
+        document = as_json(runs, approximate)
+        if args.messages:
+            for run, shown in zip(runs, document["runs"], strict=True):
+                shown["messages"] = [
+                    {
+                        "at": s.at.isoformat(),
+                        "notifier": s.notifier,
+                        "rule": s.rule,
+                        "scope": s.scope,
+                        "reason": s.reason.value,
+                        "level": s.level,
+                        "digest": s.digest,
+                        "text": s.text,
+                    }
+                    for s in run.sent
+                ]
+        out.write(json.dumps(document, indent=2) + "\n")
+        return EXIT_OK
+    out.write(summarize(runs, approximate=approximate))
+    if args.messages:
+        for run in runs:
+            out.write(f"\n{run.label}: the {run.notifications} message(s) that would have been sent\n\n")
+            out.write(messages(run))
+    return EXIT_OK
