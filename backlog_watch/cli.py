@@ -484,7 +484,7 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "test":
         return cmd_test(args, out, sys.stderr)
     if args.command == "replay":
-        return cmd_replay(args, out)
+        return cmd_replay(args, out, sys.stderr)
     if args.command == "schema":
         from backlog_watch.config.schema import schema_text
 

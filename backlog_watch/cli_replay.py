@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from backlog_watch.config.models import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+SLOW_REPLAY = 5000
+"""Evaluations past which replay says how to make it quicker (each is a whole daemon evaluation)."""
 
 
 def add_test_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,10 +132,11 @@ def _load(path: str | None) -> Config:
     return config
 
 
-def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the current config (and the candidate) over the period, print the summary."""
     import json
 
+    from backlog_watch.durations import format_duration
     from backlog_watch.replay.engine import quiet_lifecycle
     from backlog_watch.replay.replay import as_json, load_timeline, messages, replay, summarize
     from backlog_watch.store import open_store
@@ -150,7 +153,13 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         helpdesks = [h.name for h in config.helpdesks]
         if candidate is not None:
             helpdesks += [h.name for h in candidate.helpdesks if h.name not in helpdesks]
-        timeline, approximate = load_timeline(store, helpdesks, since, until)
+        timeline, exact_since = load_timeline(store, helpdesks, since, until)
+        every = step or config.evaluate_every
+        evaluations = int((until - since) / every) + 1
+        if evaluations > SLOW_REPLAY:
+            err.write(
+                f"replay: {evaluations} evaluations per config (every {format_duration(every)}); --step 5m is quicker\n"
+            )
         with quiet_lifecycle():
             runs = [asyncio.run(replay(config, store, timeline, since, until, step, "current"))]
             if candidate is not None:
@@ -158,7 +167,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     if args.format == "json":
-        document = as_json(runs, approximate)
+        document = as_json(runs, exact_since)
         if args.messages:
             for run, shown in zip(runs, document["runs"], strict=True):
                 shown["messages"] = [
@@ -176,7 +185,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                 ]
         out.write(json.dumps(document, indent=2) + "\n")
         return EXIT_OK
-    out.write(summarize(runs, approximate=approximate))
+    out.write(summarize(runs, exact_since=exact_since))
     if args.messages:
         for run in runs:
             out.write(f"\n{run.label}: the {run.notifications} message(s) that would have been sent\n\n")

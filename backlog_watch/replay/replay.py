@@ -140,11 +140,14 @@ class Summary:
             summary.scope(sent.scope).notifications += 1
 
 
-def load_timeline(store: SqlStore, helpdesks: Sequence[str], since: datetime, until: datetime) -> tuple[Timeline, bool]:
-    """The backlog from ``since`` to ``until`` from the change log; and whether its start is approximate."""
+def load_timeline(
+    store: SqlStore, helpdesks: Sequence[str], since: datetime, until: datetime
+) -> tuple[Timeline, datetime | None]:
+    """The backlog from ``since`` to ``until`` from the change log; and, when its start is approximate
+    (before the log's first recorded change), since when the log is exact (None: no change yet)."""
     start = store.tickets_as_of(since, helpdesks)
     changes = store.ticket_changes(since, until, helpdesks)
-    return Timeline(start.tickets, changes), start.approximate(since)
+    return Timeline(start.tickets, changes), start.exact_since if start.approximate(since) else since
 
 
 async def replay(
@@ -171,7 +174,7 @@ async def replay(
     return Replay(label, since, until, every, summary.rules, simulation.sent, summary.steps)
 
 
-def summarize(runs: Sequence[Replay], *, approximate: bool = False) -> str:
+def summarize(runs: Sequence[Replay], *, exact_since: datetime | None = None) -> str:
     """The text table: per rule, each run's episodes, notifications (by reason), time firing; then the
     noisiest scopes of each run."""
     first = runs[0]
@@ -179,9 +182,11 @@ def summarize(runs: Sequence[Replay], *, approximate: bool = False) -> str:
         f"replay {first.since:%Y-%m-%d %H:%M} - {first.until:%Y-%m-%d %H:%M} UTC, "
         f"every {format_duration(first.step)} ({first.steps} evaluations); nothing was sent",
     ]
-    if approximate:
+    if exact_since is None or exact_since > first.since:
+        since = f"{exact_since:%Y-%m-%d %H:%M} UTC" if exact_since is not None else "no change recorded yet"
         lines.append(
-            "  the change log starts after the period does: the backlog before its first record is approximate"
+            f"  the change log is exact from its first recorded change ({since}): "
+            "the backlog before it is rebuilt from created and solved times (approximate)"
         )
     names = list(dict.fromkeys(name for run in runs for name in run.rules))
     width = max([len("rule"), *map(len, names)])
@@ -231,12 +236,13 @@ def messages(run: Replay) -> str:
     return "\n\n".join(parts) + ("\n" if parts else "")
 
 
-def as_json(runs: Sequence[Replay], approximate: bool) -> dict[str, Any]:
+def as_json(runs: Sequence[Replay], exact_since: datetime | None) -> dict[str, Any]:
     return {
         "since": runs[0].since.isoformat(),
         "until": runs[0].until.isoformat(),
         "step_seconds": int(runs[0].step.total_seconds()),
-        "approximate_start": approximate,
+        "exact_since": exact_since.isoformat() if exact_since is not None else None,
+        "approximate_start": exact_since is None or exact_since > runs[0].since,
         "runs": [
             {
                 "config": run.label,

@@ -104,6 +104,10 @@ async def test_replay_reports_the_episodes_the_daemon_had(sim_clock: SimClock, t
     assert code == 0, err
     report = json.loads(out)
     assert report["since"] == since
+    # the change log is exact from its first change of a ticket already seen (the first solve, at +25h);
+    # before, only tickets created: the rebuilt start is the same, but the replay must say it is a guess
+    assert report["exact_since"] == (SIM_START + timedelta(hours=25)).isoformat()
+    assert report["approximate_start"] is True
     current, kept = report["runs"]
     assert current["evaluations"] == kept["evaluations"] == WEEKS * 168
     [size] = current["rules"]
@@ -140,6 +144,10 @@ async def test_replay_reports_the_episodes_the_daemon_had(sim_clock: SimClock, t
     )
     assert code == 0
     lines = text.splitlines()
+    assert lines[1] == (
+        f"  the change log is exact from its first recorded change ({SIM_START + timedelta(hours=25):%Y-%m-%d %H:%M} "
+        "UTC): the backlog before it is rebuilt from created and solved times (approximate)"
+    )
     assert lines[0] == (
         f"replay {SIM_START + timedelta(minutes=2):%Y-%m-%d %H:%M} - "
         f"{SIM_START + timedelta(hours=WEEKS * 168 - 1, minutes=2):%Y-%m-%d %H:%M} UTC, every 1h "
