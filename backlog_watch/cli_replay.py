@@ -77,7 +77,12 @@ def add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     replay.add_argument(
         "--config", "-c", dest="config", metavar="FILE", help="the YAML config (default: $BACKLOG_WATCH_CONFIG)"
     )
-    replay.add_argument("--since", default="14d", metavar="DURATION", help="how far back to start, e.g. 14d or 36h")
+    replay.add_argument(
+        "--since",
+        default="14d",
+        metavar="DURATION",
+        help="where to start: how long before --until (14d, 36h) or an ISO time",
+    )
     replay.add_argument("--until", default=None, metavar="TIME", help="where to stop (default: now; ISO time, UTC)")
     replay.add_argument(
         "--candidate",
