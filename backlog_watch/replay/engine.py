@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from backlog_watch.app import build_daemon
+from backlog_watch.app import build_daemon, refuse_unsupported
 from backlog_watch.config.models import Config
 from backlog_watch.daemon import Daemon
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
@@ -184,6 +184,7 @@ class Simulation:
     """
 
     def __init__(self, config: Config, store: Store, timeline: Timeline, start: datetime) -> None:
+        refuse_unsupported(config)  # what `run` would refuse cannot be replayed either (ConfigError)
         self.config = config
         self.store = store
         self.now = start

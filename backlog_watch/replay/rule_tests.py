@@ -52,6 +52,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic_core import PydanticCustomError
 from ruamel.yaml.comments import CommentedMap
 
+from backlog_watch.app import refuse_unsupported
 from backlog_watch.config import Config, load_config
 from backlog_watch.config.errors import ErrorTranslator, Problem, did_you_mean
 from backlog_watch.config.loader import Source, YamlSyntaxError, read_yaml
@@ -291,6 +292,7 @@ def load_test_file(path: str | Path, fallback_config: str | None = None) -> Load
         problems = ErrorTranslator(source, RuleTestFile, lambda model, _: model, {}).problems(exc)
         raise ConfigError(sorted(dict.fromkeys(p.render(filename) for p in problems), key=_line_of)) from None
     config, everyone = _config(source, spec, Path(path), fallback_config)
+    refuse_unsupported(config)
     problems = _check_names(source, spec, config, everyone)
     if problems:
         raise ConfigError([p.render(filename) for p in sorted(problems, key=lambda p: p.line)])
