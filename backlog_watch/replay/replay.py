@@ -189,21 +189,19 @@ def summarize(runs: Sequence[Replay], *, exact_since: datetime | None = None) ->
             "the backlog before it is rebuilt from created and solved times (approximate)"
         )
     names = list(dict.fromkeys(name for run in runs for name in run.rules))
-    width = max([len("rule"), *map(len, names)])
-    head = f"  {'rule':<{width}}"
-    for run in runs:
-        head += f"  | {run.label + ':':<11} {'episodes':>8} {'sent':>5} {'firing':>8}"
-    lines.append(head)
+    width = max([len("total"), *map(len, names)])
+    lines.append(f"  {'':<{width}}" + "".join(f"  | {run.label:<23}" for run in runs))
+    lines.append(f"  {'rule':<{width}}" + f"  | {'episodes':>8} {'sent':>6} {'firing':>7}" * len(runs))
     for name in names:
         row = f"  {name:<{width}}"
         for run in runs:
             r = run.rules.get(name, RuleSummary(name))
-            row += f"  | {'':<11} {r.episodes:>8} {r.notifications:>5} {_hours(r.firing):>8}"
+            row += f"  | {r.episodes:>8} {r.notifications:>6} {_hours(r.firing):>7}"
         lines.append(row)
     total = f"  {'total':<{width}}"
     for run in runs:
         firing = sum((r.firing for r in run.rules.values()), timedelta(0))
-        total += f"  | {'':<11} {run.episodes:>8} {run.notifications:>5} {_hours(firing):>8}"
+        total += f"  | {run.episodes:>8} {run.notifications:>6} {_hours(firing):>7}"
     lines.append(total)
     for run in runs:
         lines.append("")
