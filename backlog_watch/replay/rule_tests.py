@@ -211,7 +211,7 @@ def _placeholders(text: str) -> dict[str, str]:
     test connects to nothing, so the config's secrets need not be there."""
     env = dict(os.environ)
     for name in _UNSET.findall(text):
-        env.setdefault(name, "unset-in-rule-tests")
+        env.setdefault(name, "https://unset.invalid" if "URL" in name.upper() else "unset-in-rule-tests")
     return env
 
 
