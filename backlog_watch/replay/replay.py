@@ -190,7 +190,7 @@ def summarize(runs: Sequence[Replay], *, exact_since: datetime | None = None) ->
         )
     names = list(dict.fromkeys(name for run in runs for name in run.rules))
     width = max([len("total"), *map(len, names)])
-    lines.append(f"  {'':<{width}}" + "".join(f"  | {run.label:<23}" for run in runs))
+    lines.append((f"  {'':<{width}}" + "".join(f"  | {run.label:<23}" for run in runs)).rstrip())
     lines.append(f"  {'rule':<{width}}" + f"  | {'episodes':>8} {'sent':>6} {'firing':>7}" * len(runs))
     for name in names:
         row = f"  {name:<{width}}"
