@@ -184,10 +184,7 @@ def summarize(runs: Sequence[Replay], *, exact_since: datetime | None = None) ->
     ]
     if exact_since is None or exact_since > first.since:
         since = f"{exact_since:%Y-%m-%d %H:%M} UTC" if exact_since is not None else "no change recorded yet"
-        lines.append(
-            f"  the change log is exact from its first recorded change ({since}): "
-            "the backlog before it is rebuilt from created and solved times (approximate)"
-        )
+        lines.append(f"  an approximate start: the change log is exact from its first recorded change, {since}")
     names = list(dict.fromkeys(name for run in runs for name in run.rules))
     width = max([len("total"), *map(len, names)])
     lines.append((f"  {'':<{width}}" + "".join(f"  | {run.label:<23}" for run in runs)).rstrip())

@@ -145,8 +145,8 @@ async def test_replay_reports_the_episodes_the_daemon_had(sim_clock: SimClock, t
     assert code == 0
     lines = text.splitlines()
     assert lines[1] == (
-        f"  the change log is exact from its first recorded change ({SIM_START + timedelta(hours=25):%Y-%m-%d %H:%M} "
-        "UTC): the backlog before it is rebuilt from created and solved times (approximate)"
+        "  an approximate start: the change log is exact from its first recorded change, "
+        f"{SIM_START + timedelta(hours=25):%Y-%m-%d %H:%M} UTC"
     )
     assert lines[0] == (
         f"replay {SIM_START + timedelta(minutes=2):%Y-%m-%d %H:%M} - "
