@@ -101,6 +101,15 @@ _TICKET_AS_STORED = (
     "c.at, c.solved_at, c.sla, t.url"
 )
 """A ticket as ``ticket_from_row`` reads it, its tracked fields from the change row, updated_at its time."""
+_TICKET_OR_AS_STORED = (
+    "t.helpdesk, t.id, COALESCE(c.status, t.status), COALESCE(c.priority, t.priority), t.channel, "
+    "CASE WHEN c.id IS NULL THEN t.grp ELSE c.grp END, CASE WHEN c.id IS NULL THEN t.assignee ELSE c.assignee END, "
+    "COALESCE(c.tags, t.tags), t.subject, t.created_at, COALESCE(c.at, t.updated_at), "
+    "CASE WHEN c.id IS NULL THEN t.solved_at ELSE c.solved_at END, CASE WHEN c.id IS NULL THEN t.sla ELSE c.sla END, "
+    "t.url"
+)
+"""The same, or the ticket's stored row where the log has none of it (a store copied from one older than
+the log)."""
 
 
 def _helpdesk_clause(column: str, helpdesks: Iterable[str] | None) -> tuple[str, list[object]]:
@@ -126,7 +135,7 @@ def tickets_as_of(query: Query, moment: datetime, helpdesks: Iterable[str] | Non
     where, args = _helpdesk_clause("t.helpdesk", names)
     when = moment.timestamp()
     rows = query(
-        f"SELECT {_TICKET_AS_STORED} FROM tickets t JOIN ticket_changes c ON c.helpdesk = t.helpdesk "
+        f"SELECT {_TICKET_OR_AS_STORED} FROM tickets t LEFT JOIN ticket_changes c ON c.helpdesk = t.helpdesk "
         "AND c.id = t.id AND c.at = COALESCE("
         " (SELECT max(m.at) FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id AND m.at <= ?),"
         " (SELECT min(m.at) FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id))"
