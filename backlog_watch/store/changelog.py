@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from backlog_watch.models import Status, Ticket
 from backlog_watch.store.codec import at, ticket_from_row
@@ -37,8 +39,8 @@ CHANGE_COLUMNS = "helpdesk, id, at, kind, status, priority, grp, assignee, tags,
 """The columns of ``ticket_changes``, in the order ``change_rows`` fills them."""
 TRACKED_COLUMNS = "status, priority, grp, assignee, tags, solved_at, sla"
 """The ticket columns a change is about, as ``tickets`` stores them."""
-_TRACKED_AT = (2, 3, 5, 6, 7, 11, 12)
-"""Where the tracked columns are in a ``ticket_row`` (TICKET_COLUMNS order)."""
+_tracked = itemgetter(2, 3, 5, 6, 7, 11, 12)
+"""The tracked columns of a ``ticket_row`` (TICKET_COLUMNS order), as a tuple."""
 _UPDATED_AT = 10
 
 CREATED, CHANGED = "created", "changed"
@@ -53,28 +55,24 @@ RETENTION = timedelta(days=730)
 THIN_EVERY = 900.0
 
 Query = Callable[[str, Sequence[object]], list[tuple[object, ...]]]
-Stored = Mapping[tuple[str, str], Sequence[object]]
+Stored = Mapping[tuple[str, str], tuple[Any, ...]]
 """(helpdesk, id) -> the stored row's tracked columns (TRACKED_COLUMNS order), then its updated_at."""
 
 
-def change_rows(rows: Iterable[Sequence[object]], stored: Stored, sync_time: float) -> list[tuple[object, ...]]:
+def change_rows(rows: Iterable[Sequence[Any]], stored: Stored, sync_time: float) -> list[tuple[Any, ...]]:
     """The change-log rows a page of ticket rows (``ticket_row``, TICKET_COLUMNS order) makes against the
     stored rows: a ``created`` row for a ticket never stored, a ``changed`` row for one whose tracked
     columns differ, nothing for the rest. A ticket twice in the page: the later row wins."""
     page = {(row[0], row[1]): row for row in rows}
-    found: list[tuple[object, ...]] = []
+    found: list[tuple[Any, ...]] = []
     for key, row in page.items():
-        tracked = tuple(row[i] for i in _TRACKED_AT)
-        before = stored.get((str(key[0]), str(key[1])))
-        updated = float(row[_UPDATED_AT])  # type: ignore[arg-type]
+        tracked = _tracked(row)
+        before = stored.get(key)
         if before is None:
-            found.append((key[0], key[1], updated, CREATED, *tracked))
-            continue
-        if tuple(before[:-1]) == tracked:
-            continue
-        previous = float(before[-1])  # type: ignore[arg-type]
-        when = updated if updated > previous else max(sync_time, previous)
-        found.append((key[0], key[1], when, CHANGED, *tracked))
+            found.append((*key, row[_UPDATED_AT], CREATED, *tracked))
+        elif before[:-1] != tracked:
+            updated, previous = row[_UPDATED_AT], before[-1]
+            found.append((*key, updated if updated > previous else max(sync_time, previous), CHANGED, *tracked))
     return found
 
 
