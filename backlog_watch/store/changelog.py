@@ -20,8 +20,10 @@ into a tier since it last ran.
 Exactness: the first sync sees each ticket's state at its ``updated_at`` only, not what came before.
 ``exact_since`` is the first recorded change of a known ticket; before it, a ticket's state at a
 moment before its first row is approximate (it existed if created by then; solved if solved by then,
-else open; its other fields as first seen). The SQL below is portable (``?`` placeholders), run
-through ``SqlStore.query`` by both stores.
+else open; its other fields as first seen). A store from before the log began it at its upgrade with
+one ``created`` row per stored ticket; a ticket without any row (a dry run's copy of a PostgreSQL
+store not migrated yet) answers from its stored row. The SQL below is portable (``?`` placeholders),
+run through ``SqlStore.query`` by both stores.
 """
 
 from __future__ import annotations
