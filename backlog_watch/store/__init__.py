@@ -34,6 +34,7 @@ __all__ = [
     "StoreError",
     "copy_store",
     "open_store",
+    "rewind_copy",
 ]
 
 
@@ -263,3 +264,15 @@ def copy_store(url: str, path: Path) -> None:
         store.copy_to(path)
     finally:
         store.close()
+
+
+def rewind_copy(path: Path, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+    """Make the scratch copy at ``path`` (``copy_store``'s) hold the store as it was at ``moment``, as far
+    as the change log and the KPI history tell (``SqliteStore.rewind``); what ``tickets_as_of`` said."""
+    from backlog_watch.store.sqlite import SqliteStore
+
+    copy = SqliteStore(path)
+    try:
+        return copy.rewind(moment, helpdesks)
+    finally:
+        copy.close()

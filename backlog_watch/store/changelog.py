@@ -20,14 +20,18 @@ into a tier since it last ran.
 Exactness: the first sync sees each ticket's state at its ``updated_at`` only, not what came before.
 ``exact_since`` is the first recorded change of a known ticket; before it, a ticket's state at a
 moment before its first row is approximate (it existed if created by then; solved if solved by then,
-else open; its other fields as first seen). The SQL below is portable (``?`` placeholders), run
-through ``SqlStore.query`` by both stores.
+else open; its other fields as first seen). A store from before the log began it at its upgrade with
+one ``created`` row per stored ticket; a ticket without any row (a dry run's copy of a PostgreSQL
+store not migrated yet) answers from its stored row. The SQL below is portable (``?`` placeholders),
+run through ``SqlStore.query`` by both stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from backlog_watch.models import Status, Ticket
 from backlog_watch.store.codec import at, ticket_from_row
@@ -37,8 +41,8 @@ CHANGE_COLUMNS = "helpdesk, id, at, kind, status, priority, grp, assignee, tags,
 """The columns of ``ticket_changes``, in the order ``change_rows`` fills them."""
 TRACKED_COLUMNS = "status, priority, grp, assignee, tags, solved_at, sla"
 """The ticket columns a change is about, as ``tickets`` stores them."""
-_TRACKED_AT = (2, 3, 5, 6, 7, 11, 12)
-"""Where the tracked columns are in a ``ticket_row`` (TICKET_COLUMNS order)."""
+_tracked = itemgetter(2, 3, 5, 6, 7, 11, 12)
+"""The tracked columns of a ``ticket_row`` (TICKET_COLUMNS order), as a tuple."""
 _UPDATED_AT = 10
 
 CREATED, CHANGED = "created", "changed"
@@ -53,28 +57,24 @@ RETENTION = timedelta(days=730)
 THIN_EVERY = 900.0
 
 Query = Callable[[str, Sequence[object]], list[tuple[object, ...]]]
-Stored = Mapping[tuple[str, str], Sequence[object]]
+Stored = Mapping[tuple[str, str], tuple[Any, ...]]
 """(helpdesk, id) -> the stored row's tracked columns (TRACKED_COLUMNS order), then its updated_at."""
 
 
-def change_rows(rows: Iterable[Sequence[object]], stored: Stored, sync_time: float) -> list[tuple[object, ...]]:
+def change_rows(rows: Iterable[Sequence[Any]], stored: Stored, sync_time: float) -> list[tuple[Any, ...]]:
     """The change-log rows a page of ticket rows (``ticket_row``, TICKET_COLUMNS order) makes against the
     stored rows: a ``created`` row for a ticket never stored, a ``changed`` row for one whose tracked
     columns differ, nothing for the rest. A ticket twice in the page: the later row wins."""
     page = {(row[0], row[1]): row for row in rows}
-    found: list[tuple[object, ...]] = []
+    found: list[tuple[Any, ...]] = []
     for key, row in page.items():
-        tracked = tuple(row[i] for i in _TRACKED_AT)
-        before = stored.get((str(key[0]), str(key[1])))
-        updated = float(row[_UPDATED_AT])  # type: ignore[arg-type]
+        tracked = _tracked(row)
+        before = stored.get(key)
         if before is None:
-            found.append((key[0], key[1], updated, CREATED, *tracked))
-            continue
-        if tuple(before[:-1]) == tracked:
-            continue
-        previous = float(before[-1])  # type: ignore[arg-type]
-        when = updated if updated > previous else max(sync_time, previous)
-        found.append((key[0], key[1], when, CHANGED, *tracked))
+            found.append((*key, row[_UPDATED_AT], CREATED, *tracked))
+        elif before[:-1] != tracked:
+            updated, previous = row[_UPDATED_AT], before[-1]
+            found.append((*key, updated if updated > previous else max(sync_time, previous), CHANGED, *tracked))
     return found
 
 
@@ -101,6 +101,15 @@ _TICKET_AS_STORED = (
     "c.at, c.solved_at, c.sla, t.url"
 )
 """A ticket as ``ticket_from_row`` reads it, its tracked fields from the change row, updated_at its time."""
+_TICKET_OR_AS_STORED = (
+    "t.helpdesk, t.id, COALESCE(c.status, t.status), COALESCE(c.priority, t.priority), t.channel, "
+    "CASE WHEN c.id IS NULL THEN t.grp ELSE c.grp END, CASE WHEN c.id IS NULL THEN t.assignee ELSE c.assignee END, "
+    "COALESCE(c.tags, t.tags), t.subject, t.created_at, COALESCE(c.at, t.updated_at), "
+    "CASE WHEN c.id IS NULL THEN t.solved_at ELSE c.solved_at END, CASE WHEN c.id IS NULL THEN t.sla ELSE c.sla END, "
+    "t.url"
+)
+"""The same, or the ticket's stored row where the log has none of it (a store copied from one older than
+the log)."""
 
 
 def _helpdesk_clause(column: str, helpdesks: Iterable[str] | None) -> tuple[str, list[object]]:
@@ -126,7 +135,7 @@ def tickets_as_of(query: Query, moment: datetime, helpdesks: Iterable[str] | Non
     where, args = _helpdesk_clause("t.helpdesk", names)
     when = moment.timestamp()
     rows = query(
-        f"SELECT {_TICKET_AS_STORED} FROM tickets t JOIN ticket_changes c ON c.helpdesk = t.helpdesk "
+        f"SELECT {_TICKET_OR_AS_STORED} FROM tickets t LEFT JOIN ticket_changes c ON c.helpdesk = t.helpdesk "
         "AND c.id = t.id AND c.at = COALESCE("
         " (SELECT max(m.at) FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id AND m.at <= ?),"
         " (SELECT min(m.at) FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id))"

@@ -18,7 +18,8 @@ _RECORD = (
     " ELSE greatest(extract(epoch FROM clock_timestamp())::double precision, t.updated_at) END, "
     f" CASE WHEN t.id IS NULL THEN '{CREATED}' ELSE '{CHANGED}' END, "
     + ", ".join(f"p.{c}" for c in _TRACKED)
-    + " FROM page_in p LEFT JOIN tickets t ON t.helpdesk = p.helpdesk AND t.id = p.id "
+    + " FROM page_in p LEFT JOIN LATERAL (SELECT * FROM tickets s WHERE s.helpdesk = p.helpdesk AND s.id = p.id"
+    " LIMIT 1) t ON true "
     f"WHERE t.id IS NULL OR ({', '.join(f't.{c}' for c in _TRACKED)}) "
     f"IS DISTINCT FROM ({', '.join(f'p.{c}' for c in _TRACKED)}) "
     "ON CONFLICT (helpdesk, id, at) DO UPDATE SET "
@@ -26,7 +27,9 @@ _RECORD = (
     + " RETURNING at"
 )
 """The page (in ``page_in``, one row per ticket) against the stored rows; a change's time is the
-ticket's updated_at, or the sync's time when the helpdesk did not move it forward."""
+ticket's updated_at, or the sync's time when the helpdesk did not move it forward. The stored row is
+read by its primary key for each row of the page (LATERAL ... LIMIT 1): the planner knows nothing of
+the session table's size, and a plain join hashes all of ``tickets`` for every page."""
 
 
 def record(db: Db) -> None:

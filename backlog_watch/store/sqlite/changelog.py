@@ -33,17 +33,17 @@ def record(db: sqlite3.Connection, rows: Sequence[Sequence[object]]) -> None:
     stored: dict[tuple[str, str], tuple[object, ...]] = {}
     for helpdesk, names in ids.items():
         for found in db.execute(
-            f"SELECT id, {TRACKED_COLUMNS}, updated_at FROM tickets "
+            f"SELECT helpdesk, id, {TRACKED_COLUMNS}, updated_at FROM tickets "
             "WHERE helpdesk = ? AND id IN (SELECT value FROM json_each(?))",
             (helpdesk, json.dumps(names)),
         ):
-            stored[(str(helpdesk), str(found[0]))] = tuple(found[1:])
+            stored[found[:2]] = found[2:]
     changes = change_rows(rows, stored, time.time())
     if not changes:
         return
     (last,) = db.execute("SELECT max(at) FROM ticket_changes").fetchone()
     db.executemany(_INSERT, changes)
-    now = max(float(row[2]) for row in changes)  # type: ignore[arg-type]
+    now = max(float(row[2]) for row in changes)
     if last is None or now > last and due_to_thin(last, now):
         thin(db, last, now)
 
