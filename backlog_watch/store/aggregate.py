@@ -136,8 +136,9 @@ class Dialect:
 
 
 SQLITE = Dialect("?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved")
-Part = Literal["open", "solved", "universe"]
-"""The open tickets, those solved within the window, or both (what the snapshot holds)."""
+Part = Literal["open", "solved", "universe", "created"]
+"""The open tickets, those solved within the window, or both (what the snapshot holds); or every ticket
+open or solved however long ago (``created_in``: the inflow of past weeks, whatever the solved window)."""
 _PARTS: tuple[Part, Part] = ("open", "solved")
 """The snapshot in two parts, each read from its own covering index (one OR would read table rows)."""
 
@@ -188,6 +189,8 @@ class TicketAggregates:
             statement.add(" AND t.is_open = 1")
         elif part == "solved":
             statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", since)
+        elif part == "created":
+            statement.add(f" AND (t.is_open = 1 OR {_SOLVED})")
         else:
             statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", since)
         return self._filter(statement.any_of("t.helpdesk", self.helpdesks), where)
@@ -418,6 +421,39 @@ class TicketAggregates:
             for scope, (before, after) in self._by_scope(self._grouped(statement, group_by), group_by):
                 counted = found.get(scope, (0, 0))
                 found[scope] = (counted[0] + _count(before), counted[1] + _count(after))
+        return found
+
+    def created_in(
+        self, where: TicketFilter, group_by: Sequence[str], windows: Sequence[tuple[datetime, datetime]]
+    ) -> dict[Scope, tuple[int, ...]]:
+        key = ("created_in", where, tuple(group_by), tuple(windows))
+        return self._memo(key, lambda: self._created_in(where, tuple(group_by), tuple(windows)))
+
+    def _created_in(
+        self, where: TicketFilter, group_by: tuple[str, ...], windows: tuple[tuple[datetime, datetime], ...]
+    ) -> dict[Scope, tuple[int, ...]]:
+        """One statement per window, each a range of the (helpdesk, created_at) index: weeks apart, one
+        range over all of them would read every ticket in between."""
+        found: dict[Scope, list[int]] = {}
+        for i, (start, end) in enumerate(windows):
+            statement = self._select("created", where, group_by, "COUNT(*)")
+            statement.add(" AND t.created_at > ? AND t.created_at <= ?", start.timestamp(), end.timestamp())
+            for scope, (counted,) in self._by_scope(self._grouped(statement, group_by), group_by):
+                found.setdefault(scope, [0] * len(windows))[i] = int(counted)
+        return {scope: tuple(counts) for scope, counts in found.items()}
+
+    def first_created(self) -> dict[str, datetime]:
+        return self._memo(("first",), self._first_created)
+
+    def _first_created(self) -> dict[str, datetime]:
+        """One row, a column per helpdesk: each a MIN the (helpdesk, created_at) index answers at once (a
+        GROUP BY would read the whole index)."""
+        found: dict[str, datetime] = {}
+        for start in range(0, len(self.helpdesks), _BATCH):
+            names = self.helpdesks[start : start + _BATCH]
+            first = "(SELECT MIN(t.created_at) FROM tickets t WHERE t.helpdesk = ?)"
+            (row,) = self._rows(_Statement().add(f"SELECT {', '.join([first] * len(names))}", *names))
+            found.update({name: _moment(value) for name, value in zip(names, row, strict=True) if value is not None})
         return found
 
     def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
