@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from backlog_watch.durations import Duration, format_duration, human_duration
 from backlog_watch.kpis import Scope, format_value
@@ -27,12 +27,15 @@ from backlog_watch.rules.seasonal import (
     Statistic,
     WeeklyBaseline,
     seasonal_only,
+    seasonal_schema,
 )
 
 
 class SpikeRule(RuleBase):
     """Inflow in ``window`` against the same-length windows of ``baseline``, per scope (e.g. per tag);
     with ``baseline: hour_of_week``, against the same window of the week in the last ``weeks`` weeks."""
+
+    model_config = ConfigDict(json_schema_extra=seasonal_schema("weeks", "usual"))
 
     type: Literal["spike"]
     window: Duration
@@ -128,6 +131,8 @@ class SpikeRule(RuleBase):
 class FlatlineRule(RuleBase):
     """No new ticket at all in ``window`` (of business time when business_hours is set); with
     ``baseline: hour_of_week``, only when the same time of the week usually brings tickets."""
+
+    model_config = ConfigDict(json_schema_extra=seasonal_schema("weeks", "usual", "min_usual"))
 
     type: Literal["flatline"]
     window: Duration

@@ -37,8 +37,6 @@ DEFAULT_WEEKS = 4
 MAX_WEEKS = 52
 WEEK = timedelta(days=7)
 Statistic = Literal["median", "mean"]
-SEASONAL_KEYS = ("weeks", "usual")
-"""Keys that mean something with ``baseline: hour_of_week`` only (flatline adds ``min_usual``)."""
 
 
 def parse_baseline(value: Any) -> Any:
@@ -73,6 +71,12 @@ def seasonal_only(value: Any, info: ValidationInfo) -> Any:
             "seasonal_only", "{key} applies to baseline: hour_of_week only", {"key": info.field_name}
         )
     return value
+
+
+def seasonal_schema(*keys: str) -> dict[str, Any]:
+    """The JSON Schema's word for ``seasonal_only``: without ``baseline: hour_of_week``, none of ``keys``."""
+    seasonal = {"properties": {"baseline": {"const": HOUR_OF_WEEK}}, "required": ["baseline"]}
+    return {"if": {"not": seasonal}, "then": {"properties": dict.fromkeys(keys, False)}}
 
 
 def weeks_back(moment: datetime, weeks: int, tz: tzinfo) -> datetime:

@@ -18,10 +18,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import TypeAdapter
 
 from backlog_watch.app import Parts, assemble
+from backlog_watch.business_hours import BusinessCalendar, CalendarSettings
+from backlog_watch.config import parse_config
+from backlog_watch.errors import ConfigError
 from backlog_watch.models import Status, Ticket
+from backlog_watch.rules import Rule
 from backlog_watch.rules.base import Measure
+from tests.factories import snapshot_of, ticket
+from tests.helpers.cli import cli
 from tests.helpers.config import document, parse, zendesk
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -168,3 +175,157 @@ async def test_the_same_hour_of_the_week_is_on_the_local_wall_clock(parts: Parts
         "5 new tickets in 1h, usual for Monday 08:30-09:30 is 0 (median of 3 weeks; 1 before the store's "
         "first ticket); fires at 5",
     )
+
+
+# -- the words, the statistic, holidays: one Monday 09:00-10:00 against four past ones ----------------
+
+NOW_PARIS = local(date(2026, 11, 23), 10)
+PAST = {date(2026, 11, 16): 20, date(2026, 11, 9): 8, date(2026, 11, 2): 6, date(2026, 10, 26): 8}
+"""Tickets created on each past Monday 09:00-10:00: median 8, mean 10.5."""
+WEEKLY_SPIKE = {"name": "weekly", "type": "spike", "window": "1h", "baseline": "hour_of_week", "factor": 3}
+
+
+def mondays(now_count: int = 31, past: dict[date, int] = PAST) -> list[Ticket]:
+    counts = {NOW_PARIS.date(): now_count, **past}
+    tickets = [ticket(created_at=START.astimezone(UTC), updated_at=START.astimezone(UTC))]  # the store begins
+    for day, n in counts.items():
+        for i in range(n):
+            at = (local(day, 9) + timedelta(minutes=(i + 0.5) * 60 / n)).astimezone(UTC)
+            tickets.append(ticket(created_at=at, updated_at=at))
+    return tickets
+
+
+def weekly(spec: dict[str, Any], tickets: list[Ticket], **context: Any) -> Measure:
+    context.setdefault("timezone", PARIS)
+    snapshot = snapshot_of(NOW_PARIS.astimezone(UTC), ["zendesk"], tickets, **context)
+    (measure,) = TypeAdapter(Rule).validate_python(spec).measure(snapshot, NOW_PARIS.astimezone(UTC))
+    return measure
+
+
+def test_the_alert_says_what_it_compared_with() -> None:
+    found = weekly(WEEKLY_SPIKE, mondays())
+    assert (found.level, found.value, found.threshold, found.ticket_count) == ("warn", 31, 24, 31)
+    assert found.summary == "31 new tickets in 1h, usual for Monday 09:00-10:00 is 8 (median of 4 weeks); fires at 24"
+    mean = weekly({**WEEKLY_SPIKE, "usual": "mean"}, mondays())
+    assert (mean.level, mean.summary) == (
+        None,
+        "31 new tickets in 1h, usual for Monday 09:00-10:00 is 10.5 (mean of 4 weeks); fires at 31.5",
+    )
+    assert weekly({**WEEKLY_SPIKE, "weeks": 1}, mondays()).summary == (
+        "31 new tickets in 1h, usual for Monday 09:00-10:00 is 20 (median of 1 week); fires at 60"
+    )
+
+
+def test_a_holiday_of_the_rules_calendar_is_left_out_of_the_weeks() -> None:
+    past = {**PAST, date(2026, 11, 16): 0}  # a holiday: nobody wrote in
+    assert weekly(WEEKLY_SPIKE, mondays(20, past)).summary == (
+        "20 new tickets in 1h, usual for Monday 09:00-10:00 is 7 (median of 4 weeks); fires at 21"
+    )
+    holiday = BusinessCalendar.from_settings(
+        CalendarSettings(
+            timezone="Europe/Paris",
+            days=("mon", "tue", "wed", "thu", "fri"),
+            hours=("09:00-18:00",),
+            holidays=(date(2026, 11, 16),),
+        )
+    )
+    # the calendar's time zone, not the snapshot's (UTC here), says when Monday 09:00 is
+    found = weekly(
+        {**WEEKLY_SPIKE, "business_hours": "support-eu"},
+        mondays(20, past),
+        calendars={"support-eu": holiday},
+        timezone=UTC,
+    )
+    assert (found.level, found.summary) == (
+        None,
+        "20 new tickets in 1h, usual for Monday 09:00-10:00 is 8 (median of 3 weeks; 1 on a holiday); fires at 24",
+    )
+
+
+def test_flatline_with_no_week_to_go_by_stays_quiet_and_says_so() -> None:
+    last = local(date(2026, 11, 22), 18)  # Sunday evening: the store's only ticket
+    young = [ticket(created_at=last.astimezone(UTC), updated_at=last.astimezone(UTC))]
+    spec = {"name": "silent", "type": "flatline", "window": "1h", "baseline": "hour_of_week"}
+    found = weekly(spec, young)
+    assert found.level is None
+    assert found.summary.endswith(
+        "; no earlier Sunday 18:00-Monday 10:00 to compare with (4 before the store's first ticket)"
+    )
+    assert weekly({k: v for k, v in spec.items() if k != "baseline"}, young).level == "warn"
+
+
+# -- the config: the contract's form still loads; seasonal keys are checked where they are written --------
+
+CONFIG = """\
+helpdesks:
+  - name: zendesk
+    type: zendesk
+    url: https://acme.zendesk.com
+    email: ops@acme.com
+    token: t
+rules:
+  - name: weekly
+    type: spike
+    window: 1h
+    baseline: hour_of_week
+    factor: 3
+"""
+# the rule's lines: name 8, type 9, window 10, baseline 11, factor 12; a key added below is line 13
+FLATLINE = CONFIG.split("  - name: weekly")[0] + "  - name: quiet\n    type: flatline\n    window: 1h\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (CONFIG + "    weeks: 0\n", "config.yaml:13: rules[0].weeks: must be greater than or equal to 1, got 0"),
+        (CONFIG + "    weeks: 53\n", "config.yaml:13: rules[0].weeks: must be less than or equal to 52, got 53"),
+        (
+            CONFIG + "    usual: mode\n",
+            'config.yaml:13: rules[0].usual: "mode" is not allowed: use one of median, mean',
+        ),
+        (
+            CONFIG.replace("hour_of_week", "weekly"),
+            'config.yaml:11: rules[0].baseline: "weekly" is neither a duration (7d) nor hour_of_week',
+        ),
+        (
+            CONFIG.replace("hour_of_week", "7d") + "    weeks: 2\n",
+            "config.yaml:13: rules[0].weeks: weeks applies to baseline: hour_of_week only",
+        ),
+        (
+            CONFIG.replace("window: 1h", "window: 8d"),
+            "config.yaml:8: rules[0]: window must be longer than 0s and at most 7d with baseline: hour_of_week",
+        ),
+        (
+            FLATLINE + "    min_usual: 2\n",
+            "config.yaml:11: rules[0].min_usual: min_usual applies to baseline: hour_of_week only",
+        ),
+        (
+            FLATLINE + "    baseline: hour_of_week\n    min_usual: 0\n",
+            "config.yaml:12: rules[0].min_usual: must be greater than 0, got 0",
+        ),
+    ],
+)
+def test_a_seasonal_mistake_is_one_located_line(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "config.yaml", env={})
+    assert caught.value.problems == [expected]
+
+
+def test_the_seasonal_keys_load_with_their_defaults() -> None:
+    spike = parse_config(CONFIG, "config.yaml", env={}).rules[0]
+    assert (spike.baseline, spike.weeks, spike.usual, spike.needs_solved()) == (  # type: ignore[attr-defined]
+        "hour_of_week",
+        4,
+        "median",
+        timedelta(hours=1),
+    )
+    quiet = parse_config(FLATLINE + "    baseline: hour_of_week\n    weeks: 8\n", env={}).rules[0]
+    assert (quiet.baseline, quiet.weeks, quiet.min_usual) == ("hour_of_week", 8, 1)  # type: ignore[attr-defined]
+
+
+async def test_check_refuses_weeks_below_one_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bw.yaml"
+    path.write_text(CONFIG + "    weeks: 0\n", encoding="utf-8")
+    code, out, err = await cli("check", "--config", str(path))
+    assert code == 2
+    assert f"{path}:13: rules[0].weeks: must be greater than or equal to 1, got 0" in err

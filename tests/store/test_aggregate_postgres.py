@@ -82,12 +82,17 @@ def answers(query: TicketQuery) -> list[tuple[str, Any]]:
                 (f"inflow {w} {g}", partial(query.inflow, w, g, week, day)),
                 (f"last {w} {g}", partial(query.last_created, w, g)),
                 (f"medians {w} {g}", partial(query.medians, w, g, week)),
+                (
+                    f"created_in {w} {g}",
+                    partial(query.created_in, w, g, [(week - timedelta(days=7), week), (day, NOW)]),
+                ),
             ]
     for order in ORDERS:
         listing = Listing(order, open_only=order != "newest", at_risk_by=NOW if order == "due" else None)
         for scope in [(), (("helpdesk", "jira"),)]:
             asked.append((f"listed {order} {scope}", partial(listed_keys, query, scope, listing)))
             asked.append((f"count {order} {scope}", partial(query.count, ALL_TICKETS, scope, listing)))
+    asked.append(("first_created", query.first_created))
     return [(question, ask()) for question, ask in asked]
 
 
