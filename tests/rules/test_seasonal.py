@@ -5,6 +5,9 @@ for five weeks across the end of DST; then a Tuesday 14:00 surge, and a Monday w
 The calendar-time spike (`baseline: 1d`) fires every Monday; the hour-of-week one only on the surge. The
 plain flatline fires on every quiet night; the hour-of-week one only when Monday 09:00 brings nothing.
 The store is filled as polls would fill it: each evaluation sees the tickets created (and solved) by then.
+
+Then the words of one Monday against four past ones (median, mean, a holiday, a store too young), and the
+config: the seasonal keys and their mistakes, each one located line.
 """
 
 from __future__ import annotations
