@@ -266,11 +266,16 @@ class TicketQuery(Protocol):
         ...
 
     def created_in(
-        self, where: TicketFilter, group_by: Sequence[str], windows: Sequence[tuple[datetime, datetime]]
+        self,
+        where: TicketFilter,
+        group_by: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime]],
+        scope: Scope | None = None,
     ) -> dict[Scope, tuple[int, ...]]:
         """Per scope, tickets created in each window (start, end], one count per window: every open or
         solved ticket of the snapshot's helpdesks however long ago it was solved (weeks back, not only
-        within the solved window). Scopes with a ticket in at least one window."""
+        within the solved window). Scopes with a ticket in at least one window; with ``scope``, that one
+        only (its tickets alone are read)."""
         ...
 
     def first_created(self) -> dict[str, datetime]:

@@ -117,7 +117,7 @@ class SpikeRule(RuleBase):
         when the store holds no such week yet."""
         calendar = snapshot.calendar(self.business_hours)
         weekly = WeeklyBaseline(snapshot, calendar, self.where.filter, self.scope_labels, self.weeks, self.usual)
-        found = weekly.counts(start, now, current=True)
+        found = weekly.counts(start, now)
         for scope, (recent, *past) in self.scoped(snapshot, found, (0,) * (self.weeks + 1)).items():
             usual = weekly.judge(scope, start, now, past)
             now_words = f"{plural(recent, 'new ticket')} in {format_duration(self.window)}"
@@ -184,8 +184,7 @@ class FlatlineRule(RuleBase):
     ) -> tuple[Level | None, str]:
         """A silence long enough fires only if the same stretch of past weeks (from the last ticket to
         now, a week at most) usually brought ``min_usual`` tickets."""
-        counts = weekly.counts(start, now).get(scope, (0,) * self.weeks)
-        usual = weekly.judge(scope, start, now, counts)
+        usual = weekly.judge(scope, start, now, weekly.past_counts(scope, start, now))
         if usual.value is None:
             return None, f"{summary}; {usual.words()}"
         if usual.value < self.min_usual:

@@ -169,10 +169,16 @@ class WeeklyBaseline:
                 samples.append(counted)
         return Usual(stretch_words(start, end, self.tz), tuple(samples), self.statistic, early, holidays)
 
-    def counts(self, start: datetime, end: datetime, current: bool = False) -> dict[Scope, tuple[int, ...]]:
-        """Per scope, tickets created in each week's stretch (with ``current``, the stretch now first)."""
-        windows = [(start, end)] if current else []
-        return self.snapshot.query.created_in(self.where, self.group_by, [*windows, *self.windows(start, end)])
+    def counts(self, start: datetime, end: datetime) -> dict[Scope, tuple[int, ...]]:
+        """Per scope, tickets created in the stretch now, then in the same stretch of each week back."""
+        windows = [(start, end), *self.windows(start, end)]
+        return self.snapshot.query.created_in(self.where, self.group_by, windows)
+
+    def past_counts(self, scope: Scope, start: datetime, end: datetime) -> tuple[int, ...]:
+        """The tickets of one scope created in the same stretch of each week back (its own stretch: a
+        flatline's runs from the scope's last ticket)."""
+        found = self.snapshot.query.created_in(self.where, self.group_by, self.windows(start, end), scope)
+        return found.get(scope, (0,) * self.weeks)
 
     def _begins(self, scope: Scope) -> datetime | None:
         """When the store's tickets of the scope's helpdesk begin (across helpdesks: the latest beginning)."""

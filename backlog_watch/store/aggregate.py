@@ -424,23 +424,35 @@ class TicketAggregates:
         return found
 
     def created_in(
-        self, where: TicketFilter, group_by: Sequence[str], windows: Sequence[tuple[datetime, datetime]]
+        self,
+        where: TicketFilter,
+        group_by: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime]],
+        scope: Scope | None = None,
     ) -> dict[Scope, tuple[int, ...]]:
-        key = ("created_in", where, tuple(group_by), tuple(windows))
-        return self._memo(key, lambda: self._created_in(where, tuple(group_by), tuple(windows)))
+        key = ("created_in", where, tuple(group_by), tuple(windows), scope)
+        return self._memo(key, lambda: self._created_in(where, tuple(group_by), tuple(windows), scope))
 
     def _created_in(
-        self, where: TicketFilter, group_by: tuple[str, ...], windows: tuple[tuple[datetime, datetime], ...]
+        self,
+        where: TicketFilter,
+        group_by: tuple[str, ...],
+        windows: tuple[tuple[datetime, datetime], ...],
+        scope: Scope | None,
     ) -> dict[Scope, tuple[int, ...]]:
         """One statement per window, each a range of the (helpdesk, created_at) index: weeks apart, one
-        range over all of them would read every ticket in between."""
+        range over all of them would read every ticket in between. With ``scope``, only its tickets are
+        read (a tag's tickets carry other tags too: only the scope asked for is kept)."""
         found: dict[Scope, list[int]] = {}
         for i, (start, end) in enumerate(windows):
             statement = self._select("created", where, group_by, "COUNT(*)")
             statement.add(" AND t.created_at > ? AND t.created_at <= ?", start.timestamp(), end.timestamp())
-            for scope, (counted,) in self._by_scope(self._grouped(statement, group_by), group_by):
-                found.setdefault(scope, [0] * len(windows))[i] = int(counted)
-        return {scope: tuple(counts) for scope, counts in found.items()}
+            if scope is not None:
+                self._in_scope(statement, scope)
+            for found_scope, (counted,) in self._by_scope(self._grouped(statement, group_by), group_by):
+                if scope is None or found_scope == scope:
+                    found.setdefault(found_scope, [0] * len(windows))[i] = int(counted)
+        return {found_scope: tuple(counts) for found_scope, counts in found.items()}
 
     def first_created(self) -> dict[str, datetime]:
         return self._memo(("first",), self._first_created)
@@ -510,18 +522,8 @@ class TicketAggregates:
         return _count(self._rows(statement)[0][0])
 
     def _listing(self, columns: str, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
-        """SELECT ``columns`` of the tickets of one scope a listing takes. Labels compare plain columns
-        (NULL for the "(none)" values), so the open set's index finds the scope."""
-        statement = self._select("open" if listing.open_only else "universe", where, (), columns)
-        for label, value in scope:
-            if label == "tag" and value == NO_TAG:
-                statement.add(f" AND NOT EXISTS ({_TAGGED})")
-            elif label == "tag":
-                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
-            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
-                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
-            else:
-                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
+        """SELECT ``columns`` of the tickets of one scope a listing takes."""
+        statement = self._in_scope(self._select("open" if listing.open_only else "universe", where, (), columns), scope)
         if listing.before is not None:
             statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
         if listing.created_after is not None:
@@ -531,6 +533,21 @@ class TicketAggregates:
                 " AND t.sla_paused = 0 AND t.sla_due IS NOT NULL AND (t.sla_breached = 1 OR t.sla_due <= ?)",
                 listing.at_risk_by.timestamp(),
             )
+        return statement
+
+    @staticmethod
+    def _in_scope(statement: _Statement, scope: Scope) -> _Statement:
+        """Only the tickets of one scope. Labels compare plain columns (NULL for the "(none)" values), so
+        the indexes find the scope."""
+        for label, value in scope:
+            if label == "tag" and value == NO_TAG:
+                statement.add(f" AND NOT EXISTS ({_TAGGED})")
+            elif label == "tag":
+                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
+            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
+                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
+            else:
+                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
         return statement
 
     @property
