@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -88,6 +88,7 @@ class Daemon:
         calendars: Mapping[str, BusinessCalendar] | None = None,
         handle_hours: Mapping[str, float] | None = None,
         evaluation_window: float = DEFAULT_WINDOW,
+        timezone: tzinfo = UTC,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
@@ -101,6 +102,8 @@ class Daemon:
         self.outbox = Outbox(store)
         self.calendars = dict(calendars or {})
         self.handle_hours = dict(handle_hours or {})
+        self.timezone = timezone
+        """The config's time zone: the week's hours of seasonal rules without a calendar (snapshot())."""
         self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
@@ -324,7 +327,9 @@ class Daemon:
         snapshot = self.store.snapshot(now, helpdesks, solved_window)
         days = max([0, *(r.history_days() for r in self.rules)])
         history = self.history.daily_view(now, days) if days else None
-        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
+        return replace(
+            snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history, timezone=self.timezone
+        )
 
     # -- running -----------------------------------------------------------------------------------
 
