@@ -129,6 +129,7 @@ async def assemble(
             calendars=config.calendars(),
             handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
             leases=leases,
+            timezone=config.tz,
         )
         registry, daemon.instruments = make_registry(store, list(connectors), clock)
         for report in config.reports:
