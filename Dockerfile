@@ -15,7 +15,7 @@ COPY backlog_watch ./backlog_watch
 COPY connectors ./connectors
 RUN python3 -m venv /opt/backlog-watch \
  && /opt/backlog-watch/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/backlog-watch/bin/pip install --no-cache-dir .
+ && /opt/backlog-watch/bin/pip install --no-cache-dir ".[postgres]"
 
 FROM ${BASE}
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin backlog \

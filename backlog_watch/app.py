@@ -26,6 +26,7 @@ from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.chatops.actions import AlertActions
 from backlog_watch.chatops.slack import SlackApp
 from backlog_watch.chatops.socket_mode import SocketModeTransport
+from backlog_watch.cluster import leases_for
 from backlog_watch.config import Config, load_config
 from backlog_watch.config.models import ReportSettings
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
@@ -74,9 +75,17 @@ def build_daemon(
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = utcnow,
+    replicas: bool = False,
 ) -> Daemon:
-    """The daemon of a config over these parts: its rules, delivery policy, calendars and handle times
-    (what ``assemble`` runs, and what a replay runs over a scratch store)."""
+    """The daemon of a config over these parts: its rules, delivery policy, calendars, handle times and
+    leases (what ``assemble`` runs, and what a replay runs over a scratch store, holding every lease)."""
+    leases = leases_for(
+        store,
+        [h.name for h in config.helpdesks],
+        replica=config.cluster.replica_id,
+        ttl=config.cluster.lease_ttl.total_seconds(),
+        shared=replicas and not dry_run,
+    )
     return Daemon(
         store,
         connectors,
@@ -88,6 +97,8 @@ def build_daemon(
         policy=DeliveryPolicy.from_config(config),
         calendars=config.calendars(),
         handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
+        leases=leases,
+        timezone=config.tz,
     )
 
 
@@ -107,8 +118,11 @@ async def assemble(
     dry_run: bool = False,
     notifiers: Mapping[str, Notifier] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    replicas: bool = False,
 ) -> AsyncIterator[Parts]:
-    """Open the store, build every connector and notifier, and close them all on the way out."""
+    """Open the store, build every connector and notifier, and close them all on the way out. With
+    ``replicas`` (``run``) a store replicas share gets real leases (cluster.py); else this process
+    holds everything."""
     refuse_unsupported(config)
     register_secrets(secret_values(config))  # before any library can log a URL or header holding one
     factories = available_connectors()
@@ -131,7 +145,7 @@ async def assemble(
             close = getattr(notifier, "close", None)
             if close is not None:
                 stack.push_async_callback(close)
-        daemon = build_daemon(config, store, connectors, built, dry_run=dry_run, clock=clock)
+        daemon = build_daemon(config, store, connectors, built, dry_run=dry_run, clock=clock, replicas=replicas)
         registry, daemon.instruments = make_registry(store, list(connectors), clock)
         for report in config.reports:
             daemon.add_cron_job(
@@ -258,10 +272,13 @@ def reload(config: Config) -> Config | None:
 
 def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
     """The hooks of ``run``: a helpdesk whose connector reads tickets by id has them read and evaluated
-    (``Daemon.apply_hook``); the others poll now."""
+    (``Daemon.apply_hook``); the others poll now. A replica that does not poll the helpdesk forwards
+    the hook to the one that does, which receives it through these same hooks."""
     lags = {n: c.listing_lag for n, c in daemon.connectors.items() if isinstance(c, ReadsTickets)}
     trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
-    return Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
+    hooks = Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
+    daemon.hook_receiver = hooks.receive  # hooks forwarded by other replicas are received here too
+    return hooks
 
 
 def web_state(config: Config, parts: Parts, hooks: Hooks, chat: Chat | None = None) -> WebState:
@@ -278,6 +295,8 @@ def web_state(config: Config, parts: Parts, hooks: Hooks, chat: Chat | None = No
         refresh_seconds=max(1, int(config.http.wallboard_refresh.total_seconds())),
         access=Access(config.http.auth, config.http.public_readonly),
         slack_events=chat.events if chat is not None else None,
+        replica=parts.daemon.leases.replica,
+        leases=parts.daemon.leases.holders,
     )
 
 
@@ -286,7 +305,7 @@ async def _serve(
 ) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
     loop = asyncio.get_running_loop()
-    async with assemble(config) as parts, slack_chat(config, parts) as chat:
+    async with assemble(config, replicas=True) as parts, slack_chat(config, parts) as chat:
         hooks = daemon_hooks(parts.daemon)
         state = web_state(config, parts, hooks, chat)
         server = WebServer(config.http.host, config.http.port, state)

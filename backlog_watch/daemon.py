@@ -14,18 +14,24 @@ holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wai
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
 (each page is committed with its cursor in one transaction, so nothing is half-written), let a running
 evaluation finish (it writes without yielding to the loop, so it is cut only before its writes), let
-the deliverer finish the send in flight and claim nothing more.
+the deliverer finish the send in flight and claim nothing more, then give the leases up.
+Replicas (cluster.py): a poll runs only on the replica holding its helpdesk's lease, and evaluation and
+delivery only on the evaluator; each runs fenced by its lease (store/leases.py), so a replica that lost
+it writes nothing (``LeaseLost``, logged, not a store failure). A hook for a helpdesk another replica
+holds is forwarded to it, as is the evaluation a non-evaluator's poll calls for. A lease taken starts
+its work at once: a poll of the helpdesk, an evaluation and a delivery round for the evaluator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -38,13 +44,14 @@ from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
 from backlog_watch.alerting.silences import Silences
 from backlog_watch.business_hours import BusinessCalendar
+from backlog_watch.cluster import EVALUATOR, Leases, SoloLeases, default_replica_id, helpdesk_lease
 from backlog_watch.debounce import DEFAULT_WINDOW, Debouncer
 from backlog_watch.delivery.dedup import DispatchResult
 from backlog_watch.delivery.notifiers.base import Notifier
 from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.delivery.pipeline import Deliverer, Due, enqueue, mute, plan_due
 from backlog_watch.delivery.store_failing import StoreWatch
-from backlog_watch.errors import AuthError, HelpdeskError, StoreError
+from backlog_watch.errors import AuthError, HelpdeskError, LeaseLost, StoreError
 from backlog_watch.evaluation import Evaluation, log_transitions, measure_rules
 from backlog_watch.kpis import kpis_by_scope
 from backlog_watch.models import Alert, Snapshot
@@ -52,6 +59,7 @@ from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
 from backlog_watch.store.history import History
+from backlog_watch.store.leases import ForwardedRequest, fenced
 
 if TYPE_CHECKING:
     from backlog_watch.web.exporter import Instruments
@@ -88,8 +96,12 @@ class Daemon:
         calendars: Mapping[str, BusinessCalendar] | None = None,
         handle_hours: Mapping[str, float] | None = None,
         evaluation_window: float = DEFAULT_WINDOW,
+        leases: Leases | None = None,
+        timezone: tzinfo = UTC,
     ) -> None:
         self.store = store
+        self.leases: Leases = leases or SoloLeases(default_replica_id(), list(connectors))
+        """What this replica holds (cluster.py): solo holds everything."""
         self.connectors = dict(connectors)
         self.rules = rules
         self.rules_by_name = {r.name: r for r in rules}
@@ -98,9 +110,11 @@ class Daemon:
         self.clock = clock
         self.dry_run = dry_run
         self.policy = policy or DeliveryPolicy()
-        self.outbox = Outbox(store)
+        self.outbox = Outbox(store, replica=self.leases.replica)
         self.calendars = dict(calendars or {})
         self.handle_hours = dict(handle_hours or {})
+        self.timezone = timezone
+        """The config's time zone: the week's hours of seasonal rules without a calendar (snapshot())."""
         self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
@@ -119,6 +133,14 @@ class Daemon:
         self._debouncer: Debouncer[None] = Debouncer(self._evaluate_on_change, self._polling, evaluation_window)
         self._wake_deliverer = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
+        self._keeping: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._nudged = asyncio.Event()
+        """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
+        self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
+        """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
+        another replica forwarded is received as if it had come here."""
+        self._delivery_token: int | None = None
         self.evaluations = 0
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
         self.skipped_polls: dict[str, int] = {}
@@ -142,10 +164,13 @@ class Daemon:
         lock = self._poll_locks[name]
         if lock.locked() or name in self.stopped or self._stopping.is_set():
             return name not in self.stopped, None
+        if not self.leases.holds(helpdesk_lease(name)):
+            return True, None  # another replica polls it
         self._track_job()
         async with lock:
             started = time.monotonic()
-            ok, changed = await self._sync_one(name)
+            with fenced(self.leases.fence(helpdesk_lease(name))):
+                ok, changed = await self._sync_one(name)
             if self.instruments is not None:
                 self.instruments.polled(name, time.monotonic() - started, ok)
         if evaluate and changed and not self._stopping.is_set():
@@ -157,9 +182,14 @@ class Daemon:
         the read succeeded. It takes no poll lock: a scheduled poll goes on beside it."""
         if name in self.stopped or self._stopping.is_set():
             return False
+        if not self.leases.holds(helpdesk_lease(name)):
+            self.leases.forward(ForwardedRequest("poll", name, tuple(ids)))
+            log.debug("hook: forwarded to the replica polling it: %s", ", ".join(ids), extra={"helpdesk": name})
+            return True
         self._track_job()
         try:
-            result = await read_named(self.connectors[name], self.store, ids)
+            with fenced(self.leases.fence(helpdesk_lease(name))):
+                result = await read_named(self.connectors[name], self.store, ids)
         except HelpdeskError as exc:
             log.warning(
                 "hook: reading tickets %s failed (the polls will see them): %s",
@@ -248,7 +278,11 @@ class Daemon:
 
     async def _evaluate_on_change(self) -> None:
         """The debounced evaluation: the deliverer task sends, or (not started) this does. Guarded: the
-        task runs on its own, nobody may be awaiting it."""
+        task runs on its own, nobody may be awaiting it. On a replica that is not the evaluator, the
+        evaluator is asked (through the store) to evaluate."""
+        if not self.leases.holds(EVALUATOR):
+            await self.guarded(self._forward(ForwardedRequest("evaluate", "")))
+            return
         if self._delivering is None:
             await self.guarded(self.evaluate())
             return
@@ -257,57 +291,82 @@ class Daemon:
 
     async def assess(self) -> Evaluation:
         """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Quick and
-        synchronous: nothing here sleeps or sends."""
+        synchronous: nothing here sleeps or sends. Only the evaluator evaluates (``LeaseLost`` elsewhere),
+        its writes fenced by its lease."""
+        fence = self.leases.fence(EVALUATOR)
+        if not self.leases.holds(EVALUATOR):
+            raise LeaseLost(f"replica {self.leases.replica} is not the evaluator", lease=EVALUATOR)
         async with self._eval_lock:
-            self.evaluations += 1
-            if self.instruments is not None:
-                self.instruments.evaluated()
-            now = self.clock()
-            statuses = [self.store.poll_status(n) for n in self.connectors]
-            polled = [s.helpdesk for s in statuses if s.last_success is not None]
-            snapshot = self.snapshot(now, polled)
-            previous = self.store.load_alerts()
-            findings, readings = measure_rules(self.rules, snapshot, now, previous)
-            findings += self.policy.findings(statuses, now)
-            rules = self.all_rules
-            keep = {name: rule.keep_firing_for for name, rule in rules.items()}
-            alerts = advance(previous, findings, now, list(rules), readings, keep)
-            data_as_of = {s.helpdesk: s.last_success for s in statuses}
-            alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
-            acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
-            due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
-            if self.dry_run:
-                return evaluation
-            self.store.save_alerts(alerts)
-            for unacknowledged in cleared:
-                self.store.add_action(unacknowledged)
-            log_transitions(previous, alerts)
-            log_muted(previous, alerts)
-            self.history.record(now, kpis_by_scope(snapshot, now))
-            enqueue(self.outbox, due, now)
+            with fenced(fence):
+                return self._assess()
+
+    def _assess(self) -> Evaluation:
+        """The evaluation itself, under the lock and inside the evaluator's fence."""
+        self.evaluations += 1
+        if self.instruments is not None:
+            self.instruments.evaluated()
+        now = self.clock()
+        statuses = [self.store.poll_status(n) for n in self.connectors]
+        polled = [s.helpdesk for s in statuses if s.last_success is not None]
+        snapshot = self.snapshot(now, polled)
+        previous = self.store.load_alerts()
+        findings, readings = measure_rules(self.rules, snapshot, now, previous)
+        findings += self.policy.findings(statuses, now)
+        rules = self.all_rules
+        keep = {name: rule.keep_firing_for for name, rule in rules.items()}
+        alerts = advance(previous, findings, now, list(rules), readings, keep)
+        data_as_of = {s.helpdesk: s.last_success for s in statuses}
+        alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
+        acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
+        due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
+        evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
+        if self.dry_run:
             return evaluation
+        self.store.save_alerts(alerts)
+        for unacknowledged in cleared:
+            self.store.add_action(unacknowledged)
+        log_transitions(previous, alerts)
+        log_muted(previous, alerts)
+        self.history.record(now, kpis_by_scope(snapshot, now))
+        enqueue(self.outbox, due, now)
+        return evaluation
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
-        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news."""
+        queue the news it makes, and have it delivered; ``apply`` returns its answer and that news. Any
+        replica may take the click: one that is not the evaluator appends its news (never folding it
+        into a row the evaluator may be sending) and asks the evaluator to deliver."""
+        evaluator = self.leases.holds(EVALUATOR)
         async with self._eval_lock:
             now = self.clock()
             answer, due = apply(self.store.load_alerts(), now)
             if due and not self.dry_run:
-                enqueue(self.outbox, due, now)
+                with fenced(self.leases.fence(EVALUATOR)):
+                    self.outbox.enqueue(due, now, fold=evaluator)
         if due and not self.dry_run:
-            if self._delivering is None:
+            if not evaluator:  # queued here; the evaluator sends it at its next round
+                self.leases.forward(ForwardedRequest("evaluate", ""))
+            elif self._delivering is None:
                 await self.deliver()
             else:
                 self._wake_deliverer.set()
         return answer
 
     async def deliver(self) -> DispatchResult:
-        """One round of the deliverer: every row due now, sent and recorded or rescheduled."""
-        result = await self.deliverer.deliver(self.clock())
+        """One round of the deliverer: every row due now, sent and recorded or rescheduled. Only the
+        evaluator delivers, fenced by its lease; a new term of it starts with no claim of an old one."""
+        fence = self.leases.fence(EVALUATOR)
+        if not self.leases.holds(EVALUATOR):
+            return DispatchResult()
+        token = fence.token if fence is not None else None
+        if token != self._delivery_token:
+            self.outbox.forget_claims()
+            self._delivery_token = token
+        with fenced(fence):
+            result = await self.deliverer.deliver(self.clock())
         if self.instruments is not None:
             self.instruments.delivered([n for n, _ in result.sent], [n for n, _, _ in result.failed])
+            self.instruments.redelivered(len(result.redelivered))
         return result
 
     async def _deliver_forever(self) -> None:
@@ -324,7 +383,9 @@ class Daemon:
         snapshot = self.store.snapshot(now, helpdesks, solved_window)
         days = max([0, *(r.history_days() for r in self.rules)])
         history = self.history.daily_view(now, days) if days else None
-        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
+        return replace(
+            snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history, timezone=self.timezone
+        )
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -347,12 +408,19 @@ class Daemon:
 
     async def _evaluate_job(self) -> None:
         """The periodic evaluation (time-driven rules), shared with a change-driven one due at the same tick."""
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and self.leases.holds(EVALUATOR):
             await asyncio.shield(self.request_evaluation())
 
     async def poll_guarded(self, name: str) -> None:
-        """A poll outside the scheduler's own (a hook's): a failing store is reported like a scheduled one's."""
+        """A poll outside the scheduler's own (a hook's): a failing store is reported like a scheduled one's.
+        A helpdesk another replica holds is asked of it."""
+        if not self.leases.holds(helpdesk_lease(name)):
+            await self.guarded(self._forward(ForwardedRequest("poll", name)))
+            return
         await self.guarded(self.poll(name))
+
+    async def _forward(self, request: ForwardedRequest) -> None:
+        self.leases.forward(request)
 
     async def _poll_job(self, name: str) -> None:
         """The scheduler's poll: it asks for an evaluation but never waits for it, so none delays the next poll."""
@@ -363,6 +431,10 @@ class Daemon:
         daemon goes on and tells when the store works again. The job's result; None when the store failed."""
         try:
             result = await job
+        except LeaseLost as exc:  # another replica does this work now: nothing was written
+            log.info("%s", exc)
+            self.leases.lost(exc.lease, exc.token)
+            return None
         except StoreError as exc:
             await self.store_watch.failed(exc)
             return None
@@ -380,13 +452,72 @@ class Daemon:
         self._cron_jobs.append((job_id, trigger, job))
 
     async def _cron_job(self, job: Callable[[], Awaitable[object]]) -> None:
-        if not self._stopping.is_set():
+        """A report: sent by the evaluator only, so replicas send it once."""
+        if not self._stopping.is_set() and self.leases.holds(EVALUATOR):
             self._track_job()
             await job()
 
+    # -- leases ------------------------------------------------------------------------------------
+
+    async def _keep_leases(self, interval: float) -> None:
+        """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
+        rebalance the leases, start the work of those taken, and take the work forwarded here."""
+        while not self._stopping.is_set():
+            self._nudged.clear()
+            await self.guarded(self.lease_tick())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), interval)
+
+    async def lease_tick(self) -> None:
+        """One turn of the lease keeper (``run`` calls it every third of the TTL)."""
+        changes = self.leases.tick(busy=lambda name: self._poll_locks[name].locked())
+        if self.instruments is not None:
+            self.instruments.leases(
+                self.leases.held("helpdesk"),
+                self.leases.held("evaluator"),
+                sum(1 for c in changes.acquired if c.takeover),
+            )
+        evaluate = False
+        for claim in changes.acquired:
+            if claim.lease == EVALUATOR:
+                evaluate = True
+            elif (name := claim.lease.removeprefix("helpdesk:")) in self.connectors:
+                self._spawn(self._poll_job(name))
+        for request in self.leases.take_requests():
+            if request.kind == "evaluate":
+                evaluate = True
+            elif request.helpdesk not in self.connectors:
+                continue
+            elif self.hook_receiver is not None:  # as if the hook had come here: reads, polls, follow-ups
+                self.hook_receiver(request.helpdesk, request.ticket_ids)
+            elif request.ticket_ids:
+                self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
+            else:
+                self._spawn(self.poll_guarded(request.helpdesk))
+        if evaluate:
+            self._spawn(self._evaluate_job())
+
+    async def settled(self) -> None:
+        """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""
+        while pending := [t for t in self._jobs if t is not asyncio.current_task()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _spawn(self, job: Awaitable[object]) -> None:
+        """Run a job on its own, tracked for shutdown."""
+
+        async def run() -> None:
+            await job
+
+        task = asyncio.ensure_future(run())
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
     def start(self, poll_every: Mapping[str, float]) -> None:
-        """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
+        """Schedule every helpdesk's poll (first one now) and the periodic evaluation; keep the leases."""
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
+        if self.leases.interval is not None:
+            self._keeping = asyncio.create_task(self._keep_leases(self.leases.interval), name="leases")
+            self._listening = asyncio.create_task(self.leases.listen(self._nudged.set), name="forwarded-work")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
@@ -442,9 +573,21 @@ class Daemon:
         for sync_task in list(self._syncing):
             sync_task.cancel()
         pending = [t for t in self._jobs if t is not asyncio.current_task()]
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:
+            self._nudged.set()
+            pending.append(keeping)  # it ends at the stop flag
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
         await asyncio.gather(
             _finish(pending, SHUTDOWN_GRACE), self._stop_deliverer(min(self.delivery_grace, SHUTDOWN_GRACE))
         )
+        try:
+            self.leases.leave()  # the others take over at their next tick, not after the TTL
+        except StoreError as exc:
+            log.warning("the leases could not be released (they expire on their own): %s", exc)
 
     async def _stop_deliverer(self, grace: float) -> None:
         """The send in flight may finish (within ``grace``); nothing more is claimed. A row cut off

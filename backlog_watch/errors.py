@@ -32,6 +32,16 @@ class StoreError(BacklogWatchError):
     """The store cannot be opened, migrated or written."""
 
 
+class LeaseLost(StoreError):
+    """A write fenced by a lease (store/leases.py) found the lease no longer this replica's with that
+    token: another replica holds it now, or it expired while this one was paused. Nothing was written."""
+
+    def __init__(self, message: str, *, lease: str = "", token: int | None = None) -> None:
+        super().__init__(message)
+        self.lease = lease
+        self.token = token
+
+
 class HelpdeskError(BacklogWatchError):
     """A request to a helpdesk failed."""
 

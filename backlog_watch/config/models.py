@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from backlog_watch.config.loader import load_config, parse_config
 
 __all__ = [
+    "ClusterSettings",
     "Config",
     "Defaults",
     "HelpdeskDownSettings",
@@ -134,6 +135,27 @@ class ReportSettings(BaseModel):
         return CronTrigger.from_crontab(self.schedule, timezone=zone(timezone))
 
 
+class ClusterSettings(BaseModel):
+    """Replicas on a shared (PostgreSQL) store: processes with the same ``store:`` share the helpdesks
+    and elect one evaluator by leases (cluster.py). Nothing here is needed to run replicas."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease_ttl: Interval = timedelta(seconds=30)
+    """How long a lease lasts unrenewed (renewed every third of it): a replica that dies is taken over
+    after at most this long."""
+    replica_id: str | None = Field(default=None, pattern=NAME_PATTERN)
+    """This replica's name in /readyz and the logs; default ``$BACKLOG_WATCH_REPLICA``, else
+    ``<hostname>-<pid>``. Each replica needs its own."""
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s (leases are renewed every third of it)")
+        return value
+
+
 class Config(BaseModel):
     """The whole configuration file, validated. Build it with ``load_config``."""
 
@@ -154,6 +176,7 @@ class Config(BaseModel):
     inhibit: InhibitSettings = InhibitSettings()
     """Deprecated: translated into inhibit_rules (see ``inhibit_rules_in_force``)."""
     helpdesk_down: HelpdeskDownSettings = HelpdeskDownSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     _path: Path | None = PrivateAttr(default=None)
 

@@ -125,6 +125,8 @@ class DispatchResult:
     """(notifier, fingerprint) kept back by quiet hours, for a digest when they end."""
     muted: dict[str, Muted] = field(default_factory=dict)
     """fingerprint -> why it was not notified (a silence's id, the alert that inhibits it, quiet hours)."""
+    redelivered: list[tuple[str, str, str]] = field(default_factory=list)
+    """(notifier, fingerprint, former sender) sent again because an earlier send was never recorded."""
 
 
 def plan(

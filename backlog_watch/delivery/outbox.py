@@ -12,7 +12,9 @@ parent of ITS episode (the log keeps one entry per episode until no queued news 
 Only firing news of the same episode is folded into a row still waiting (the parent then shows the
 newest state); a firing, a resolved notice and a new episode are never folded together. A crash
 between a send and its mark redoes that one send (at-least-once, duplicates only in that window).
-Claims live in this object, not in the store: a process that dies releases them with its memory.
+Claims live in this object; the store records only a claim about to be sent (``sending``: who, under
+which lease token), so a replica that takes over delivery from a dead one re-sends what that one may
+have sent without recording it, and says so (a WARNING, ``backlog_watch_redeliveries_total``).
 A notifier with ``quiet_hours`` or ``mute_time_intervals`` keeps its rows "held" while its window is
 closed (its ``except_levels`` still go) and sends them as one digest when it opens.
 """
@@ -114,6 +116,10 @@ def _row(queued: QueuedNews) -> OutboxRow:
     )
 
 
+def _append(tail: QueuedNews, news: News) -> str | None:
+    return None
+
+
 def _state_of(body: str) -> str:
     return str(json.loads(body)["alert"]["state"])
 
@@ -121,15 +127,19 @@ def _state_of(body: str) -> str:
 class Outbox:
     """The outbox of a store: what to queue, fold, claim and retry is decided here; the store keeps the rows."""
 
-    def __init__(self, store: Store, *, backoff: wait_base = DEFAULT_BACKOFF) -> None:
+    def __init__(self, store: Store, *, backoff: wait_base = DEFAULT_BACKOFF, replica: str = "") -> None:
         self.store = store
         self.backoff = backoff
+        self.replica = replica
+        """Who sends (cluster.py's replica id): a shared store records it on each row being sent."""
         self._claimed: set[int] = set()
 
-    def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime) -> None:
-        """Write what is due before anything is sent, after the news already queued for each alert."""
+    def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime, *, fold: bool = True) -> None:
+        """Write what is due before anything is sent, after the news already queued for each alert;
+        without ``fold`` every news gets its own row (a replica that does not send cannot tell which
+        rows are being sent)."""
         news = [News(n.alert.fingerprint, name, n.reason.value, _encode(n), _episode(n)) for name, n in due]
-        self.store.outbox_enqueue(news, now, self._fold)
+        self.store.outbox_enqueue(news, now, self._fold if fold else _append)
 
     def _fold(self, tail: QueuedNews, news: News) -> str | None:
         """The reason to give the row waiting last when ``news`` may replace it, else None (append)."""
@@ -185,6 +195,20 @@ class Outbox:
         ]
         self._claimed.update(r.id for r in ready)
         return ready
+
+    def sending(self, rows: Sequence[OutboxRow]) -> tuple[list[OutboxRow], dict[int, str]]:
+        """Record in the store, just before the send, that these claimed rows are being sent (from here
+        to ``mark_sent`` is the crash window). The rows still queued, and of them those an earlier
+        sender claimed without completing (row id -> that replica): sending them again may duplicate
+        what it sent, a redelivery. A row gone meanwhile is let go and must not be sent."""
+        found = self.store.outbox_claim([r.id for r in rows], self.replica)
+        gone = [r for r in rows if r.id not in found]
+        self.release(gone)
+        return [r for r in rows if r.id in found], {i: who for i, who in found.items() if who is not None}
+
+    def forget_claims(self) -> None:
+        """Let go of every claim (a replica that lost the evaluator lease: its round ended in LeaseLost)."""
+        self._claimed.clear()
 
     def release(self, rows: Sequence[OutboxRow]) -> None:
         """Give claimed rows back untouched (their notifier is not sending now)."""

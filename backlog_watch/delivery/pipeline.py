@@ -214,6 +214,8 @@ class Deliverer:
         if notification.reason is Reason.ACKNOWLEDGED and not getattr(notifier, "acknowledges", False):
             record(self.outbox, name, [(row, notification, Delivery())])  # nothing to tell it: logged only
             return
+        if not self._sending(name, [row], result):
+            return
         try:
             delivery = await notifier.send(notification)
         except NotifyError as exc:
@@ -247,6 +249,9 @@ class Deliverer:
         if len(pairs) <= 1:
             self.outbox.release([r for r, _ in pairs])
             return
+        if len(self._sending(name, [row for row, _ in pairs], result)) < len(pairs):
+            self.outbox.release([row for row, _ in pairs])  # some went meanwhile: the next round digests the rest
+            return
         notifications = [replace(n, now=now) for _, n in pairs]
         try:
             await notifier.send_digest(notifications)  # type: ignore[attr-defined]
@@ -255,6 +260,24 @@ class Deliverer:
             return
         record(self.outbox, name, [(row, n, Delivery()) for (row, _), n in zip(pairs, notifications, strict=True)])
         result.sent.extend((name, n) for n in notifications)
+
+    def _sending(self, name: str, rows: Sequence[OutboxRow], result: DispatchResult) -> list[OutboxRow]:
+        """Record the rows as being sent; those still queued. A row an earlier sender claimed and never
+        recorded as sent (it died or lost its lease in between) goes again: said, and counted."""
+        found, former = self.outbox.sending(rows)
+        for row in found:
+            if row.id in former:
+                log.warning(
+                    "redelivering outbox row %d (%s to %s): %s claimed it for sending and never recorded the "
+                    "send (the crash window: the message may show twice)",
+                    row.id,
+                    row.fingerprint,
+                    name,
+                    former[row.id],
+                    extra={"notifier": name},
+                )
+                result.redelivered.append((name, row.fingerprint, former[row.id]))
+        return found
 
 
 async def _all_or_none(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:

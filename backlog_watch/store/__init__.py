@@ -155,8 +155,15 @@ class Store(Protocol):
         """Log each delivery and delete its row, all in ONE transaction (the at-least-once boundary)."""
         ...
 
+    def outbox_claim(self, row_ids: Sequence[int], by: str) -> dict[int, str | None]:
+        """Record that replica ``by`` is about to send these rows (a shared store keeps who and under
+        which lease token; until ``outbox_complete`` a crash leaves the claim behind). Per row still
+        queued: the replica whose earlier claim never completed (its send may have landed, so this one
+        is a redelivery), or None. A row missing from the answer is gone: it must not be sent."""
+        ...
+
     def outbox_reschedule(self, row_id: int, when: datetime, error: str) -> None:
-        """Count a failed attempt and set when the next one is due."""
+        """Count a failed attempt and set when the next one is due (a claim ends with it)."""
         ...
 
     def outbox_hold(self, notifier: str) -> None:

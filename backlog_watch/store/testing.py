@@ -10,7 +10,9 @@ close and reopen it). Nothing else is needed; every test below then runs against
             return lambda: SqliteStore(tmp_path / "bw.db")
 
 The tests speak only the ``Store`` protocol, in domain terms, so SQLite and PostgreSQL pass the same
-ones. Importing this module needs pytest (a test dependency, not a runtime one).
+ones. ``LeaseConformance`` is the suite of a store replicas share (its leases and fenced writes,
+store/leases.py): PostgreSQL's. Importing this module needs pytest (a test dependency, not a runtime
+one).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from backlog_watch.errors import LeaseLost
 from backlog_watch.models import (
     ALL_TICKETS,
     Alert,
@@ -36,6 +39,7 @@ from backlog_watch.models import (
     fingerprint,
 )
 from backlog_watch.store import ActionRecord, News, QueuedNews, SilenceRecord, Store
+from backlog_watch.store.leases import EVALUATOR, Fence, ForwardedRequest, LeaseTable, SharesLeases, fenced
 
 NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -395,6 +399,14 @@ class StoreConformance:
         assert store.log_entry("f1", "slack") == _entry(NOW, ts="9.9")
         assert second.id > first.id
 
+    def test_a_row_claimed_for_sending_is_answered_and_a_gone_one_is_not(self, store: Store) -> None:
+        store.outbox_enqueue([_news("a"), _news("b", notifier="email")], NOW, _append)
+        slack, email = store.outbox_rows()
+        store.outbox_drop(email.id)
+        assert store.outbox_claim([slack.id, email.id], "replica-1") == {slack.id: None}  # email's is gone
+        store.outbox_complete([(slack.id, _entry(NOW))])
+        assert store.outbox_rows() == [] and store.outbox_claim([slack.id], "replica-1") == {}
+
     def test_a_failed_row_is_rescheduled_held_and_dropped(self, store: Store) -> None:
         store.outbox_enqueue([_news("a"), _news("b", notifier="email")], NOW, _append)
         slack, email = store.outbox_rows()
@@ -485,3 +497,168 @@ class StoreConformance:
             assert copy.cursor("zendesk") == "c1" and [t.id for t in copy.tickets()] == ["1"]
         finally:
             copy.close()
+
+
+class LeaseConformance:
+    """The leases of a store replicas share (``SharesLeases``, store/leases.py) and the fencing of its
+    writes. Subclasses provide ``open_store`` (opening the shared store; each call another replica's
+    connection to the same data) and ``lapse`` (make a replica's leases and heartbeat expire now, as
+    if it had stopped renewing them for a TTL: a test waits for no clock)."""
+
+    TTL = 3.0
+
+    @pytest.fixture
+    def open_store(self) -> Callable[[], Store]:
+        raise NotImplementedError("a subclass provides open_store: a callable opening the shared store")
+
+    @pytest.fixture
+    def lapse(self) -> Callable[[str], None]:
+        raise NotImplementedError("a subclass provides lapse(replica): its leases and heartbeat expire now")
+
+    @pytest.fixture
+    def stores(self, open_store: Callable[[], Store]) -> Iterator[tuple[Store, Store]]:
+        a, b = open_store(), open_store()
+        yield a, b
+        a.close()
+        b.close()
+
+    def tables(self, stores: tuple[Store, Store]) -> tuple[LeaseTable, LeaseTable]:
+        a, b = stores
+        assert isinstance(a, SharesLeases) and isinstance(b, SharesLeases)
+        return a.lease_table("a", self.TTL), b.lease_table("b", self.TTL)
+
+    # -- claims, renewals, releases ------------------------------------------------------------------
+
+    def test_a_free_lease_is_claimed_once_and_renewed_by_its_holder_only(self, stores: tuple[Store, Store]) -> None:
+        a, b = self.tables(stores)
+        claim = a.claim(EVALUATOR)
+        assert claim is not None and claim.previous is None and claim.token > 0
+        assert b.claim(EVALUATOR) is None
+        assert a.renew([EVALUATOR, "helpdesk:zendesk"]) == {EVALUATOR: claim.token}
+        assert b.renew([EVALUATOR]) == {}
+        assert a.holders() == b.holders() == {EVALUATOR: "a"}
+
+    def test_a_released_lease_goes_to_the_next_claimer_under_a_bigger_token(self, stores: tuple[Store, Store]) -> None:
+        a, b = self.tables(stores)
+        first = a.claim("helpdesk:zendesk")
+        assert first is not None
+        a.release(["helpdesk:zendesk"])
+        assert a.holders() == {} and a.renew(["helpdesk:zendesk"]) == {}
+        second = b.claim("helpdesk:zendesk")
+        assert second is not None and second.token > first.token
+        assert (second.previous, second.takeover) == ("a", False)  # handed over, not taken over
+
+    def test_a_lapsed_lease_is_taken_over_and_its_former_holder_cannot_renew_it(
+        self, stores: tuple[Store, Store], lapse: Callable[[str], None]
+    ) -> None:
+        a, b = self.tables(stores)
+        assert a.heartbeat() == 1 and b.heartbeat() == 2
+        first = a.claim(EVALUATOR)
+        assert first is not None and b.claim(EVALUATOR) is None
+        lapse("a")
+        assert b.heartbeat() == 1  # a's heartbeat lapsed with its leases
+        taken = b.claim(EVALUATOR)
+        assert taken is not None and taken.token > first.token and (taken.previous, taken.takeover) == ("a", True)
+        assert a.renew([EVALUATOR]) == {} and a.holders() == {EVALUATOR: "b"}
+
+    def test_a_replica_restarted_under_its_own_id_claims_a_new_token(self, stores: tuple[Store, Store]) -> None:
+        a, _ = self.tables(stores)
+        first = a.claim(EVALUATOR)
+        again = a.claim(EVALUATOR)  # a new process with the same replica id: the old one's work must fail
+        assert first is not None and again is not None and again.token > first.token and again.previous is None
+
+    def test_leaving_releases_every_lease_and_the_heartbeat(self, stores: tuple[Store, Store]) -> None:
+        a, b = self.tables(stores)
+        a.heartbeat()
+        b.heartbeat()
+        assert a.claim(EVALUATOR) is not None and a.claim("helpdesk:zendesk") is not None
+        a.leave()
+        assert b.holders() == {} and b.heartbeat() == 1
+        assert b.claim(EVALUATOR) is not None
+
+    def test_forwarded_work_is_taken_once_by_the_holder_of_its_lease(self, stores: tuple[Store, Store]) -> None:
+        a, b = self.tables(stores)
+        b.forward(ForwardedRequest("poll", "zendesk", ("12", "13")))
+        b.forward(ForwardedRequest("poll", "jira"))
+        b.forward(ForwardedRequest("evaluate", ""))
+        assert a.take_requests(["freshdesk"], evaluator=False) == []
+        assert a.take_requests(["zendesk", "jira"], evaluator=True) == [
+            ForwardedRequest("poll", "zendesk", ("12", "13")),
+            ForwardedRequest("poll", "jira"),
+            ForwardedRequest("evaluate", ""),
+        ]
+        assert a.take_requests(["zendesk", "jira"], evaluator=True) == []
+
+    # -- fencing -------------------------------------------------------------------------------------
+
+    def test_a_stale_holder_writes_nothing_after_a_takeover(
+        self, stores: tuple[Store, Store], lapse: Callable[[str], None]
+    ) -> None:
+        store, other = stores
+        a, b = self.tables(stores)
+        helpdesk, evaluator = a.claim("helpdesk:zendesk"), a.claim(EVALUATOR)
+        assert helpdesk is not None and evaluator is not None
+        polls = Fence("helpdesk:zendesk", "a", helpdesk.token)
+        evaluates = Fence(EVALUATOR, "a", evaluator.token)
+        with fenced(polls):
+            store.commit_page("zendesk", [_ticket("1")], "c1")
+            store.record_poll("zendesk", NOW)
+        with fenced(evaluates):
+            store.save_alerts({(alert := _alert()).fingerprint: alert})
+            store.outbox_enqueue([_news("a"), _news("b", fp="f2")], NOW, _append)
+            queued = store.outbox_rows()
+            assert store.outbox_claim([queued[0].id], "a") == {queued[0].id: None}
+        lapse("a")  # a is paused past its TTL; b takes its leases
+        assert b.claim("helpdesk:zendesk") is not None and b.claim(EVALUATOR) is not None
+        polling: list[Callable[[], object]] = [
+            lambda: store.commit_page("zendesk", [_ticket("1", subject="stale"), _ticket("2")], "c2"),
+            lambda: store.commit_tickets([_ticket("3")]),
+            lambda: store.record_poll("zendesk", NOW + timedelta(minutes=1), error="late"),
+        ]
+        evaluating: list[Callable[[], object]] = [
+            lambda: store.save_alerts({}),
+            lambda: store.outbox_enqueue([_news("c")], NOW, _append),
+            lambda: store.outbox_claim([queued[1].id], "a"),
+            lambda: store.outbox_complete([(queued[0].id, _entry(NOW))]),
+        ]
+        for fence, writes in ((polls, polling), (evaluates, evaluating)):
+            for write in writes:
+                with fenced(fence), pytest.raises(LeaseLost, match=fence.lease):
+                    write()
+        assert other.cursor("zendesk") == "c1"
+        assert [(t.id, t.subject) for t in other.tickets()] == [("1", "ticket 1")]
+        assert other.poll_status("zendesk").last_error is None
+        assert list(other.load_alerts()) == [alert.fingerprint]
+        assert [r.body for r in other.outbox_rows()] == ["a", "b"] and other.log_entry("f1", "slack") is None
+
+    def test_the_new_evaluator_learns_which_sends_the_old_one_never_recorded(
+        self, stores: tuple[Store, Store], lapse: Callable[[str], None]
+    ) -> None:
+        store, other = stores
+        a, b = self.tables(stores)
+        old = a.claim(EVALUATOR)
+        assert old is not None
+        with fenced(Fence(EVALUATOR, "a", old.token)):
+            store.outbox_enqueue([_news("a"), _news("b", fp="f2")], NOW, _append)
+            sending, idle = store.outbox_rows()
+            store.outbox_claim([sending.id], "a")  # then a dies before outbox_complete
+        lapse("a")
+        new = b.claim(EVALUATOR)
+        assert new is not None
+        with fenced(Fence(EVALUATOR, "b", new.token)):
+            assert other.outbox_claim([sending.id, idle.id], "b") == {sending.id: "a", idle.id: None}
+            assert other.outbox_claim([sending.id], "b") == {sending.id: None}  # b's own claim now
+
+    def test_news_is_never_folded_into_a_row_being_sent(self, stores: tuple[Store, Store]) -> None:
+        store, _ = stores
+
+        def fold(last: QueuedNews, news: News) -> str | None:
+            return "firing"
+
+        store.outbox_enqueue([_news("a")], NOW, _append)
+        (row,) = store.outbox_rows()
+        store.outbox_claim([row.id], "a")
+        store.outbox_enqueue([_news("b")], NOW, fold)  # folding would rewrite what is on its way out
+        assert [r.body for r in store.outbox_rows()] == ["a", "b"]
+        store.outbox_enqueue([_news("c")], NOW, fold)  # the row waiting behind it may fold
+        assert [r.body for r in store.outbox_rows()] == ["a", "c"]

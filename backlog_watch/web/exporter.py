@@ -17,6 +17,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
+from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -64,6 +65,18 @@ class Instruments:
             f"{PREFIX}_reports_failed", "Reports that failed", ["report", "notifier"], registry=registry
         )
         self.hooks = PromCounter(f"{PREFIX}_hooks_received", "Webhook calls accepted", ["helpdesk"], registry=registry)
+        self.leases_held = PromGauge(
+            f"{PREFIX}_leases_held", "Leases this replica holds (helpdesks it polls; 1 if it is the evaluator)",
+            ["kind"], registry=registry,
+        )  # fmt: skip
+        self.lease_takeovers = PromCounter(
+            f"{PREFIX}_lease_takeovers", "Leases this replica took over from another replica", registry=registry
+        )
+        self.redeliveries = PromCounter(
+            f"{PREFIX}_redeliveries",
+            "Notifications sent again because an earlier send was claimed and never recorded (the crash window)",
+            registry=registry,
+        )
 
     def polled(self, helpdesk: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(helpdesk).observe(seconds)
@@ -72,6 +85,14 @@ class Instruments:
         else:
             self.poll_errors.labels(helpdesk)  # the series exists at 0 from the first poll
         self.polls_skipped.labels(helpdesk)
+
+    def leases(self, helpdesks: int, evaluator: int, takeovers: int) -> None:
+        self.leases_held.labels("helpdesk").set(helpdesks)
+        self.leases_held.labels("evaluator").set(evaluator)
+        self.lease_takeovers.inc(takeovers)
+
+    def redelivered(self, count: int) -> None:
+        self.redeliveries.inc(count)
 
     def poll_skipped(self, helpdesk: str) -> None:
         self.polls_skipped.labels(helpdesk).inc()

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch import __version__
+from backlog_watch.errors import StoreError
 from backlog_watch.store import Store
 from backlog_watch.web import wallboard
 from backlog_watch.web.access import Access, access_middleware, is_public_view, redacted
@@ -72,6 +73,10 @@ class WebState:
     board_cache: BoardCache = field(default_factory=BoardCache, repr=False)
     slack_events: SlackEvents | None = None
     """The Slack app's HTTP transport (POST /slack/events), when the config chose it."""
+    replica: str | None = None
+    """This replica's id (cluster.py), shown by /readyz and the wallboard."""
+    leases: Callable[[], dict[str, Any]] | None = None
+    """Who holds what: ``{"helpdesks": {name: replica}, "evaluator": replica}`` (a store read)."""
 
 
 STATE = web.AppKey("state", WebState)
@@ -97,10 +102,25 @@ def readiness(state: WebState) -> tuple[bool, dict[str, str]]:
     return all(v == "ok" for v in found.values()) and state.store.failing is None, found
 
 
+def cluster_view(state: WebState) -> dict[str, Any]:
+    """This replica and who holds what (nothing when the state has no replica: a bare test server).
+    A replica holding no lease is as ready as any: it serves the board, the metrics and the hooks."""
+    if state.replica is None:
+        return {}
+    view: dict[str, Any] = {"replica": state.replica}
+    if state.leases is not None:
+        try:
+            view["leases"] = state.leases()
+        except StoreError as exc:
+            view["leases"] = {"error": str(exc)}
+    return view
+
+
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ready, helpdesks = await asyncio.to_thread(readiness, state)
     body = {"ready": ready, "helpdesks": helpdesks, "store": state.store.failing or "ok"}
+    body.update(await asyncio.to_thread(cluster_view, state))
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -110,13 +130,18 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
+def _board(state: WebState) -> dict[str, Any]:
+    board = wallboard.backlog(state.store, state.helpdesks, state.clock())
+    if state.replica is not None:
+        board["cluster"] = cluster_view(state)
+    return board
+
+
 async def api_backlog(request: web.Request) -> web.Response:
     state = request.app[STATE]
     board = state.board_cache.get()
     if board is None:
-        board = state.board_cache.put(
-            await asyncio.to_thread(wallboard.backlog, state.store, state.helpdesks, state.clock())
-        )
+        board = state.board_cache.put(await asyncio.to_thread(_board, state))
     shown = {**redacted(board), "redacted": True} if is_public_view(request) else board
     return web.json_response(shown, headers={"Cache-Control": "no-store"})
 

@@ -43,7 +43,8 @@ def _alert(rule: str, level: str, state: AlertState, muted: Muted | None = None)
 def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, list[Sample]]]]:
     """The scrape of a store where zendesk polls fine and jira fails, two alerts fire (one silenced)
     and one is resolved, and the daemon has counted polls (a jira one skipped), two evaluations,
-    notifications, a report and a hook."""
+    notifications, a report and a hook, and holds two helpdesk leases and the evaluator's (one taken
+    over) and redelivered one notification."""
     store = SqliteStore(tmp_path_factory.mktemp("exporter") / "bw.db")
     store.record_poll("zendesk", NOW - timedelta(minutes=2))
     store.record_poll("jira", NOW - timedelta(minutes=2), error="502 Bad Gateway")
@@ -63,6 +64,8 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     instruments.poll_skipped("jira")
     instruments.evaluated()
     instruments.evaluated()
+    instruments.leases(helpdesks=2, evaluator=1, takeovers=1)
+    instruments.redelivered(1)
     text = exposition(registry).decode()
     yield {f.name: (f.type, f.samples) for f in text_string_to_metric_families(text)}
     store.close()
@@ -111,6 +114,10 @@ TABLE: list[tuple[str, str, str, dict[LabelSet, float]]] = [
      {(("notifier", "email"), ("report", "daily")): 1}),
     (f"{PREFIX}_reports_failed", "counter", f"{PREFIX}_reports_failed_total", {}),
     (f"{PREFIX}_hooks_received", "counter", f"{PREFIX}_hooks_received_total", {ZD: 1}),
+    (f"{PREFIX}_leases_held", "gauge", f"{PREFIX}_leases_held",
+     {(("kind", "helpdesk"),): 2, (("kind", "evaluator"),): 1}),
+    (f"{PREFIX}_lease_takeovers", "counter", f"{PREFIX}_lease_takeovers_total", {(): 1}),
+    (f"{PREFIX}_redeliveries", "counter", f"{PREFIX}_redeliveries_total", {(): 1}),
 ]  # fmt: skip
 
 

@@ -66,8 +66,12 @@ def enqueue(db: Db, news: Sequence[News], now: datetime, fold: Fold) -> None:
         last = tail(db, item.fingerprint, item.notifier)
         reason = fold(last, item) if last is not None else None
         if last is not None and reason is not None:
-            db.execute("UPDATE outbox SET reason = %s, body = %s WHERE id = %s", (reason, item.body, last.id))
-            continue
+            folded = db.execute(
+                "UPDATE outbox SET reason = %s, body = %s WHERE id = %s AND claimed_by IS NULL",
+                (reason, item.body, last.id),
+            )
+            if folded.rowcount:  # a row being sent (perhaps by another replica) is never rewritten
+                continue
         db.execute(
             "INSERT INTO outbox (fingerprint, notifier, reason, body, created_at, next_attempt_at, episode) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s)",
@@ -93,9 +97,25 @@ def complete(db: Db, sent: Sequence[tuple[int, LogEntry]]) -> None:
         db.execute(LOG_PRUNE, (entry.fingerprint, entry.notifier, entry.episode.timestamp()))
 
 
+def claim(db: Db, row_ids: Sequence[int], by: str, token: int | None) -> dict[int, str | None]:
+    """Mark the rows being sent by ``by`` under ``token``; per row found, the replica whose earlier claim
+    (another holder's, or an earlier token's) never completed: its send may have landed (the crash window)."""
+    rows = db.execute(
+        "WITH old AS (SELECT id, claimed_by, claim_token FROM outbox WHERE id = ANY(%s) FOR UPDATE) "
+        "UPDATE outbox o SET claimed_by = %s, claim_token = %s, claimed_at = extract(epoch FROM now()) "
+        "FROM old WHERE o.id = old.id RETURNING o.id, old.claimed_by, old.claim_token",
+        (list(row_ids), by, token),
+    ).fetchall()
+    return {
+        int(row_id): (str(former) if former is not None and (former != by or old_token != token) else None)
+        for row_id, former, old_token in rows
+    }
+
+
 def reschedule(db: Db, row_id: int, when: datetime, error: str) -> None:
     db.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s WHERE id = %s",
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s, claimed_by = NULL, "
+        "claim_token = NULL, claimed_at = NULL WHERE id = %s",
         (when.timestamp(), error, row_id),
     )
 

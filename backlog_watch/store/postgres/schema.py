@@ -6,6 +6,9 @@ writes both and store/aggregate.py's SQL runs on both (``is_open``, ``sla_*`` an
 PostgreSQL needs where SQLite has a rowid: ``notification_log.written`` (which entry was written
 last) and ``history.id`` (which row of a bucket thinning keeps).
 
+Version 2 adds what replicas share (store/leases.py): ``leases``, ``replicas`` (heartbeats),
+``poll_requests`` (work forwarded to a lease's holder) and the claim columns of ``outbox``.
+
 Versions are PostgreSQL's own (numbered from 1, independent of SQLite's). A script is never edited
 once released: a change is a new entry. All pending scripts run in ONE transaction that first takes
 a transaction-level advisory lock, so two replicas starting at once migrate once: the second waits,
@@ -84,8 +87,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alert_actions_by_time ON alert_actions (at);
     """,
-    # -- issue 16: the ticket change log (store/changelog.py), begun with each stored ticket's state --
-    # Written as the entry after 1 on its branch; it is v3 once the leases' v2 (issue 13) is before it.
+    # 2: replicas (store/leases.py): leases with fencing tokens, heartbeats, work forwarded to a lease's
+    # holder, and the claim of an outbox row being sent (who, under which token, when).
+    """
+    CREATE SEQUENCE lease_tokens;
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL DEFAULT 0,
+        expires_at TIMESTAMPTZ NOT NULL DEFAULT '-infinity', acquired_at TIMESTAMPTZ,
+        released BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL DEFAULT now(), expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE poll_requests (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, helpdesk TEXT NOT NULL,
+        ticket_ids TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claim_token BIGINT, ADD COLUMN claimed_at DOUBLE PRECISION
+    """,
+    # 3: the ticket change log (store/changelog.py), begun with each stored ticket's state.
     """
     CREATE TABLE ticket_changes (
         helpdesk TEXT NOT NULL, id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,

@@ -3,8 +3,8 @@
 psycopg 3 with its ConnectionPool, synchronous because the ``Store`` protocol is: the daemon calls
 it as it calls SQLite (the web server from worker threads, which the pool serves side by side). An
 async port goes with an async Store protocol, a later change. Connections run in autocommit; every
-write goes through ``_transaction`` (one place, so a lease's fencing check can join each write
-transaction later), every read through ``_reading``.
+write goes through ``_transaction`` (one place, where a lease's fencing check joins each write
+transaction: store/leases.py), every read through ``_reading``.
 
 The password is a secret: the store shows its URL only through ``redact_url`` (errors, repr,
 /readyz), and a driver error is scrubbed of it before it becomes a ``StoreError``.
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from backlog_watch.errors import StoreError
+from backlog_watch.errors import LeaseLost, StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
 from backlog_watch.store import changelog
 from backlog_watch.store.aggregate import TicketAggregates
@@ -38,9 +38,11 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
+from backlog_watch.store.leases import Fence, current_fence
 from backlog_watch.store.postgres import changelog as pg_changelog
 from backlog_watch.store.postgres import history as pg_history
 from backlog_watch.store.postgres import queues as pg_queues
+from backlog_watch.store.postgres.leases import PostgresLeaseTable, check_fence
 from backlog_watch.store.postgres.schema import Db, migrate, schema_version
 from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import redact_url
@@ -82,6 +84,8 @@ TABLES = (
     "alert_actions",
     "ticket_changes",
 )
+_HOLD_LIMIT = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
+_STILL_HELD = "SELECT 1 FROM leases WHERE name = %s AND holder = %s AND token = %s AND expires_at > now()"
 POOL_SIZE = 4
 """Connections at most: the daemon's writes, the web server's reads, a report, with one to spare."""
 CONNECT_TIMEOUT = 10
@@ -94,9 +98,12 @@ class PostgresStore:
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self.where = redact_url(url)
+        self._url = url
         self._password = urlsplit(url).password
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
+        self._hold_limit: float | None = None
+        """Seconds a transaction holding lease rows may sit idle (the lease TTL, once leases are kept)."""
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as db:
                 self.schema_version = migrate(db, self.where) if migrate_schema else schema_version(db)
@@ -136,19 +143,50 @@ class PostgresStore:
             raise self._failed("read", exc) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[Db]:
-        """Every write: one transaction, or nothing."""
+    def _transaction(self, *, fence: bool = True) -> Iterator[Db]:
+        """Every write: one transaction, or nothing. Inside a fenced block (store/leases.py) it first
+        checks the lease and holds it until the commit, so a replica that lost it writes nothing
+        (``LeaseLost``); the lease table's own writes pass ``fence=False``.
+
+        Once this store keeps leases, a transaction that holds lease rows (fenced, or the lease table's)
+        may sit idle at most the lease TTL: a replica paused inside one (SIGSTOP) has its session ended
+        by the server, so its locks never hold up the replica taking over. It wakes up to LeaseLost."""
+        held = current_fence() if fence else None
         try:
             with self._pool.connection() as db, db.transaction():
+                if self._hold_limit is not None and (held is not None or not fence):
+                    db.execute(_HOLD_LIMIT, (f"{int(self._hold_limit * 1000)}ms",))
+                check_fence(db, held)
                 yield db
         except psycopg.Error as exc:
+            if held is not None and not self._still_held(held):  # ended while paused: the lease is gone
+                raise LeaseLost(
+                    f"lease {held.lease} (token {held.token}) was lost while {held.holder} was writing: "
+                    "nothing was written",
+                    lease=held.lease,
+                    token=held.token,
+                ) from exc
             raise self._failed("written", exc) from exc
         self.failing = None
+
+    def _still_held(self, fence: Fence) -> bool:
+        """Whether the lease is still the fence's (True when that cannot be read: the store failed)."""
+        try:
+            with self._pool.connection() as db:
+                row = db.execute(_STILL_HELD, (fence.lease, fence.holder, fence.token)).fetchone()
+        except psycopg.Error:
+            return True
+        return row is not None
 
     def probe_write(self) -> None:
         """Write the schema version back in a transaction: StoreError now rather than at the first poll."""
         with self._transaction() as db:
             db.execute("UPDATE schema_version SET version = version")
+
+    def lease_table(self, replica: str, ttl: float) -> PostgresLeaseTable:
+        """The lease rows as ``replica`` sees them (cluster.py keeps its leases through it)."""
+        self._hold_limit = ttl
+        return PostgresLeaseTable(lambda: self._transaction(fence=False), replica, ttl, self._url)
 
     def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Rows of a read query written with ``?`` placeholders (the read model's SQL, shared with
@@ -356,6 +394,12 @@ class PostgresStore:
     def outbox_complete(self, sent: Sequence[tuple[int, LogEntry]]) -> None:
         with self._transaction() as db:
             pg_queues.complete(db, sent)
+
+    def outbox_claim(self, row_ids: Sequence[int], by: str) -> dict[int, str | None]:
+        """Record that ``by`` is sending these rows (with the fence's token), in the fenced transaction."""
+        fence = current_fence()
+        with self._transaction() as db:
+            return pg_queues.claim(db, row_ids, by, fence.token if fence is not None else None)
 
     def outbox_reschedule(self, row_id: int, when: datetime, error: str) -> None:
         with self._transaction() as db:

@@ -386,6 +386,14 @@ class SqliteStore:
         with self._transaction() as db:
             sqlite_queues.complete(db, sent)
 
+    def outbox_claim(self, row_ids: Sequence[int], by: str) -> dict[int, str | None]:
+        """One process owns the file: no other replica can have claimed a row, so nothing is recorded;
+        the rows still queued are answered."""
+        marks = ",".join("?" * len(row_ids))
+        with self._reading() as db:
+            found = db.execute(f"SELECT id FROM outbox WHERE id IN ({marks})", list(row_ids)).fetchall()
+        return {int(row[0]): None for row in found}
+
     def outbox_reschedule(self, row_id: int, when: datetime, error: str) -> None:
         with self._transaction() as db:
             sqlite_queues.reschedule(db, row_id, when, error)
