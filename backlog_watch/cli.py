@@ -1,5 +1,5 @@
 """The command line: init | check | once [--dry-run] | run | alerts | report | healthcheck |
-silence add|list|expire | store migrate | schema | simulate | demo.
+silence add|list|expire | store migrate | schema | test rules | replay | simulate | demo.
 
 ``--config`` goes before or after the command (``$BACKLOG_WATCH_CONFIG`` otherwise); every command's
 ``--help`` describes it and shows its defaults.
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.cli_help import HelpFormatter, describe
+from backlog_watch.cli_replay import add_replay_parser, add_test_parser, cmd_replay, cmd_test
 from backlog_watch.cli_store import add_store_parser, cmd_store
 from backlog_watch.config import load_config
 from backlog_watch.config.models import Config
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _alerts_parser(commands)
     _silence_parser(commands)
     add_store_parser(commands)
+    add_test_parser(commands)
+    add_replay_parser(commands)
     schema = commands.add_parser(
         "schema", help="print the config's JSON Schema (for editors: yaml-language-server, and CI linters)"
     )
@@ -562,6 +565,10 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_silence(args, out)
     if args.command == "store":
         return cmd_store(args, out)
+    if args.command == "test":
+        return cmd_test(args, out, sys.stderr)
+    if args.command == "replay":
+        return cmd_replay(args, out, sys.stderr)
     if args.command == "schema":
         from backlog_watch.config.schema import schema_text
 

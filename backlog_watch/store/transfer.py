@@ -12,6 +12,7 @@ the order that matters to them (the log in the order it was written, the outbox 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from backlog_watch.errors import StoreError
 from backlog_watch.store import SqlStore
@@ -106,3 +107,13 @@ def _holds(store: SqlStore, table: str) -> bool:
 
 def _names(columns: str) -> Sequence[str]:
     return [name.strip() for name in columns.split(",")]
+
+
+def copy_tables(source: SqlStore, target: SqlStore, tables: Sequence[str], *, until: datetime | None = None) -> None:
+    """Copy some tables' rows as they are (a replay's scratch store takes the silences and KPI history);
+    with ``until``, only the KPI history up to then."""
+    for table in tables:
+        columns, order = TABLES[table]
+        where, args = ("WHERE at <= ?", [until.timestamp()]) if table == "history" and until is not None else ("", [])
+        rows = source.query(f"SELECT {columns} FROM {table} {where} ORDER BY {order[source.dialect]}", args)
+        target.load_rows(table, _names(columns), rows)
