@@ -585,7 +585,9 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         try:
             return asyncio.run(demo(data=args.data, port=args.port))
         except ListenError as exc:
-            raise ConfigError([f"demo: {exc} (choose another port with demo --port)"]) from None
+            raise ConfigError(
+                [f"demo: {exc} (choose another port: make demo PORT=9090, or backlog-watch demo --port 9090)"]
+            ) from None
     raise AssertionError(args.command)  # argparse allows no other
 
 
