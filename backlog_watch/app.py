@@ -67,6 +67,41 @@ def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"User-Agent": "backlog-watch"})
 
 
+def build_daemon(
+    config: Config,
+    store: Store,
+    connectors: Mapping[str, Connector],
+    notifiers: Mapping[str, Notifier],
+    *,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    replicas: bool = False,
+) -> Daemon:
+    """The daemon of a config over these parts: its rules, delivery policy, calendars, handle times and
+    leases (what ``assemble`` runs, and what a replay runs over a scratch store, holding every lease)."""
+    leases = leases_for(
+        store,
+        [h.name for h in config.helpdesks],
+        replica=config.cluster.replica_id,
+        ttl=config.cluster.lease_ttl.total_seconds(),
+        shared=replicas and not dry_run,
+    )
+    return Daemon(
+        store,
+        connectors,
+        config.effective_rules(),
+        notifiers,
+        evaluate_every=config.evaluate_every.total_seconds(),
+        dry_run=dry_run,
+        clock=clock,
+        policy=DeliveryPolicy.from_config(config),
+        calendars=config.calendars(),
+        handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
+        leases=leases,
+        timezone=config.tz,
+    )
+
+
 @dataclass
 class Parts:
     store: Store
@@ -110,26 +145,7 @@ async def assemble(
             close = getattr(notifier, "close", None)
             if close is not None:
                 stack.push_async_callback(close)
-        leases = leases_for(
-            store,
-            [h.name for h in config.helpdesks],
-            replica=config.cluster.replica_id,
-            ttl=config.cluster.lease_ttl.total_seconds(),
-            shared=replicas and not dry_run,
-        )
-        daemon = Daemon(
-            store,
-            connectors,
-            config.effective_rules(),
-            built,
-            evaluate_every=config.evaluate_every.total_seconds(),
-            dry_run=dry_run,
-            clock=clock,
-            policy=DeliveryPolicy.from_config(config),
-            calendars=config.calendars(),
-            handle_hours={h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks},
-            leases=leases,
-        )
+        daemon = build_daemon(config, store, connectors, built, dry_run=dry_run, clock=clock, replicas=replicas)
         registry, daemon.instruments = make_registry(store, list(connectors), clock)
         for report in config.reports:
             daemon.add_cron_job(

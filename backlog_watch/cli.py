@@ -1,5 +1,5 @@
 """The command line: init | check | once [--dry-run] | run | alerts | report | healthcheck |
-silence add|list|expire | store migrate | schema | simulate | demo.
+silence add|list|expire | store migrate | schema | test rules | replay | simulate | demo.
 
 ``--config`` goes before or after the command (``$BACKLOG_WATCH_CONFIG`` otherwise); every command's
 ``--help`` describes it and shows its defaults.
@@ -20,10 +20,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, TextIO
 
 from backlog_watch import __version__
 from backlog_watch.cli_help import HelpFormatter, describe
+from backlog_watch.cli_replay import add_replay_parser, add_test_parser, cmd_replay, cmd_test
 from backlog_watch.cli_store import add_store_parser, cmd_store
 from backlog_watch.config import load_config
 from backlog_watch.config.models import Config
@@ -35,6 +37,7 @@ from backlog_watch.logs import register_secrets, secret_values, setup_logging
 if TYPE_CHECKING:
     from backlog_watch.evaluation import Evaluation
     from backlog_watch.rules.base import RuleBase
+    from backlog_watch.store import AsOf
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONFIG_ENV = "BACKLOG_WATCH_CONFIG"
@@ -97,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print what would be sent; send nothing and change nothing in the store (it polls "
         "into a temporary copy of the store, deleted on exit)",
     )
+    _at_arg(once, "with --dry-run: evaluate every rule on the backlog as it was then (from the change log and "
+            "the KPI history; nothing polled, nothing sent)")  # fmt: skip
     run = commands.add_parser("run", help="the daemon: poll, evaluate and notify until stopped")
     _config_arg(run)
 
@@ -110,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="one of the config's reports: its kind (instead of --kind) and, with --send, its notifiers",
     )
+    _at_arg(report, "the report as it would have been made then (from the change log and the KPI history)")
     report.add_argument(
         "--send",
         action="store_true",
@@ -131,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _alerts_parser(commands)
     _silence_parser(commands)
     add_store_parser(commands)
+    add_test_parser(commands)
+    add_replay_parser(commands)
     schema = commands.add_parser(
         "schema", help="print the config's JSON Schema (for editors: yaml-language-server, and CI linters)"
     )
@@ -146,6 +154,47 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="the daemon's HTTP port")
     describe(parser)
     return parser
+
+
+def _at_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="TIME",
+        help=f"{what}; TIME is ISO 8601 (2024-05-13T09:00, in the config's timezone unless it has an offset) "
+        "or a time ago (3d ago, -3d)",
+    )
+
+
+def _moment(command: str, config: Config, text: str) -> datetime:
+    """``--at``'s moment, or a one-line error (exit 2)."""
+    from datetime import UTC, datetime
+
+    from backlog_watch.durations import parse_moment
+
+    try:
+        return parse_moment(text, datetime.now(UTC), config.tz)
+    except ValueError as exc:
+        raise UsageError(f"{command}: --at {exc}") from None
+
+
+class UsageError(Exception):
+    """A command given options it cannot take together, or a bad value: one line, exit 2."""
+
+
+def as_of_note(moment: datetime, as_of: AsOf, tz: tzinfo) -> str:
+    """The line that says which moment the output is about, and whether it is a guess."""
+    shown = f"{moment.astimezone(tz):%Y-%m-%d %H:%M} {tz}"
+    if not as_of.approximate(moment):
+        return f"as of {shown}: the backlog rebuilt from the change log\n"
+    since = (
+        f"the first recorded change, {as_of.exact_since.astimezone(tz):%Y-%m-%d %H:%M}"
+        if as_of.exact_since is not None
+        else "any recorded change"
+    )
+    return (
+        f"as of {shown}: APPROXIMATE: before {since}; tickets' states then are guessed from their created and "
+        "solved times\n"
+    )
 
 
 def _alerts_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -290,25 +339,47 @@ def throwaway_store(config: Config, folder: str) -> Config:
     return config.model_copy(update={"store": f"sqlite:///{copy.resolve()}"})
 
 
-async def _once(config: Config, dry_run: bool, out: TextIO) -> int:
+async def _once(config: Config, dry_run: bool, out: TextIO, at: datetime | None = None) -> int:
     import tempfile
 
     if not dry_run:
         return await _once_in(config, False, out)
     with tempfile.TemporaryDirectory(prefix="backlog-watch-dry-run-") as folder:
-        return await _once_in(throwaway_store(config, folder), True, out)
+        scratch = throwaway_store(config, folder)
+        if at is not None:
+            as_of = _rewind(scratch, at)
+            out.write(as_of_note(at, as_of, config.tz))
+        return await _once_in(scratch, True, out, at)
 
 
-async def _once_in(config: Config, dry_run: bool, out: TextIO) -> int:
+def _rewind(scratch: Config, moment: datetime) -> AsOf:
+    """The scratch copy made what the store held at ``moment`` (store/sqlite/store.py ``rewind``)."""
+    from pathlib import Path
+
+    from backlog_watch.store import rewind_copy
+
+    copy = Path(scratch.store.removeprefix("sqlite:///"))
+    if not copy.exists():
+        raise StoreError(f"no data at {moment:%Y-%m-%d %H:%M} UTC: nothing has been polled into the store yet")
+    return rewind_copy(copy, moment, [h.name for h in scratch.helpdesks])
+
+
+async def _once_in(config: Config, dry_run: bool, out: TextIO, at: datetime | None = None) -> int:
+    """Poll, evaluate, notify (or, dry, print what would be sent). ``at``: evaluate at that moment the
+    store as it holds it (rewound), polling nothing."""
     from backlog_watch.app import assemble
     from backlog_watch.cli_output import once_summary
+    from backlog_watch.daemon import utcnow
     from backlog_watch.delivery.notifiers.console import format_text
 
-    async with assemble(config, dry_run=dry_run) as parts:
+    async with assemble(config, dry_run=dry_run, clock=utcnow if at is None else lambda: at) as parts:
         # What is built by now (modules, config, clients) lives as long as the process: the collector
         # stops walking it, which a cold sync of 100k tickets otherwise pays for at every full collection.
         gc.freeze()
-        code, evaluation = await parts.daemon.once()  # a failed poll is logged once, by the daemon
+        if at is None:
+            code, evaluation = await parts.daemon.once()  # a failed poll is logged once, by the daemon
+        else:
+            code, evaluation = 0, await parts.daemon.evaluate()
         if dry_run:
             out.write(dry_run_report(parts.daemon.rules, evaluation))
             for notifier, notification in evaluation.planned:
@@ -362,7 +433,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from datetime import UTC, datetime
+    import tempfile
+    from datetime import UTC
     from pathlib import Path
 
     from backlog_watch.reports import prepare
@@ -370,22 +442,33 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from backlog_watch.store import open_store
 
     config = _load(args.config)
+    if args.at is not None and args.send:
+        raise UsageError("report: --at makes a report of the past to look at; it is not sent (drop --send)")
+    at = _moment("report", config, args.at) if args.at is not None else None
     chosen = _chosen_report(config, args.report, args.send)
     kind = chosen.kind if chosen is not None else args.kind
     name = chosen.name if chosen is not None else None
     handle_hours = {h.name: h.handle_time.total_seconds() / 3600 for h in config.helpdesks}
-    store = open_store(config.store)
-    try:
-        if not store.any_poll_succeeded():
-            # An empty store would report "Open: 0" as confidently as a clean backlog does.
-            sys.stderr.write(
-                f"report: no data yet: no helpdesk has been polled into {config.store} "
-                "(run `backlog-watch once` or `run` first)\n"
-            )
-            return EXIT_FAILED
-        prepared = prepare(store, kind, datetime.now(UTC), config.tz, name, handle_hours)
-    finally:
-        store.close()
+    with tempfile.TemporaryDirectory(prefix="backlog-watch-report-at-") as folder:
+        source, note = config.store, None
+        if at is not None:  # the report of a scratch copy of the store, made what it held then
+            scratch = throwaway_store(config, folder)
+            if Path(scratch.store.removeprefix("sqlite:///")).exists():
+                source, note = scratch.store, as_of_note(at, _rewind(scratch, at), config.tz)
+        store = open_store(source)
+        try:
+            if not store.any_poll_succeeded():
+                # An empty store would report "Open: 0" as confidently as a clean backlog does.
+                sys.stderr.write(
+                    f"report: no data yet: no helpdesk has been polled into {config.store} "
+                    "(run `backlog-watch once` or `run` first)\n"
+                )
+                return EXIT_FAILED
+            if note is not None:
+                (sys.stderr if args.format == "json" else out).write(note)
+            prepared = prepare(store, kind, at or datetime.now(UTC), config.tz, name, handle_hours)
+        finally:
+            store.close()
     if args.chart:
         Path(args.chart).write_bytes(prepared.chart_png)
     if chosen is not None and args.send:
@@ -457,7 +540,11 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "check":
         return cmd_check(args, out)
     if args.command == "once":
-        return asyncio.run(_once(_load(args.config), args.dry_run, out))
+        if args.at is not None and not args.dry_run:
+            raise UsageError("once: --at needs --dry-run (a past moment is looked at, never acted on)")
+        config = _load(args.config)
+        at = _moment("once", config, args.at) if args.at is not None else None
+        return asyncio.run(_once(config, args.dry_run, out, at))
     if args.command == "run":
         from backlog_watch.app import refuse_unsupported, run
         from backlog_watch.web.server import ListenError
@@ -478,6 +565,10 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_silence(args, out)
     if args.command == "store":
         return cmd_store(args, out)
+    if args.command == "test":
+        return cmd_test(args, out, sys.stderr)
+    if args.command == "replay":
+        return cmd_replay(args, out, sys.stderr)
     if args.command == "schema":
         from backlog_watch.config.schema import schema_text
 
@@ -494,18 +585,32 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         try:
             return asyncio.run(demo(data=args.data, port=args.port))
         except ListenError as exc:
-            raise ConfigError([f"demo: {exc} (choose another port with demo --port)"]) from None
+            raise ConfigError(
+                [f"demo: {exc} (choose another port: make demo PORT=9090, or backlog-watch demo --port 9090)"]
+            ) from None
     raise AssertionError(args.command)  # argparse allows no other
 
 
+def glue_relative_at(argv: Sequence[str]) -> list[str]:
+    """``--at -3d`` as ``--at=-3d``: argparse takes a value starting with a dash for an option."""
+    glued = list(argv)
+    for i in range(len(glued) - 1, 0, -1):
+        if glued[i - 1] == "--at" and glued[i].startswith("-") and glued[i][1:2].isdigit():
+            glued[i - 1 : i + 1] = [f"--at={glued[i]}"]
+    return glued
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(glue_relative_at(sys.argv[1:] if argv is None else argv))
     resolve_config(args)
     setup_logging(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     try:
         return dispatch(args, out or sys.stdout)
     except ConfigError as exc:
         sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        return EXIT_CONFIG
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
         return EXIT_CONFIG
     except StoreError as exc:
         sys.stderr.write(f"backlog-watch {args.command}: {exc}\n")

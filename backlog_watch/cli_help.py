@@ -46,6 +46,14 @@ DESCRIPTIONS = {
     "simulate": "Serve a simulated helpdesk on loopback, with a generated backlog, or the stand-in of "
     "Slack or of a receiver (teams, pagerduty, jsm, webhook), until Ctrl-C: to try a config without a real "
     "helpdesk or account. Each prints the config block that points at it.",
+    "rules": "Run rule test files (promtool's model): each declares a backlog as tickets with their changes "
+    "over time and the alerts expected firing at given moments, run through the daemon's own evaluation on "
+    "a simulated clock. Prints PASS or a diff (- expected, + got) per file; exit 1 when one fails, 2 when a "
+    "file is malformed (file:line: key: message).",
+    "replay": "Run the rules over the stored past, at every evaluation interval, from the backlog the ticket "
+    "change log rebuilds, through the whole alert lifecycle; print per rule the episodes, the notifications "
+    "that would have been sent, the time firing and the noisiest scopes (with --candidate, beside a changed "
+    "config's). Nothing is sent; the store is only read.",
     "demo": "Simulators, the daemon and console alerts, all on this machine, until Ctrl-C.",
 }
 """A command's --help description, by command name (its one-line help when missing here)."""

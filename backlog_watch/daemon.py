@@ -31,7 +31,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -97,6 +97,7 @@ class Daemon:
         handle_hours: Mapping[str, float] | None = None,
         evaluation_window: float = DEFAULT_WINDOW,
         leases: Leases | None = None,
+        timezone: tzinfo = UTC,
     ) -> None:
         self.store = store
         self.leases: Leases = leases or SoloLeases(default_replica_id(), list(connectors))
@@ -112,6 +113,8 @@ class Daemon:
         self.outbox = Outbox(store, replica=self.leases.replica)
         self.calendars = dict(calendars or {})
         self.handle_hours = dict(handle_hours or {})
+        self.timezone = timezone
+        """The config's time zone: the week's hours of seasonal rules without a calendar (snapshot())."""
         self.history = History(store)
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
@@ -380,7 +383,9 @@ class Daemon:
         snapshot = self.store.snapshot(now, helpdesks, solved_window)
         days = max([0, *(r.history_days() for r in self.rules)])
         history = self.history.daily_view(now, days) if days else None
-        return replace(snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history)
+        return replace(
+            snapshot, calendars=self.calendars, handle_hours=self.handle_hours, history=history, timezone=self.timezone
+        )
 
     # -- running -----------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""Durations as the config writes them: "90s", "15m", "4h", "7d", "2w" (and combinations like "1h30m")."""
+"""Durations as the config writes them: "90s", "15m", "4h", "7d", "2w" (and combinations like "1h30m"),
+and past moments as the command line takes them (``--at``: ISO 8601, "3d ago" or "-3d")."""
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
@@ -72,3 +73,31 @@ def human_duration(delta: timedelta) -> str:
             parts.append(f"{count}{unit}")
     shown = [p for p in parts[:2] if not p.startswith("0")] or parts[:1]
     return " ".join(shown) if shown else "0s"
+
+
+_AGO = re.compile(r"^-\s*(\S+)$|^(\S+)\s+ago$", re.IGNORECASE)
+
+
+def parse_moment(text: str, now: datetime, tz: tzinfo) -> datetime:
+    """A past moment: ISO 8601 ("2024-05-13T09:00", "2024-05-13 09:00+02:00", "2024-05-13"; a time
+    without an offset is in ``tz``), or a duration before ``now`` ("3d ago", "-3d", "1h30m ago").
+    Aware UTC; a ValueError of one line when it is not a time or not in the past."""
+    stripped = text.strip()
+    relative = _AGO.match(stripped)
+    if relative:
+        try:
+            moment = now - parse_duration(relative.group(1) or relative.group(2))
+        except ValueError as exc:  # pydantic's custom error is a ValueError, its str() the message
+            raise ValueError(f'"{text}": {str(exc).splitlines()[0]}') from None
+    else:
+        try:
+            parsed = datetime.fromisoformat(stripped)
+        except ValueError:
+            raise ValueError(
+                f'"{text}" is not a time: use ISO 8601 (2024-05-13T09:00, in {tz} unless it has an offset) '
+                "or a time ago (3d ago, -3d, 1h30m ago)"
+            ) from None
+        moment = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+    if moment > now:
+        raise ValueError(f'"{text}" is in the future ({moment.astimezone(tz):%Y-%m-%d %H:%M} {tz}): --at looks back')
+    return moment.astimezone(UTC)

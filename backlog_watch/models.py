@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -265,6 +265,24 @@ class TicketQuery(Protocol):
         """Per scope, tickets created in (since, split] and in (split, now]."""
         ...
 
+    def created_in(
+        self,
+        where: TicketFilter,
+        group_by: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime]],
+        scope: Scope | None = None,
+    ) -> dict[Scope, tuple[int, ...]]:
+        """Per scope, tickets created in each window (start, end], one count per window: every open or
+        solved ticket of the snapshot's helpdesks however long ago it was solved (weeks back, not only
+        within the solved window). Scopes with a ticket in at least one window; with ``scope``, that one
+        only (its tickets alone are read)."""
+        ...
+
+    def first_created(self) -> dict[str, datetime]:
+        """Per helpdesk of the snapshot, when the store's first ticket of it (any status) was created:
+        where the store's knowledge of its inflow begins. Helpdesks without a ticket are missing."""
+        ...
+
     def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
         """Per scope, when its newest ticket was created."""
         ...
@@ -289,7 +307,8 @@ class Snapshot:
 
     Rules evaluate a snapshot and never the last fetch, so a quiet poll resolves nothing by accident.
     It also carries what rules need besides tickets, resolved before evaluation so rules stay pure:
-    the business calendars by name, the KPI history, and each helpdesk's handle time in hours.
+    the business calendars by name, the KPI history, each helpdesk's handle time in hours, and the
+    config's time zone (where a rule without a calendar finds "Monday 09:00").
     """
 
     now: datetime
@@ -299,6 +318,7 @@ class Snapshot:
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     history: HistoryView | None = None
     handle_hours: Mapping[str, float] = field(default_factory=dict)
+    timezone: tzinfo = UTC
 
     def calendar(self, name: str | None) -> BusinessCalendar | None:
         """The named business calendar (None for calendar time); a missing one is a wiring bug."""

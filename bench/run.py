@@ -49,6 +49,7 @@ BENCHES = [
     Bench("idle", ["--n", "100", "250", "500"], ["--quick"], 720),
     Bench("storm", [], ["--quick"], 240),
     Bench("hook", [], ["--quick"], 240),
+    Bench("changelog", ["--tickets", "20000"], ["--tickets", "2000", "--rounds", "1", "--repeat", "1"], 300),
     Bench("scale", [], ["--quick"], 2400, default=False),
 ]
 
@@ -66,6 +67,7 @@ ROWS = {
     "storm": ("300-alert storm: polls skipped; SIGTERM to exit", "301; > 30 s", "0; <= 5 s"),
     "history": ("History rows per scope per hour at any poll rate", "one per poll", "bounded by time buckets"),
     "web": ("Wallboard, /metrics, reports vs one evaluation (no target)", "-", "-"),
+    "changelog": ("Ticket change log: re-sync with vs without it; per 1k changed (issue 16)", "-", "-"),
 }
 OPTIONAL_ROWS = {
     "scale": ("Replicas on PostgreSQL, 1000 helpdesks at 2m: CPU per replica (issue 13)", "-", "near-linear"),

@@ -287,6 +287,19 @@ async def test_demo_refuses_to_clear_a_store_it_did_not_make(tmp_path: Path) -> 
     assert (real / "backlog-watch.db").read_bytes() == b"precious"
 
 
+async def test_demo_on_a_taken_port_says_how_to_pick_another_the_way_it_was_started(tmp_path: Path) -> None:
+    """`make demo` is how the README starts it: the refusal names PORT= as well as --port, in one line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await cli("demo", "--data", str(tmp_path / "demo"), "--port", str(port))
+    assert code == 2 and "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if line.startswith("demo: ")]
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "make demo PORT=" in line and "backlog-watch demo --port" in line
+
+
 def test_simulate_offers_every_helpdesk_and_the_stand_ins_of_slack_and_the_receivers() -> None:
     from backlog_watch.cli import build_parser
 

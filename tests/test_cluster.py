@@ -19,6 +19,7 @@ from backlog_watch.config import parse_config
 from backlog_watch.errors import ConfigError, LeaseLost
 from backlog_watch.store.leases import fenced
 from backlog_watch.store.postgres import PostgresStore
+from backlog_watch.store.postgres.schema import MIGRATIONS
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import ticket
 from tests.store.test_leases import lapse_in
@@ -171,9 +172,9 @@ def test_two_replicas_migrating_at_once_both_open_the_store(pg_url: str) -> None
         thread.join(timeout=60)
     try:
         assert failed == [] and len(opened) == 2
-        assert {store.schema_version for store in opened} == {2}
+        assert {store.schema_version for store in opened} == {len(MIGRATIONS)}
         with psycopg.connect(pg_url) as db:
-            assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
             assert db.execute("SELECT to_regclass('leases') IS NOT NULL").fetchone() == (True,)
     finally:
         for store in opened:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import is_postgres, redact_url
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionRecord",
+    "AsOf",
     "Fold",
     "News",
     "QueuedNews",
@@ -33,6 +34,7 @@ __all__ = [
     "StoreError",
     "copy_store",
     "open_store",
+    "rewind_copy",
 ]
 
 
@@ -80,6 +82,19 @@ class Store(Protocol):
         ...
 
     def count_tickets(self, helpdesk: str | None = None) -> int: ...
+
+    # -- the ticket change log (store/changelog.py: written by commit_page and commit_tickets) ----------
+
+    def tickets_as_of(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        """Every ticket that existed at ``moment`` (open and solved), with its tracked fields as they were
+        then, and since when the log is exact (before it the answer is approximate)."""
+        ...
+
+    def ticket_changes(
+        self, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
+    ) -> list[tuple[datetime, Ticket]]:
+        """Each ticket's state right after each change recorded in (since, until], in time order."""
+        ...
 
     # -- polls -------------------------------------------------------------------------------------
 
@@ -256,3 +271,15 @@ def copy_store(url: str, path: Path) -> None:
         store.copy_to(path)
     finally:
         store.close()
+
+
+def rewind_copy(path: Path, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+    """Make the scratch copy at ``path`` (``copy_store``'s) hold the store as it was at ``moment``, as far
+    as the change log and the KPI history tell (``SqliteStore.rewind``); what ``tickets_as_of`` said."""
+    from backlog_watch.store.sqlite import SqliteStore
+
+    copy = SqliteStore(path)
+    try:
+        return copy.rewind(moment, helpdesks)
+    finally:
+        copy.close()

@@ -136,8 +136,9 @@ class Dialect:
 
 
 SQLITE = Dialect("?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved")
-Part = Literal["open", "solved", "universe"]
-"""The open tickets, those solved within the window, or both (what the snapshot holds)."""
+Part = Literal["open", "solved", "universe", "created"]
+"""The open tickets, those solved within the window, or both (what the snapshot holds); or every ticket
+open or solved however long ago (``created_in``: the inflow of past weeks, whatever the solved window)."""
 _PARTS: tuple[Part, Part] = ("open", "solved")
 """The snapshot in two parts, each read from its own covering index (one OR would read table rows)."""
 
@@ -188,6 +189,8 @@ class TicketAggregates:
             statement.add(" AND t.is_open = 1")
         elif part == "solved":
             statement.add(f" AND {_SOLVED} AND t.solved_at >= ?", since)
+        elif part == "created":
+            statement.add(f" AND (t.is_open = 1 OR {_SOLVED})")
         else:
             statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", since)
         return self._filter(statement.any_of("t.helpdesk", self.helpdesks), where)
@@ -420,6 +423,51 @@ class TicketAggregates:
                 found[scope] = (counted[0] + _count(before), counted[1] + _count(after))
         return found
 
+    def created_in(
+        self,
+        where: TicketFilter,
+        group_by: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime]],
+        scope: Scope | None = None,
+    ) -> dict[Scope, tuple[int, ...]]:
+        key = ("created_in", where, tuple(group_by), tuple(windows), scope)
+        return self._memo(key, lambda: self._created_in(where, tuple(group_by), tuple(windows), scope))
+
+    def _created_in(
+        self,
+        where: TicketFilter,
+        group_by: tuple[str, ...],
+        windows: tuple[tuple[datetime, datetime], ...],
+        scope: Scope | None,
+    ) -> dict[Scope, tuple[int, ...]]:
+        """One statement per window, each a range of the (helpdesk, created_at) index: weeks apart, one
+        range over all of them would read every ticket in between. With ``scope``, only its tickets are
+        read (a tag's tickets carry other tags too: only the scope asked for is kept)."""
+        found: dict[Scope, list[int]] = {}
+        for i, (start, end) in enumerate(windows):
+            statement = self._select("created", where, group_by, "COUNT(*)")
+            statement.add(" AND t.created_at > ? AND t.created_at <= ?", start.timestamp(), end.timestamp())
+            if scope is not None:
+                self._in_scope(statement, scope)
+            for found_scope, (counted,) in self._by_scope(self._grouped(statement, group_by), group_by):
+                if scope is None or found_scope == scope:
+                    found.setdefault(found_scope, [0] * len(windows))[i] = int(counted)
+        return {found_scope: tuple(counts) for found_scope, counts in found.items()}
+
+    def first_created(self) -> dict[str, datetime]:
+        return self._memo(("first",), self._first_created)
+
+    def _first_created(self) -> dict[str, datetime]:
+        """One row, a column per helpdesk: each a MIN the (helpdesk, created_at) index answers at once (a
+        GROUP BY would read the whole index)."""
+        found: dict[str, datetime] = {}
+        for start in range(0, len(self.helpdesks), _BATCH):
+            names = self.helpdesks[start : start + _BATCH]
+            first = "(SELECT MIN(t.created_at) FROM tickets t WHERE t.helpdesk = ?)"
+            (row,) = self._rows(_Statement().add(f"SELECT {', '.join([first] * len(names))}", *names))
+            found.update({name: _moment(value) for name, value in zip(names, row, strict=True) if value is not None})
+        return found
+
     def last_created(self, where: TicketFilter, group_by: Sequence[str]) -> dict[Scope, datetime]:
         return self._memo(("last", where, tuple(group_by)), lambda: self._last_created(where, group_by))
 
@@ -474,18 +522,8 @@ class TicketAggregates:
         return _count(self._rows(statement)[0][0])
 
     def _listing(self, columns: str, where: TicketFilter, scope: Scope, listing: Listing) -> _Statement:
-        """SELECT ``columns`` of the tickets of one scope a listing takes. Labels compare plain columns
-        (NULL for the "(none)" values), so the open set's index finds the scope."""
-        statement = self._select("open" if listing.open_only else "universe", where, (), columns)
-        for label, value in scope:
-            if label == "tag" and value == NO_TAG:
-                statement.add(f" AND NOT EXISTS ({_TAGGED})")
-            elif label == "tag":
-                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
-            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
-                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
-            else:
-                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
+        """SELECT ``columns`` of the tickets of one scope a listing takes."""
+        statement = self._in_scope(self._select("open" if listing.open_only else "universe", where, (), columns), scope)
         if listing.before is not None:
             statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
         if listing.created_after is not None:
@@ -495,6 +533,21 @@ class TicketAggregates:
                 " AND t.sla_paused = 0 AND t.sla_due IS NOT NULL AND (t.sla_breached = 1 OR t.sla_due <= ?)",
                 listing.at_risk_by.timestamp(),
             )
+        return statement
+
+    @staticmethod
+    def _in_scope(statement: _Statement, scope: Scope) -> _Statement:
+        """Only the tickets of one scope. Labels compare plain columns (NULL for the "(none)" values), so
+        the indexes find the scope."""
+        for label, value in scope:
+            if label == "tag" and value == NO_TAG:
+                statement.add(f" AND NOT EXISTS ({_TAGGED})")
+            elif label == "tag":
+                statement.add(f" AND EXISTS ({_TAGGED} AND s.tag = ?)", value)
+            elif (label, value) in (("group", NO_GROUP), ("assignee", UNASSIGNED)):
+                statement.add(f" AND {_FILTER_COLUMNS[label]} IS NULL")
+            else:
+                statement.add(f" AND {_FILTER_COLUMNS[label]} = ?", value)
         return statement
 
     @property

@@ -141,7 +141,8 @@ class LeaseTable(Protocol):
         ...
 
     async def listen(self, heard: Callable[[], None]) -> None:
-        """Call ``heard()`` whenever work is forwarded (to any replica), until cancelled."""
+        """Call ``heard()`` whenever work is forwarded (to any replica), and once each time listening
+        (re)starts, until cancelled."""
         ...
 
 

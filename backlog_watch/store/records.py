@@ -1,4 +1,5 @@
-"""What the store keeps for the outbox, the silences and the actions on alerts, as plain records.
+"""What the store keeps for the outbox, the silences, the actions on alerts and the ticket change log,
+as plain records.
 
 The outbox and silence logic lives above the store (delivery/outbox.py orders and backs off,
 alerting/silences.py matches); the store only keeps their rows. These records are what crosses
@@ -11,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backlog_watch.models import Ticket
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,19 @@ class ActionRecord:
     """The alert's level when acted on (a later critical clears a warn acknowledgement)."""
     ticket_count: int = 0
     """How many tickets the alert had when acted on (many more clear an acknowledgement)."""
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The backlog as it was at a past moment, rebuilt from the ticket change log (store/changelog.py)."""
+
+    tickets: list[Ticket]
+    """Every ticket that existed then (created at or before it), open and solved, with its tracked
+    fields (status, priority, group, assignee, tags, solved_at, SLA) as they were then."""
+    exact_since: datetime | None
+    """The first change the log recorded (None: none yet). Before it the answer is approximate: a
+    ticket's state then is guessed from its created and solved times and the first state the log saw."""
+
+    def approximate(self, moment: datetime) -> bool:
+        """Whether the answer for ``moment`` is a guess (before the first recorded change)."""
+        return self.exact_since is None or moment < self.exact_since

@@ -133,6 +133,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX alert_actions_by_time ON alert_actions (at);
     """,
+    # -- issue 16: the ticket change log (store/changelog.py), begun with each stored ticket's state -- own entry --
+    """
+    CREATE TABLE ticket_changes (
+        helpdesk TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+        priority TEXT NOT NULL, grp TEXT, assignee TEXT, tags TEXT NOT NULL, solved_at REAL, sla TEXT,
+        PRIMARY KEY (helpdesk, id, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX ticket_changes_by_time ON ticket_changes (at);
+    INSERT INTO ticket_changes SELECT helpdesk, id, updated_at, 'created', status, priority, grp, assignee, tags,
+        solved_at, sla FROM tickets;
+    """,
 )
 
 

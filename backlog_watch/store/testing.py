@@ -32,6 +32,7 @@ from backlog_watch.models import (
     Listing,
     LogEntry,
     Muted,
+    Priority,
     Sla,
     Status,
     Ticket,
@@ -189,6 +190,113 @@ class StoreConformance:
         values = store.snapshot(NOW, ["zendesk"]).query.kpis(ALL_TICKETS, ["tag"], {})
         assert {scope: v["open_tickets"] for scope, v in values.items()} == {(("tag", "bug"),): 1, (("tag", "vip"),): 0}
         assert values[(("tag", "vip"),)]["resolved_24h"] == 1
+
+    # -- the ticket change log ---------------------------------------------------------------------
+
+    def test_the_change_log_holds_a_row_per_real_change_only(self, store: Store) -> None:
+        start = NOW - timedelta(days=1)
+        first = _ticket("1", created_at=start, updated_at=start, group="Billing")
+        store.commit_page("zendesk", [first, _ticket("2", created_at=start, updated_at=start)], "c1")
+        commented = first.model_copy(update={"subject": "a new subject", "updated_at": start + timedelta(hours=1)})
+        store.commit_page("zendesk", [commented], "c2")  # only untracked fields moved: no row
+        store.commit_tickets([commented])  # seen again as it is: no row
+        moved = commented.model_copy(update={"assignee": "ann", "updated_at": start + timedelta(hours=2)})
+        store.commit_page("zendesk", [moved, moved], "c3")  # one change, even twice in the page
+        sla = moved.model_copy(
+            update={"sla": Sla(resolution_due=NOW), "tags": ("vip",), "updated_at": start + timedelta(hours=3)}
+        )
+        store.commit_tickets([sla])
+        changes = store.ticket_changes(start - timedelta(days=1), NOW)
+        assert [(at - start, t.id, t.assignee, t.tags) for at, t in changes] == [
+            (timedelta(0), "1", None, ()),  # first sights: "created" rows, their full state
+            (timedelta(0), "2", None, ()),
+            (timedelta(hours=2), "1", "ann", ()),
+            (timedelta(hours=3), "1", "ann", ("vip",)),
+        ]
+        assert changes[-1][1] == sla.model_copy(update={"subject": "a new subject"})
+        assert [t.id for _, t in store.ticket_changes(start, NOW)] == ["1", "1"]  # (since, until]
+        assert store.ticket_changes(start, NOW, ["jira"]) == []
+
+    def test_the_backlog_as_of_a_moment_follows_reopens_and_reassignments(self, store: Store) -> None:
+        t0 = NOW - timedelta(days=3)
+        old = _ticket("old", created_at=t0 - timedelta(days=5), updated_at=t0 - timedelta(days=1), assignee="bo")
+        new = _ticket("new", created_at=t0, updated_at=t0, assignee="ann")
+        store.commit_page("zendesk", [old, new], "c1")
+        timeline: list[tuple[datetime, dict[str, object]]] = [
+            (t0 + timedelta(hours=1), {"assignee": "cy", "group": "Tier 2"}),
+            (t0 + timedelta(hours=5), {"status": Status.SOLVED, "solved_at": t0 + timedelta(hours=5)}),
+            (t0 + timedelta(days=1), {"status": Status.OPEN, "solved_at": None, "assignee": "dee"}),
+        ]
+        truth = {t0: new}
+        for when, change in timeline:
+            new = new.model_copy(update={**change, "updated_at": when})
+            store.commit_page("zendesk", [new], f"c-{when:%d%H}")
+            truth[when] = new
+        store.commit_page("jira", [_ticket("J1", helpdesk="jira", created_at=t0, updated_at=t0)], "j1")
+        for when, expected in truth.items():
+            for moment in (when, when + timedelta(minutes=30)):
+                as_of = store.tickets_as_of(moment, ["zendesk"])
+                assert {t.id: t for t in as_of.tickets} == {"old": old, "new": expected}, moment
+                assert as_of.exact_since == t0 + timedelta(hours=1)  # the first change of a ticket known before
+                assert as_of.approximate(moment) == (moment < t0 + timedelta(hours=1))
+        before = store.tickets_as_of(t0 - timedelta(minutes=1))
+        assert [t.id for t in before.tickets] == ["old"] and before.approximate(t0 - timedelta(minutes=1))
+        assert {t.id for t in store.tickets_as_of(NOW).tickets} == {"old", "new", "J1"}
+        assert store.tickets_as_of(NOW, []).tickets == []
+
+    def test_before_its_first_sight_a_ticket_is_guessed_from_its_created_and_solved_times(self, store: Store) -> None:
+        created, solved = NOW - timedelta(days=10), NOW - timedelta(days=4)
+        done = _ticket(
+            "9", created_at=created, updated_at=solved, status=Status.SOLVED, solved_at=solved, priority="high"
+        )
+        store.commit_page("zendesk", [done], "c1")
+        as_of = store.tickets_as_of(NOW - timedelta(days=6))
+        assert as_of.exact_since is None and as_of.approximate(NOW)
+        (guess,) = as_of.tickets
+        assert (guess.status, guess.solved_at, guess.updated_at, guess.priority) == (Status.OPEN, None, created, "high")
+        (solved_then,) = store.tickets_as_of(NOW - timedelta(days=4)).tickets
+        assert solved_then == done
+        assert store.tickets_as_of(created - timedelta(seconds=1)).tickets == []
+
+    def test_thinning_the_change_log_keeps_the_state_at_every_bucket_boundary(self, store: Store) -> None:
+        start = NOW - timedelta(days=33)
+        tickets = [_ticket(str(n), created_at=start, updated_at=start) for n in range(2)]
+        truth: dict[datetime, dict[str, Ticket]] = {}
+        step, when, n = timedelta(minutes=40), start, 0
+        while when <= NOW:
+            n += 1
+            tickets = [
+                t.model_copy(
+                    update={
+                        "assignee": f"agent{(n + i) % 5}",
+                        "priority": Priority.HIGH if n % 3 else Priority.LOW,
+                        "updated_at": when,
+                    }
+                )  # fmt: skip
+                for i, t in enumerate(tickets)
+            ]
+            store.commit_page("zendesk", tickets, f"c{n}")
+            truth[when] = {t.id: t for t in tickets}
+            when += step
+
+        def state_at(moment: datetime) -> dict[str, Ticket]:
+            return truth[max(w for w in truth if w <= moment)]
+
+        kept = store.ticket_changes(start - timedelta(seconds=1), NOW)
+        assert len(kept) < 2 * len(truth) * 0.7  # thinned: 1.5 changes an hour, one kept after 2 days
+        hour = timedelta(hours=1)
+        for hours in range(2 * 24 + 1, 30 * 24, 7):  # hour boundaries in the hourly tier
+            moment = datetime.fromtimestamp((NOW - hours * hour).timestamp() // 3600 * 3600, UTC)
+            assert {t.id: t for t in store.tickets_as_of(moment).tickets} == state_at(moment), moment
+        for days in range(31, 33):  # day boundaries in the daily tier
+            moment = datetime.fromtimestamp((NOW - timedelta(days=days)).timestamp() // 86400 * 86400, UTC)
+            assert {t.id: t for t in store.tickets_as_of(moment).tickets} == state_at(moment), moment
+        recent = [at for at, _ in kept if at > NOW - timedelta(days=2)]
+        assert len(recent) == 2 * sum(1 for w in truth if w > NOW - timedelta(days=2))  # the last 2 days: all kept
+        in_a_day = [at for at, _ in kept if NOW - timedelta(days=20) < at <= NOW - timedelta(days=19)]
+        assert len(in_a_day) == 2 * 24  # one per hour and ticket
+        boundary = datetime.fromtimestamp((NOW - timedelta(days=31)).timestamp() // 86400 * 86400, UTC)
+        assert len([at for at, _ in kept if boundary - timedelta(days=1) < at <= boundary]) == 2  # one per day
 
     # -- polls -------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Everything moves, so a team changes stores without re-alerting: tickets and cursors (no refetch), polls,
 alerts, the notification log (the Slack thread of each episode), the outbox's queued news (with its ids:
-the queue order), silences, the KPI history and the actions taken on alerts (who acknowledged what).
+the queue order), silences, the KPI history, the actions taken on alerts (who acknowledged what) and
+the ticket change log (what the backlog was at past moments).
 Tickets are decoded and encoded again through codec.py, so the target's ticket row (and its
 ``ticket_tags`` rows) is computed anew; the other tables are copied as they are, column by column, in
 the order that matters to them (the log in the order it was written, the outbox in queue order).
@@ -11,9 +12,11 @@ the order that matters to them (the log in the order it was written, the outbox 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from backlog_watch.errors import StoreError
 from backlog_watch.store import SqlStore
+from backlog_watch.store.changelog import CHANGE_COLUMNS
 from backlog_watch.store.codec import (
     ACTION_COLUMNS,
     LOG_COLUMNS,
@@ -41,8 +44,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "silences": (SILENCE_COLUMNS, {"sqlite": "created_at, id", "postgresql": "created_at, id"}),
     "history": ("scope, at, kpis", _ROW),
     "alert_actions": (ACTION_COLUMNS, _ROW),
+    "ticket_changes": (CHANGE_COLUMNS, {"sqlite": "helpdesk, id, at", "postgresql": "helpdesk, id, at"}),
 }
 """Every table but tickets: its columns, and per dialect the order its rows are copied in."""
+OPTIONAL = frozenset({"ticket_changes"})
+"""Tables a store not yet migrated to them lacks (a dry run copies PostgreSQL as it is): copied when there."""
 
 
 def counts(store: SqlStore) -> dict[str, int]:
@@ -71,6 +77,8 @@ def transfer(source: SqlStore, target: SqlStore, *, replace: bool = False) -> di
         target.load_rows("ticket_tags", ("helpdesk", "id", "tag"), [r for t in tickets for r in tag_rows(t)])
         copied["tickets"] += len(batch)
     for table, (columns, order) in TABLES.items():
+        if table in OPTIONAL and not _holds(source, table):
+            continue
         rows = source.query(f"SELECT {columns} FROM {table} ORDER BY {order[source.dialect]}")
         target.load_rows(table, _names(columns), rows)
         copied[table] = len(rows)
@@ -88,5 +96,24 @@ def _ticket_batches(source: SqlStore) -> Iterator[list[tuple[object, ...]]]:
         after = (batch[-1][0], batch[-1][1])
 
 
+def _holds(store: SqlStore, table: str) -> bool:
+    try:
+        store.query(f"SELECT 1 FROM {table} WHERE 1 = 0")
+    except StoreError:
+        store.failing = None  # a read of a table that is not there yet is no failing store
+        return False
+    return True
+
+
 def _names(columns: str) -> Sequence[str]:
     return [name.strip() for name in columns.split(",")]
+
+
+def copy_tables(source: SqlStore, target: SqlStore, tables: Sequence[str], *, until: datetime | None = None) -> None:
+    """Copy some tables' rows as they are (a replay's scratch store takes the silences and KPI history);
+    with ``until``, only the KPI history up to then."""
+    for table in tables:
+        columns, order = TABLES[table]
+        where, args = ("WHERE at <= ?", [until.timestamp()]) if table == "history" and until is not None else ("", [])
+        rows = source.query(f"SELECT {columns} FROM {table} {where} ORDER BY {order[source.dialect]}", args)
+        target.load_rows(table, _names(columns), rows)

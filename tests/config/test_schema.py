@@ -95,6 +95,8 @@ def test_every_shipped_config_validates_and_names_the_schema(
     assert text.startswith(MODELINE) == (path != CONTRACT)
 
 
+SEASONAL = "  - name: weekly\n    type: {}\n    window: 1h\n    baseline: {}\n{}"
+"""A rule block (spike or flatline) after the base's rules: its type, baseline and further keys."""
 WEEKEND = "time_intervals:\n  - name: weekend\n    time_intervals:\n      - {}: [saturday, sunday]\n"
 NO_HELPDESKS = BASE.split("helpdesks:")[0] + "notifiers:" + BASE.split("notifiers:")[1]
 
@@ -123,6 +125,16 @@ VARIANTS: list[tuple[str, str, str | None]] = [
     ("per_page above the maximum", edit("email: ops@acme.com", "email: ops@acme.com\n    per_page: 5000"), "per_page"),
     ("group_by an unknown label", edit("older_than: 7d", "older_than: 7d\n    group_by: team"), "group_by"),
     ("send_resolved not a boolean", edit("repeat_every: 4h", "send_resolved: maybe"), "send_resolved"),
+    ("a seasonal spike", BASE + SEASONAL.format("spike", "hour_of_week", "    factor: 3\n    weeks: 6\n"), None),
+    ("a seasonal flatline", BASE + SEASONAL.format("flatline", "hour_of_week", "    min_usual: 2\n"), None),
+    (
+        "seasonal weeks below one",
+        BASE + SEASONAL.format("spike", "hour_of_week", "    factor: 3\n    weeks: 0\n"),
+        "weeks",
+    ),
+    ("a baseline of neither kind", BASE + SEASONAL.format("spike", "weekly", "    factor: 3\n"), "baseline"),
+    ("weeks on a calendar-time spike", BASE + SEASONAL.format("spike", "7d", "    factor: 3\n    weeks: 2\n"), "weeks"),
+    ("min_usual on a plain flatline", BASE + SEASONAL.format("flatline", "null", "    min_usual: 2\n"), "min_usual"),
     ("a time interval", BASE + WEEKEND.format("weekdays"), None),
     ("unknown time interval key", BASE + WEEKEND.format("weekday"), "unknown key"),
     ("keep_firing_for not a duration", edit("older_than: 7d", "older_than: 7d\n    keep_firing_for: soon"), "duration"),

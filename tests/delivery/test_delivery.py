@@ -17,6 +17,7 @@ from backlog_watch.app import assemble
 from backlog_watch.config.models import Config
 from backlog_watch.delivery.outbox import Outbox
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from tests.helpers.config import document, parse, slack, threshold, zendesk
 from tests.helpers.config import slack_config as make_config
 
 
@@ -265,3 +266,43 @@ async def test_fire_resolve_fire_during_a_slack_outage_reaches_slack_three_times
     calls = len(slack_standin.calls)
     assert await once(config, sim_clock) == 0
     assert slack_standin.calls[calls:] == []  # told everything once: nothing more
+
+
+async def test_only_a_slack_app_that_answers_buttons_gets_them(
+    zendesk_sim: ZendeskSimulator,
+    slack_standin: SlackStandIn,
+    sim_clock: SimClock,
+    tmp_path: Path,
+) -> None:
+    """A plain bot token (what `init` writes) and an incoming webhook post no Acknowledge/Snooze/Take
+    oldest: nothing would answer a click (Slack would tell the clicker the app is not configured for it).
+    A notifier with ``interactive`` carries them on every firing parent."""
+    sim_clock.advance(120)
+    app = {"transport": "socket_mode", "app_token": slack_standin.app_token}
+    doc = document(
+        db=tmp_path / "bw.db",
+        helpdesks=[zendesk(zendesk_sim)],
+        notifiers=[
+            slack(slack_standin, name="plain", channel="#plain"),
+            slack(slack_standin, name="app", channel="#app", interactive=app),
+            {"name": "hook", "type": "slack_webhook", "url": slack_standin.webhook_url},
+        ],
+        notify=["plain", "app", "hook"],
+        rules=[threshold(warn_above=1)],
+    )
+    assert await once(parse(doc, "buttons.yaml"), sim_clock) == 0
+
+    def actions(channel: str) -> list[list[str]]:
+        messages = slack_standin.messages(channel)
+        assert len(messages) == 1 and messages[0].text.startswith("[WARN] backlog-size"), messages
+        return [
+            [element["action_id"] for element in block["elements"]]
+            for block in messages[0].blocks
+            if block["type"] == "actions"
+        ]
+
+    assert actions("#plain") == []
+    assert actions(slack_standin.webhook_channel) == []
+    assert actions("#app") == [
+        ["backlog_watch.acknowledge", "backlog_watch.snooze", "backlog_watch.unsnooze", "backlog_watch.take_oldest"]
+    ]

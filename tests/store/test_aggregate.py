@@ -199,6 +199,35 @@ def test_medians_inflow_and_the_last_ticket_per_scope_are_the_python_reference(s
     assert last == pytest.approx(expected_last, abs=timedelta(microseconds=2))
 
 
+WEEKS = [(NOW - timedelta(weeks=k, days=2), NOW - timedelta(weeks=k)) for k in range(4)]
+"""Two days now and the same two days 1, 2, 3 weeks back: further back than the snapshot's solved window."""
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_created_in_counts_every_ticket_ever_open_or_solved_and_the_first_per_helpdesk(seed: int) -> None:
+    tickets = backlog(seed)
+    query = query_of(tickets)
+    counted = [t for t in tickets if t.is_open or t.status in (Status.SOLVED, Status.CLOSED)]  # not deleted/moved
+    for where in FILTERS:
+        for group_by in GROUPINGS:
+            mine = [t for t in counted if matches(where, t)]
+            expected = {
+                scope: tuple(sum(start < t.created_at <= end for t in ts) for start, end in WEEKS)
+                for scope, ts in grouped(mine, group_by).items()
+            }
+            found = {scope: counts for scope, counts in expected.items() if any(counts)}
+            assert query.created_in(where, group_by, WEEKS) == found, (seed, where, group_by)
+            for scope in expected:  # one scope's tickets alone, as a flatline asks for a silent scope
+                assert query.created_in(where, group_by, WEEKS, scope) == {k: v for k, v in found.items() if k == scope}
+    old_solved = [t for t in counted if not t.is_open and t.created_at <= NOW - WINDOW and not in_snapshot(t)]
+    if any(start < t.created_at <= end for t in old_solved for start, end in WEEKS):
+        assert sum(map(sum, query.created_in(ALL_TICKETS, ("helpdesk",), WEEKS).values())) > sum(
+            start < t.created_at <= end for t in counted if in_snapshot(t) for start, end in WEEKS
+        )  # tickets solved before the snapshot's window count too
+    first = {h: min(t.created_at for t in tickets if t.helpdesk == h) for h in {t.helpdesk for t in tickets}}
+    assert query.first_created() == pytest.approx(first, abs=timedelta(microseconds=2)), seed
+
+
 def _close(found: timedelta | None, expected: timedelta | None) -> bool:
     """Equal to the microsecond a moment stored as epoch seconds keeps, or both missing."""
     if found is None or expected is None:

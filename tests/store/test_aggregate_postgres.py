@@ -30,6 +30,13 @@ from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
 HELPDESKS = ("zendesk", "jira")
+SCOPES: dict[tuple[str, ...], Scope] = {
+    ("helpdesk",): (("helpdesk", "jira"),),
+    ("group", "helpdesk"): (("group", "(none)"), ("helpdesk", "zendesk")),
+    ("helpdesk", "tag"): (("helpdesk", "zendesk"), ("tag", "vip")),
+    ("assignee", "priority"): (("assignee", "(unassigned)"), ("priority", "urgent")),
+}
+"""One scope per grouping for the questions asked of a single scope ("(none)" values included)."""
 HOURS = {"zendesk": 0.5}
 WHERE = [ALL_TICKETS, TicketFilter(priority=("urgent", "high")), TicketFilter(tags=("vip",), assigned=False)]
 GROUP_BY = [("helpdesk",), ("group", "helpdesk"), ("helpdesk", "tag"), ("assignee", "priority")]
@@ -82,12 +89,18 @@ def answers(query: TicketQuery) -> list[tuple[str, Any]]:
                 (f"inflow {w} {g}", partial(query.inflow, w, g, week, day)),
                 (f"last {w} {g}", partial(query.last_created, w, g)),
                 (f"medians {w} {g}", partial(query.medians, w, g, week)),
+                (
+                    f"created_in {w} {g}",
+                    partial(query.created_in, w, g, [(week - timedelta(days=7), week), (day, NOW)]),
+                ),
+                (f"created_in scope {w} {g}", partial(query.created_in, w, g, [(week, NOW)], SCOPES[g])),
             ]
     for order in ORDERS:
         listing = Listing(order, open_only=order != "newest", at_risk_by=NOW if order == "due" else None)
         for scope in [(), (("helpdesk", "jira"),)]:
             asked.append((f"listed {order} {scope}", partial(listed_keys, query, scope, listing)))
             asked.append((f"count {order} {scope}", partial(query.count, ALL_TICKETS, scope, listing)))
+    asked.append(("first_created", query.first_created))
     return [(question, ask()) for question, ask in asked]
 
 

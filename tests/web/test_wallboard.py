@@ -45,6 +45,18 @@ OVERFLOWS = """() => {
   return bad;
 }"""
 
+OUTSIDE = """() => {
+  /* The header, every card and the alert list must lie inside the viewport: the page cannot scroll, so a
+     box pushed past its right or bottom edge is cut off (wider content in the header widens the grid). */
+  const out = [];
+  for (const e of document.querySelectorAll("header, section.board, #alerts")) {
+    const box = e.getBoundingClientRect();
+    if (e.checkVisibility() && (box.right > innerWidth + 1 || box.bottom > innerHeight + 1))
+      out.push(`${e.id || e.dataset.helpdesk || e.tagName}: right ${box.right}, bottom ${box.bottom}`);
+  }
+  return out;
+}"""
+
 SPARKS = """() => [...document.querySelectorAll("section.board")].map(
   card => card.querySelector(".spark svg").getBoundingClientRect().height / card.clientHeight)"""
 """Each sparkline's height as a share of its card's."""
@@ -78,8 +90,11 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def serving(config: Config, clock: SimClock) -> AsyncIterator[tuple[str, Any]]:
-    """The daemon's parts with every helpdesk polled (and evaluated) once, and the web server on port 0."""
+async def serving(
+    config: Config, clock: SimClock, cluster: tuple[str, dict[str, Any]] | None = None
+) -> AsyncIterator[tuple[str, Any]]:
+    """The daemon's parts with every helpdesk polled (and evaluated) once, and the web server on port 0;
+    ``cluster``: the replica id and lease holders the page is told (as replicas on PostgreSQL say)."""
     async with assemble(config, clock=clock.now) as parts:
         parts.daemon.notifiers["console"]._stream = io.StringIO()
         for helpdesk in config.helpdesks:
@@ -87,6 +102,9 @@ async def serving(config: Config, clock: SimClock) -> AsyncIterator[tuple[str, A
         hooks = daemon_hooks(parts.daemon)
         state = web_state(config, parts, hooks)
         state.refresh_seconds = 1  # the page refreshes itself every second
+        if cluster is not None:
+            state.replica, holders = cluster
+            state.leases = lambda: holders
         server = WebServer("127.0.0.1", 0, state)
         url = await server.start()
         try:
@@ -151,6 +169,8 @@ async def fits(page: Any) -> None:
         "() => [document.documentElement.scrollHeight, innerHeight, document.documentElement.scrollWidth, innerWidth]"
     )
     assert size[0] <= size[1] and size[2] <= size[3], f"the page scrolls: {size}"
+    outside = await page.evaluate(OUTSIDE)
+    assert outside == [], "cut off at the viewport's edge:\n" + "\n".join(outside)
     sparks = await page.evaluate(SPARKS)
     assert min(sparks) >= 0.12, f"a sparkline squeezed flat: {sparks}"
     clipped = await page.evaluate(OVERFLOWS)
@@ -280,3 +300,32 @@ async def test_wallboard_green_then_red_without_reload(
             await page.screenshot(path=str(ARTIFACTS / "wallboard-red.png"))
         finally:
             await page.close()
+
+
+async def test_long_replica_ids_never_push_the_board_off_the_screen(
+    browser: Any, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """Replicas named like Kubernetes pods: the header's status line ends in "..." (the whole of it in its
+    title) and the cards and alerts keep the full width, at every wall size."""
+    sim_clock.advance(120)
+    pods = [f"backlog-watch-7d9f8b6c5-{suffix}-eu-west-1a" for suffix in ("x2k4p", "q8m3z", "t5v7n")]
+    async with simulators(3, sim_clock) as helpdesks:
+        holders = {"helpdesks": {h["name"]: pod for h, pod in zip(helpdesks, pods, strict=True)}, "evaluator": pods[1]}
+        async with serving(busy_config(helpdesks, tmp_path / "bw.db"), sim_clock, (pods[0], holders)) as (url, _):
+            for screen in [*SCREENS, {"width": 1280, "height": 720}]:
+                page = await browser.new_page(viewport=screen)
+                try:
+                    await page.goto(url + "/")
+                    await page.locator(".alert").first.wait_for(timeout=10_000)
+                    await page.locator("#replica", has_text="polling:").wait_for(timeout=10_000)
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    await page.screenshot(path=str(ARTIFACTS / f"wallboard-long-replicas-{screen['width']}.png"))
+                    await fits(page)
+                    status = page.locator("header > span")
+                    title = await status.get_attribute("title") or ""
+                    assert all(pod in title for pod in pods), title
+                    assert f"this page: replica {pods[0]}" in title and f"evaluator: {pods[1]}" in title
+                    assert f"{pods[0]} (1)" in await page.locator("#replica").inner_text()
+                    assert await page.locator("#overall").is_visible()
+                finally:
+                    await page.close()

@@ -86,9 +86,10 @@ def ticket_lines(notification: Notification) -> list[str]:
     return lines
 
 
-def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> list[Block]:
-    """The parent message: header, the value against its threshold, the buttons while it fires, the
-    tickets, who acknowledged it and freshness."""
+def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE, *, buttons: bool = False) -> list[Block]:
+    """The parent message: header, the value against its threshold, the buttons while it fires (with
+    ``buttons``: only a Slack app that answers them, ``interactive``, gets them), the tickets, who
+    acknowledged it and freshness."""
     alert = notification.alert
     sev = render.severity(notification)
     header = f"{sev} · {alert.rule} · {render.scope_text(alert)}"
@@ -106,7 +107,7 @@ def build_blocks(notification: Notification, tz: ZoneInfo = render.UTC_ZONE) -> 
             fields=_fields(notification),
         ),
     ]
-    if alert.state is AlertState.FIRING and alert.firing_since is not None:  # before the tickets: never cut
+    if buttons and alert.state is AlertState.FIRING and alert.firing_since is not None:  # before the tickets
         blocks.append(action_buttons(alert, acknowledged=notification.acknowledged is not None))
     if alert.state is not AlertState.RESOLVED and alert.tickets:
         blocks.append(DividerBlock())
@@ -275,10 +276,14 @@ class SlackNotifier:
         api_url: str = "https://slack.com/api/",
         pacer: ChannelPacer | None = None,
         tz: ZoneInfo = render.UTC_ZONE,
+        buttons: bool = False,
     ) -> None:
         self.name = name
         self.tz = tz
         self.channel = channel
+        self.buttons = buttons
+        """Acknowledge, Snooze, Take oldest on firing alerts: only when the config's ``interactive`` app
+        answers them (buttons nobody answers make Slack say the app is not configured for them)."""
         self.pacer = pacer or ChannelPacer()
         self._client = AsyncWebClient(
             token=token.get_secret_value(),
@@ -288,13 +293,20 @@ class SlackNotifier:
 
     @classmethod
     def from_settings(cls, settings: Any, *, tz: ZoneInfo = render.UTC_ZONE) -> SlackNotifier:
-        return cls(settings.name, token=settings.token, channel=settings.channel, api_url=settings.api_url, tz=tz)
+        return cls(
+            settings.name,
+            token=settings.token,
+            channel=settings.channel,
+            api_url=settings.api_url,
+            tz=tz,
+            buttons=settings.interactive is not None,
+        )
 
     def __repr__(self) -> str:
         return f"SlackNotifier(name={self.name!r}, channel={self.channel!r})"
 
     async def send(self, notification: Notification) -> Delivery:
-        blocks = [b.to_dict() for b in build_blocks(notification, self.tz)]
+        blocks = [b.to_dict() for b in build_blocks(notification, self.tz, buttons=self.buttons)]
         text = _clip(render.title(notification), TEXT_MAX)
         previous = notification.previous
         if previous is None or previous.ts is None or previous.channel is None:

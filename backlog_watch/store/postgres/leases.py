@@ -145,12 +145,14 @@ class PostgresLeaseTable:
         return [ForwardedRequest(str(kind), str(h), tuple(json.loads(ids))) for _, kind, h, ids in sorted(rows)]
 
     async def listen(self, heard: Callable[[], None]) -> None:
-        """Call ``heard()`` whenever a replica forwards work, until cancelled. A connection lost is
-        opened again a TTL later; meanwhile the ticks still take the requests, only later."""
+        """Call ``heard()`` whenever a replica forwards work, and once each time listening starts, until
+        cancelled. A connection lost is opened again a TTL later; meanwhile the ticks still take the
+        requests, only later."""
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10) as db:
                     await db.execute(f"LISTEN {CHANNEL}")
+                    heard()  # what was announced while not listening yet is taken now
                     async for _ in db.notifies():
                         heard()
             except psycopg.Error as exc:  # the reason may quote the URL: only its kind is told

@@ -1,6 +1,6 @@
 """The PostgreSQL schema: one script per version, applied in order, recorded in ``schema_version``.
 
-The same data model as SQLite's (store/schema.py, as of its migration 7): the same tables, columns
+The same data model as SQLite's (store/schema.py, as of its migration 8): the same tables, columns
 and indexes, moments as epoch seconds in double precision, JSON kept as text, so codec.py reads and
 writes both and store/aggregate.py's SQL runs on both (``is_open``, ``sla_*`` and ``ticket_tags``). Two additions
 PostgreSQL needs where SQLite has a rowid: ``notification_log.written`` (which entry was written
@@ -104,6 +104,17 @@ MIGRATIONS: tuple[str, ...] = (
         ticket_ids TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claim_token BIGINT, ADD COLUMN claimed_at DOUBLE PRECISION
+    """,
+    # 3: the ticket change log (store/changelog.py), begun with each stored ticket's state.
+    """
+    CREATE TABLE ticket_changes (
+        helpdesk TEXT NOT NULL, id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
+        status TEXT NOT NULL, priority TEXT NOT NULL, grp TEXT, assignee TEXT, tags TEXT NOT NULL,
+        solved_at DOUBLE PRECISION, sla TEXT, PRIMARY KEY (helpdesk, id, at)
+    );
+    CREATE INDEX ticket_changes_by_time ON ticket_changes (at);
+    INSERT INTO ticket_changes SELECT helpdesk, id, updated_at, 'created', status, priority, grp, assignee, tags,
+        solved_at, sla FROM tickets;
     """,
 )
 

@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from backlog_watch.errors import LeaseLost, StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store import changelog
 from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
     POLL_COLUMNS,
@@ -38,11 +39,12 @@ from backlog_watch.store.codec import (
     ticket_row,
 )
 from backlog_watch.store.leases import Fence, current_fence
+from backlog_watch.store.postgres import changelog as pg_changelog
 from backlog_watch.store.postgres import history as pg_history
 from backlog_watch.store.postgres import queues as pg_queues
 from backlog_watch.store.postgres.leases import PostgresLeaseTable, check_fence
 from backlog_watch.store.postgres.schema import Db, migrate, schema_version
-from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import redact_url
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ TABLES = (
     "outbox",
     "silences",
     "alert_actions",
+    "ticket_changes",
 )
 _HOLD_LIMIT = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
 _STILL_HELD = "SELECT 1 FROM leases WHERE name = %s AND holder = %s AND token = %s AND expires_at > now()"
@@ -285,6 +288,16 @@ class PostgresStore:
                 row = db.execute("SELECT count(*) FROM tickets WHERE helpdesk = %s", (helpdesk,)).fetchone()
         return int(row[0]) if row else 0
 
+    # -- the ticket change log (store/changelog.py) ---------------------------------------------------
+
+    def tickets_as_of(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        return changelog.tickets_as_of(self.query, moment, helpdesks)
+
+    def ticket_changes(
+        self, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
+    ) -> list[tuple[datetime, Ticket]]:
+        return changelog.ticket_changes(self.query, since, until, helpdesks)
+
     # -- poll health -----------------------------------------------------------------------------------
 
     def record_poll(
@@ -447,14 +460,16 @@ class PostgresStore:
 
 def _write_tickets(db: Db, tickets: Sequence[Ticket]) -> None:
     """Upsert tickets inside the caller's transaction, the one writer of ticket rows (pages and hooks):
-    COPY into a session table, one INSERT ... ON CONFLICT that rewrites only tickets new or changed (a
-    ticket twice in a page: the later wins), then the tags of those replaced by COPY."""
+    COPY into a session table, the change log's step (postgres/changelog.py), one INSERT ... ON CONFLICT
+    that rewrites only tickets new or changed (a ticket twice in a page: the later wins), then the tags
+    of those replaced by COPY."""
     page = {(t.helpdesk, t.id): t for t in tickets}
     db.execute(_PAGE_TABLE)
     with db.cursor() as c:
         with c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
             for ticket in page.values():
                 copy.write_row(ticket_row(ticket))
+        pg_changelog.record(db)  # the change log's step: the page against the rows stored before it
         changed = [page[(h, i)] for h, i in c.execute(_MERGE_PAGE).fetchall()]
         c.execute(_DROP_TAGS, ([t.helpdesk for t in changed], [t.id for t in changed]))
         with c.copy("COPY ticket_tags (helpdesk, id, tag) FROM STDIN") as copy:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store import changelog
 from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
@@ -32,20 +33,22 @@ from backlog_watch.store.codec import (
     ticket_from_row,
     ticket_row,
 )
-from backlog_watch.store.records import ActionRecord, Fold, News, QueuedNews, SilenceRecord
+from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.schema import migrate
+from backlog_watch.store.sqlite import changelog as sqlite_changelog
 from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
+_TICKET_MARKS = ",".join("?" * len(TICKET_COLUMNS.split(",")))
 
 
 def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
-    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
-    placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
-    db.executemany(
-        f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", map(ticket_row, tickets)
-    )
+    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks).
+    The change log's step comes first: it compares the page with the rows stored before it."""
+    rows = [ticket_row(t) for t in tickets]
+    sqlite_changelog.record(db, rows)
+    db.executemany(f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({_TICKET_MARKS})", rows)
     db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets])
     db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
 
@@ -233,6 +236,45 @@ class SqliteStore:
             if helpdesk is None:
                 return int(self._db.execute("SELECT count(*) FROM tickets").fetchone()[0])
             return int(self._db.execute("SELECT count(*) FROM tickets WHERE helpdesk = ?", (helpdesk,)).fetchone()[0])
+
+    # -- the ticket change log (store/changelog.py) ---------------------------------------------------
+
+    def tickets_as_of(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        with self._reading():
+            return changelog.tickets_as_of(self.query, moment, helpdesks)
+
+    def ticket_changes(
+        self, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
+    ) -> list[tuple[datetime, Ticket]]:
+        return changelog.ticket_changes(self.query, since, until, helpdesks)
+
+    def rewind(self, moment: datetime, helpdesks: Iterable[str] | None = None) -> AsOf:
+        """Make this store (a scratch copy: ``--at``) hold what it held at ``moment`` as far as it can
+        tell: the tickets as of then (tickets_as_of), the change log, KPI history, actions, silences and
+        notification log cut at it, no alert state (it was not recorded) and no queued news, each
+        helpdesk last polled then at the latest. Return what tickets_as_of said."""
+        as_of = self.tickets_as_of(moment, helpdesks)
+        when = moment.timestamp()
+        rows = [ticket_row(t) for t in as_of.tickets]
+        with self._transaction() as db:
+            for table in ("tickets", "ticket_tags", "alerts", "outbox"):
+                db.execute(f"DELETE FROM {table}")
+            db.executemany(f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({_TICKET_MARKS})", rows)
+            db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in as_of.tickets for r in tag_rows(t)])
+            for table, column in (
+                ("ticket_changes", "at"),
+                ("history", "at"),
+                ("alert_actions", "at"),
+                ("silences", "created_at"),
+                ("notification_log", "sent_at"),
+            ):
+                db.execute(f"DELETE FROM {table} WHERE {column} > ?", (when,))
+            db.execute(
+                "UPDATE polls SET last_attempt = min(last_attempt, ?), last_success = min(last_success, ?), "
+                "last_error = NULL, failures = 0, auth_failed = 0, failing_since = NULL",
+                (when, when),
+            )
+        return as_of
 
     # -- poll health -----------------------------------------------------------------------------------
 
