@@ -19,6 +19,9 @@ from tests.helpers.replicas import Cluster, Simulators, leases_supported
 
 CYCLES = int(os.environ.get("BACKLOG_WATCH_CHAOS_CYCLES", "10"))
 LEASE_TTL = 2.0
+INTERACTIVE = {"transport": "http", "signing_secret": "chaos-signing-secret-0123456789"}
+"""A Slack app answering on /slack/events: its parents carry the buttons, whose block id names the
+alert episode (``fingerprint:episode``), which is how the checker tells the parents apart."""
 
 
 @pytest.mark.chaos
@@ -26,7 +29,7 @@ LEASE_TTL = 2.0
 def test_three_replicas_killed_and_paused_lose_nothing_and_post_no_parent_twice(pg_url: str, tmp_path: Path) -> None:
     assert leases_supported(), "this backlog-watch has no cluster: section (leases, issue 13)"
     with Simulators("zendesk", count=3, tickets=40) as sims, Simulators("slack") as slack:
-        notifier = {"name": "slack", "type": "slack", "channel": CHANNEL, **slack.slack}
+        notifier = {"name": "slack", "type": "slack", "channel": CHANNEL, **slack.slack, "interactive": INTERACTIVE}
         helpdesks = [{**h, "poll_every": "1s", "export_requests_per_minute": 600} for h in sims.helpdesks]
         with Cluster(
             pg_url,

@@ -87,7 +87,8 @@ class SlackCheck:
 
 def reference_of(message: dict[str, Any]) -> str | None:
     """The ``fingerprint:episode`` a parent message was posted for: its actions block id, in the blocks it
-    was posted with (a resolved parent is edited to a version without buttons)."""
+    was posted with (a resolved parent is edited to a version without buttons). Only a notifier with an
+    ``interactive`` app posts buttons: the chaos config gives it one."""
     versions = [blocks for _, blocks in message.get("edits", [])] + [message.get("blocks", [])]
     for blocks in versions:
         for block in blocks:
