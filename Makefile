@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8080
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench chaos clean
 
 # The example plugin (docs/writing-plugins.md) is installed as a third party's package would be.
 $(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
@@ -33,6 +33,12 @@ lint: $(STAMP)
 # machine. `make bench BENCH_FLAGS=--quick` is a smoke run; BENCH_FLAGS="--only idle,storm" picks benches.
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_FLAGS)
+
+# Issue 13's chaos test at length: three replicas on one PostgreSQL store, CHAOS_CYCLES random kills and
+# pauses (`make test` runs 10). Prints its figures: cycles, takeovers, lost, duplicates, poll gaps.
+CHAOS_CYCLES ?= 50
+chaos: $(STAMP)
+	BACKLOG_WATCH_CHAOS_CYCLES=$(CHAOS_CYCLES) $(PY) -m pytest -q -s -p no:randomly -m chaos tests/test_chaos.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-data

@@ -424,7 +424,18 @@ class Daemon:
 
     async def _poll_job(self, name: str) -> None:
         """The scheduler's poll: it asks for an evaluation but never waits for it, so none delays the next poll."""
+        if self.instruments is not None and self.leases.holds(helpdesk_lease(name)):
+            self.instruments.poll_started(self._lateness(name))
         await self.guarded(self._poll(name, evaluate=True))
+
+    def _lateness(self, name: str) -> float:
+        """Seconds since this scheduled poll was due: starting it moved the job's next run one interval on
+        (after coalesced misses, from the last one missed)."""
+        job = self.scheduler.get_job(f"poll:{name}") if self.scheduler is not None else None
+        if job is None or job.next_run_time is None or not isinstance(job.trigger, IntervalTrigger):
+            return 0.0
+        due: datetime = job.next_run_time - job.trigger.interval
+        return max(0.0, (datetime.now(UTC) - due).total_seconds())
 
     async def guarded(self, job: Awaitable[T]) -> T | None:
         """Run a scheduled job of `run`: a failing store is reported (once per change), not raised, so the

@@ -29,6 +29,7 @@ from backlog_watch.store import Store
 PREFIX = "backlog_watch"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 POLL_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class Instruments:
@@ -77,6 +78,12 @@ class Instruments:
             "Notifications sent again because an earlier send was claimed and never recorded (the crash window)",
             registry=registry,
         )
+        self.poll_delay = PromHistogram(
+            f"{PREFIX}_poll_start_delay_seconds",
+            "How late this replica started its scheduled polls after their due time (bench/scale.py's p95)",
+            registry=registry,
+            buckets=DELAY_BUCKETS,
+        )
 
     def polled(self, helpdesk: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(helpdesk).observe(seconds)
@@ -93,6 +100,9 @@ class Instruments:
 
     def redelivered(self, count: int) -> None:
         self.redeliveries.inc(count)
+
+    def poll_started(self, delay: float) -> None:
+        self.poll_delay.observe(delay)
 
     def poll_skipped(self, helpdesk: str) -> None:
         self.polls_skipped.labels(helpdesk).inc()

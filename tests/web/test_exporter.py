@@ -44,7 +44,7 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     """The scrape of a store where zendesk polls fine and jira fails, two alerts fire (one silenced)
     and one is resolved, and the daemon has counted polls (a jira one skipped), two evaluations,
     notifications, a report and a hook, and holds two helpdesk leases and the evaluator's (one taken
-    over) and redelivered one notification."""
+    over), redelivered one notification and started two polls late (0.02 s and 3 s)."""
     store = SqliteStore(tmp_path_factory.mktemp("exporter") / "bw.db")
     store.record_poll("zendesk", NOW - timedelta(minutes=2))
     store.record_poll("jira", NOW - timedelta(minutes=2), error="502 Bad Gateway")
@@ -66,6 +66,8 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     instruments.evaluated()
     instruments.leases(helpdesks=2, evaluator=1, takeovers=1)
     instruments.redelivered(1)
+    instruments.poll_started(0.02)
+    instruments.poll_started(3.0)
     text = exposition(registry).decode()
     yield {f.name: (f.type, f.samples) for f in text_string_to_metric_families(text)}
     store.close()
@@ -118,6 +120,7 @@ TABLE: list[tuple[str, str, str, dict[LabelSet, float]]] = [
      {(("kind", "helpdesk"),): 2, (("kind", "evaluator"),): 1}),
     (f"{PREFIX}_lease_takeovers", "counter", f"{PREFIX}_lease_takeovers_total", {(): 1}),
     (f"{PREFIX}_redeliveries", "counter", f"{PREFIX}_redeliveries_total", {(): 1}),
+    (f"{PREFIX}_poll_start_delay_seconds", "histogram", f"{PREFIX}_poll_start_delay_seconds_sum", {(): 3.02}),
 ]  # fmt: skip
 
 
