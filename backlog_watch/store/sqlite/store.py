@@ -28,7 +28,6 @@ from backlog_watch.store.codec import (
     log_entry_from_row,
     poll_from_row,
     poll_row,
-    tag_rows,
     ticket_from_row,
     ticket_row,
 )
@@ -40,14 +39,57 @@ from backlog_watch.store.sqlite import queues as sqlite_queues
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 
-def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
-    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks)."""
-    placeholders = ",".join("?" * len(TICKET_COLUMNS.split(",")))
+_COLUMNS = TICKET_COLUMNS.split(", ")
+_TAGS = _COLUMNS.index("tags")
+_UPSERT = (
+    f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (helpdesk, id) "
+    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[2:])}"
+)
+_READ_CHUNK = 500
+"""Ids per ``IN (...)`` when a page's stored rows are read back (SQLite allows 32766 variables)."""
+
+Change = tuple[tuple[object, ...] | None, tuple[object, ...]]
+"""A ticket row as it was stored (None: new) and as it is written now, in ``TICKET_COLUMNS`` order."""
+
+
+def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Change]:
+    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks).
+
+    The page's stored rows are read first (one indexed query per 500 ids), so only tickets new or changed
+    are written, and their tags only when the tags changed: a re-sync of unchanged tickets reads and
+    compares, it does not rewrite rows, indexes and tag rows. A ticket twice in a page: the later wins.
+    Returns the changes written (a per-page "what changed" step, such as a change log, reads them).
+    """
+    rows = {(t.helpdesk, t.id): ticket_row(t) for t in tickets}
+    stored = _stored_rows(db, rows.keys())
+    changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
+    if not changes:
+        return changes
+    db.executemany(_UPSERT, [row for _, row in changes])
+    retagged = [(old, row) for old, row in changes if old is None or old[_TAGS] != row[_TAGS]]
+    dropped = [(old[0], old[1]) for old, _ in retagged if old is not None and old[_TAGS] != "[]"]
+    if dropped:
+        db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", dropped)
     db.executemany(
-        f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({placeholders})", map(ticket_row, tickets)
+        "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
+        [(row[0], row[1], tag) for _, row in retagged if row[_TAGS] != "[]" for tag in json.loads(str(row[_TAGS]))],
     )
-    db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets])
-    db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
+    return changes
+
+
+def _stored_rows(db: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[object, ...]]:
+    """The stored rows of these (helpdesk, id) keys that exist, by key."""
+    by_helpdesk: dict[str, list[str]] = {}
+    for helpdesk, id_ in keys:
+        by_helpdesk.setdefault(helpdesk, []).append(id_)
+    found: dict[tuple[str, str], tuple[object, ...]] = {}
+    for helpdesk, ids in by_helpdesk.items():
+        for start in range(0, len(ids), _READ_CHUNK):
+            chunk = ids[start : start + _READ_CHUNK]
+            sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE helpdesk = ? AND id IN ({','.join('?' * len(chunk))})"
+            for row in db.execute(sql, [helpdesk, *chunk]):
+                found[(row[0], row[1])] = tuple(row)
+    return found
 
 
 def copy_file(source: Path, copy: Path) -> None:
@@ -81,6 +123,9 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # 16 MB of page cache (SQLite's default is 2 MB): a cold sync's index pages stay in memory
+            # between its transactions instead of being read back for every page of tickets.
+            self._db.execute("PRAGMA cache_size=-16384")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
