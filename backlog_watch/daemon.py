@@ -28,11 +28,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from backlog_watch.alerting.acknowledgements import earliest_episode, review
 from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy, log_muted
@@ -53,7 +48,11 @@ from backlog_watch.sources.connector import Connector, SyncResult, read_named, s
 from backlog_watch.store import Store
 from backlog_watch.store.history import History
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # APScheduler is imported by start(): `once` schedules nothing
+    from apscheduler.events import JobSubmissionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.base import BaseTrigger
+
     from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
@@ -386,6 +385,10 @@ class Daemon:
 
     def start(self, poll_every: Mapping[str, float]) -> None:
         """Schedule every helpdesk's poll (first one now) and the periodic evaluation."""
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
