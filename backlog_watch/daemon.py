@@ -13,13 +13,14 @@ evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> 
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
 (each page is committed with its cursor in one transaction, so nothing is half-written), let a running
-evaluation finish (it writes without yielding to the loop, so it is cut only before its writes), let
+evaluation finish (it runs in a worker thread and, cancelled, still finishes its writes there), let
 the deliverer finish the send in flight and claim nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -255,37 +256,48 @@ class Daemon:
         self._wake_deliverer.set()
 
     async def assess(self) -> Evaluation:
-        """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Quick and
-        synchronous: nothing here sleeps or sends."""
+        """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Synchronous
+        work (nothing here sleeps or sends), run in a worker thread: with hundreds of helpdesks it takes
+        seconds, during which the event loop still answers /metrics and goes on polling. A cancelled
+        evaluation (shutdown) still finishes its writes in its thread before the cancellation is raised."""
         async with self._eval_lock:
-            self.evaluations += 1
-            if self.instruments is not None:
-                self.instruments.evaluated()
-            now = self.clock()
-            statuses = [self.store.poll_status(n) for n in self.connectors]
-            polled = [s.helpdesk for s in statuses if s.last_success is not None]
-            snapshot = self.snapshot(now, polled)
-            previous = self.store.load_alerts()
-            findings, readings = measure_rules(self.rules, snapshot, now, previous)
-            findings += self.policy.findings(statuses, now)
-            rules = self.all_rules
-            keep = {name: rule.keep_firing_for for name, rule in rules.items()}
-            alerts = advance(previous, findings, now, list(rules), readings, keep)
-            data_as_of = {s.helpdesk: s.last_success for s in statuses}
-            alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
-            acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
-            due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
-            evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
-            if self.dry_run:
-                return evaluation
-            self.store.save_alerts(alerts)
-            for unacknowledged in cleared:
-                self.store.add_action(unacknowledged)
-            log_transitions(previous, alerts)
-            log_muted(previous, alerts)
-            self.history.record(now, kpis_by_scope(snapshot, now))
-            enqueue(self.outbox, due, now)
+            running = asyncio.ensure_future(asyncio.to_thread(self._assess))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await running
+                raise
+
+    def _assess(self) -> Evaluation:
+        self.evaluations += 1
+        if self.instruments is not None:
+            self.instruments.evaluated()
+        now = self.clock()
+        statuses = [self.store.poll_status(n) for n in self.connectors]
+        polled = [s.helpdesk for s in statuses if s.last_success is not None]
+        snapshot = self.snapshot(now, polled)
+        previous = self.store.load_alerts()
+        findings, readings = measure_rules(self.rules, snapshot, now, previous)
+        findings += self.policy.findings(statuses, now)
+        rules = self.all_rules
+        keep = {name: rule.keep_firing_for for name, rule in rules.items()}
+        alerts = advance(previous, findings, now, list(rules), readings, keep)
+        data_as_of = {s.helpdesk: s.last_success for s in statuses}
+        alerts, muted = mute(alerts, rules, self.policy, Silences(self.store).active(now), now)
+        acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
+        due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
+        evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
+        if self.dry_run:
             return evaluation
+        self.store.save_alerts(alerts)
+        for unacknowledged in cleared:
+            self.store.add_action(unacknowledged)
+        log_transitions(previous, alerts)
+        log_muted(previous, alerts)
+        self.history.record(now, kpis_by_scope(snapshot, now))
+        enqueue(self.outbox, due, now)
+        return evaluation
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
