@@ -7,7 +7,7 @@ alert in the body of each queued notification (``alert_to_json`` / ``alert_from_
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,8 +101,8 @@ _SLA_TO_JSON = Sla.__pydantic_serializer__.to_json
 
 
 def ticket_from_row(row: Row) -> Ticket:
-    # model_construct: the row was validated when it was written; re-validating 100k rows costs seconds.
-    return Ticket.model_construct(
+    # Not validated again: the row was validated when it was written; re-validating 100k rows costs seconds.
+    return Ticket.trusted(
         helpdesk=row[0],
         id=row[1],
         status=Status(row[2]),
@@ -110,12 +110,12 @@ def ticket_from_row(row: Row) -> Ticket:
         channel=Channel(row[4]),
         group=row[5],
         assignee=row[6],
-        tags=tuple(json.loads(str(row[7]))),
+        tags=tuple(json.loads(str(row[7]))) if row[7] != "[]" else (),
         subject=row[8],
-        created_at=moment(float(row[9])),
-        updated_at=moment(float(row[10])),
+        created_at=at(float(row[9])),
+        updated_at=at(float(row[10])),
         solved_at=moment(row[11]),
-        sla=Sla.model_validate_json(str(row[12])) if row[12] else Sla(),
+        sla=Sla.model_validate_json(str(row[12])) if row[12] else None,
         url=row[13],
     )
 
@@ -197,6 +197,29 @@ def alert_from_json(text: str) -> Alert:
         muted=Muted(d["muted"]["reason"], d["muted"]["detail"]) if d.get("muted") else None,
         kept_firing_since=moment(d.get("kept_firing_since")),
     )
+
+
+class AlertCache:
+    """Alerts decoded from their stored bodies, kept by fingerprint while the body stays the same: an
+    evaluation loads every alert, and most are as the last one wrote them (decoding the tickets each one
+    lists took a fifth of an evaluation over 100 helpdesks). Alerts are immutable, so sharing is safe;
+    the cache holds only the alerts stored now."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, Alert]] = {}
+
+    def decode(self, rows: Iterable[Row]) -> dict[str, Alert]:
+        """``{fingerprint: alert}`` of (fingerprint, body) rows."""
+        found: dict[str, Alert] = {}
+        known = self._known
+        for fingerprint, body in rows:
+            cached = known.get(fingerprint)
+            if cached is None or cached[0] != body:
+                cached = known[fingerprint] = (body, alert_from_json(body))
+            found[fingerprint] = cached[1]
+        for gone in known.keys() - found.keys():
+            del known[gone]
+        return found
 
 
 # -- the notification log ----------------------------------------------------------------------------

@@ -117,3 +117,34 @@ def test_the_upgrade_moves_tickets_into_a_rowid_table_with_their_tags(tmp_path: 
     assert store.count_tickets("zendesk") == 2
     assert {t.subject for t in store.tickets(["zendesk"])} == {"renamed"}
     store.close()
+
+
+def test_loading_alerts_decodes_only_those_whose_stored_body_changed(tmp_path: Path) -> None:
+    from backlog_watch.models import Alert, AlertState
+
+    store = SqliteStore(tmp_path / "bw.db")
+
+    def alert(fingerprint: str, value: float) -> Alert:
+        return Alert(
+            fingerprint=fingerprint,
+            rule="backlog-size",
+            labels=(("helpdesk", "zendesk"),),
+            state=AlertState.FIRING,
+            level="warn",
+            value=value,
+            threshold=50,
+            summary=f"{value} open",
+            tickets=(ticket(id="1"),),
+            ticket_count=1,
+            active_since=NOW,
+        )
+
+    store.save_alerts({"a": alert("a", 60), "b": alert("b", 70)})
+    first = store.load_alerts()
+    store.save_alerts({"a": first["a"], "b": alert("b", 80)})
+    second = store.load_alerts()
+    assert second["a"] is first["a"]  # unchanged body: the alert decoded before
+    assert second["b"] is not first["b"] and second["b"].value == 80
+    store.save_alerts({"b": second["b"]})
+    assert set(store.load_alerts()) == {"b"}
+    store.close()

@@ -12,6 +12,7 @@ The password is a secret: the store shows its URL only through ``redact_url`` (e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
-    alert_from_json,
+    AlertCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -92,6 +93,8 @@ class PostgresStore:
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self.where = redact_url(url)
         self._password = urlsplit(url).password
+        self._alerts = AlertCache()
+        self._alerts_lock = threading.Lock()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
         try:
@@ -293,9 +296,9 @@ class PostgresStore:
 
     def load_alerts(self) -> dict[str, Alert]:
         with self._reading() as db:
-            rows = db.execute("SELECT body FROM alerts").fetchall()
-        alerts = (alert_from_json(r[0]) for r in rows)
-        return {a.fingerprint: a for a in alerts}
+            rows = db.execute("SELECT fingerprint, body FROM alerts").fetchall()
+        with self._alerts_lock:
+            return self._alerts.decode(rows)
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and

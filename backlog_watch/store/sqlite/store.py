@@ -23,7 +23,7 @@ from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Sna
 from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
-    alert_from_json,
+    AlertCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -129,6 +129,7 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
+        self._alerts = AlertCache()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
         daemon's store-failing alert read it."""
@@ -329,9 +330,8 @@ class SqliteStore:
 
     def load_alerts(self) -> dict[str, Alert]:
         with self._reading():
-            rows = self._db.execute("SELECT body FROM alerts").fetchall()
-        alerts = (alert_from_json(r[0]) for r in rows)
-        return {a.fingerprint: a for a in alerts}
+            rows = self._db.execute("SELECT fingerprint, body FROM alerts").fetchall()
+            return self._alerts.decode(rows)
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
