@@ -178,7 +178,11 @@ def alert_to_json(a: Alert) -> str:
 
 
 def alert_from_json(text: str) -> Alert:
-    d = json.loads(text)
+    return _alert_from(json.loads(text))
+
+
+def _alert_from(d: dict[str, Any], tickets: tuple[Ticket, ...] | None = None) -> Alert:
+    """The alert of a decoded body; ``tickets``: its tickets already decoded (the body's are not read)."""
     return Alert(
         fingerprint=d["fingerprint"],
         rule=d["rule"],
@@ -188,7 +192,7 @@ def alert_from_json(text: str) -> Alert:
         value=d["value"],
         threshold=d["threshold"],
         summary=d["summary"],
-        tickets=tuple(Ticket.model_validate(t) for t in d["tickets"]),
+        tickets=tickets if tickets is not None else tuple(Ticket.model_validate(t) for t in d["tickets"]),
         ticket_count=d["ticket_count"],
         active_since=at(d["active_since"]),
         firing_since=moment(d["firing_since"]),
@@ -200,13 +204,14 @@ def alert_from_json(text: str) -> Alert:
 
 
 class AlertCache:
-    """Alerts decoded from their stored bodies, kept by fingerprint while the body stays the same: an
-    evaluation loads every alert, and most are as the last one wrote them (decoding the tickets each one
-    lists took a fifth of an evaluation over 100 helpdesks). Alerts are immutable, so sharing is safe;
-    the cache holds only the alerts stored now."""
+    """Alerts decoded from their stored bodies, kept by fingerprint: an evaluation loads every alert, and
+    decoding the tickets each one lists took a fifth of an evaluation over 100 helpdesks. A body that is
+    the same gives the same alert; one that changed (each evaluation stamps ``evaluated_at``) reuses the
+    tickets decoded before when its tickets are the same. Alerts and tickets are immutable, so sharing
+    them is safe; the cache holds only the alerts stored now."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[str, Alert]] = {}
+        self._known: dict[str, tuple[str, Alert, list[Any]]] = {}
 
     def decode(self, rows: Iterable[Row]) -> dict[str, Alert]:
         """``{fingerprint: alert}`` of (fingerprint, body) rows."""
@@ -215,7 +220,10 @@ class AlertCache:
         for fingerprint, body in rows:
             cached = known.get(fingerprint)
             if cached is None or cached[0] != body:
-                cached = known[fingerprint] = (body, alert_from_json(body))
+                decoded = json.loads(body)
+                same = cached is not None and cached[2] == decoded["tickets"]
+                alert = _alert_from(decoded, cached[1].tickets if cached is not None and same else None)
+                cached = known[fingerprint] = (body, alert, decoded["tickets"])
             found[fingerprint] = cached[1]
         for gone in known.keys() - found.keys():
             del known[gone]

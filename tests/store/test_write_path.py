@@ -145,6 +145,7 @@ def test_loading_alerts_decodes_only_those_whose_stored_body_changed(tmp_path: P
     second = store.load_alerts()
     assert second["a"] is first["a"]  # unchanged body: the alert decoded before
     assert second["b"] is not first["b"] and second["b"].value == 80
+    assert second["b"].tickets is first["b"].tickets  # the same tickets listed: not decoded again
     store.save_alerts({"b": second["b"]})
     assert set(store.load_alerts()) == {"b"}
     store.close()

@@ -114,7 +114,7 @@ def notifier_type(kind: object) -> NotifierType | None:
     imported: a config with a console notifier does not pay for slack-sdk, aiohttp and jinja2."""
     if not isinstance(kind, str):
         return None
-    return next((_loaded(ep) for ep in entry_points(group=ENTRY_POINT_GROUP, name=kind)), None)
+    return next((_loaded(ep) for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind), None)
 
 
 def _loaded(ep: EntryPoint) -> NotifierType:
