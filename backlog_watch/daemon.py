@@ -13,7 +13,7 @@ evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> 
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
 (each page is committed with its cursor in one transaction, so nothing is half-written), let a running
-evaluation finish (it runs in a worker thread and, cancelled, still finishes its writes there), let
+evaluation finish (in its worker thread: one that sees the stop before its writes skips them), let
 the deliverer finish the send in flight and claim nothing more.
 """
 
@@ -288,7 +288,7 @@ class Daemon:
         acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
         due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
         evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
-        if self.dry_run:
+        if self.dry_run or self._stopping.is_set():  # stopping: cut before the writes, the restart evaluates
             return evaluation
         self.store.save_alerts(alerts)
         for unacknowledged in cleared:
