@@ -13,7 +13,7 @@ evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> 
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
 (each page is committed with its cursor in one transaction, so nothing is half-written), let a running
-evaluation finish (in its worker thread: one that sees the stop before its writes skips them), let
+evaluation finish (in its worker thread: cancelled before its writes, it skips them), let
 the deliverer finish the send in flight and claim nothing more.
 """
 
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -259,17 +260,20 @@ class Daemon:
         """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Synchronous
         work (nothing here sleeps or sends), run in a worker thread: with hundreds of helpdesks it takes
         seconds, during which the event loop still answers /metrics and goes on polling. A cancelled
-        evaluation (shutdown) still finishes its writes in its thread before the cancellation is raised."""
+        evaluation (shutdown) is cut before its writes if it has not begun them, else finishes them; the
+        cancellation is raised once its thread is done."""
         async with self._eval_lock:
-            running = asyncio.ensure_future(asyncio.to_thread(self._assess))
+            cut = threading.Event()
+            running = asyncio.ensure_future(asyncio.to_thread(self._assess, cut))
             try:
                 return await asyncio.shield(running)
             except asyncio.CancelledError:
+                cut.set()
                 with contextlib.suppress(Exception):
                     await running
                 raise
 
-    def _assess(self) -> Evaluation:
+    def _assess(self, cut: threading.Event) -> Evaluation:
         self.evaluations += 1
         if self.instruments is not None:
             self.instruments.evaluated()
@@ -288,7 +292,7 @@ class Daemon:
         acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
         due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
         evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
-        if self.dry_run or self._stopping.is_set():  # stopping: cut before the writes, the restart evaluates
+        if self.dry_run or cut.is_set():  # cancelled (shutdown): cut before the writes
             return evaluation
         self.store.save_alerts(alerts)
         for unacknowledged in cleared:
