@@ -58,11 +58,13 @@ def _evaluation_columns(db: sqlite3.Connection) -> None:
 _TICKET_INDEXES = (
     "CREATE UNIQUE INDEX tickets_key ON tickets (helpdesk, id)",
     "CREATE INDEX tickets_by_status ON tickets (status, helpdesk)",
+    # id last: a WITHOUT ROWID table's indexes carried its key, so the aggregates' joins to the tag rows and
+    # the listings' keys were read from these covering indexes alone; a rowid table's carry only the rowid.
     "CREATE INDEX tickets_open ON tickets (is_open, helpdesk, grp, priority, status, assignee, channel, "
-    "created_at, updated_at, sla_due, sla_paused, sla_breached) WHERE is_open = 1",
+    "created_at, updated_at, sla_due, sla_paused, sla_breached, id) WHERE is_open = 1",
     "CREATE INDEX tickets_solved ON tickets (solved_at, status, helpdesk, grp, priority, channel, assignee, "
-    "created_at) WHERE solved_at IS NOT NULL",
-    "CREATE INDEX tickets_by_created ON tickets (helpdesk, created_at)",
+    "created_at, id) WHERE solved_at IS NOT NULL",
+    "CREATE INDEX tickets_by_created ON tickets (helpdesk, created_at, id)",
 )
 
 
