@@ -1,6 +1,8 @@
 """From a validated Config to running parts: the store, one connector per helpdesk, the notifiers, the daemon.
 
-The CLI and the tests build the daemon through here, so what `run` runs is what the tests test.
+The CLI and the tests build the daemon through here, so what `run` runs is what the tests test. What only
+`run` needs (the web server, Slack's app, the reports) is imported where `run` builds it: `once` is timed
+from process start to exit, and its imports were a large part of a small helpdesk's cold sync.
 """
 
 from __future__ import annotations
@@ -12,37 +14,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import httpx
-from prometheus_client import CollectorRegistry
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from backlog_watch import reports
 from backlog_watch.alerting.policy import DeliveryPolicy
-from backlog_watch.chatops.actions import AlertActions
-from backlog_watch.chatops.slack import SlackApp
-from backlog_watch.chatops.socket_mode import SocketModeTransport
 from backlog_watch.cluster import leases_for
 from backlog_watch.config import Config, load_config
 from backlog_watch.config.models import ReportSettings
 from backlog_watch.daemon import Daemon, install_signal_handlers, utcnow
 from backlog_watch.delivery.notifiers.base import Notifier, NotifierSettings, notifier_type
-from backlog_watch.delivery.notifiers.slack import SlackSettings
 from backlog_watch.delivery.render import UTC_ZONE
 from backlog_watch.errors import ConfigError
 from backlog_watch.logs import register_secrets, secret_values
 from backlog_watch.sources.connector import Connector, ReadsTickets, available_connectors
 from backlog_watch.store import Store, open_store
-from backlog_watch.web import wallboard
-from backlog_watch.web.access import Access
 from backlog_watch.web.exporter import make_registry
-from backlog_watch.web.hooks import Hooks, PollTrigger, Timers
-from backlog_watch.web.server import WebServer, WebState
-from backlog_watch.web.slack_events import SlackEvents
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from backlog_watch.chatops.slack import SlackApp
+    from backlog_watch.web.hooks import Hooks, Timers
+    from backlog_watch.web.server import WebState
+    from backlog_watch.web.slack_events import SlackEvents
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +160,8 @@ class Chat:
 
 def socket_mode_failure(notifier: str, exc: Exception) -> str:
     """One line a newcomer can act on: which key to fix when Slack refused the token, else the cause."""
+    from slack_sdk.errors import SlackApiError
+
     refusal = exc.response.get("error") if isinstance(exc, SlackApiError) else None
     if refusal in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "missing_scope"):
         cause = (
@@ -183,6 +181,17 @@ def socket_mode_failure(notifier: str, exc: Exception) -> str:
 async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]:
     """The Slack app of the first Slack notifier with ``interactive`` set (None without one): over Socket
     Mode it is connected here and closed on the way out; over HTTP ``events`` is the endpoint to serve."""
+    import aiohttp
+    from slack_sdk.errors import SlackApiError, SlackClientError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from backlog_watch.chatops.actions import AlertActions
+    from backlog_watch.chatops.slack import SlackApp
+    from backlog_watch.chatops.socket_mode import SocketModeTransport
+    from backlog_watch.delivery.notifiers.slack import SlackSettings
+    from backlog_watch.web import wallboard
+    from backlog_watch.web.slack_events import SlackEvents
+
     settings = next((n for n in config.notifiers if isinstance(n, SlackSettings) and n.interactive), None)
     if settings is None or settings.interactive is None:
         yield None
@@ -218,6 +227,7 @@ async def slack_chat(config: Config, parts: Parts) -> AsyncIterator[Chat | None]
 
 def report_job(daemon: Daemon, settings: ReportSettings, config: Config) -> Callable[[], Awaitable[list[str]]]:
     """The cron job of one report: build and render it (in a thread: SQL and matplotlib), then send it."""
+    from backlog_watch import reports
 
     async def job() -> list[str]:
         prepared = await asyncio.to_thread(
@@ -274,6 +284,8 @@ def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
     """The hooks of ``run``: a helpdesk whose connector reads tickets by id has them read and evaluated
     (``Daemon.apply_hook``); the others poll now. A replica that does not poll the helpdesk forwards
     the hook to the one that does, which receives it through these same hooks."""
+    from backlog_watch.web.hooks import Hooks, PollTrigger
+
     lags = {n: c.listing_lag for n, c in daemon.connectors.items() if isinstance(c, ReadsTickets)}
     trigger = PollTrigger(daemon.poll_guarded, daemon.wait_poll_idle)
     hooks = Hooks(trigger, lambda name, ids: daemon.guarded(daemon.apply_hook(name, ids)), lags, timers)
@@ -283,6 +295,9 @@ def daemon_hooks(daemon: Daemon, timers: Timers | None = None) -> Hooks:
 
 def web_state(config: Config, parts: Parts, hooks: Hooks, chat: Chat | None = None) -> WebState:
     """What the HTTP server reads: the store, the helpdesks' poll intervals, metrics, hooks."""
+    from backlog_watch.web.access import Access
+    from backlog_watch.web.server import WebState
+
     instruments = parts.daemon.instruments
     return WebState(
         store=parts.store,
@@ -304,6 +319,8 @@ async def _serve(
     config: Config, ready: asyncio.Event | None, on_listening: Callable[[str], None] | None = None
 ) -> Config | None:
     """Run until stopped (None) or until SIGHUP brings a valid new config (returned)."""
+    from backlog_watch.web.server import WebServer
+
     loop = asyncio.get_running_loop()
     async with assemble(config, replicas=True) as parts, slack_chat(config, parts) as chat:
         hooks = daemon_hooks(parts.daemon)

@@ -13,8 +13,8 @@ evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> 
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
 (each page is committed with its cursor in one transaction, so nothing is half-written), let a running
-evaluation finish (it writes without yielding to the loop, so it is cut only before its writes), let
-the deliverer finish the send in flight and claim nothing more, then give the leases up.
+evaluation finish (in its worker thread: cancelled before its writes, it skips them), let the
+deliverer finish the send in flight and claim nothing more, then give the leases up.
 Replicas (cluster.py): a poll runs only on the replica holding its helpdesk's lease, and evaluation and
 delivery only on the evaluator; each runs fenced by its lease (store/leases.py), so a replica that lost
 it writes nothing (``LeaseLost``, logged, not a store failure). A hook for a helpdesk another replica
@@ -28,16 +28,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from backlog_watch.alerting.acknowledgements import earliest_episode, review
 from backlog_watch.alerting.alerts import advance
@@ -61,7 +57,11 @@ from backlog_watch.store import Store
 from backlog_watch.store.history import History
 from backlog_watch.store.leases import ForwardedRequest, fenced
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # APScheduler is imported by start(): `once` schedules nothing
+    from apscheduler.events import JobSubmissionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.base import BaseTrigger
+
     from backlog_watch.web.exporter import Instruments
 
 log = logging.getLogger(__name__)
@@ -290,17 +290,29 @@ class Daemon:
         self._wake_deliverer.set()
 
     async def assess(self) -> Evaluation:
-        """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Quick and
-        synchronous: nothing here sleeps or sends. Only the evaluator evaluates (``LeaseLost`` elsewhere),
-        its writes fenced by its lease."""
+        """Snapshot -> rules -> advance -> mute -> plan -> enqueue, under the evaluation lock. Synchronous
+        work (nothing here sleeps or sends), run in a worker thread: with hundreds of helpdesks it takes
+        seconds, during which the event loop still answers /metrics, keeps the leases and goes on polling.
+        Only the evaluator evaluates (``LeaseLost`` elsewhere), its writes fenced by its lease (the thread
+        runs in a copy of this context, the fence with it). A cancelled evaluation (shutdown) is cut before
+        its writes if it has not begun them, else finishes them; the cancellation is raised once its thread
+        is done."""
         fence = self.leases.fence(EVALUATOR)
         if not self.leases.holds(EVALUATOR):
             raise LeaseLost(f"replica {self.leases.replica} is not the evaluator", lease=EVALUATOR)
         async with self._eval_lock:
-            with fenced(fence):
-                return self._assess()
+            cut = threading.Event()
+            with fenced(fence):  # the task (and its thread) copies the context as it is now
+                running = asyncio.ensure_future(asyncio.to_thread(self._assess, cut))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                cut.set()
+                with contextlib.suppress(Exception):
+                    await running
+                raise
 
-    def _assess(self) -> Evaluation:
+    def _assess(self, cut: threading.Event) -> Evaluation:
         """The evaluation itself, under the lock and inside the evaluator's fence."""
         self.evaluations += 1
         if self.instruments is not None:
@@ -320,7 +332,7 @@ class Daemon:
         acknowledged, cleared = review(self.store.actions(earliest_episode(alerts, now)), alerts, now)
         due = plan_due(alerts, rules, self.outbox, now, data_as_of, muted, acknowledged)
         evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
-        if self.dry_run:
+        if self.dry_run or cut.is_set():  # cancelled (shutdown): cut before the writes
             return evaluation
         self.store.save_alerts(alerts)
         for unacknowledged in cleared:
@@ -431,6 +443,8 @@ class Daemon:
     def _lateness(self, name: str) -> float:
         """Seconds since this scheduled poll was due: starting it moved the job's next run one interval on
         (after coalesced misses, from the last one missed)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
         job = self.scheduler.get_job(f"poll:{name}") if self.scheduler is not None else None
         if job is None or job.next_run_time is None or not isinstance(job.trigger, IntervalTrigger):
             return 0.0
@@ -525,6 +539,10 @@ class Daemon:
 
     def start(self, poll_every: Mapping[str, float]) -> None:
         """Schedule every helpdesk's poll (first one now) and the periodic evaluation; keep the leases."""
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         if self.leases.interval is not None:
             self._keeping = asyncio.create_task(self._keep_leases(self.leases.interval), name="leases")

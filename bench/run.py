@@ -46,7 +46,7 @@ BENCHES = [
     Bench("sync", ["--rounds", "1"], ["--quick", "--no-rivals"], 900),
     Bench("evaluate", ["--stored", "1000000", "--open", "100000"], ["--stored", "20000", "--open", "2000"], 420),
     Bench("web", ["--tickets", "50000"], ["--tickets", "3000"], 240),
-    Bench("idle", ["--n", "100", "250", "500"], ["--quick"], 720),
+    Bench("idle", ["--n", "100", "500"], ["--quick"], 600),
     Bench("storm", [], ["--quick"], 240),
     Bench("hook", [], ["--quick"], 240),
     Bench("changelog", ["--tickets", "20000"], ["--tickets", "2000", "--rounds", "1", "--repeat", "1"], 300),

@@ -322,7 +322,7 @@ class FreshdeskConnector(HttpConnector):
         stats: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         done = status in (Status.SOLVED, Status.CLOSED)
         solved = stats.get("resolved_at") or stats.get("closed_at")
-        return Ticket(
+        return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
             subject=str(raw.get("subject") or ""),
@@ -376,9 +376,9 @@ def _sla(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> Sl
     breached = any(raw.get(flag) is True for flag in ("fr_escalated", "is_escalated", "nr_escalated"))
     targets = _targets(raw, status, stats)
     if not status.is_open:
-        return Sla(targets=targets)
+        return Sla.trusted(targets=targets)
     first = None if stats.get("first_responded_at") else optional_time(raw.get("fr_due_by"))
-    return Sla(
+    return Sla.trusted(
         first_response_due=first,
         next_reply_due=optional_time(raw.get("nr_due_by")),
         resolution_due=optional_time(raw.get("due_by")),
@@ -415,7 +415,7 @@ def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -
             met = fulfilled <= due
         elif kind is SlaKind.RESOLUTION and done:
             met = True
-        found.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+        found.append(SlaTarget.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
     return tuple(found)
 
 

@@ -362,7 +362,7 @@ class JiraConnector(HttpConnector):
         resolved = fields.get("resolutiondate")
         components = fields.get("components") or []
         assignee = fields.get("assignee")
-        return Ticket(
+        return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=key,
             subject=str(fields.get("summary") or ""),
@@ -377,7 +377,7 @@ class JiraConnector(HttpConnector):
             solved_at=(utc_time(resolved) if resolved else updated_at)
             if status in (Status.SOLVED, Status.CLOSED)
             else None,
-            sla=self.sla_of(fields) if status.is_open else Sla(targets=self.sla_targets(fields)),
+            sla=self.sla_of(fields) if status.is_open else Sla.trusted(targets=self.sla_targets(fields)),
             url=f"{self.settings.url}/browse/{key}",
         )
 
@@ -449,7 +449,7 @@ class JiraConnector(HttpConnector):
             elif last is not ongoing:
                 met = True
             fulfilled = _breach_time(stop) if isinstance(stop, Mapping) else None
-            found.append(TargetOutcome(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+            found.append(TargetOutcome.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
         return tuple(found)
 
     async def assign(self, ticket_id: str, agent_email: str) -> str:

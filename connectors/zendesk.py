@@ -294,7 +294,7 @@ class ZendeskConnector(HttpConnector):
         created_at = utc_time(raw["created_at"])
         updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
         solved_at = updated_at if status in SOLVED else None
-        return Ticket(
+        return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
             subject=str(raw.get("subject") or ""),
@@ -391,7 +391,7 @@ def _sla(slas: Any, solved_at: datetime | None) -> Sla:
         if stage == "achieved" and kind is SlaKind.RESOLUTION and solved_at is not None:
             fulfilled = solved_at
             met = solved_at <= due if due is not None else None
-        targets.append(SlaTarget(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+        targets.append(SlaTarget.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
     return pending.sla(tuple(targets))
 
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -42,6 +41,8 @@ from backlog_watch.sources.settings import HelpdeskSettings
 from backlog_watch.store.urls import redact_url
 
 if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
     from backlog_watch.config.loader import load_config, parse_config
 
 __all__ = [
@@ -123,6 +124,8 @@ class ReportSettings(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger  # only a config with reports pays for APScheduler
+
         try:
             CronTrigger.from_crontab(value, timezone="UTC")
         except ValueError as exc:
@@ -132,6 +135,8 @@ class ReportSettings(BaseModel):
         return value
 
     def trigger(self, timezone: str) -> CronTrigger:
+        from apscheduler.triggers.cron import CronTrigger
+
         return CronTrigger.from_crontab(self.schedule, timezone=zone(timezone))
 
 

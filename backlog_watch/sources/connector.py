@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
-from backlog_watch.errors import MalformedRecord
+from backlog_watch.errors import MalformedRecord, StoreError
 from backlog_watch.models import Status, Ticket
 from backlog_watch.sources.paginator import RepeatGuard
 from backlog_watch.sources.settings import HelpdeskSettings
@@ -250,16 +250,22 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
     the page body or its links, not in the store), so the helpdesk builds it while we work: a cold sync
     takes about the longer of the two, not their sum. A page that reconciles is the exception: its
     direct reads go first, so a connector never has two requests in flight.
+
+    Pages are written by ``PageWriter``, off the event loop: the daemon's other helpdesks and its web
+    server go on while SQLite writes, and pages that arrive during a write go into the next transaction
+    with the cursor of the last of them (a cold sync commits fewer, larger transactions; the cursor
+    never points past what is stored). Pages read before a failure are stored before it is raised.
     """
     name = connector.settings.name
     result = SyncResult(helpdesk=name)
     since = store.cursor(name)
     cursors = RepeatGuard(name, "the cursor", start=since)
     listed: set[str] = set()
+    writer = PageWriter(store, name)
     pages = aiter(connector.fetch(since))
     following: asyncio.Future[Page | None] | None = asyncio.ensure_future(anext(pages, None))
     try:
-        while following is not None and (page := await following) is not None:
+        while following is not None and (page := await writer.alongside(following)) is not None:
             if not page.done:
                 cursors.see(page.cursor)
             reconciles = page.open_ids is not None or page.listing_problem is not None
@@ -267,22 +273,103 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
             tickets, skipped = await _normalize_yielding(connector, page.records)
             listed.update(t.id for t in tickets)
             if reconciles:
+                await writer.drain()  # the reconciliation reads the stored backlog: every page before is in it
                 tickets += await reconcile(connector, store, page, listed)
                 following = asyncio.ensure_future(anext(pages, None))
             # An absent cursor keeps the previous position: the upsert makes re-reading harmless.
-            store.commit_page(name, tickets, page.cursor if page.cursor is not None else since)
+            await writer.add(tickets, page.cursor if page.cursor is not None else since)
             result.pages += 1
             result.stored += len(tickets)
             result.skipped += len(skipped)
             result.skipped_ids.extend(skipped)
             if page.cursor is not None:
                 since = page.cursor
+        await writer.drain()
+    except StoreError:
+        raise
+    except Exception:
+        await writer.salvage()
+        raise
     finally:
         if following is not None:  # a failure above: stop the read-ahead (and retrieve what it raised)
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await following
+        await writer.settle()
     return result
+
+
+COMMIT_MOST = 10_000
+"""Tickets at most waiting for a write: a sync that reads faster than the store writes waits here."""
+
+
+class PageWriter:
+    """Commits a sync's pages with their cursors in a worker thread, one transaction at a time.
+
+    ``add`` hands over a page and its cursor: written at once when no write is running, else kept and
+    written, with the pages that follow it, in ONE transaction with the last cursor as soon as the
+    running write ends (a page and the cursor after it stay atomic). The event loop only waits when
+    ``COMMIT_MOST`` tickets are waiting, or in ``drain``.
+    """
+
+    def __init__(self, store: CommitPages, helpdesk: str) -> None:
+        self.store = store
+        self.helpdesk = helpdesk
+        self.waiting: list[Ticket] = []
+        self.cursor: Cursor | None = None
+        self.pages = 0
+        self.running: asyncio.Future[None] | None = None
+
+    async def add(self, tickets: Sequence[Ticket], cursor: Cursor | None) -> None:
+        self.waiting += tickets
+        self.cursor = cursor
+        self.pages += 1
+        if self.running is not None and self.running.done():
+            await self._finished()
+        if self.running is not None and len(self.waiting) >= COMMIT_MOST:
+            await self._finished()
+        if self.running is None:
+            self._start()
+
+    async def alongside(self, following: asyncio.Future[Page | None]) -> Page | None:
+        """The next page; a write failing meanwhile raises its StoreError at once, not after the page."""
+        running = self.running
+        if running is not None and not following.done():
+            await asyncio.wait((following, running), return_when=asyncio.FIRST_COMPLETED)
+            if running.done() and not running.cancelled() and running.exception() is not None:
+                await self._finished()
+        return await following
+
+    async def drain(self) -> None:
+        """Return once every page handed over is committed (a failed write raises its StoreError)."""
+        await self._finished()
+        if self.pages:
+            self._start()
+            await self._finished()
+
+    async def salvage(self) -> None:
+        """After a failure to read or normalize: commit the pages read before it (the caller raises the
+        failure; a store failing here too is logged, and said again by the next write)."""
+        try:
+            await self.drain()
+        except StoreError as exc:
+            log.warning("pages read before the failure not stored: %s", exc, extra={"helpdesk": self.helpdesk})
+
+    async def settle(self) -> None:
+        """Wait for a write still running (a cancelled sync: its transaction finishes, whole, in its thread)."""
+        if self.running is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.running)
+
+    def _start(self) -> None:
+        tickets, cursor = self.waiting, self.cursor
+        self.waiting, self.pages = [], 0
+        self.running = asyncio.ensure_future(asyncio.to_thread(self.store.commit_page, self.helpdesk, tickets, cursor))
+
+    async def _finished(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            await running
 
 
 NORMALIZE_SLICE = 100

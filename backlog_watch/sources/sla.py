@@ -39,4 +39,11 @@ class PendingSla:
             self.dues[field] = min(due, self.dues.get(field, due))
 
     def sla(self, targets: tuple[SlaTarget, ...] = ()) -> Sla:
-        return Sla(**self.dues, breached=self.breached, paused=self._paused and not self._running, targets=targets)
+        return Sla.trusted(
+            first_response_due=self.dues.get("first_response_due"),
+            next_reply_due=self.dues.get("next_reply_due"),
+            resolution_due=self.dues.get("resolution_due"),
+            breached=self.breached,
+            paused=self._paused and not self._running,
+            targets=targets,
+        )

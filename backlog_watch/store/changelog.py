@@ -61,6 +61,11 @@ Stored = Mapping[tuple[str, str], tuple[Any, ...]]
 """(helpdesk, id) -> the stored row's tracked columns (TRACKED_COLUMNS order), then its updated_at."""
 
 
+def stored_state(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A stored ticket row's (TICKET_COLUMNS order) entry of ``Stored``."""
+    return (*_tracked(row), row[_UPDATED_AT])
+
+
 def change_rows(rows: Iterable[Sequence[Any]], stored: Stored, sync_time: float) -> list[tuple[Any, ...]]:
     """The change-log rows a page of ticket rows (``ticket_row``, TICKET_COLUMNS order) makes against the
     stored rows: a ``created`` row for a ticket never stored, a ``changed`` row for one whose tracked

@@ -55,6 +55,40 @@ def _evaluation_columns(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+_TICKET_INDEXES = (
+    "CREATE UNIQUE INDEX tickets_key ON tickets (helpdesk, id)",
+    "CREATE INDEX tickets_by_status ON tickets (status, helpdesk)",
+    # id last: a WITHOUT ROWID table's indexes carried its key, so the aggregates' joins to the tag rows and
+    # the listings' keys were read from these covering indexes alone; a rowid table's carry only the rowid.
+    "CREATE INDEX tickets_open ON tickets (is_open, helpdesk, grp, priority, status, assignee, channel, "
+    "created_at, updated_at, sla_due, sla_paused, sla_breached, id) WHERE is_open = 1",
+    "CREATE INDEX tickets_solved ON tickets (solved_at, status, helpdesk, grp, priority, channel, assignee, "
+    "created_at, id) WHERE solved_at IS NOT NULL",
+    "CREATE INDEX tickets_by_created ON tickets (helpdesk, created_at, id)",
+)
+
+
+def _rowid_tickets(db: sqlite3.Connection) -> None:
+    """Issue 12: tickets become a rowid table with a unique (helpdesk, id) index. A WITHOUT ROWID table
+    keeps its wide rows (subject, url, SLA JSON) in the primary key's B-tree, so every insert of an id
+    out of order split and rewrote pages of whole rows: a cold sync spent half its time there. Rows are
+    now appended and only the narrow key index takes the random inserts. The same columns and indexes."""
+    columns = (
+        "helpdesk TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, priority TEXT NOT NULL, "
+        "channel TEXT NOT NULL, grp TEXT, assignee TEXT, tags TEXT NOT NULL, subject TEXT NOT NULL, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL, solved_at REAL, sla TEXT, url TEXT NOT NULL, "
+        "is_open INTEGER NOT NULL DEFAULT 0, sla_due REAL, sla_paused INTEGER NOT NULL DEFAULT 0, "
+        "sla_breached INTEGER NOT NULL DEFAULT 0"
+    )
+    names = ", ".join(c.split()[0] for c in columns.split(", "))
+    db.execute(f"CREATE TABLE tickets_v9 ({columns})")
+    db.execute(f"INSERT INTO tickets_v9 ({names}) SELECT {names} FROM tickets ORDER BY updated_at")
+    db.execute("DROP TABLE tickets")
+    db.execute("ALTER TABLE tickets_v9 RENAME TO tickets")
+    for statement in _TICKET_INDEXES:
+        db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE tickets (
@@ -133,7 +167,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX alert_actions_by_time ON alert_actions (at);
     """,
-    # -- issue 16: the ticket change log (store/changelog.py), begun with each stored ticket's state -- own entry --
+    # -- issue 16 (version 8): the ticket change log (store/changelog.py), begun with each stored ticket's state --
     """
     CREATE TABLE ticket_changes (
         helpdesk TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
@@ -144,6 +178,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     INSERT INTO ticket_changes SELECT helpdesk, id, updated_at, 'created', status, priority, grp, assignee, tags,
         solved_at, sla FROM tickets;
     """,
+    # -- issue 12: tickets in a rowid table (version 9) --
+    _rowid_tickets,
 )
 
 

@@ -4,6 +4,7 @@ reconciles; a failure while storing stops the request in flight instead of leavi
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from backlog_watch import HelpdeskSettings, Page, Status, Ticket
-from backlog_watch.errors import StoreError
+from backlog_watch.errors import HelpdeskError, StoreError
 from backlog_watch.sources.connector import sync
 
 T0 = datetime(2024, 5, 6, 14, 28, 1, tzinfo=UTC)
@@ -70,7 +71,55 @@ async def test_the_next_page_is_asked_for_before_this_one_is_normalized_and_stor
     assert result.stored == 3
     assert events.index("ask 2") < events.index("normalize 1") < events.index("commit c1")
     assert events.index("ask 3") < events.index("normalize 2")
-    assert [e for e in events if e.startswith("commit")] == ["commit c1", "commit c2", "commit c3"]
+    commits = [e for e in events if e.startswith("commit")]
+    assert commits[0] == "commit c1" and commits[-1] == "commit c3"  # pages in order, the last cursor last
+    assert commits == sorted(commits)
+
+
+class Slow(Store):
+    """A store whose first write waits (in its worker thread) until the third record is normalized."""
+
+    def __init__(self, events: list[str], release: threading.Event) -> None:
+        super().__init__(events)
+        self.release = release
+        self.written: list[tuple[list[str], str | None]] = []
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+        if not self.written:
+            self.events.append(f"released {self.release.wait(timeout=30)}")
+        self.written.append(([t.id for t in tickets], cursor))
+
+
+async def test_pages_read_while_a_write_runs_go_into_the_next_write_with_the_last_cursor() -> None:
+    events: list[str] = []
+    release = threading.Event()
+
+    class Releasing(Recording):
+        def normalize(self, raw: Mapping[str, Any]) -> Ticket:
+            if raw["id"] == "3":
+                release.set()
+            return super().normalize(raw)
+
+    store = Slow(events, release)
+    result = await sync(Releasing(events), store)
+    assert "released True" in events  # the loop went on normalizing while the first write waited
+    assert store.written == [(["1"], "c1"), (["2", "3"], "c3")]
+    assert (result.pages, result.stored) == (3, 3)
+
+
+async def test_pages_read_before_a_helpdesk_failure_are_stored_with_their_cursor() -> None:
+    events: list[str] = []
+
+    class Failing(Recording):
+        async def fetch(self, since: str | None) -> AsyncIterator[Page]:
+            async for page in super().fetch(since):
+                if page.cursor == "c3":
+                    raise HelpdeskError("502 from the helpdesk", helpdesk="rec")
+                yield page
+
+    with pytest.raises(HelpdeskError):
+        await sync(Failing(events), Store(events))
+    assert [e for e in events if e.startswith("commit")][-1] == "commit c2"
 
 
 async def test_after_a_page_that_reconciles_the_next_is_asked_for_only_once_it_is_done() -> None:

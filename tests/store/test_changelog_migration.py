@@ -13,7 +13,7 @@ import psycopg
 
 from backlog_watch.models import Status
 from backlog_watch.store import copy_store, schema
-from backlog_watch.store.codec import ticket_row
+from backlog_watch.store.codec import TICKET_COLUMNS, ticket_row
 from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.postgres import schema as pg_schema
 from backlog_watch.store.sqlite import SqliteStore
@@ -24,14 +24,24 @@ SOLVED = ticket(id="2", age=timedelta(days=5), status=Status.SOLVED, solved_at=N
 LATE = ticket(id="3", age=timedelta(hours=2))
 
 
+CHANGE_LOG = 8
+"""The SQLite schema version that adds the change log."""
+
+
 def test_the_sqlite_upgrade_begins_the_log_with_each_stored_ticket(tmp_path: Path) -> None:
     path = tmp_path / "bw.db"
     raw = sqlite3.connect(path, isolation_level=None)
-    SqliteStore(path).close()  # the current schema ...
-    raw.execute("DROP TABLE ticket_changes")  # ... as it was before issue 16
-    raw.execute(f"PRAGMA user_version = {len(schema.MIGRATIONS) - 1}")
+    for number, step in enumerate(schema.MIGRATIONS[: CHANGE_LOG - 1], start=1):  # the schema before issue 16
+        if isinstance(step, str):
+            for statement in filter(str.strip, step.split(";")):
+                raw.execute(statement)
+        else:
+            step(raw)
+        raw.execute(f"PRAGMA user_version = {number}")
     marks = ",".join("?" * len(ticket_row(OPEN)))
-    raw.executemany(f"INSERT INTO tickets VALUES ({marks})", [ticket_row(t) for t in (OPEN, SOLVED, LATE)])
+    raw.executemany(
+        f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({marks})", [ticket_row(t) for t in (OPEN, SOLVED, LATE)]
+    )
     raw.close()
 
     store = SqliteStore(path)

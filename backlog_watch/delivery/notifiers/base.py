@@ -27,8 +27,8 @@ PagerDuty and JSM Operations are).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -106,24 +106,28 @@ class NotifierType(Protocol):
 
 def available_notifiers() -> dict[str, NotifierType]:
     """Every notifier type installed under the ``backlog_watch.notifiers`` entry-point group, by type."""
-    found: dict[str, NotifierType] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = ep.load()
-        settings = getattr(loaded, "Settings", None)
-        if not (isinstance(settings, type) and issubclass(settings, NotifierSettings)) or not callable(
-            getattr(loaded, "from_settings", None)
-        ):
-            raise TypeError(
-                f'entry point {ENTRY_POINT_GROUP} "{ep.name}" = {ep.value} has no NotifierSettings `Settings` '
-                "and `from_settings` (see backlog_watch/delivery/notifiers/base.py)"
-            )
-        found[ep.name] = loaded
-    return found
+    return {ep.name: _loaded(ep) for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def notifier_type(kind: object) -> NotifierType | None:
-    """The registered notifier class for this config ``type``, or None."""
-    return available_notifiers().get(kind) if isinstance(kind, str) else None
+    """The registered notifier class for this config ``type``, or None. Only that type's module is
+    imported: a config with a console notifier does not pay for slack-sdk, aiohttp and jinja2."""
+    if not isinstance(kind, str):
+        return None
+    return next((_loaded(ep) for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind), None)
+
+
+def _loaded(ep: EntryPoint) -> NotifierType:
+    loaded = ep.load()
+    settings = getattr(loaded, "Settings", None)
+    if not (isinstance(settings, type) and issubclass(settings, NotifierSettings)) or not callable(
+        getattr(loaded, "from_settings", None)
+    ):
+        raise TypeError(
+            f'entry point {ENTRY_POINT_GROUP} "{ep.name}" = {ep.value} has no NotifierSettings `Settings` '
+            "and `from_settings` (see backlog_watch/delivery/notifiers/base.py)"
+        )
+    return cast(NotifierType, loaded)
 
 
 def https_or_loopback(url: str) -> bool:

@@ -12,6 +12,7 @@ The password is a secret: the store shows its URL only through ``redact_url`` (e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.codec import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
-    alert_from_json,
+    AlertCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -100,6 +101,8 @@ class PostgresStore:
         self.where = redact_url(url)
         self._url = url
         self._password = urlsplit(url).password
+        self._alerts = AlertCache()
+        self._alerts_lock = threading.Lock()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
         self._hold_limit: float | None = None
@@ -344,9 +347,9 @@ class PostgresStore:
 
     def load_alerts(self) -> dict[str, Alert]:
         with self._reading() as db:
-            rows = db.execute("SELECT body FROM alerts").fetchall()
-        alerts = (alert_from_json(r[0]) for r in rows)
-        return {a.fingerprint: a for a in alerts}
+            rows = db.execute("SELECT fingerprint, body FROM alerts").fetchall()
+        with self._alerts_lock:
+            return self._alerts.decode(rows)
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and

@@ -1,23 +1,22 @@
 """The SQL of the ticket change log (store/changelog.py) in SQLite, run inside the caller's transaction.
 
 ``record`` is the one step the ticket write path (store.py ``_write_tickets``) takes for it, before
-the tickets are upserted: it reads the stored rows' tracked columns of the page's tickets (by primary
-key), writes a row per real change, and thins when it is time.
+the tickets are upserted: from the rows the page changes (each with the row stored before it, which the
+write path has read already), it writes a row per real change of a tracked field, and thins when it is
+time.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 
 from backlog_watch.store.changelog import (
     CHANGE_COLUMNS,
-    TRACKED_COLUMNS,
     change_rows,
     due_to_thin,
+    stored_state,
     thin_slices,
 )
 
@@ -25,19 +24,11 @@ _INSERT = f"INSERT OR REPLACE INTO ticket_changes ({CHANGE_COLUMNS}) VALUES ({',
 """Two states of a ticket at the same moment: the later one written is its state then."""
 
 
-def record(db: sqlite3.Connection, rows: Sequence[Sequence[object]]) -> None:
-    """Log the changes a page of ticket rows (``ticket_row``) makes, before they are written."""
-    ids: dict[object, list[object]] = defaultdict(list)
-    for row in rows:
-        ids[row[0]].append(row[1])
-    stored: dict[tuple[str, str], tuple[object, ...]] = {}
-    for helpdesk, names in ids.items():
-        for found in db.execute(
-            f"SELECT helpdesk, id, {TRACKED_COLUMNS}, updated_at FROM tickets "
-            "WHERE helpdesk = ? AND id IN (SELECT value FROM json_each(?))",
-            (helpdesk, json.dumps(names)),
-        ):
-            stored[found[:2]] = found[2:]
+def record(db: sqlite3.Connection, written: Sequence[tuple[Sequence[object] | None, Sequence[object]]]) -> None:
+    """Log the changes of a page's ticket rows (``ticket_row``), each with its stored row (None: new),
+    before they are written."""
+    stored = {(str(old[0]), str(old[1])): stored_state(old) for old, _ in written if old is not None}
+    rows = [row for _, row in written]
     changes = change_rows(rows, stored, time.time())
     if not changes:
         return

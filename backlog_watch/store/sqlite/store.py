@@ -24,7 +24,7 @@ from backlog_watch.store import changelog
 from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
-    alert_from_json,
+    AlertCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -43,14 +43,59 @@ _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _TICKET_MARKS = ",".join("?" * len(TICKET_COLUMNS.split(",")))
 
 
-def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> None:
+_COLUMNS = TICKET_COLUMNS.split(", ")
+_TAGS = _COLUMNS.index("tags")
+_UPSERT = (
+    f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (helpdesk, id) "
+    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[2:])}"
+)
+_READ_CHUNK = 500
+"""Ids per ``IN (...)`` when a page's stored rows are read back (SQLite allows 32766 variables)."""
+
+Change = tuple[tuple[object, ...] | None, tuple[object, ...]]
+"""A ticket row as it was stored (None: new) and as it is written now, in ``TICKET_COLUMNS`` order."""
+
+
+def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Change]:
     """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks).
-    The change log's step comes first: it compares the page with the rows stored before it."""
-    rows = [ticket_row(t) for t in tickets]
-    sqlite_changelog.record(db, rows)
-    db.executemany(f"INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES ({_TICKET_MARKS})", rows)
-    db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", [(t.helpdesk, t.id) for t in tickets])
-    db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in tickets for r in tag_rows(t)])
+
+    The page's stored rows are read first (one indexed query per 500 ids), so only tickets new or changed
+    are written, and their tags only when the tags changed: a re-sync of unchanged tickets reads and
+    compares, it does not rewrite rows, indexes and tag rows. A ticket twice in a page: the later wins.
+    The change log's step (sqlite/changelog.py) logs what the changes do to the tracked fields.
+    Returns the changes written.
+    """
+    rows = {(t.helpdesk, t.id): ticket_row(t) for t in tickets}
+    stored = _stored_rows(db, rows.keys())
+    changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
+    if not changes:
+        return changes
+    sqlite_changelog.record(db, changes)
+    db.executemany(_UPSERT, [row for _, row in changes])
+    retagged = [(old, row) for old, row in changes if old is None or old[_TAGS] != row[_TAGS]]
+    dropped = [(old[0], old[1]) for old, _ in retagged if old is not None and old[_TAGS] != "[]"]
+    if dropped:
+        db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", dropped)
+    db.executemany(
+        "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
+        [(row[0], row[1], tag) for _, row in retagged if row[_TAGS] != "[]" for tag in json.loads(str(row[_TAGS]))],
+    )
+    return changes
+
+
+def _stored_rows(db: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[object, ...]]:
+    """The stored rows of these (helpdesk, id) keys that exist, by key."""
+    by_helpdesk: dict[str, list[str]] = {}
+    for helpdesk, id_ in keys:
+        by_helpdesk.setdefault(helpdesk, []).append(id_)
+    found: dict[tuple[str, str], tuple[object, ...]] = {}
+    for helpdesk, ids in by_helpdesk.items():
+        for start in range(0, len(ids), _READ_CHUNK):
+            chunk = ids[start : start + _READ_CHUNK]
+            sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE helpdesk = ? AND id IN ({','.join('?' * len(chunk))})"
+            for row in db.execute(sql, [helpdesk, *chunk]):
+                found[(row[0], row[1])] = tuple(row)
+    return found
 
 
 def copy_file(source: Path, copy: Path) -> None:
@@ -84,9 +129,13 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # 16 MB of page cache (SQLite's default is 2 MB): a cold sync's index pages stay in memory
+            # between its transactions instead of being read back for every page of tickets.
+            self._db.execute("PRAGMA cache_size=-16384")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
+        self._alerts = AlertCache()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
         daemon's store-failing alert read it."""
@@ -326,9 +375,8 @@ class SqliteStore:
 
     def load_alerts(self) -> dict[str, Alert]:
         with self._reading():
-            rows = self._db.execute("SELECT body FROM alerts").fetchall()
-        alerts = (alert_from_json(r[0]) for r in rows)
-        return {a.fingerprint: a for a in alerts}
+            rows = self._db.execute("SELECT fingerprint, body FROM alerts").fetchall()
+            return self._alerts.decode(rows)
 
     def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and

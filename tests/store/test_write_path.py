@@ -1,0 +1,151 @@
+"""Issue 12's write path on SQLite: tickets in a rowid table (migrated from the WITHOUT ROWID one with
+their rows and tags), and a page that repeats stored tickets rewrites only those that changed, their tag
+rows only when their tags changed. SQLite triggers count the writes the store really makes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from backlog_watch.models import ALL_TICKETS, Listing, Sla, Status, TicketFilter
+from backlog_watch.store import schema
+from backlog_watch.store.codec import TICKET_COLUMNS, ticket_row
+from backlog_watch.store.sqlite import SqliteStore
+from tests.factories import NOW, ticket
+
+ZENDESK = (("helpdesk", "zendesk"),)
+COUNTERS = """
+CREATE TABLE writes (what TEXT NOT NULL);
+CREATE TRIGGER ticket_inserted AFTER INSERT ON tickets BEGIN INSERT INTO writes VALUES ('ticket'); END;
+CREATE TRIGGER ticket_updated AFTER UPDATE ON tickets BEGIN INSERT INTO writes VALUES ('ticket'); END;
+CREATE TRIGGER tag_inserted AFTER INSERT ON ticket_tags BEGIN INSERT INTO writes VALUES ('tag'); END;
+CREATE TRIGGER tag_deleted AFTER DELETE ON ticket_tags BEGIN INSERT INTO writes VALUES ('tag'); END;
+"""
+
+
+def counted(path: Path) -> SqliteStore:
+    """A store at ``path`` whose ticket and tag writes are counted in a ``writes`` table."""
+    store = SqliteStore(path)
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript(COUNTERS)
+    raw.close()
+    return store
+
+
+def writes(path: Path) -> dict[str, int]:
+    """The writes counted since the last call, by kind; the counter starts again from zero."""
+    raw = sqlite3.connect(path, isolation_level=None)
+    found = dict(raw.execute("SELECT what, count(*) FROM writes GROUP BY what").fetchall())
+    raw.execute("DELETE FROM writes")
+    raw.close()
+    return {"ticket": found.get("ticket", 0), "tag": found.get("tag", 0)}
+
+
+def test_a_resync_rewrites_only_the_changed_tickets_and_only_changed_tags(tmp_path: Path) -> None:
+    path = tmp_path / "bw.db"
+    store = counted(path)
+    page = [ticket(id=str(n), tags=("vip", f"t{n}")) for n in range(10)]
+    store.commit_page("zendesk", page, "c1")
+    assert writes(path) == {"ticket": 10, "tag": 20}
+
+    store.commit_page("zendesk", page, "c2")  # the same page again: compared, not written
+    assert writes(path) == {"ticket": 0, "tag": 0}
+    assert store.cursor("zendesk") == "c2"  # the cursor still moves with its page
+
+    changed = [
+        page[0].model_copy(update={"assignee": "bob", "updated_at": NOW}),  # row only
+        page[1].model_copy(update={"tags": ("vip",), "updated_at": NOW}),  # row and tags
+        *page[2:],
+    ]
+    store.commit_page("zendesk", changed, "c3")
+    assert writes(path) == {"ticket": 2, "tag": 2 + 1}  # ticket 1: two tag rows dropped, one written
+    assert {t.id: t for t in store.tickets(["zendesk"])} == {t.id: t for t in changed}
+    vip_only = store.snapshot(NOW, ["zendesk"]).query.kpis(TicketFilter(tags=("t1",)), ["helpdesk"], {})
+    assert vip_only == {}  # ticket 1's old tag is gone from the tag rows
+    store.close()
+
+
+def test_a_ticket_twice_in_a_page_is_stored_as_its_later_copy(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bw.db")
+    first = ticket(id="7", tags=("a",))
+    later = first.model_copy(update={"tags": ("b",), "status": Status.SOLVED, "solved_at": NOW})
+    store.commit_page("zendesk", [first, later], None)
+    assert store.tickets(["zendesk"], open_only=False) == [later]
+    by_tag = store.snapshot(NOW, ["zendesk"]).query.kpis(ALL_TICKETS, ["tag"], {})
+    assert set(by_tag) == {(("tag", "b"),)}
+    store.close()
+
+
+def test_the_upgrade_moves_tickets_into_a_rowid_table_with_their_tags(tmp_path: Path) -> None:
+    path = tmp_path / "bw.db"
+    before = len(schema.MIGRATIONS) - 1
+    raw = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(schema.MIGRATIONS[:before], start=1):
+        raw.execute("BEGIN")
+        if isinstance(script, str):
+            for statement in filter(str.strip, script.split(";")):
+                raw.execute(statement)
+        else:
+            script(raw)
+        raw.execute(f"PRAGMA user_version = {number}")
+        raw.execute("COMMIT")
+    raw.close()
+    due = NOW + timedelta(minutes=20)
+    tickets = [
+        ticket(id="1", tags=("vip", "bug"), sla=Sla(first_response_due=due)),
+        ticket(id="2", status=Status.SOLVED, solved_at=NOW - timedelta(days=1), tags=("vip",)),
+    ]
+    raw = sqlite3.connect(path, isolation_level=None)
+    marks = ",".join("?" * len(TICKET_COLUMNS.split(",")))
+    raw.executemany(f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({marks})", [ticket_row(t) for t in tickets])
+    raw.executemany("INSERT INTO ticket_tags VALUES ('zendesk', ?, ?)", [("1", "vip"), ("1", "bug"), ("2", "vip")])
+    assert "WITHOUT ROWID" in raw.execute("SELECT sql FROM sqlite_master WHERE name = 'tickets'").fetchone()[0]
+    raw.close()
+
+    store = SqliteStore(path)
+    assert store.schema_version == len(schema.MIGRATIONS)
+    table = store.query("SELECT sql FROM sqlite_master WHERE name = 'tickets'")[0][0]
+    assert "WITHOUT ROWID" not in str(table)
+    indexes = {str(r[0]) for r in store.query("SELECT name FROM sqlite_master WHERE tbl_name = 'tickets'")}
+    assert {"tickets_key", "tickets_open", "tickets_solved", "tickets_by_created", "tickets_by_status"} <= indexes
+    assert sorted(store.tickets(["zendesk"], open_only=False), key=lambda t: t.id) == tickets
+    query = store.snapshot(NOW, ["zendesk"]).query
+    vip = query.listed(TicketFilter(tags=("vip",)), ZENDESK, Listing("newest", open_only=False), None)
+    assert sorted(t.id for t in vip) == ["1", "2"]
+    store.commit_page("zendesk", [tickets[0].model_copy(update={"subject": "renamed"})], None)  # an upsert
+    assert store.count_tickets("zendesk") == 2
+    assert {t.subject for t in store.tickets(["zendesk"])} == {"renamed"}
+    store.close()
+
+
+def test_loading_alerts_decodes_only_those_whose_stored_body_changed(tmp_path: Path) -> None:
+    from backlog_watch.models import Alert, AlertState
+
+    store = SqliteStore(tmp_path / "bw.db")
+
+    def alert(fingerprint: str, value: float) -> Alert:
+        return Alert(
+            fingerprint=fingerprint,
+            rule="backlog-size",
+            labels=(("helpdesk", "zendesk"),),
+            state=AlertState.FIRING,
+            level="warn",
+            value=value,
+            threshold=50,
+            summary=f"{value} open",
+            tickets=(ticket(id="1"),),
+            ticket_count=1,
+            active_since=NOW,
+        )
+
+    store.save_alerts({"a": alert("a", 60), "b": alert("b", 70)})
+    first = store.load_alerts()
+    store.save_alerts({"a": first["a"], "b": alert("b", 80)})
+    second = store.load_alerts()
+    assert second["a"] is first["a"]  # unchanged body: the alert decoded before
+    assert second["b"] is not first["b"] and second["b"].value == 80
+    assert second["b"].tickets is first["b"].tickets  # the same tickets listed: not decoded again
+    store.save_alerts({"b": second["b"]})
+    assert set(store.load_alerts()) == {"b"}
+    store.close()
