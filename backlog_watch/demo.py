@@ -72,6 +72,23 @@ def fresh_store(data: Path) -> bool:
     return cleared
 
 
+def demo_env(zendesk: Any, freshdesk: Any, jira: Any, data: Path, **more: str) -> dict[str, str]:
+    """The environment the demo config reads: each simulator's URL and credentials, the data folder."""
+    return dict(
+        os.environ,
+        DEMO_ZENDESK_URL=zendesk.url,
+        DEMO_ZENDESK_EMAIL=zendesk.email,
+        DEMO_ZENDESK_TOKEN=zendesk.token,
+        DEMO_FRESHDESK_URL=freshdesk.url,
+        DEMO_FRESHDESK_API_KEY=freshdesk.api_key,
+        DEMO_JIRA_URL=jira.url,
+        DEMO_JIRA_EMAIL=jira.email,
+        DEMO_JIRA_TOKEN=jira.token,
+        DEMO_DATA=str(data.resolve()),
+        **more,
+    )
+
+
 def write_commands_config(config_path: Path, data: Path, env: dict[str, str]) -> Path:
     """The demo's config with this run's simulators filled in, beside its store: `report`, `alerts`,
     `silence` and `once --dry-run` work on the demo's data with ``--config`` pointing at it."""
@@ -109,20 +126,7 @@ async def demo(*, data: str = DEFAULT_DATA, port: int = 8080, config_path: Path 
             task, sims[name] = await _start(serve, name, seed)
             tasks.append(task)
         zendesk, freshdesk, jira = sims["zendesk"], sims["freshdesk"], sims["jira"]
-        env = dict(
-            os.environ,
-            DEMO_ZENDESK_URL=zendesk.url,
-            DEMO_ZENDESK_EMAIL=zendesk.email,
-            DEMO_ZENDESK_TOKEN=zendesk.token,
-            DEMO_FRESHDESK_URL=freshdesk.url,
-            DEMO_FRESHDESK_API_KEY=freshdesk.api_key,
-            DEMO_JIRA_URL=jira.url,
-            DEMO_JIRA_EMAIL=jira.email,
-            DEMO_JIRA_TOKEN=jira.token,
-            DEMO_DATA=data,
-            DEMO_PORT=str(port),
-        )
-        env["DEMO_DATA"] = str(Path(data).resolve())
+        env = demo_env(zendesk, freshdesk, jira, Path(data), DEMO_PORT=str(port))
         config = load_config(config_path, env=env)
         commands_config = write_commands_config(config_path, Path(data), env)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from pathlib import Path
 from backlog_watch.app import assemble
 from backlog_watch.config import load_config
 from backlog_watch.delivery.dedup import Delivery, Notification
-from backlog_watch.demo import DEMO_CONFIG, fresh_store, write_commands_config
+from backlog_watch.demo import DEMO_CONFIG, demo_env, fresh_store, write_commands_config
 from backlog_watch.sim import Activity, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator
 
 
@@ -52,18 +51,7 @@ async def seed(days: int, every: timedelta, data: Path) -> datetime:
         await sim.start()
     try:
         fresh_store(data)
-        env = dict(
-            os.environ,
-            DEMO_ZENDESK_URL=zendesk.url,
-            DEMO_ZENDESK_EMAIL=zendesk.email,
-            DEMO_ZENDESK_TOKEN=zendesk.token,
-            DEMO_FRESHDESK_URL=freshdesk.url,
-            DEMO_FRESHDESK_API_KEY=freshdesk.api_key,
-            DEMO_JIRA_URL=jira.url,
-            DEMO_JIRA_EMAIL=jira.email,
-            DEMO_JIRA_TOKEN=jira.token,
-            DEMO_DATA=str(data.resolve()),
-        )
+        env = demo_env(zendesk, freshdesk, jira, data)
         config = load_config(DEMO_CONFIG, env=env)
         written = write_commands_config(DEMO_CONFIG, data, env)
         counting = Counting()

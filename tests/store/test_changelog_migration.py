@@ -5,7 +5,6 @@ tickets' rows."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.postgres import schema as pg_schema
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
+from tests.helpers.sqlite_schema import store_at_version
 
 OPEN = ticket(id="1", age=timedelta(days=3), idle=timedelta(days=1), assignee="Ada")
 SOLVED = ticket(id="2", age=timedelta(days=5), status=Status.SOLVED, solved_at=NOW - timedelta(days=2))
@@ -30,14 +30,7 @@ CHANGE_LOG = 8
 
 def test_the_sqlite_upgrade_begins_the_log_with_each_stored_ticket(tmp_path: Path) -> None:
     path = tmp_path / "bw.db"
-    raw = sqlite3.connect(path, isolation_level=None)
-    for number, step in enumerate(schema.MIGRATIONS[: CHANGE_LOG - 1], start=1):  # the schema before issue 16
-        if isinstance(step, str):
-            for statement in filter(str.strip, step.split(";")):
-                raw.execute(statement)
-        else:
-            step(raw)
-        raw.execute(f"PRAGMA user_version = {number}")
+    raw = store_at_version(path, CHANGE_LOG - 1)  # the schema before issue 16
     marks = ",".join("?" * len(ticket_row(OPEN)))
     raw.executemany(
         f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({marks})", [ticket_row(t) for t in (OPEN, SOLVED, LATE)]

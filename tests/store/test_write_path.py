@@ -13,6 +13,7 @@ from backlog_watch.store import schema
 from backlog_watch.store.codec import TICKET_COLUMNS, ticket_row
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
+from tests.helpers.sqlite_schema import store_at_version
 
 ZENDESK = (("helpdesk", "zendesk"),)
 COUNTERS = """
@@ -80,16 +81,7 @@ def test_a_ticket_twice_in_a_page_is_stored_as_its_later_copy(tmp_path: Path) ->
 def test_the_upgrade_moves_tickets_into_a_rowid_table_with_their_tags(tmp_path: Path) -> None:
     path = tmp_path / "bw.db"
     before = len(schema.MIGRATIONS) - 1
-    raw = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(schema.MIGRATIONS[:before], start=1):
-        raw.execute("BEGIN")
-        if isinstance(script, str):
-            for statement in filter(str.strip, script.split(";")):
-                raw.execute(statement)
-        else:
-            script(raw)
-        raw.execute(f"PRAGMA user_version = {number}")
-        raw.execute("COMMIT")
+    raw = store_at_version(path, before)
     raw.close()
     due = NOW + timedelta(minutes=20)
     tickets = [
