@@ -138,6 +138,8 @@ class Daemon:
         self._nudged = asyncio.Event()
         self._poll_every: dict[str, float] = {}
         self._scheduled: set[str] = set()
+        self.keeper_late_max = 0.0
+        """The most seconds a tick of the lease keeper started after its due time (the loop held up)."""
         """Helpdesks with a poll job: those this replica holds (``_schedule_polls``)."""
         """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
         self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
@@ -490,11 +492,17 @@ class Daemon:
     async def _keep_leases(self, interval: float) -> None:
         """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
         rebalance the leases, start the work of those taken, and take the work forwarded here."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._nudged.clear()
             await self.guarded(self.lease_tick())
+            due = loop.time() + interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), interval)
+            late = loop.time() - due
+            self.keeper_late_max = max(self.keeper_late_max, late)
+            if late > interval:  # the renewing thread kept the leases meanwhile
+                log.warning("the lease keeper ran %.1fs late: the event loop was held up", late)
 
     async def lease_tick(self) -> None:
         """One turn of the lease keeper (``run`` calls it every third of the TTL)."""
