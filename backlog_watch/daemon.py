@@ -136,12 +136,12 @@ class Daemon:
         self._keeping: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._nudged = asyncio.Event()
+        """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
         self._poll_every: dict[str, float] = {}
         self._scheduled: set[str] = set()
+        """Helpdesks with a poll job: those this replica holds (``_schedule_polls``)."""
         self.keeper_late_max = 0.0
         """The most seconds a tick of the lease keeper started after its due time (the loop held up)."""
-        """Helpdesks with a poll job: those this replica holds (``_schedule_polls``)."""
-        """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
         self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
         """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
         another replica forwarded is received as if it had come here."""
