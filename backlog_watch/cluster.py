@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,15 @@ class Leases(Protocol):
         """Give every lease up at once (a clean stop: the others take over at their next tick)."""
         ...
 
+    def start_renewing(self) -> None:
+        """Renew the leases held from a thread of their own, every ``interval``, whatever the event loop
+        does (a long page, a slow evaluation): only the ticks take, shed and lose leases."""
+        ...
+
+    def stop_renewing(self) -> None:
+        """Stop that thread (and wait for the renewal in flight)."""
+        ...
+
 
 class SoloLeases:
     """The one process of a store nobody shares: it holds everything and fences nothing."""
@@ -168,6 +178,12 @@ class SoloLeases:
     def leave(self) -> None:
         return None
 
+    def start_renewing(self) -> None:
+        return None
+
+    def stop_renewing(self) -> None:
+        return None
+
 
 class PostgresLeases:
     """Leases kept in a shared store's lease table, renewed every ``ttl / 3``.
@@ -175,6 +191,11 @@ class PostgresLeases:
     What this replica holds is also bounded by its own monotonic clock: a lease not renewed within
     the TTL is not used (a replica cut off from the database stops working before another takes over),
     and the database's fence check guards every write whatever this object believes.
+
+    The ticks run on the daemon's event loop; ``start_renewing`` adds a thread that renews (and says
+    the replica is alive) between them, so a loop held up past the TTL loses no lease. It renews only
+    while the loop ticked within ``stall_limit`` seconds (ten TTLs): a replica whose loop is wedged
+    for good lets its leases go, as a paused (SIGSTOP) or dead one does.
     """
 
     def __init__(
@@ -190,6 +211,12 @@ class PostgresLeases:
         """lease -> (token, monotonic moment until which it may be used)."""
         self.live = 1
         """Live replicas at the last tick."""
+        self.stall_limit = 10 * self.ttl
+        self._lock = threading.Lock()
+        """Guards ``_held`` between the ticks (event loop) and the renewing thread."""
+        self._ticked = clock()
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
 
     # -- what the daemon asks ------------------------------------------------------------------------
 
@@ -214,22 +241,25 @@ class PostgresLeases:
 
     def tick(self, busy: Callable[[str], bool] = lambda _: False) -> Changes:
         changes = Changes()
-        started = self.clock()
+        started = self._ticked = self.clock()
         self.live = self.table.heartbeat()
         renewed = self.table.renew(list(self._held))
-        for lease in list(self._held):
-            if lease in renewed:
-                self._held[lease] = (renewed[lease], started + self.ttl)
-            else:
-                self._forget(lease, changes)
+        with self._lock:
+            for lease in list(self._held):
+                if lease in renewed:
+                    self._held[lease] = (renewed[lease], max(self._held[lease][1], started + self.ttl))
+                else:
+                    self._forget(lease, changes)
         mine = [h for h in self.helpdesks if helpdesk_lease(h) in self._held]
         surplus = len(mine) - self.share()
         if surplus > 0:
             shed = sorted(mine, key=lambda h: (busy(h), h), reverse=True)[-surplus:]  # idle ones first
             leases = [helpdesk_lease(h) for h in shed]
+            with self._lock:
+                for lease in leases:
+                    del self._held[lease]
             self.table.release(leases)
             for lease in leases:
-                del self._held[lease]
                 changes.released.append(lease)
                 log.info("lease released %s (its share is %d of %d)", _said(lease), self.share(), len(self.helpdesks))
         wanted = [helpdesk_lease(h) for h in self.helpdesks if helpdesk_lease(h) not in self._held]
@@ -246,7 +276,8 @@ class PostgresLeases:
                 claim = self.table.claim(lease)
                 if claim is None:
                     continue
-                self._held[lease] = (claim.token, started + self.ttl)
+                with self._lock:
+                    self._held[lease] = (claim.token, started + self.ttl)
                 changes.acquired.append(claim)
                 room -= lease != EVALUATOR
                 was = f" (taken over from {claim.previous})" if claim.takeover else ""
@@ -255,15 +286,61 @@ class PostgresLeases:
         return changes
 
     def _forget(self, lease: str, changes: Changes) -> None:
-        del self._held[lease]
+        del self._held[lease]  # the caller holds the lock
         changes.lost.append(lease)
         log.info("lease lost %s", _said(lease))
 
     def lost(self, lease: str, token: int | None) -> None:
-        held = self._held.get(lease)
-        if held is not None and (token is None or held[0] == token):
-            del self._held[lease]
+        with self._lock:
+            held = self._held.get(lease)
+            gone = held is not None and (token is None or held[0] == token)
+            if gone:
+                del self._held[lease]
+        if gone:
             log.info("lease lost %s", _said(lease))
+
+    # -- renewing between the ticks ------------------------------------------------------------------
+
+    def renew(self) -> bool:
+        """Say this replica is alive and extend the leases held (none is taken, shed or lost here:
+        one not renewed is left to the next tick). False, renewing nothing, when the ticks stalled
+        past ``stall_limit``."""
+        started = self.clock()
+        if started - self._ticked > self.stall_limit:
+            return False
+        with self._lock:
+            held = dict(self._held)
+        if not held:
+            return True
+        self.table.heartbeat()
+        renewed = self.table.renew(list(held))
+        with self._lock:
+            for lease, token in renewed.items():
+                now_held = self._held.get(lease)
+                if now_held is not None and now_held[0] == token == held[lease][0]:
+                    self._held[lease] = (token, max(now_held[1], started + self.ttl))
+        return True
+
+    def start_renewing(self) -> None:
+        if self._renewer is not None or self.interval is None:
+            return
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(target=self._renew_forever, name=f"leases-{self.replica}", daemon=True)
+        self._renewer.start()
+
+    def _renew_forever(self) -> None:
+        assert self.interval is not None
+        while not self._stop_renewing.wait(self.interval):
+            try:
+                self.renew()
+            except Exception as exc:  # the store failing: the ticks report it, the next turn tries again
+                log.debug("the leases could not be renewed between ticks: %s", type(exc).__name__)
+
+    def stop_renewing(self) -> None:
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            self._stop_renewing.set()
+            renewer.join()
 
     # -- forwarding, views, leaving ------------------------------------------------------------------
 
@@ -288,7 +365,9 @@ class PostgresLeases:
         }
 
     def leave(self) -> None:
-        self._held.clear()
+        self.stop_renewing()
+        with self._lock:
+            self._held.clear()
         self.table.leave()
         log.info("leases released: replica %s is leaving", self.replica)
 

@@ -137,6 +137,11 @@ class Daemon:
         self._listening: asyncio.Task[None] | None = None
         self._nudged = asyncio.Event()
         """Set when the keeper should tick now: work was forwarded, or the daemon stops."""
+        self._poll_every: dict[str, float] = {}
+        self._scheduled: set[str] = set()
+        """Helpdesks with a poll job: those this replica holds (``_schedule_polls``)."""
+        self.keeper_late_max = 0.0
+        """The most seconds a tick of the lease keeper started after its due time (the loop held up)."""
         self.hook_receiver: Callable[[str, Sequence[str]], object] | None = None
         """What a hook does here (web/hooks.py ``Hooks.receive``, set by app.daemon_hooks): a hook
         another replica forwarded is received as if it had come here."""
@@ -487,11 +492,17 @@ class Daemon:
     async def _keep_leases(self, interval: float) -> None:
         """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
         rebalance the leases, start the work of those taken, and take the work forwarded here."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._nudged.clear()
             await self.guarded(self.lease_tick())
+            due = loop.time() + interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), interval)
+            late = loop.time() - due
+            self.keeper_late_max = max(self.keeper_late_max, late)
+            if late > interval:  # the renewing thread kept the leases meanwhile
+                log.warning("the lease keeper ran %.1fs late: the event loop was held up", late)
 
     async def lease_tick(self) -> None:
         """One turn of the lease keeper (``run`` calls it every third of the TTL)."""
@@ -519,6 +530,7 @@ class Daemon:
                 self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
+        self._schedule_polls()
         if evaluate:
             self._spawn(self._evaluate_job())
 
@@ -538,30 +550,22 @@ class Daemon:
         task.add_done_callback(self._jobs.discard)
 
     def start(self, poll_every: Mapping[str, float]) -> None:
-        """Schedule every helpdesk's poll (first one now) and the periodic evaluation; keep the leases."""
+        """Schedule the polls of the helpdesks held (first one now; others as their leases are taken) and
+        the periodic evaluation; keep the leases (renewed from a thread between the ticks)."""
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.interval import IntervalTrigger
 
         self._delivering = asyncio.create_task(self._deliver_forever(), name="deliverer")
         if self.leases.interval is not None:
+            self.leases.start_renewing()
             self._keeping = asyncio.create_task(self._keep_leases(self.leases.interval), name="leases")
             self._listening = asyncio.create_task(self.leases.listen(self._nudged.set), name="forwarded-work")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
-        now = datetime.now(UTC)
-        for name, seconds in poll_every.items():
-            self.scheduler.add_job(
-                self._poll_job,
-                IntervalTrigger(seconds=seconds),
-                args=[name],
-                id=f"poll:{name}",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=now,
-                misfire_grace_time=None,
-            )
+        self._poll_every = dict(poll_every)
+        self._schedule_polls(first=datetime.now(UTC))
         self.scheduler.add_job(
             self._evaluate_job,
             IntervalTrigger(seconds=self.evaluate_every),
@@ -575,6 +579,36 @@ class Daemon:
                 self._cron_job, trigger, args=[job], id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
             )
         self.scheduler.start()
+
+    def _schedule_polls(self, first: datetime | None = None) -> None:
+        """A poll job for each helpdesk this replica holds, none for the others: a replica's scheduler
+        costs what it holds. A job added at the start runs at ``first`` (now); one added on acquiring a
+        lease runs an interval on, as the tick polls the helpdesk at once."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.scheduler is None:
+            return
+        now = datetime.now(UTC)
+        for name, seconds in self._poll_every.items():
+            job_id = f"poll:{name}"
+            wanted = name not in self.stopped and self.leases.holds(helpdesk_lease(name))
+            if wanted and name not in self._scheduled:
+                self.scheduler.add_job(
+                    self._poll_job,
+                    IntervalTrigger(seconds=seconds),
+                    args=[name],
+                    id=job_id,
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=first or now + timedelta(seconds=seconds),
+                    misfire_grace_time=None,
+                    replace_existing=True,
+                )
+                self._scheduled.add(name)
+            elif not wanted and name in self._scheduled:
+                self._scheduled.discard(name)
+                if self.scheduler.get_job(job_id) is not None:
+                    self.scheduler.remove_job(job_id)
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
         """A run the scheduler skipped because the previous one still ran: counted, for /metrics."""
@@ -613,6 +647,7 @@ class Daemon:
         await asyncio.gather(
             _finish(pending, SHUTDOWN_GRACE), self._stop_deliverer(min(self.delivery_grace, SHUTDOWN_GRACE))
         )
+        self.leases.stop_renewing()
         try:
             self.leases.leave()  # the others take over at their next tick, not after the TTL
         except StoreError as exc:

@@ -14,7 +14,9 @@ service provider's desks on one API; each name has its own tickets in the store.
 - PostgreSQL transactions per second (``pg_stat_database.xact_commit`` delta), and per poll: the
   transactions and the rows written (``pg_stat_user_tables`` inserts + updates + deletes), with the rows
   and bytes the store holds per helpdesk (docs/scaling.md quotes them);
-- polls finished in the window against the schedule's N x window / poll_every.
+- polls finished in the window against the schedule's N x window / poll_every;
+- over the whole run, ``lease lost`` log lines (lease thrash) and the lease keeper's lateness (the
+  latest tick, from its ``the lease keeper ran ...s late`` warnings: the event loop held up past a tick).
 
 The goal (issue 13) is near-linear: 4 replicas hold 4x the helpdesks of one at the same per-replica CPU;
 the ``linear`` row compares the CPU per replica per helpdesk it polls at the largest R with R = 1. It takes
@@ -166,6 +168,9 @@ def measure(
             tables = {name: count - tables.get(name, 0) for name, count in pg_writes(url).items()}
             held = cluster.holders()
             tickets, size = pg_size(url)
+            said = [entry.get("message", "") for r in members for entry in r.log()]
+    lost = sum(1 for message in said if message.startswith("lease lost"))
+    late = [float(m.split()[4].rstrip("s")) for m in said if m.startswith("the lease keeper ran")]
     per_minute = {rid: value * 60 / seconds for rid, value in cpu.items()}
     held_by = defaultdict(int)
     for name, holder in held.items():
@@ -199,6 +204,9 @@ def measure(
         "tickets_per_helpdesk": round(tickets / count, 1),
         "store_bytes_per_helpdesk": round(size / count),
         "total_s": round(time.monotonic() - started, 1),
+        "leases_lost": lost,
+        "keeper_late_ticks": len(late),
+        "keeper_late_max_s": max(late, default=0.0),
     }
 
 
@@ -217,7 +225,19 @@ def main() -> None:
         args.n, args.replicas, args.poll_every, args.sims, args.warmup = [20, 50], [1, 2], 10.0, 2, 120.0
     window = args.window or args.poll_every
     print(f"replicas on PostgreSQL: poll_every {args.poll_every:g}s, window {window:g}s, {args.tickets} tickets each")
-    heads = ("CPU s/min", "evaluator", "others", "p95 delay", "polls", "PG tps", "xact/poll", "rows/poll", "warm-up")
+    heads = (
+        "CPU s/min",
+        "evaluator",
+        "others",
+        "p95 delay",
+        "polls",
+        "PG tps",
+        "xact/poll",
+        "rows/poll",
+        "lost",
+        "late",
+        "warm-up",
+    )
     print(f"{'N':>5} {'R':>2} " + " ".join(f"{head:>9}" for head in heads), flush=True)
     results = []
     with (
@@ -237,6 +257,7 @@ def main() -> None:
                     f" {found['cpu_s_per_min_evaluator']:>9.2f} {found['cpu_s_per_min_pollers'] or 0:>9.2f}"
                     f" {p95:>9} {found['polls']:>4}/{found['polls_expected']:<4} {found['pg_tps']:>9.1f}"
                     f" {found['pg_xacts_per_poll'] or 0:>9.2f} {found['pg_rows_written_per_poll'] or 0:>9.1f}"
+                    f" {found['leases_lost']:>9} {found['keeper_late_max_s']:>8.1f}s"
                     f" {found['warmup_s']:>8.0f}s{'' if found['warm'] else ' (not warm)'}",
                     flush=True,
                 )

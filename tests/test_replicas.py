@@ -7,9 +7,11 @@ a stale evaluator writes nothing; a clean stop hands everything over."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -268,3 +270,84 @@ async def test_a_scheduled_report_is_sent_by_the_evaluator_only(
         for r in (a, b):  # the cron trigger fires on every replica at the same minute
             await r.parts.daemon._cron_job(report(r.name))
     assert sent == ["a"]
+
+
+def poll_jobs(r: Replica) -> dict[str, float]:
+    """The poll jobs in a replica's scheduler: helpdesk -> seconds until its next run."""
+    scheduler = r.parts.daemon.scheduler
+    assert scheduler is not None
+    now = datetime.now(UTC)
+    return {
+        job.id.removeprefix("poll:"): (job.next_run_time - now).total_seconds()
+        for job in scheduler.get_jobs()
+        if job.id.startswith("poll:")
+    }
+
+
+async def test_a_replica_schedules_the_polls_of_the_helpdesks_it_holds_only(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
+) -> None:
+    sim_clock.advance(120)
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+        store = a.parts.store
+        await a.tick()  # a holds the helpdesk
+        b.parts.daemon.start({"zendesk": 120})  # its keeper ticks now, then every 20 s
+        try:
+            await until(lambda: b.leases.live == 2, what="b's first tick")
+            assert poll_jobs(b) == {}  # not its helpdesk: no job at all, not one that skips
+            polled = store.poll_status("zendesk").last_success
+            lapse_in(pg_url)("a")  # a stopped past its TTL
+            sim_clock.advance(60)
+            await b.tick()  # b takes the helpdesk over: it polls at once, and the next poll is an interval on
+            assert b.leases.holds("helpdesk:zendesk")
+            assert list(poll_jobs(b)) == ["zendesk"] and 100 < poll_jobs(b)["zendesk"] <= 120
+            assert store.poll_status("zendesk").last_success != polled
+            lapse_in(pg_url)("b")  # now b stops renewing, and a takes the helpdesk back
+            await a.tick()
+            assert a.leases.holds("helpdesk:zendesk")
+            await b.tick()  # b learns it lost the lease: its job goes
+            assert not b.leases.holds("helpdesk:zendesk") and poll_jobs(b) == {}
+        finally:
+            await b.parts.daemon.shutdown()
+
+
+def lease_expiries(url: str, holder: str) -> dict[str, float]:
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT name, extract(epoch FROM expires_at) FROM leases WHERE holder = %s AND expires_at > now()",
+            (holder,),
+        ).fetchall()
+    return {str(name): float(at) for name, at in rows}
+
+
+async def test_an_event_loop_held_up_past_the_ttl_loses_no_lease(
+    zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
+) -> None:
+    sim_clock.advance(120)
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "2s"))
+        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "2s"))
+        a.parts.daemon.start({"zendesk": 120})
+        try:
+            await until(lambda: a.leases.holds("helpdesk:zendesk") and a.leases.holds(EVALUATOR), what="a's leases")
+            await a.parts.daemon.settled()
+            held = lease_expiries(pg_url, "a")
+            assert set(held) == {"helpdesk:zendesk", EVALUATOR}
+            # Hold the event loop up (as a long evaluation on it did): no tick runs until the leases a
+            # last ticked have expired by the database's clock and the renewing thread renewed them since.
+            blocked = time.monotonic()
+            while not (
+                time.monotonic() > blocked + 2
+                and all(at > held[lease] + 2 for lease, at in lease_expiries(pg_url, "a").items())
+            ):
+                assert time.monotonic() < blocked + 30, "the leases were not renewed while the loop was held up"
+            assert lease_expiries(pg_url, "a").keys() == held.keys()  # every lease still a's
+            assert a.leases.holds("helpdesk:zendesk") and a.leases.holds(EVALUATOR)
+            await b.tick()
+            assert not b.leases.holds("helpdesk:zendesk") and not b.leases.holds(EVALUATOR)  # nothing to take
+            changes = a.leases.tick()
+            assert changes.lost == [] and changes.acquired == []
+        finally:
+            await a.parts.daemon.shutdown()

@@ -35,9 +35,11 @@ def record(db: sqlite3.Connection, now: datetime, values: Mapping[str, Mapping[s
     at = now.timestamp()
     last = db.execute("SELECT max(at) FROM history").fetchone()[0]
     bucket = at - at % RECENT_BUCKET
-    db.executemany(
-        "DELETE FROM history WHERE at >= ? AND at < ? AND scope = ?",
-        [(bucket, bucket + RECENT_BUCKET, key) for key in values],
+    # One statement over the bucket (a DELETE per scope scanned the bucket's rows once per scope: quadratic
+    # in the scopes, 6 of the 25 s of an evaluation of 1,000 helpdesks).
+    db.execute(
+        "DELETE FROM history WHERE at >= ? AND at < ? AND scope IN (SELECT value FROM json_each(?))",
+        (bucket, bucket + RECENT_BUCKET, json.dumps(list(values))),
     )
     db.executemany(
         "INSERT INTO history (scope, at, kpis) VALUES (?, ?, ?)",
