@@ -22,6 +22,7 @@ from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.postgres.schema import MIGRATIONS
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import ticket
+from tests.helpers.postgres import lease_expiries
 from tests.store.test_leases import lapse_in
 
 HELPDESKS = ["alpha", "bravo", "charlie", "delta"]
@@ -236,16 +237,6 @@ def test_a_bad_cluster_block_is_refused_naming_its_line_and_key(ttl: str, replic
     assert any(p.startswith(said) for p in caught.value.problems), caught.value.problems
 
 
-def _expiries(url: str, holder: str) -> dict[str, float]:
-    """The database's expiry of each lease ``holder`` holds, as epoch seconds."""
-    with psycopg.connect(url, autocommit=True) as db:
-        rows = db.execute(
-            "SELECT name, extract(epoch FROM expires_at) FROM leases WHERE holder = %s AND expires_at > now()",
-            (holder,),
-        ).fetchall()
-    return {str(name): float(at) for name, at in rows}
-
-
 def test_renewing_between_ticks_keeps_every_lease_past_the_ttl_and_takes_or_loses_none(
     stores: tuple[PostgresStore, PostgresStore], pg_url: str
 ) -> None:
@@ -254,13 +245,13 @@ def test_renewing_between_ticks_keeps_every_lease_past_the_ttl_and_takes_or_lose
     a.tick()  # the last tick for a while: a's event loop is held up (a long page, a slow evaluation)
     held = {EVALUATOR, *(helpdesk_lease(h) for h in HELPDESKS)}
     tokens = {lease: fence.token for lease in held if (fence := a.fence(lease))}
-    before = _expiries(pg_url, "a")
+    before = lease_expiries(pg_url, "a")
     for _ in range(4):  # four renewals a third of a TTL apart: more than a TTL without a tick
         clock.now += TTL / 3
         assert a.renew()
     assert a.holds(EVALUATOR) and helpdesks_of(a) == HELPDESKS  # past the tick's TTL, still held
     assert {lease: fence.token for lease in held if (fence := a.fence(lease))} == tokens  # same terms
-    after = _expiries(pg_url, "a")
+    after = lease_expiries(pg_url, "a")
     assert set(after) == held and all(after[lease] > before[lease] for lease in held)  # renewed in the database
     assert b.tick().acquired == [] and helpdesks_of(b) == [] and not b.holds(EVALUATOR)  # nothing to take over
 
@@ -275,7 +266,7 @@ def test_renewing_between_ticks_takes_back_no_lease_that_was_lost(
     b.tick()  # b takes everything over
     clock.now += TTL / 3
     assert a.renew()
-    assert _expiries(pg_url, "a") == {}  # nothing of b's was extended for a
+    assert lease_expiries(pg_url, "a") == {}  # nothing of b's was extended for a
     assert b.holds(EVALUATOR) and helpdesks_of(b) == HELPDESKS
     assert set(a.tick().lost) == {EVALUATOR, *(helpdesk_lease(h) for h in HELPDESKS)}  # the tick tells a
 
@@ -286,10 +277,10 @@ def test_a_replica_whose_ticks_stalled_past_the_limit_renews_nothing(
     clock = Clock()
     a = replica(stores[0], "a", clock)
     a.tick()
-    before = _expiries(pg_url, "a")
+    before = lease_expiries(pg_url, "a")
     clock.now += a.stall_limit + 0.1  # the event loop wedged for good: its leases must go
     assert not a.renew()
-    assert _expiries(pg_url, "a") == before and not a.holds(EVALUATOR)
+    assert lease_expiries(pg_url, "a") == before and not a.holds(EVALUATOR)
 
 
 def test_the_renewing_thread_keeps_the_leases_while_no_tick_runs(
@@ -299,14 +290,14 @@ def test_the_renewing_thread_keeps_the_leases_while_no_tick_runs(
     b = replica(stores[1], "b")
     a.tick()
     ticked = a.clock()
-    first = _expiries(pg_url, "a")
+    first = lease_expiries(pg_url, "a")
     a.start_renewing()
     try:
         deadline = ticked + 30
         # wait (with a deadline) until the tick's own TTL has passed and the thread renewed since
         while a.clock() < deadline and not (
             a.clock() > ticked + a.ttl
-            and all(at > first[lease] + a.ttl for lease, at in _expiries(pg_url, "a").items())
+            and all(at > first[lease] + a.ttl for lease, at in lease_expiries(pg_url, "a").items())
         ):
             threading.Event().wait(0.05)
         assert a.clock() > ticked + a.ttl, "the renewing thread did not renew within 30 s"

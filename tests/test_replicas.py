@@ -27,6 +27,7 @@ from backlog_watch.store.leases import fenced
 from backlog_watch.web.hooks import TOKEN_HEADER, Hooks
 from backlog_watch.web.server import WebServer
 from tests.helpers.config import HOOK_SECRET, document, dump, parse, slack, threshold, zendesk
+from tests.helpers.postgres import lease_expiries
 from tests.helpers.waiting import until
 from tests.store.test_leases import lapse_in
 
@@ -86,13 +87,23 @@ async def replica(
 
 @asynccontextmanager
 async def two_replicas(
-    pg_url: str, sim: ZendeskSimulator, standin: SlackStandIn, clock: SimClock, warn_above: int
+    pg_url: str,
+    sim: ZendeskSimulator,
+    standin: SlackStandIn,
+    clock: SimClock,
+    warn_above: int,
+    ttl: str = "3s",
+    *,
+    tick: bool = True,
 ) -> AsyncIterator[tuple[Replica, Replica]]:
+    """Replicas a and b; with ``tick``, a comes first: the helpdesk and the evaluator are its (and it
+    polls, evaluates at once), then b ticks and finds nothing to take."""
     async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(replica("a", pg_url, sim, standin, clock, warn_above))
-        b = await stack.enter_async_context(replica("b", pg_url, sim, standin, clock, warn_above))
-        await a.tick()  # a comes first: the helpdesk and the evaluator are its (and it polls, evaluates at once)
-        await b.tick()
+        a = await stack.enter_async_context(replica("a", pg_url, sim, standin, clock, warn_above, ttl))
+        b = await stack.enter_async_context(replica("b", pg_url, sim, standin, clock, warn_above, ttl))
+        if tick:
+            await a.tick()
+            await b.tick()
         yield a, b
 
 
@@ -233,9 +244,7 @@ async def test_a_running_replica_takes_a_forwarded_hook_at_once_not_at_its_next_
     zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
 ) -> None:
     sim_clock.advance(120)
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
-        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+    async with two_replicas(pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s", tick=False) as (a, b):
         store = a.parts.store
         a.parts.daemon.start({})  # its keeper ticks now, then every 20 s, and listens for forwarded work
         try:
@@ -288,9 +297,7 @@ async def test_a_replica_schedules_the_polls_of_the_helpdesks_it_holds_only(
     zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
 ) -> None:
     sim_clock.advance(120)
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
-        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s"))
+    async with two_replicas(pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "60s", tick=False) as (a, b):
         store = a.parts.store
         await a.tick()  # a holds the helpdesk
         b.parts.daemon.start({"zendesk": 120})  # its keeper ticks now, then every 20 s
@@ -313,22 +320,11 @@ async def test_a_replica_schedules_the_polls_of_the_helpdesks_it_holds_only(
             await b.parts.daemon.shutdown()
 
 
-def lease_expiries(url: str, holder: str) -> dict[str, float]:
-    with psycopg.connect(url, autocommit=True) as db:
-        rows = db.execute(
-            "SELECT name, extract(epoch FROM expires_at) FROM leases WHERE holder = %s AND expires_at > now()",
-            (holder,),
-        ).fetchall()
-    return {str(name): float(at) for name, at in rows}
-
-
 async def test_an_event_loop_held_up_past_the_ttl_loses_no_lease(
     zendesk_sim: ZendeskSimulator, slack_standin: SlackStandIn, sim_clock: SimClock, pg_url: str
 ) -> None:
     sim_clock.advance(120)
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(replica("a", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "2s"))
-        b = await stack.enter_async_context(replica("b", pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "2s"))
+    async with two_replicas(pg_url, zendesk_sim, slack_standin, sim_clock, 10_000, "2s", tick=False) as (a, b):
         a.parts.daemon.start({"zendesk": 120})
         try:
             await until(lambda: a.leases.holds("helpdesk:zendesk") and a.leases.holds(EVALUATOR), what="a's leases")

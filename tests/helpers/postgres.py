@@ -73,3 +73,13 @@ def empty_schema(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("DROP SCHEMA public CASCADE")
         db.execute("CREATE SCHEMA public")
+
+
+def lease_expiries(url: str, holder: str) -> dict[str, float]:
+    """The database's expiry of each lease ``holder`` holds, as epoch seconds."""
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT name, extract(epoch FROM expires_at) FROM leases WHERE holder = %s AND expires_at > now()",
+            (holder,),
+        ).fetchall()
+    return {str(name): float(at) for name, at in rows}
