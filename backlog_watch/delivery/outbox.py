@@ -116,6 +116,32 @@ def _row(queued: QueuedNews) -> OutboxRow:
     )
 
 
+def _told(tail: QueuedNews) -> LogEntry:
+    """What a notifier will have been told once its queue drains up to ``tail``."""
+    body = json.loads(tail.body)
+    alert = body["alert"]
+    return LogEntry(
+        fingerprint=tail.fingerprint,
+        notifier=tail.notifier,
+        episode=tail.episode,
+        state=AlertState(alert["state"]),
+        level=alert["level"],
+        sent_at=_epoch(body["now"]),
+        ticket_ids=tuple(str(t["id"]) for t in alert["tickets"]),
+        ticket_count=alert["ticket_count"],
+    )
+
+
+@dataclass(frozen=True)
+class Told:
+    """``Outbox.log_entry`` of many alerts read at once: a ``LogStore`` for ``plan``."""
+
+    entries: Mapping[tuple[str, str], LogEntry]
+
+    def log_entry(self, fingerprint: str, notifier: str) -> LogEntry | None:
+        return self.entries.get((fingerprint, notifier))
+
+
 def _append(tail: QueuedNews, news: News) -> str | None:
     return None
 
@@ -164,18 +190,16 @@ class Outbox:
         tail = self.store.outbox_tail(fingerprint, notifier)
         if tail is None:
             return self.store.log_entry(fingerprint, notifier)
-        body = json.loads(tail.body)
-        alert = body["alert"]
-        return LogEntry(
-            fingerprint=fingerprint,
-            notifier=notifier,
-            episode=tail.episode,
-            state=AlertState(alert["state"]),
-            level=alert["level"],
-            sent_at=_epoch(body["now"]),
-            ticket_ids=tuple(str(t["id"]) for t in alert["tickets"]),
-            ticket_count=alert["ticket_count"],
-        )
+        return _told(tail)
+
+    def told(self, fingerprints: Collection[str]) -> Told:
+        """``log_entry`` for every notifier of these alerts, read at once (two queries, not two per alert
+        and notifier): what an evaluation plans against."""
+        wanted = set(fingerprints)
+        tails = {(q.fingerprint, q.notifier): q for q in self.store.outbox_rows() if q.fingerprint in wanted}
+        told = self.store.log_entries(wanted)
+        told.update((key, _told(tail)) for key, tail in tails.items())  # queue order: the last queued wins
+        return Told(told)
 
     def rows(self, due_at: datetime | None = None) -> list[OutboxRow]:
         """Pending rows, oldest first; only those due at ``due_at`` when given."""

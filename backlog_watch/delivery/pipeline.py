@@ -8,6 +8,11 @@ last two belong to the ``Deliverer``, run outside that lock: it claims the rows 
 them, so a storm of paced Slack messages never holds up a poll or the next evaluation. The outbox is
 the only retrier: a failed send is rescheduled there (tenacity's backoff, or the Retry-After asked for),
 never retried in place, so nothing in delivery sleeps except a notifier's own pacing.
+
+The deliverer shares the event loop with the polls and the lease keeper: its store work (claiming the
+heads, decoding them against the log, recording each send) runs in worker threads (``asyncio.to_thread``
+copies the context, the lease fence with it), and it yields after every send, so a storm of thousands of
+first notifications to a notifier that never awaits (the console) does not hold the loop for seconds.
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ def plan_due(
     inhibited alerts are not planned at all (quiet hours only hold, in the outbox), acknowledged
     ones only when they resolve."""
     skip = held_back(muted)
-    planned = plan(list(alerts.values()), rules, outbox, now, data_as_of, acknowledged)
+    told = outbox.told(alerts.keys())  # what each notifier was told or has queued, read at once
+    planned = plan(list(alerts.values()), rules, told, now, data_as_of, acknowledged)
     return [(name, n) for name, n in planned if n.alert.fingerprint not in skip]
 
 
@@ -173,17 +179,18 @@ class Deliverer:
                 await self._digest(name, notifier, rules, now, result)
         tried: set[int] = set()  # a failure retried at once (a zero backoff) waits for the next round
         while not self.stopping:
-            heads = self._claim(name, now)
+            heads = await asyncio.to_thread(self._claim, name, now)
             self.outbox.release([r for r in heads if r.id in tried])
             heads = [r for r in heads if r.id not in tried]
             if not heads:
                 return
             tried.update(r.id for r in heads)
-            for row, notification in self._decode(heads, rules):
+            for row, notification in await asyncio.to_thread(self._decode, heads, rules):
                 if self.stopping:
                     self.outbox.release([row])
                     continue
                 await self._send_one(name, notifier, row, notification, now, result)
+                await asyncio.sleep(0)  # a notifier that never awaits (the console) must not hold the loop
 
     def _claim(self, name: str, now: datetime) -> list[OutboxRow]:
         """The heads due for this notifier only (the other notifiers' drains claim their own)."""
@@ -212,16 +219,16 @@ class Deliverer:
     ) -> None:
         notification = replace(notification, now=now)  # ages and "sent at" as of the actual send
         if notification.reason is Reason.ACKNOWLEDGED and not getattr(notifier, "acknowledges", False):
-            record(self.outbox, name, [(row, notification, Delivery())])  # nothing to tell it: logged only
+            await asyncio.to_thread(record, self.outbox, name, [(row, notification, Delivery())])  # logged only
             return
-        if not self._sending(name, [row], result):
+        if not await asyncio.to_thread(self._sending, name, [row], result):
             return
         try:
             delivery = await notifier.send(notification)
         except NotifyError as exc:
-            reschedule(self.outbox, name, [(row, notification)], now, exc, result)
+            await asyncio.to_thread(reschedule, self.outbox, name, [(row, notification)], now, exc, result)
             return
-        record(self.outbox, name, [(row, notification, delivery)])
+        await asyncio.to_thread(record, self.outbox, name, [(row, notification, delivery)])
         result.sent.append((name, notification))
 
     async def _send_excepted(

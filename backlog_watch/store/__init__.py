@@ -9,7 +9,7 @@ work with any implementation: ``SqliteStore`` (sqlite/, the embedded default) or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -130,6 +130,11 @@ class Store(Protocol):
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:
         """The entry of ``episode`` (the thread its news replies in), or else the last one written."""
+        ...
+
+    def log_entries(self, fingerprints: Collection[str]) -> dict[tuple[str, str], LogEntry]:
+        """The last entry written for each (fingerprint, notifier) of these alerts, in one query (an
+        evaluation plans thousands of alert+notifier pairs: not a round trip each)."""
         ...
 
     def record_sent(self, entry: LogEntry) -> None:

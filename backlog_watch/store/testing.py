@@ -340,6 +340,24 @@ class StoreConformance:
         store.record_sent(_entry(second, fp=fp, ts="3.0"))  # no queued news needs the first thread now
         assert store.log_entry(fp, "slack", first) is None
 
+    def test_the_log_entries_of_many_alerts_are_the_last_written_of_each_notifier(self, store: Store) -> None:
+        first, second = NOW - timedelta(hours=1), NOW
+        alerts = [_alert(), _alert(rule="other-rule")]
+        store.save_alerts({a.fingerprint: a for a in alerts})
+        fp, other = (a.fingerprint for a in alerts)
+        store.record_sent(_entry(first, fp=fp))
+        store.outbox_enqueue([_news("{}", fp=fp, episode=first)], NOW, _append)  # keeps the first episode's entry
+        store.record_sent(_entry(second, fp=fp, ts="2.0"))
+        store.record_sent(_entry(first, notifier="email", fp=fp, ts="3.0"))
+        store.record_sent(_entry(second, fp=other, ts="4.0"))
+        assert store.log_entries([fp, other, "unknown"]) == {
+            (fp, "slack"): _entry(second, fp=fp, ts="2.0"),  # as log_entry: the last one written
+            (fp, "email"): _entry(first, notifier="email", fp=fp, ts="3.0"),
+            (other, "slack"): _entry(second, fp=other, ts="4.0"),
+        }
+        assert store.log_entries([other]) == {(other, "slack"): _entry(second, fp=other, ts="4.0")}
+        assert store.log_entries([]) == {}
+
     def test_saving_alerts_writes_the_changes_keeps_the_rest_and_drops_the_gone(
         self, store: Store, open_store: Callable[[], Store]
     ) -> None:

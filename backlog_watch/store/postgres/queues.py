@@ -50,6 +50,12 @@ def log_entry(db: Db, fingerprint: str, notifier: str, episode: datetime | None)
     return db.execute(sql + " ORDER BY written DESC LIMIT 1", args).fetchone()
 
 
+def log_entries(db: Db, fingerprints: list[str]) -> list[tuple[Any, ...]]:
+    """Every entry of these alerts, oldest written first."""
+    sql = f"SELECT {LOG_COLUMNS} FROM notification_log WHERE fingerprint = ANY(%s) ORDER BY written"
+    return db.execute(sql, (fingerprints,)).fetchall()
+
+
 def record_sent(db: Db, entry: LogEntry) -> None:
     """Write a log entry, then drop older episodes' entries no queued news needs."""
     db.execute(LOG_INSERT, log_row(entry))

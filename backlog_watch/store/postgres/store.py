@@ -13,7 +13,7 @@ The password is a secret: the store shows its URL only through ``redact_url`` (e
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -374,6 +374,17 @@ class PostgresStore:
         with self._reading() as db:
             row = pg_queues.log_entry(db, fingerprint, notifier, episode)
         return log_entry_from_row(row) if row is not None else None
+
+    def log_entries(self, fingerprints: Collection[str]) -> dict[tuple[str, str], LogEntry]:
+        if not fingerprints:
+            return {}
+        with self._reading() as db:
+            rows = pg_queues.log_entries(db, list(dict.fromkeys(fingerprints)))
+        entries: dict[tuple[str, str], LogEntry] = {}
+        for row in rows:
+            entry = log_entry_from_row(row)
+            entries[entry.fingerprint, entry.notifier] = entry  # the last one written wins
+        return entries
 
     def record_sent(self, entry: LogEntry) -> None:
         """Written only after a successful send: a crash before it means a resend, never a loss."""

@@ -12,7 +12,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -410,6 +410,19 @@ class SqliteStore:
         with self._reading():
             row = self._db.execute(sql + " ORDER BY rowid DESC LIMIT 1", args).fetchone()
         return log_entry_from_row(row) if row is not None else None
+
+    def log_entries(self, fingerprints: Collection[str]) -> dict[tuple[str, str], LogEntry]:
+        wanted = list(dict.fromkeys(fingerprints))
+        entries: dict[tuple[str, str], LogEntry] = {}
+        with self._reading():
+            for start in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT * FROM notification_log WHERE fingerprint IN ({marks}) ORDER BY rowid"
+                for row in self._db.execute(sql, chunk):
+                    entry = log_entry_from_row(row)
+                    entries[entry.fingerprint, entry.notifier] = entry  # the last one written wins
+        return entries
 
     def record_sent(self, entry: LogEntry) -> None:
         """Written only after a successful send: a crash before it means a resend, never a loss."""
