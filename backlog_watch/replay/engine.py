@@ -219,6 +219,9 @@ class Simulation:
             self.store.record_poll(helpdesk, moment)
         first = len(self.sent)
         evaluation = await self.daemon.evaluate()
+        # Each notifier's queue is sent in its order, the queues side by side: how they interleave is the
+        # event loop's. A replay's account is the same every time: by notifier, each in its own order.
+        self.sent[first:] = sorted(self.sent[first:], key=lambda sent: sent.notifier)
         return Step(moment, evaluation.alerts, self.sent[first:])
 
     async def run(self, at: Iterable[datetime]) -> AsyncIterator[Step]:
