@@ -412,16 +412,12 @@ class SqliteStore:
         return log_entry_from_row(row) if row is not None else None
 
     def log_entries(self, fingerprints: Collection[str]) -> dict[tuple[str, str], LogEntry]:
-        wanted = list(dict.fromkeys(fingerprints))
         entries: dict[tuple[str, str], LogEntry] = {}
-        with self._reading():
-            for start in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT * FROM notification_log WHERE fingerprint IN ({marks}) ORDER BY rowid"
-                for row in self._db.execute(sql, chunk):
-                    entry = log_entry_from_row(row)
-                    entries[entry.fingerprint, entry.notifier] = entry  # the last one written wins
+        sql = "SELECT * FROM notification_log WHERE fingerprint IN (SELECT value FROM json_each(?)) ORDER BY rowid"
+        with self._reading() as db:
+            for row in db.execute(sql, (json.dumps(list(fingerprints)),)):
+                entry = log_entry_from_row(row)
+                entries[entry.fingerprint, entry.notifier] = entry  # the last one written wins
         return entries
 
     def record_sent(self, entry: LogEntry) -> None:
