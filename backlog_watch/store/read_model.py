@@ -17,7 +17,7 @@ are today's, not those it had then.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal, cast
@@ -25,6 +25,7 @@ from typing import Literal, cast
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, PollStatus, Sla, Ticket
 from backlog_watch.store import SqlStore
+from backlog_watch.store.codec import TICKET_COLUMNS, ticket_from_row
 from backlog_watch.store.history import History, Step, scope_of
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
@@ -33,6 +34,11 @@ _OPEN_AT = (
     "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))"
 )
 _SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
+_TICKET = ", ".join(TICKET_COLUMNS.split(", ")[:14])
+"""The columns codec.ticket_from_row reads, in its order."""
+_BREACHED = "(sla_breached = 1 OR (sla_due <= ? AND sla_paused = 0))"
+"""kpis.sla_breached over the stored columns (codec.evaluation_values): flagged, or a running target past."""
+_LISTED_ORDER = {"created": "created_at, helpdesk, id", "due": "sla_due, helpdesk, id"}
 
 Label = Literal["priority", "grp", "helpdesk"]
 KPI_FRESHNESS = timedelta(hours=1)
@@ -58,6 +64,21 @@ class SolvedSla:
     helpdesk: str
     priority: str
     met: bool | None
+
+
+@dataclass(frozen=True)
+class OpenBacklog:
+    """The open backlog now, counted in the store (one GROUP BY over the open tickets' index): what the
+    briefing staffs by, without an object per open ticket."""
+
+    total: int
+    by_status: dict[str, int]
+    by_helpdesk: dict[str, int]
+    unassigned: int
+    sla_breached: int
+    """Breached as kpis.sla_breached says: the helpdesk flagged it, or a running target is past."""
+    younger: dict[float, int]
+    """hours -> open tickets created less than that many hours before now (the age buckets' bounds)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,74 @@ class ReadModel:
     def open_tickets(self, helpdesks: Iterable[str] | None = None) -> list[Ticket]:
         """The open tickets (of these helpdesks, or all): what reports list and KPIs fall back on."""
         return [t for t in self.store.tickets(helpdesks) if t.is_open]
+
+    def open_backlog(self, now: datetime, ages: Iterable[float] = ()) -> OpenBacklog:
+        """The open backlog counted per helpdesk and status, with the tickets younger than each of ``ages``
+        (hours): the reports' counts, one row per (helpdesk, status) leaving the store."""
+        limits = sorted(set(ages))
+        young = "".join(", SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)" for _ in limits)
+        at = now.timestamp()
+        rows = self.store.query(
+            "SELECT helpdesk, status, count(*), SUM(CASE WHEN assignee IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {_BREACHED} THEN 1 ELSE 0 END){young} FROM tickets WHERE is_open = 1 "
+            "GROUP BY helpdesk, status",
+            [at, *(at - hours * 3600 for hours in limits)],
+        )
+        by_status: dict[str, int] = {}
+        by_helpdesk: dict[str, int] = {}
+        unassigned = breached = 0
+        younger = dict.fromkeys(limits, 0)
+        for helpdesk, status, count, no_one, late, *young_counts in rows:
+            by_status[str(status)] = by_status.get(str(status), 0) + _count(count)
+            by_helpdesk[str(helpdesk)] = by_helpdesk.get(str(helpdesk), 0) + _count(count)
+            unassigned += _count(no_one)
+            breached += _count(late)
+            for hours, counted in zip(limits, young_counts, strict=True):
+                younger[hours] += _count(counted)
+        return OpenBacklog(sum(by_status.values()), by_status, by_helpdesk, unassigned, breached, younger)
+
+    def oldest_tickets(self, limit: int) -> list[Ticket]:
+        """The ``limit`` oldest open tickets, oldest first."""
+        return self._listed("1 = 1", [], "created", limit)[1]
+
+    def sla_due(
+        self, now: datetime, until: datetime, *, inclusive: bool, limit: int | None
+    ) -> tuple[int, list[Ticket]]:
+        """Open tickets not breached (kpis.sla_breached) whose running SLA target falls due after now and
+        before ``until`` (``inclusive``: at it too): how many, and the first ``limit`` of them, soonest first."""
+        at = now.timestamp()
+        condition = (
+            f"sla_due IS NOT NULL AND sla_paused = 0 AND NOT {_BREACHED} AND sla_due > ? "
+            f"AND sla_due {'<=' if inclusive else '<'} ?"
+        )
+        return self._listed(condition, [at, at, until.timestamp()], "due", limit)
+
+    def waiting_past(
+        self, now: datetime, hours: float | Mapping[tuple[str, str], float], limit: int
+    ) -> tuple[int, list[Ticket]]:
+        """Open tickets older than ``hours``, or than the hours given for their (helpdesk, priority) (those
+        of a pair not given are not counted): how many, and the ``limit`` oldest, oldest first."""
+        at = now.timestamp()
+        if not isinstance(hours, Mapping):
+            return self._listed("created_at < ?", [at - hours * 3600], "created", limit)
+        if not hours:
+            return 0, []
+        condition = " OR ".join(["(helpdesk = ? AND priority = ? AND created_at < ?)"] * len(hours))
+        args = [x for (helpdesk, priority), h in hours.items() for x in (helpdesk, priority, at - h * 3600)]
+        return self._listed(f"({condition})", args, "created", limit)
+
+    def _listed(
+        self, condition: str, args: Sequence[object], order: Literal["created", "due"], limit: int | None
+    ) -> tuple[int, list[Ticket]]:
+        """(how many open tickets meet ``condition``, the first ``limit`` of them in ``order``): the count in
+        the store, and Python objects only for the tickets listed."""
+        where = f"FROM tickets WHERE is_open = 1 AND {condition}"
+        count = _count(self.store.query(f"SELECT count(*) {where}", args)[0][0])
+        if limit == 0 or count == 0:
+            return count, []
+        top = f" LIMIT {int(limit)}" if limit is not None else ""
+        rows = self.store.query(f"SELECT {_TICKET} {where} ORDER BY {_LISTED_ORDER[order]}{top}", args)
+        return count, [ticket_from_row(row) for row in rows]
 
     def open_counts(self, moments: Sequence[datetime], helpdesk: str | None = None) -> list[int]:
         """The open backlog at each moment, in one scan (the wallboard's sparkline, the reports' chart)."""
