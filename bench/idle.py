@@ -123,7 +123,6 @@ def measure(count: int, tickets: int, poll_every: float, warmup_timeout: float) 
         "core_share_at_2m": round(per_poll * count / CONTRACT_POLL, 3),
         "history_rows": rows,
         "history_buckets": buckets,
-        "history_rows_per_scope_hour": round(rows * 3600 / seconds, 1),
         "exit_s": None if exit_seconds is None else round(exit_seconds, 2),
         "total_s": round(time.monotonic() - started, 1),
     }
