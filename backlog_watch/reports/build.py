@@ -268,7 +268,7 @@ def _offenders(
     trend = []
     for day in report.days:
         day_end = local_midnight(day.day + timedelta(days=1), tz)
-        solved_7d = read.flow_between(day_end - timedelta(days=7), day_end)[1]
+        solved_7d = read.solved_between(day_end - timedelta(days=7), day_end)
         trend.append({"day": day.day.isoformat(), "days_to_clear": days_to_clear_shown(day.open_at_end, solved_7d)})
     skipped, first_skipped = read.waiting_past(now, staffing.solved_medians(read.solved_ages(start, end)), 5)
     old, oldest = read.waiting_past(now, staffing.AGING_HOURS, 5)

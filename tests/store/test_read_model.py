@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -139,7 +139,8 @@ def _backlog(seed: int) -> list[Ticket]:
                 helpdesk=rng.choice(("zendesk", "jira")),
                 age=age,
                 status=status,
-                solved_at=NOW - timedelta(hours=1) if status is Status.SOLVED else None,
+                solved_at=NOW - age * rng.random() if status is Status.SOLVED else None,
+                group=rng.choice(("Support", "Billing", None)),
                 priority=rng.choice((Priority.URGENT, Priority.HIGH, Priority.NORMAL)),
                 assignee=rng.choice(("Ada", None)),
                 sla=sla,
@@ -154,8 +155,9 @@ def test_the_reports_counts_and_listings_are_the_python_definitions_in_sql(
     engine: str, seed: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """What the reports read instead of every open ticket (open_backlog, sla_due, waiting_past,
-    oldest_tickets) gives what the Python definitions give on the same tickets, on both stores: the
-    counts, and the tickets listed in their order."""
+    oldest_tickets), and the backlog at past moments and the flow read from the indexes (open_counts,
+    open_by, flow_between, days), give what the Python definitions give on the same tickets, on both
+    stores: the counts, and the tickets listed in their order."""
     tickets = _backlog(seed)
     stored: Store = (
         SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
@@ -199,5 +201,37 @@ def test_the_reports_counts_and_listings_are_the_python_definitions_in_sql(
         assert read.waiting_past(NOW, medians, 5) == (len(skipped), skipped[:5])
         assert read.waiting_past(NOW, {}, 5) == (0, [])
         assert read.oldest_tickets(5) == sorted(opened, key=key)[:5]
+
+        def open_at(t: Ticket, moment: datetime) -> bool:
+            solved_after = t.status.value in ("solved", "closed") and t.solved_at is not None and t.solved_at > moment
+            return t.created_at <= moment and (t.is_open or solved_after)
+
+        moments = [NOW - timedelta(days=d, hours=h) for d in (0, 1, 3, 9, 30) for h in (0, 5)]
+        assert read.open_counts(moments) == [sum(open_at(t, m) for t in tickets) for m in moments]
+        assert read.open_counts(moments, "jira") == [
+            sum(open_at(t, m) for t in tickets if t.helpdesk == "jira") for m in moments
+        ]
+        for moment in moments[::3]:
+            at_moment = [t for t in tickets if open_at(t, moment)]
+            assert read.open_by("grp", moment) == dict(Counter(t.group or "no group" for t in at_moment))
+            assert read.open_by("priority", moment, "zendesk") == dict(
+                Counter(t.priority.value for t in at_moment if t.helpdesk == "zendesk")
+            )
+        for start, end in ((NOW - timedelta(days=7), NOW), (NOW - timedelta(days=30), NOW - timedelta(days=2))):
+            created = sum(1 for t in tickets if start <= t.created_at < end)
+            solved = sum(1 for t in tickets if t.solved_at is not None and start <= t.solved_at < end)
+            assert created and solved, "the seed gives tickets created and solved in the span"
+            assert read.flow_between(start, end) == (created, solved)
+        tz = ZoneInfo("Europe/Paris")
+        days = read.days(NOW.astimezone(tz).date(), 10, tz, now=NOW)
+        for day in days:
+            start, end = (
+                datetime.combine(day.day, time(0), tz),
+                datetime.combine(day.day + timedelta(days=1), time(0), tz),
+            )
+            end = min(end, NOW)
+            assert day.created == sum(1 for t in tickets if start <= t.created_at < end)
+            assert day.solved == sum(1 for t in tickets if t.solved_at is not None and start <= t.solved_at < end)
+            assert day.open_at_end == sum(open_at(t, end) for t in tickets)
     finally:
         stored.close()
