@@ -564,7 +564,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         logging.getLogger("apscheduler.scheduler").addFilter(self._skipped_runs)
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
-        self._poll_every = dict(poll_every)
+        self._poll_every = {name: self._feasible(name, seconds) for name, seconds in poll_every.items()}
         self._schedule_polls(first=datetime.now(UTC))
         self.scheduler.add_job(
             self._evaluate_job,
@@ -579,6 +579,24 @@ class Daemon:
                 self._cron_job, trigger, args=[job], id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
             )
         self.scheduler.start()
+
+    def _feasible(self, name: str, seconds: float) -> float:
+        """The poll interval of ``name``: ``seconds``, or the fewest its helpdesk's own rate limit allows
+        (``poll_floor``, e.g. Zendesk's export at 10 requests a minute: 6.1 s). Polls scheduled closer
+        would each wait for that limit past the next one's due time, and the scheduler skip every
+        other one: they are scheduled at the pace they can keep, and the config's is said to be too short."""
+        floor = getattr(self.connectors.get(name), "poll_floor", None)
+        least = float(floor()) if callable(floor) else 0.0
+        if seconds >= least:
+            return seconds
+        log.warning(
+            "poll_every %gs is shorter than its rate limit allows (each poll asks the change stream at least once): "
+            "polling every %.1fs",
+            seconds,
+            least,
+            extra={"helpdesk": name},
+        )
+        return least
 
     def _schedule_polls(self, first: datetime | None = None) -> None:
         """A poll job for each helpdesk this replica holds, none for the others: a replica's scheduler

@@ -15,7 +15,8 @@ share helpers print the line with ``live.report(name, rows, figures)``; others p
 
 Usage: python bench/run.py [--quick] [--only idle,storm] [--json FILE]
 (under 15 minutes on the shared 2-core machine; ``--quick`` is a smoke run of a few minutes). The
-optional benches (scale.py: replicas on PostgreSQL, ~25 minutes) run only when ``--only`` names them.
+optional benches (scale.py: replicas on PostgreSQL, ~25 minutes; report.py: the reports over a 1M
+store, ~5 minutes) run only when ``--only`` names them.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ BENCHES = [
     Bench("hook", [], ["--quick"], 240),
     Bench("changelog", ["--tickets", "20000"], ["--tickets", "2000", "--rounds", "1", "--repeat", "1"], 300),
     Bench("scale", [], ["--quick"], 2400, default=False),
+    Bench("report", ["--rounds", "1"], ["--quick"], 900, default=False),
 ]
 
 ROWS = {
@@ -72,8 +74,9 @@ ROWS = {
 OPTIONAL_ROWS = {
     "scale": ("Replicas on PostgreSQL, 1000 helpdesks at 2m: CPU per replica (issue 13)", "-", "near-linear"),
     "scale-delay": ("Same: p95 delay from a poll's due time to its start", "-", "<= 5 s"),
+    "report": ("Daily / weekly report, 100k open / 1M stored: seconds / peak RSS (no target)", "-", "-"),
 }
-"""Rows of the optional benches (bench/scale.py), shown when one ran."""
+"""Rows of the optional benches (bench/scale.py, bench/report.py), shown when one ran."""
 
 
 def run_bench(bench: Bench, quick: bool) -> tuple[dict[str, Any] | None, float, str]:

@@ -164,6 +164,7 @@ class FreshdeskConnector(HttpConnector):
 
     kind: ClassVar[str] = "freshdesk"
     Settings: ClassVar[type[HelpdeskSettings]] = FreshdeskSettings
+    listing_path: ClassVar[str | None] = TICKETS_PATH
     settings: FreshdeskSettings
     max_page: int = 300
     """Freshdesk refuses page 301: the window restarts before it (and when refused anyway)."""

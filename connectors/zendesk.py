@@ -135,6 +135,7 @@ class ZendeskConnector(HttpConnector):
 
     kind: ClassVar[str] = "zendesk"
     Settings: ClassVar[type[HelpdeskSettings]] = ZendeskSettings
+    listing_path: ClassVar[str | None] = EXPORT_PATH
     settings: ZendeskSettings
     listing_lag: ClassVar[float] = EXPORT_LAG
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -17,6 +19,7 @@ from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from connectors.zendesk import EXPORT_PATH
 from tests.helpers.config import console, document, parse, slack, slack_config, threshold, zendesk
 from tests.helpers.daemon import once
 from tests.helpers.waiting import until
@@ -212,7 +215,7 @@ async def test_a_poll_stuck_past_its_interval_is_counted_as_skipped(
     config = parse(
         document(
             db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim)],
+            helpdesks=[zendesk(zendesk_sim, export_requests_per_minute=100_000)],  # polled every 0.1 s as asked
             notifiers=[console()],
             rules=[threshold(warn_above=1)],
         ),
@@ -269,6 +272,48 @@ async def test_a_scheduled_poll_does_not_wait_for_the_evaluation_it_asks_for(
         await until(lambda: daemon.evaluations == 1)  # released: the evaluation asked for runs
         await daemon.shutdown()
         assert parts.store.load_alerts()
+
+
+async def test_polls_asked_faster_than_the_export_allows_keep_the_pace_it_allows_and_skip_none(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bench's storm skipped two polls a minute with no storm at all: it polled every 5 s while the
+    client keeps Zendesk's export at 10 requests a minute, so every poll past the tenth waited out the
+    window and the scheduler skipped the next. The daemon schedules such a helpdesk at the pace its own
+    limit allows (said once), and skips none. The limit is scaled here to 5 requests a second (its margin
+    to 0.1 s)."""
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "paced.yaml",
+    )
+    zendesk_sim.export_window.limit = 100_000
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        connector = parts.connectors["zendesk"]
+        connector.request_rate = lambda path: (5, 1.0) if path == EXPORT_PATH else None  # type: ignore[method-assign]
+        connector.rate_limit_margin = 0.1  # type: ignore[misc]
+        connector.clock = time.monotonic  # type: ignore[attr-defined]  # the limit in real time, as the scheduler
+        daemon.start({"zendesk": 0.05})  # four times what the limit allows
+        try:
+            await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 1)
+            _, skipped = _polls_and_skips(parts.registry, "zendesk")  # the first, full sync may skip one
+            await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 12)  # two windows' worth
+            assert _polls_and_skips(parts.registry, "zendesk")[1] == skipped
+            job = daemon.scheduler.get_job("poll:zendesk") if daemon.scheduler else None
+            assert job is not None and job.trigger.interval.total_seconds() == pytest.approx(0.22)
+        finally:
+            await daemon.shutdown()
+    said = [r.getMessage() for r in caplog.records if "shorter than its rate limit allows" in r.getMessage()]
+    assert said == [
+        "poll_every 0.05s is shorter than its rate limit allows (each poll asks the change stream at least once): "
+        "polling every 0.2s"
+    ]
 
 
 async def test_an_idle_poll_asks_for_no_evaluation_and_a_changing_one_does(

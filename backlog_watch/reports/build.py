@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import compute, days_to_clear_shown, sla_breached
+from backlog_watch.kpis import days_to_clear_shown
 from backlog_watch.models import AlertState, Priority, Ticket
 from backlog_watch.reports import staffing
 from backlog_watch.store import Store
-from backlog_watch.store.read_model import DayFlow, ReadModel, SolvedSla, local_midnight
+from backlog_watch.store.read_model import DayFlow, OpenBacklog, ReadModel, SolvedSla, local_midnight
 
 Kind = Literal["daily", "weekly"]
 AGE_BUCKETS = ((24, "< 1 day"), (72, "1-3 days"), (168, "3-7 days"), (720, "7-30 days"), (None, "> 30 days"))
@@ -147,19 +147,9 @@ def build_daily(store: Store, now: datetime, tz: ZoneInfo, handle_hours: Mapping
     yesterday = now - timedelta(days=1)
     start_today = local_midnight(local.date(), tz)
     created, solved = read.flow_between(start_today - timedelta(days=1), start_today)
-    open_tickets = read.open_tickets()
     end_of_day = start_today + timedelta(days=1)
-    at_risk = sorted(
-        (
-            t
-            for t in open_tickets
-            if t.sla.earliest_due is not None
-            and not t.sla.paused
-            and not sla_breached(t, now)
-            and t.sla.earliest_due < end_of_day
-        ),
-        key=lambda t: t.sla.earliest_due,  # type: ignore[arg-type, return-value]
-    )
+    backlog = read.open_backlog(now, staffing.age_bounds(staffing.DAILY_AGE_BUCKETS))
+    at_risk_today, at_risk = read.sla_due(now, end_of_day, inclusive=False, limit=10)
     report.extra = {
         "change_since_yesterday": report.open_tickets - read.open_counts([yesterday])[0],
         "by_priority": _changes(
@@ -168,21 +158,21 @@ def build_daily(store: Store, now: datetime, tz: ZoneInfo, handle_hours: Mapping
             [p.value for p in Priority],
         ),
         "by_group": _changes(read.open_by("grp", now), read.open_by("grp", yesterday))[:10],
-        "oldest": [_ticket_line(t, now, tz) for t in sorted(open_tickets, key=lambda t: t.created_at)[:5]],
-        "sla_breached": int(compute("sla_breached", open_tickets, now)),
-        "sla_at_risk_today": len(at_risk),
-        "sla_at_risk": [_ticket_line(t, now, tz) for t in at_risk[:10]],
+        "oldest": [_ticket_line(t, now, tz) for t in read.oldest_tickets(5)],
+        "sla_breached": backlog.sla_breached,
+        "sla_at_risk_today": at_risk_today,
+        "sla_at_risk": [_ticket_line(t, now, tz) for t in at_risk],
         "yesterday": {"day": (local.date() - timedelta(days=1)).isoformat(), "created": created, "solved": solved},
         "overnight": _alerts_since(store, yesterday, tz),
     }
-    report.extra.update(_staffing(read, report, open_tickets, now, tz, handle_hours or {}))
+    report.extra.update(_staffing(read, report, backlog, now, tz, handle_hours or {}))
     return report
 
 
 def _staffing(
     read: ReadModel,
     report: Report,
-    open_tickets: list[Ticket],
+    backlog: OpenBacklog,
     now: datetime,
     tz: ZoneInfo,
     handle_hours: Mapping[str, float],
@@ -190,9 +180,9 @@ def _staffing(
     """What a lead staffs the day by (see staffing.py for each definition)."""
     last_week = read.open_counts([now - timedelta(days=7)])[0]
     yesterday_open = report.open_tickets - report.extra["change_since_yesterday"]
-    load = staffing.workload(open_tickets, handle_hours, read.active_agents(now - timedelta(days=7)))
+    load = staffing.workload(backlog.by_helpdesk, handle_hours, read.active_agents(now - timedelta(days=7)))
     noon = staffing.next_noon(now, tz)
-    before_noon = staffing.breaching_before(open_tickets, now, noon)
+    _, before_noon = read.sla_due(now, noon, inclusive=True, limit=None)
     start_today = local_midnight(now.astimezone(tz).date(), tz)
     start_yesterday = start_today - timedelta(days=1)
     week_before = read.created_with_tags(start_yesterday - timedelta(days=7), start_yesterday)
@@ -201,9 +191,9 @@ def _staffing(
         "verdict": staffing.verdict(report.open_tickets, last_week, local.weekday(), report.days_to_clear, load),
         "compared": {"now": report.open_tickets, "yesterday": yesterday_open, "last_week": last_week},
         "workload": load,
-        "unassigned": sum(1 for t in open_tickets if not t.is_assigned),
-        "waiting": staffing.waiting_split(open_tickets),
-        "age_buckets": staffing.age_buckets(open_tickets, now, staffing.DAILY_AGE_BUCKETS),
+        "unassigned": backlog.unassigned,
+        "waiting": staffing.waiting_split(backlog.by_status),
+        "age_buckets": staffing.age_buckets(backlog, staffing.DAILY_AGE_BUCKETS),
         "noon": noon.isoformat(timespec="minutes"),
         "breach_before_noon": [_ticket_line(t, now, tz) for t in before_noon],
         "spikes_yesterday": staffing.day_spikes(
@@ -265,7 +255,7 @@ def build_weekly(store: Store, now: datetime, tz: ZoneInfo) -> Report:
         "busiest_groups": read.busiest("grp", start, end),
         "recurring_spikes": recurring_spikes(read.created_times(end - timedelta(days=28), end), tz),
         "sla_attainment": sla_attainment(solved_sla),
-        "age_distribution": age_distribution(read.open_tickets(), now),
+        "age_distribution": age_distribution(read.open_backlog(now, staffing.age_bounds(AGE_BUCKETS))),
     }
     report.extra.update(_offenders(read, report, start, end, now, tz))
     return report
@@ -275,18 +265,17 @@ def _offenders(
     read: ReadModel, report: Report, start: datetime, end: datetime, now: datetime, tz: ZoneInfo
 ) -> dict[str, Any]:
     """The week's trend of days to clear, the FIFO-skip and aging offenders, the busiest hour of the week."""
-    open_tickets = read.open_tickets()
     trend = []
     for day in report.days:
         day_end = local_midnight(day.day + timedelta(days=1), tz)
-        solved_7d = read.flow_between(day_end - timedelta(days=7), day_end)[1]
+        solved_7d = read.solved_between(day_end - timedelta(days=7), day_end)
         trend.append({"day": day.day.isoformat(), "days_to_clear": days_to_clear_shown(day.open_at_end, solved_7d)})
-    skipped = staffing.fifo_skipped(open_tickets, read.solved_ages(start, end), now)
-    old = staffing.aging(open_tickets, now)
+    skipped, first_skipped = read.waiting_past(now, staffing.solved_medians(read.solved_ages(start, end)), 5)
+    old, oldest = read.waiting_past(now, staffing.AGING_HOURS, 5)
     return {
         "days_to_clear_trend": trend,
-        "fifo_skipped": {"count": len(skipped), "oldest": [_ticket_line(t, now, tz) for t in skipped[:5]]},
-        "aging": {"count": len(old), "oldest": [_ticket_line(t, now, tz) for t in old[:5]]},
+        "fifo_skipped": {"count": skipped, "oldest": [_ticket_line(t, now, tz) for t in first_skipped]},
+        "aging": {"count": old, "oldest": [_ticket_line(t, now, tz) for t in oldest]},
         "busiest_hour": staffing.busiest_hour(read.created_times(start, end), tz),
     }
 
@@ -324,8 +313,9 @@ def _attainment_by(solved: list[SolvedSla], key: Callable[[SolvedSla], str]) -> 
     return [{"name": name, **_attainment_of(rows)} for name, rows in sorted(groups.items())]
 
 
-def age_distribution(open_tickets: list[Ticket], now: datetime) -> list[tuple[str, int]]:
-    return staffing.age_buckets(open_tickets, now, AGE_BUCKETS)
+def age_distribution(backlog: OpenBacklog) -> list[tuple[str, int]]:
+    """The open backlog per ``AGE_BUCKETS`` (``backlog`` counted for their bounds)."""
+    return staffing.age_buckets(backlog, AGE_BUCKETS)
 
 
 def recurring_spikes(created: list[float], tz: ZoneInfo, weeks: int = 4, limit: int = 3) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The figures a lead staffs the day by: workload against a healthy band, who the backlog waits on,
 what breaches before noon, yesterday's spikes and their tag, the FIFO-skip and aging offenders, the
-busiest hour of the week, and the one-line verdict. Pure functions over tickets and read-model rows,
-so build.py only gathers and every number can be checked by hand.
+busiest hour of the week, and the one-line verdict. Pure functions over the read model's counts and
+rows (the open backlog is counted in the store: no object per open ticket), so build.py only gathers
+and every number can be checked by hand.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from backlog_watch.kpis import DEFAULT_HANDLE_HOURS, NO_TAG, sla_breached
-from backlog_watch.models import Status, Ticket
+from backlog_watch.kpis import DEFAULT_HANDLE_HOURS, NO_TAG
+from backlog_watch.models import Status
+from backlog_watch.store.read_model import OpenBacklog
 
 HEALTHY_HOURS_PER_AGENT = (2.0, 4.0)
 """The healthy backlog, in hours of work per agent: the open tickets x each helpdesk's ``handle_time``,
@@ -50,8 +52,9 @@ class Workload:
     """None when no agent is on record: the per-agent figure cannot be judged."""
 
 
-def workload(open_tickets: Sequence[Ticket], handle_hours: Mapping[str, float], agents: int) -> Workload:
-    hours = sum(handle_hours.get(t.helpdesk, DEFAULT_HANDLE_HOURS) for t in open_tickets)
+def workload(open_by_helpdesk: Mapping[str, int], handle_hours: Mapping[str, float], agents: int) -> Workload:
+    """The open tickets of each helpdesk x its handle time (``DEFAULT_HANDLE_HOURS`` when unset)."""
+    hours = sum(handle_hours.get(name, DEFAULT_HANDLE_HOURS) * count for name, count in open_by_helpdesk.items())
     low, high = HEALTHY_HOURS_PER_AGENT
     per_agent = round(hours / agents, 1) if agents else None
     band: Band | None = None
@@ -60,23 +63,29 @@ def workload(open_tickets: Sequence[Ticket], handle_hours: Mapping[str, float], 
     return Workload(round(hours, 1), agents, per_agent, low, high, band)
 
 
-def waiting_split(open_tickets: Iterable[Ticket]) -> dict[str, int]:
+def waiting_split(open_by_status: Mapping[str, int]) -> dict[str, int]:
     """Waiting on us (new, open) against waiting on the customer (pending, on hold)."""
-    statuses = Counter(t.status for t in open_tickets)
     return {
-        "on_us": sum(statuses[s] for s in WAITING_ON_US),
-        "on_customer": sum(statuses[s] for s in WAITING_ON_CUSTOMER),
+        "on_us": sum(open_by_status.get(s.value, 0) for s in WAITING_ON_US),
+        "on_customer": sum(open_by_status.get(s.value, 0) for s in WAITING_ON_CUSTOMER),
     }
 
 
-def age_buckets(
-    open_tickets: Iterable[Ticket], now: datetime, buckets: Sequence[tuple[int | None, str]]
-) -> list[tuple[str, int]]:
-    counts = Counter[str]()
-    for t in open_tickets:
-        hours = (now - t.created_at).total_seconds() / 3600
-        counts[next(label for limit, label in buckets if limit is None or hours < limit)] += 1
-    return [(label, counts[label]) for _, label in buckets]
+def age_buckets(backlog: OpenBacklog, buckets: Sequence[tuple[int | None, str]]) -> list[tuple[str, int]]:
+    """The open tickets per age bucket: those younger than each bound (``backlog.younger``, counted in the
+    store for these bounds), less those younger than the bound before."""
+    counts: list[tuple[str, int]] = []
+    below = 0
+    for limit, label in buckets:
+        upto = backlog.total if limit is None else backlog.younger[limit]
+        counts.append((label, upto - below))
+        below = upto
+    return counts
+
+
+def age_bounds(buckets: Sequence[tuple[int | None, str]]) -> list[float]:
+    """The hours ``OpenBacklog.younger`` must count for ``age_buckets``."""
+    return [limit for limit, _ in buckets if limit is not None]
 
 
 def next_noon(now: datetime, tz: ZoneInfo) -> datetime:
@@ -84,20 +93,6 @@ def next_noon(now: datetime, tz: ZoneInfo) -> datetime:
     local = now.astimezone(tz)
     noon = datetime.combine(local.date(), time(12), tz)
     return noon if noon > now else datetime.combine(local.date() + timedelta(days=1), time(12), tz)
-
-
-def breaching_before(open_tickets: Iterable[Ticket], now: datetime, deadline: datetime) -> list[Ticket]:
-    """Open tickets not yet breached whose running SLA target falls due between now and the deadline,
-    soonest first (a ticket that already breached one target is counted as breached, not here)."""
-    due = [
-        t
-        for t in open_tickets
-        if t.sla.earliest_due is not None
-        and not t.sla.paused
-        and not sla_breached(t, now)
-        and now < t.sla.earliest_due <= deadline
-    ]
-    return sorted(due, key=lambda t: (t.sla.earliest_due, t.helpdesk, t.id))
 
 
 def hourly_baseline(created: Sequence[tuple[float, tuple[str, ...]]], days: int, tz: ZoneInfo) -> dict[int, float]:
@@ -160,28 +155,13 @@ def _advice(open_now: int, days_to_clear: float | None, load: Workload) -> str:
     return "on track"
 
 
-def fifo_skipped(
-    open_tickets: Iterable[Ticket], solved_ages: Iterable[tuple[str, str, float]], now: datetime
-) -> list[Ticket]:
-    """Open tickets older than the median age at which their helpdesk solved tickets of the same priority
-    this week: the queue was worked newest-first past them. Oldest first."""
+def solved_medians(solved_ages: Iterable[tuple[str, str, float]]) -> dict[tuple[str, str], float]:
+    """The median hours from creation to solve per (helpdesk, priority) this week: an open ticket older
+    than its pair's median was skipped by a queue worked newest-first (``ReadModel.waiting_past``)."""
     ages: dict[tuple[str, str], list[float]] = {}
     for helpdesk, priority, hours in solved_ages:
         ages.setdefault((helpdesk, priority), []).append(hours)
-    medians = {key: statistics.median(values) for key, values in ages.items()}
-    skipped = [
-        t
-        for t in open_tickets
-        if (key := (t.helpdesk, t.priority.value)) in medians
-        and (now - t.created_at).total_seconds() / 3600 > medians[key]
-    ]
-    return sorted(skipped, key=lambda t: (t.created_at, t.helpdesk, t.id))
-
-
-def aging(open_tickets: Iterable[Ticket], now: datetime) -> list[Ticket]:
-    """Open tickets older than a week, oldest first."""
-    old = [t for t in open_tickets if (now - t.created_at).total_seconds() / 3600 > AGING_HOURS]
-    return sorted(old, key=lambda t: (t.created_at, t.helpdesk, t.id))
+    return {key: statistics.median(values) for key, values in ages.items()}
 
 
 def busiest_hour(created: Iterable[float], tz: ZoneInfo) -> dict[str, Any] | None:

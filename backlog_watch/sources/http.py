@@ -86,6 +86,10 @@ class HttpConnector(RetryPolicy):
     rate_limit_margin: ClassVar[float] = 1.0
     """Seconds added to a client-side rate-limit wait, for clock skew and latency between us and the server."""
 
+    listing_path: ClassVar[str | None] = None
+    """The path every poll asks at least once (the change stream): a limit ``request_rate`` sets on it
+    bounds how often the helpdesk can be polled (``poll_floor``)."""
+
     default_headers: ClassVar[Mapping[str, str]] = {
         "Accept": "application/json",
         "User-Agent": "backlog-watch",
@@ -228,6 +232,16 @@ class HttpConnector(RetryPolicy):
         """A limit the server enforces on ``path`` but does not announce in its headers, as
         (requests, per seconds); None when the headers say all there is to know."""
         return None
+
+    def poll_floor(self) -> float:
+        """The fewest seconds between polls the listing's own rate limit allows (0: no such limit). Each
+        poll asks the listing at least once, so polls scheduled closer would wait in ``_wait_for_rate``
+        past the next one's due time and the scheduler would skip it."""
+        rate = self.request_rate(self.listing_path) if self.listing_path is not None else None
+        if rate is None:
+            return 0.0
+        limit, seconds = rate
+        return (seconds + self.rate_limit_margin) / limit
 
     # ---- the request path ---------------------------------------------------------------------
 

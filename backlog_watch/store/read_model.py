@@ -7,8 +7,12 @@ SQL and a second store (PostgreSQL) has one narrow read surface to provide.
 
 Backlog history is reconstructed from the stored tickets: the store keeps created_at and solved_at of
 every ticket, so the open backlog at any past moment is ``created_at <= t`` and (still open, or
-solved after t), and the inflow and outflow of any day are counts over the same table. Each query is
-one scan of the tickets table, whatever the number of moments asked for. The SQL runs on SQLite and
+solved after t), and the inflow and outflow of any day are counts over the same table. They read the
+evaluation's covering indexes, not the table: the open backlog at past moments is the open tickets
+created by then (tickets_open) plus those solved since (tickets_solved, a range of solve times), the
+outflow a range of solve times, the inflow a scan of (helpdesk, created_at); whatever the number of
+moments or days asked for, one statement per index. The reports' counts of the open backlog are one
+GROUP BY over tickets_open, and only the tickets a report lists become objects. The SQL runs on SQLite and
 PostgreSQL alike (``?`` placeholders, which the PostgreSQL store translates; tags are rows of
 ``ticket_tags``, not JSON to expand). Approximation to know of: a ticket's priority, group and tags
 are today's, not those it had then.
@@ -17,7 +21,7 @@ are today's, not those it had then.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal, cast
@@ -25,14 +29,20 @@ from typing import Literal, cast
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, PollStatus, Sla, Ticket
 from backlog_watch.store import SqlStore
+from backlog_watch.store.codec import TICKET_COLUMNS, ticket_from_row
 from backlog_watch.store.history import History, Step, scope_of
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
-_OPEN_AT = (
-    f"(created_at <= ? AND (status IN {OPEN_SQL} "
-    "OR (status IN ('solved','closed') AND solved_at IS NOT NULL AND solved_at > ?)))"
-)
 _SOLVED = "status IN ('solved','closed') AND solved_at IS NOT NULL"
+_SOLVED_STATUS = "status IN ('solved','closed')"
+"""Tested in a CASE (or in Python) beside a ``solved_at`` range in the WHERE: a status test in the WHERE
+leads SQLite's planner (no statistics) to the status index, a scan of every solved ticket, where the
+range alone reads the solved tickets' covering index (tickets_solved) from the range's first entry."""
+_TICKET = ", ".join(TICKET_COLUMNS.split(", ")[:14])
+"""The columns codec.ticket_from_row reads, in its order."""
+_BREACHED = "(sla_breached = 1 OR (sla_due <= ? AND sla_paused = 0))"
+"""kpis.sla_breached over the stored columns (codec.evaluation_values): flagged, or a running target past."""
+_LISTED_ORDER = {"created": "created_at, helpdesk, id", "due": "sla_due, helpdesk, id"}
 
 Label = Literal["priority", "grp", "helpdesk"]
 KPI_FRESHNESS = timedelta(hours=1)
@@ -58,6 +68,21 @@ class SolvedSla:
     helpdesk: str
     priority: str
     met: bool | None
+
+
+@dataclass(frozen=True)
+class OpenBacklog:
+    """The open backlog now, counted in the store (one GROUP BY over the open tickets' index): what the
+    briefing staffs by, without an object per open ticket."""
+
+    total: int
+    by_status: dict[str, int]
+    by_helpdesk: dict[str, int]
+    unassigned: int
+    sla_breached: int
+    """Breached as kpis.sla_breached says: the helpdesk flagged it, or a running target is past."""
+    younger: dict[float, int]
+    """hours -> open tickets created less than that many hours before now (the age buckets' bounds)."""
 
 
 @dataclass(frozen=True)
@@ -120,25 +145,110 @@ class ReadModel:
         """The open tickets (of these helpdesks, or all): what reports list and KPIs fall back on."""
         return [t for t in self.store.tickets(helpdesks) if t.is_open]
 
+    def open_backlog(self, now: datetime, ages: Iterable[float] = ()) -> OpenBacklog:
+        """The open backlog counted per helpdesk and status, with the tickets younger than each of ``ages``
+        (hours): the reports' counts, one row per (helpdesk, status) leaving the store."""
+        limits = sorted(set(ages))
+        young = "".join(", SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)" for _ in limits)
+        at = now.timestamp()
+        rows = self.store.query(
+            "SELECT helpdesk, status, count(*), SUM(CASE WHEN assignee IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {_BREACHED} THEN 1 ELSE 0 END){young} FROM tickets WHERE is_open = 1 "
+            "GROUP BY helpdesk, status",
+            [at, *(at - hours * 3600 for hours in limits)],
+        )
+        by_status: dict[str, int] = {}
+        by_helpdesk: dict[str, int] = {}
+        unassigned = breached = 0
+        younger = dict.fromkeys(limits, 0)
+        for helpdesk, status, count, no_one, late, *young_counts in rows:
+            by_status[str(status)] = by_status.get(str(status), 0) + _count(count)
+            by_helpdesk[str(helpdesk)] = by_helpdesk.get(str(helpdesk), 0) + _count(count)
+            unassigned += _count(no_one)
+            breached += _count(late)
+            for hours, counted in zip(limits, young_counts, strict=True):
+                younger[hours] += _count(counted)
+        return OpenBacklog(sum(by_status.values()), by_status, by_helpdesk, unassigned, breached, younger)
+
+    def oldest_tickets(self, limit: int) -> list[Ticket]:
+        """The ``limit`` oldest open tickets, oldest first."""
+        return self._listed("1 = 1", [], "created", limit)[1]
+
+    def sla_due(
+        self, now: datetime, until: datetime, *, inclusive: bool, limit: int | None
+    ) -> tuple[int, list[Ticket]]:
+        """Open tickets not breached (kpis.sla_breached) whose running SLA target falls due after now and
+        before ``until`` (``inclusive``: at it too): how many, and the first ``limit`` of them, soonest first."""
+        at = now.timestamp()
+        condition = (
+            f"sla_due IS NOT NULL AND sla_paused = 0 AND NOT {_BREACHED} AND sla_due > ? "
+            f"AND sla_due {'<=' if inclusive else '<'} ?"
+        )
+        return self._listed(condition, [at, at, until.timestamp()], "due", limit)
+
+    def waiting_past(
+        self, now: datetime, hours: float | Mapping[tuple[str, str], float], limit: int
+    ) -> tuple[int, list[Ticket]]:
+        """Open tickets older than ``hours``, or than the hours given for their (helpdesk, priority) (those
+        of a pair not given are not counted): how many, and the ``limit`` oldest, oldest first."""
+        at = now.timestamp()
+        if not isinstance(hours, Mapping):
+            return self._listed("created_at < ?", [at - hours * 3600], "created", limit)
+        if not hours:
+            return 0, []
+        condition = " OR ".join(["(helpdesk = ? AND priority = ? AND created_at < ?)"] * len(hours))
+        args = [x for (helpdesk, priority), h in hours.items() for x in (helpdesk, priority, at - h * 3600)]
+        return self._listed(f"({condition})", args, "created", limit)
+
+    def _listed(
+        self, condition: str, args: Sequence[object], order: Literal["created", "due"], limit: int | None
+    ) -> tuple[int, list[Ticket]]:
+        """(how many open tickets meet ``condition``, the first ``limit`` of them in ``order``): the count in
+        the store, and Python objects only for the tickets listed."""
+        where = f"FROM tickets WHERE is_open = 1 AND {condition}"
+        count = _count(self.store.query(f"SELECT count(*) {where}", args)[0][0])
+        if limit == 0 or count == 0:
+            return count, []
+        top = f" LIMIT {int(limit)}" if limit is not None else ""
+        rows = self.store.query(f"SELECT {_TICKET} {where} ORDER BY {_LISTED_ORDER[order]}{top}", args)
+        return count, [ticket_from_row(row) for row in rows]
+
     def open_counts(self, moments: Sequence[datetime], helpdesk: str | None = None) -> list[int]:
-        """The open backlog at each moment, in one scan (the wallboard's sparkline, the reports' chart)."""
+        """The open backlog at each moment (the wallboard's sparkline, the reports' chart): those created by
+        then and open now (the open tickets' index), and those created by then and solved after it (the
+        solved tickets' index, from the earliest moment on); never a scan of every ticket."""
         if not moments:
             return []
-        columns = ", ".join(f"SUM(CASE WHEN {_OPEN_AT} THEN 1 ELSE 0 END)" for _ in moments)
-        args: list[object] = [x for m in moments for x in (m.timestamp(), m.timestamp())]
         where, extra = _scope(helpdesk)
-        row = self.store.query(f"SELECT {columns} FROM tickets WHERE 1=1 {where}", args + extra)[0]
-        return [_count(v) for v in row]
+        times = [m.timestamp() for m in moments]
+        still = ", ".join("SUM(CASE WHEN created_at <= ? THEN 1 ELSE 0 END)" for _ in times)
+        opened = self.store.query(f"SELECT {still} FROM tickets WHERE is_open = 1 {where}", [*times, *extra])[0]
+        since = ", ".join(
+            f"SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? AND solved_at > ? THEN 1 ELSE 0 END)" for _ in times
+        )
+        solved = self.store.query(
+            f"SELECT {since} FROM tickets WHERE solved_at > ? {where}",
+            [*(x for t in times for x in (t, t)), min(times), *extra],
+        )[0]
+        return [_count(a) + _count(b) for a, b in zip(opened, solved, strict=True)]
 
     def open_by(self, label: Label, moment: datetime, helpdesk: str | None = None) -> dict[str, int]:
-        """The open backlog at ``moment`` split by priority, group or helpdesk."""
+        """The open backlog at ``moment`` split by priority, group or helpdesk (as ``open_counts`` reads it)."""
         where, extra = _scope(helpdesk)
-        rows = self.store.query(
-            f"SELECT COALESCE({label}, '{'no group' if label == 'grp' else 'none'}'), count(*) "
-            f"FROM tickets WHERE {_OPEN_AT} {where} GROUP BY 1",
-            [moment.timestamp(), moment.timestamp(), *extra],
-        )
-        return {str(k): _count(v) for k, v in rows}
+        at = moment.timestamp()
+        name = f"COALESCE({label}, '{'no group' if label == 'grp' else 'none'}')"
+        found: dict[str, int] = {}
+        for sql, args in (
+            (f"SELECT {name}, count(*) FROM tickets WHERE is_open = 1 AND created_at <= ? {where} GROUP BY 1", [at]),
+            (
+                f"SELECT {name}, SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? THEN 1 ELSE 0 END) "
+                f"FROM tickets WHERE solved_at > ? {where} GROUP BY 1",
+                [at, at],
+            ),
+        ):
+            for key, count in self.store.query(sql, [*args, *extra]):
+                found[str(key)] = found.get(str(key), 0) + _count(count)
+        return {key: count for key, count in found.items() if count}
 
     def oldest_open(self, helpdesk: str) -> OldestTicket | None:
         rows = self.store.query(
@@ -155,16 +265,21 @@ class ReadModel:
     # -- flow: created and solved --------------------------------------------------------------------------
 
     def flow_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> tuple[int, int]:
-        """(created, solved) in [start, end)."""
+        """(created, solved) in [start, end): each a range of its own index (creation, solve time)."""
+        return self.created_between(start, end, helpdesk), self.solved_between(start, end, helpdesk)
+
+    def created_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> int:
         where, extra = _scope(helpdesk)
-        a, b = start.timestamp(), end.timestamp()
-        row = self.store.query(
-            "SELECT SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END) "
-            f"FROM tickets WHERE 1=1 {where}",
-            [a, b, a, b, *extra],
-        )[0]
-        return _count(row[0]), _count(row[1])
+        sql = f"SELECT count(*) FROM tickets WHERE created_at >= ? AND created_at < ? {where}"
+        return _count(self.store.query(sql, [start.timestamp(), end.timestamp(), *extra])[0][0])
+
+    def solved_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> int:
+        where, extra = _scope(helpdesk)
+        sql = (
+            f"SELECT SUM(CASE WHEN {_SOLVED_STATUS} THEN 1 ELSE 0 END) FROM tickets "
+            f"WHERE solved_at >= ? AND solved_at < ? {where}"
+        )
+        return _count(self.store.query(sql, [start.timestamp(), end.timestamp(), *extra])[0][0])
 
     def days(
         self,
@@ -180,20 +295,27 @@ class ReadModel:
         if now is not None:
             bounds = [min(b, now) for b in bounds]
         where, extra = _scope(helpdesk)
-        columns: list[str] = []
-        args: list[object] = []
-        for start, end in zip(bounds, bounds[1:], strict=False):
-            columns.append("SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END)")
-            columns.append(f"SUM(CASE WHEN {_SOLVED} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)")
-            args += [start.timestamp(), end.timestamp(), start.timestamp(), end.timestamp()]
-        row = self.store.query(f"SELECT {', '.join(columns)} FROM tickets WHERE 1=1 {where}", args + extra)[0]
+        spans = [(start.timestamp(), end.timestamp()) for start, end in zip(bounds, bounds[1:], strict=False)]
+        first_at, last_at = bounds[0].timestamp(), bounds[-1].timestamp()
+        created_days = ", ".join("SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END)" for _ in spans)
+        created = self.store.query(
+            f"SELECT {created_days} FROM tickets WHERE created_at >= ? AND created_at < ? {where}",
+            [*(x for span in spans for x in span), first_at, last_at, *extra],
+        )[0]
+        solved_days = ", ".join(
+            f"SUM(CASE WHEN {_SOLVED_STATUS} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)" for _ in spans
+        )
+        solved = self.store.query(
+            f"SELECT {solved_days} FROM tickets WHERE solved_at >= ? AND solved_at < ? {where}",
+            [*(x for span in spans for x in span), first_at, last_at, *extra],
+        )[0]
         ends = self.open_counts(bounds[1:], helpdesk)
         day_ends = [local_midnight(first + timedelta(days=i + 1), tz) for i in range(count)]
         return [
             DayFlow(
                 first + timedelta(days=i),
-                _count(row[2 * i]),
-                _count(row[2 * i + 1]),
+                _count(created[i]),
+                _count(solved[i]),
                 ends[i],
                 partial=now is not None and now < day_ends[i],
             )
@@ -236,11 +358,11 @@ class ReadModel:
         """(helpdesk, priority, hours from creation to solve) of each ticket solved in [start, end): the
         pace the oldest-first (FIFO) check compares the waiting tickets with."""
         rows = self.store.query(
-            f"SELECT helpdesk, priority, solved_at - created_at FROM tickets WHERE {_SOLVED} "
-            "AND solved_at >= ? AND solved_at < ?",
+            "SELECT status, helpdesk, priority, solved_at - created_at FROM tickets "
+            "WHERE solved_at >= ? AND solved_at < ?",
             [start.timestamp(), end.timestamp()],
         )
-        return [(str(h), str(p), float(cast(float, age)) / 3600) for h, p, age in rows]
+        return [(str(h), str(p), float(cast(float, age)) / 3600) for s, h, p, age in rows if s in ("solved", "closed")]
 
     def active_agents(self, since: datetime) -> int:
         """Agents on record: the distinct assignees of the open tickets and of those solved since ``since``
@@ -255,13 +377,13 @@ class ReadModel:
     def solved_with_sla(self, start: datetime, end: datetime) -> list[SolvedSla]:
         """Every ticket solved in [start, end), with its SLA outcome (for SLA attainment)."""
         rows = self.store.query(
-            "SELECT helpdesk, priority, solved_at, sla FROM tickets "
-            f"WHERE {_SOLVED} AND solved_at >= ? AND solved_at < ?",
+            "SELECT status, helpdesk, priority, solved_at, sla FROM tickets WHERE solved_at >= ? AND solved_at < ?",
             [start.timestamp(), end.timestamp()],
         )
         return [
             SolvedSla(str(helpdesk), str(priority), sla_outcome(sla_json, float(solved_at)))  # type: ignore[arg-type]
-            for helpdesk, priority, solved_at, sla_json in rows
+            for status, helpdesk, priority, solved_at, sla_json in rows
+            if status in ("solved", "closed")
         ]
 
     # -- freshness -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from backlog_watch.reports.build import build_daily, build_weekly
 from backlog_watch.reports.chart import PARTIAL_ALPHA, backlog_figure, day_labels
 from backlog_watch.reports.render import render
 from backlog_watch.reports.staffing import Workload, verdict, workload
+from backlog_watch.store.read_model import ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW as FNOW
 from tests.factories import ticket
@@ -78,16 +79,16 @@ def test_the_workload_uses_each_helpdesks_handle_time(store: SqliteStore) -> Non
 @pytest.mark.parametrize(
     ("open_now", "last_week", "days", "load", "said"),
     [
-        (137, 125, 3.1, workload([], {}, 0), "Backlog 137, up 12 on last Monday, 3.1 days to clear: staff the queue"),
-        (10, 14, 2.5, workload([], {}, 0), "Backlog 10, down 4 on last Monday, 2.5 days to clear: on track"),
+        (137, 125, 3.1, workload({}, {}, 0), "Backlog 137, up 12 on last Monday, 3.1 days to clear: staff the queue"),
+        (10, 14, 2.5, workload({}, {}, 0), "Backlog 10, down 4 on last Monday, 2.5 days to clear: on track"),
         (
             6,
             6,
             None,
-            workload([], {}, 3),
+            workload({}, {}, 3),
             "Backlog 6, level with last Monday, nothing solved in 7 days: room for other work",
         ),
-        (0, 2, 0.0, workload([], {}, 0), "Backlog 0, down 2 on last Monday, 0 days to clear: on track"),
+        (0, 2, 0.0, workload({}, {}, 0), "Backlog 0, down 2 on last Monday, 0 days to clear: on track"),
     ],
 )
 def test_the_verdict_is_in_words(open_now: int, last_week: int, days: float | None, load: Workload, said: str) -> None:
@@ -164,11 +165,18 @@ def test_a_working_day_is_no_spike_against_the_same_hours_before_it() -> None:
     assert [(s["hour"], s["created"], s["factor"], s["tag"]) for s in spikes] == [(15, 17, 4.2, "outage")]
 
 
-def test_a_ticket_that_already_breached_is_counted_as_breached_not_as_breaching_before_noon() -> None:
+def test_a_ticket_that_already_breached_is_counted_as_breached_not_as_breaching_before_noon(tmp_path: Path) -> None:
     """The briefing's SLA lines add up: one definition of breached (the KPI's), the rest due later."""
     noon = FNOW.replace(hour=12, minute=0)
     flagged = ticket(id="flagged", sla=Sla(first_response_due=FNOW + timedelta(hours=1), breached=True))
     running = ticket(id="running", sla=Sla(first_response_due=FNOW + timedelta(hours=1)))
     late = ticket(id="late", sla=Sla(first_response_due=FNOW - timedelta(minutes=5)))
-    assert [t.id for t in staffing.breaching_before([flagged, running, late], FNOW, noon)] == ["running"]
+    store = SqliteStore(tmp_path / "bw.db")
+    try:
+        store.commit_tickets([flagged, running, late])
+        read = ReadModel(store)
+        assert [t.id for t in read.sla_due(FNOW, noon, inclusive=True, limit=None)[1]] == ["running"]
+        assert read.open_backlog(FNOW).sla_breached == 2
+    finally:
+        store.close()
     assert [t.id for t in (flagged, running, late) if sla_breached(t, FNOW)] == ["flagged", "late"]

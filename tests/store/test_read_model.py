@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from backlog_watch.models import Status
+from backlog_watch.kpis import sla_breached
+from backlog_watch.models import Priority, Sla, Status, Ticket
+from backlog_watch.store import Store
 from backlog_watch.store.history import History
+from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.read_model import KPI_FRESHNESS, ReadModel
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
@@ -108,3 +113,125 @@ def test_poll_statuses_say_how_fresh_each_helpdesk_is(store: SqliteStore) -> Non
     assert statuses["zendesk"].last_success == NOW and statuses["zendesk"].failures == 0
     assert statuses["jira"].last_success is None and statuses["jira"].failures == 1
     assert statuses["freshdesk"].last_attempt is None
+
+
+def _backlog(seed: int) -> list[Ticket]:
+    """A seeded backlog for the reports' counts: every status, SLAs running, paused, flagged and past,
+    ages on the buckets' bounds to the microsecond, assignees or none, two helpdesks and priorities."""
+    rng = random.Random(seed)
+    found = []
+    for i in range(160):
+        bound = timedelta(hours=(24, 72, 168, 720)[i % 4])  # the first 12 exactly on one
+        age = bound if i < 12 else timedelta(seconds=rng.uniform(60, 40 * 86400))
+        due = NOW + timedelta(minutes=rng.choice((-90, -5, 0, 30, 150, 600, 2000)))
+        sla = rng.choice(
+            (
+                Sla(),
+                Sla(first_response_due=due),
+                Sla(resolution_due=due, paused=True),
+                Sla(next_reply_due=due, breached=True),
+            )
+        )
+        status = rng.choice((Status.NEW, Status.OPEN, Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.SOLVED))
+        found.append(
+            ticket(
+                id=f"t{i}",
+                helpdesk=rng.choice(("zendesk", "jira")),
+                age=age,
+                status=status,
+                solved_at=NOW - age * rng.random() if status is Status.SOLVED else None,
+                group=rng.choice(("Support", "Billing", None)),
+                priority=rng.choice((Priority.URGENT, Priority.HIGH, Priority.NORMAL)),
+                assignee=rng.choice(("Ada", None)),
+                sla=sla,
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_reports_counts_and_listings_are_the_python_definitions_in_sql(
+    engine: str, seed: int, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What the reports read instead of every open ticket (open_backlog, sla_due, waiting_past,
+    oldest_tickets), and the backlog at past moments and the flow read from the indexes (open_counts,
+    open_by, flow_between, days), give what the Python definitions give on the same tickets, on both
+    stores: the counts, and the tickets listed in their order."""
+    tickets = _backlog(seed)
+    stored: Store = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    try:
+        stored.commit_tickets(tickets)
+        read = ReadModel(stored)
+        opened = [t for t in tickets if t.is_open]
+        hours = {t.id: (NOW - t.created_at).total_seconds() / 3600 for t in opened}
+        key = lambda t: (t.created_at, t.helpdesk, t.id)  # noqa: E731
+
+        backlog = read.open_backlog(NOW, [24, 72, 168, 720])
+        assert backlog.total == len(opened)
+        assert backlog.by_status == dict(Counter(t.status.value for t in opened))
+        assert backlog.by_helpdesk == dict(Counter(t.helpdesk for t in opened))
+        assert backlog.unassigned == sum(1 for t in opened if not t.is_assigned)
+        assert backlog.sla_breached == sum(1 for t in opened if sla_breached(t, NOW))
+        assert backlog.younger == {h: sum(1 for t in opened if hours[t.id] < h) for h in (24, 72, 168, 720)}
+
+        for until, inclusive in ((NOW + timedelta(minutes=150), True), (NOW + timedelta(minutes=150), False)):
+            due = sorted(
+                (
+                    t
+                    for t in opened
+                    if t.sla.earliest_due is not None
+                    and not t.sla.paused
+                    and not sla_breached(t, NOW)
+                    and t.sla.earliest_due > NOW
+                    and (t.sla.earliest_due <= until if inclusive else t.sla.earliest_due < until)
+                ),
+                key=lambda t: (t.sla.earliest_due, t.helpdesk, t.id),  # type: ignore[arg-type, return-value]
+            )
+            assert due, "the seed gives tickets due in the window"
+            assert read.sla_due(NOW, until, inclusive=inclusive, limit=None) == (len(due), due)
+            assert read.sla_due(NOW, until, inclusive=inclusive, limit=3) == (len(due), due[:3])
+
+        aging = sorted((t for t in opened if hours[t.id] > 168), key=key)
+        assert read.waiting_past(NOW, 168, 5) == (len(aging), aging[:5])
+        medians = {("zendesk", "urgent"): 100.0, ("jira", "normal"): 24.0, ("jira", "high"): 900.0}
+        skipped = sorted((t for t in opened if hours[t.id] > medians.get((t.helpdesk, t.priority.value), 1e9)), key=key)
+        assert read.waiting_past(NOW, medians, 5) == (len(skipped), skipped[:5])
+        assert read.waiting_past(NOW, {}, 5) == (0, [])
+        assert read.oldest_tickets(5) == sorted(opened, key=key)[:5]
+
+        def open_at(t: Ticket, moment: datetime) -> bool:
+            solved_after = t.status.value in ("solved", "closed") and t.solved_at is not None and t.solved_at > moment
+            return t.created_at <= moment and (t.is_open or solved_after)
+
+        moments = [NOW - timedelta(days=d, hours=h) for d in (0, 1, 3, 9, 30) for h in (0, 5)]
+        assert read.open_counts(moments) == [sum(open_at(t, m) for t in tickets) for m in moments]
+        assert read.open_counts(moments, "jira") == [
+            sum(open_at(t, m) for t in tickets if t.helpdesk == "jira") for m in moments
+        ]
+        for moment in moments[::3]:
+            at_moment = [t for t in tickets if open_at(t, moment)]
+            assert read.open_by("grp", moment) == dict(Counter(t.group or "no group" for t in at_moment))
+            assert read.open_by("priority", moment, "zendesk") == dict(
+                Counter(t.priority.value for t in at_moment if t.helpdesk == "zendesk")
+            )
+        for start, end in ((NOW - timedelta(days=7), NOW), (NOW - timedelta(days=30), NOW - timedelta(days=2))):
+            created = sum(1 for t in tickets if start <= t.created_at < end)
+            solved = sum(1 for t in tickets if t.solved_at is not None and start <= t.solved_at < end)
+            assert created and solved, "the seed gives tickets created and solved in the span"
+            assert read.flow_between(start, end) == (created, solved)
+        tz = ZoneInfo("Europe/Paris")
+        days = read.days(NOW.astimezone(tz).date(), 10, tz, now=NOW)
+        for day in days:
+            start, end = (
+                datetime.combine(day.day, time(0), tz),
+                datetime.combine(day.day + timedelta(days=1), time(0), tz),
+            )
+            end = min(end, NOW)
+            assert day.created == sum(1 for t in tickets if start <= t.created_at < end)
+            assert day.solved == sum(1 for t in tickets if t.solved_at is not None and start <= t.solved_at < end)
+            assert day.open_at_end == sum(open_at(t, end) for t in tickets)
+    finally:
+        stored.close()
