@@ -141,10 +141,6 @@ class ReadModel:
 
     # -- the backlog, now and in the past ----------------------------------------------------------------
 
-    def open_tickets(self, helpdesks: Iterable[str] | None = None) -> list[Ticket]:
-        """The open tickets (of these helpdesks, or all): what reports list and KPIs fall back on."""
-        return [t for t in self.store.tickets(helpdesks) if t.is_open]
-
     def open_backlog(self, now: datetime, ages: Iterable[float] = ()) -> OpenBacklog:
         """The open backlog counted per helpdesk and status, with the tickets younger than each of ``ages``
         (hours): the reports' counts, one row per (helpdesk, status) leaving the store."""
