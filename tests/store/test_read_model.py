@@ -143,6 +143,7 @@ def _backlog(seed: int) -> list[Ticket]:
                 priority=rng.choice((Priority.URGENT, Priority.HIGH, Priority.NORMAL)),
                 assignee=rng.choice(("Ada", None)),
                 sla=sla,
+                tags=(("refund", "outage", "vip", "billing", "login")[i % 5],) + (("escalated",) if i % 7 == 0 else ()),
             )
         )
     return found
@@ -232,5 +233,40 @@ def test_the_reports_counts_and_listings_are_the_python_definitions_in_sql(
             assert day.created == sum(1 for t in tickets if start <= t.created_at < end)
             assert day.solved == sum(1 for t in tickets if t.solved_at is not None and start <= t.solved_at < end)
             assert day.open_at_end == sum(open_at(t, end) for t in tickets)
+    finally:
+        stored.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_what_was_created_in_a_span_is_counted_over_every_helpdesk(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The weekly review's inflow read per helpdesk from the (helpdesk, created_at) index (busiest tags and
+    groups, creation times, with tags, counts) gives what the Python definitions give, on both stores, for
+    three helpdesks (one with nothing in the span) and for one of them."""
+    tickets = _backlog(3) + [ticket(id="f1", helpdesk="freshdesk", age=timedelta(days=60), tags=("refund",))]
+    stored: Store = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    try:
+        read = ReadModel(stored)
+        assert (read.busiest("grp", NOW - timedelta(days=7), NOW), read.created_between(NOW, NOW)) == ([], 0)
+        stored.commit_tickets(tickets)
+        for start, end in ((NOW - timedelta(days=7), NOW), (NOW - timedelta(days=30), NOW - timedelta(days=2))):
+            created = [t for t in tickets if start <= t.created_at < end]
+            assert {t.helpdesk for t in created} == {"zendesk", "jira"}, "the seed creates in both in the span"
+            tags = Counter(tag for t in created for tag in t.tags)
+            groups = Counter(t.group or "(none)" for t in created)
+            most = lambda counted: sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))  # noqa: E731
+            assert read.busiest("tag", start, end) == most(tags)[:5]
+            assert read.busiest("grp", start, end, limit=2) == most(groups)[:2]
+            assert sorted(read.created_times(start, end)) == sorted(t.created_at.timestamp() for t in created)
+            assert sorted(read.created_with_tags(start, end)) == sorted(
+                (t.created_at.timestamp(), t.tags) for t in created
+            )
+            assert read.created_between(start, end) == len(created)
+            assert read.created_between(start, end, "jira") == sum(1 for t in created if t.helpdesk == "jira")
+        assert read.busiest("tag", NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
+        assert read.created_between(NOW - timedelta(days=61), NOW - timedelta(days=59), "freshdesk") == 1
     finally:
         stored.close()
