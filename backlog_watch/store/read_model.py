@@ -112,6 +112,13 @@ def _scope(helpdesk: str | None) -> tuple[str, list[object]]:
     return ("AND helpdesk = ?", [helpdesk]) if helpdesk is not None else ("", [])
 
 
+def _of(helpdesk: str | None) -> tuple[str, list[object]]:
+    """The helpdesk tested in a CASE beside a range of solve times, not in the WHERE: there it leads
+    SQLite's planner (no statistics) to the (helpdesk, created_at) index, a table row per ticket of the
+    helpdesk, where the range alone reads the solved tickets' covering index from its first entry."""
+    return ("helpdesk = ? AND ", [helpdesk]) if helpdesk is not None else ("", [])
+
+
 def _count(value: object) -> int:
     """A SUM or COUNT cell: SQLite gives NULL for a SUM over no row."""
     return int(cast(int, value or 0))
@@ -236,41 +243,54 @@ class ReadModel:
         if not moments:
             return []
         where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         times = [m.timestamp() for m in moments]
         still = ", ".join("SUM(CASE WHEN created_at <= ? THEN 1 ELSE 0 END)" for _ in times)
         opened = self.store.query(f"SELECT {still} FROM tickets WHERE is_open = 1 {where}", [*times, *extra])[0]
         since = ", ".join(
-            f"SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? AND solved_at > ? THEN 1 ELSE 0 END)" for _ in times
+            f"SUM(CASE WHEN {of}{_SOLVED_STATUS} AND created_at <= ? AND solved_at > ? THEN 1 ELSE 0 END)"
+            for _ in times
         )
         solved = self.store.query(
-            f"SELECT {since} FROM tickets WHERE solved_at > ? {where}",
-            [*(x for t in times for x in (t, t)), min(times), *extra],
+            f"SELECT {since} FROM tickets WHERE solved_at > ?",
+            [*(x for t in times for x in (*of_args, t, t)), min(times)],
         )[0]
         return [_count(a) + _count(b) for a, b in zip(opened, solved, strict=True)]
 
     def open_by(self, label: Label, moment: datetime, helpdesk: str | None = None) -> dict[str, int]:
         """The open backlog at ``moment`` split by priority, group or helpdesk (as ``open_counts`` reads it)."""
         where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         at = moment.timestamp()
         name = f"COALESCE({label}, '{'no group' if label == 'grp' else 'none'}')"
         found: dict[str, int] = {}
         for sql, args in (
-            (f"SELECT {name}, count(*) FROM tickets WHERE is_open = 1 AND created_at <= ? {where} GROUP BY 1", [at]),
+            # created_at in the CASE too: in the WHERE beside the helpdesk, SQLite read the (helpdesk,
+            # created_at) index and a table row per ticket instead of the open tickets' covering index
             (
-                f"SELECT {name}, SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? THEN 1 ELSE 0 END) "
-                f"FROM tickets WHERE solved_at > ? {where} GROUP BY 1",
-                [at, at],
+                f"SELECT {name}, SUM(CASE WHEN created_at <= ? THEN 1 ELSE 0 END) FROM tickets "
+                f"WHERE is_open = 1 {where} GROUP BY 1",
+                [at, *extra],
+            ),
+            (
+                f"SELECT {name}, SUM(CASE WHEN {of}{_SOLVED_STATUS} AND created_at <= ? THEN 1 ELSE 0 END) "
+                "FROM tickets WHERE solved_at > ? GROUP BY 1",
+                [*of_args, at, at],
             ),
         ):
-            for key, count in self.store.query(sql, [*args, *extra]):
+            for key, count in self.store.query(sql, args):
                 found[str(key)] = found.get(str(key), 0) + _count(count)
         return {key: count for key, count in found.items() if count}
 
     def oldest_open(self, helpdesk: str) -> OldestTicket | None:
+        # the first creation time from the open tickets' covering index, then that row: ordered by created_at
+        # (or a bare MIN, which "+ 0" keeps off the index order), SQLite walked the (helpdesk, created_at)
+        # index through every solved ticket older than it, a table row each
         rows = self.store.query(
-            "SELECT id, subject, priority, created_at, url FROM tickets "
-            f"WHERE helpdesk = ? AND status IN {OPEN_SQL} ORDER BY created_at LIMIT 1",
-            (helpdesk,),
+            "SELECT id, subject, priority, created_at, url FROM tickets WHERE helpdesk = ? AND is_open = 1 "
+            "AND created_at = (SELECT MIN(created_at + 0) FROM tickets WHERE is_open = 1 AND helpdesk = ?) "
+            "ORDER BY id LIMIT 1",
+            (helpdesk, helpdesk),
         )
         if not rows:
             return None
@@ -289,12 +309,12 @@ class ReadModel:
         return _count(self.store.query(f"SELECT count(*) {where}", args)[0][0])
 
     def solved_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> int:
-        where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         sql = (
-            f"SELECT SUM(CASE WHEN {_SOLVED_STATUS} THEN 1 ELSE 0 END) FROM tickets "
-            f"WHERE solved_at >= ? AND solved_at < ? {where}"
+            f"SELECT SUM(CASE WHEN {of}{_SOLVED_STATUS} THEN 1 ELSE 0 END) FROM tickets "
+            "WHERE solved_at >= ? AND solved_at < ?"
         )
-        return _count(self.store.query(sql, [start.timestamp(), end.timestamp(), *extra])[0][0])
+        return _count(self.store.query(sql, [*of_args, start.timestamp(), end.timestamp()])[0][0])
 
     def days(
         self,
@@ -309,7 +329,6 @@ class ReadModel:
         bounds = [local_midnight(first + timedelta(days=i), tz) for i in range(count + 1)]
         if now is not None:
             bounds = [min(b, now) for b in bounds]
-        where, extra = _scope(helpdesk)
         spans = [(start.timestamp(), end.timestamp()) for start, end in zip(bounds, bounds[1:], strict=False)]
         first_at, last_at = bounds[0].timestamp(), bounds[-1].timestamp()
         created_days = ", ".join(
@@ -319,12 +338,13 @@ class ReadModel:
         created = self.store.query(
             f"SELECT {created_days} {created_where}", [*(x for span in spans for x in span), *created_args]
         )[0]
+        of, of_args = _of(helpdesk)
         solved_days = ", ".join(
-            f"SUM(CASE WHEN {_SOLVED_STATUS} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)" for _ in spans
+            f"SUM(CASE WHEN {of}{_SOLVED_STATUS} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)" for _ in spans
         )
         solved = self.store.query(
-            f"SELECT {solved_days} FROM tickets WHERE solved_at >= ? AND solved_at < ? {where}",
-            [*(x for span in spans for x in span), first_at, last_at, *extra],
+            f"SELECT {solved_days} FROM tickets WHERE solved_at >= ? AND solved_at < ?",
+            [*(x for span in spans for x in (*of_args, *span)), first_at, last_at],
         )[0]
         ends = self.open_counts(bounds[1:], helpdesk)
         day_ends = [local_midnight(first + timedelta(days=i + 1), tz) for i in range(count)]

@@ -243,7 +243,8 @@ def test_what_was_created_in_a_span_is_counted_over_every_helpdesk(
 ) -> None:
     """The weekly review's inflow read per helpdesk from the (helpdesk, created_at) index (busiest tags and
     groups, creation times, with tags, counts) gives what the Python definitions give, on both stores, for
-    three helpdesks (one with nothing in the span) and for one of them."""
+    three helpdesks (one with nothing in the span) and for one of them; so do one helpdesk's days and its
+    oldest open ticket (the wallboard's, read with the helpdesk beside their indexes' ranges)."""
     tickets = _backlog(3) + [ticket(id="f1", helpdesk="freshdesk", age=timedelta(days=60), tags=("refund",))]
     stored: Store = (
         SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
@@ -267,6 +268,15 @@ def test_what_was_created_in_a_span_is_counted_over_every_helpdesk(
             assert read.created_between(start, end) == len(created)
             assert read.created_between(start, end, "jira") == sum(1 for t in created if t.helpdesk == "jira")
         assert read.busiest("tag", NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
+        tz = ZoneInfo("Europe/Paris")
+        jira = [t for t in tickets if t.helpdesk == "jira"]
+        for day in read.days(NOW.astimezone(tz).date(), 10, tz, "jira", NOW):
+            start = datetime.combine(day.day, time(0), tz)
+            end = min(datetime.combine(day.day + timedelta(days=1), time(0), tz), NOW)
+            assert day.created == sum(1 for t in jira if start <= t.created_at < end)
+            assert day.solved == sum(1 for t in jira if t.solved_at is not None and start <= t.solved_at < end)
+        oldest = read.oldest_open("jira")
+        assert oldest is not None and oldest.id == min((t for t in jira if t.is_open), key=lambda t: t.created_at).id
         assert read.created_between(NOW - timedelta(days=61), NOW - timedelta(days=59), "freshdesk") == 1
     finally:
         stored.close()
