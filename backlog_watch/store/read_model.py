@@ -10,12 +10,12 @@ every ticket, so the open backlog at any past moment is ``created_at <= t`` and 
 solved after t), and the inflow and outflow of any day are counts over the same table. They read the
 evaluation's covering indexes, not the table: the open backlog at past moments is the open tickets
 created by then (tickets_open) plus those solved since (tickets_solved, a range of solve times), the
-outflow a range of solve times, the inflow a scan of (helpdesk, created_at); whatever the number of
-moments or days asked for, one statement per index. The reports' counts of the open backlog are one
-GROUP BY over tickets_open, and only the tickets a report lists become objects. The SQL runs on SQLite and
-PostgreSQL alike (``?`` placeholders, which the PostgreSQL store translates; tags are rows of
-``ticket_tags``, not JSON to expand). Approximation to know of: a ticket's priority, group and tags
-are today's, not those it had then.
+outflow a range of solve times, the inflow (and the busiest tags and groups) a range of (helpdesk,
+created_at) per helpdesk; whatever the number of moments or days asked for, one statement per index.
+The reports' counts of the open backlog are one GROUP BY over tickets_open, and only the tickets a
+report lists become objects. The SQL runs on SQLite and PostgreSQL alike (``?`` placeholders, which the
+PostgreSQL store translates; tags are rows of ``ticket_tags``, not JSON to expand). Approximation to
+know of: a ticket's priority, group and tags are today's, not those it had then.
 """
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ _TICKET = ", ".join(TICKET_COLUMNS.split(", ")[:14])
 _BREACHED = "(sla_breached = 1 OR (sla_due <= ? AND sla_paused = 0))"
 """kpis.sla_breached over the stored columns (codec.evaluation_values): flagged, or a running target past."""
 _LISTED_ORDER = {"created": "created_at, helpdesk, id", "due": "sla_due, helpdesk, id"}
+_STORED_HELPDESKS = (
+    "WITH RECURSIVE stored(helpdesk) AS (SELECT MIN(helpdesk) FROM tickets UNION ALL "
+    "SELECT (SELECT MIN(n.helpdesk) FROM tickets n WHERE n.helpdesk > stored.helpdesk) FROM stored "
+    "WHERE stored.helpdesk IS NOT NULL) SELECT helpdesk FROM stored WHERE helpdesk IS NOT NULL"
+)
+"""Every helpdesk that has a ticket, one index probe each (a loose index scan, which neither engine does by
+itself; SELECT DISTINCT would read the whole index)."""
+_TAGS_JOIN = " JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id"
 
 Label = Literal["priority", "grp", "helpdesk"]
 KPI_FRESHNESS = timedelta(hours=1)
@@ -104,6 +112,13 @@ def _scope(helpdesk: str | None) -> tuple[str, list[object]]:
     return ("AND helpdesk = ?", [helpdesk]) if helpdesk is not None else ("", [])
 
 
+def _of(helpdesk: str | None) -> tuple[str, list[object]]:
+    """The helpdesk tested in a CASE beside a range of solve times, not in the WHERE: there it leads
+    SQLite's planner (no statistics) to the (helpdesk, created_at) index, a table row per ticket of the
+    helpdesk, where the range alone reads the solved tickets' covering index from its first entry."""
+    return ("helpdesk = ? AND ", [helpdesk]) if helpdesk is not None else ("", [])
+
+
 def _count(value: object) -> int:
     """A SUM or COUNT cell: SQLite gives NULL for a SUM over no row."""
     return int(cast(int, value or 0))
@@ -115,6 +130,18 @@ class ReadModel:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
         self.history = History(store)
+
+    def _created(
+        self, start: datetime, end: datetime, helpdesk: str | None = None, join: str = ""
+    ) -> tuple[str, list[object]]:
+        """FROM ... WHERE: the tickets (``t``, with ``join``) of ``helpdesk``, or of every helpdesk stored,
+        created in [start, end), and its arguments. The helpdesks are named, so each engine reads a range of
+        the (helpdesk, created_at) index per helpdesk: no index leads with created_at, and the range alone
+        read every ticket (SQLite; PostgreSQL's planner did too with the helpdesks joined from a query)."""
+        names = [helpdesk] if helpdesk is not None else [str(h) for (h,) in self.store.query(_STORED_HELPDESKS, [])]
+        listed = f"t.helpdesk IN ({', '.join('?' * len(names))})" if names else "1 = 0"
+        where = f"FROM tickets t{join} WHERE {listed} AND t.created_at >= ? AND t.created_at < ?"
+        return where, [*names, start.timestamp(), end.timestamp()]
 
     # -- the KPI history -------------------------------------------------------------------------------
 
@@ -140,10 +167,6 @@ class ReadModel:
         return self.history.series(metric, scope, since, until, step, tz)
 
     # -- the backlog, now and in the past ----------------------------------------------------------------
-
-    def open_tickets(self, helpdesks: Iterable[str] | None = None) -> list[Ticket]:
-        """The open tickets (of these helpdesks, or all): what reports list and KPIs fall back on."""
-        return [t for t in self.store.tickets(helpdesks) if t.is_open]
 
     def open_backlog(self, now: datetime, ages: Iterable[float] = ()) -> OpenBacklog:
         """The open backlog counted per helpdesk and status, with the tickets younger than each of ``ages``
@@ -220,41 +243,54 @@ class ReadModel:
         if not moments:
             return []
         where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         times = [m.timestamp() for m in moments]
         still = ", ".join("SUM(CASE WHEN created_at <= ? THEN 1 ELSE 0 END)" for _ in times)
         opened = self.store.query(f"SELECT {still} FROM tickets WHERE is_open = 1 {where}", [*times, *extra])[0]
         since = ", ".join(
-            f"SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? AND solved_at > ? THEN 1 ELSE 0 END)" for _ in times
+            f"SUM(CASE WHEN {of}{_SOLVED_STATUS} AND created_at <= ? AND solved_at > ? THEN 1 ELSE 0 END)"
+            for _ in times
         )
         solved = self.store.query(
-            f"SELECT {since} FROM tickets WHERE solved_at > ? {where}",
-            [*(x for t in times for x in (t, t)), min(times), *extra],
+            f"SELECT {since} FROM tickets WHERE solved_at > ?",
+            [*(x for t in times for x in (*of_args, t, t)), min(times)],
         )[0]
         return [_count(a) + _count(b) for a, b in zip(opened, solved, strict=True)]
 
     def open_by(self, label: Label, moment: datetime, helpdesk: str | None = None) -> dict[str, int]:
         """The open backlog at ``moment`` split by priority, group or helpdesk (as ``open_counts`` reads it)."""
         where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         at = moment.timestamp()
         name = f"COALESCE({label}, '{'no group' if label == 'grp' else 'none'}')"
         found: dict[str, int] = {}
         for sql, args in (
-            (f"SELECT {name}, count(*) FROM tickets WHERE is_open = 1 AND created_at <= ? {where} GROUP BY 1", [at]),
+            # created_at in the CASE too: in the WHERE beside the helpdesk, SQLite read the (helpdesk,
+            # created_at) index and a table row per ticket instead of the open tickets' covering index
             (
-                f"SELECT {name}, SUM(CASE WHEN {_SOLVED_STATUS} AND created_at <= ? THEN 1 ELSE 0 END) "
-                f"FROM tickets WHERE solved_at > ? {where} GROUP BY 1",
-                [at, at],
+                f"SELECT {name}, SUM(CASE WHEN created_at <= ? THEN 1 ELSE 0 END) FROM tickets "
+                f"WHERE is_open = 1 {where} GROUP BY 1",
+                [at, *extra],
+            ),
+            (
+                f"SELECT {name}, SUM(CASE WHEN {of}{_SOLVED_STATUS} AND created_at <= ? THEN 1 ELSE 0 END) "
+                "FROM tickets WHERE solved_at > ? GROUP BY 1",
+                [*of_args, at, at],
             ),
         ):
-            for key, count in self.store.query(sql, [*args, *extra]):
+            for key, count in self.store.query(sql, args):
                 found[str(key)] = found.get(str(key), 0) + _count(count)
         return {key: count for key, count in found.items() if count}
 
     def oldest_open(self, helpdesk: str) -> OldestTicket | None:
+        # the first creation time from the open tickets' covering index, then that row: ordered by created_at
+        # (or a bare MIN, which "+ 0" keeps off the index order), SQLite walked the (helpdesk, created_at)
+        # index through every solved ticket older than it, a table row each
         rows = self.store.query(
-            "SELECT id, subject, priority, created_at, url FROM tickets "
-            f"WHERE helpdesk = ? AND status IN {OPEN_SQL} ORDER BY created_at LIMIT 1",
-            (helpdesk,),
+            "SELECT id, subject, priority, created_at, url FROM tickets WHERE helpdesk = ? AND is_open = 1 "
+            "AND created_at = (SELECT MIN(created_at + 0) FROM tickets WHERE is_open = 1 AND helpdesk = ?) "
+            "ORDER BY id LIMIT 1",
+            (helpdesk, helpdesk),
         )
         if not rows:
             return None
@@ -269,17 +305,16 @@ class ReadModel:
         return self.created_between(start, end, helpdesk), self.solved_between(start, end, helpdesk)
 
     def created_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> int:
-        where, extra = _scope(helpdesk)
-        sql = f"SELECT count(*) FROM tickets WHERE created_at >= ? AND created_at < ? {where}"
-        return _count(self.store.query(sql, [start.timestamp(), end.timestamp(), *extra])[0][0])
+        where, args = self._created(start, end, helpdesk)
+        return _count(self.store.query(f"SELECT count(*) {where}", args)[0][0])
 
     def solved_between(self, start: datetime, end: datetime, helpdesk: str | None = None) -> int:
-        where, extra = _scope(helpdesk)
+        of, of_args = _of(helpdesk)
         sql = (
-            f"SELECT SUM(CASE WHEN {_SOLVED_STATUS} THEN 1 ELSE 0 END) FROM tickets "
-            f"WHERE solved_at >= ? AND solved_at < ? {where}"
+            f"SELECT SUM(CASE WHEN {of}{_SOLVED_STATUS} THEN 1 ELSE 0 END) FROM tickets "
+            "WHERE solved_at >= ? AND solved_at < ?"
         )
-        return _count(self.store.query(sql, [start.timestamp(), end.timestamp(), *extra])[0][0])
+        return _count(self.store.query(sql, [*of_args, start.timestamp(), end.timestamp()])[0][0])
 
     def days(
         self,
@@ -294,20 +329,22 @@ class ReadModel:
         bounds = [local_midnight(first + timedelta(days=i), tz) for i in range(count + 1)]
         if now is not None:
             bounds = [min(b, now) for b in bounds]
-        where, extra = _scope(helpdesk)
         spans = [(start.timestamp(), end.timestamp()) for start, end in zip(bounds, bounds[1:], strict=False)]
         first_at, last_at = bounds[0].timestamp(), bounds[-1].timestamp()
-        created_days = ", ".join("SUM(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END)" for _ in spans)
+        created_days = ", ".join(
+            "SUM(CASE WHEN t.created_at >= ? AND t.created_at < ? THEN 1 ELSE 0 END)" for _ in spans
+        )
+        created_where, created_args = self._created(bounds[0], bounds[-1], helpdesk)
         created = self.store.query(
-            f"SELECT {created_days} FROM tickets WHERE created_at >= ? AND created_at < ? {where}",
-            [*(x for span in spans for x in span), first_at, last_at, *extra],
+            f"SELECT {created_days} {created_where}", [*(x for span in spans for x in span), *created_args]
         )[0]
+        of, of_args = _of(helpdesk)
         solved_days = ", ".join(
-            f"SUM(CASE WHEN {_SOLVED_STATUS} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)" for _ in spans
+            f"SUM(CASE WHEN {of}{_SOLVED_STATUS} AND solved_at >= ? AND solved_at < ? THEN 1 ELSE 0 END)" for _ in spans
         )
         solved = self.store.query(
-            f"SELECT {solved_days} FROM tickets WHERE solved_at >= ? AND solved_at < ? {where}",
-            [*(x for span in spans for x in span), first_at, last_at, *extra],
+            f"SELECT {solved_days} FROM tickets WHERE solved_at >= ? AND solved_at < ?",
+            [*(x for span in spans for x in (*of_args, *span)), first_at, last_at],
         )[0]
         ends = self.open_counts(bounds[1:], helpdesk)
         day_ends = [local_midnight(first + timedelta(days=i + 1), tz) for i in range(count)]
@@ -325,33 +362,22 @@ class ReadModel:
     def busiest(
         self, label: Literal["tag", "grp"], start: datetime, end: datetime, limit: int = 5
     ) -> list[tuple[str, int]]:
-        """The tags or groups with the most tickets created in [start, end), most first."""
-        if label == "tag":
-            sql = (
-                "SELECT g.tag, count(*) FROM tickets t JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id "
-                "WHERE t.created_at >= ? AND t.created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
-            )
-        else:
-            sql = (
-                "SELECT COALESCE(grp, '(none)'), count(*) FROM tickets "
-                "WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
-            )
-        return [(str(k), _count(v)) for k, v in self.store.query(sql, [start.timestamp(), end.timestamp(), limit])]
+        """The tags or groups with the most tickets created in [start, end), most first: the tickets from the
+        (helpdesk, created_at) index, then their tag rows by key (from the tag rows, it read every ticket)."""
+        name = "g.tag" if label == "tag" else "COALESCE(t.grp, '(none)')"
+        where, args = self._created(start, end, join=_TAGS_JOIN if label == "tag" else "")
+        sql = f"SELECT {name}, count(*) {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        return [(str(k), _count(v)) for k, v in self.store.query(sql, [*args, limit])]
 
     def created_times(self, start: datetime, end: datetime) -> list[float]:
         """Creation times (epoch seconds) in [start, end): the raw material of recurring spikes."""
-        rows = self.store.query(
-            "SELECT created_at FROM tickets WHERE created_at >= ? AND created_at < ?",
-            [start.timestamp(), end.timestamp()],
-        )
-        return [float(r[0]) for r in rows]  # type: ignore[arg-type]
+        where, args = self._created(start, end)
+        return [float(r[0]) for r in self.store.query(f"SELECT t.created_at {where}", args)]  # type: ignore[arg-type]
 
     def created_with_tags(self, start: datetime, end: datetime) -> list[tuple[float, tuple[str, ...]]]:
         """(creation time in epoch seconds, tags) of each ticket created in [start, end): spikes and their cause."""
-        rows = self.store.query(
-            "SELECT created_at, tags FROM tickets WHERE created_at >= ? AND created_at < ?",
-            [start.timestamp(), end.timestamp()],
-        )
+        where, args = self._created(start, end)
+        rows = self.store.query(f"SELECT t.created_at, t.tags {where}", args)
         return [(float(at), tuple(json.loads(str(tags)))) for at, tags in rows]  # type: ignore[arg-type]
 
     def solved_ages(self, start: datetime, end: datetime) -> list[tuple[str, str, float]]:

@@ -20,8 +20,8 @@ from typing import Any
 from backlog_watch.alerting.acknowledgements import standing
 from backlog_watch.delivery.render import scope_text
 from backlog_watch.durations import human_duration
-from backlog_watch.kpis import Scope, compute, days_to_clear_shown
-from backlog_watch.models import Alert, AlertState, Ticket
+from backlog_watch.kpis import Scope, days_to_clear_shown
+from backlog_watch.models import ALL_TICKETS, Alert, AlertState, TicketQuery
 from backlog_watch.store import ActionRecord, Store
 from backlog_watch.store.read_model import ReadModel
 
@@ -37,6 +37,8 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 STATUS_BY_LEVEL = {"critical": "red", "warn": "amber"}
 WORD_BY_STATUS = {"red": "CRITICAL", "amber": "WARN", "green": "OK"}
 _SEVERITY_ORDER = {"critical": 0, "warn": 1}
+SHOWN_KPIS = ("sla_breached", "sla_due_1h", "age_p90_hours")
+"""The KPIs a card shows besides the counts it reads itself."""
 
 
 def _in_scope(alert: Alert, helpdesk: str) -> bool:
@@ -61,16 +63,18 @@ def _spark_moments(now: datetime) -> list[datetime]:
 
 
 def _kpi(
-    read: ReadModel, names: Sequence[str], now: datetime, latest: dict[Scope, tuple[datetime, dict[str, float]]]
+    query: TicketQuery, names: Sequence[str], latest: dict[Scope, tuple[datetime, dict[str, float]]]
 ) -> dict[str, float]:
-    """The KPIs the board shows, from the last evaluation for one helpdesk when there is one, else computed
-    from the open tickets (before the first evaluation, and for the total across helpdesks)."""
-    point = latest.get((("helpdesk", names[0]),)) if len(names) == 1 else None
-    wanted = ("sla_breached", "sla_due_1h", "age_p90_hours")
-    if point is not None and all(m in point[1] for m in wanted):
+    """The KPIs the board shows: for one helpdesk, those its last evaluation stored when there is one; else
+    (before the first evaluation, and for the total across helpdesks) the figures the rules get, by the queries
+    they run (store/aggregate.py: GROUP BYs over the covering indexes, a ranking by age), no ticket built."""
+    if len(names) != 1:
+        return query.kpis(ALL_TICKETS, (), {}).get((), {})
+    scope = (("helpdesk", names[0]),)
+    point = latest.get(scope)
+    if point is not None and all(m in point[1] for m in SHOWN_KPIS):
         return point[1]
-    tickets: list[Ticket] = read.open_tickets(names)
-    return {metric: compute(metric, tickets, now) for metric in wanted}
+    return query.kpis(ALL_TICKETS, ("helpdesk",), {}).get(scope, {})
 
 
 def _oldest(read: ReadModel, names: Sequence[str], now: datetime) -> dict[str, Any] | None:
@@ -132,6 +136,7 @@ def sorted_alerts(alerts: list[Alert]) -> list[Alert]:
 
 def _board(
     read: ReadModel,
+    query: TicketQuery,
     name: str,
     names: Sequence[str],
     now: datetime,
@@ -146,7 +151,7 @@ def _board(
         solved_7d += read.flow_between(now - LAST_WEEK, now, each)[1]
     this_week, last_week = series[: SPARK_POINTS + 1], series[SPARK_POINTS + 1 : -1]
     open_now = this_week[-1]
-    kpis = _kpi(read, names, now, latest)
+    kpis = _kpi(query, names, latest)
     status = status_of(mine)
     p90_hours = float(kpis.get("age_p90_hours", 0.0))
     return {
@@ -170,13 +175,14 @@ def _board(
 
 def helpdesk_board(
     read: ReadModel,
+    query: TicketQuery,
     name: str,
     poll_every: float,
     now: datetime,
     firing: list[Alert],
     latest: dict[Scope, tuple[datetime, dict[str, float]]],
 ) -> dict[str, Any]:
-    board = _board(read, name, [name], now, [a for a in firing if _in_scope(a, name)], latest)
+    board = _board(read, query, name, [name], now, [a for a in firing if _in_scope(a, name)], latest)
     poll = read.poll_statuses([name])[name]
     stale_after = timedelta(seconds=2 * poll_every + 60)
     board["last_poll"] = poll.last_success.isoformat() if poll.last_success else None
@@ -188,11 +194,14 @@ def backlog(store: Store, helpdesks: Mapping[str, float], now: datetime) -> dict
     """The whole board; ``helpdesks`` maps each name to its poll interval in seconds. ``total`` is the card
     across all helpdesks (shown first when there are several), ``alerts`` every firing alert, worst first."""
     read = store.read_model()
+    query = store.snapshot(now, list(helpdesks)).query
     every = store.load_alerts()
     firing = [a for a in every.values() if a.state is AlertState.FIRING]
     latest = read.latest_kpis(now)
-    boards = [helpdesk_board(read, name, every, now, firing, latest) for name, every in helpdesks.items()]
-    total = _board(read, "All helpdesks", list(helpdesks), now, firing, latest)
+    boards = [
+        helpdesk_board(read, query, name, poll_every, now, firing, latest) for name, poll_every in helpdesks.items()
+    ]
+    total = _board(read, query, "All helpdesks", list(helpdesks), now, firing, latest)
     worst = _worst([b["status"] for b in boards])
     total["status"], total["word"] = worst, WORD_BY_STATUS[worst]
     actions = store.actions(min([now - ACTIONS_SHOWN, *(a.firing_since for a in firing if a.firing_since)]))

@@ -5,13 +5,19 @@ firing alerts worst first with their scope, age and why they are muted; nothing 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
-from backlog_watch.models import Alert, AlertState, Labels, Muted, Priority, Status, fingerprint
+from backlog_watch.kpis import Scope, compute
+from backlog_watch.models import Alert, AlertState, Labels, Muted, Priority, Sla, Status, Ticket, fingerprint
+from backlog_watch.rules.backlog import Rule
+from backlog_watch.store import Store
+from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.sqlite import SqliteStore
 from backlog_watch.web.wallboard import SPARK_POINTS, backlog
 from tests.factories import NOW, ticket
@@ -115,3 +121,65 @@ def test_alerts_are_worst_first_with_scope_age_and_why_muted(store: SqliteStore)
 def test_nothing_secret_is_served(store: SqliteStore) -> None:
     text = json.dumps(backlog(store, {"zendesk": 120.0, "jira": 120.0}, NOW))
     assert "token" not in text.lower() and "api_key" not in text and "password" not in text.lower()
+
+
+def _risky_backlog(seed: int) -> list[Ticket]:
+    """Two helpdesks' open tickets of every age, SLAs running (past, due within the hour, later), paused,
+    flagged breached or none, and solved ones (not the backlog)."""
+    rng = random.Random(seed)
+    found = []
+    for i in range(90):
+        due = NOW + timedelta(minutes=rng.choice((-120, -1, 0, 1, 30, 60, 61, 300)))
+        sla = rng.choice((Sla(), Sla(first_response_due=due), Sla(resolution_due=due, paused=True), Sla(breached=True)))
+        status = rng.choice((Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.SOLVED))
+        age = timedelta(seconds=rng.uniform(60, 30 * 86400))
+        found.append(
+            ticket(
+                id=f"r{i}",
+                helpdesk=("zendesk", "zendesk", "jira")[i % 3],
+                age=age,
+                status=status,
+                solved_at=NOW - age / 2 if status is Status.SOLVED else None,
+                sla=sla,
+            )
+        )
+    return found
+
+
+def _rule_values(store: Store, metric: str, group_by: list[str]) -> dict[Scope, float]:
+    """What a threshold rule on ``metric`` measures per scope of ``group_by`` (every scope, at any level)."""
+    rule = TypeAdapter(Rule).validate_python(
+        {"name": "probe", "type": "threshold", "metric": metric, "warn_above": 1e9, "group_by": group_by}
+    )
+    return {m.scope: m.value for m in rule.measure(store.snapshot(NOW, ["zendesk", "jira"]), NOW)}
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_cards_figures_are_the_rules_before_any_evaluation(
+    engine: str, seed: int, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the first evaluation (no history) and for the total across helpdesks, SLA breached, SLA due
+    within the hour and the p90 age are what the rules measure on the same store (its aggregates), and
+    what the Python definitions give on the open tickets; no ticket is loaded to get them."""
+    tickets = _risky_backlog(seed)
+    store: Store = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    try:
+        store.commit_tickets(tickets)
+        monkeypatch.setattr(store, "tickets", lambda *a, **k: pytest.fail("the board loaded every ticket"))
+        board = backlog(store, {"zendesk": 120.0, "jira": 120.0}, NOW)
+        cards = {card["name"]: card for card in board["helpdesks"]}
+        for metric, shown in (("sla_breached", int), ("sla_due_1h", int), ("age_p90_hours", lambda v: round(v, 1))):
+            per_helpdesk = _rule_values(store, metric, ["helpdesk"])
+            (total,) = _rule_values(store, metric, []).values()
+            opened = [t for t in tickets if t.is_open]
+            assert total == pytest.approx(compute(metric, opened, NOW), abs=1e-6) and total > 0  # float sums
+            assert board["total"][metric] == shown(total)
+            for name in ("zendesk", "jira"):
+                value = per_helpdesk[(("helpdesk", name),)]
+                assert value == pytest.approx(compute(metric, [t for t in opened if t.helpdesk == name], NOW), abs=1e-6)
+                assert cards[name][metric] == shown(value)
+    finally:
+        store.close()
