@@ -66,22 +66,29 @@ def _evaluation_values(status: Status, sla: Sla) -> tuple[int, float | None, int
 
 def ticket_row(t: Ticket) -> tuple[object, ...]:
     """The row of ``TICKET_COLUMNS``: the one place a stored ticket's row is built."""
+    # Runs once per synced ticket: the enums' ``_value_`` (an Enum's ``value`` is a Python-level
+    # descriptor), the SLA's fields read once.
+    status, sla, solved_at = t.status, t.sla, t.solved_at
+    due = sla.earliest_due
     return (
         t.helpdesk,
         t.id,
-        t.status.value,
-        t.priority.value,
-        t.channel.value,
+        status._value_,
+        t.priority._value_,
+        t.channel._value_,
         t.group,
         t.assignee,
         to_json(t.tags).decode() if t.tags else "[]",
         t.subject,
         t.created_at.timestamp(),
         t.updated_at.timestamp(),
-        epoch(t.solved_at),
-        sla_json(t.sla),
+        None if solved_at is None else solved_at.timestamp(),
+        sla_json(sla),
         t.url,
-        *_evaluation_values(t.status, t.sla),
+        int(status.is_open),
+        None if due is None else due.timestamp(),
+        int(sla.paused),
+        int(sla.breached),
     )
 
 

@@ -180,6 +180,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # -- issue 12: tickets in a rowid table (version 9) --
     _rowid_tickets,
+    # -- issue 12 (version 10): the ticket indexes a cold sync dropped, kept here until they are built again --
+    "CREATE TABLE deferred_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)",
 )
 
 

@@ -1,5 +1,7 @@
 """sync() asks for the next page while it normalizes and stores this one, except after a page that
-reconciles; a failure while storing stops the request in flight instead of leaving it behind."""
+reconciles; a failure while storing stops the request in flight instead of leaving it behind. Small pages
+are gathered into writes of ``COMMIT_LEAST`` tickets (1 here, unless a test says otherwise, so that each
+page of one record is a write)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,15 @@ import pytest
 
 from backlog_watch import HelpdeskSettings, Page, Status, Ticket
 from backlog_watch.errors import HelpdeskError, StoreError
+from backlog_watch.sources import connector
 from backlog_watch.sources.connector import sync
 
 T0 = datetime(2024, 5, 6, 14, 28, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connector, "COMMIT_LEAST", 1)
 
 
 class Recording:
@@ -134,3 +142,18 @@ async def test_a_store_failure_cancels_the_request_in_flight() -> None:
     with pytest.raises(StoreError, match="disk full"):
         await asyncio.wait_for(sync(Recording(events, stuck=2), Store(events, failing_on="c1")), timeout=30)
     assert events == ["ask 1", "ask 2", "normalize 1", "cancelled 2"]
+
+
+async def test_small_pages_are_gathered_into_writes_of_commit_least_tickets_and_the_last_takes_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connector, "COMMIT_LEAST", 2)
+    written: list[tuple[list[str], str | None]] = []
+
+    class Gathered(Store):
+        def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+            written.append(([t.id for t in tickets], cursor))
+
+    result = await sync(Recording([]), Gathered([]))
+    assert written == [(["1", "2"], "c2"), (["3"], "c3")]  # each write with the cursor of its last page
+    assert (result.pages, result.stored) == (3, 3)

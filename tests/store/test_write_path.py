@@ -80,8 +80,7 @@ def test_a_ticket_twice_in_a_page_is_stored_as_its_later_copy(tmp_path: Path) ->
 
 def test_the_upgrade_moves_tickets_into_a_rowid_table_with_their_tags(tmp_path: Path) -> None:
     path = tmp_path / "bw.db"
-    before = len(schema.MIGRATIONS) - 1
-    raw = store_at_version(path, before)
+    raw = store_at_version(path, 8)  # version 9 moved the tickets into a rowid table
     raw.close()
     due = NOW + timedelta(minutes=20)
     tickets = [
@@ -141,3 +140,52 @@ def test_loading_alerts_decodes_only_those_whose_stored_body_changed(tmp_path: P
     store.save_alerts({"b": second["b"]})
     assert set(store.load_alerts()) == {"b"}
     store.close()
+
+
+DEFERRED = {"tickets_by_status", "tickets_open", "tickets_solved", "tickets_by_created"}
+
+
+def ticket_indexes(path: Path) -> set[str]:
+    """The indexes of ``tickets`` in the file, as another connection sees them (what is committed)."""
+    raw = sqlite3.connect(path)
+    found = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'tickets'")}
+    raw.close()
+    return found - {"tickets"}
+
+
+def test_a_cold_sync_writes_its_pages_without_the_ticket_indexes_and_the_first_read_builds_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bw.db"
+    store = SqliteStore(path)
+    assert ticket_indexes(path) == {"tickets_key", *DEFERRED}
+    store.commit_page("zendesk", [ticket(id="1", tags=("vip",)), ticket(id="2", status=Status.PENDING)], "c1")
+    store.commit_page("zendesk", [ticket(id="3"), ticket(id="1", status=Status.SOLVED, solved_at=NOW)], "c2")
+    assert ticket_indexes(path) == {"tickets_key"}  # the unique key stays: the upsert needs it
+    assert store.cursor("zendesk") == "c2"  # a read: the indexes are built first
+    assert ticket_indexes(path) == {"tickets_key", *DEFERRED}
+    assert store.query("SELECT count(*) FROM deferred_indexes") == [(0,)]
+    assert sorted(t.id for t in store.tickets(["zendesk"])) == ["2", "3"]
+    changes = store.query("SELECT id, kind FROM ticket_changes ORDER BY id, at")
+    assert changes == [("1", "created"), ("1", "changed"), ("2", "created"), ("3", "created")]
+    store.commit_page("zendesk", [ticket(id="4")], "c3")  # the store holds tickets: nothing deferred
+    assert ticket_indexes(path) == {"tickets_key", *DEFERRED}
+    store.close()
+
+
+def test_indexes_a_stopped_cold_sync_left_unbuilt_are_built_when_the_store_opens(tmp_path: Path) -> None:
+    path = tmp_path / "bw.db"
+    store = SqliteStore(path)
+    store.commit_page("zendesk", [ticket(id="1")], "c1")
+    assert ticket_indexes(path) == {"tickets_key"}
+    stopped = tmp_path / "stopped.db"  # the file as a process killed now leaves it (no close)
+    raw = sqlite3.connect(stopped)
+    store._db.backup(raw)
+    raw.close()
+    assert ticket_indexes(stopped) == {"tickets_key"}
+    reopened = SqliteStore(stopped)
+    assert ticket_indexes(stopped) == {"tickets_key", *DEFERRED}
+    assert [t.id for t in reopened.tickets(["zendesk"])] == ["1"]
+    reopened.close()
+    store.close()
+    assert ticket_indexes(path) == {"tickets_key", *DEFERRED}  # closing builds them too

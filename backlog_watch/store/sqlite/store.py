@@ -49,6 +49,10 @@ _UPSERT = (
     f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (helpdesk, id) "
     f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[2:])}"
 )
+_DEFERRED = ("tickets_by_status", "tickets_open", "tickets_solved", "tickets_by_created")
+"""The ticket indexes a cold sync writes without (the unique key stays: the upsert and the page's read of
+its stored rows need it). Kept up row by row, they were 40% of the SQL of a cold sync of 100k tickets
+(page after page of random inserts into growing B-trees); built once after it, a sort of each."""
 _READ_CHUNK = 500
 """Ids per ``IN (...)`` when a page's stored rows are read back (SQLite allows 32766 variables)."""
 
@@ -65,7 +69,8 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Ch
     The change log's step (sqlite/changelog.py) logs what the changes do to the tracked fields.
     Returns the changes written.
     """
-    rows = {(t.helpdesk, t.id): ticket_row(t) for t in tickets}
+    latest = {(t.helpdesk, t.id): t for t in tickets}
+    rows = {key: ticket_row(t) for key, t in latest.items()}
     stored = _stored_rows(db, rows.keys())
     changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
     if not changes:
@@ -76,9 +81,9 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Ch
     dropped = [(old[0], old[1]) for old, _ in retagged if old is not None and old[_TAGS] != "[]"]
     if dropped:
         db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", dropped)
-    db.executemany(
+    db.executemany(  # from the tickets' tags: decoding the rows' JSON again was a tenth of a cold page's Python
         "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
-        [(row[0], row[1], tag) for _, row in retagged if row[_TAGS] != "[]" for tag in json.loads(str(row[_TAGS]))],
+        [(row[0], row[1], tag) for _, row in retagged for tag in latest[(str(row[0]), str(row[1]))].tags],
     )
     return changes
 
@@ -135,11 +140,16 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
+        self._deferred = False
+        """Whether ticket indexes may be waiting in ``deferred_indexes`` (a cold sync is writing, or one
+        stopped before it could build them): the next read or other write builds them first."""
         self._alerts = AlertCache()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
         daemon's store-failing alert read it."""
         self._migrate()
+        self._deferred = True  # a process stopped during a cold sync left them to this open
+        self._build_deferred()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -155,6 +165,8 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
+            with contextlib.suppress(StoreError):  # the next open builds them
+                self._build_deferred()
             self._db.close()
 
     @contextmanager
@@ -162,6 +174,7 @@ class SqliteStore:
         """The connection under the lock; a SQLite or OS error becomes a StoreError of one line."""
         with self._lock:
             try:
+                self._build_deferred()
                 yield self._db
             except (OSError, sqlite3.Error) as exc:
                 raise self._failed("read", exc) from exc
@@ -171,9 +184,12 @@ class SqliteStore:
         return StoreError(self.failing)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, indexed: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; ``indexed``: with every ticket index built (all but a cold sync's pages)."""
         with self._lock:
             try:
+                if indexed:
+                    self._build_deferred()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
@@ -186,6 +202,41 @@ class SqliteStore:
             except (OSError, sqlite3.Error) as exc:
                 raise self._failed("written", exc) from exc
             self.failing = None
+
+    def _defer_indexes(self, db: sqlite3.Connection) -> None:
+        """Inside a page's transaction, on a store that holds no ticket yet (a cold sync): drop the
+        ``_DEFERRED`` indexes, their definitions kept in ``deferred_indexes`` in the same transaction, so
+        that a process stopped before it builds them again leaves them to the next open."""
+        if db.execute("SELECT 1 FROM tickets LIMIT 1").fetchone() is not None:
+            return
+        marks = ",".join("?" * len(_DEFERRED))
+        found = db.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})", _DEFERRED
+        ).fetchall()
+        db.executemany("INSERT OR REPLACE INTO deferred_indexes VALUES (?, ?)", found)
+        for name, _ in found:
+            db.execute(f"DROP INDEX {name}")
+        self._deferred = True
+
+    def _build_deferred(self) -> None:
+        """Build the indexes a cold sync dropped, in one transaction (under the lock, outside any other)."""
+        if not self._deferred or self._db.in_transaction:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for name, sql in self._db.execute("SELECT name, sql FROM deferred_indexes").fetchall():
+                    self._db.execute(sql.replace(f"INDEX {name} ", f"INDEX IF NOT EXISTS {name} ", 1))
+                self._db.execute("DELETE FROM deferred_indexes")
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            raise self._failed("written", exc) from exc
+        self._deferred = False
 
     def probe_write(self) -> None:
         """Write the schema version back in a transaction: StoreError now rather than at the first poll."""
@@ -233,8 +284,11 @@ class SqliteStore:
         return row[0] if row else None
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
-        """Upsert the tickets and advance the cursor, atomically."""
-        with self._transaction() as db:
+        """Upsert the tickets and advance the cursor, atomically. The pages of a cold sync (into a store
+        without tickets) are written without the ``_DEFERRED`` indexes; the first read builds them."""
+        with self._transaction(indexed=False) as db:
+            if not self._deferred:
+                self._defer_indexes(db)
             _write_tickets(db, tickets)
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
