@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -399,6 +399,12 @@ class TicketQuery(Protocol):
 
     def listed(self, where: TicketFilter, scope: Scope, listing: Listing, limit: int | None) -> list[Ticket]:
         """The tickets an alert lists (``limit`` None: all of them)."""
+        ...
+
+    def listed_by_scope(
+        self, where: TicketFilter, group_by: Sequence[str], scopes: Iterable[Scope], listing: Listing, limit: int | None
+    ) -> dict[Scope, list[Ticket]]:
+        """``listed`` of each of ``scopes`` (scopes of ``group_by``) at once; a scope without a ticket is missing."""
         ...
 
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:

@@ -527,6 +527,41 @@ class TicketAggregates:
                     found[(str(row[0]), str(row[1]))] = ticket_from_row(row)
         return [found[key] for key in keys]
 
+    def listed_by_scope(
+        self, where: TicketFilter, group_by: Sequence[str], scopes: Iterable[Scope], listing: Listing, limit: int | None
+    ) -> dict[Scope, list[Ticket]]:
+        """``listed`` for many scopes of one ``group_by`` in ONE statement: the keys of each scope ranked
+        from the covering indexes (ROW_NUMBER over its partition, the order ``listed`` takes), then only
+        the first ``limit`` of each joined to their rows. A rule firing in a thousand helpdesks lists them
+        with one query, not two per helpdesk. Tags partition as ``_in_scope`` selects: a ticket is in the
+        scope of each of its tags, an untagged one in "(no tag)"."""
+        wanted = set(scopes)
+        if not wanted:
+            return {}
+        named = {value for scope in wanted for label, value in scope if label == "helpdesk"}
+        helpdesks = [h for h in self.helpdesks if h in named] if "helpdesk" in group_by else None
+        labels = [_LABELS[label] for label in group_by]
+        partition = f"PARTITION BY {', '.join(_COLUMNS[label] for label in group_by)} " if labels else ""
+        columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
+        ranked = _Statement().add(
+            f"SELECT {columns}t.helpdesk AS kh, t.id AS ki, "
+            f"ROW_NUMBER() OVER ({partition}ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id) AS rn"
+        )
+        part = self._where("open" if listing.open_only else "universe", where, group_by, helpdesks)
+        ranked.extend(self._listing_filter(part, listing))
+        aliases = "".join(f"k.l{i}, " for i in range(len(labels)))
+        statement = _Statement().add(f"SELECT {aliases}k.rn, {_TICKET} FROM (").extend(ranked)
+        statement.add(") k JOIN tickets t ON t.helpdesk = k.kh AND t.id = k.ki WHERE 1 = 1")
+        if limit is not None:
+            statement.add(" AND k.rn <= ?", limit)
+        found: dict[Scope, list[tuple[int, Ticket]]] = {}
+        width = len(group_by)
+        for row in self._rows(statement):
+            scope: Scope = tuple(zip(group_by, (str(v) for v in row[:width]), strict=True))
+            if scope in wanted:
+                found.setdefault(scope, []).append((int(row[width]), ticket_from_row(row[width + 1 :])))
+        return {scope: [t for _, t in sorted(pairs, key=lambda p: p[0])] for scope, pairs in found.items()}
+
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
         statement = self._listing("COUNT(*)", where, scope, listing)
         return _count(self._rows(statement)[0][0])
@@ -541,6 +576,10 @@ class TicketAggregates:
         statement = self._in_scope(
             self._select("open" if listing.open_only else "universe", where, (), columns, helpdesks=helpdesks), scope
         )
+        return self._listing_filter(statement, listing)
+
+    def _listing_filter(self, statement: _Statement, listing: Listing) -> _Statement:
+        """The conditions of a listing beyond its part: before a moment, created since, SLA at risk."""
         if listing.before is not None:
             statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
         if listing.created_after is not None:

@@ -133,3 +133,36 @@ def test_postgresql_answers_every_aggregate_as_sqlite_does(seed: int, pg_url: st
     assert sum(1 for _, answer in expected if answer) > len(expected) // 2  # most questions find something
     for (question, mine), (_, theirs) in zip(found, expected, strict=True):
         assert mine == pytest.approx(theirs) if question.startswith("kpis") else mine == theirs, (seed, question)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_listed_by_scope_lists_each_scope_as_listed_does(seed: int, engine: str, request: Any, tmp_path: Path) -> None:
+    """The grouped listing (one statement per rule) gives every scope the tickets, in the order, that a
+    listing of that scope alone gives: every filter, grouping (tags and "(none)" values too) and order."""
+    store: Store = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    try:
+        query = snapshot_query(store, backlog(seed))
+        compared = listed = 0
+        for where in WHERE:
+            for group_by in GROUP_BY:
+                scopes = [*query.kpis(where, group_by, HOURS), SCOPES[group_by], (("helpdesk", "nowhere"),)]
+                scopes = [s for s in scopes if [label for label, _ in s] == list(group_by)]
+                for order in ORDERS:
+                    listing = Listing(
+                        order,
+                        open_only=order != "newest",
+                        before=NOW - timedelta(days=3) if order in ("created_at", "updated_at") else None,
+                        created_after=NOW - timedelta(days=5) if order == "newest" else None,
+                        at_risk_by=NOW if order == "due" else None,
+                    )
+                    alone = {s: query.listed(where, s, listing, 3) for s in scopes}
+                    at_once = query.listed_by_scope(where, group_by, scopes, listing, 3)
+                    assert at_once == {s: tickets for s, tickets in alone.items() if tickets}, (where, group_by, order)
+                    compared += len(scopes)
+                    listed += sum(len(tickets) for tickets in at_once.values())
+    finally:
+        store.close()
+    assert compared > 100 and listed > 100  # the backlogs gave every question something to list
