@@ -323,7 +323,7 @@ class Daemon:
         if self.instruments is not None:
             self.instruments.evaluated()
         now = self.clock()
-        statuses = [self.store.poll_status(n) for n in self.connectors]
+        statuses = list(self.store.poll_statuses(self.connectors).values())
         polled = [s.helpdesk for s in statuses if s.last_success is not None]
         snapshot = self.snapshot(now, polled)
         previous = self.store.load_alerts()

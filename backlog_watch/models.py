@@ -6,6 +6,7 @@ alerting or delivery logic that produces them."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -455,8 +456,10 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
     return tuple(sorted(mapping.items()))
 
 
+@functools.lru_cache(maxsize=65536)
 def fingerprint(rule: str, labels: Labels) -> str:
-    """A stable id for one rule and scope: the same inputs give the same id across restarts."""
+    """A stable id for one rule and scope: the same inputs give the same id across restarts (each
+    evaluation asks again for every scope of every rule: the cache answers)."""
     digest = hashlib.sha256(json.dumps([rule, list(labels)], separators=(",", ":")).encode())
     return digest.hexdigest()[:16]
 

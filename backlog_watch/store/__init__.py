@@ -114,6 +114,10 @@ class Store(Protocol):
 
     def poll_status(self, helpdesk: str) -> PollStatus: ...
 
+    def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
+        """``poll_status`` of each helpdesk, read at once (an evaluation of a thousand helpdesks asks them all)."""
+        ...
+
     def any_poll_succeeded(self) -> bool:
         """Whether any helpdesk was ever polled successfully (a report of an empty store would lie)."""
         ...

@@ -314,6 +314,19 @@ class StoreConformance:
         assert (recovered.failures, recovered.failing_since, recovered.last_error) == (0, None, None)
         assert store.any_poll_succeeded()
 
+    def test_poll_statuses_reads_every_helpdesk_asked_at_once(self, store: Store) -> None:
+        store.record_poll("zendesk", NOW)
+        store.record_poll("jira", NOW, error="503")
+        found = store.poll_statuses(["jira", "zendesk", "freshdesk"])
+        assert list(found) == ["jira", "zendesk", "freshdesk"]  # in the order asked
+        assert found == {name: store.poll_status(name) for name in ("jira", "zendesk", "freshdesk")}
+        assert (found["zendesk"].last_success, found["jira"].failures, found["freshdesk"].last_attempt) == (
+            NOW,
+            1,
+            None,
+        )
+        assert store.poll_statuses(["jira"]) == {"jira": found["jira"]}
+
     # -- alerts and the notification log -----------------------------------------------------------
 
     def test_alerts_round_trip(self, store: Store) -> None:

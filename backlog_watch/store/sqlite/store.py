@@ -25,6 +25,7 @@ from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
     AlertCache,
+    TicketCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -136,6 +137,7 @@ class SqliteStore:
             raise StoreError(f"cannot open the store at {self.path}: {_why(exc)}") from exc
         self._lock = threading.RLock()
         self._alerts = AlertCache()
+        self._tickets = TicketCache()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
         daemon's store-failing alert read it."""
@@ -276,8 +278,8 @@ class SqliteStore:
     ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
         aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
-        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE)
-        stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE, self._tickets)
+        stale = frozenset(h for h, s in self.poll_statuses(helpdesks).items() if s.last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
@@ -359,6 +361,12 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?,?)", poll_row(status))
         return status
+
+    def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
+        with self._reading():
+            rows = self._db.execute("SELECT * FROM polls").fetchall()
+        found = {str(row[0]): poll_from_row(row) for row in rows}
+        return {name: found.get(name) or PollStatus(helpdesk=name) for name in helpdesks}
 
     def poll_status(self, helpdesk: str) -> PollStatus:
         with self._reading():
