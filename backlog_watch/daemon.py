@@ -150,6 +150,12 @@ class Daemon:
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
         self.skipped_polls: dict[str, int] = {}
         """helpdesk -> scheduled polls skipped because the previous one still ran (the goal is none)."""
+        self._saved_alerts: tuple[int | None, dict[str, Alert]] | None = None
+        """(the evaluator's fencing token, the alerts it saved last): what the alerts table holds while the
+        token is the same. The evaluator is the table's one writer and each of its writes is fenced, so
+        only a new term (a token another replica's term came between) or a failed save makes it read the
+        table again (``_stored_alerts``); an evaluation of a thousand helpdesks no longer reads and decodes
+        every alert, nor encodes the unchanged ones to save them."""
         self.tickets_stored: dict[str, int] = {}
         """helpdesk -> tickets its last successful poll stored (`once` sums them in its summary)."""
 
@@ -326,7 +332,8 @@ class Daemon:
         statuses = list(self.store.poll_statuses(self.connectors).values())
         polled = [s.helpdesk for s in statuses if s.last_success is not None]
         snapshot = self.snapshot(now, polled)
-        previous = self.store.load_alerts()
+        token = self._fence_token()
+        previous = self._stored_alerts(token)
         findings, readings = measure_rules(self.rules, snapshot, now, previous)
         findings += self.policy.findings(statuses, now)
         rules = self.all_rules
@@ -339,7 +346,9 @@ class Daemon:
         evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
         if self.dry_run or cut.is_set():  # cancelled (shutdown): cut before the writes
             return evaluation
-        self.store.save_alerts(alerts)
+        self._saved_alerts = None  # until this save is known to have committed
+        self.store.save_alerts(alerts, previous)
+        self._saved_alerts = (token, alerts)
         for unacknowledged in cleared:
             self.store.add_action(unacknowledged)
         log_transitions(previous, alerts)
@@ -347,6 +356,17 @@ class Daemon:
         self.history.record(now, kpis_by_scope(snapshot, now))
         enqueue(self.outbox, due, now)
         return evaluation
+
+    def _fence_token(self) -> int | None:
+        fence = self.leases.fence(EVALUATOR)
+        return fence.token if fence is not None else None
+
+    def _stored_alerts(self, token: int | None) -> dict[str, Alert]:
+        """The alerts table: as this evaluator saved it last in the same term, else read."""
+        if self._saved_alerts is not None and self._saved_alerts[0] == token:
+            return self._saved_alerts[1]
+        self._saved_alerts = None
+        return self.store.load_alerts()
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,

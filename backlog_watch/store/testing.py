@@ -391,6 +391,25 @@ class StoreConformance:
         finally:
             reopened.close()
 
+    def test_saving_alerts_against_what_is_stored_writes_only_the_difference(self, store: Store) -> None:
+        kept, changed, gone = _alert("backlog-size"), _alert("aging", AlertState.PENDING), _alert("sla")
+        before = {a.fingerprint: a for a in (kept, changed, gone)}
+        store.save_alerts(before)
+        store.record_sent(_entry(NOW, fp=gone.fingerprint))
+        fired = replace(changed, state=AlertState.FIRING, firing_since=NOW, value=14.0)
+        after = {a.fingerprint: a for a in (kept, fired, _alert("unassigned"))}
+        store.save_alerts(after, before)
+        assert store.load_alerts() == after
+        assert store.log_entry(gone.fingerprint, "slack") is None  # its alert went: its log too
+        # what the caller says is stored is trusted: an alert it says is unchanged is not written again
+        store.save_alerts(
+            {**after, kept.fingerprint: replace(kept, value=99.0)},
+            {**after, kept.fingerprint: replace(kept, value=99.0)},
+        )
+        assert store.load_alerts()[kept.fingerprint] == kept
+        store.save_alerts({}, after)
+        assert store.load_alerts() == {}
+
     def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
         store.record_sent(_entry(NOW, fp="gone"))
         store.record_sent(_entry(NOW, fp="queued"))

@@ -359,17 +359,24 @@ class PostgresStore:
         with self._alerts_lock:
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
-        changed rows, the gone ones deleted, in one transaction."""
+        changed rows, the gone ones deleted, in one transaction (with ``stored``, the rows the same as it
+        are not even encoded)."""
+        changed = [a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]
         with self._transaction() as db:
-            db.execute("DELETE FROM alerts WHERE NOT (fingerprint = ANY(%s))", (list(alerts),))
+            if stored is None:
+                db.execute("DELETE FROM alerts WHERE NOT (fingerprint = ANY(%s))", (list(alerts),))
+            else:
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint = ANY(%s)", ([fp for fp in stored if fp not in alerts],)
+                )
             with db.cursor() as c:
                 c.executemany(
                     "INSERT INTO alerts (fingerprint, rule, state, body) VALUES (%s,%s,%s,%s) "
                     "ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, state = EXCLUDED.state, "
                     "body = EXCLUDED.body WHERE alerts.body IS DISTINCT FROM EXCLUDED.body",
-                    [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()],
+                    [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed],
                 )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
             db.execute(

@@ -386,16 +386,23 @@ class SqliteStore:
             rows = self._db.execute("SELECT fingerprint, body FROM alerts").fetchall()
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
         changed rows, the gone ones deleted, in one transaction. Most evaluations change few alerts, so
-        most rows are only compared, never rewritten."""
-        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()]
+        most rows are only compared, never rewritten (with ``stored``, not even encoded)."""
+        changed = [a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]
+        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed]
         with self._transaction() as db:
-            db.execute(
-                "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(alerts)),),
-            )
+            if stored is None:
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(alerts)),),
+                )
+            else:
+                gone = [fp for fp in stored if fp not in alerts]
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint IN (SELECT value FROM json_each(?))", (json.dumps(gone),)
+                )
             db.executemany(
                 "INSERT INTO alerts VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE"
                 " SET rule = excluded.rule, state = excluded.state, body = excluded.body"
