@@ -71,6 +71,10 @@ T = TypeVar("T")
 SHUTDOWN_GRACE = 4.0
 """Seconds everything running at SIGTERM may take, all at once: the jobs and the send in flight. What
 follows (closing clients and the web server) is quick, so the process exits within 5 s."""
+HISTORY_SPACING = timedelta(minutes=1)
+"""The KPI history is recorded by an evaluation at most this often (by the daemon's clock): it keeps
+the last value of each 5 minutes, and an evaluator evaluating every few seconds rewrote every scope's
+row (and recomputed every KPI of every helpdesk and group) each time."""
 DELIVERY_GRACE = 3.0
 """Seconds of that the send in flight may take (a paced Slack message waits at most 1 s)."""
 
@@ -150,6 +154,8 @@ class Daemon:
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
         self.skipped_polls: dict[str, int] = {}
         """helpdesk -> scheduled polls skipped because the previous one still ran (the goal is none)."""
+        self._history_at: datetime | None = None
+        """When this daemon last recorded the KPI history (``HISTORY_SPACING``)."""
         self._saved_alerts: tuple[int | None, dict[str, Alert]] | None = None
         """(the evaluator's fencing token, the alerts it saved last): what the alerts table holds while the
         token is the same. The evaluator is the table's one writer and each of its writes is fenced, so
@@ -353,7 +359,10 @@ class Daemon:
             self.store.add_action(unacknowledged)
         log_transitions(previous, alerts)
         log_muted(previous, alerts)
-        self.history.record(now, kpis_by_scope(snapshot, now))
+        last = self._history_at
+        if last is None or not timedelta(0) <= now - last < HISTORY_SPACING:
+            self.history.record(now, kpis_by_scope(snapshot, now))
+            self._history_at = now
         enqueue(self.outbox, due, now)
         return evaluation
 
