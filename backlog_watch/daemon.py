@@ -519,15 +519,23 @@ class Daemon:
     # -- leases ------------------------------------------------------------------------------------
 
     async def _keep_leases(self, interval: float) -> None:
-        """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
-        rebalance the leases, start the work of those taken, and take the work forwarded here."""
+        """Every ``interval``: renew and rebalance the leases, start the work of those taken, and take
+        the work forwarded here. Whenever another replica forwards work (``_nudged``), only that work is
+        taken: every forward wakes every replica, and a whole tick each time (renewing every lease
+        held, reading every holder) made a busy cluster's lease work grow with its polls times its
+        replicas."""
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._nudged.clear()
             await self.guarded(self.lease_tick())
             due = loop.time() + interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), interval)
+            while not self._stopping.is_set() and (left := due - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), left)
+                if not self._nudged.is_set() or self._stopping.is_set():
+                    break
+                self._nudged.clear()
+                await self.guarded(self._take_forwarded())
             late = loop.time() - due
             self.keeper_late_max = max(self.keeper_late_max, late)
             if late > interval:  # the renewing thread kept the leases meanwhile
@@ -548,6 +556,18 @@ class Daemon:
                 evaluate = True
             elif (name := claim.lease.removeprefix("helpdesk:")) in self.connectors:
                 self._spawn(self._poll_job(name))
+        self._schedule_polls()
+        if self._start_forwarded() or evaluate:
+            self._spawn(self._evaluate_job())
+
+    async def _take_forwarded(self) -> None:
+        """Take the work forwarded here since the last tick (between the ticks, when nudged)."""
+        if self._start_forwarded():
+            self._spawn(self._evaluate_job())
+
+    def _start_forwarded(self) -> bool:
+        """Start the work other replicas forwarded here; True when an evaluation was asked for."""
+        evaluate = False
         for request in self.leases.take_requests():
             if request.kind == "evaluate":
                 evaluate = True
@@ -559,9 +579,7 @@ class Daemon:
                 self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
-        self._schedule_polls()
-        if evaluate:
-            self._spawn(self._evaluate_job())
+        return evaluate
 
     async def settled(self) -> None:
         """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""

@@ -14,12 +14,14 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch.app import assemble
+from backlog_watch.cluster import Changes, SoloLeases
 from backlog_watch.config import parse_config
 from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.errors import StoreError
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.store.leases import ForwardedRequest
 from tests.helpers.config import console, document, parse, slack, slack_config, threshold, zendesk
 from tests.helpers.daemon import once
 from tests.helpers.waiting import until
@@ -409,3 +411,55 @@ async def test_the_evaluator_reads_the_alerts_table_once_per_term_and_again_afte
         store.save_alerts = counting_save  # type: ignore[method-assign]
         await daemon.assess()
         assert len(loads) == 3  # a failed save leaves the table unknown: read again
+
+
+class _Forwarding(SoloLeases):
+    """Solo leases with a keeper interval, counting its ticks, with work forwarded to them by the test."""
+
+    interval = 3600.0  # no tick is due during the test but the first
+
+    def __init__(self, replica: str, helpdesks: list[str]) -> None:
+        super().__init__(replica, helpdesks)
+        self.ticks = 0
+        self.forwarded: list[ForwardedRequest] = []
+
+    def tick(self, busy: Any = None) -> Changes:
+        self.ticks += 1
+        return Changes()
+
+    def take_requests(self) -> list[ForwardedRequest]:
+        taken, self.forwarded = self.forwarded, []
+        return taken
+
+
+async def test_forwarded_work_is_taken_when_nudged_without_a_whole_lease_tick(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """Every forward wakes every replica's keeper: it takes the work forwarded (here an evaluation) at
+    once, and leaves renewing and rebalancing the leases to the ticks on their interval."""
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "nudge.yaml",
+    )
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        leases = daemon.leases = _Forwarding("r1", ["zendesk"])
+        keeper = asyncio.create_task(daemon._keep_leases(leases.interval))
+        try:
+            await until(lambda: leases.ticks == 1, what="the keeper's first tick")
+            for kind in ("evaluate", "evaluate"):
+                before = daemon.evaluations
+                leases.forwarded.append(ForwardedRequest(kind, ""))
+                daemon._nudged.set()
+                await until(lambda before=before: daemon.evaluations > before, what="the forwarded evaluation")
+            assert leases.ticks == 1 and not leases.forwarded
+        finally:
+            daemon.request_stop()
+            daemon._nudged.set()
+            await asyncio.wait_for(keeper, WAIT)
+            await daemon.settled()
