@@ -209,7 +209,7 @@ class TicketCache:
     each one cost more than its query; the same objects also make an unchanged alert compare equal at
     once. Past ``limit`` tickets the cache starts over. Tickets are immutable: sharing them is safe."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self._known: dict[tuple[object, object], tuple[tuple[object, ...], Ticket]] = {}
 
