@@ -8,8 +8,10 @@ from process start to exit, and its imports were a large part of a small helpdes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -60,7 +62,16 @@ def build_notifier(settings: NotifierSettings, tz: ZoneInfo = UTC_ZONE) -> Notif
 
 
 def http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"User-Agent": "backlog-watch"})
+    return httpx.AsyncClient(
+        base_url=base_url, timeout=timeout, headers={"User-Agent": "backlog-watch"}, verify=_tls_context()
+    )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context every helpdesk's client verifies with, built once (the one httpx builds by
+    default): built per client it took 64 ms of CPU each, a minute for a thousand helpdesks at start."""
+    return httpx.create_ssl_context()
 
 
 def build_daemon(

@@ -71,6 +71,10 @@ T = TypeVar("T")
 SHUTDOWN_GRACE = 4.0
 """Seconds everything running at SIGTERM may take, all at once: the jobs and the send in flight. What
 follows (closing clients and the web server) is quick, so the process exits within 5 s."""
+HISTORY_SPACING = timedelta(minutes=1)
+"""The KPI history is recorded by an evaluation at most this often (by the daemon's clock): it keeps
+the last value of each 5 minutes, and an evaluator evaluating every few seconds rewrote every scope's
+row (and recomputed every KPI of every helpdesk and group) each time."""
 DELIVERY_GRACE = 3.0
 """Seconds of that the send in flight may take (a paced Slack message waits at most 1 s)."""
 
@@ -150,6 +154,14 @@ class Daemon:
         """Evaluations run (dry ones too): what debouncing and idle polls save shows here."""
         self.skipped_polls: dict[str, int] = {}
         """helpdesk -> scheduled polls skipped because the previous one still ran (the goal is none)."""
+        self._history_at: datetime | None = None
+        """When this daemon last recorded the KPI history (``HISTORY_SPACING``)."""
+        self._saved_alerts: tuple[int | None, dict[str, Alert]] | None = None
+        """(the evaluator's fencing token, the alerts it saved last): what the alerts table holds while the
+        token is the same. The evaluator is the table's one writer and each of its writes is fenced, so
+        only a new term (a token another replica's term came between) or a failed save makes it read the
+        table again (``_stored_alerts``); an evaluation of a thousand helpdesks no longer reads and decodes
+        every alert, nor encodes the unchanged ones to save them."""
         self.tickets_stored: dict[str, int] = {}
         """helpdesk -> tickets its last successful poll stored (`once` sums them in its summary)."""
 
@@ -323,10 +335,11 @@ class Daemon:
         if self.instruments is not None:
             self.instruments.evaluated()
         now = self.clock()
-        statuses = [self.store.poll_status(n) for n in self.connectors]
+        statuses = list(self.store.poll_statuses(self.connectors).values())
         polled = [s.helpdesk for s in statuses if s.last_success is not None]
         snapshot = self.snapshot(now, polled)
-        previous = self.store.load_alerts()
+        token = self._fence_token()
+        previous = self._stored_alerts(token)
         findings, readings = measure_rules(self.rules, snapshot, now, previous)
         findings += self.policy.findings(statuses, now)
         rules = self.all_rules
@@ -339,14 +352,30 @@ class Daemon:
         evaluation = Evaluation(alerts=alerts, findings=findings, planned=due, muted=muted, snapshot=snapshot)
         if self.dry_run or cut.is_set():  # cancelled (shutdown): cut before the writes
             return evaluation
-        self.store.save_alerts(alerts)
+        self._saved_alerts = None  # until this save is known to have committed
+        self.store.save_alerts(alerts, previous)
+        self._saved_alerts = (token, alerts)
         for unacknowledged in cleared:
             self.store.add_action(unacknowledged)
         log_transitions(previous, alerts)
         log_muted(previous, alerts)
-        self.history.record(now, kpis_by_scope(snapshot, now))
+        last = self._history_at
+        if last is None or not timedelta(0) <= now - last < HISTORY_SPACING:
+            self.history.record(now, kpis_by_scope(snapshot, now))
+            self._history_at = now
         enqueue(self.outbox, due, now)
         return evaluation
+
+    def _fence_token(self) -> int | None:
+        fence = self.leases.fence(EVALUATOR)
+        return fence.token if fence is not None else None
+
+    def _stored_alerts(self, token: int | None) -> dict[str, Alert]:
+        """The alerts table: as this evaluator saved it last in the same term, else read."""
+        if self._saved_alerts is not None and self._saved_alerts[0] == token:
+            return self._saved_alerts[1]
+        self._saved_alerts = None
+        return self.store.load_alerts()
 
     async def act(self, apply: Callable[[Mapping[str, Alert], datetime], tuple[T, Due]]) -> T:
         """Apply a person's action (acknowledge, snooze...) to the stored alerts under the evaluation lock,
@@ -490,15 +519,23 @@ class Daemon:
     # -- leases ------------------------------------------------------------------------------------
 
     async def _keep_leases(self, interval: float) -> None:
-        """Every ``interval``, and whenever another replica forwards work (``_nudged``): renew and
-        rebalance the leases, start the work of those taken, and take the work forwarded here."""
+        """Every ``interval``: renew and rebalance the leases, start the work of those taken, and take
+        the work forwarded here. Whenever another replica forwards work (``_nudged``), only that work is
+        taken: every forward wakes every replica, and a whole tick each time (renewing every lease
+        held, reading every holder) made a busy cluster's lease work grow with its polls times its
+        replicas."""
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._nudged.clear()
             await self.guarded(self.lease_tick())
             due = loop.time() + interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), interval)
+            while not self._stopping.is_set() and (left := due - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), left)
+                if not self._nudged.is_set() or self._stopping.is_set():
+                    break
+                self._nudged.clear()
+                await self.guarded(self._take_forwarded())
             late = loop.time() - due
             self.keeper_late_max = max(self.keeper_late_max, late)
             if late > interval:  # the renewing thread kept the leases meanwhile
@@ -519,6 +556,18 @@ class Daemon:
                 evaluate = True
             elif (name := claim.lease.removeprefix("helpdesk:")) in self.connectors:
                 self._spawn(self._poll_job(name))
+        self._schedule_polls()
+        if self._start_forwarded() or evaluate:
+            self._spawn(self._evaluate_job())
+
+    async def _take_forwarded(self) -> None:
+        """Take the work forwarded here since the last tick (between the ticks, when nudged)."""
+        if self._start_forwarded():
+            self._spawn(self._evaluate_job())
+
+    def _start_forwarded(self) -> bool:
+        """Start the work other replicas forwarded here; True when an evaluation was asked for."""
+        evaluate = False
         for request in self.leases.take_requests():
             if request.kind == "evaluate":
                 evaluate = True
@@ -530,9 +579,7 @@ class Daemon:
                 self._spawn(self.guarded(self.apply_hook(request.helpdesk, request.ticket_ids)))
             else:
                 self._spawn(self.poll_guarded(request.helpdesk))
-        self._schedule_polls()
-        if evaluate:
-            self._spawn(self._evaluate_job())
+        return evaluate
 
     async def settled(self) -> None:
         """Return once the jobs started so far (polls, evaluations, forwarded work) have finished."""

@@ -6,9 +6,10 @@ alerting or delivery logic that produces them."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -401,6 +402,12 @@ class TicketQuery(Protocol):
         """The tickets an alert lists (``limit`` None: all of them)."""
         ...
 
+    def listed_by_scope(
+        self, where: TicketFilter, group_by: Sequence[str], scopes: Iterable[Scope], listing: Listing, limit: int | None
+    ) -> dict[Scope, list[Ticket]]:
+        """``listed`` of each of ``scopes`` (scopes of ``group_by``) at once; a scope without a ticket is missing."""
+        ...
+
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
         """How many tickets ``listed`` would give without a limit."""
         ...
@@ -449,8 +456,10 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
     return tuple(sorted(mapping.items()))
 
 
+@functools.lru_cache(maxsize=65536)
 def fingerprint(rule: str, labels: Labels) -> str:
-    """A stable id for one rule and scope: the same inputs give the same id across restarts."""
+    """A stable id for one rule and scope: the same inputs give the same id across restarts (each
+    evaluation asks again for every scope of every rule: the cache answers)."""
     digest = hashlib.sha256(json.dumps([rule, list(labels)], separators=(",", ":")).encode())
     return digest.hexdigest()[:16]
 

@@ -148,6 +148,7 @@ def measure(
             evaluate_every=f"{poll_every / 2:g}s",
             extra={"business_hours": rules["business_hours"]},
             http_timeout=300,  # /metrics waits while an evaluation of every helpdesk holds the event loop
+            start_timeout=600,  # a replica building a thousand helpdesks' clients on a loaded machine
         ) as cluster:
             warm = wait_for(lambda: len(cluster.last_polls()) >= count, warmup, step=1)
             warm = warm and wait_for(lambda: balanced(cluster, replicas), warmup, step=1)

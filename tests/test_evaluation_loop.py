@@ -5,20 +5,25 @@ notice says where the scope stands now. Simulated Zendesk, SQLite on disk, real 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from backlog_watch.app import assemble
+from backlog_watch.cluster import Changes, SoloLeases
 from backlog_watch.config import parse_config
 from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
+from backlog_watch.errors import StoreError
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.store.leases import ForwardedRequest
 from connectors.zendesk import EXPORT_PATH
 from tests.helpers.config import console, document, parse, slack, slack_config, threshold, zendesk
 from tests.helpers.daemon import once
@@ -70,6 +75,28 @@ async def test_runs_are_a_tick_apart_however_often_requests_come() -> None:
     assert len(started) == 4
     gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
     assert all(gap >= 0.2 * 0.99 for gap in gaps), gaps  # one run per tick, not one per request
+
+
+async def test_the_gap_after_a_run_grows_with_how_long_it_took_up_to_its_bound() -> None:
+    """A long evaluation is followed by a gap as long (the evaluator busy half of the time at most, not
+    all of it), never longer than ``max_gap``; a quick one by the window."""
+    loop = asyncio.get_running_loop()
+    spans: list[tuple[float, float]] = []
+    takes = iter([0.3, 0.8, 0.0, 0.0])
+
+    async def action() -> None:
+        began = loop.time()
+        await asyncio.sleep(next(takes))  # the evaluation's own work, as long as it takes
+        spans.append((began, loop.time()))
+
+    debouncer = Debouncer(action, lambda: False, window=0.05, max_gap=0.5)
+    gaps = []
+    for _ in range(4):  # the next request comes as soon as the last run ends: a busy evaluator
+        await asyncio.wait_for(debouncer.request(), WAIT)
+        gaps.append(debouncer.gap)
+    assert gaps[0] >= 0.3 * 0.99 and gaps[1] == 0.5 and gaps[2] == gaps[3] == 0.05, gaps
+    waited = [nxt[0] - prev[1] for prev, nxt in zip(spans, spans[1:], strict=False)]
+    assert waited[0] >= gaps[0] * 0.99 and waited[1] >= 0.5 * 0.99 and waited[2] >= 0.05 * 0.99, waited
 
 
 async def test_ten_helpdesks_finishing_together_cause_one_evaluation(
@@ -375,3 +402,109 @@ async def test_a_resolved_notice_says_the_value_now_and_how_long_it_fired(
     assert f"Resolved: open tickets is {backlog - 5} now (warn above {backlog - 3})" in reply
     assert "after firing for 2h 15m" in reply
     assert f"{backlog - 5} open" in parent.text and f"{backlog} open" not in parent.text  # the parent too
+
+
+async def test_the_evaluator_reads_the_alerts_table_once_per_term_and_again_after_a_failed_save(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """The evaluator is the alerts table's one writer: it keeps what it saved and reads the table only
+    at its first evaluation, when its term changes (a new fencing token: another replica may have
+    written between) or after a save that failed; it writes only the alerts that changed."""
+    sim_clock.advance(120)
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "memory.yaml",
+    )
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon, store = parts.daemon, parts.store
+        loads: list[int] = []
+        saved: list[int] = []
+        load, save = store.load_alerts, store.save_alerts
+        store.load_alerts = lambda: loads.append(1) or load()  # type: ignore[method-assign, func-returns-value]
+
+        def counting_save(alerts: Any, stored: Any = None) -> None:
+            saved.append(len([a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]))
+            save(alerts, stored)
+
+        store.save_alerts = counting_save  # type: ignore[method-assign]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert await daemon.poll("zendesk", then_evaluate=False)
+            first = await daemon.evaluate()
+            for _ in range(2):
+                sim_clock.advance(30)
+                again = await daemon.evaluate()
+        assert first.findings and len(loads) == 1  # read once, at the first evaluation
+        assert saved == [len(first.alerts), 0, 0]  # then nothing changed: nothing written
+        assert load() == again.alerts  # what it kept is what the table holds
+        daemon._fence_token = lambda: 7  # type: ignore[method-assign]  # a new term
+        await daemon.assess()
+        assert len(loads) == 2
+        await daemon.assess()
+        assert len(loads) == 2
+
+        def failing(alerts: Any, stored: Any = None) -> None:
+            raise StoreError("the disk is full")
+
+        store.save_alerts = failing  # type: ignore[method-assign]
+        with contextlib.suppress(StoreError):
+            await daemon.assess()
+        store.save_alerts = counting_save  # type: ignore[method-assign]
+        await daemon.assess()
+        assert len(loads) == 3  # a failed save leaves the table unknown: read again
+
+
+class _Forwarding(SoloLeases):
+    """Solo leases with a keeper interval, counting its ticks, with work forwarded to them by the test."""
+
+    interval = 3600.0  # no tick is due during the test but the first
+
+    def __init__(self, replica: str, helpdesks: list[str]) -> None:
+        super().__init__(replica, helpdesks)
+        self.ticks = 0
+        self.forwarded: list[ForwardedRequest] = []
+
+    def tick(self, busy: Any = None) -> Changes:
+        self.ticks += 1
+        return Changes()
+
+    def take_requests(self) -> list[ForwardedRequest]:
+        taken, self.forwarded = self.forwarded, []
+        return taken
+
+
+async def test_forwarded_work_is_taken_when_nudged_without_a_whole_lease_tick(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """Every forward wakes every replica's keeper: it takes the work forwarded (here an evaluation) at
+    once, and leaves renewing and rebalancing the leases to the ticks on their interval."""
+    config = parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(zendesk_sim)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        "nudge.yaml",
+    )
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        leases = daemon.leases = _Forwarding("r1", ["zendesk"])
+        keeper = asyncio.create_task(daemon._keep_leases(leases.interval))
+        try:
+            await until(lambda: leases.ticks == 1, what="the keeper's first tick")
+            for kind in ("evaluate", "evaluate"):
+                before = daemon.evaluations
+                leases.forwarded.append(ForwardedRequest(kind, ""))
+                daemon._nudged.set()
+                await until(lambda before=before: daemon.evaluations > before, what="the forwarded evaluation")
+            assert leases.ticks == 1 and not leases.forwarded
+        finally:
+            daemon.request_stop()
+            daemon._nudged.set()
+            await asyncio.wait_for(keeper, WAIT)
+            await daemon.settled()

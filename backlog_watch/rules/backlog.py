@@ -22,6 +22,7 @@ from backlog_watch.kpis import (
     PERCENTILE_METRICS,
     SUPPORTED_METRICS,
     WEEK,
+    Scope,
     format_value,
     kpis,
     metric_words,
@@ -41,6 +42,7 @@ from backlog_watch.rules.base import (
     oldest_first,
     plural,
 )
+from backlog_watch.rules.elapsed import Elapsed
 from backlog_watch.rules.flow import FifoRule, FlatlineRule, SpikeRule
 from backlog_watch.rules.trend import ForecastRule, TrendRule
 
@@ -157,6 +159,9 @@ class ThresholdRule(RuleBase):
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         where = self.where.filter
         found = snapshot.query.kpis(where, self.scope_labels, snapshot.handle_hours, self.metric in PERCENTILE_METRICS)
+        yield from self.with_listed(snapshot, where, self._measures(found, snapshot, now), Listing("urgent"))
+
+    def _measures(self, found: dict[Scope, dict[str, float]], snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         for scope, values in self.scoped(snapshot, found, kpis([], now)).items():
             value = values[self.metric]
             shown = "infinite: never at the current rate" if math.isinf(value) else format_value(value)
@@ -167,8 +172,7 @@ class ThresholdRule(RuleBase):
             level, threshold = crossed
             direction = "above" if value > threshold else "below"
             summary = f"{metric_words(self.metric)} is {shown} ({level} {direction} {format_value(threshold)})"
-            backlog = snapshot.query.listed(where, scope, Listing("urgent"), MAX_LISTED)
-            yield Measure(scope, value, level, threshold, summary, backlog, int(values["open_tickets"]))
+            yield Measure(scope, value, level, threshold, summary, (), int(values["open_tickets"]))
 
 
 class AgingRule(RuleBase):
@@ -198,17 +202,22 @@ class AgingRule(RuleBase):
         what = "open" if self.field == "created_at" else "not updated"
         span = f"for more than {format_duration(self.older_than)}" + (" of working time" if self.business_hours else "")
         threshold = self.older_than.total_seconds() / 3600
+        measures = self._measures(snapshot, found, elapsed, f"{what} {span}", threshold)
+        yield from self.with_listed(snapshot, where, measures, Listing(self.field, before=cutoff))
+
+    def _measures(
+        self, snapshot: Snapshot, found: dict[Scope, Aged], elapsed: Elapsed, words: str, threshold: float
+    ) -> Iterator[Measure]:
         for scope, scope_aged in self.scoped(snapshot, found, Aged(0, 0, None)).items():
             if scope_aged.oldest is None:
                 in_scope = plural(scope_aged.in_scope, "ticket")
-                yield Measure(scope, 0.0, None, threshold, f"no ticket {what} {span} ({in_scope} in scope)")
+                yield Measure(scope, 0.0, None, threshold, f"no ticket {words} ({in_scope} in scope)")
                 continue
             oldest = elapsed.since(scope_aged.oldest)
             critical = self.critical_older_than is not None and oldest > self.critical_older_than
-            summary = f"{plural(scope_aged.aged, 'ticket')} {what} {span} (oldest {human_duration(oldest)})"
-            listed = snapshot.query.listed(where, scope, Listing(self.field, before=cutoff), MAX_LISTED)
+            summary = f"{plural(scope_aged.aged, 'ticket')} {words} (oldest {human_duration(oldest)})"
             level = "critical" if critical else self.level
-            yield Measure(scope, float(scope_aged.aged), level, threshold, summary, listed, scope_aged.aged)
+            yield Measure(scope, float(scope_aged.aged), level, threshold, summary, (), scope_aged.aged)
 
 
 class SlaRule(RuleBase):
@@ -234,6 +243,10 @@ class SlaRule(RuleBase):
         found = snapshot.query.sla_risk(where, self.scope_labels, critical_by, warn_by)
         threshold = self.warn_within.total_seconds() / 3600 if self.warn_within else None
         at_risk_by = max([now, *(c for c in (critical_by, warn_by) if c is not None)])
+        measures = self._measures(snapshot, found, threshold)
+        yield from self.with_listed(snapshot, where, measures, Listing("due", at_risk_by=at_risk_by))
+
+    def _measures(self, snapshot: Snapshot, found: dict[Scope, SlaRisk], threshold: float | None) -> Iterator[Measure]:
         for scope, risk in self.scoped(snapshot, found, SlaRisk(0, 0, 0, 0)).items():
             at_risk = risk.breached + risk.critical + risk.warn
             if not at_risk:
@@ -247,5 +260,4 @@ class SlaRule(RuleBase):
                 parts.append(f"{risk.warn} due within {format_duration(self.warn_within)}")
             level = "critical" if risk.breached or risk.critical else "warn"
             summary = f"{plural(at_risk, 'SLA')} at risk: " + ", ".join(parts)
-            listed = snapshot.query.listed(where, scope, Listing("due", at_risk_by=at_risk_by), MAX_LISTED)
-            yield Measure(scope, float(at_risk), level, threshold, summary, listed, at_risk)
+            yield Measure(scope, float(at_risk), level, threshold, summary, (), at_risk)

@@ -85,13 +85,13 @@ class SpikeRule(RuleBase):
             rated = self._rated(snapshot, found, self.baseline)
         else:
             rated = self._seasonal(snapshot, start, now)
-        for scope, recent, limit, summary in rated:
-            if limit is None or not (recent and recent >= limit):
-                yield Measure(scope, float(recent), None, limit, summary)
-                continue
-            listing = Listing("newest", open_only=False, created_after=start)
-            listed = snapshot.query.listed(where, scope, listing, MAX_LISTED)
-            yield Measure(scope, float(recent), self.level, limit, summary, listed, recent)
+        measures = (
+            Measure(scope, float(recent), None, limit, summary)
+            if limit is None or not (recent and recent >= limit)
+            else Measure(scope, float(recent), self.level, limit, summary, (), recent)
+            for scope, recent, limit, summary in rated
+        )
+        yield from self.with_listed(snapshot, where, measures, Listing("newest", open_only=False, created_after=start))
 
     def _rated(
         self, snapshot: Snapshot, found: dict[Scope, tuple[int, int]], baseline: timedelta

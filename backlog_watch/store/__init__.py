@@ -114,6 +114,10 @@ class Store(Protocol):
 
     def poll_status(self, helpdesk: str) -> PollStatus: ...
 
+    def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
+        """``poll_status`` of each helpdesk, read at once (an evaluation of a thousand helpdesks asks them all)."""
+        ...
+
     def any_poll_succeeded(self) -> bool:
         """Whether any helpdesk was ever polled successfully (a report of an empty store would lie)."""
         ...
@@ -122,10 +126,12 @@ class Store(Protocol):
 
     def load_alerts(self) -> dict[str, Alert]: ...
 
-    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
         """Make ``alerts`` the alert state, in one transaction, writing only the rows that changed (an
         evaluation changes few): new and changed ones written, gone ones deleted, the rest left as they
-        are. Log entries of alerts gone (and with no queued news) go too."""
+        are. Log entries of alerts gone (and with no queued news) go too. ``stored``: what the table
+        holds, when the caller knows it (the evaluator, its one writer, keeps what it saved last): only
+        the alerts that differ from it are encoded and sent, only those gone from it deleted."""
         ...
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:

@@ -21,6 +21,7 @@ store can create the same covering indexes (schema.py, migration 6) with ``INCLU
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from backlog_watch.models import (
     Ticket,
     TicketFilter,
 )
-from backlog_watch.store.codec import ticket_from_row
+from backlog_watch.store.codec import TicketCache
 
 R = TypeVar("R")
 Run = Callable[[str, Sequence[object]], Sequence[Sequence[Any]]]
@@ -71,6 +72,10 @@ _FILTER_COLUMNS = {
     "group": "t.grp",
     "assignee": "t.assignee",
 }
+_INLINE = 16
+"""Values of a long list (``any_of(many=True)``) written inline at most; more are one argument."""
+_MANY = "IN (?many)"
+"""Where a long list goes in a statement being built, until ``render`` spells it for the dialect."""
 _TAG_JOIN = " LEFT JOIN ticket_tags g ON g.helpdesk = t.helpdesk AND g.id = t.id"
 _BATCH = 500
 """Ids per ``IN (...)`` when reading listed tickets (SQLite allows 32766 parameters, PostgreSQL 65535)."""
@@ -108,10 +113,16 @@ class _Statement:
         self.args.extend(args)
         return self
 
-    def any_of(self, column: str, values: Iterable[object]) -> _Statement:
+    def any_of(self, column: str, values: Iterable[object], *, many: bool = False) -> _Statement:
+        """``column`` is one of ``values``. With ``many`` (a list that may run to thousands: the snapshot's
+        helpdesks) and more than ``_INLINE`` of them, they are one argument the dialect spells
+        (``Dialect.many``): a statement with a thousand placeholders costs the driver more to send
+        than the engine to run (psycopg parses every statement longer than its cache takes)."""
         listed = list(values)
         if not listed:
             return self.add(" AND 1 = 0")
+        if many and len(listed) > _INLINE:
+            return self.add(f" AND {column} {_MANY}", _Many(tuple(listed)))
         return self.add(f" AND {column} IN ({', '.join('?' * len(listed))})", *listed)
 
     def extend(self, other: _Statement) -> _Statement:
@@ -119,9 +130,29 @@ class _Statement:
         self.args.extend(other.args)
         return self
 
-    def text(self, placeholder: str) -> str:
-        sql = "".join(self.parts)
-        return sql if placeholder == "?" else sql.replace("?", placeholder)
+    def render(self, dialect: Dialect) -> tuple[str, list[object]]:
+        """The statement's text in the dialect's placeholders, and its arguments."""
+        sql, args = "".join(self.parts), self.args
+        if any(isinstance(a, _Many) for a in args):
+            spelled: list[object] = []
+            for arg in args:
+                if isinstance(arg, _Many) and dialect.many is None:
+                    sql = sql.replace(_MANY, f"IN ({', '.join('?' * len(arg.values))})", 1)
+                    spelled.extend(arg.values)
+                elif isinstance(arg, _Many):
+                    sql = sql.replace(_MANY, str(dialect.many), 1)
+                    spelled.append(json.dumps(arg.values) if dialect.many_as_json else list(arg.values))
+                else:
+                    spelled.append(arg)
+            args = spelled
+        return (sql if dialect.placeholder == "?" else sql.replace("?", dialect.placeholder)), args
+
+
+@dataclass(frozen=True)
+class _Many:
+    """The values of a long ``any_of`` list, passed as one argument."""
+
+    values: tuple[object, ...]
 
 
 @dataclass(frozen=True)
@@ -133,9 +164,16 @@ class Dialect:
     placeholder: str = "?"
     open_index: str = ""
     solved_index: str = ""
+    many: str | None = None
+    """How ``column`` is one of a list given as one argument: None spells the list inline."""
+    many_as_json: bool = False
+    """Whether that argument is a JSON array (SQLite's json_each), else a list (a PostgreSQL array)."""
 
 
-SQLITE = Dialect("?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved")
+SQLITE = Dialect(
+    "?", " INDEXED BY tickets_open", " INDEXED BY tickets_solved", "IN (SELECT value FROM json_each(?))", True
+)
+POSTGRESQL = Dialect(many="= ANY(?)")
 Part = Literal["open", "solved", "universe", "created"]
 """The open tickets, those solved within the window, or both (what the snapshot holds); or every ticket
 open or solved however long ago (``created_in``: the inflow of past weeks, whatever the solved window)."""
@@ -154,8 +192,11 @@ class TicketAggregates:
         helpdesks: Sequence[str],
         solved_since: datetime,
         dialect: Dialect = Dialect(),
+        tickets: TicketCache | None = None,
     ) -> None:
         self._run_sql = run
+        self._tickets = tickets or TicketCache()
+        """The tickets built so far, from the rows listed (the store's, kept from one evaluation to the next)."""
         self.now = now
         self.helpdesks = tuple(helpdesks)
         self.solved_since = solved_since
@@ -165,7 +206,7 @@ class TicketAggregates:
     # -- the building blocks ---------------------------------------------------------------------------
 
     def _rows(self, statement: _Statement) -> Sequence[Sequence[Any]]:
-        return self._run_sql(statement.text(self.dialect.placeholder), statement.args)
+        return self._run_sql(*statement.render(self.dialect))
 
     def _memo(self, key: tuple[object, ...], compute: Callable[[], R]) -> R:
         """One query per question and snapshot: rules asking the same share its answer."""
@@ -203,7 +244,8 @@ class TicketAggregates:
             statement.add(f" AND (t.is_open = 1 OR {_SOLVED})")
         else:
             statement.add(f" AND (t.is_open = 1 OR ({_SOLVED} AND t.solved_at >= ?))", since)
-        return self._filter(statement.any_of("t.helpdesk", self.helpdesks if helpdesks is None else helpdesks), where)
+        helpdesks = self.helpdesks if helpdesks is None else helpdesks
+        return self._filter(statement.any_of("t.helpdesk", helpdesks, many=True), where)
 
     @staticmethod
     def _filter(statement: _Statement, where: TicketFilter) -> _Statement:
@@ -524,8 +566,43 @@ class TicketAggregates:
             for start in range(0, len(ids), _BATCH):
                 rows = _Statement().add(f"SELECT {_TICKET} FROM tickets t WHERE t.helpdesk = ?", helpdesk)
                 for row in self._rows(rows.any_of("t.id", ids[start : start + _BATCH])):
-                    found[(str(row[0]), str(row[1]))] = ticket_from_row(row)
+                    found[(str(row[0]), str(row[1]))] = self._tickets.ticket(row)
         return [found[key] for key in keys]
+
+    def listed_by_scope(
+        self, where: TicketFilter, group_by: Sequence[str], scopes: Iterable[Scope], listing: Listing, limit: int | None
+    ) -> dict[Scope, list[Ticket]]:
+        """``listed`` for many scopes of one ``group_by`` in ONE statement: the keys of each scope ranked
+        from the covering indexes (ROW_NUMBER over its partition, the order ``listed`` takes), then only
+        the first ``limit`` of each joined to their rows. A rule firing in a thousand helpdesks lists them
+        with one query, not two per helpdesk. Tags partition as ``_in_scope`` selects: a ticket is in the
+        scope of each of its tags, an untagged one in "(no tag)"."""
+        wanted = set(scopes)
+        if not wanted:
+            return {}
+        named = {value for scope in wanted for label, value in scope if label == "helpdesk"}
+        helpdesks = [h for h in self.helpdesks if h in named] if "helpdesk" in group_by else None
+        labels = [_LABELS[label] for label in group_by]
+        partition = f"PARTITION BY {', '.join(_COLUMNS[label] for label in group_by)} " if labels else ""
+        columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
+        ranked = _Statement().add(
+            f"SELECT {columns}t.helpdesk AS kh, t.id AS ki, "
+            f"ROW_NUMBER() OVER ({partition}ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id) AS rn"
+        )
+        part = self._where("open" if listing.open_only else "universe", where, group_by, helpdesks)
+        ranked.extend(self._listing_filter(part, listing))
+        aliases = "".join(f"k.l{i}, " for i in range(len(labels)))
+        statement = _Statement().add(f"SELECT {aliases}k.rn, {_TICKET} FROM (").extend(ranked)
+        statement.add(") k JOIN tickets t ON t.helpdesk = k.kh AND t.id = k.ki WHERE 1 = 1")
+        if limit is not None:
+            statement.add(" AND k.rn <= ?", limit)
+        found: dict[Scope, list[tuple[int, Ticket]]] = {}
+        width = len(group_by)
+        for row in self._rows(statement):
+            scope: Scope = tuple(zip(group_by, (str(v) for v in row[:width]), strict=True))
+            if scope in wanted:
+                found.setdefault(scope, []).append((int(row[width]), self._tickets.ticket(row[width + 1 :])))
+        return {scope: [t for _, t in sorted(pairs, key=lambda p: p[0])] for scope, pairs in found.items()}
 
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
         statement = self._listing("COUNT(*)", where, scope, listing)
@@ -541,6 +618,10 @@ class TicketAggregates:
         statement = self._in_scope(
             self._select("open" if listing.open_only else "universe", where, (), columns, helpdesks=helpdesks), scope
         )
+        return self._listing_filter(statement, listing)
+
+    def _listing_filter(self, statement: _Statement, listing: Listing) -> _Statement:
+        """The conditions of a listing beyond its part: before a moment, created since, SLA at risk."""
         if listing.before is not None:
             statement.add(f" AND {_time_column(listing.order)} < ?", listing.before.timestamp())
         if listing.created_after is not None:

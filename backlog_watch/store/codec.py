@@ -210,6 +210,29 @@ def _alert_from(d: dict[str, Any], tickets: tuple[Ticket, ...] | None = None) ->
     )
 
 
+class TicketCache:
+    """Tickets built from their rows (``ticket_from_row``), kept by key while the row is the same: each
+    evaluation lists the same tickets again (up to 50 per alert, thousands of alerts), and rebuilding
+    each one cost more than its query; the same objects also make an unchanged alert compare equal at
+    once. Past ``limit`` tickets the cache starts over. Tickets are immutable: sharing them is safe."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._known: dict[tuple[object, object], tuple[tuple[object, ...], Ticket]] = {}
+
+    def ticket(self, row: Sequence[Any]) -> Ticket:
+        values = tuple(row)
+        key = (values[0], values[1])
+        cached = self._known.get(key)
+        if cached is not None and cached[0] == values:
+            return cached[1]
+        ticket = ticket_from_row(values)
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[key] = (values, ticket)
+        return ticket
+
+
 class AlertCache:
     """Alerts decoded from their stored bodies, kept by fingerprint: an evaluation loads every alert, and
     decoding the tickets each one lists took a fifth of an evaluation over 100 helpdesks. A body that is

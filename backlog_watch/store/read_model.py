@@ -416,7 +416,7 @@ class ReadModel:
 
     def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
         """How the last polls of each helpdesk went: /readyz, the board's "stale" and /metrics read it."""
-        return {name: self.store.poll_status(name) for name in helpdesks}
+        return self.store.poll_statuses(helpdesks)
 
 
 def sla_outcome(sla_json: object, solved_at: float) -> bool | None:

@@ -314,6 +314,19 @@ class StoreConformance:
         assert (recovered.failures, recovered.failing_since, recovered.last_error) == (0, None, None)
         assert store.any_poll_succeeded()
 
+    def test_poll_statuses_reads_every_helpdesk_asked_at_once(self, store: Store) -> None:
+        store.record_poll("zendesk", NOW)
+        store.record_poll("jira", NOW, error="503")
+        found = store.poll_statuses(["jira", "zendesk", "freshdesk"])
+        assert list(found) == ["jira", "zendesk", "freshdesk"]  # in the order asked
+        assert found == {name: store.poll_status(name) for name in ("jira", "zendesk", "freshdesk")}
+        assert (found["zendesk"].last_success, found["jira"].failures, found["freshdesk"].last_attempt) == (
+            NOW,
+            1,
+            None,
+        )
+        assert store.poll_statuses(["jira"]) == {"jira": found["jira"]}
+
     # -- alerts and the notification log -----------------------------------------------------------
 
     def test_alerts_round_trip(self, store: Store) -> None:
@@ -377,6 +390,25 @@ class StoreConformance:
             assert reopened.load_alerts() == after
         finally:
             reopened.close()
+
+    def test_saving_alerts_against_what_is_stored_writes_only_the_difference(self, store: Store) -> None:
+        kept, changed, gone = _alert("backlog-size"), _alert("aging", AlertState.PENDING), _alert("sla")
+        before = {a.fingerprint: a for a in (kept, changed, gone)}
+        store.save_alerts(before)
+        store.record_sent(_entry(NOW, fp=gone.fingerprint))
+        fired = replace(changed, state=AlertState.FIRING, firing_since=NOW, value=14.0)
+        after = {a.fingerprint: a for a in (kept, fired, _alert("unassigned"))}
+        store.save_alerts(after, before)
+        assert store.load_alerts() == after
+        assert store.log_entry(gone.fingerprint, "slack") is None  # its alert went: its log too
+        # what the caller says is stored is trusted: an alert it says is unchanged is not written again
+        store.save_alerts(
+            {**after, kept.fingerprint: replace(kept, value=99.0)},
+            {**after, kept.fingerprint: replace(kept, value=99.0)},
+        )
+        assert store.load_alerts()[kept.fingerprint] == kept
+        store.save_alerts({}, after)
+        assert store.load_alerts() == {}
 
     def test_saving_alerts_drops_the_log_of_alerts_gone_unless_news_of_them_is_queued(self, store: Store) -> None:
         store.record_sent(_entry(NOW, fp="gone"))

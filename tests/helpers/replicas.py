@@ -223,7 +223,10 @@ class Cluster:
         extra: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         http_timeout: float = 5,
+        start_timeout: float = 120,
     ) -> None:
+        self.start_timeout = start_timeout
+        """Seconds each replica may take to start listening (a thousand helpdesks on a loaded machine: more)."""
         self.store_url = store_url
         self.folder = folder
         self.helpdesks = [dict(h) for h in helpdesks]
@@ -255,7 +258,7 @@ class Cluster:
             for replica in self.replicas:
                 replica.start()
             for replica in self.replicas:
-                replica.wait_listening()
+                replica.wait_listening(self.start_timeout)
         except BaseException:
             self.close()
             raise

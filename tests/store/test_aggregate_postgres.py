@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,8 @@ from backlog_watch.models import (
     TicketFilter,
     TicketQuery,
 )
-from backlog_watch.store import Store
+from backlog_watch.store import SqlStore, Store
+from backlog_watch.store.aggregate import TicketAggregates
 from backlog_watch.store.postgres import PostgresStore
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
@@ -133,3 +135,64 @@ def test_postgresql_answers_every_aggregate_as_sqlite_does(seed: int, pg_url: st
     assert sum(1 for _, answer in expected if answer) > len(expected) // 2  # most questions find something
     for (question, mine), (_, theirs) in zip(found, expected, strict=True):
         assert mine == pytest.approx(theirs) if question.startswith("kpis") else mine == theirs, (seed, question)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_listed_by_scope_lists_each_scope_as_listed_does(seed: int, engine: str, request: Any, tmp_path: Path) -> None:
+    """The grouped listing (one statement per rule) gives every scope the tickets, in the order, that a
+    listing of that scope alone gives: every filter, grouping (tags and "(none)" values too) and order."""
+    store: Store = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    try:
+        query = snapshot_query(store, backlog(seed))
+        compared = listed = 0
+        for where in WHERE:
+            for group_by in GROUP_BY:
+                scopes = [*query.kpis(where, group_by, HOURS), SCOPES[group_by], (("helpdesk", "nowhere"),)]
+                scopes = [s for s in scopes if [label for label, _ in s] == list(group_by)]
+                for order in ORDERS:
+                    listing = Listing(
+                        order,
+                        open_only=order != "newest",
+                        before=NOW - timedelta(days=3) if order in ("created_at", "updated_at") else None,
+                        created_after=NOW - timedelta(days=5) if order == "newest" else None,
+                        at_risk_by=NOW if order == "due" else None,
+                    )
+                    alone = {s: query.listed(where, s, listing, 3) for s in scopes}
+                    at_once = query.listed_by_scope(where, group_by, scopes, listing, 3)
+                    assert at_once == {s: tickets for s, tickets in alone.items() if tickets}, (where, group_by, order)
+                    compared += len(scopes)
+                    listed += sum(len(tickets) for tickets in at_once.values())
+    finally:
+        store.close()
+    assert compared > 100 and listed > 100  # the backlogs gave every question something to list
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_many_helpdesks_are_one_argument_with_the_same_answers(engine: str, request: Any, tmp_path: Path) -> None:
+    """Past 16 helpdesks a snapshot passes their names as one argument (a PostgreSQL array, a JSON array
+    through SQLite's json_each), not a placeholder each: every question gets the answer it got inline."""
+    store: SqlStore = (
+        SqliteStore(tmp_path / "bw.db") if engine == "sqlite" else PostgresStore(request.getfixturevalue("pg_url"))
+    )
+    names = [f"desk-{i:02d}" for i in range(40)]
+    try:
+        for i, helpdesk in enumerate(names):
+            tickets = [t.model_copy(update={"helpdesk": helpdesk, "id": f"{i}-{t.id}"}) for t in backlog(i)]
+            store.commit_page(helpdesk, tickets, None)
+        snapshot = store.snapshot(NOW, names[:30], timedelta(days=8))
+        query = snapshot.query
+        assert isinstance(query, TicketAggregates) and query.dialect.many is not None
+        sent: list[str] = []
+        run = query._run_sql
+        inline = TicketAggregates(run, NOW, names[:30], NOW - timedelta(days=8), replace(query.dialect, many=None))
+        query._run_sql = lambda sql, args: sent.append(sql) or run(sql, args)  # type: ignore[func-returns-value]
+        mine, theirs = answers(query), answers(inline)
+    finally:
+        store.close()
+    assert any(query.dialect.many in sql and sql.count("?") < 30 for sql in sent)  # the names went as one
+    assert sum(1 for _, answer in theirs if answer) > len(theirs) // 2
+    for (question, found), (_, expected) in zip(mine, theirs, strict=True):
+        assert found == pytest.approx(expected) if question.startswith("kpis") else found == expected, question

@@ -12,6 +12,7 @@ import pytest
 from backlog_watch.errors import StoreError
 from backlog_watch.models import ALL_TICKETS, Alert, AlertState, Listing, LogEntry, Sla, Status
 from backlog_watch.store import schema as store_module
+from backlog_watch.store.codec import TicketCache, ticket_row
 from backlog_watch.store.sqlite import SqliteStore
 from tests.factories import NOW, ticket
 
@@ -195,3 +196,19 @@ def test_saving_alerts_writes_only_the_rows_that_changed(db_path: Path) -> None:
     assert written() == before + 2  # one row updated, one deleted
     assert store.load_alerts() == changed
     store.close()
+
+
+def test_the_ticket_cache_builds_a_ticket_once_per_row_and_again_when_its_row_changed() -> None:
+    """Each evaluation lists the same tickets again: a row seen before gives the very ticket built from
+    it (so an unchanged alert compares equal at once); a changed row gives a new one; past its limit the
+    cache starts over."""
+    cache = TicketCache(limit=2)
+    first = ticket(id="1")
+    row = ticket_row(first)
+    built = cache.ticket(row)
+    assert built == first and cache.ticket(list(row)) is built
+    changed = cache.ticket(ticket_row(first.model_copy(update={"subject": "Printer on fire"})))
+    assert changed is not built and changed.subject == "Printer on fire"
+    cache.ticket(ticket_row(ticket(id="2")))
+    cache.ticket(ticket_row(ticket(id="3")))  # past the limit: the cache starts over
+    assert cache.ticket(ticket_row(first.model_copy(update={"subject": "Printer on fire"}))) is not changed

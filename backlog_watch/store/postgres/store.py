@@ -26,11 +26,12 @@ from psycopg_pool import ConnectionPool
 from backlog_watch.errors import LeaseLost, StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
 from backlog_watch.store import changelog
-from backlog_watch.store.aggregate import TicketAggregates
+from backlog_watch.store.aggregate import POSTGRESQL, TicketAggregates
 from backlog_watch.store.codec import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
     AlertCache,
+    TicketCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -102,6 +103,7 @@ class PostgresStore:
         self._url = url
         self._password = urlsplit(url).password
         self._alerts = AlertCache()
+        self._tickets = TicketCache()
         self._alerts_lock = threading.Lock()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again."""
@@ -279,8 +281,8 @@ class PostgresStore:
     ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
         aggregates the rules query: store/aggregate.py's portable SQL, through ``query``."""
-        query = TicketAggregates(self.query, now, helpdesks, now - solved_window)
-        stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, POSTGRESQL, self._tickets)
+        stale = frozenset(h for h, s in self.poll_statuses(helpdesks).items() if s.last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
@@ -334,6 +336,12 @@ class PostgresStore:
             db.execute(_UPSERT_POLL, poll_row(status))
         return status
 
+    def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
+        with self._reading() as db:
+            rows = db.execute(f"SELECT {POLL_COLUMNS} FROM polls").fetchall()
+        found = {str(row[0]): poll_from_row(row) for row in rows}
+        return {name: found.get(name) or PollStatus(helpdesk=name) for name in helpdesks}
+
     def poll_status(self, helpdesk: str) -> PollStatus:
         with self._reading() as db:
             row = db.execute(f"SELECT {POLL_COLUMNS} FROM polls WHERE helpdesk = %s", (helpdesk,)).fetchone()
@@ -351,17 +359,24 @@ class PostgresStore:
         with self._alerts_lock:
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
-        changed rows, the gone ones deleted, in one transaction."""
+        changed rows, the gone ones deleted, in one transaction (with ``stored``, the rows the same as it
+        are not even encoded)."""
+        changed = [a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]
         with self._transaction() as db:
-            db.execute("DELETE FROM alerts WHERE NOT (fingerprint = ANY(%s))", (list(alerts),))
+            if stored is None:
+                db.execute("DELETE FROM alerts WHERE NOT (fingerprint = ANY(%s))", (list(alerts),))
+            else:
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint = ANY(%s)", ([fp for fp in stored if fp not in alerts],)
+                )
             with db.cursor() as c:
                 c.executemany(
                     "INSERT INTO alerts (fingerprint, rule, state, body) VALUES (%s,%s,%s,%s) "
                     "ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, state = EXCLUDED.state, "
                     "body = EXCLUDED.body WHERE alerts.body IS DISTINCT FROM EXCLUDED.body",
-                    [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()],
+                    [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed],
                 )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
             db.execute(

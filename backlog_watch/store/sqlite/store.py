@@ -25,6 +25,7 @@ from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
     AlertCache,
+    TicketCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
@@ -144,6 +145,7 @@ class SqliteStore:
         """Whether ticket indexes may be waiting in ``deferred_indexes`` (a cold sync is writing, or one
         stopped before it could build them): the next read or other write builds them first."""
         self._alerts = AlertCache()
+        self._tickets = TicketCache()
         self.failing: str | None = None
         """Why the last write failed (one line), or None once a write succeeds again: /readyz and the
         daemon's store-failing alert read it."""
@@ -330,8 +332,8 @@ class SqliteStore:
     ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
         aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
-        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE)
-        stale = frozenset(h for h in helpdesks if self.poll_status(h).last_success is None)
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE, self._tickets)
+        stale = frozenset(h for h, s in self.poll_statuses(helpdesks).items() if s.last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
     def count_tickets(self, helpdesk: str | None = None) -> int:
@@ -414,6 +416,12 @@ class SqliteStore:
             db.execute("INSERT OR REPLACE INTO polls VALUES (?,?,?,?,?,?,?,?)", poll_row(status))
         return status
 
+    def poll_statuses(self, helpdesks: Iterable[str]) -> dict[str, PollStatus]:
+        with self._reading():
+            rows = self._db.execute("SELECT * FROM polls").fetchall()
+        found = {str(row[0]): poll_from_row(row) for row in rows}
+        return {name: found.get(name) or PollStatus(helpdesk=name) for name in helpdesks}
+
     def poll_status(self, helpdesk: str) -> PollStatus:
         with self._reading():
             row = self._db.execute("SELECT * FROM polls WHERE helpdesk = ?", (helpdesk,)).fetchone()
@@ -432,16 +440,23 @@ class SqliteStore:
             rows = self._db.execute("SELECT fingerprint, body FROM alerts").fetchall()
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert]) -> None:
+    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
         changed rows, the gone ones deleted, in one transaction. Most evaluations change few alerts, so
-        most rows are only compared, never rewritten."""
-        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in alerts.values()]
+        most rows are only compared, never rewritten (with ``stored``, not even encoded)."""
+        changed = [a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]
+        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed]
         with self._transaction() as db:
-            db.execute(
-                "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(alerts)),),
-            )
+            if stored is None:
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint NOT IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(alerts)),),
+                )
+            else:
+                gone = [fp for fp in stored if fp not in alerts]
+                db.execute(
+                    "DELETE FROM alerts WHERE fingerprint IN (SELECT value FROM json_each(?))", (json.dumps(gone),)
+                )
             db.executemany(
                 "INSERT INTO alerts VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE"
                 " SET rule = excluded.rule, state = excluded.state, body = excluded.body"
