@@ -71,6 +71,22 @@ def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.2)
     return False
 
 
+def child_figures(code: str, path: Path, args: list[str], source: Path | None) -> dict[str, Any]:
+    """Run ``code`` (a ``python -c`` script whose last stdout line is a JSON object) in a child process in
+    ``path``'s folder, outside the checkout, so that ``source`` (another checkout's package) comes first
+    on the path when given; the figures it printed."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        env=env,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
 def report(name: str, rows: dict[str, tuple[str, bool | None]], figures: dict[str, Any]) -> None:
     """The bench's last line, ``BENCH-JSON {"bench": name, "rows": {row: {"measured", "met"}}, ...figures}``:
     ``rows`` gives the table's rows (bench/run.py's ROWS) as (what was measured, in words; met or not)."""

@@ -14,16 +14,12 @@ Usage: python bench/report.py [--stored 1000000] [--open 100000] [--rounds 3] [-
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from evaluate import NOW, fill
-from live import report
+from live import child_figures, report
 
 CHILD = """
 import json, resource, sys, time
@@ -44,17 +40,8 @@ print(json.dumps(found))
 
 
 def build_once(path: Path, kind: str, source: Path | None) -> dict[str, float]:
-    """One report in a child process (run outside the checkout, so ``source`` comes first when given)."""
-    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), kind, NOW.isoformat()],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=path.parent,
-        env=env,
-    ).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    """One report in a child process (``source``: another checkout's package, first on the path)."""
+    return child_figures(CHILD, path, [kind, NOW.isoformat()], source)
 
 
 def main() -> None:

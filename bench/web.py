@@ -22,10 +22,7 @@ Usage: python bench/web.py [--tickets 100000]
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +43,7 @@ from backlog_watch.web.exporter import exposition, make_registry
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.factories, from a checkout
 from evaluate import NOW as STORED_NOW  # noqa: E402
 from evaluate import fill  # noqa: E402
-from live import report  # noqa: E402
+from live import child_figures, report  # noqa: E402
 
 from tests.factories import NOW, ticket  # noqa: E402
 
@@ -120,17 +117,8 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def run_child(path: Path, kind: str, source: Path | None) -> dict[str, Any]:
-    """One figure in a child process (run outside the checkout, so ``source`` comes first when given)."""
-    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), kind, STORED_NOW.isoformat()],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=path.parent,
-        env=env,
-    ).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    """One figure in a child process (``source``: another checkout's package, first on the path)."""
+    return child_figures(CHILD, path, [kind, STORED_NOW.isoformat()], source)
 
 
 def stored_store(args: argparse.Namespace) -> None:
