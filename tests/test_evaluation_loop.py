@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from backlog_watch.app import assemble
 from backlog_watch.cluster import Changes, SoloLeases
 from backlog_watch.config import parse_config
+from backlog_watch.config.models import Config
 from backlog_watch.debounce import Debouncer
 from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
@@ -239,15 +240,7 @@ async def test_a_poll_stuck_past_its_interval_is_counted_as_skipped(
 ) -> None:
     """What operators watch for: a skipped scheduled poll is counted in /metrics, per helpdesk."""
     sim_clock.advance(120)
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim, export_requests_per_minute=100_000)],  # polled every 0.1 s as asked
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "stuck.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "stuck.yaml", unlimited=True)  # polled every 0.1 s as asked
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
         stuck = asyncio.Event()
@@ -274,15 +267,7 @@ async def test_a_scheduled_poll_does_not_wait_for_the_evaluation_it_asks_for(
 ) -> None:
     """An evaluation held up (here: its lock held) holds up no poll: the scheduler skips none."""
     sim_clock.advance(120)
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim, export_requests_per_minute=100_000)],
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "held.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "held.yaml", unlimited=True)
     zendesk_sim.export_window.limit = 100_000
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
@@ -310,15 +295,7 @@ async def test_polls_asked_faster_than_the_export_allows_keep_the_pace_it_allows
     limit allows (said once), and skips none. The limit is scaled here to 5 requests a second (its margin
     to 0.1 s)."""
     sim_clock.advance(120)
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim)],
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "paced.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "paced.yaml")
     zendesk_sim.export_window.limit = 100_000
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
@@ -347,15 +324,7 @@ async def test_an_idle_poll_asks_for_no_evaluation_and_a_changing_one_does(
     zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
 ) -> None:
     sim_clock.advance(120)
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim)],
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "idle.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "idle.yaml")
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
         assert await daemon.poll("zendesk")  # the first poll stores the backlog
@@ -411,15 +380,7 @@ async def test_the_evaluator_reads_the_alerts_table_once_per_term_and_again_afte
     at its first evaluation, when its term changes (a new fencing token: another replica may have
     written between) or after a save that failed; it writes only the alerts that changed."""
     sim_clock.advance(120)
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim)],
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "memory.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "memory.yaml")
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon, store = parts.daemon, parts.store
         loads: list[int] = []
@@ -482,15 +443,7 @@ async def test_forwarded_work_is_taken_when_nudged_without_a_whole_lease_tick(
 ) -> None:
     """Every forward wakes every replica's keeper: it takes the work forwarded (here an evaluation) at
     once, and leaves renewing and rebalancing the leases to the ticks on their interval."""
-    config = parse(
-        document(
-            db=tmp_path / "bw.db",
-            helpdesks=[zendesk(zendesk_sim)],
-            notifiers=[console()],
-            rules=[threshold(warn_above=1)],
-        ),
-        "nudge.yaml",
-    )
+    config = _one_zendesk(zendesk_sim, tmp_path, "nudge.yaml")
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
         leases = daemon.leases = _Forwarding("r1", ["zendesk"])
@@ -508,3 +461,18 @@ async def test_forwarded_work_is_taken_when_nudged_without_a_whole_lease_tick(
             daemon._nudged.set()
             await asyncio.wait_for(keeper, WAIT)
             await daemon.settled()
+
+
+def _one_zendesk(sim: ZendeskSimulator, tmp_path: Path, filename: str, *, unlimited: bool = False) -> Config:
+    """The simulated Zendesk, a store on disk, the console and one rule warning above 1 ticket; with
+    ``unlimited`` the export's limit lifted, so a poll asked every 0.1 s is polled that often."""
+    limits = {"export_requests_per_minute": 100_000} if unlimited else {}
+    return parse(
+        document(
+            db=tmp_path / "bw.db",
+            helpdesks=[zendesk(sim, **limits)],
+            notifiers=[console()],
+            rules=[threshold(warn_above=1)],
+        ),
+        filename,
+    )
