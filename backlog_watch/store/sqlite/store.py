@@ -122,6 +122,21 @@ if TYPE_CHECKING:
     from backlog_watch.store.read_model import ReadModel
 
 
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on ``db``: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any error (a failed
+    COMMIT, a full disk, leaves the transaction open: it is rolled back too) and the error raised."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+
+
 class SqliteStore:
     """The embedded store. One connection, guarded by a lock so the web server may read from a thread."""
 
@@ -192,15 +207,8 @@ class SqliteStore:
             try:
                 if indexed:
                     self._build_deferred()
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with _immediate(self._db):
                     yield self._db
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:  # a failed COMMIT (full disk) leaves it open
-                        with contextlib.suppress(sqlite3.Error):
-                            self._db.execute("ROLLBACK")
-                    raise
             except (OSError, sqlite3.Error) as exc:
                 raise self._failed("written", exc) from exc
             self.failing = None
@@ -225,17 +233,10 @@ class SqliteStore:
         if not self._deferred or self._db.in_transaction:
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._db):
                 for name, sql in self._db.execute("SELECT name, sql FROM deferred_indexes").fetchall():
                     self._db.execute(sql.replace(f"INDEX {name} ", f"INDEX IF NOT EXISTS {name} ", 1))
                 self._db.execute("DELETE FROM deferred_indexes")
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                raise
         except (OSError, sqlite3.Error) as exc:
             raise self._failed("written", exc) from exc
         self._deferred = False
