@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -27,7 +28,7 @@ from backlog_watch.kpis import (
     kpis,
     metric_words,
 )
-from backlog_watch.models import Aged, Listing, SlaRisk, Snapshot
+from backlog_watch.models import Aged, Listing, SlaRisk, Snapshot, Status, TicketFilter
 from backlog_watch.rules import Rule
 from backlog_watch.rules.base import (
     MAX_LISTED,
@@ -80,6 +81,29 @@ COUNT_WORDS = {
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 """A cutoff no ticket is before (no moment in reach is that far back in working time)."""
+
+
+def listed_for(metric: str, where: TicketFilter, now: datetime) -> tuple[TicketFilter, Listing]:
+    """The tickets a threshold alert on ``metric`` lists: those the metric counts, most telling first
+    ("5 unassigned" lists unassigned tickets, "3 SLAs breached" the breached ones, an age the oldest);
+    the open backlog by urgency for the metrics of the whole backlog (open, workload, days to clear)."""
+    counted_status = {"pending_tickets": Status.PENDING.value, "on_hold_tickets": Status.ON_HOLD.value}
+    if metric == "unassigned_tickets":
+        nothing = where.assigned is True  # unassigned among the assigned: none to list
+        return replace(where, assigned=False, status=() if nothing else where.status), Listing("urgent")
+    if metric in counted_status:
+        status = counted_status[metric]
+        kept = (status,) if where.status is None or status in where.status else ()
+        return replace(where, status=kept), Listing("urgent")
+    if metric == "sla_breached":
+        return where, Listing("due", at_risk_by=now)
+    if metric == "sla_due_1h":
+        return where, Listing("due", at_risk_by=now + timedelta(hours=1))
+    if metric.startswith("age_"):
+        return where, Listing("created_at")
+    if metric in ("created_24h", "net_flow_24h"):
+        return where, Listing("newest", open_only=False, created_after=now - timedelta(days=1))
+    return where, Listing("urgent")
 
 
 class ThresholdRule(RuleBase):
@@ -159,7 +183,8 @@ class ThresholdRule(RuleBase):
     def measure(self, snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         where = self.where.filter
         found = snapshot.query.kpis(where, self.scope_labels, snapshot.handle_hours, self.metric in PERCENTILE_METRICS)
-        yield from self.with_listed(snapshot, where, self._measures(found, snapshot, now), Listing("urgent"))
+        listed_where, listing = listed_for(self.metric, where, now)
+        yield from self.with_listed(snapshot, listed_where, self._measures(found, snapshot, now), listing)
 
     def _measures(self, found: dict[Scope, dict[str, float]], snapshot: Snapshot, now: datetime) -> Iterator[Measure]:
         for scope, values in self.scoped(snapshot, found, kpis([], now)).items():

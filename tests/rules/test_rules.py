@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from backlog_watch.models import Priority, Status, Ticket
+from backlog_watch.models import Priority, Sla, Status, Ticket
 from backlog_watch.rules.backlog import Rule
 from tests.factories import NOW, snapshot_of, ticket
 
@@ -90,6 +90,34 @@ def test_threshold_lists_most_urgent_first_and_keeps_the_count() -> None:
     assert [t.id for t in found.tickets[:2]] == ["u1", "h1"]
     assert (found.ticket_count, len(found.tickets)) == (72, 50)
     assert found.summary == "open tickets is 72 (critical above 10)"
+
+
+def test_a_threshold_alert_lists_the_tickets_its_metric_counts() -> None:
+    """ "5 unassigned" lists the unassigned tickets, not every open one; pending and on-hold counts their
+    status; SLAs breached the breached ones, earliest due first; an age the oldest tickets first."""
+    assigned = [ticket(priority=Priority.URGENT, id=f"a{i}") for i in range(8)]
+    unassigned = [ticket(assignee=None, id=f"u{i}", age=timedelta(hours=i + 1)) for i in range(3)]
+    pending = [ticket(status=Status.PENDING, id=f"p{i}") for i in range(2)]
+    breached = [
+        ticket(id=f"b{i}", sla=Sla(resolution_due=NOW - timedelta(hours=i + 1), breached=True)) for i in range(2)
+    ]
+    old = ticket(id="old", age=timedelta(days=30))
+    tickets = [*assigned, *unassigned, *pending, *breached, old]
+
+    def listed(metric: str, **spec: Any) -> list[str]:
+        spec = spec or {"warn_above": 0}
+        (found,) = rule(name="r", type="threshold", metric=metric, **spec).evaluate(
+            snapshot_of(NOW, ["zendesk"], tickets), NOW
+        )
+        return [t.id for t in found.tickets]
+
+    assert sorted(listed("unassigned_tickets")) == ["u0", "u1", "u2"]
+    assert sorted(listed("pending_tickets")) == ["p0", "p1"]
+    assert listed("sla_breached") == ["b1", "b0"]
+    assert listed("age_max_hours")[0] == "old"
+    assert listed("open_tickets")[:8] == sorted(listed("open_tickets")[:8]) and len(listed("open_tickets")) == 16
+    # pending among the open ones: none, so "0 pending, warn below 1" lists none (not the open backlog)
+    assert listed("pending_tickets", where={"status": ["open"]}, warn_below=1) == []
 
 
 AGING = {"name": "aging", "type": "aging", "older_than": "7d", "where": {"status": ["new", "open"]}}
