@@ -179,9 +179,16 @@ async def fits(page: Any) -> None:
     assert sizes and all(px > 0 for px, _ in sizes), sizes
     small = [f"{px:.1f}px {what}" for px, what in sizes if px < MIN_TEXT_PX]
     assert small == [], "text too small to read from across the room:\n" + "\n".join(small)
-    figures = await page.locator("section.board .open").evaluate_all(
-        "es => es.map(e => parseFloat(getComputedStyle(e).fontSize))"
+    # Measured in one task of the page, once its cards are drawn: the page redraws them every second (a
+    # card replaced between finding it and measuring it has no computed size).
+    measured = await page.wait_for_function(
+        """() => {
+            const f = [...document.querySelectorAll("section.board .open")]
+                .map(e => parseFloat(getComputedStyle(e).fontSize));
+            return f.length && f.every(Number.isFinite) ? f : null;
+        }"""
     )
+    figures = await measured.json_value()
     assert min(figures) >= 3 * MIN_TEXT_PX, f"the open counts are not much larger than their captions: {figures}"
 
 
