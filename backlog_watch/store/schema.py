@@ -185,11 +185,17 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def migrate(version: int, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]], where: str) -> None:
-    """Apply every script after ``version``; a schema newer than this code knows is refused."""
+def migrate(
+    version: int,
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]],
+    where: str,
+    until: int | None = None,
+) -> None:
+    """Apply every script after ``version`` (up to ``until``, for a store as an older release left it);
+    a schema newer than this code knows is refused."""
     if version > len(MIGRATIONS):
         raise StoreError(f"the store at {where} has schema {version}, newer than this version knows")
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, script in enumerate(MIGRATIONS[version:until], start=version + 1):
         with transaction() as db:
             if isinstance(script, str):
                 for statement in filter(str.strip, script.split(";")):
