@@ -2,7 +2,7 @@
 
 The same pages go into a store with the log and into one whose write path skips the log's step (the
 step replaced by a no-op in this process: the rest of the write path is the same code): a cold sync of
-``--tickets`` (each a "created" row), then re-syncs in which one ticket in ten changes a tracked field
+``--tickets`` (a first sight writes no log row), then re-syncs in which one ticket in ten changes a tracked field
 (a row each) and the rest come back unchanged (no row). Figures: seconds with and without the log
 (ratio), and per 1,000 tickets changed the rows written, their bytes (table and indexes) and the
 milliseconds the log adds. Ratios within one run are the figures (the machine is shared and noisy).

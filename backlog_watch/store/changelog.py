@@ -3,27 +3,28 @@ was at any past moment (``--at``, ``replay``).
 
 One row per change of a ticket's tracked fields (status, priority, group, assignee, tags, solved_at,
 SLA), holding the ticket's whole tracked state right after it, at the change's time: the ticket's
-``updated_at``, or the sync's time when the helpdesk did not move ``updated_at`` forward (a
-``created`` row, the first sight of a ticket, holds its full state at its ``updated_at``). A sync
-compares each ticket of a page with its stored row on the tracked fields only and writes a row only
-for a real change, in the page's transaction (the write paths: sqlite/changelog.py ``record``,
-postgres/changelog.py ``record``). The untracked fields (subject, channel, created_at, url) are read
-from the ticket's current row.
+``updated_at``, or the sync's time when the helpdesk did not move ``updated_at`` forward. A ticket's
+first sight writes nothing: until its first change, its stored row IS its state as first seen (a cold
+sync of 100k tickets wrote 100k log rows that only repeated the tickets, a sixth of its SQL). The first
+change writes two rows: the state it changes from, as a ``created`` row at the stored row's
+``updated_at`` (unless a row is there already), then the change. A sync compares each ticket of a page
+with its stored row on the tracked fields only and writes rows only for a real change, in the page's
+transaction (the write paths: sqlite/changelog.py ``record``, postgres/changelog.py ``record``). The
+untracked fields (subject, channel, created_at, url) are read from the ticket's current row.
 
-Since every row holds a full state, the state at a moment is the ticket's last row at or before it.
-Thinning therefore only drops rows: rows older than 2 days keep the last of each hour per ticket, older
-than 30 days the last of each day, older than 2 years only the last (the KPI history's tiers,
-sqlite/history.py). A bucket is (boundary - size, boundary], so the state at every bucket boundary
-stays exact. It runs on write, at most once per quarter of an hour of change time, over the rows aged
-into a tier since it last ran.
+Since every row holds a full state, the state at a moment is the ticket's last row at or before it, and
+a ticket without rows is its stored row. Thinning therefore only drops rows: rows older than 2 days
+keep the last of each hour per ticket, older than 30 days the last of each day, older than 2 years only
+the last (the KPI history's tiers, sqlite/history.py). A bucket is (boundary - size, boundary], so the
+state at every bucket boundary stays exact. It runs on write, at most once per quarter of an hour of
+change time, over the rows aged into a tier since it last ran.
 
 Exactness: the first sync sees each ticket's state at its ``updated_at`` only, not what came before.
 ``exact_since`` is the first recorded change of a known ticket; before it, a ticket's state at a
-moment before its first row is approximate (it existed if created by then; solved if solved by then,
-else open; its other fields as first seen). A store from before the log began it at its upgrade with
-one ``created`` row per stored ticket; a ticket without any row (a dry run's copy of a PostgreSQL
-store not migrated yet) answers from its stored row. The SQL below is portable (``?`` placeholders),
-run through ``SqlStore.query`` by both stores.
+moment before its first known state is approximate (it existed if created by then; solved if solved by
+then, else open; its other fields as first seen). A store from before the log began it at its upgrade
+with one ``created`` row per stored ticket. The SQL below is portable (``?`` placeholders), run
+through ``SqlStore.query`` by both stores.
 """
 
 from __future__ import annotations
@@ -66,21 +67,27 @@ def stored_state(row: Sequence[Any]) -> tuple[Any, ...]:
     return (*_tracked(row), row[_UPDATED_AT])
 
 
-def change_rows(rows: Iterable[Sequence[Any]], stored: Stored, sync_time: float) -> list[tuple[Any, ...]]:
+def change_rows(
+    rows: Iterable[Sequence[Any]], stored: Stored, sync_time: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The change-log rows a page of ticket rows (``ticket_row``, TICKET_COLUMNS order) makes against the
-    stored rows: a ``created`` row for a ticket never stored, a ``changed`` row for one whose tracked
-    columns differ, nothing for the rest. A ticket twice in the page: the later row wins."""
+    stored rows: (first, changes). ``changes``: a ``changed`` row for each ticket whose tracked columns
+    differ from its stored row's; ``first``: for each of them, the stored state as a ``created`` row at
+    its ``updated_at``, written only where the ticket has no row at that time yet (its first change). A
+    ticket never stored, or unchanged, makes none. A ticket twice in the page: the later row wins."""
     page = {(row[0], row[1]): row for row in rows}
-    found: list[tuple[Any, ...]] = []
+    first: list[tuple[Any, ...]] = []
+    changes: list[tuple[Any, ...]] = []
     for key, row in page.items():
-        tracked = _tracked(row)
         before = stored.get(key)
         if before is None:
-            found.append((*key, row[_UPDATED_AT], CREATED, *tracked))
-        elif before[:-1] != tracked:
+            continue
+        tracked = _tracked(row)
+        if before[:-1] != tracked:
             updated, previous = row[_UPDATED_AT], before[-1]
-            found.append((*key, updated if updated > previous else max(sync_time, previous), CHANGED, *tracked))
-    return found
+            first.append((*key, previous, CREATED, *before[:-1]))
+            changes.append((*key, updated if updated > previous else max(sync_time, previous), CHANGED, *tracked))
+    return first, changes
 
 
 def thin_slices(last: float | None, now: float) -> list[tuple[float, float, int | None]]:
@@ -106,6 +113,11 @@ _TICKET_AS_STORED = (
     "c.at, c.solved_at, c.sla, t.url"
 )
 """A ticket as ``ticket_from_row`` reads it, its tracked fields from the change row, updated_at its time."""
+_TICKET_UNLOGGED = (
+    "t.helpdesk, t.id, t.status, t.priority, t.channel, t.grp, t.assignee, t.tags, t.subject, t.created_at, "
+    "t.updated_at, t.solved_at, t.sla, t.url"
+)
+"""The same of a ticket without rows: its stored row is its only known state."""
 _TICKET_OR_AS_STORED = (
     "t.helpdesk, t.id, COALESCE(c.status, t.status), COALESCE(c.priority, t.priority), t.channel, "
     "CASE WHEN c.id IS NULL THEN t.grp ELSE c.grp END, CASE WHEN c.id IS NULL THEN t.assignee ELSE c.assignee END, "
@@ -164,12 +176,18 @@ def _as_of(ticket: Ticket, moment: datetime) -> Ticket:
 def ticket_changes(
     query: Query, since: datetime, until: datetime, helpdesks: Iterable[str] | None = None
 ) -> list[tuple[datetime, Ticket]]:
-    """Each ticket's state right after each change recorded in (since, until], in time order."""
-    where, args = _helpdesk_clause("c.helpdesk", helpdesks)
+    """Each ticket's state right after each change recorded in (since, until], in time order; a ticket
+    without rows (never changed since its first sight) is its stored row, at its ``updated_at``."""
+    logged, args = _helpdesk_clause("c.helpdesk", helpdesks)
+    stored, stored_args = _helpdesk_clause("t.helpdesk", helpdesks)
+    span = [since.timestamp(), until.timestamp()]
     rows = query(
         f"SELECT {_TICKET_AS_STORED} FROM ticket_changes c JOIN tickets t ON t.helpdesk = c.helpdesk AND t.id = c.id"
-        f" WHERE c.at > ? AND c.at <= ?{where} ORDER BY c.at, c.helpdesk, c.id",
-        [since.timestamp(), until.timestamp(), *args],
+        f" WHERE c.at > ? AND c.at <= ?{logged}"
+        f" UNION ALL SELECT {_TICKET_UNLOGGED} FROM tickets t WHERE t.updated_at > ? AND t.updated_at <= ?{stored}"
+        " AND NOT EXISTS (SELECT 1 FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id)"
+        " ORDER BY 11, 1, 2",
+        [*span, *args, *span, *stored_args],
     )
     changes = [ticket_from_row(row) for row in rows]
     return [(t.updated_at, t) for t in changes]

@@ -197,6 +197,8 @@ class StoreConformance:
         start = NOW - timedelta(days=1)
         first = _ticket("1", created_at=start, updated_at=start, group="Billing")
         store.commit_page("zendesk", [first, _ticket("2", created_at=start, updated_at=start)], "c1")
+        first_sights = store.ticket_changes(start - timedelta(days=1), NOW)  # no log rows: the stored rows
+        assert [(at - start, t.id) for at, t in first_sights] == [(timedelta(0), "1"), (timedelta(0), "2")]
         commented = first.model_copy(update={"subject": "a new subject", "updated_at": start + timedelta(hours=1)})
         store.commit_page("zendesk", [commented], "c2")  # only untracked fields moved: no row
         store.commit_tickets([commented])  # seen again as it is: no row
@@ -208,13 +210,13 @@ class StoreConformance:
         store.commit_tickets([sla])
         changes = store.ticket_changes(start - timedelta(days=1), NOW)
         assert [(at - start, t.id, t.assignee, t.tags) for at, t in changes] == [
-            (timedelta(0), "1", None, ()),  # first sights: "created" rows, their full state
-            (timedelta(0), "2", None, ()),
+            (timedelta(0), "2", None, ()),  # never changed: its stored row
+            (timedelta(hours=1), "1", None, ()),  # the first change: the state it left, at the stored time
             (timedelta(hours=2), "1", "ann", ()),
             (timedelta(hours=3), "1", "ann", ("vip",)),
         ]
         assert changes[-1][1] == sla.model_copy(update={"subject": "a new subject"})
-        assert [t.id for _, t in store.ticket_changes(start, NOW)] == ["1", "1"]  # (since, until]
+        assert [t.id for _, t in store.ticket_changes(start, NOW)] == ["1", "1", "1"]  # (since, until]
         assert store.ticket_changes(start, NOW, ["jira"]) == []
 
     def test_the_backlog_as_of_a_moment_follows_reopens_and_reassignments(self, store: Store) -> None:

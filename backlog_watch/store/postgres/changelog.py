@@ -2,8 +2,9 @@
 transaction. The policy (what a change is, the thinning tiers) is store/changelog.py's: one policy.
 
 ``record`` is the one step the ticket write path (store.py ``_write_tickets``) takes for it, once the
-page is in its session table and before it is merged into ``tickets``: ONE statement compares the page
-with the stored rows on the tracked columns and writes a row per real change.
+page is in its session table and before it is merged into ``tickets``: two statements compare the page
+with the stored rows on the tracked columns and write a row per real change (and, at a ticket's first
+change, the state it changes from).
 """
 
 from __future__ import annotations
@@ -12,17 +13,31 @@ from backlog_watch.store.changelog import CHANGE_COLUMNS, CHANGED, CREATED, TRAC
 from backlog_watch.store.postgres.schema import Db
 
 _TRACKED = TRACKED_COLUMNS.split(", ")
+_STORED = (
+    " FROM page_in p JOIN LATERAL (SELECT * FROM tickets s WHERE s.helpdesk = p.helpdesk AND s.id = p.id LIMIT 1)"
+    " t ON true "
+)
+_CHANGED = (
+    f"WHERE ({', '.join(f't.{c}' for c in _TRACKED)}) IS DISTINCT FROM ({', '.join(f'p.{c}' for c in _TRACKED)}) "
+)
+_FIRST = (
+    f"INSERT INTO ticket_changes ({CHANGE_COLUMNS}) SELECT t.helpdesk, t.id, t.updated_at, '{CREATED}', "
+    + ", ".join(f"t.{c}" for c in _TRACKED)
+    + _STORED
+    + _CHANGED
+    + "ON CONFLICT (helpdesk, id, at) DO NOTHING"
+)
+"""The state each changed ticket changes from, at its stored updated_at, where it has no row then yet
+(its first change: a first sight writes nothing, store/changelog.py)."""
 _RECORD = (
     f"INSERT INTO ticket_changes ({CHANGE_COLUMNS}) "
-    "SELECT p.helpdesk, p.id, CASE WHEN t.id IS NULL OR p.updated_at > t.updated_at THEN p.updated_at "
+    "SELECT p.helpdesk, p.id, CASE WHEN p.updated_at > t.updated_at THEN p.updated_at "
     " ELSE greatest(extract(epoch FROM clock_timestamp())::double precision, t.updated_at) END, "
-    f" CASE WHEN t.id IS NULL THEN '{CREATED}' ELSE '{CHANGED}' END, "
+    f" '{CHANGED}', "
     + ", ".join(f"p.{c}" for c in _TRACKED)
-    + " FROM page_in p LEFT JOIN LATERAL (SELECT * FROM tickets s WHERE s.helpdesk = p.helpdesk AND s.id = p.id"
-    " LIMIT 1) t ON true "
-    f"WHERE t.id IS NULL OR ({', '.join(f't.{c}' for c in _TRACKED)}) "
-    f"IS DISTINCT FROM ({', '.join(f'p.{c}' for c in _TRACKED)}) "
-    "ON CONFLICT (helpdesk, id, at) DO UPDATE SET "
+    + _STORED
+    + _CHANGED
+    + "ON CONFLICT (helpdesk, id, at) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in ("kind", *_TRACKED))
     + " RETURNING at"
 )
@@ -35,6 +50,7 @@ the session table's size, and a plain join hashes all of ``tickets`` for every p
 def record(db: Db) -> None:
     """Log the changes the page in ``page_in`` makes, before it is merged into ``tickets``."""
     (last,) = db.execute("SELECT max(at) FROM ticket_changes").fetchone() or (None,)
+    db.execute(_FIRST)
     written = [float(row[0]) for row in db.execute(_RECORD).fetchall()]
     if not written:
         return

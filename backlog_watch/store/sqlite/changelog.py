@@ -22,17 +22,20 @@ from backlog_watch.store.changelog import (
 
 _INSERT = f"INSERT OR REPLACE INTO ticket_changes ({CHANGE_COLUMNS}) VALUES ({','.join('?' * 11)})"
 """Two states of a ticket at the same moment: the later one written is its state then."""
+_FIRST = f"INSERT OR IGNORE INTO ticket_changes ({CHANGE_COLUMNS}) VALUES ({','.join('?' * 11)})"
+"""A state changed from: only where the ticket has no row at that moment (its first change)."""
 
 
 def record(db: sqlite3.Connection, written: Sequence[tuple[Sequence[object] | None, Sequence[object]]]) -> None:
     """Log the changes of a page's ticket rows (``ticket_row``), each with its stored row (None: new),
-    before they are written."""
+    before they are written. A page of new tickets (a cold sync's) writes nothing."""
     stored = {(str(old[0]), str(old[1])): stored_state(old) for old, _ in written if old is not None}
     rows = [row for _, row in written]
-    changes = change_rows(rows, stored, time.time())
+    first, changes = change_rows(rows, stored, time.time())
     if not changes:
         return
     (last,) = db.execute("SELECT max(at) FROM ticket_changes").fetchone()
+    db.executemany(_FIRST, first)
     db.executemany(_INSERT, changes)
     now = max(float(row[2]) for row in changes)
     if last is None or now > last and due_to_thin(last, now):

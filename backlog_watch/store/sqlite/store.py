@@ -71,7 +71,7 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Ch
     Returns the changes written.
     """
     latest = {(t.helpdesk, t.id): t for t in tickets}
-    rows = {key: ticket_row(t) for key, t in latest.items()}
+    rows = {key: ticket_row(latest[key]) for key in sorted(latest)}
     stored = _stored_rows(db, rows.keys())
     changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
     if not changes:
