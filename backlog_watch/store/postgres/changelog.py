@@ -2,8 +2,8 @@
 transaction. The policy (what a change is, the thinning tiers) is store/changelog.py's: one policy.
 
 ``record`` is the one step the ticket write path (store.py ``_write_tickets``) takes for it, once the
-page is in its session table and before it is merged into ``tickets``: two statements compare the page
-with the stored rows on the tracked columns and write a row per real change (and, at a ticket's first
+page is in its session table and before it is merged into ``tickets``: ONE statement compares the page
+with the stored rows on the tracked columns and writes a row per real change (and, at a ticket's first
 change, the state it changes from).
 """
 
@@ -13,44 +13,35 @@ from backlog_watch.store.changelog import CHANGE_COLUMNS, CHANGED, CREATED, TRAC
 from backlog_watch.store.postgres.schema import Db
 
 _TRACKED = TRACKED_COLUMNS.split(", ")
-_STORED = (
-    " FROM page_in p JOIN LATERAL (SELECT * FROM tickets s WHERE s.helpdesk = p.helpdesk AND s.id = p.id LIMIT 1)"
-    " t ON true "
-)
 _CHANGED = (
-    f"WHERE ({', '.join(f't.{c}' for c in _TRACKED)}) IS DISTINCT FROM ({', '.join(f'p.{c}' for c in _TRACKED)}) "
+    "SELECT p.helpdesk, p.id, t.updated_at AS was_at, CASE WHEN p.updated_at > t.updated_at THEN p.updated_at"
+    " ELSE greatest(extract(epoch FROM clock_timestamp())::double precision, t.updated_at) END AS at, "
+    + ", ".join(f"t.{c} AS was_{c}, p.{c}" for c in _TRACKED)
+    + " FROM page_in p JOIN LATERAL (SELECT * FROM tickets s WHERE s.helpdesk = p.helpdesk AND s.id = p.id LIMIT 1)"
+    f" t ON true WHERE ({', '.join(f't.{c}' for c in _TRACKED)})"
+    f" IS DISTINCT FROM ({', '.join(f'p.{c}' for c in _TRACKED)})"
 )
-_FIRST = (
-    f"INSERT INTO ticket_changes ({CHANGE_COLUMNS}) SELECT t.helpdesk, t.id, t.updated_at, '{CREATED}', "
-    + ", ".join(f"t.{c}" for c in _TRACKED)
-    + _STORED
-    + _CHANGED
-    + "ON CONFLICT (helpdesk, id, at) DO NOTHING"
-)
-"""The state each changed ticket changes from, at its stored updated_at, where it has no row then yet
-(its first change: a first sight writes nothing, store/changelog.py)."""
 _RECORD = (
-    f"INSERT INTO ticket_changes ({CHANGE_COLUMNS}) "
-    "SELECT p.helpdesk, p.id, CASE WHEN p.updated_at > t.updated_at THEN p.updated_at "
-    " ELSE greatest(extract(epoch FROM clock_timestamp())::double precision, t.updated_at) END, "
-    f" '{CHANGED}', "
-    + ", ".join(f"p.{c}" for c in _TRACKED)
-    + _STORED
-    + _CHANGED
-    + "ON CONFLICT (helpdesk, id, at) DO UPDATE SET "
+    f"WITH changed AS MATERIALIZED ({_CHANGED}) INSERT INTO ticket_changes ({CHANGE_COLUMNS}) "
+    f"SELECT helpdesk, id, was_at, '{CREATED}', {', '.join(f'was_{c}' for c in _TRACKED)} FROM changed"
+    " WHERE was_at <> at "
+    f"UNION ALL SELECT helpdesk, id, at, '{CHANGED}', {', '.join(_TRACKED)} FROM changed "
+    "ON CONFLICT (helpdesk, id, at) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in ("kind", *_TRACKED))
-    + " RETURNING at"
+    + f" WHERE EXCLUDED.kind = '{CHANGED}' RETURNING at"
 )
-"""The page (in ``page_in``, one row per ticket) against the stored rows; a change's time is the
-ticket's updated_at, or the sync's time when the helpdesk did not move it forward. The stored row is
-read by its primary key for each row of the page (LATERAL ... LIMIT 1): the planner knows nothing of
-the session table's size, and a plain join hashes all of ``tickets`` for every page."""
+"""ONE statement: the page (in ``page_in``, one row per ticket) against the stored rows, each ticket
+whose tracked columns differ making a ``changed`` row at the change's time (the ticket's updated_at, or
+the sync's time when the helpdesk did not move it forward; it replaces a row at that time) and a
+``created`` row of the state it left at the stored updated_at, which a row already there keeps (the
+conditional DO UPDATE: only a change replaces). The stored row is read by its primary key for each row
+of the page (LATERAL ... LIMIT 1): the planner knows nothing of the session table's size, and a plain
+join hashes all of ``tickets`` for every page."""
 
 
 def record(db: Db) -> None:
     """Log the changes the page in ``page_in`` makes, before it is merged into ``tickets``."""
     (last,) = db.execute("SELECT max(at) FROM ticket_changes").fetchone() or (None,)
-    db.execute(_FIRST)
     written = [float(row[0]) for row in db.execute(_RECORD).fetchall()]
     if not written:
         return
