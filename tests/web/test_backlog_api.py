@@ -46,8 +46,8 @@ def firing(rule: str, labels: Labels, level: str, since: timedelta, muted: Muted
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     """zendesk: urgent 20d (the oldest), high 2h, normal 1h, low 10d open, one solved 3 days ago;
-    jira: a normal one 8d old, one without a priority 3d old. Alerts: a warning and a muted critical on zendesk, a critical on jira,
-    and a pending one (not shown)."""
+    jira: a normal one 8d old, one without a priority 3d old. Alerts: a warning and a muted critical on
+    zendesk, a critical on jira, and a pending one (not shown)."""
     s = SqliteStore(tmp_path / "bw.db")
     zendesk = [
         ticket(id="z1", age=20 * DAY, priority=Priority.URGENT, group="Billing"),
