@@ -588,7 +588,7 @@ class TicketAggregates:
         if not wanted:
             return {}
         if len(wanted) <= FEW_SCOPES:
-            return {scope: found for scope in wanted if (found := self.listed(where, scope, listing, limit))}
+            return {scope: alone for scope in wanted if (alone := self.listed(where, scope, listing, limit))}
         named = {value for scope in wanted for label, value in scope if label == "helpdesk"}
         helpdesks = [h for h in self.helpdesks if h in named] if "helpdesk" in group_by else None
         labels = [_LABELS[label] for label in group_by]
