@@ -33,9 +33,7 @@ the same moments 7 days earlier, drawn faint behind it."""
 LAST_WEEK = timedelta(days=7)
 ACTIONS_SHOWN = timedelta(days=1)
 """How far back the board lists people's actions on alerts."""
-PRIORITIES = ("urgent", "high", "normal", "low", "none")
-"""The priority split's parts, urgent first; "none": tickets nobody gave a priority (shown as such, not
-as normal: a pile of unprioritised tickets is what a lead wants to see)."""
+PRIORITIES = ("urgent", "high", "normal", "low")
 STATUS_BY_LEVEL = {"critical": "red", "warn": "amber"}
 WORD_BY_STATUS = {"red": "CRITICAL", "amber": "WARN", "green": "OK"}
 _SEVERITY_ORDER = {"critical": 0, "warn": 1}
@@ -95,11 +93,11 @@ def _oldest(read: ReadModel, names: Sequence[str], now: datetime) -> dict[str, A
 
 
 def _priority_split(read: ReadModel, names: Sequence[str], now: datetime) -> dict[str, int]:
-    """Open tickets per priority, urgent first; no priority (or one outside ours) is "none"."""
+    """Open tickets per priority, urgent first; a priority outside the four is counted as normal."""
     split = dict.fromkeys(PRIORITIES, 0)
     for name in names:
         for priority, count in read.open_by("priority", now, name).items():
-            split[priority if priority in split else "none"] += count
+            split[priority if priority in split else "normal"] += count
     return split
 
 

@@ -46,8 +46,8 @@ def firing(rule: str, labels: Labels, level: str, since: timedelta, muted: Muted
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     """zendesk: urgent 20d (the oldest), high 2h, normal 1h, low 10d open, one solved 3 days ago;
-    jira: a normal one 8d old, one without a priority 3d old. Alerts: a warning and a muted critical on
-    zendesk, a critical on jira, and a pending one (not shown)."""
+    jira: two normal, 8d and 3d old. Alerts: a warning and a muted critical on zendesk, a critical on jira,
+    and a pending one (not shown)."""
     s = SqliteStore(tmp_path / "bw.db")
     zendesk = [
         ticket(id="z1", age=20 * DAY, priority=Priority.URGENT, group="Billing"),
@@ -58,12 +58,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     ]
     s.commit_page("zendesk", zendesk, None)
     s.commit_page(
-        "jira",
-        [
-            ticket(id="j1", helpdesk="jira", age=8 * DAY),
-            ticket(id="j2", helpdesk="jira", age=3 * DAY, priority=Priority.NONE),
-        ],
-        None,
+        "jira", [ticket(id="j1", helpdesk="jira", age=8 * DAY), ticket(id="j2", helpdesk="jira", age=3 * DAY)], None
     )
     billing: Labels = (("group", "Billing"), ("helpdesk", "zendesk"))
     alerts = [
@@ -84,8 +79,7 @@ def test_each_card_carries_what_the_board_shows(store: SqliteStore) -> None:
     board = backlog(store, {"zendesk": 120.0, "jira": 120.0}, NOW)
     zendesk, jira = board["helpdesks"]
     assert (zendesk["open_tickets"], zendesk["change_24h"]) == (4, 2)  # z2 and z3 arrived today
-    assert zendesk["priority"] == {"urgent": 1, "high": 1, "normal": 1, "low": 1, "none": 0}
-    assert jira["priority"] == {"urgent": 0, "high": 0, "normal": 1, "low": 0, "none": 1}  # not counted as normal
+    assert zendesk["priority"] == {"urgent": 1, "high": 1, "normal": 1, "low": 1}
     assert zendesk["oldest"]["id"] == "z1" and zendesk["oldest"]["age_hours"] == 480.0
     assert zendesk["age_p90_hours"] == 408.0  # ages 1, 2, 240, 480 hours: 240 + 0.7 * 240
     assert zendesk["days_to_clear"] == 28.0  # 4 open, 1 solved in 7 days
@@ -103,7 +97,7 @@ def test_the_total_card_adds_the_helpdesks_up(store: SqliteStore) -> None:
     board = backlog(store, {"zendesk": 120.0, "jira": 120.0}, NOW)
     total = board["total"]
     assert (total["open_tickets"], total["change_24h"]) == (6, 2)
-    assert total["priority"] == {"urgent": 1, "high": 1, "normal": 2, "low": 1, "none": 1}
+    assert total["priority"] == {"urgent": 1, "high": 1, "normal": 3, "low": 1}
     assert total["oldest"]["id"] == "z1"
     assert total["age_p90_hours"] == 360.0  # ages 1, 2, 72, 192, 240, 480 hours
     assert total["days_to_clear"] == 42.0  # 6 open, 1 solved in 7 days
