@@ -57,6 +57,7 @@ from backlog_watch import (
     ids_of,
     inverted,
     json_object,
+    mapped,
     names_by_id,
     optional_time,
     positive_id,
@@ -141,9 +142,6 @@ class ZendeskConnector(HttpConnector):
     def setup(self) -> None:
         self.groups = NameCache()
         self.users = NameCache()
-        # The value tables with the config's overrides applied, once: normalize looks a value up per ticket.
-        self._statuses = {**STATUSES, **self.settings.status_map}
-        self._priorities = {**PRIORITIES, **self.settings.priority_map}
         # Unconfirmed whether the export accepts include=slas: we ask, and stop asking if refused.
         self._sideload_slas = self.settings.fetch_slas
 
@@ -317,17 +315,18 @@ class ZendeskConnector(HttpConnector):
     def _status(self, value: Any) -> Status:
         if not isinstance(value, str):
             raise ValueError(f"status {value!r} is not a string")
-        status = self._statuses.get(value)
+        status = mapped(value, self.settings.status_map, STATUSES)
         if status is None:
             raise ValueError(f"unknown status {value!r} (map it with status_map)")
         return status
 
     def _priority(self, value: Any) -> Priority:
-        if value is None:
-            return self._priorities.get("none") or Priority.NONE
-        if not isinstance(value, str):
+        key = "none" if value is None else value
+        if not isinstance(key, str):
             raise ValueError(f"priority {value!r} is not a string")
-        priority = self._priorities.get(value)
+        priority = mapped(key, self.settings.priority_map, PRIORITIES)
+        if priority is None and value is None:
+            return Priority.NONE
         if priority is None:
             raise ValueError(f"unknown priority {value!r} (map it with priority_map)")
         return priority

@@ -37,7 +37,7 @@ from backlog_watch.models import (
     Ticket,
     TicketFilter,
 )
-from backlog_watch.store.codec import TicketCache
+from backlog_watch.store.codec import TicketCache, ticket_columns
 
 R = TypeVar("R")
 Run = Callable[[str, Sequence[object]], Sequence[Sequence[Any]]]
@@ -93,11 +93,7 @@ _ORDER = {
     "due": "t.sla_due",
     "newest": "t.created_at DESC",
 }
-_TICKET = (
-    "t.helpdesk, t.id, t.status, t.priority, t.channel, t.grp, t.assignee, t.tags, t.subject, t.created_at, "
-    "t.updated_at, t.solved_at, t.sla, t.url"
-)
-"""The columns codec.ticket_from_row reads, in its order."""
+_TICKET = ticket_columns("t")
 
 
 def _count(value: Any) -> int:

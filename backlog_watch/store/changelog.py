@@ -35,7 +35,7 @@ from operator import itemgetter
 from typing import Any
 
 from backlog_watch.models import Status, Ticket
-from backlog_watch.store.codec import at, ticket_from_row
+from backlog_watch.store.codec import at, ticket_columns, ticket_from_row
 from backlog_watch.store.records import AsOf
 
 CHANGE_COLUMNS = "helpdesk, id, at, kind, status, priority, grp, assignee, tags, solved_at, sla"
@@ -113,10 +113,7 @@ _TICKET_AS_STORED = (
     "c.at, c.solved_at, c.sla, t.url"
 )
 """A ticket as ``ticket_from_row`` reads it, its tracked fields from the change row, updated_at its time."""
-_TICKET_UNLOGGED = (
-    "t.helpdesk, t.id, t.status, t.priority, t.channel, t.grp, t.assignee, t.tags, t.subject, t.created_at, "
-    "t.updated_at, t.solved_at, t.sla, t.url"
-)
+_TICKET = ticket_columns("t")
 """The same of a ticket without rows: its stored row is its only known state."""
 _TICKET_OR_AS_STORED = (
     "t.helpdesk, t.id, COALESCE(c.status, t.status), COALESCE(c.priority, t.priority), t.channel, "
@@ -184,7 +181,7 @@ def ticket_changes(
     rows = query(
         f"SELECT {_TICKET_AS_STORED} FROM ticket_changes c JOIN tickets t ON t.helpdesk = c.helpdesk AND t.id = c.id"
         f" WHERE c.at > ? AND c.at <= ?{logged}"
-        f" UNION ALL SELECT {_TICKET_UNLOGGED} FROM tickets t WHERE t.updated_at > ? AND t.updated_at <= ?{stored}"
+        f" UNION ALL SELECT {_TICKET} FROM tickets t WHERE t.updated_at > ? AND t.updated_at <= ?{stored}"
         " AND NOT EXISTS (SELECT 1 FROM ticket_changes m WHERE m.helpdesk = t.helpdesk AND m.id = t.id)"
         " ORDER BY 11, 1, 2",
         [*span, *args, *span, *stored_args],

@@ -54,6 +54,13 @@ TICKET_COLUMNS = (
 """The columns ``ticket_row`` fills, in its order (the last four are what the evaluation aggregates over)."""
 
 
+def ticket_columns(alias: str = "") -> str:
+    """The columns ``ticket_from_row`` reads, in its order (TICKET_COLUMNS without the evaluation's four),
+    each qualified with the table's ``alias`` when given ("t": ``t.helpdesk, t.id, ...``)."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + column for column in TICKET_COLUMNS.split(", ")[:14])
+
+
 def evaluation_values(status: str, sla: str | None) -> tuple[int, float | None, int, int]:
     """The denormalised columns of a stored ticket: open, its earliest running SLA target, paused, breached."""
     parsed = Sla.model_validate_json(sla) if sla else Sla()
@@ -66,14 +73,11 @@ def _evaluation_values(status: Status, sla: Sla) -> tuple[int, float | None, int
 
 def ticket_row(t: Ticket) -> tuple[object, ...]:
     """The row of ``TICKET_COLUMNS``: the one place a stored ticket's row is built."""
-    # Runs once per synced ticket: the enums' ``_value_`` (an Enum's ``value`` is a Python-level
-    # descriptor), the SLA's fields read once.
-    status, sla, solved_at = t.status, t.sla, t.solved_at
-    due = sla.earliest_due
+    # Runs once per synced ticket: the enums' ``_value_`` (an Enum's ``value`` is a Python-level descriptor).
     return (
         t.helpdesk,
         t.id,
-        status._value_,
+        t.status._value_,
         t.priority._value_,
         t.channel._value_,
         t.group,
@@ -82,13 +86,10 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
         t.subject,
         t.created_at.timestamp(),
         t.updated_at.timestamp(),
-        None if solved_at is None else solved_at.timestamp(),
-        sla_json(sla),
+        epoch(t.solved_at),
+        sla_json(t.sla),
         t.url,
-        int(status.is_open),
-        None if due is None else due.timestamp(),
-        int(sla.paused),
-        int(sla.breached),
+        *_evaluation_values(t.status, t.sla),
     )
 
 

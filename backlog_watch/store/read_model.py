@@ -29,7 +29,7 @@ from typing import Literal, cast
 from backlog_watch.kpis import Scope
 from backlog_watch.models import OPEN_STATUSES, PollStatus, Sla, Ticket
 from backlog_watch.store import SqlStore
-from backlog_watch.store.codec import TICKET_COLUMNS, ticket_from_row
+from backlog_watch.store.codec import ticket_columns, ticket_from_row
 from backlog_watch.store.history import History, Step, scope_of
 
 OPEN_SQL = "(" + ",".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")"
@@ -38,7 +38,7 @@ _SOLVED_STATUS = "status IN ('solved','closed')"
 """Tested in a CASE (or in Python) beside a ``solved_at`` range in the WHERE: a status test in the WHERE
 leads SQLite's planner (no statistics) to the status index, a scan of every solved ticket, where the
 range alone reads the solved tickets' covering index (tickets_solved) from the range's first entry."""
-_TICKET = ", ".join(TICKET_COLUMNS.split(", ")[:14])
+_TICKET = ticket_columns()
 """The columns codec.ticket_from_row reads, in its order."""
 _BREACHED = "(sla_breached = 1 OR (sla_due <= ? AND sla_paused = 0))"
 """kpis.sla_breached over the stored columns (codec.evaluation_values): flagged, or a running target past."""
