@@ -8,6 +8,8 @@ lists are built (``listed``). Results are cached per question, so rules sharing 
 The SQL is written once for any engine with window functions (SQLite >= 3.25, PostgreSQL): no JSON
 functions (tags are rows of ``ticket_tags``), no engine-specific function, percentiles by
 ``ROW_NUMBER`` over a partition (the positions from a GROUP BY count), integer division of integers.
+A store that can hand rows over as the engine yields them passes ``walk``: percentiles are then read
+from one sorted scan instead (SQLite, whose window step costs more than the sort it needs).
 Columns it reads beyond the original ones (``is_open``, ``sla_due``, ``sla_paused``, ``sla_breached``;
 schema.py) are written by codec.ticket_row.
 
@@ -25,7 +27,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from backlog_watch.kpis import DAY, DEFAULT_HANDLE_HOURS, NO_GROUP, NO_TAG, UNASSIGNED, WEEK, Scope, days_to_clear
 from backlog_watch.models import (
@@ -42,6 +44,14 @@ from backlog_watch.store.codec import TicketCache, ticket_columns
 R = TypeVar("R")
 Run = Callable[[str, Sequence[object]], Sequence[Sequence[Any]]]
 """Execute one read statement and return its rows as sequences."""
+
+
+class Walk(Protocol):
+    """Execute one read statement and return ``visit`` of its rows, each handed over as the engine
+    yields it (a scan of every open ticket, never a list of them)."""
+
+    def __call__(self, sql: str, args: Sequence[object], visit: Callable[[Iterable[Sequence[Any]]], R]) -> R: ...
+
 
 _LABELS = {
     "helpdesk": "t.helpdesk",
@@ -193,8 +203,11 @@ class TicketAggregates:
         solved_since: datetime,
         dialect: Dialect = Dialect(),
         tickets: TicketCache | None = None,
+        walk: Walk | None = None,
     ) -> None:
         self._run_sql = run
+        self._walk = walk
+        """Given (SQLite), percentiles are picked from a sorted scan: ``_ranks``."""
         self._tickets = tickets or TicketCache()
         """The tickets built so far, from the rows listed (the store's, kept from one evaluation to the next)."""
         self.now = now
@@ -281,9 +294,12 @@ class TicketAggregates:
         counts: Mapping[Scope, int] | None = None,
     ) -> dict[Scope, tuple[int, dict[int, float]]]:
         """Per scope of ``part`` (the FROM ... WHERE of the tickets to rank), their count and the inclusive
-        quantiles (statistics.quantiles' method) of ``value``. A GROUP BY counts each scope (unless
-        ``counts`` already says), which gives the positions each quantile lies between; ROW_NUMBER over
-        the partition numbers the rows, and only those at a wanted position leave the database."""
+        quantiles (statistics.quantiles' method) of ``value``. With a ``walk`` (SQLite): ``_walked``.
+        Else a GROUP BY counts each scope (unless ``counts`` already says), which gives the positions each
+        quantile lies between; ROW_NUMBER over the partition numbers the rows, and only those at a wanted
+        position leave the database."""
+        if self._walk is not None:
+            return self._walked(part, group_by, value, quantiles)
         labels = [_LABELS[label] for label in group_by]
         if counts is None:
             counting = _Statement().add(f"SELECT {''.join(f'{c}, ' for c in labels)}COUNT(*)").extend(part)
@@ -308,6 +324,43 @@ class TicketAggregates:
             scope: (counts[scope], {q: _quantile(rows, counts[scope], q) for q in quantiles})
             for scope, rows in picked.items()
         }
+
+    def _walked(
+        self, part: _Statement, group_by: Sequence[str], value: str, quantiles: Sequence[int]
+    ) -> dict[Scope, tuple[int, dict[int, float]]]:
+        """``_ranks`` from ONE scan sorted by scope and value, with no count before it: each scope's values
+        arrive in order and only the scope being read is held (a float a ticket), its quantiles taken when
+        the next begins. On SQLite the window step and its filter cost twice the sort they need (100k open
+        tickets: 0.30-0.38 s a ranking, 0.15-0.20 s so, the GROUP BY count saved besides)."""
+        labels = "".join(f"{_LABELS[label]}, " for label in group_by)
+        columns = ", ".join(_COLUMNS[label] for label in group_by)
+        statement = _Statement().add(f"SELECT {labels}{value} AS v").extend(part)
+        statement.add(f" ORDER BY {columns + ', ' if columns else ''}v")
+        width = len(group_by)
+
+        def visit(rows: Iterable[Sequence[Any]]) -> dict[Scope, tuple[int, dict[int, float]]]:
+            found: dict[Scope, tuple[int, dict[int, float]]] = {}
+            current: Sequence[Any] | None = None
+            values: list[float] = []
+
+            def close() -> None:
+                if current is not None:
+                    scope = tuple(zip(group_by, (str(v) for v in current), strict=True))
+                    n = len(values)
+                    at = {position: float(values[position - 1]) for position in _positions(n, quantiles)}
+                    found[scope] = (n, {q: _quantile(at, n, q) for q in quantiles})
+
+            for row in rows:
+                key = row[:width]
+                if key != current:
+                    close()
+                    current, values = key, []
+                values.append(row[width])
+            close()
+            return found
+
+        assert self._walk is not None
+        return self._walk(*statement.render(self.dialect), visit)
 
     # -- TicketQuery -----------------------------------------------------------------------------------
 

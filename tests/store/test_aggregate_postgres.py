@@ -200,3 +200,25 @@ def test_many_helpdesks_are_one_argument_with_the_same_answers(engine: str, requ
     assert sum(1 for _, answer in theirs if answer) > len(theirs) // 2
     for (question, found), (_, expected) in zip(mine, theirs, strict=True):
         assert found == pytest.approx(expected) if question.startswith("kpis") else found == expected, question
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_percentiles_from_a_sorted_scan_are_those_row_number_picks(seed: int, tmp_path: Path) -> None:
+    """SQLite's store hands rows over as they come (``walk``): percentiles and medians are taken from
+    one sorted scan. Without the walk the same snapshot ranks with ROW_NUMBER (PostgreSQL's way): every
+    question gets the same answer, and the walk was what answered the percentiles."""
+    store = SqliteStore(tmp_path / "bw.db")
+    walked: list[str] = []
+    try:
+        query = snapshot_query(store, backlog(seed))
+        assert isinstance(query, TicketAggregates) and query._walk is not None
+        walk = query._walk
+        query._walk = lambda sql, args, visit: walked.append(sql) or walk(sql, args, visit)  # type: ignore[func-returns-value]
+        numbered = TicketAggregates(query._run_sql, NOW, list(HELPDESKS), NOW - timedelta(days=8), query.dialect)
+        mine, theirs = answers(query), answers(numbered)
+    finally:
+        store.close()
+    assert walked and all("ROW_NUMBER" not in sql for sql in walked)
+    assert sum(1 for question, answer in theirs if question.startswith("medians") and answer) >= 6
+    for (question, found), (_, expected) in zip(mine, theirs, strict=True):
+        assert found == pytest.approx(expected) if question.startswith("kpis") else found == expected, (seed, question)

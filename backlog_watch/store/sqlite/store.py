@@ -12,11 +12,11 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import OPEN_STATUSES, Alert, LogEntry, PollStatus, Snapshot, Ticket
@@ -44,6 +44,7 @@ _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _TICKET_MARKS = ",".join("?" * len(TICKET_COLUMNS.split(",")))
 
 
+R = TypeVar("R")
 _COLUMNS = TICKET_COLUMNS.split(", ")
 _TAGS = _COLUMNS.index("tags")
 _UPSERT = (
@@ -54,6 +55,7 @@ _DEFERRED = ("tickets_by_status", "tickets_open", "tickets_solved", "tickets_by_
 """The ticket indexes a cold sync writes without (the unique key stays: the upsert and the page's read of
 its stored rows need it). Kept up row by row, they were 40% of the SQL of a cold sync of 100k tickets
 (page after page of random inserts into growing B-trees); built once after it, a sort of each."""
+
 _READ_CHUNK = 500
 """Ids per ``IN (...)`` when a page's stored rows are read back (SQLite allows 32766 variables)."""
 
@@ -251,6 +253,11 @@ class SqliteStore:
         with self._reading():
             return list(self._db.execute(sql, args).fetchall())
 
+    def walk(self, sql: str, args: Sequence[object], visit: Callable[[Iterable[Sequence[Any]]], R]) -> R:
+        """``visit`` of a read query's rows, handed over as SQLite yields them (aggregate.Walk)."""
+        with self._reading():
+            return visit(self._db.execute(sql, args))
+
     def read_model(self) -> ReadModel:
         from backlog_watch.store.read_model import ReadModel
 
@@ -333,7 +340,7 @@ class SqliteStore:
     ) -> Snapshot:
         """The open tickets of these helpdesks, and those solved within ``solved_window`` before now, as
         aggregates the rules query (store/aggregate.py): nothing is read until a rule asks."""
-        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE, self._tickets)
+        query = TicketAggregates(self.query, now, helpdesks, now - solved_window, SQLITE, self._tickets, self.walk)
         stale = frozenset(h for h, s in self.poll_statuses(helpdesks).items() if s.last_success is None)
         return Snapshot(now=now, helpdesks=tuple(helpdesks), query=query, stale=stale)
 
