@@ -613,14 +613,19 @@ class TicketAggregates:
         if limit is not None:
             statement.add(" LIMIT ?", limit)
         keys = [(str(h), str(i)) for h, i in self._rows(statement)]
+        found = self._by_key(keys)
+        return [found[key] for key in keys]
+
+    def _by_key(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ticket]:
+        """The tickets of these (helpdesk, id) keys, read by primary key ``_BATCH`` at a time."""
         found: dict[tuple[str, str], Ticket] = {}
         for helpdesk in dict.fromkeys(h for h, _ in keys):
-            ids = [i for h, i in keys if h == helpdesk]
+            ids = list(dict.fromkeys(i for h, i in keys if h == helpdesk))
             for start in range(0, len(ids), _BATCH):
                 rows = _Statement().add(f"SELECT {_TICKET} FROM tickets t WHERE t.helpdesk = ?", helpdesk)
                 for row in self._rows(rows.any_of("t.id", ids[start : start + _BATCH])):
                     found[(str(row[0]), str(row[1]))] = self._tickets.ticket(row)
-        return [found[key] for key in keys]
+        return found
 
     def listed_by_scope(
         self, where: TicketFilter, group_by: Sequence[str], scopes: Iterable[Scope], listing: Listing, limit: int | None
@@ -640,6 +645,9 @@ class TicketAggregates:
             return {scope: alone for scope in wanted if (alone := self.listed(where, scope, listing, limit))}
         named = {value for scope in wanted for label, value in scope if label == "helpdesk"}
         helpdesks = [h for h in self.helpdesks if h in named] if "helpdesk" in group_by else None
+        part = self._where("open" if listing.open_only else "universe", where, group_by, helpdesks)
+        if self._walk is not None:
+            return self._walked_listing(self._listing_filter(part, listing), group_by, wanted, listing, limit)
         labels = [_LABELS[label] for label in group_by]
         partition = f"PARTITION BY {', '.join(_COLUMNS[label] for label in group_by)} " if labels else ""
         columns = "".join(f"{c} AS l{i}, " for i, c in enumerate(labels))
@@ -647,7 +655,6 @@ class TicketAggregates:
             f"SELECT {columns}t.helpdesk AS kh, t.id AS ki, "
             f"ROW_NUMBER() OVER ({partition}ORDER BY {_ORDER[listing.order]}, t.helpdesk, t.id) AS rn"
         )
-        part = self._where("open" if listing.open_only else "universe", where, group_by, helpdesks)
         ranked.extend(self._listing_filter(part, listing))
         aliases = "".join(f"k.l{i}, " for i in range(len(labels)))
         statement = _Statement().add(f"SELECT {aliases}k.rn, {_TICKET} FROM (").extend(ranked)
@@ -661,6 +668,37 @@ class TicketAggregates:
             if scope in wanted:
                 found.setdefault(scope, []).append((int(row[width]), self._tickets.ticket(row[width + 1 :])))
         return {scope: [t for _, t in sorted(pairs, key=lambda p: p[0])] for scope, pairs in found.items()}
+
+    def _walked_listing(
+        self, part: _Statement, group_by: Sequence[str], wanted: set[Scope], listing: Listing, limit: int | None
+    ) -> dict[Scope, list[Ticket]]:
+        """``listed_by_scope`` from ONE scan of the keys sorted by scope and the listing's order (SQLite, as
+        ``_walked``): the first ``limit`` keys of each wanted scope are kept as they pass, then only their
+        rows are read. The window step it replaces cost more than the sort."""
+        labels = "".join(f"{_LABELS[label]}, " for label in group_by)
+        columns = "".join(f"{_COLUMNS[label]}, " for label in group_by)
+        statement = _Statement().add(f"SELECT {labels}t.helpdesk, t.id").extend(part)
+        statement.add(f" ORDER BY {columns}{_ORDER[listing.order]}, t.helpdesk, t.id")
+        width = len(group_by)
+
+        def visit(rows: Iterable[Sequence[Any]]) -> dict[Scope, list[tuple[str, str]]]:
+            keys: dict[Scope, list[tuple[str, str]]] = {}
+            current: Sequence[Any] | None = None
+            taken: list[tuple[str, str]] | None = None
+            for row in rows:
+                key = row[:width]
+                if key != current:
+                    current = key
+                    scope = tuple(zip(group_by, (str(v) for v in key), strict=True))
+                    taken = keys.setdefault(scope, []) if scope in wanted else None
+                if taken is not None and (limit is None or len(taken) < limit):
+                    taken.append((str(row[width]), str(row[width + 1])))
+            return keys
+
+        assert self._walk is not None
+        keys = self._walk(*statement.render(self.dialect), visit)
+        found = self._by_key([key for listed in keys.values() for key in listed])
+        return {scope: [found[key] for key in listed] for scope, listed in keys.items() if listed}
 
     def count(self, where: TicketFilter, scope: Scope, listing: Listing) -> int:
         statement = self._listing("COUNT(*)", where, scope, listing)
