@@ -177,6 +177,23 @@ async def test_run_on_a_busy_port_says_so_in_one_line_and_exits_2(sim: ZendeskSi
     assert f"http.listen: cannot listen on 127.0.0.1:{port}" in line and "change http.listen" in line
 
 
+def as_from_a_terminal() -> None:
+    """In the child before exec: Ctrl-C delivered and handled by default, as from a terminal, whatever
+    the test process inherited or set (an ignored SIGINT is inherited across exec, and Python then
+    leaves it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def signal_state(pid: int) -> str:
+    """The signal masks of a process (/proc), to say why a signal did not end it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        return f"no /proc status: {exc}"
+    return ", ".join(line for line in status.splitlines() if line.startswith(("State", "Sig", "Threads")))
+
+
 async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -190,6 +207,7 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
         "50",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         assert proc.stdout is not None
@@ -199,8 +217,11 @@ async def test_simulate_serves_a_zendesk_until_interrupted() -> None:
             response = await client.get(f"http://127.0.0.1:{port}/api/v2/groups.json")
         assert response.status_code == 200 and response.json()["groups"]
         proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.wait(), 15)
-        assert proc.returncode == 0
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 15)
+        except TimeoutError:
+            pytest.fail(f"simulate still running 15 s after SIGINT; {signal_state(proc.pid)}")
+        assert proc.returncode == 0, err.decode()[-2000:]
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -223,6 +244,7 @@ async def run_demo_until_alerts(data: Path, stderr: Path) -> list[bytes]:
             "0",
             stdout=asyncio.subprocess.PIPE,
             stderr=log_file,
+            preexec_fn=as_from_a_terminal,
         )
     try:
         assert proc.stdout is not None

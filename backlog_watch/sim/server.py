@@ -33,7 +33,8 @@ class LoopbackServer:
         """Serve on ``host:port`` (port 0: any free port) and return the bound URL, e.g. http://127.0.0.1:8123."""
         if self._runner is not None:
             raise RuntimeError(f"{type(self).__name__} is already serving at {self.url}")
-        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        # A stand-in stops at once: aiohttp's graceful stop would wait up to 60 s for requests in flight
+        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
