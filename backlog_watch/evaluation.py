@@ -64,6 +64,7 @@ def log_transitions(previous: Mapping[str, Alert], alerts: Mapping[str, Alert]) 
         extra = {
             "rule": alert.rule,
             "helpdesk": alert.label_map.get("helpdesk"),
+            "labels": alert.label_map,  # the whole scope (group, priority, tag ...): which alert of the rule
             "alert_state": alert.state.value,
             "alert_level": alert.level,
         }
