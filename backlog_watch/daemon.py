@@ -340,7 +340,9 @@ class Daemon:
         snapshot = self.snapshot(now, polled)
         token = self._fence_token()
         previous = self._stored_alerts(token)
-        findings, readings = measure_rules(self.rules, snapshot, now, previous)
+        findings, readings = measure_rules(self.rules, snapshot, now, previous, cut)
+        if cut.is_set():  # cancelled (shutdown) while measuring: nothing of it is written
+            return Evaluation(alerts=dict(previous), findings=findings, snapshot=snapshot)
         findings += self.policy.findings(statuses, now)
         rules = self.all_rules
         keep = {name: rule.keep_firing_for for name, rule in rules.items()}
@@ -455,7 +457,13 @@ class Daemon:
     async def _evaluate_job(self) -> None:
         """The periodic evaluation (time-driven rules), shared with a change-driven one due at the same tick."""
         if not self._stopping.is_set() and self.leases.holds(EVALUATOR):
-            await asyncio.shield(self.request_evaluation())
+            try:
+                await asyncio.shield(self.request_evaluation())
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise
+                # a shutdown cancels the job: shutdown() cuts and awaits the evaluation itself, and the
+                # scheduler would log the cancellation as a failed job, with a traceback, at every stop
 
     async def poll_guarded(self, name: str) -> None:
         """A poll outside the scheduler's own (a hook's): a failing store is reported like a scheduled one's.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,14 +35,21 @@ class Evaluation:
 
 
 def measure_rules(
-    rules: list[RuleBase], snapshot: Snapshot, now: datetime, previous: Mapping[str, Alert]
+    rules: list[RuleBase],
+    snapshot: Snapshot,
+    now: datetime,
+    previous: Mapping[str, Alert],
+    cut: threading.Event | None = None,
 ) -> tuple[list[Finding], dict[str, Reading]]:
     """Every rule measured once: the findings of the scopes that reach a level, and the value now of
     every alert's scope that does not (what its resolved notice says). An alert whose scope has gone
-    (no ticket left in it) reads 0 there."""
+    (no ticket left in it) reads 0 there. Once ``cut`` is set (a shutdown), no further rule is measured:
+    the caller writes nothing of a cut evaluation, and 500 helpdesks' rules took seconds to finish."""
     findings: list[Finding] = []
     readings: dict[str, Reading] = {}
     for rule in rules:
+        if cut is not None and cut.is_set():
+            break
         for m in rule.measure(snapshot, now):
             if m.level is not None:
                 findings.append(rule.finding(m))
