@@ -23,8 +23,9 @@ store can create the same covering indexes (schema.py, migration 6) with ``INCLU
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -207,7 +208,7 @@ class TicketAggregates:
     ) -> None:
         self._run_sql = run
         self._walk = walk
-        """Given (SQLite), percentiles are picked from a sorted scan: ``_ranks``."""
+        """Given (SQLite), percentiles and many-scope listings are read from sorted scans: ``_walked``."""
         self._tickets = tickets or TicketCache()
         """The tickets built so far, from the rows listed (the store's, kept from one evaluation to the next)."""
         self.now = now
@@ -340,23 +341,11 @@ class TicketAggregates:
 
         def visit(rows: Iterable[Sequence[Any]]) -> dict[Scope, tuple[int, dict[int, float]]]:
             found: dict[Scope, tuple[int, dict[int, float]]] = {}
-            current: Sequence[Any] | None = None
-            values: list[float] = []
-
-            def close() -> None:
-                if current is not None:
-                    scope = tuple(zip(group_by, (str(v) for v in current), strict=True))
-                    n = len(values)
-                    at = {position: float(values[position - 1]) for position in _positions(n, quantiles)}
-                    found[scope] = (n, {q: _quantile(at, n, q) for q in quantiles})
-
-            for row in rows:
-                key = row[:width]
-                if key != current:
-                    close()
-                    current, values = key, []
-                values.append(row[width])
-            close()
+            for scope, run in _scopes(rows, group_by):
+                values = [row[width] for row in run]
+                n = len(values)
+                at = {position: float(values[position - 1]) for position in _positions(n, quantiles)}
+                found[scope] = (n, {q: _quantile(at, n, q) for q in quantiles})
             return found
 
         assert self._walk is not None
@@ -685,18 +674,11 @@ class TicketAggregates:
         width = len(group_by)
 
         def visit(rows: Iterable[Sequence[Any]]) -> dict[Scope, list[tuple[str, str]]]:
-            keys: dict[Scope, list[tuple[str, str]]] = {}
-            current: Sequence[Any] | None = None
-            taken: list[tuple[str, str]] | None = None
-            for row in rows:
-                key = row[:width]
-                if key != current:
-                    current = key
-                    scope = tuple(zip(group_by, (str(v) for v in key), strict=True))
-                    taken = keys.setdefault(scope, []) if scope in wanted else None
-                if taken is not None and (limit is None or len(taken) < limit):
-                    taken.append((str(row[width]), str(row[width + 1])))
-            return keys
+            return {
+                scope: [(str(row[width]), str(row[width + 1])) for row in itertools.islice(run, limit)]
+                for scope, run in _scopes(rows, group_by)
+                if scope in wanted
+            }
 
         assert self._walk is not None
         keys = self._walk(*statement.render(self.dialect), visit)
@@ -760,6 +742,14 @@ def _time_column(field: str) -> str:
 
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _scopes(rows: Iterable[Sequence[Any]], group_by: Sequence[str]) -> Iterator[tuple[Scope, Iterator[Sequence[Any]]]]:
+    """The runs of rows sorted by scope (their first ``len(group_by)`` columns), each with its scope: the
+    walks' one pass over a sorted scan. A run not read to its end is skipped by the next."""
+    width = len(group_by)
+    for key, run in itertools.groupby(rows, key=lambda row: tuple(row[:width])):
+        yield tuple(zip(group_by, (str(v) for v in key), strict=True)), run
 
 
 def _positions(n: int, quantiles: Iterable[int]) -> set[int]:

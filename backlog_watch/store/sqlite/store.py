@@ -55,7 +55,6 @@ _DEFERRED = ("tickets_by_status", "tickets_open", "tickets_solved", "tickets_by_
 """The ticket indexes a cold sync writes without (the unique key stays: the upsert and the page's read of
 its stored rows need it). Kept up row by row, they were 40% of the SQL of a cold sync of 100k tickets
 (page after page of random inserts into growing B-trees); built once after it, a sort of each."""
-
 _READ_CHUNK = 500
 """Ids per ``IN (...)`` when a page's stored rows are read back (SQLite allows 32766 variables)."""
 
