@@ -54,6 +54,7 @@ from backlog_watch.models import Alert, Snapshot
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.sources.connector import Connector, SyncResult, read_named, sync
 from backlog_watch.store import Store
+from backlog_watch.store.codec import AlertBodies
 from backlog_watch.store.history import History
 from backlog_watch.store.leases import ForwardedRequest, fenced
 
@@ -313,12 +314,14 @@ class Daemon:
         Only the evaluator evaluates (``LeaseLost`` elsewhere), its writes fenced by its lease (the thread
         runs in a copy of this context, the fence with it). A cancelled evaluation (shutdown) is cut before
         its writes if it has not begun them, else finishes them; the cancellation is raised once its thread
-        is done."""
+        is done. One that gets the lock once the daemon is stopping is cut before it measures anything."""
         fence = self.leases.fence(EVALUATOR)
         if not self.leases.holds(EVALUATOR):
             raise LeaseLost(f"replica {self.leases.replica} is not the evaluator", lease=EVALUATOR)
         async with self._eval_lock:
             cut = threading.Event()
+            if self._stopping.is_set():  # it waited for the lock while the stop came: it starts nothing
+                cut.set()
             with fenced(fence):  # the task (and its thread) copies the context as it is now
                 running = asyncio.ensure_future(asyncio.to_thread(self._assess, cut))
             try:
@@ -355,7 +358,8 @@ class Daemon:
         if self.dry_run or cut.is_set():  # cancelled (shutdown): cut before the writes
             return evaluation
         self._saved_alerts = None  # until this save is known to have committed
-        self.store.save_alerts(alerts, previous)
+        bodies = AlertBodies()  # each alert encoded once, for its row and for the outbox rows telling of it
+        self.store.save_alerts(alerts, previous, bodies)
         self._saved_alerts = (token, alerts)
         for unacknowledged in cleared:
             self.store.add_action(unacknowledged)
@@ -365,7 +369,7 @@ class Daemon:
         if last is None or not timedelta(0) <= now - last < HISTORY_SPACING:
             self.history.record(now, kpis_by_scope(snapshot, now))
             self._history_at = now
-        enqueue(self.outbox, due, now)
+        enqueue(self.outbox, due, now, bodies)
         return evaluation
 
     def _fence_token(self) -> int | None:

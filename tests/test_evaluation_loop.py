@@ -24,6 +24,7 @@ from backlog_watch.delivery.notifiers.console import ConsoleNotifier
 from backlog_watch.delivery.notifiers.slack import ChannelPacer, SlackNotifier
 from backlog_watch.errors import StoreError
 from backlog_watch.sim import SimClock, SlackStandIn, ZendeskSimulator
+from backlog_watch.store.codec import alert_to_json
 from backlog_watch.store.leases import ForwardedRequest
 from connectors.zendesk import EXPORT_PATH
 from tests.helpers.config import console, document, parse, slack, slack_config, threshold, zendesk
@@ -271,17 +272,17 @@ async def test_a_scheduled_poll_does_not_wait_for_the_evaluation_it_asks_for(
     zendesk_sim.export_window.limit = 100_000
     async with assemble(config, clock=sim_clock.now) as parts:
         daemon = parts.daemon
-        async with daemon._eval_lock:  # the evaluation the first poll asks for cannot run
-            daemon.start({"zendesk": 0.2})
-            try:
+        try:
+            async with daemon._eval_lock:  # the evaluation the first poll asks for cannot run
+                daemon.start({"zendesk": 0.2})
                 await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 1)
                 _, skipped = _polls_and_skips(parts.registry, "zendesk")  # the first, full sync may skip one
                 await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 6)
                 assert daemon.evaluations == 0
                 assert _polls_and_skips(parts.registry, "zendesk")[1] == skipped
-            finally:
-                daemon.request_stop()
-        await until(lambda: daemon.evaluations == 1)  # released: the evaluation asked for runs
+            await until(lambda: daemon.evaluations == 1)  # released: the evaluation asked for runs
+        finally:
+            daemon.request_stop()
         await daemon.shutdown()
         assert parts.store.load_alerts()
 
@@ -349,6 +350,27 @@ async def test_an_idle_poll_asks_for_no_evaluation_and_a_changing_one_does(
         assert parts.store.poll_status("zendesk").last_success == sim_clock.now()
 
 
+async def test_an_evaluation_left_waiting_for_the_lock_at_sigterm_measures_nothing(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """At 500 helpdesks a periodic evaluation waiting behind a running one started after SIGTERM and took
+    seconds more: one that gets the lock once the daemon is stopping asks no rule and writes nothing."""
+    sim_clock.advance(120)
+    config = _one_zendesk(zendesk_sim, tmp_path, "waiting.yaml")
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        assert await daemon.poll("zendesk")  # stored and evaluated: the rule fires
+        stored = parts.store.load_alerts()
+        assert [a.rule for a in stored.values()] == ["backlog-size"]
+        async with daemon._eval_lock:  # an evaluation is running
+            waiting = asyncio.ensure_future(daemon.assess())
+            await asyncio.sleep(0)
+            daemon.request_stop()  # SIGTERM
+        evaluation = await asyncio.wait_for(waiting, WAIT)
+        assert evaluation.findings == [] and evaluation.alerts == stored
+        assert parts.store.load_alerts() == stored
+
+
 async def _no_wait(seconds: float) -> None:
     """A retry's backoff, passed at once."""
 
@@ -388,9 +410,9 @@ async def test_the_evaluator_reads_the_alerts_table_once_per_term_and_again_afte
         load, save = store.load_alerts, store.save_alerts
         store.load_alerts = lambda: loads.append(1) or load()  # type: ignore[method-assign, func-returns-value]
 
-        def counting_save(alerts: Any, stored: Any = None) -> None:
+        def counting_save(alerts: Any, stored: Any = None, encode: Any = alert_to_json) -> None:
             saved.append(len([a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]))
-            save(alerts, stored)
+            save(alerts, stored, encode)
 
         store.save_alerts = counting_save  # type: ignore[method-assign]
         with contextlib.redirect_stdout(io.StringIO()):
@@ -408,7 +430,7 @@ async def test_the_evaluator_reads_the_alerts_table_once_per_term_and_again_afte
         await daemon.assess()
         assert len(loads) == 2
 
-        def failing(alerts: Any, stored: Any = None) -> None:
+        def failing(alerts: Any, stored: Any = None, encode: Any = None) -> None:
             raise StoreError("the disk is full")
 
         store.save_alerts = failing  # type: ignore[method-assign]

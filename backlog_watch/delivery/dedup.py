@@ -140,6 +140,7 @@ def plan(
     """Every (notifier, notification) due now, most severe first; a firing alert whose episode is
     ``acknowledged`` is not repeated nor escalated (its resolved notice still goes)."""
     due: list[tuple[str, Notification]] = []
+    as_of = data_as_of or {}
     for alert in sorted(alerts, key=lambda a: (-LEVEL_RANK[a.level], a.rule, a.labels)):
         rule = rules.get(alert.rule)
         if rule is None or (alert.is_firing and alert.fingerprint in (acknowledged or {})):
@@ -161,7 +162,16 @@ def plan(
             due.append(
                 (
                     notifier,
-                    Notification(alert, reason, rule, now, previous, dict(data_as_of or {}), extra.get(notifier)),
+                    Notification(alert, reason, rule, now, previous, data_in_scope(alert, as_of), extra.get(notifier)),
                 )
             )
     return due
+
+
+def data_in_scope(alert: Alert, data_as_of: Mapping[str, datetime | None]) -> Mapping[str, datetime | None]:
+    """The polls the alert's freshness line names: its helpdesk's, or every helpdesk's when it has none.
+    Each queued row keeps only these, so 500 helpdesks are not 500 entries in each of thousands of rows."""
+    helpdesk = alert.label_map.get("helpdesk")
+    if helpdesk is None:
+        return data_as_of
+    return {helpdesk: data_as_of[helpdesk]} if helpdesk in data_as_of else {}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,11 +34,11 @@ from tenacity.wait import wait_base
 from backlog_watch.alerting.acknowledgements import Acknowledgement
 from backlog_watch.delivery.dedup import Notification, Reason, same_episode
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import AlertState, LogEntry
+from backlog_watch.models import Alert, AlertState, LogEntry
 from backlog_watch.rules.backlog import RuleBase
 from backlog_watch.rules.base import EscalationStep
 from backlog_watch.store import News, QueuedNews, Store
-from backlog_watch.store.codec import alert_from_json, alert_to_json
+from backlog_watch.store.codec import alert_from_body, alert_to_json
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ class OutboxRow:
     episode: datetime
 
 
-def _encode(notification: Notification) -> str:
-    return json.dumps(
+def _encode(notification: Notification, encode: Callable[[Alert], str]) -> str:
+    """The row's body: the alert's stored body as is (spliced, not decoded and encoded again) and the rest."""
+    rest = json.dumps(
         {
-            "alert": json.loads(alert_to_json(notification.alert)),
             "rule": notification.rule.name,
             "now": notification.now.timestamp(),
             "data_as_of": {k: v.timestamp() if v else None for k, v in notification.data_as_of.items()},
@@ -76,6 +76,7 @@ def _encode(notification: Notification) -> str:
             "acknowledged": _ack_json(notification.acknowledged),
         }
     )
+    return f'{{"alert": {encode(notification.alert)}, {rest[1:]}'
 
 
 def _ack_json(ack: Acknowledgement | None) -> dict[str, Any] | None:
@@ -160,11 +161,18 @@ class Outbox:
         """Who sends (cluster.py's replica id): a shared store records it on each row being sent."""
         self._claimed: set[int] = set()
 
-    def enqueue(self, due: Sequence[tuple[str, Notification]], now: datetime, *, fold: bool = True) -> None:
+    def enqueue(
+        self,
+        due: Sequence[tuple[str, Notification]],
+        now: datetime,
+        *,
+        fold: bool = True,
+        encode: Callable[[Alert], str] = alert_to_json,
+    ) -> None:
         """Write what is due before anything is sent, after the news already queued for each alert;
         without ``fold`` every news gets its own row (a replica that does not send cannot tell which
         rows are being sent)."""
-        news = [News(n.alert.fingerprint, name, n.reason.value, _encode(n), _episode(n)) for name, n in due]
+        news = [News(n.alert.fingerprint, name, n.reason.value, _encode(n, encode), _episode(n)) for name, n in due]
         self.store.outbox_enqueue(news, now, self._fold if fold else _append)
 
     def _fold(self, tail: QueuedNews, news: News) -> str | None:
@@ -244,7 +252,7 @@ class Outbox:
         rule = rules.get(body["rule"])
         if rule is None:
             return None
-        alert = alert_from_json(json.dumps(body["alert"]))
+        alert = alert_from_body(body["alert"])
         entry = self.store.log_entry(row.fingerprint, row.notifier, row.episode)  # the thread of THIS episode
         previous = entry if entry is not None and same_episode(entry, alert) else None
         return Notification(

@@ -35,8 +35,13 @@ from backlog_watch.delivery.outbox import Outbox, OutboxRow
 from backlog_watch.errors import NotifyError
 from backlog_watch.models import Alert, AlertState, LogEntry, Muted
 from backlog_watch.rules.backlog import RuleBase
+from backlog_watch.store.codec import alert_to_json
 
 log = logging.getLogger(__name__)
+
+DECODE_BATCH = 50
+"""Rows decoded at a time (in a worker thread, which a shutdown cannot interrupt): a storm's thousands of
+claimed rows, decoded at once, took seconds before the first send and ran on past SIGTERM."""
 
 Due = list[tuple[str, Notification]]
 
@@ -80,9 +85,14 @@ def plan_due(
 # -- stage 3: enqueue ----------------------------------------------------------------------------------
 
 
-def enqueue(outbox: Outbox, due: Sequence[tuple[str, Notification]], now: datetime) -> None:
+def enqueue(
+    outbox: Outbox,
+    due: Sequence[tuple[str, Notification]],
+    now: datetime,
+    encode: Callable[[Alert], str] = alert_to_json,
+) -> None:
     """Written before anything is sent: a crash from here on redoes the work, never loses it."""
-    outbox.enqueue(due, now)
+    outbox.enqueue(due, now, encode=encode)
 
 
 # -- stages 4 and 5: send, record ----------------------------------------------------------------------
@@ -185,12 +195,18 @@ class Deliverer:
             if not heads:
                 return
             tried.update(r.id for r in heads)
-            for row, notification in await asyncio.to_thread(self._decode, heads, rules):
+            for start in range(0, len(heads), DECODE_BATCH):
                 if self.stopping:
-                    self.outbox.release([row])
-                    continue
-                await self._send_one(name, notifier, row, notification, now, result)
-                await asyncio.sleep(0)  # a notifier that never awaits (the console) must not hold the loop
+                    self.outbox.release(heads[start:])
+                    break
+                for row, notification in await asyncio.to_thread(
+                    self._decode, heads[start : start + DECODE_BATCH], rules
+                ):
+                    if self.stopping:
+                        self.outbox.release([row])
+                        continue
+                    await self._send_one(name, notifier, row, notification, now, result)
+                    await asyncio.sleep(0)  # a notifier that never awaits (the console) must not hold the loop
 
     def _claim(self, name: str, now: datetime) -> list[OutboxRow]:
         """The heads due for this notifier only (the other notifiers' drains claim their own)."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from backlog_watch.delivery.dedup import Notification, Reason
+from backlog_watch.delivery.dedup import Notification, Reason, data_in_scope
 from backlog_watch.durations import human_duration
 from backlog_watch.kpis import NO_GROUP
 from backlog_watch.models import Alert, AlertState, Ticket
@@ -174,8 +174,7 @@ def listed(alert: Alert, limit: int = LISTED) -> tuple[Sequence[Ticket], int]:
 
 def freshness(notification: Notification, tz: ZoneInfo = UTC_ZONE) -> str:
     """`Data as of zendesk 09:42 CET`, from the last successful poll of each helpdesk in scope."""
-    helpdesk = notification.alert.label_map.get("helpdesk")
-    items = {k: v for k, v in notification.data_as_of.items() if helpdesk is None or k == helpdesk}
+    items = data_in_scope(notification.alert, notification.data_as_of)  # rows queued before it was narrowed
     if not items:
         return f"Evaluated at {local_time(notification.now, tz)}"
     parts = [

@@ -9,13 +9,14 @@ work with any implementation: ``SqliteStore`` (sqlite/, the embedded default) or
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
+from backlog_watch.store.codec import alert_to_json
 from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import is_postgres, redact_url
 
@@ -126,12 +127,18 @@ class Store(Protocol):
 
     def load_alerts(self) -> dict[str, Alert]: ...
 
-    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
+    def save_alerts(
+        self,
+        alerts: Mapping[str, Alert],
+        stored: Mapping[str, Alert] | None = None,
+        encode: Callable[[Alert], str] = alert_to_json,
+    ) -> None:
         """Make ``alerts`` the alert state, in one transaction, writing only the rows that changed (an
         evaluation changes few): new and changed ones written, gone ones deleted, the rest left as they
         are. Log entries of alerts gone (and with no queued news) go too. ``stored``: what the table
         holds, when the caller knows it (the evaluator, its one writer, keeps what it saved last): only
-        the alerts that differ from it are encoded and sent, only those gone from it deleted."""
+        the alerts that differ from it are encoded and sent, only those gone from it deleted. ``encode``:
+        an alert's body (an evaluation's ``AlertBodies``, shared with the outbox rows it queues)."""
         ...
 
     def log_entry(self, fingerprint: str, notifier: str, episode: datetime | None = None) -> LogEntry | None:

@@ -7,7 +7,8 @@ stage is checked alone: the end-to-end runs through real Slack are in test_deliv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from backlog_watch.alerting.alerts import advance
 from backlog_watch.alerting.policy import DeliveryPolicy
 from backlog_watch.alerting.silences import Matcher, Silence, Silences
 from backlog_watch.delivery.dedup import Delivery, Notification, Reason
-from backlog_watch.delivery.outbox import Outbox
-from backlog_watch.delivery.pipeline import Deliverer, acknowledgement_news, enqueue, mute, plan_due
+from backlog_watch.delivery.outbox import Outbox, OutboxRow
+from backlog_watch.delivery.pipeline import DECODE_BATCH, Deliverer, acknowledgement_news, enqueue, mute, plan_due
 from backlog_watch.errors import NotifyError
-from backlog_watch.models import Alert, Finding
+from backlog_watch.models import Alert, Finding, Sla, SlaKind, SlaTarget
 from backlog_watch.rules.backlog import RuleBase, ThresholdRule
+from backlog_watch.store.codec import AlertBodies, alert_from_json, alert_to_json
 from backlog_watch.store.sqlite import SqliteStore
-from tests.factories import NOW
+from tests.factories import NOW, ticket
 
 MIN = timedelta(minutes=1)
 SCOPE = (("helpdesk", "zendesk"),)
@@ -108,6 +110,36 @@ def test_plan_does_not_plan_twice_what_is_queued(store: SqliteStore) -> None:
     assert plan_due(alerts, rules, outbox, NOW + MIN, {}, {}) == []
 
 
+def test_a_queued_row_keeps_its_helpdesks_poll_and_reads_back_as_planned(store: SqliteStore) -> None:
+    """The freshness line of a helpdesk's alert names that helpdesk's poll: its row keeps only that one (500
+    helpdesks were 500 entries in each of thousands of rows), an alert of no helpdesk keeps every poll;
+    the row read back is the notification planned, its alert and tickets whole."""
+    rules: dict[str, RuleBase] = {"size": rule(), "all": rule("all")}
+    due_sla = Sla(resolution_due=NOW + MIN, targets=(SlaTarget(kind=SlaKind.RESOLUTION, due=NOW + MIN),))
+    listed = (ticket(id="7", tags=("vip", "billing"), sla=due_sla), ticket(id="8"))
+    polls = {"zendesk": NOW - MIN, "jira": NOW - 2 * MIN, "freshdesk": None}
+    everywhere = Finding(rule="all", labels=(), level="critical", value=3, threshold=2, summary="3 open")
+    alerts = advance({}, [replace(finding(), tickets=listed, ticket_count=2), everywhere], NOW, list(rules))
+    outbox = Outbox(store)
+    enqueue(outbox, plan_due(alerts, rules, outbox, NOW, polls, {}), NOW)
+    read = {(r.notifier, n.alert.rule): n for r in outbox.rows() if (n := outbox.notification(r, rules))}
+    assert set(read) == {(notifier, name) for notifier in ("slack", "console") for name in rules}
+    assert read[("slack", "size")].data_as_of == {"zendesk": NOW - MIN}
+    assert read[("console", "all")].data_as_of == polls
+    by_rule = {a.rule: a for a in alerts.values()}
+    assert read[("slack", "size")].alert == by_rule["size"] and read[("slack", "size")].alert.tickets == listed
+    assert read[("slack", "all")].alert == by_rule["all"]
+
+
+def test_an_evaluations_bodies_encode_each_alert_once() -> None:
+    (alert,) = advance({}, [replace(finding(), tickets=(ticket(id="7"),), ticket_count=1)], NOW, ["size"]).values()
+    bodies = AlertBodies()
+    body = bodies(alert)
+    assert body == alert_to_json(alert) and alert_from_json(body) == alert
+    assert bodies(alert) is body  # the same text again, not encoded twice
+    assert bodies(replace(alert, level="critical")) != body  # another alert, its own body
+
+
 async def test_a_failed_send_is_not_recorded_and_goes_out_at_the_next_round(store: SqliteStore) -> None:
     """Moved from dispatch.deliver's test onto the real pipeline: the outbox keeps the failure, not the log."""
     rules: dict[str, RuleBase] = {"size": rule()}
@@ -180,6 +212,38 @@ async def test_a_stopping_deliverer_claims_nothing_more(store: SqliteStore) -> N
     await asyncio.wait_for(round_, 5)
     assert len(slack.sent) == 1 and len(outbox.rows()) == 1  # the other waits for the next start
     assert outbox.claim(NOW) != []  # released, not left claimed
+
+
+async def test_a_stopping_deliverer_decodes_no_more_of_a_storm(store: SqliteStore) -> None:
+    """Claimed rows are decoded a batch at a time: SIGTERM during a storm's first send leaves the rest
+    undecoded and released (decoding thousands at once ran on for seconds past the signal)."""
+    names = [f"rule-{i}" for i in range(3 * DECODE_BATCH)]
+    rules: dict[str, RuleBase] = {name: rule(name, notify=("slack",)) for name in names}
+    outbox = Counting(store)
+    slack = Recorder("slack")
+    slack.gate = asyncio.Event()
+    queue(outbox, advance({}, [finding(name) for name in names], NOW, names), rules)
+    sender = deliverer(outbox, rules, slack)
+    round_ = asyncio.create_task(sender.deliver(NOW))
+    async with asyncio.timeout(5):
+        while slack.calls == 0:
+            await asyncio.sleep(0)
+    sender.stopping = True
+    slack.gate.set()
+    await asyncio.wait_for(round_, 5)
+    assert len(slack.sent) == 1 and len(outbox.rows()) == len(names) - 1
+    assert outbox.decoded == DECODE_BATCH  # the first batch only, not the whole claim
+    assert len(outbox.claim(NOW)) == len(names) - 1  # all released
+
+
+class Counting(Outbox):
+    """An outbox that counts the rows decoded."""
+
+    decoded = 0
+
+    def notification(self, row: OutboxRow, rules: Mapping[str, RuleBase]) -> Notification | None:
+        self.decoded += 1
+        return super().notification(row, rules)
 
 
 class Pager(Recorder):

@@ -13,7 +13,7 @@ The password is a secret: the store shows its URL only through ``redact_url`` (e
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -359,7 +359,12 @@ class PostgresStore:
         with self._alerts_lock:
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
+    def save_alerts(
+        self,
+        alerts: Mapping[str, Alert],
+        stored: Mapping[str, Alert] | None = None,
+        encode: Callable[[Alert], str] = alert_to_json,
+    ) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
         changed rows, the gone ones deleted, in one transaction (with ``stored``, the rows the same as it
         are not even encoded)."""
@@ -376,7 +381,7 @@ class PostgresStore:
                     "INSERT INTO alerts (fingerprint, rule, state, body) VALUES (%s,%s,%s,%s) "
                     "ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, state = EXCLUDED.state, "
                     "body = EXCLUDED.body WHERE alerts.body IS DISTINCT FROM EXCLUDED.body",
-                    [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed],
+                    [(a.fingerprint, a.rule, a.state.value, encode(a)) for a in changed],
                 )
             # an alert gone from the store keeps its log while news of it is queued: its thread is still needed
             db.execute(

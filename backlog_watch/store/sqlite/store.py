@@ -447,12 +447,17 @@ class SqliteStore:
             rows = self._db.execute("SELECT fingerprint, body FROM alerts").fetchall()
             return self._alerts.decode(rows)
 
-    def save_alerts(self, alerts: Mapping[str, Alert], stored: Mapping[str, Alert] | None = None) -> None:
+    def save_alerts(
+        self,
+        alerts: Mapping[str, Alert],
+        stored: Mapping[str, Alert] | None = None,
+        encode: Callable[[Alert], str] = alert_to_json,
+    ) -> None:
         """Make the alert state ``alerts`` (what advance() returned), writing only what changed: new and
         changed rows, the gone ones deleted, in one transaction. Most evaluations change few alerts, so
         most rows are only compared, never rewritten (with ``stored``, not even encoded)."""
         changed = [a for fp, a in alerts.items() if stored is None or stored.get(fp) != a]
-        rows = [(a.fingerprint, a.rule, a.state.value, alert_to_json(a)) for a in changed]
+        rows = [(a.fingerprint, a.rule, a.state.value, encode(a)) for a in changed]
         with self._transaction() as db:
             if stored is None:
                 db.execute(
