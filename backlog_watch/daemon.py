@@ -12,9 +12,10 @@ evaluate(): under the evaluation lock, snapshot of the store at now -> rules -> 
 ``run`` the deliverer is a long-lived task woken by each evaluation, so a storm of paced messages never
 holds up a poll or the next evaluation; ``once`` and a direct ``evaluate()`` wait for its round.
 Shutdown (SIGTERM/SIGINT), all within ``SHUTDOWN_GRACE``: stop scheduling, cancel syncs between pages
-(each page is committed with its cursor in one transaction, so nothing is half-written), let a running
-evaluation finish (in its worker thread: cancelled before its writes, it skips them), let the
-deliverer finish the send in flight and claim nothing more, then give the leases up.
+(each page is committed with its cursor in one transaction, so nothing is half-written), cut a running
+evaluation at once (in its worker thread: it stops between rules and skips its writes, or finishes them
+if begun; the next start evaluates again), let the deliverer finish the send in flight and claim
+nothing more, then give the leases up.
 Replicas (cluster.py): a poll runs only on the replica holding its helpdesk's lease, and evaluation and
 delivery only on the evaluator; each runs fenced by its lease (store/leases.py), so a replica that lost
 it writes nothing (``LeaseLost``, logged, not a store failure). A hook for a helpdesk another replica
@@ -124,6 +125,8 @@ class Daemon:
         self.stopped: set[str] = set()
         self._poll_locks = {name: asyncio.Lock() for name in self.connectors}
         self._eval_lock = asyncio.Lock()
+        self._cut: threading.Event | None = None
+        """The running evaluation's cut: set by a shutdown, it stops that evaluation before its writes."""
         self._syncing: set[asyncio.Task[SyncResult]] = set()
         self._jobs: set[asyncio.Task[object]] = set()
         self._stopping = asyncio.Event()
@@ -312,9 +315,10 @@ class Daemon:
         work (nothing here sleeps or sends), run in a worker thread: with hundreds of helpdesks it takes
         seconds, during which the event loop still answers /metrics, keeps the leases and goes on polling.
         Only the evaluator evaluates (``LeaseLost`` elsewhere), its writes fenced by its lease (the thread
-        runs in a copy of this context, the fence with it). A cancelled evaluation (shutdown) is cut before
-        its writes if it has not begun them, else finishes them; the cancellation is raised once its thread
-        is done. One that gets the lock once the daemon is stopping is cut before it measures anything."""
+        runs in a copy of this context, the fence with it). A shutdown cuts the running evaluation at once
+        (``_cut``): it stops between rules and skips its writes if it has not begun them, else finishes
+        them; one cancelled is cut the same way, the cancellation raised once its thread is done. One
+        that gets the lock once the daemon is stopping is cut before it measures anything."""
         fence = self.leases.fence(EVALUATOR)
         if not self.leases.holds(EVALUATOR):
             raise LeaseLost(f"replica {self.leases.replica} is not the evaluator", lease=EVALUATOR)
@@ -324,6 +328,7 @@ class Daemon:
                 cut.set()
             with fenced(fence):  # the task (and its thread) copies the context as it is now
                 running = asyncio.ensure_future(asyncio.to_thread(self._assess, cut))
+            self._cut = cut
             try:
                 return await asyncio.shield(running)
             except asyncio.CancelledError:
@@ -331,6 +336,8 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     await running
                 raise
+            finally:
+                self._cut = None
 
     def _assess(self, cut: threading.Event) -> Evaluation:
         """The evaluation itself, under the lock and inside the evaluator's fence."""
@@ -709,6 +716,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         logging.getLogger("apscheduler.scheduler").removeFilter(self._skipped_runs)
         self._debouncer.cancel()
+        if self._cut is not None:  # the running evaluation stops between rules, or before its writes
+            self._cut.set()
         self.deliverer.stopping = True
         for sync_task in list(self._syncing):
             sync_task.cancel()

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -280,7 +282,8 @@ async def test_a_scheduled_poll_does_not_wait_for_the_evaluation_it_asks_for(
                 await until(lambda: _polls_and_skips(parts.registry, "zendesk")[0] >= 6)
                 assert daemon.evaluations == 0
                 assert _polls_and_skips(parts.registry, "zendesk")[1] == skipped
-            await until(lambda: daemon.evaluations == 1)  # released: the evaluation asked for runs
+            await until(lambda: bool(parts.store.load_alerts()))  # released: the evaluation asked for runs
+            assert daemon.evaluations == 1
         finally:
             daemon.request_stop()
         await daemon.shutdown()
@@ -369,6 +372,46 @@ async def test_an_evaluation_left_waiting_for_the_lock_at_sigterm_measures_nothi
         evaluation = await asyncio.wait_for(waiting, WAIT)
         assert evaluation.findings == [] and evaluation.alerts == stored
         assert parts.store.load_alerts() == stored
+
+
+class Held:
+    """A snapshot's query whose first question waits for ``go_on`` (an evaluation running at SIGTERM)."""
+
+    def __init__(self, query: Any, asked: threading.Event, go_on: threading.Event) -> None:
+        self.query, self.asked, self.go_on = query, asked, go_on
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.query, name)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.asked.set()
+            self.go_on.wait(WAIT)
+            return method(*args, **kwargs)
+
+        return held
+
+
+async def test_sigterm_cuts_the_running_evaluation_at_once(
+    zendesk_sim: ZendeskSimulator, sim_clock: SimClock, tmp_path: Path
+) -> None:
+    """At 500 helpdesks the evaluation running at SIGTERM had the whole grace to measure every rule, then
+    wrote thousands of alerts: the shutdown cuts it at once, and it writes nothing (the next start
+    evaluates again)."""
+    sim_clock.advance(120)
+    config = _one_zendesk(zendesk_sim, tmp_path, "cut.yaml")
+    async with assemble(config, clock=sim_clock.now) as parts:
+        daemon = parts.daemon
+        assert await daemon.poll("zendesk", then_evaluate=False)
+        asked, go_on = threading.Event(), threading.Event()
+        taken = daemon.snapshot
+        daemon.snapshot = lambda *args: replace(taken(*args), query=Held(taken(*args).query, asked, go_on))  # type: ignore[method-assign]
+        running = asyncio.ensure_future(daemon.assess())
+        assert await asyncio.to_thread(asked.wait, WAIT)  # measuring
+        await daemon.shutdown()  # SIGTERM (this test's task is the poll's job: the shutdown is run from it)
+        go_on.set()
+        evaluation = await asyncio.wait_for(running, WAIT)
+        assert [f.rule for f in evaluation.findings] == ["backlog-size"]  # the rule it was measuring ended
+        assert parts.store.load_alerts() == {}  # cut before its writes
 
 
 async def _no_wait(seconds: float) -> None:
