@@ -13,6 +13,11 @@ Rounds are interleaved (bare, once, rival, bare, ...) and the medians kept; rati
 the figures (the machine is shared and noisy). "once vs bare" is bare's time over ours (1.0x: as fast
 as the floor); "vs zenpy"/"vs jira" is the rival's time over ours (5x: five times faster).
 
+Then, in this process over the same simulator, where a cold sync's CPU goes: page by page as ``sync``
+takes them (fetched and parsed, normalized, written with their cursor, dropped), the CPU of each stage
+per ticket, then the deferred indexes, and how much of it the cycle collector took: the floor a faster
+``once`` has to get under, stage by stage.
+
 Then, in this process, a cold sync of 20k tickets under the simulator's enforced limits (throttle waits
 advance the simulated clock): the 429s it earned (goal 0) and the requests of an idle poll after it.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -47,8 +53,10 @@ sys.path.insert(0, str(BENCH))
 from harness import Simulators  # noqa: E402
 from live import report  # noqa: E402
 
+from backlog_watch.app import http_client  # noqa: E402
+from backlog_watch.config.loader import load_config  # noqa: E402
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator  # noqa: E402
-from backlog_watch.sources.connector import available_connectors, sync  # noqa: E402
+from backlog_watch.sources.connector import available_connectors, normalize_page, sync  # noqa: E402
 from backlog_watch.store.sqlite import SqliteStore  # noqa: E402
 
 TICKETS = {"zendesk": 100_000, "freshdesk": 50_000, "jira": 15_000}
@@ -135,8 +143,72 @@ def compile_sources() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, sources)], check=True, capture_output=True)
 
 
-def cold_syncs(kind: str, tickets: int, rounds: int, rival_python: str | None) -> dict[str, Run]:
-    """The median runs of bare, once and the rival (if any) over ``rounds`` interleaved rounds."""
+STAGES = ("fetch", "normalize", "write", "indexes")
+"""fetch: the request and parsing its body; normalize: vendor records to Tickets; write: ticket rows and
+SQL, one transaction per page with its cursor; indexes: the ones a cold sync defers, built at the first read."""
+
+
+class CollectorClock:
+    """The CPU the cycle collector takes while it is installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> CollectorClock:
+        gc.callbacks.append(self._phase)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._phase)
+
+    def _phase(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._start
+
+
+async def stage_costs(helpdesk: dict[str, Any], folder: Path) -> dict[str, float]:
+    """Seconds of CPU per stage (STAGES) of a cold sync into a fresh SQLite store, in this process, each
+    page taken as ``sync`` takes it and dropped after its write; ``gc``: the collector's share of them;
+    ``tickets``: how many were stored."""
+    config = folder / "stages.yaml"
+    config.write_text(once_config(helpdesk, folder / "stages.db"))
+    settings = load_config(config).helpdesks[0]
+    store = SqliteStore(folder / "stages.db")
+    spent = dict.fromkeys(STAGES, 0.0)
+    tickets = 0
+    with CollectorClock() as collector:
+        async with http_client(settings.url, 60) as client:
+            connector = available_connectors()[settings.type](settings, client)
+            pages = aiter(connector.fetch(None))
+            while True:
+                start = time.process_time()
+                page = await anext(pages, None)
+                spent["fetch"] += time.process_time() - start
+                if page is None:
+                    break
+                start = time.process_time()
+                normalized, _ = normalize_page(connector, page.records)
+                spent["normalize"] += time.process_time() - start
+                start = time.process_time()
+                store.commit_page(settings.name, normalized, page.cursor)
+                spent["write"] += time.process_time() - start
+                tickets += len(normalized)
+                del page, normalized
+        start = time.process_time()
+        store.cursor(settings.name)  # the first read builds the indexes the cold sync deferred
+        spent["indexes"] = time.process_time() - start
+    store.close()
+    return spent | {"gc": collector.seconds, "tickets": tickets}
+
+
+def cold_syncs(
+    kind: str, tickets: int, rounds: int, rival_python: str | None
+) -> tuple[dict[str, Run], dict[str, float]]:
+    """The median runs of bare, once and the rival (if any) over ``rounds`` interleaved rounds, and the
+    stage costs of a cold sync from the same simulator (``stage_costs``)."""
     clients = BENCH / "clients.py"
     with Simulators(kind, tickets=tickets, unlimited=True) as sims, tempfile.TemporaryDirectory() as tmp:
         helpdesk = sims.helpdesks[0]
@@ -155,7 +227,8 @@ def cold_syncs(kind: str, tickets: int, rounds: int, rival_python: str | None) -
                     store = Path(tmp) / f"once-{round_}.db"
                     config.write_text(once_config(helpdesk, store))
                 runs[name].append(timed(command, parse, env=os.environ | {"NO_COLOR": "1"}))
-    return {name: _median(found) for name, found in runs.items()}
+        stages = asyncio.run(stage_costs(helpdesk, Path(tmp)))
+    return {name: _median(found) for name, found in runs.items()}, stages
 
 
 def _median(runs: list[Run]) -> Run:
@@ -211,8 +284,10 @@ def figures(
     for kind in kinds:
         count = (QUICK if quick else TICKETS)[kind]
         print(f"{kind}: {count:,} tickets, simulator out of process ...", flush=True)
-        runs = cold_syncs(kind, count, 1 if quick else rounds, rival_python)
+        runs, stages = cold_syncs(kind, count, 1 if quick else rounds, rival_python)
         row: dict[str, float] = {"tickets": count, "goal_vs_bare": GOAL_VS_BARE[kind]}
+        row |= {f"stage_{name}_cpu": seconds for name, seconds in stages.items() if name != "tickets"}
+        row["stage_tickets"] = stages["tickets"]
         for name, run in runs.items():
             row |= {f"{name}_wall": run.wall, f"{name}_cpu": run.cpu, f"{name}_tickets": run.tickets}
         for measure in ("wall", "cpu"):
@@ -246,6 +321,14 @@ def print_kind(kind: str, row: dict[str, float]) -> None:
             f"   {row['once_vs_rival_wall']:>14.2f}x {row['once_vs_rival_cpu']:.2f}x  "
             f"(goal: {times:g}x faster by {measure}: {ok})"
         )
+    per = 1e6 / row["stage_tickets"]
+    spent = ", ".join(f"{name} {row[f'stage_{name}_cpu'] * per:.1f}" for name in STAGES)
+    bare_per, once_per = (row[f"{name}_cpu"] * 1e6 / row[f"{name}_tickets"] for name in ("bare", "once"))
+    print(
+        f"  where the CPU goes, us per ticket (in this process): {spent}; the cycle collector "
+        f"{row['stage_gc_cpu'] * per:.1f} of them. Whole processes: bare {bare_per:.1f}, once {once_per:.1f}, "
+        f"once at the goal {bare_per / goal:.1f}"
+    )
     print(
         f"  under enforced limits: {row['limited_429s']:.0f} 429s in a cold sync of {row['limited_tickets']:,.0f} "
         f"tickets (goal 0); an idle poll after it: {row['idle_requests']:.0f} requests",
