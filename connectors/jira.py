@@ -126,10 +126,6 @@ DEFAULT_SLA_FIELDS: Mapping[str, SlaTarget] = {
     "Time to first response": "first_response_due",
     "Time to resolution": "resolution_due",
 }
-_MAPPING = (dict, Mapping)
-"""A JSON object: ``dict`` first, which ``isinstance`` answers at once (a check against ``Mapping`` alone
-goes through the ABC machinery: a tenth of a Jira issue's normalizing)."""
-
 TARGET_KINDS: Mapping[SlaTarget, SlaKind] = {
     "first_response_due": SlaKind.FIRST_RESPONSE,
     "next_reply_due": SlaKind.NEXT_REPLY,
@@ -176,8 +172,8 @@ class JiraConnector(HttpConnector):
         self.sla_names: dict[str, str] = {}
         """SLA field id -> its name, learnt from /field."""
         self.request_type_field: str | None = None
-        self._sla_specs: tuple[tuple[str, str | None, SlaKind | None], ...] = ()
-        """(SLA field id, the due field it sets, the target kind it measures), from sla_names and sla_fields."""
+        self._sla_targets: tuple[tuple[str, SlaTarget | None], ...] = ()
+        """(SLA field id, the due field it sets: None when sla_fields does not name it), worked out once."""
         self._checked = False
         self._unknown_priorities: set[str] = set()
         self._listed_ids: frozenset[str] = frozenset()
@@ -273,10 +269,7 @@ class JiraConnector(HttpConnector):
             elif schema.get("custom") == REQUEST_TYPE_SCHEMA:
                 self.request_type_field = str(entry["id"])
         named = {name.casefold(): target for name, target in self.settings.sla_fields.items()}
-        self._sla_specs = tuple(
-            (field_id, target, None if target is None else TARGET_KINDS[target])
-            for field_id, target in ((f, named.get(n.casefold())) for f, n in self.sla_names.items())
-        )
+        self._sla_targets = tuple((field_id, named.get(name.casefold())) for field_id, name in self.sla_names.items())
 
     def _fields(self) -> str:
         extra = [*self.sla_names, *([self.request_type_field] if self.request_type_field else [])]
@@ -381,7 +374,7 @@ class JiraConnector(HttpConnector):
             priority=self.priority_of(fields.get("priority")),
             channel=Channel.WEB if self.request_type_field and fields.get(self.request_type_field) else Channel.OTHER,
             group=str(components[0]["name"]) if components else None,
-            assignee=str(assignee["displayName"]) if isinstance(assignee, _MAPPING) else None,
+            assignee=str(assignee["displayName"]) if isinstance(assignee, Mapping) else None,
             tags=tuple(str(label) for label in fields.get("labels") or ()),
             created_at=created_at,
             updated_at=updated_at,
@@ -421,17 +414,17 @@ class JiraConnector(HttpConnector):
     def sla_of(self, fields: Mapping[str, Any]) -> Sla:
         """The SLA of an issue's fields: due dates from the named SLA fields' ongoing cycles."""
         pending = PendingSla()
-        for field_id, target, _ in self._sla_specs:
+        for field_id, target in self._sla_targets:
             cycle = fields.get(field_id, None)
-            ongoing = cycle.get("ongoingCycle") if isinstance(cycle, _MAPPING) else None
-            if not isinstance(ongoing, _MAPPING):
+            ongoing = cycle.get("ongoingCycle") if isinstance(cycle, Mapping) else None
+            if not isinstance(ongoing, Mapping):
                 continue
             breached = ongoing.get("breached") is True
             if ongoing.get("paused") is True:
                 pending.paused(breached=breached)
                 continue
             breach = ongoing.get("breachTime")
-            due = _breach_time(breach) if isinstance(breach, _MAPPING) else None
+            due = _breach_time(breach) if isinstance(breach, Mapping) else None
             pending.running(target, due, breached=breached)
         return pending.sla(self.sla_targets(fields))
 
@@ -439,25 +432,25 @@ class JiraConnector(HttpConnector):
         """Each named SLA field's outcome: breached if any cycle breached, undecided while a cycle runs,
         else met at the last completed cycle's stop. A field without cycles says nothing."""
         found = []
-        for field_id, _, kind in self._sla_specs:
+        for field_id, target in self._sla_targets:
             value = fields.get(field_id)
-            if kind is None or not isinstance(value, _MAPPING):
+            if target is None or not isinstance(value, Mapping):
                 continue
-            completed = [c for c in value.get("completedCycles") or () if isinstance(c, _MAPPING)]
+            completed = [c for c in value.get("completedCycles") or () if isinstance(c, Mapping)]
             ongoing = value.get("ongoingCycle")
-            cycles = completed + ([ongoing] if isinstance(ongoing, _MAPPING) else [])
+            cycles = completed + ([ongoing] if isinstance(ongoing, Mapping) else [])
             if not cycles:
                 continue
             last = cycles[-1]
-            due = _breach_time(last["breachTime"]) if isinstance(last.get("breachTime"), _MAPPING) else None
+            due = _breach_time(last["breachTime"]) if isinstance(last.get("breachTime"), Mapping) else None
             stop = last.get("stopTime") if last is not ongoing else None
             met: bool | None = None
             if any(c.get("breached") is True for c in cycles):
                 met = False
             elif last is not ongoing:
                 met = True
-            fulfilled = _breach_time(stop) if isinstance(stop, _MAPPING) else None
-            found.append(TargetOutcome.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+            fulfilled = _breach_time(stop) if isinstance(stop, Mapping) else None
+            found.append(TargetOutcome.trusted(kind=TARGET_KINDS[target], due=due, met=met, fulfilled_at=fulfilled))
         return tuple(found)
 
     async def assign(self, ticket_id: str, agent_email: str) -> str:

@@ -198,8 +198,8 @@ class AlertBodies:
         self._known: dict[int, tuple[Alert, str]] = {}
 
     def __call__(self, alert: Alert) -> str:
-        known = self._known.get(id(alert))
-        if known is None or known[0] is not alert:
+        known = self._known.get(id(alert))  # the alert is held with its body: its id cannot be reused meanwhile
+        if known is None:
             known = self._known[id(alert)] = (alert, alert_to_json(alert))
         return known[1]
 
