@@ -117,7 +117,6 @@ SLA_KINDS: Mapping[str, SlaKind] = {
 }
 
 
-
 # ---- the wire: what normalize reads of a ticket, decoded straight from the page ---------------------
 # Values stay Any where the vendor's type varies (ids, times, channel ids) and ``_ticket`` checks them;
 # nested objects are typed so that only the fields read are built (a ticket's via.source, custom
@@ -170,6 +169,7 @@ class ZendeskTickets(msgspec.Struct, gc=False):
 
 TICKETS = msgspec.json.Decoder(ZendeskTickets)
 
+
 class ZendeskSettings(HelpdeskSettings):
     """A Zendesk helpdesk block: API-token auth, where the export starts, what to complete pages with."""
 
@@ -194,7 +194,7 @@ class ZendeskConnector(HttpConnector):
     listing_path: ClassVar[str | None] = EXPORT_PATH
     settings: ZendeskSettings
     listing_lag: ClassVar[float] = EXPORT_LAG
-    wire_record: ClassVar[type[Any] | None] = ZendeskTicket
+    wire_record: type[Any] | None = ZendeskTicket
 
     def setup(self) -> None:
         self.groups = NameCache()
@@ -467,7 +467,4 @@ def _sla(slas: ZendeskSlas | None | msgspec.UnsetType, solved_at: datetime | Non
 
 
 def _overdue(metric: ZendeskMetric) -> bool:
-    for left in (metric.days, metric.hours, metric.minutes):
-        if isinstance(left, int) and left < 0:
-            return True
-    return False
+    return any(isinstance(left, int) and left < 0 for left in (metric.days, metric.hours, metric.minutes))

@@ -138,10 +138,11 @@ class HttpConnector(RetryPolicy):
     record_key: ClassVar[str] = "id"
     """The raw record's key that names it in messages and skip counts."""
 
-    wire_record: ClassVar[type[Any] | None] = None
+    wire_record: type[Any] | None = None
     """The vendor's typed record, when it has one: a msgspec Struct of the fields ``_ticket`` reads, which
-    its pages are decoded into (``typed_json``). ``normalize`` converts a plain JSON object (a test's, a
-    direct read's) into it first, so ``_ticket`` has one input type."""
+    its pages are decoded into (``typed_json``); a connector may build it once it knows the site (Jira).
+    ``normalize`` converts a plain JSON object (a test's, a direct read's) into it first, so ``_ticket``
+    has one input type."""
 
     def normalize(self, raw: Any) -> Ticket:
         """One raw record as a Ticket; MalformedRecord when a required value is missing or unreadable."""
