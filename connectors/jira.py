@@ -411,8 +411,9 @@ class JiraConnector(HttpConnector):
         async for issues in paginate(page_at, helpdesk=self.helpdesk, what="search/jql nextPageToken"):
             yield issues
 
-    def _lenient(self, body: Mapping[str, Any]) -> Any:
+    def _lenient(self, response: httpx.Response) -> Any:
         """A search page with an issue of an unexpected shape, issue by issue (that one is normalize's to skip)."""
+        body = json_object(response, self.helpdesk)
         issues = body.get("issues")
         records = [wire_record(i, self.wire_record) for i in issues] if isinstance(issues, list) else issues
         return self._pages.type(issues=records, next_page_token=body.get("nextPageToken"), is_last=body.get("isLast"))

@@ -284,8 +284,9 @@ class ZendeskConnector(HttpConnector):
     def _tickets(self, response: httpx.Response) -> ZendeskTickets:
         return typed_json(response, TICKETS, self.helpdesk, self._lenient)
 
-    def _lenient(self, body: Mapping[str, Any]) -> ZendeskTickets:
+    def _lenient(self, response: httpx.Response) -> ZendeskTickets:
         """A page with a ticket of an unexpected shape, record by record (that one is normalize's to skip)."""
+        body = json_object(response, self.helpdesk)
         return ZendeskTickets(
             tickets=[wire_record(t, ZendeskTicket) for t in _tickets_of(body, "tickets", self.helpdesk)],
             after_cursor=body.get("after_cursor"),
