@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -134,7 +134,18 @@ class CommitPages(Protocol):
 
     def cursor(self, helpdesk: str) -> Cursor | None: ...
 
-    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: Cursor | None) -> None: ...
+    def commit_page(self, helpdesk: str, tickets: Sequence[Any], cursor: Cursor | None) -> None:
+        """Store the tickets (or what ``EncodesTickets.encode_tickets`` made of them) with the cursor."""
+        ...
+
+
+@runtime_checkable
+class EncodesTickets(Protocol):
+    """A store that can turn tickets into what it writes ahead of the write (``commit_page`` then takes
+    those): the sync does it as soon as a page is normalized, so the tickets waiting for a write are
+    plain values rather than models the cycle collector walks again at every collection."""
+
+    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[Any]: ...
 
 
 class CommitTickets(Protocol):
@@ -322,13 +333,17 @@ class PageWriter:
     def __init__(self, store: CommitPages, helpdesk: str) -> None:
         self.store = store
         self.helpdesk = helpdesk
-        self.waiting: list[Ticket] = []
+        self.encode: Callable[[Sequence[Ticket]], Sequence[Any]] = (
+            store.encode_tickets if isinstance(store, EncodesTickets) else list
+        )
+        self.waiting: list[Any] = []
+        """Tickets as the store will write them (``EncodesTickets``), or as they are."""
         self.cursor: Cursor | None = None
         self.pages = 0
         self.running: asyncio.Future[None] | None = None
 
     async def add(self, tickets: Sequence[Ticket], cursor: Cursor | None) -> None:
-        self.waiting += tickets
+        self.waiting += self.encode(tickets)
         self.cursor = cursor
         self.pages += 1
         if self.running is not None and self.running.done():
