@@ -58,8 +58,10 @@ from backlog_watch.sources.wire import (
     optional_time,
     positive_id,
     read_cursor,
+    typed_json,
     utc_stamp,
     utc_time,
+    wire_record,
     write_cursor,
 )
 
@@ -124,7 +126,9 @@ __all__ = [
     "positive_id",
     "read_cursor",
     "seconds_until",
+    "typed_json",
     "utc_stamp",
     "utc_time",
+    "wire_record",
     "write_cursor",
 ]

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
+import msgspec
 from pydantic import Field, SecretStr
 
 from backlog_watch import (
@@ -73,8 +74,10 @@ from backlog_watch import (
     optional_time,
     positive_id,
     read_cursor,
+    typed_json,
     utc_stamp,
     utc_time,
+    wire_record,
     write_cursor,
 )
 
@@ -159,6 +162,46 @@ class FreshdeskCursor:
         )
 
 
+# ---- the wire: what normalize reads of a ticket, decoded straight from the list page --------------
+# Values stay Any where the vendor's type varies (codes, times) and ``_ticket`` checks them.
+
+
+class FreshdeskStats(msgspec.Struct, gc=False):
+    """``include=stats``: when the ticket was first answered, resolved, closed."""
+
+    first_responded_at: Any = None
+    resolved_at: Any = None
+    closed_at: Any = None
+
+
+class FreshdeskTicket(msgspec.Struct, gc=False):
+    """A ticket as the list gives it: the fields ``_ticket`` reads."""
+
+    id: Any
+    created_at: Any
+    status: Any = None
+    updated_at: Any = None
+    subject: Any = None
+    priority: Any = None
+    source: Any = None
+    group_id: Any = None
+    responder_id: Any = None
+    tags: Any = None
+    deleted: Any = None
+    spam: Any = None
+    fr_due_by: Any = None
+    nr_due_by: Any = None
+    due_by: Any = None
+    fr_escalated: Any = None
+    nr_escalated: Any = None
+    is_escalated: Any = None
+    stats: FreshdeskStats | None = None
+
+
+TICKETS = msgspec.json.Decoder(list[FreshdeskTicket])
+NO_STATS = FreshdeskStats()
+
+
 class FreshdeskConnector(HttpConnector):
     """Freshdesk through the ticket list ordered by ``updated_at``."""
 
@@ -166,6 +209,7 @@ class FreshdeskConnector(HttpConnector):
     Settings: ClassVar[type[HelpdeskSettings]] = FreshdeskSettings
     listing_path: ClassVar[str | None] = TICKETS_PATH
     settings: FreshdeskSettings
+    wire_record: type[Any] | None = FreshdeskTicket
     max_page: int = 300
     """Freshdesk refuses page 301: the window restarts before it (and when refused anyway)."""
 
@@ -268,7 +312,7 @@ class FreshdeskConnector(HttpConnector):
                 async for response in pages:
                     page += 1
                     more = next_link(response) is not None
-                    yield page, json_array(response, self.helpdesk), more
+                    yield page, typed_json(response, TICKETS, self.helpdesk, self._lenient), more
                     if page >= self.max_page:
                         return  # the page cap: the listing restarts from the last time seen
         except RequestError as exc:
@@ -278,13 +322,17 @@ class FreshdeskConnector(HttpConnector):
                 return
             raise
 
-    async def _learn(self, tickets: list[Mapping[str, Any]]) -> None:
+    def _lenient(self, response: httpx.Response) -> list[Any]:
+        """A page with a ticket of an unexpected shape, record by record (that one is normalize's to skip)."""
+        return [wire_record(t, FreshdeskTicket) for t in json_array(response, self.helpdesk)]
+
+    async def _learn(self, records: list[Any]) -> None:
         """Fetch the names and status labels the page needs and the caches lack, each at most once a poll."""
-        tickets = [t for t in tickets if isinstance(t, Mapping)]
+        tickets = [t for t in records if isinstance(t, FreshdeskTicket)]
         if self.settings.resolve_names:
             await self.groups.reload_for(ids_of(tickets, "group_id"), lambda: self._names(GROUPS_PATH))
             await self.agents.reload_for(ids_of(tickets, "responder_id"), lambda: self._names(AGENTS_PATH, _agent))
-        unknown = {str(t.get("status")) for t in tickets} - self.status_labels.keys() - {"2", "3", "4", "5"}
+        unknown = {str(t.status) for t in tickets} - self.status_labels.keys() - {"2", "3", "4", "5"}
         if any(code.isdigit() and code not in self.settings.status_map for code in unknown) and not self._labels_asked:
             self._labels_asked = True
             self.status_labels = await self._status_labels()
@@ -314,25 +362,24 @@ class FreshdeskConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        ticket_id = positive_id(raw["id"], "a Freshdesk ticket id")
-        status = Status.DELETED if raw.get("deleted") or raw.get("spam") else self.status_of(raw["status"])
-        created_at = utc_time(raw["created_at"])
-        updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
-        found = raw.get("stats")
-        stats: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    def _ticket(self, raw: FreshdeskTicket) -> Ticket:
+        ticket_id = positive_id(raw.id, "a Freshdesk ticket id")
+        status = Status.DELETED if raw.deleted or raw.spam else self.status_of(raw.status)
+        created_at = utc_time(raw.created_at)
+        updated_at = utc_time(raw.updated_at) if raw.updated_at is not None else created_at
+        stats = raw.stats or NO_STATS
         done = status in (Status.SOLVED, Status.CLOSED)
-        solved = stats.get("resolved_at") or stats.get("closed_at")
+        solved = stats.resolved_at or stats.closed_at
         return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
-            subject=str(raw.get("subject") or ""),
+            subject=str(raw.subject or ""),
             status=status,
-            priority=self.priority_of(raw.get("priority")),
-            channel=CHANNELS.get(raw.get("source"), Channel.OTHER),  # type: ignore[arg-type]
-            group=self.groups.name_of(raw.get("group_id")),
-            assignee=self.agents.name_of(raw.get("responder_id")),
-            tags=tuple(str(tag) for tag in raw.get("tags") or ()),
+            priority=self.priority_of(raw.priority),
+            channel=CHANNELS.get(raw.source, Channel.OTHER),
+            group=self.groups.name_of(raw.group_id),
+            assignee=self.agents.name_of(raw.responder_id),
+            tags=tuple(str(tag) for tag in raw.tags or ()),
             created_at=created_at,
             updated_at=updated_at,
             solved_at=(utc_time(solved) if solved else updated_at) if done else None,
@@ -373,16 +420,16 @@ class FreshdeskConnector(HttpConnector):
 # ---- pure helpers ------------------------------------------------------------------------------
 
 
-def _sla(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> Sla:
-    breached = any(raw.get(flag) is True for flag in ("fr_escalated", "is_escalated", "nr_escalated"))
+def _sla(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> Sla:
+    breached = raw.fr_escalated is True or raw.is_escalated is True or raw.nr_escalated is True
     targets = _targets(raw, status, stats)
     if not status.is_open:
         return Sla.trusted(targets=targets)
-    first = None if stats.get("first_responded_at") else optional_time(raw.get("fr_due_by"))
+    first = None if stats.first_responded_at else optional_time(raw.fr_due_by)
     return Sla.trusted(
         first_response_due=first,
-        next_reply_due=optional_time(raw.get("nr_due_by")),
-        resolution_due=optional_time(raw.get("due_by")),
+        next_reply_due=optional_time(raw.nr_due_by),
+        resolution_due=optional_time(raw.due_by),
         breached=breached,
         paused=status in (Status.PENDING, Status.ON_HOLD),
         targets=targets,
@@ -394,23 +441,24 @@ SLA_TARGET_FIELDS: tuple[tuple[SlaKind, str, str, tuple[str, ...]], ...] = (
     (SlaKind.NEXT_REPLY, "nr_due_by", "nr_escalated", ()),
     (SlaKind.RESOLUTION, "due_by", "is_escalated", ("resolved_at", "closed_at")),
 )
-"""(target, due date, escalation flag, the ``stats`` stamps that fulfil it, first found wins)."""
+"""(target, due date, escalation flag, the ``stats`` stamps that fulfil it, first found wins): attributes
+of ``FreshdeskTicket`` and ``FreshdeskStats``."""
 
 
-def _targets(raw: Mapping[str, Any], status: Status, stats: Mapping[str, Any]) -> tuple[SlaTarget, ...]:
+def _targets(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> tuple[SlaTarget, ...]:
     """Each target with a due date, and how it ended (see the module docstring)."""
     found = []
     done = status in (Status.SOLVED, Status.CLOSED)
     for kind, due_key, flag, stamps in SLA_TARGET_FIELDS:
-        due = optional_time(raw.get(due_key))
+        due = optional_time(getattr(raw, due_key))
         if due is None:
             continue
         if kind is SlaKind.RESOLUTION and not done:
             stamps = ()  # a reopened ticket keeps its old resolved_at: not a fulfilment
-        stamp = next((stats[k] for k in stamps if stats.get(k)), None)
+        stamp = next((getattr(stats, k) for k in stamps if getattr(stats, k)), None)
         fulfilled = utc_time(stamp) if stamp else None
         met: bool | None = None
-        if raw.get(flag) is True:
+        if getattr(raw, flag) is True:
             met = False
         elif fulfilled is not None:
             met = fulfilled <= due

@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
+import msgspec
 from pydantic import Field, SecretStr, model_validator
 
 from backlog_watch import (
@@ -76,7 +77,9 @@ from backlog_watch import (
     paginate,
     read_cursor,
     seconds_until,
+    typed_json,
     utc_time,
+    wire_record,
     write_cursor,
 )
 from backlog_watch import SlaTarget as TargetOutcome
@@ -133,6 +136,96 @@ TARGET_KINDS: Mapping[SlaTarget, SlaKind] = {
 }
 
 
+# ---- the wire: what normalize reads of an issue, decoded straight from the search page --------------
+# The fields object holds the site's own custom fields (SLA fields, the request type), so its type is
+# built once the fields are learnt (``wire_types``); every field is optional in it, and ``_ticket`` says
+# which it requires. Values stay Any where the vendor's type varies and normalize checks them.
+
+
+class JiraCategory(msgspec.Struct, gc=False):
+    key: Any = None
+
+
+class JiraStatus(msgspec.Struct, gc=False):
+    name: Any = None
+    category: JiraCategory | None = msgspec.field(default=None, name="statusCategory")
+
+
+class JiraNamed(msgspec.Struct, gc=False):
+    """A priority or a component: what is read of it is its name."""
+
+    name: Any = None
+
+
+class JiraUser(msgspec.Struct, gc=False):
+    display_name: Any = msgspec.field(default=None, name="displayName")
+
+
+class JiraTime(msgspec.Struct, gc=False):
+    """A JSM SLA time: ``epochMillis``, else the ISO ``iso8601`` or ``jira`` form."""
+
+    epoch_millis: Any = msgspec.field(default=None, name="epochMillis")
+    iso8601: Any = None
+    jira: Any = None
+
+
+class JiraCycle(msgspec.Struct, gc=False):
+    breached: Any = None
+    paused: Any = None
+    breach_time: JiraTime | None = msgspec.field(default=None, name="breachTime")
+    stop_time: JiraTime | None = msgspec.field(default=None, name="stopTime")
+
+
+class JiraSlaField(msgspec.Struct, gc=False):
+    completed: list[JiraCycle] | None = msgspec.field(default=None, name="completedCycles")
+    ongoing: JiraCycle | None = msgspec.field(default=None, name="ongoingCycle")
+
+
+BASE_WIRE_FIELDS: list[tuple[str, Any, Any]] = [
+    ("summary", Any, None),
+    ("status", JiraStatus | None, None),
+    ("priority", JiraNamed | None, None),
+    ("assignee", JiraUser | None, None),
+    ("created", Any, None),
+    ("updated", Any, None),
+    ("resolutiondate", Any, None),
+    ("labels", Any, None),
+    ("components", list[JiraNamed] | None, None),
+]
+REQUEST_TYPE = "request_type"
+
+
+def sla_attribute(index: int) -> str:
+    """The wire type's attribute of the ``index``-th SLA field learnt (its JSON name is the field id)."""
+    return f"sla_{index}"
+
+
+def wire_types(
+    sla_ids: Sequence[str], request_type_field: str | None
+) -> tuple[type[Any], type[Any], msgspec.json.Decoder[Any]]:
+    """The issue type and its fields type for a site whose SLA fields and request-type field are these,
+    and the decoder of its search pages."""
+    fields: list[tuple[str, Any, Any]] = [*BASE_WIRE_FIELDS]
+    rename = {}
+    for index, field_id in enumerate(sla_ids):
+        fields.append((sla_attribute(index), JiraSlaField | None, None))
+        rename[sla_attribute(index)] = field_id
+    if request_type_field is not None:
+        fields.append((REQUEST_TYPE, Any, None))
+        rename[REQUEST_TYPE] = request_type_field
+    fields_type = msgspec.defstruct("JiraFields", fields, rename=rename, kw_only=True, gc=False)
+    issue = [("key", Any, None), ("id", Any, None), ("fields", fields_type | None, None)]
+    issue_type = msgspec.defstruct("JiraIssue", issue, kw_only=True, gc=False)
+    page_type = msgspec.defstruct(
+        "JiraSearchPage",
+        [("issues", list[issue_type]), ("next_page_token", Any, None), ("is_last", Any, None)],  # type: ignore[valid-type]
+        rename={"next_page_token": "nextPageToken", "is_last": "isLast"},
+        kw_only=True,
+        gc=False,
+    )
+    return issue_type, fields_type, msgspec.json.Decoder(page_type)
+
+
 class JiraSettings(HelpdeskSettings):
     """A Jira block: email + API token (Cloud) or a bearer token (Data Center PAT), and the queue's JQL."""
 
@@ -167,13 +260,16 @@ class JiraConnector(HttpConnector):
     listing_page_size: ClassVar[int] = 5000
     """Issues per page of the reconciliation listing (search's ceiling for an id/key-only answer)."""
     settings: JiraSettings
+    wire_record: type[Any]
 
     def setup(self) -> None:
         self.sla_names: dict[str, str] = {}
         """SLA field id -> its name, learnt from /field."""
         self.request_type_field: str | None = None
         self._sla_targets: tuple[tuple[str, SlaTarget | None], ...] = ()
-        """(SLA field id, the due field it sets: None when sla_fields does not name it), worked out once."""
+        """(the wire type's attribute of an SLA field, the due field it sets: None when sla_fields does
+        not name it), worked out once."""
+        self.wire_record, self._fields_type, self._pages = wire_types((), None)
         self._checked = False
         self._unknown_priorities: set[str] = set()
         self._listed_ids: frozenset[str] = frozenset()
@@ -222,7 +318,7 @@ class JiraConnector(HttpConnector):
             jql += f" AND updated >= {window.start}"
         last = since
         check = PeriodicCheck(reconciled, self.settings.reconcile_every, self.wall)
-        async for issues in self._search(jql + " ORDER BY updated ASC", self._fields()):
+        async for issues in self._search(jql + " ORDER BY updated ASC", self._fields(), typed=True):
             fresh = window.fresh(issues, _key_and_stamp)
             if not fresh:
                 continue
@@ -269,17 +365,28 @@ class JiraConnector(HttpConnector):
             elif schema.get("custom") == REQUEST_TYPE_SCHEMA:
                 self.request_type_field = str(entry["id"])
         named = {name.casefold(): target for name, target in self.settings.sla_fields.items()}
-        self._sla_targets = tuple((field_id, named.get(name.casefold())) for field_id, name in self.sla_names.items())
+        self._sla_targets = tuple(
+            (sla_attribute(index), named.get(name.casefold())) for index, name in enumerate(self.sla_names.values())
+        )
+        self.wire_record, self._fields_type, self._pages = wire_types(list(self.sla_names), self.request_type_field)
 
     def _fields(self) -> str:
         extra = [*self.sla_names, *([self.request_type_field] if self.request_type_field else [])]
         return ",".join([*BASE_FIELDS, *extra])
 
     async def _search(
-        self, jql: str, fields: str, size: int | None = None, *, strict: bool = False, consistent: str = ""
+        self,
+        jql: str,
+        fields: str,
+        size: int | None = None,
+        *,
+        strict: bool = False,
+        consistent: str = "",
+        typed: bool = False,
     ) -> AsyncIterator[list[Any]]:
         """The pages of a search; ``strict``: an empty page that is not the last is malformed;
-        ``consistent``: issue ids (comma-separated) to read past the index's lag (``reconcileIssues``)."""
+        ``consistent``: issue ids (comma-separated) to read past the index's lag (``reconcileIssues``);
+        ``typed``: the issues as the wire type (``wire_types``) normalize reads, else as JSON objects."""
 
         async def page_at(token: str | None) -> tuple[list[Any], str | None]:
             params: dict[str, str | int] = {"jql": jql, "fields": fields, "maxResults": size or self.settings.page_size}
@@ -287,17 +394,29 @@ class JiraConnector(HttpConnector):
                 params["nextPageToken"] = token
             if consistent:
                 params["reconcileIssues"] = consistent
-            body = json_object(await self.request("GET", SEARCH_PATH, params=params), self.helpdesk)
-            if not isinstance(body.get("issues"), list):
+            response = await self.request("GET", SEARCH_PATH, params=params)
+            page = typed_json(response, self._pages, self.helpdesk, self._lenient) if typed else None
+            if page is not None:
+                issues, following, is_last = page.issues, page.next_page_token, page.is_last
+            else:
+                body = json_object(response, self.helpdesk)
+                issues, following, is_last = body.get("issues"), body.get("nextPageToken"), body.get("isLast")
+            if not isinstance(issues, list):
                 raise PaginationError("search/jql did not answer {issues: [...]}", helpdesk=self.helpdesk)
-            following = body.get("nextPageToken")
-            last = not following or body.get("isLast") is True
-            if strict and not body["issues"] and not last:
+            last = not following or is_last is True
+            if strict and not issues and not last:
                 raise PaginationError("search/jql answered an empty page that is not the last", helpdesk=self.helpdesk)
-            return body["issues"], None if last else str(following)
+            return issues, None if last else str(following)
 
         async for issues in paginate(page_at, helpdesk=self.helpdesk, what="search/jql nextPageToken"):
             yield issues
+
+    def _lenient(self, response: httpx.Response) -> Any:
+        """A search page with an issue of an unexpected shape, issue by issue (that one is normalize's to skip)."""
+        body = json_object(response, self.helpdesk)
+        issues = body.get("issues")
+        records = [wire_record(i, self.wire_record) for i in issues] if isinstance(issues, list) else issues
+        return self._pages.type(issues=records, next_page_token=body.get("nextPageToken"), is_last=body.get("isLast"))
 
     async def _open_keys(self) -> frozenset[str]:
         """The keys of the open issues, listed by id: ids answered without a key are resolved by a bulk
@@ -354,28 +473,28 @@ class JiraConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        key, fields, issue_id = raw["key"], raw["fields"], raw.get("id")
+    def _ticket(self, raw: Any) -> Ticket:
+        key, fields, issue_id = raw.key, _required(raw.fields, "fields"), raw.id
         if not isinstance(key, str) or not _ISSUE_KEY.match(key):
             raise ValueError(f"key {key!r} is not a Jira issue key (PROJECT-123)")
         if issue_id is not None and not (isinstance(issue_id, str) and issue_id.isdecimal()):
             raise ValueError(f"id {issue_id!r} is not a Jira issue id (digits)")
-        status = self.status_of(fields["status"])
-        created_at = utc_time(fields["created"])
-        updated_at = utc_time(fields["updated"]) if fields.get("updated") else created_at
-        resolved = fields.get("resolutiondate")
-        components = fields.get("components") or []
-        assignee = fields.get("assignee")
+        status = self.status_of(_required(fields.status, "status"))
+        created_at = utc_time(_required(fields.created, "created"))
+        updated_at = utc_time(fields.updated) if fields.updated else created_at
+        resolved = fields.resolutiondate
+        components = fields.components
+        assignee = fields.assignee
         return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=key,
-            subject=str(fields.get("summary") or ""),
+            subject=str(fields.summary or ""),
             status=status,
-            priority=self.priority_of(fields.get("priority")),
-            channel=Channel.WEB if self.request_type_field and fields.get(self.request_type_field) else Channel.OTHER,
-            group=str(components[0]["name"]) if components else None,
-            assignee=str(assignee["displayName"]) if isinstance(assignee, Mapping) else None,
-            tags=tuple(str(label) for label in fields.get("labels") or ()),
+            priority=self.priority_of(fields.priority),
+            channel=Channel.WEB if self.request_type_field and getattr(fields, REQUEST_TYPE) else Channel.OTHER,
+            group=str(_required(components[0].name, "name")) if components else None,
+            assignee=str(_required(assignee.display_name, "displayName")) if assignee is not None else None,
+            tags=tuple(str(label) for label in fields.labels or ()),
             created_at=created_at,
             updated_at=updated_at,
             solved_at=(utc_time(resolved) if resolved else updated_at)
@@ -385,9 +504,9 @@ class JiraConnector(HttpConnector):
             url=f"{self.settings.url}/browse/{key}",
         )
 
-    def status_of(self, status: Mapping[str, Any]) -> Status:
-        name = str(status["name"])
-        category = str(status["statusCategory"]["key"]).lower()
+    def status_of(self, status: JiraStatus) -> Status:
+        name = str(_required(status.name, "name"))
+        category = str(_required(_required(status.category, "statusCategory").key, "key")).lower()
         overrides = self.settings.status_map
         found = mapped(name, overrides, STATUS_NAMES, casefold=True)
         found = found or mapped(category, overrides, CATEGORIES, casefold=True)
@@ -395,10 +514,10 @@ class JiraConnector(HttpConnector):
             raise ValueError(f"status {name!r} has unknown category {category!r} (map it with status_map)")
         return found
 
-    def priority_of(self, priority: Any) -> Priority:
+    def priority_of(self, priority: JiraNamed | None) -> Priority:
         if priority is None:
             return Priority.NONE
-        name = str(priority["name"])
+        name = str(_required(priority.name, "name"))
         found = mapped(name, self.settings.priority_map, PRIORITIES, casefold=True)
         if found is None:
             if name not in self._unknown_priorities:
@@ -411,45 +530,50 @@ class JiraConnector(HttpConnector):
             return Priority.NONE
         return found
 
-    def sla_of(self, fields: Mapping[str, Any]) -> Sla:
-        """The SLA of an issue's fields: due dates from the named SLA fields' ongoing cycles."""
+    def fields_of(self, fields: Any) -> Any:
+        """An issue's fields as the wire type: as decoded, or converted from a JSON object."""
+        return fields if isinstance(fields, msgspec.Struct) else msgspec.convert(fields, self._fields_type)
+
+    def sla_of(self, fields: Any) -> Sla:
+        """The SLA of an issue's fields (the wire type, or a JSON object): due dates from the named SLA
+        fields' ongoing cycles."""
+        fields = self.fields_of(fields)
         pending = PendingSla()
-        for field_id, target in self._sla_targets:
-            cycle = fields.get(field_id, None)
-            ongoing = cycle.get("ongoingCycle") if isinstance(cycle, Mapping) else None
-            if not isinstance(ongoing, Mapping):
+        for attribute, target in self._sla_targets:
+            value: JiraSlaField | None = getattr(fields, attribute)
+            ongoing = value.ongoing if value is not None else None
+            if ongoing is None:
                 continue
-            breached = ongoing.get("breached") is True
-            if ongoing.get("paused") is True:
+            breached = ongoing.breached is True
+            if ongoing.paused is True:
                 pending.paused(breached=breached)
                 continue
-            breach = ongoing.get("breachTime")
-            due = _breach_time(breach) if isinstance(breach, Mapping) else None
+            due = _breach_time(ongoing.breach_time) if ongoing.breach_time is not None else None
             pending.running(target, due, breached=breached)
         return pending.sla(self.sla_targets(fields))
 
-    def sla_targets(self, fields: Mapping[str, Any]) -> tuple[TargetOutcome, ...]:
+    def sla_targets(self, fields: Any) -> tuple[TargetOutcome, ...]:
         """Each named SLA field's outcome: breached if any cycle breached, undecided while a cycle runs,
         else met at the last completed cycle's stop. A field without cycles says nothing."""
+        fields = self.fields_of(fields)
         found = []
-        for field_id, target in self._sla_targets:
-            value = fields.get(field_id)
-            if target is None or not isinstance(value, Mapping):
+        for attribute, target in self._sla_targets:
+            value: JiraSlaField | None = getattr(fields, attribute)
+            if target is None or value is None:
                 continue
-            completed = [c for c in value.get("completedCycles") or () if isinstance(c, Mapping)]
-            ongoing = value.get("ongoingCycle")
-            cycles = completed + ([ongoing] if isinstance(ongoing, Mapping) else [])
+            ongoing = value.ongoing
+            cycles = [*(value.completed or ()), *([ongoing] if ongoing is not None else [])]
             if not cycles:
                 continue
             last = cycles[-1]
-            due = _breach_time(last["breachTime"]) if isinstance(last.get("breachTime"), Mapping) else None
-            stop = last.get("stopTime") if last is not ongoing else None
+            due = _breach_time(last.breach_time) if last.breach_time is not None else None
+            stop = last.stop_time if last is not ongoing else None
             met: bool | None = None
-            if any(c.get("breached") is True for c in cycles):
+            if any(c.breached is True for c in cycles):
                 met = False
             elif last is not ongoing:
                 met = True
-            fulfilled = _breach_time(stop) if isinstance(stop, Mapping) else None
+            fulfilled = _breach_time(stop) if stop is not None else None
             found.append(TargetOutcome.trusted(kind=TARGET_KINDS[target], due=due, met=met, fulfilled_at=fulfilled))
         return tuple(found)
 
@@ -480,12 +604,23 @@ class JiraConnector(HttpConnector):
 
 def _key_and_stamp(raw: Any) -> tuple[str, int] | None:
     try:
-        return str(raw["key"]), int(utc_time(raw["fields"]["updated"]).timestamp() * 1000)
-    except (KeyError, TypeError, ValueError):
+        if isinstance(raw, Mapping):  # an issue the wire type could not read: normalize skips it
+            key, updated = raw["key"], raw["fields"]["updated"]
+        else:
+            key, updated = raw.key, raw.fields.updated
+        return str(key), int(utc_time(updated).timestamp() * 1000)
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
-def _breach_time(value: Mapping[str, Any]) -> datetime:
-    if isinstance(value.get("epochMillis"), int):
-        return datetime.fromtimestamp(value["epochMillis"] / 1000, UTC)
-    return utc_time(value.get("iso8601") or value["jira"])
+def _breach_time(value: JiraTime) -> datetime:
+    if isinstance(value.epoch_millis, int):
+        return datetime.fromtimestamp(value.epoch_millis / 1000, UTC)
+    return utc_time(_required(value.iso8601 or value.jira, "jira"))
+
+
+def _required(value: Any, key: str) -> Any:
+    """``value``, or the KeyError a missing ``key`` is (normalize: "missing 'status'")."""
+    if value is None:
+        raise KeyError(key)
+    return value

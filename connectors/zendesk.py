@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
+import msgspec
 from pydantic import Field, SecretStr
 
 from backlog_watch import (
@@ -61,7 +62,9 @@ from backlog_watch import (
     names_by_id,
     optional_time,
     positive_id,
+    typed_json,
     utc_time,
+    wire_record,
 )
 
 log = logging.getLogger(__name__)
@@ -114,6 +117,59 @@ SLA_KINDS: Mapping[str, SlaKind] = {
 }
 
 
+# ---- the wire: what normalize reads of a ticket, decoded straight from the page ---------------------
+# Values stay Any where the vendor's type varies (ids, times, channel ids) and ``_ticket`` checks them;
+# nested objects are typed so that only the fields read are built (a ticket's via.source, custom
+# fields, description and the rest are skipped by the decoder).
+
+
+class ZendeskVia(msgspec.Struct, gc=False):
+    channel: Any = None
+
+
+class ZendeskMetric(msgspec.Struct, gc=False):
+    """One of ``slas.policy_metrics``: the remaining time is in whichever of days, hours, minutes is given."""
+
+    metric: Any = None
+    stage: Any = None
+    breach_at: Any = None
+    days: Any = None
+    hours: Any = None
+    minutes: Any = None
+
+
+class ZendeskSlas(msgspec.Struct, gc=False):
+    policy_metrics: list[ZendeskMetric] | None = None
+
+
+class ZendeskTicket(msgspec.Struct, gc=False):
+    """A ticket as the export, ``show_many`` and the fixtures give it: the fields ``_ticket`` reads."""
+
+    id: Any
+    status: Any
+    created_at: Any
+    updated_at: Any = None
+    subject: Any = None
+    priority: Any = None
+    via: ZendeskVia | None = None
+    group_id: Any = None
+    assignee_id: Any = None
+    tags: Any = None
+    slas: ZendeskSlas | None | msgspec.UnsetType = msgspec.UNSET
+    """UNSET: the answer left SLAs out (the export may not sideload them); None: the ticket has none."""
+
+
+class ZendeskTickets(msgspec.Struct, gc=False):
+    """An export page (with its cursor) or a ``show_many`` answer (tickets only)."""
+
+    tickets: list[ZendeskTicket]
+    after_cursor: Any = None
+    end_of_stream: Any = None
+
+
+TICKETS = msgspec.json.Decoder(ZendeskTickets)
+
+
 class ZendeskSettings(HelpdeskSettings):
     """A Zendesk helpdesk block: API-token auth, where the export starts, what to complete pages with."""
 
@@ -138,6 +194,7 @@ class ZendeskConnector(HttpConnector):
     listing_path: ClassVar[str | None] = EXPORT_PATH
     settings: ZendeskSettings
     listing_lag: ClassVar[float] = EXPORT_LAG
+    wire_record: type[Any] | None = ZendeskTicket
 
     def setup(self) -> None:
         self.groups = NameCache()
@@ -176,10 +233,10 @@ class ZendeskConnector(HttpConnector):
         cursor = since
         while True:
             body = await self._export_page(cursor)
-            tickets = await self._with_slas(_tickets_of(body, "tickets", self.helpdesk))
+            tickets = await self._with_slas(body.tickets)
             await self._learn_names(tickets)
-            after = body.get("after_cursor") or None
-            done = body.get("end_of_stream") is True
+            after = body.after_cursor or None
+            done = body.end_of_stream is True
             yield Page(records=tickets, cursor=after, done=done)
             if done:
                 return
@@ -189,16 +246,16 @@ class ZendeskConnector(HttpConnector):
                 )
             cursor = after
 
-    async def fetch_ids(self, ids: Sequence[str]) -> list[Mapping[str, Any]]:
+    async def fetch_ids(self, ids: Sequence[str]) -> list[Any]:
         """The tickets ``ids`` as ``show_many`` reads them now (SLAs included, names learnt): no export
         lag. A deleted ticket is not returned, so it is simply absent."""
         self.groups.new_poll()
         self.users.new_poll()
-        tickets: list[Mapping[str, Any]] = []
+        tickets: list[Any] = []
         for chunk in chunked(ids, SHOW_MANY_LIMIT):
             params = {"ids": ",".join(chunk), **({"include": "slas"} if self.settings.fetch_slas else {})}
             response = await self.request("GET", TICKETS_SHOW_MANY_PATH, params=params)
-            tickets += _tickets_of(json_object(response, self.helpdesk), "tickets", self.helpdesk)
+            tickets += self._tickets(response).tickets
         await self._learn_names(tickets)
         return tickets
 
@@ -209,7 +266,7 @@ class ZendeskConnector(HttpConnector):
             params["include"] = "slas"
         return params
 
-    async def _export_page(self, cursor: Cursor | None) -> Mapping[str, Any]:
+    async def _export_page(self, cursor: Cursor | None) -> ZendeskTickets:
         try:
             response = await self.request("GET", EXPORT_PATH, params=self._export_params(cursor))
         except RequestError as exc:
@@ -222,19 +279,31 @@ class ZendeskConnector(HttpConnector):
             )
             self._sideload_slas = False
             response = await self.request("GET", EXPORT_PATH, params=self._export_params(cursor))
-        return json_object(response, self.helpdesk)
+        return self._tickets(response)
 
-    async def _with_slas(self, tickets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """The page with ``slas`` added to the tickets the export left without (new dicts): the open ones,
-        and the solved ones too, whose achieved metrics are what the weekly SLA attainment counts."""
+    def _tickets(self, response: httpx.Response) -> ZendeskTickets:
+        return typed_json(response, TICKETS, self.helpdesk, self._lenient)
+
+    def _lenient(self, response: httpx.Response) -> ZendeskTickets:
+        """A page with a ticket of an unexpected shape, record by record (that one is normalize's to skip)."""
+        body = json_object(response, self.helpdesk)
+        return ZendeskTickets(
+            tickets=[wire_record(t, ZendeskTicket) for t in _tickets_of(body, "tickets", self.helpdesk)],
+            after_cursor=body.get("after_cursor"),
+            end_of_stream=body.get("end_of_stream"),
+        )
+
+    async def _with_slas(self, tickets: list[ZendeskTicket]) -> list[ZendeskTicket]:
+        """The page with ``slas`` added to the tickets the export left without (new records): the open
+        ones, and the solved ones too, whose achieved metrics are what the weekly SLA attainment counts."""
         if not self.settings.fetch_slas:
             return tickets
         wanted = [
-            str(t["id"])
+            str(t.id)
             for t in tickets
-            if isinstance(t, Mapping) and "slas" not in t and t.get("id") is not None and self._wants_sla(t)
+            if isinstance(t, ZendeskTicket) and t.slas is msgspec.UNSET and t.id is not None and self._wants_sla(t)
         ]
-        slas: dict[str, Any] = {}
+        slas: dict[str, ZendeskSlas | None] = {}
         for chunk in chunked(wanted, SHOW_MANY_LIMIT):
             params = {"ids": ",".join(chunk), "include": "slas"}
             try:
@@ -243,23 +312,25 @@ class ZendeskConnector(HttpConnector):
                 # SLAs complete a ticket, they are not the ticket: store the page without them.
                 log.warning("show_many refused (%s): page stored without SLAs", exc, extra={"helpdesk": self.helpdesk})
                 break
-            for ticket in _tickets_of(json_object(response, self.helpdesk), "tickets", self.helpdesk):
-                if isinstance(ticket, Mapping) and "slas" in ticket:
-                    slas[str(ticket.get("id"))] = ticket["slas"]
+            for ticket in self._tickets(response).tickets:
+                if isinstance(ticket, ZendeskTicket) and not isinstance(ticket.slas, msgspec.UnsetType):
+                    slas[str(ticket.id)] = ticket.slas
         if not slas:
             return tickets
         return [
-            {**t, "slas": slas[str(t["id"])]} if isinstance(t, Mapping) and str(t.get("id")) in slas else t
+            msgspec.structs.replace(t, slas=slas[str(t.id)])
+            if isinstance(t, ZendeskTicket) and str(t.id) in slas
+            else t
             for t in tickets
         ]
 
-    def _wants_sla(self, raw: Mapping[str, Any]) -> bool:
+    def _wants_sla(self, raw: ZendeskTicket) -> bool:
         try:
-            return self._status(raw.get("status")) is not Status.DELETED
+            return self._status(raw.status) is not Status.DELETED
         except ValueError:  # normalize() reports it; here it only means "no SLA to ask for"
             return False
 
-    async def _learn_names(self, tickets: Sequence[Mapping[str, Any]]) -> None:
+    async def _learn_names(self, tickets: Sequence[Any]) -> None:
         """Ask for names the page needs and the maps lack: groups once per poll, each user once per poll.
 
         Users are asked by id (show_many), so a later page's new assignees are still resolved; the
@@ -289,26 +360,26 @@ class ZendeskConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        ticket_id = positive_id(raw["id"], "a Zendesk ticket id")
-        status = self._status(raw["status"])
-        created_at = utc_time(raw["created_at"])
-        updated_at = utc_time(raw["updated_at"]) if raw.get("updated_at") is not None else created_at
+    def _ticket(self, raw: ZendeskTicket) -> Ticket:
+        ticket_id = positive_id(raw.id, "a Zendesk ticket id")
+        status = self._status(raw.status)
+        created_at = utc_time(raw.created_at)
+        updated_at = utc_time(raw.updated_at) if raw.updated_at is not None else created_at
         solved_at = updated_at if status in SOLVED else None
         return Ticket.trusted(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
-            subject=str(raw.get("subject") or ""),
+            subject=str(raw.subject or ""),
             status=status,
-            priority=self._priority(raw.get("priority")),
-            channel=_channel(raw.get("via")),
-            group=self.groups.name_of(raw.get("group_id")),
-            assignee=self.users.name_of(raw.get("assignee_id")),
-            tags=tuple(map(str, raw.get("tags") or ())),
+            priority=self._priority(raw.priority),
+            channel=_channel(raw.via),
+            group=self.groups.name_of(raw.group_id),
+            assignee=self.users.name_of(raw.assignee_id),
+            tags=tuple(map(str, raw.tags or ())),
             created_at=created_at,
             updated_at=updated_at,
             solved_at=solved_at,
-            sla=_sla(raw.get("slas"), solved_at),
+            sla=_sla(raw.slas, solved_at),
             url=f"{self.settings.url}/agent/tickets/{ticket_id}",
         )
 
@@ -360,25 +431,25 @@ def _tickets_of(body: Mapping[str, Any], key: str, helpdesk: str) -> list[Mappin
     return records
 
 
-def _channel(via: Any) -> Channel:
-    channel = via.get("channel") if isinstance(via, Mapping) else None
+def _channel(via: ZendeskVia | None) -> Channel:
+    channel = via.channel if via is not None else None
     if isinstance(channel, str):
         return CHANNELS.get(channel.lower(), Channel.OTHER)
     return Channel.OTHER  # integer channel ids and missing via: the id table is not documented to us
 
 
-def _sla(slas: Any, solved_at: datetime | None) -> Sla:
+def _sla(slas: ZendeskSlas | None | msgspec.UnsetType, solved_at: datetime | None) -> Sla:
     """The pending targets of the active metrics (what the sla rule reads of an open ticket) and every
     metric as a target with its outcome, in the vendor's order: one pass over the metrics."""
-    metrics = slas.get("policy_metrics") if isinstance(slas, Mapping) else None
+    metrics = slas.policy_metrics if isinstance(slas, ZendeskSlas) else None
     if not metrics:
         return NO_SLA
     pending = PendingSla()
     targets = []
     for metric in metrics:
-        stage = metric.get("stage")
-        field = SLA_FIELDS.get(metric.get("metric"))
-        due = optional_time(metric.get("breach_at")) if field is not None or stage == "active" else None
+        stage = metric.stage
+        field = SLA_FIELDS.get(metric.metric) if isinstance(metric.metric, str) else None
+        due = optional_time(metric.breach_at) if field is not None or stage == "active" else None
         overdue = stage == "active" and _overdue(metric)
         if stage == "paused":
             pending.paused()
@@ -396,9 +467,5 @@ def _sla(slas: Any, solved_at: datetime | None) -> Sla:
     return pending.sla(tuple(targets))
 
 
-def _overdue(metric: Mapping[str, Any]) -> bool:
-    for unit in ("days", "hours", "minutes"):
-        left = metric.get(unit)
-        if isinstance(left, int) and left < 0:
-            return True
-    return False
+def _overdue(metric: ZendeskMetric) -> bool:
+    return any(isinstance(left, int) and left < 0 for left in (metric.days, metric.hours, metric.minutes))

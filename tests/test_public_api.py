@@ -70,8 +70,10 @@ EXPORTED = [
     "positive_id",
     "read_cursor",
     "seconds_until",
+    "typed_json",
     "utc_stamp",
     "utc_time",
+    "wire_record",
     "write_cursor",
 ]
 """The exact public surface. Changing it is a decision: plugins break when a name goes away."""

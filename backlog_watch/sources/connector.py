@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -34,7 +34,8 @@ Cursor = str
 class Page:
     """One page of raw records and the cursor that resumes right after it."""
 
-    records: Sequence[Mapping[str, Any]]
+    records: Sequence[Any]
+    """What ``normalize`` takes: JSON objects, or the connector's typed records (``wire_record``)."""
     cursor: Cursor | None
     done: bool = False
     open_ids: frozenset[str] | None = None
@@ -92,8 +93,9 @@ class Connector(Protocol):
         """Yield the records changed since ``since`` (everything when None), page by page."""
         ...
 
-    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
-        """Turn one raw record into a Ticket; raise MalformedRecord when it cannot."""
+    def normalize(self, raw: Any) -> Ticket:
+        """Turn one raw record (a JSON object, or the connector's typed record) into a Ticket; raise
+        MalformedRecord when it cannot."""
         ...
 
 
@@ -106,7 +108,7 @@ class ReadsTickets(Protocol):
     """Seconds a change takes to show in ``fetch`` (Zendesk's export hides the last minute, so 61): a
     hook that names no ticket asks one more poll this long after it. 0: the stream has no lag."""
 
-    async def fetch_ids(self, ids: Sequence[str]) -> list[Mapping[str, Any]]:
+    async def fetch_ids(self, ids: Sequence[str]) -> list[Any]:
         """The raw records of ``ids`` as the helpdesk has them now, for ``normalize``; a ticket it no
         longer returns (deleted) is left out, not reported."""
         ...
@@ -132,7 +134,18 @@ class CommitPages(Protocol):
 
     def cursor(self, helpdesk: str) -> Cursor | None: ...
 
-    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: Cursor | None) -> None: ...
+    def commit_page(self, helpdesk: str, tickets: Sequence[Any], cursor: Cursor | None) -> None:
+        """Store the tickets (or what ``EncodesTickets.encode_tickets`` made of them) with the cursor."""
+        ...
+
+
+@runtime_checkable
+class EncodesTickets(Protocol):
+    """A store that can turn tickets into what it writes ahead of the write (``commit_page`` then takes
+    those): the sync does it as soon as a page is normalized, so the tickets waiting for a write are
+    plain values rather than models the cycle collector walks again at every collection."""
+
+    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[Any]: ...
 
 
 class CommitTickets(Protocol):
@@ -152,7 +165,7 @@ class SyncResult:
     skipped_ids: list[str] = field(default_factory=list)
 
 
-def normalize_page(connector: Connector, records: Sequence[Mapping[str, Any]]) -> tuple[list[Ticket], list[str]]:
+def normalize_page(connector: Connector, records: Sequence[Any]) -> tuple[list[Ticket], list[str]]:
     """Normalize every record; a malformed one is logged, counted and skipped, never fatal."""
     tickets: list[Ticket] = []
     skipped: list[str] = []
@@ -161,7 +174,7 @@ def normalize_page(connector: Connector, records: Sequence[Mapping[str, Any]]) -
         try:
             tickets.append(connector.normalize(raw))
         except MalformedRecord as exc:
-            record_id = exc.record_id or str(raw.get("id", "?")) if isinstance(raw, Mapping) else "?"
+            record_id = exc.record_id or (str(raw.get("id", "?")) if isinstance(raw, Mapping) else "?")
             skipped.append(record_id)
             log.warning("skipped malformed record %s: %s", record_id, exc, extra={"helpdesk": name})
     return tickets, skipped
@@ -320,13 +333,17 @@ class PageWriter:
     def __init__(self, store: CommitPages, helpdesk: str) -> None:
         self.store = store
         self.helpdesk = helpdesk
-        self.waiting: list[Ticket] = []
+        self.encode: Callable[[Sequence[Ticket]], Sequence[Any]] = (
+            store.encode_tickets if isinstance(store, EncodesTickets) else list
+        )
+        self.waiting: list[Any] = []
+        """Tickets as the store will write them (``EncodesTickets``), or as they are."""
         self.cursor: Cursor | None = None
         self.pages = 0
         self.running: asyncio.Future[None] | None = None
 
     async def add(self, tickets: Sequence[Ticket], cursor: Cursor | None) -> None:
-        self.waiting += tickets
+        self.waiting += self.encode(tickets)
         self.cursor = cursor
         self.pages += 1
         if self.running is not None and self.running.done():
@@ -382,9 +399,7 @@ NORMALIZE_SLICE = 100
 daemon's web server answers) while a 1000-record page is being normalized."""
 
 
-async def _normalize_yielding(
-    connector: Connector, records: Sequence[Mapping[str, Any]]
-) -> tuple[list[Ticket], list[str]]:
+async def _normalize_yielding(connector: Connector, records: Sequence[Any]) -> tuple[list[Ticket], list[str]]:
     tickets: list[Ticket] = []
     skipped: list[str] = []
     for start in range(0, len(records), NORMALIZE_SLICE):

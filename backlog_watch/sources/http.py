@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from backlog_watch.errors import (
@@ -137,25 +138,36 @@ class HttpConnector(RetryPolicy):
     record_key: ClassVar[str] = "id"
     """The raw record's key that names it in messages and skip counts."""
 
-    def normalize(self, raw: Mapping[str, Any]) -> Ticket:
+    wire_record: type[Any] | None = None
+    """The vendor's typed record, when it has one: a msgspec Struct of the fields ``_ticket`` reads, which
+    its pages are decoded into (``typed_json``); a connector may build it once it knows the site (Jira).
+    ``normalize`` converts a plain JSON object (a test's, a direct read's) into it first, so ``_ticket``
+    has one input type."""
+
+    def normalize(self, raw: Any) -> Ticket:
         """One raw record as a Ticket; MalformedRecord when a required value is missing or unreadable."""
-        value = raw.get(self.record_key) if isinstance(raw, Mapping) else None
-        record_id = str(value) if value not in (None, "") else None
         try:
-            return self._ticket(raw)
+            wire = self.wire_record
+            return self._ticket(raw if wire is None or isinstance(raw, wire) else msgspec.convert(raw, wire))
+        except msgspec.ValidationError as exc:
+            raise self._malformed(raw, str(exc)) from exc
         except ValidationError as exc:
             problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise self._malformed(record_id, problem) from exc
+            raise self._malformed(raw, problem) from exc
         except KeyError as exc:
-            raise self._malformed(record_id, f"missing {exc.args[0]!r}") from exc
+            raise self._malformed(raw, f"missing {exc.args[0]!r}") from exc
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._malformed(record_id, f"{type(exc).__name__}: {exc}") from exc
+            raise self._malformed(raw, f"{type(exc).__name__}: {exc}") from exc
 
-    def _ticket(self, raw: Mapping[str, Any]) -> Ticket:
-        """The vendor's mapping of one raw record (pure); may raise KeyError, TypeError, ValueError."""
+    def _ticket(self, raw: Any) -> Ticket:
+        """The vendor's mapping of one raw record (pure): a JSON object, or its ``wire_record``; may raise
+        KeyError, TypeError, ValueError."""
         raise NotImplementedError
 
-    def _malformed(self, record_id: str | None, problem: str) -> MalformedRecord:
+    def _malformed(self, raw: Any, problem: str) -> MalformedRecord:
+        """The MalformedRecord of ``raw`` (a JSON object or a typed record), named by its ``record_key``."""
+        value = raw.get(self.record_key) if isinstance(raw, Mapping) else getattr(raw, self.record_key, None)
+        record_id = str(value) if value not in (None, "") else None
         return MalformedRecord(
             f"{self.record_noun} {record_id or '?'}: {problem}", helpdesk=self.helpdesk, record_id=record_id
         )

@@ -7,7 +7,7 @@ stored twice. The bookkeeping is the same for every vendor; the field names and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,13 +37,17 @@ class UpdatedWindow:
         self.ids.add(record_id)
 
     def fresh(self, records: Iterable[Any], *, stamp: str = "updated_at", key: str = "id") -> list[Any]:
-        """The records of a page new to the window, which advances past them. A record whose time or id
-        cannot be read is kept (normalize reports it) but cannot move the window."""
+        """The records of a page new to the window, which advances past them (JSON objects, or typed
+        records with these attributes). A record whose time or id cannot be read is kept (normalize
+        reports it) but cannot move the window."""
         found = []
         for raw in records:
             try:
-                updated_at, record_id = utc_time(raw[stamp]), str(raw[key])
-            except (KeyError, TypeError, ValueError):
+                if isinstance(raw, Mapping):
+                    updated_at, record_id = utc_time(raw[stamp]), str(raw[key])
+                else:
+                    updated_at, record_id = utc_time(getattr(raw, stamp)), str(getattr(raw, key))
+            except (KeyError, TypeError, ValueError, AttributeError):
                 found.append(raw)
                 continue
             if self.is_new(updated_at, record_id):

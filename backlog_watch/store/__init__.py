@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from backlog_watch.errors import StoreError
 from backlog_watch.models import Alert, LogEntry, PollStatus, Snapshot, Ticket
-from backlog_watch.store.codec import alert_to_json
+from backlog_watch.store.codec import StoredTicket, alert_to_json
 from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.urls import is_postgres, redact_url
 
@@ -63,9 +63,14 @@ class Store(Protocol):
 
     def cursor(self, helpdesk: str) -> str | None: ...
 
-    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
-        """Upsert the tickets and advance the cursor in ONE transaction: after a crash the cursor never
-        points past data the store does not have."""
+    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[StoredTicket]:
+        """What the store writes of these tickets, built now, in the caller's thread: a sync hands these
+        to ``commit_page`` (sources/connector.py ``EncodesTickets``)."""
+        ...
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket | StoredTicket], cursor: str | None) -> None:
+        """Upsert the tickets (or their ``encode_tickets``) and advance the cursor in ONE transaction:
+        after a crash the cursor never points past data the store does not have."""
         ...
 
     def commit_tickets(self, tickets: Sequence[Ticket]) -> None:

@@ -98,6 +98,31 @@ def tag_rows(t: Ticket) -> list[tuple[str, str, str]]:
     return [(t.helpdesk, t.id, tag) for tag in dict.fromkeys(t.tags)]
 
 
+def ticket_key(row: Row) -> tuple[str, str]:
+    """A ticket row's (helpdesk, id)."""
+    return row[0], row[1]
+
+
+StoredTicket = tuple[tuple[object, ...], tuple[str, ...]]
+"""A ticket as the store writes it: its row (``ticket_row``) and its tags, each once (its rows in
+``ticket_tags``, what ``where: {tags}`` and ``group_by: [tag]`` read)."""
+
+
+def stored_tickets(tickets: Sequence[Ticket]) -> list[StoredTicket]:
+    """``stored_ticket`` of each: what a store's ``encode_tickets`` answers."""
+    return [stored_ticket(t) for t in tickets]
+
+
+def stored_ticket(t: Ticket | StoredTicket) -> StoredTicket:
+    """What the store writes of ``t``. A sync builds it as soon as it has normalized a page, and hands
+    the writer these instead of Tickets: tuples of plain values, which the cycle collector stops tracking
+    after one look, where a Ticket waiting for its write is a dozen containers it walks at every
+    collection (a cold sync of 100k tickets keeps up to 10k of them waiting)."""
+    if isinstance(t, tuple):
+        return t
+    return ticket_row(t), tuple(dict.fromkeys(t.tags))
+
+
 def sla_json(sla: Sla) -> str | None:
     """The SLA column: its fields that are not defaults, None when all are (most tickets of a sync)."""
     # One serializer call, not a comparison with Sla() and a dump: this runs once per synced ticket.

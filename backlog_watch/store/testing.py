@@ -191,6 +191,30 @@ class StoreConformance:
         assert {scope: v["open_tickets"] for scope, v in values.items()} == {(("tag", "bug"),): 1, (("tag", "vip"),): 0}
         assert values[(("tag", "vip"),)]["resolved_24h"] == 1
 
+    def test_a_page_encoded_ahead_is_stored_as_its_tickets_are(self, store: Store) -> None:
+        """A sync hands the writer ``encode_tickets`` of each page: the same rows, tags, change log and
+        scopes as the tickets themselves, retagging and a ticket twice in a page included."""
+        first = [_ticket("1", tags=("vip", "bug", "vip")), _ticket("2", tags=("vip",), sla=Sla(breached=True))]
+        store.commit_page("zendesk", store.encode_tickets(first), "c1")
+        again = _ticket("1", tags=("bug",), status=Status.PENDING, updated_at=NOW)
+        store.commit_page("zendesk", store.encode_tickets([_ticket("1"), again]), "c2")
+        store.commit_page(
+            "jira",
+            [_ticket("1", helpdesk="jira", tags=("bug",)), first[1].model_copy(update={"helpdesk": "jira"})],
+            "j1",
+        )
+        assert store.cursor("zendesk") == "c2"
+        by_helpdesk = {(t.helpdesk, t.id): t for t in store.tickets(open_only=False)}
+        assert by_helpdesk[("zendesk", "1")] == again and by_helpdesk[("zendesk", "2")] == first[1]
+        values = store.snapshot(NOW, ["zendesk", "jira"]).query.kpis(ALL_TICKETS, ["helpdesk", "tag"], {})
+        opened = {scope: v["open_tickets"] for scope, v in values.items() if v["open_tickets"]}
+        assert opened == {
+            (("helpdesk", "zendesk"), ("tag", "bug")): 1,
+            (("helpdesk", "zendesk"), ("tag", "vip")): 1,
+            (("helpdesk", "jira"), ("tag", "bug")): 1,
+            (("helpdesk", "jira"), ("tag", "vip")): 1,
+        }
+
     # -- the ticket change log ---------------------------------------------------------------------
 
     def test_the_change_log_holds_a_row_per_real_change_only(self, store: Store) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from backlog_watch_connectors.freshdesk import FreshdeskConnector
-from backlog_watch_connectors.jira import JiraConnector
+from backlog_watch_connectors.jira import JiraConnector, JiraNamed
 
 from backlog_watch.errors import MalformedRecord
 from backlog_watch.models import Channel, Priority, Sla, Status
@@ -223,11 +223,11 @@ def test_jira_statuses_map_by_name_then_category_and_by_config(client: httpx.Asy
 
 def test_jira_priorities_map_and_unknown_ones_count_as_none(client: httpx.AsyncClient) -> None:
     connector = jira_connector(client, priority_map={"P1": "urgent"})
-    assert connector.priority_of({"name": "Highest"}) is Priority.URGENT
-    assert connector.priority_of({"name": "Medium"}) is Priority.NORMAL
-    assert connector.priority_of({"name": "Lowest"}) is Priority.LOW
-    assert connector.priority_of({"name": "P1"}) is Priority.URGENT
-    assert connector.priority_of({"name": "Sehr hoch"}) is Priority.NONE
+    assert connector.priority_of(JiraNamed(name="Highest")) is Priority.URGENT
+    assert connector.priority_of(JiraNamed(name="Medium")) is Priority.NORMAL
+    assert connector.priority_of(JiraNamed(name="Lowest")) is Priority.LOW
+    assert connector.priority_of(JiraNamed(name="P1")) is Priority.URGENT
+    assert connector.priority_of(JiraNamed(name="Sehr hoch")) is Priority.NONE
     assert connector.priority_of(None) is Priority.NONE
 
 

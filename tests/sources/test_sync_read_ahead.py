@@ -157,3 +157,36 @@ async def test_small_pages_are_gathered_into_writes_of_commit_least_tickets_and_
     result = await sync(Recording([]), Gathered([]))
     assert written == [(["1", "2"], "c2"), (["3"], "c3")]  # each write with the cursor of its last page
     assert (result.pages, result.stored) == (3, 3)
+
+
+async def test_a_store_that_encodes_is_handed_each_page_encoded_as_soon_as_it_is_normalized(tmp_path: Any) -> None:
+    """The SQLite store's ``encode_tickets``: the tickets waiting for a write are tuples of plain values
+    (no model the cycle collector would walk), encoded in the sync's thread right after normalize."""
+    from backlog_watch.store.sqlite import SqliteStore
+
+    events: list[str] = []
+    store = SqliteStore(tmp_path / "bw.db")
+    handed: list[list[Any]] = []
+    plain = str | int | float | type(None)
+
+    def commit_page(helpdesk: str, tickets: Sequence[Any], cursor: str | None) -> None:
+        handed.append(list(tickets))
+        SqliteStore.commit_page(store, helpdesk, tickets, cursor)
+
+    encode = store.encode_tickets
+
+    def encode_tickets(tickets: Sequence[Ticket]) -> list[Any]:
+        events.append(f"encode {','.join(t.id for t in tickets)}")
+        return encode(tickets)
+
+    store.commit_page = commit_page  # type: ignore[method-assign]
+    store.encode_tickets = encode_tickets  # type: ignore[method-assign]
+    try:
+        result = await sync(Recording(events), store)
+        assert result.stored == 3 and [t.id for t in store.tickets()] == ["1", "2", "3"]
+        assert events.index("normalize 1") < events.index("encode 1") < events.index("normalize 2")
+        waiting = [item for page in handed for item in page]
+        assert len(waiting) == 3 and not any(isinstance(item, Ticket) for item in waiting)
+        assert all(isinstance(v, plain) for row, tags in waiting for v in (*row, *tags))
+    finally:
+        store.close()

@@ -31,14 +31,16 @@ from backlog_watch.store.codec import (
     POLL_COLUMNS,
     TICKET_COLUMNS,
     AlertCache,
+    StoredTicket,
     TicketCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
     poll_row,
-    tag_rows,
+    stored_ticket,
+    stored_tickets,
     ticket_from_row,
-    ticket_row,
+    ticket_key,
 )
 from backlog_watch.store.leases import Fence, current_fence
 from backlog_watch.store.postgres import changelog as pg_changelog
@@ -244,7 +246,10 @@ class PostgresStore:
             row = db.execute("SELECT cursor FROM cursors WHERE helpdesk = %s", (helpdesk,)).fetchone()
         return row[0] if row else None
 
-    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[StoredTicket]:
+        return stored_tickets(tickets)
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket | StoredTicket], cursor: str | None) -> None:
         """Upsert the tickets and their tags and advance the cursor, in one transaction."""
         with self._transaction() as db:
             _write_tickets(db, tickets)
@@ -492,24 +497,27 @@ class PostgresStore:
             return pg_history.count(db)
 
 
-def _write_tickets(db: Db, tickets: Sequence[Ticket]) -> None:
-    """Upsert tickets inside the caller's transaction, the one writer of ticket rows (pages and hooks):
-    COPY into a session table, the change log's step (postgres/changelog.py), one INSERT ... ON CONFLICT
-    that rewrites only tickets new or changed (a ticket twice in a page: the later wins), then the tags
-    of those replaced by COPY."""
-    page = {(t.helpdesk, t.id): t for t in tickets}
+def _write_tickets(db: Db, tickets: Sequence[Ticket | StoredTicket]) -> None:
+    """Upsert tickets (or what a sync built of them, ``stored_ticket``) inside the caller's transaction,
+    the one writer of ticket rows (pages and hooks): COPY into a session table, the change log's step
+    (postgres/changelog.py), one INSERT ... ON CONFLICT that rewrites only tickets new or changed (a
+    ticket twice in a page: the later wins), then the tags of those replaced by COPY."""
+    page: dict[tuple[str, str], StoredTicket] = {}
+    for ticket in tickets:
+        written = stored_ticket(ticket)
+        page[ticket_key(written[0])] = written
     db.execute(_PAGE_TABLE)
     with db.cursor() as c:
         with c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:
-            for ticket in page.values():
-                copy.write_row(ticket_row(ticket))
+            for row, _ in page.values():
+                copy.write_row(row)
         pg_changelog.record(db)  # the change log's step: the page against the rows stored before it
-        changed = [page[(h, i)] for h, i in c.execute(_MERGE_PAGE).fetchall()]
-        c.execute(_DROP_TAGS, ([t.helpdesk for t in changed], [t.id for t in changed]))
+        changed = [(h, i) for h, i in c.execute(_MERGE_PAGE).fetchall()]
+        c.execute(_DROP_TAGS, ([h for h, _ in changed], [i for _, i in changed]))
         with c.copy("COPY ticket_tags (helpdesk, id, tag) FROM STDIN") as copy:
-            for ticket in changed:
-                for row in tag_rows(ticket):
-                    copy.write_row(row)
+            for key in changed:
+                for tag in page[key][1]:
+                    copy.write_row((*key, tag))
 
 
 def _placeholders(sql: str) -> str:

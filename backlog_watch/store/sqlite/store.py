@@ -25,13 +25,17 @@ from backlog_watch.store.aggregate import SQLITE, TicketAggregates
 from backlog_watch.store.codec import (
     TICKET_COLUMNS,
     AlertCache,
+    StoredTicket,
     TicketCache,
     alert_to_json,
     log_entry_from_row,
     poll_from_row,
     poll_row,
+    stored_ticket,
+    stored_tickets,
     tag_rows,
     ticket_from_row,
+    ticket_key,
     ticket_row,
 )
 from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
@@ -62,8 +66,9 @@ Change = tuple[tuple[object, ...] | None, tuple[object, ...]]
 """A ticket row as it was stored (None: new) and as it is written now, in ``TICKET_COLUMNS`` order."""
 
 
-def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Change]:
-    """Upsert tickets inside the caller's transaction: the one writer of ticket rows (pages and hooks).
+def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket | StoredTicket]) -> list[Change]:
+    """Upsert tickets (or what a sync built of them, ``stored_ticket``) inside the caller's transaction:
+    the one writer of ticket rows (pages and hooks).
 
     The page's stored rows are read first (one indexed query per 500 ids), so only tickets new or changed
     are written, and their tags only when the tags changed: a re-sync of unchanged tickets reads and
@@ -71,8 +76,11 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Ch
     The change log's step (sqlite/changelog.py) logs what the changes do to the tracked fields.
     Returns the changes written.
     """
-    latest = {(t.helpdesk, t.id): t for t in tickets}
-    rows = {key: ticket_row(latest[key]) for key in sorted(latest)}
+    latest: dict[tuple[str, str], StoredTicket] = {}
+    for ticket in tickets:
+        written = stored_ticket(ticket)
+        latest[ticket_key(written[0])] = written
+    rows = {key: latest[key][0] for key in sorted(latest)}
     stored = _stored_rows(db, rows.keys())
     changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
     if not changes:
@@ -85,7 +93,7 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket]) -> list[Ch
         db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", dropped)
     db.executemany(  # from the tickets' tags: decoding the rows' JSON again was a tenth of a cold page's Python
         "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
-        [(row[0], row[1], tag) for _, row in retagged for tag in latest[(str(row[0]), str(row[1]))].tags],
+        [(*key, tag) for key in (ticket_key(row) for _, row in retagged) for tag in latest[key][1]],
     )
     return changes
 
@@ -292,7 +300,10 @@ class SqliteStore:
             row = self._db.execute("SELECT cursor FROM cursors WHERE helpdesk = ?", (helpdesk,)).fetchone()
         return row[0] if row else None
 
-    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket], cursor: str | None) -> None:
+    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[StoredTicket]:
+        return stored_tickets(tickets)
+
+    def commit_page(self, helpdesk: str, tickets: Sequence[Ticket | StoredTicket], cursor: str | None) -> None:
         """Upsert the tickets and advance the cursor, atomically. The pages of a cold sync (into a store
         without tickets) are written without the ``_DEFERRED`` indexes; the first read builds them."""
         with self._transaction(indexed=False) as db:
