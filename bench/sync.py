@@ -54,9 +54,10 @@ from harness import Simulators  # noqa: E402
 from live import report  # noqa: E402
 
 from backlog_watch.app import http_client  # noqa: E402
+from backlog_watch.cli import collecting_seldom  # noqa: E402
 from backlog_watch.config.loader import load_config  # noqa: E402
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator  # noqa: E402
-from backlog_watch.sources.connector import available_connectors, normalize_page, sync  # noqa: E402
+from backlog_watch.sources.connector import COMMIT_LEAST, available_connectors, normalize_page, sync  # noqa: E402
 from backlog_watch.store.sqlite import SqliteStore  # noqa: E402
 
 TICKETS = {"zendesk": 100_000, "freshdesk": 50_000, "jira": 15_000}
@@ -143,9 +144,11 @@ def compile_sources() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, sources)], check=True, capture_output=True)
 
 
-STAGES = ("fetch", "normalize", "write", "indexes")
-"""fetch: the request and parsing its body; normalize: vendor records to Tickets; write: ticket rows and
-SQL, one transaction per page with its cursor; indexes: the ones a cold sync defers, built at the first read."""
+STAGES = ("fetch", "normalize", "encode", "write", "indexes")
+"""fetch: the request and decoding its body; normalize: vendor records to Tickets; encode: Tickets to the
+rows the store writes (``encode_tickets``, in the sync's thread); write: the SQL, one transaction per
+``COMMIT_LEAST`` tickets with the cursor of its last page; indexes: the ones a cold sync defers, built at
+the first read."""
 
 
 class CollectorClock:
@@ -171,15 +174,18 @@ class CollectorClock:
 
 async def stage_costs(helpdesk: dict[str, Any], folder: Path) -> dict[str, float]:
     """Seconds of CPU per stage (STAGES) of a cold sync into a fresh SQLite store, in this process, each
-    page taken as ``sync`` takes it and dropped after its write; ``gc``: the collector's share of them;
-    ``tickets``: how many were stored."""
+    page taken as ``sync`` takes it (normalized, encoded, its tickets gathered into writes of
+    ``COMMIT_LEAST``), under the collector thresholds ``once`` runs with; ``gc``: the collector's share
+    of them; ``tickets``: how many were stored."""
     config = folder / "stages.yaml"
     config.write_text(once_config(helpdesk, folder / "stages.db"))
     settings = load_config(config).helpdesks[0]
     store = SqliteStore(folder / "stages.db")
     spent = dict.fromkeys(STAGES, 0.0)
     tickets = 0
-    with CollectorClock() as collector:
+    waiting: list[Any] = []
+    cursor = None
+    with collecting_seldom(), CollectorClock() as collector:
         async with http_client(settings.url, 60) as client:
             connector = available_connectors()[settings.type](settings, client)
             pages = aiter(connector.fetch(None))
@@ -193,10 +199,19 @@ async def stage_costs(helpdesk: dict[str, Any], folder: Path) -> dict[str, float
                 normalized, _ = normalize_page(connector, page.records)
                 spent["normalize"] += time.process_time() - start
                 start = time.process_time()
-                store.commit_page(settings.name, normalized, page.cursor)
-                spent["write"] += time.process_time() - start
+                waiting += store.encode_tickets(normalized)
+                spent["encode"] += time.process_time() - start
+                cursor = page.cursor if page.cursor is not None else cursor
                 tickets += len(normalized)
                 del page, normalized
+                if len(waiting) >= COMMIT_LEAST:
+                    start = time.process_time()
+                    store.commit_page(settings.name, waiting, cursor)
+                    spent["write"] += time.process_time() - start
+                    waiting = []
+            start = time.process_time()
+            store.commit_page(settings.name, waiting, cursor)
+            spent["write"] += time.process_time() - start
         start = time.process_time()
         store.cursor(settings.name)  # the first read builds the indexes the cold sync deferred
         spent["indexes"] = time.process_time() - start

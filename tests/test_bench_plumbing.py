@@ -52,5 +52,5 @@ async def test_the_sync_bench_stages_store_every_ticket_and_build_the_deferred_i
     assert spent["tickets"] == stored >= len(served) > 0
     assert open_ids == served  # the stages stored what the helpdesk has open, not a part of it
     assert {"tickets_open", "tickets_by_status"} <= indexes  # the first read built what the cold sync deferred
-    assert all(spent[stage] > 0 for stage in ("fetch", "normalize", "write"))
+    assert all(spent[stage] > 0 for stage in ("fetch", "normalize", "encode", "write"))
     assert 0 <= spent["gc"] <= sum(spent[stage] for stage in STAGES)
