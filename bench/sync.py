@@ -14,9 +14,9 @@ the figures (the machine is shared and noisy). "once vs bare" is bare's time ove
 as the floor); "vs zenpy"/"vs jira" is the rival's time over ours (5x: five times faster).
 
 Then, in this process over the same simulator, where a cold sync's CPU goes: page by page as ``sync``
-takes them (fetched and parsed, normalized, written with their cursor, dropped), the CPU of each stage
-per ticket, then the deferred indexes, and how much of it the cycle collector took: the floor a faster
-``once`` has to get under, stage by stage.
+takes them (fetched and decoded, normalized, encoded for the store, gathered into writes of
+``COMMIT_LEAST`` tickets), the CPU of each stage per ticket, then the deferred indexes, and how much of
+it the cycle collector took: the floor a faster ``once`` has to get under, stage by stage.
 
 Then, in this process, a cold sync of 20k tickets under the simulator's enforced limits (throttle waits
 advance the simulated clock): the 429s it earned (goal 0) and the requests of an idle poll after it.

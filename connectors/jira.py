@@ -395,8 +395,8 @@ class JiraConnector(HttpConnector):
             if consistent:
                 params["reconcileIssues"] = consistent
             response = await self.request("GET", SEARCH_PATH, params=params)
-            page = typed_json(response, self._pages, self.helpdesk, self._lenient) if typed else None
-            if page is not None:
+            if typed:
+                page = typed_json(response, self._pages, self.helpdesk, self._lenient)
                 issues, following, is_last = page.issues, page.next_page_token, page.is_last
             else:
                 body = json_object(response, self.helpdesk)

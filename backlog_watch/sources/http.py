@@ -39,7 +39,7 @@ from backlog_watch.models import Ticket
 from backlog_watch.sources.paginator import paginate
 from backlog_watch.sources.retry import RetryPolicy, Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
-from backlog_watch.sources.wire import next_link
+from backlog_watch.sources.wire import field_of, next_link
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class HttpConnector(RetryPolicy):
 
     def _malformed(self, raw: Any, problem: str) -> MalformedRecord:
         """The MalformedRecord of ``raw`` (a JSON object or a typed record), named by its ``record_key``."""
-        value = raw.get(self.record_key) if isinstance(raw, Mapping) else getattr(raw, self.record_key, None)
+        value = field_of(raw, self.record_key)
         record_id = str(value) if value not in (None, "") else None
         return MalformedRecord(
             f"{self.record_noun} {record_id or '?'}: {problem}", helpdesk=self.helpdesk, record_id=record_id

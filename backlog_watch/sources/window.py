@@ -7,12 +7,12 @@ stored twice. The bookkeeping is the same for every vendor; the field names and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from backlog_watch.sources.wire import utc_time
+from backlog_watch.sources.wire import field_of, utc_time
 
 
 def id_order(value: str) -> tuple[int, str]:
@@ -42,14 +42,11 @@ class UpdatedWindow:
         reports it) but cannot move the window."""
         found = []
         for raw in records:
-            try:
-                if isinstance(raw, Mapping):
-                    updated_at, record_id = utc_time(raw[stamp]), str(raw[key])
-                else:
-                    updated_at, record_id = utc_time(getattr(raw, stamp)), str(getattr(raw, key))
-            except (KeyError, TypeError, ValueError, AttributeError):
+            read = _stamp_and_id(raw, stamp, key)
+            if read is None:
                 found.append(raw)
                 continue
+            updated_at, record_id = read
             if self.is_new(updated_at, record_id):
                 self.advance(updated_at, record_id)
                 found.append(raw)
@@ -57,6 +54,15 @@ class UpdatedWindow:
 
     def sorted_ids(self) -> list[str]:
         return sorted(self.ids, key=id_order)
+
+
+def _stamp_and_id(raw: Any, stamp: str, key: str) -> tuple[datetime, str] | None:
+    """A record's time and id, None when either cannot be read."""
+    record_id = field_of(raw, key)
+    try:
+        return (utc_time(field_of(raw, stamp)), str(record_id)) if record_id is not None else None
+    except ValueError:
+        return None
 
 
 class OverlapWindow:

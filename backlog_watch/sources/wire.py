@@ -125,15 +125,14 @@ def chunked(items: Sequence[Item], size: int) -> Iterable[Sequence[Item]]:
     return (items[i : i + size] for i in range(0, len(items), size))
 
 
+def field_of(record: Any, key: str) -> Any:
+    """A record's ``key``, None when it has none: a JSON object's key or a typed record's attribute."""
+    return record.get(key) if isinstance(record, Mapping) else getattr(record, key, None)
+
+
 def ids_of(records: Iterable[Any], key: str) -> set[str]:
-    """The ``key`` values of the records that have one, as strings (group ids, assignee ids): JSON
-    objects' keys, or typed records' attributes."""
-    found = set()
-    for record in records:
-        value = record.get(key) if isinstance(record, Mapping) else getattr(record, key, None)
-        if value is not None:
-            found.add(str(value))
-    return found
+    """The ``key`` values of the records that have one, as strings (group ids, assignee ids)."""
+    return {str(value) for record in records if (value := field_of(record, key)) is not None}
 
 
 def read_cursor(text: str, parse: Callable[[Any], State], helpdesk: str) -> State:

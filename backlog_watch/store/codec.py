@@ -113,6 +113,16 @@ def stored_tickets(tickets: Sequence[Ticket]) -> list[StoredTicket]:
     return [stored_ticket(t) for t in tickets]
 
 
+def stored_by_key(tickets: Sequence[Ticket | StoredTicket]) -> dict[tuple[str, str], StoredTicket]:
+    """A page's tickets (or their ``stored_ticket``) as written, by (helpdesk, id): a ticket twice in a
+    page, the later wins."""
+    page: dict[tuple[str, str], StoredTicket] = {}
+    for ticket in tickets:
+        written = stored_ticket(ticket)
+        page[ticket_key(written[0])] = written
+    return page
+
+
 def stored_ticket(t: Ticket | StoredTicket) -> StoredTicket:
     """What the store writes of ``t``. A sync builds it as soon as it has normalized a page, and hands
     the writer these instead of Tickets: tuples of plain values, which the cycle collector stops tracking

@@ -37,10 +37,9 @@ from backlog_watch.store.codec import (
     log_entry_from_row,
     poll_from_row,
     poll_row,
-    stored_ticket,
+    stored_by_key,
     stored_tickets,
     ticket_from_row,
-    ticket_key,
 )
 from backlog_watch.store.leases import Fence, current_fence
 from backlog_watch.store.postgres import changelog as pg_changelog
@@ -502,10 +501,7 @@ def _write_tickets(db: Db, tickets: Sequence[Ticket | StoredTicket]) -> None:
     the one writer of ticket rows (pages and hooks): COPY into a session table, the change log's step
     (postgres/changelog.py), one INSERT ... ON CONFLICT that rewrites only tickets new or changed (a
     ticket twice in a page: the later wins), then the tags of those replaced by COPY."""
-    page: dict[tuple[str, str], StoredTicket] = {}
-    for ticket in tickets:
-        written = stored_ticket(ticket)
-        page[ticket_key(written[0])] = written
+    page = stored_by_key(tickets)
     db.execute(_PAGE_TABLE)
     with db.cursor() as c:
         with c.copy(f"COPY page_in ({TICKET_COLUMNS}) FROM STDIN") as copy:

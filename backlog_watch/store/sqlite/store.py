@@ -31,7 +31,7 @@ from backlog_watch.store.codec import (
     log_entry_from_row,
     poll_from_row,
     poll_row,
-    stored_ticket,
+    stored_by_key,
     stored_tickets,
     tag_rows,
     ticket_from_row,
@@ -76,10 +76,7 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket | StoredTick
     The change log's step (sqlite/changelog.py) logs what the changes do to the tracked fields.
     Returns the changes written.
     """
-    latest: dict[tuple[str, str], StoredTicket] = {}
-    for ticket in tickets:
-        written = stored_ticket(ticket)
-        latest[ticket_key(written[0])] = written
+    latest = stored_by_key(tickets)
     rows = {key: latest[key][0] for key in sorted(latest)}
     stored = _stored_rows(db, rows.keys())
     changes: list[Change] = [(stored.get(key), row) for key, row in rows.items() if stored.get(key) != row]
