@@ -7,7 +7,9 @@ accident. The bundled connectors import only from here, as a third party's would
 - A connector needs: the Ticket model and its enums, the settings base class, the Connector protocol
   and Page, the HttpConnector helper (retries, throttling, the shared paginator), the wire parsers,
   the lookup helpers (value tables with overrides, the name cache), the update-time windows, PendingSla
-  and the errors it raises. Its conformance suite is ``backlog_watch.sources.testing``.
+  and the errors it raises; a connector whose syncs are large builds the store's row instead of a Ticket
+  (``stored_row``, ``SlaRow``, ``SlaTargetRow``: ``HttpConnector._row``). Its conformance suite is
+  ``backlog_watch.sources.testing``.
 - A notifier needs: the Notification it is given (an Alert with its state and reason), the Delivery it
   answers, NotifyError, and a plain-text rendering of a notification.
 """
@@ -32,6 +34,7 @@ from backlog_watch.errors import (
     TransientError,
 )
 from backlog_watch.models import Alert, AlertState, Channel, Priority, Sla, SlaKind, SlaTarget, Status, Ticket
+from backlog_watch.rows import SlaRow, SlaTargetRow, StoredTicket, stored_row
 from backlog_watch.sources.connector import (
     Confirmation,
     ConfirmsAbsence,
@@ -102,9 +105,12 @@ __all__ = [
     "RequestError",
     "Sla",
     "SlaKind",
+    "SlaRow",
     "SlaTarget",
+    "SlaTargetRow",
     "Sleep",
     "Status",
+    "StoredTicket",
     "Ticket",
     "TransientError",
     "UpdatedWindow",
@@ -126,6 +132,7 @@ __all__ = [
     "positive_id",
     "read_cursor",
     "seconds_until",
+    "stored_row",
     "typed_json",
     "utc_stamp",
     "utc_time",

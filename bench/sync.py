@@ -57,7 +57,7 @@ from backlog_watch.app import http_client  # noqa: E402
 from backlog_watch.cli import collecting_seldom  # noqa: E402
 from backlog_watch.config.loader import load_config  # noqa: E402
 from backlog_watch.sim import QUIET, FreshdeskSimulator, JiraSimulator, SimClock, ZendeskSimulator  # noqa: E402
-from backlog_watch.sources.connector import COMMIT_LEAST, available_connectors, normalize_page, sync  # noqa: E402
+from backlog_watch.sources.connector import COMMIT_LEAST, available_connectors, stored_page, sync  # noqa: E402
 from backlog_watch.store.sqlite import SqliteStore  # noqa: E402
 
 TICKETS = {"zendesk": 100_000, "freshdesk": 50_000, "jira": 15_000}
@@ -196,7 +196,7 @@ async def stage_costs(helpdesk: dict[str, Any], folder: Path) -> dict[str, float
                 if page is None:
                     break
                 start = time.process_time()
-                normalized, _ = normalize_page(connector, page.records)
+                normalized, _ = stored_page(connector, page.records)
                 spent["normalize"] += time.process_time() - start
                 start = time.process_time()
                 waiting += store.encode_tickets(normalized)

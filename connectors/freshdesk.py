@@ -60,11 +60,11 @@ from backlog_watch import (
     PeriodicCheck,
     Priority,
     RequestError,
-    Sla,
     SlaKind,
-    SlaTarget,
+    SlaRow,
+    SlaTargetRow,
     Status,
-    Ticket,
+    StoredTicket,
     UpdatedWindow,
     basic_auth,
     ids_of,
@@ -74,6 +74,7 @@ from backlog_watch import (
     optional_time,
     positive_id,
     read_cursor,
+    stored_row,
     typed_json,
     utc_stamp,
     utc_time,
@@ -362,7 +363,7 @@ class FreshdeskConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: FreshdeskTicket) -> Ticket:
+    def _row(self, raw: FreshdeskTicket) -> StoredTicket:
         ticket_id = positive_id(raw.id, "a Freshdesk ticket id")
         status = Status.DELETED if raw.deleted or raw.spam else self.status_of(raw.status)
         created_at = utc_time(raw.created_at)
@@ -370,7 +371,7 @@ class FreshdeskConnector(HttpConnector):
         stats = raw.stats or NO_STATS
         done = status in (Status.SOLVED, Status.CLOSED)
         solved = stats.resolved_at or stats.closed_at
-        return Ticket.trusted(
+        return stored_row(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
             subject=str(raw.subject or ""),
@@ -420,13 +421,13 @@ class FreshdeskConnector(HttpConnector):
 # ---- pure helpers ------------------------------------------------------------------------------
 
 
-def _sla(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> Sla:
+def _sla(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> SlaRow:
     breached = raw.fr_escalated is True or raw.is_escalated is True or raw.nr_escalated is True
     targets = _targets(raw, status, stats)
     if not status.is_open:
-        return Sla.trusted(targets=targets)
+        return SlaRow(targets=targets)
     first = None if stats.first_responded_at else optional_time(raw.fr_due_by)
-    return Sla.trusted(
+    return SlaRow(
         first_response_due=first,
         next_reply_due=optional_time(raw.nr_due_by),
         resolution_due=optional_time(raw.due_by),
@@ -445,7 +446,7 @@ SLA_TARGET_FIELDS: tuple[tuple[SlaKind, str, str, tuple[str, ...]], ...] = (
 of ``FreshdeskTicket`` and ``FreshdeskStats``."""
 
 
-def _targets(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> tuple[SlaTarget, ...]:
+def _targets(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> tuple[SlaTargetRow, ...]:
     """Each target with a due date, and how it ended (see the module docstring)."""
     found = []
     done = status in (Status.SOLVED, Status.CLOSED)
@@ -464,7 +465,7 @@ def _targets(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> tup
             met = fulfilled <= due
         elif kind is SlaKind.RESOLUTION and done:
             met = True
-        found.append(SlaTarget.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+        found.append(SlaTargetRow(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
     return tuple(found)
 
 

@@ -66,8 +66,10 @@ from backlog_watch import (
     RequestError,
     Sla,
     SlaKind,
+    SlaRow,
+    SlaTargetRow,
     Status,
-    Ticket,
+    StoredTicket,
     basic_auth,
     chunked,
     inverted,
@@ -77,6 +79,7 @@ from backlog_watch import (
     paginate,
     read_cursor,
     seconds_until,
+    stored_row,
     typed_json,
     utc_time,
     wire_record,
@@ -473,7 +476,7 @@ class JiraConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: Any) -> Ticket:
+    def _row(self, raw: Any) -> StoredTicket:
         key, fields, issue_id = raw.key, _required(raw.fields, "fields"), raw.id
         if not isinstance(key, str) or not _ISSUE_KEY.match(key):
             raise ValueError(f"key {key!r} is not a Jira issue key (PROJECT-123)")
@@ -485,7 +488,7 @@ class JiraConnector(HttpConnector):
         resolved = fields.resolutiondate
         components = fields.components
         assignee = fields.assignee
-        return Ticket.trusted(
+        return stored_row(
             helpdesk=self.helpdesk,
             id=key,
             subject=str(fields.summary or ""),
@@ -500,7 +503,7 @@ class JiraConnector(HttpConnector):
             solved_at=(utc_time(resolved) if resolved else updated_at)
             if status in (Status.SOLVED, Status.CLOSED)
             else None,
-            sla=self.sla_of(fields) if status.is_open else Sla.trusted(targets=self.sla_targets(fields)),
+            sla=self.sla_row(fields) if status.is_open else SlaRow(targets=self.target_rows(fields)),
             url=f"{self.settings.url}/browse/{key}",
         )
 
@@ -537,6 +540,14 @@ class JiraConnector(HttpConnector):
     def sla_of(self, fields: Any) -> Sla:
         """The SLA of an issue's fields (the wire type, or a JSON object): due dates from the named SLA
         fields' ongoing cycles."""
+        return self.sla_row(fields).model()
+
+    def sla_targets(self, fields: Any) -> tuple[TargetOutcome, ...]:
+        """Each named SLA field's outcome (``target_rows``), as the models."""
+        return SlaRow(targets=self.target_rows(fields)).model().targets
+
+    def sla_row(self, fields: Any) -> SlaRow:
+        """``sla_of``, as a row holds it."""
         fields = self.fields_of(fields)
         pending = PendingSla()
         for attribute, target in self._sla_targets:
@@ -550,9 +561,9 @@ class JiraConnector(HttpConnector):
                 continue
             due = _breach_time(ongoing.breach_time) if ongoing.breach_time is not None else None
             pending.running(target, due, breached=breached)
-        return pending.sla(self.sla_targets(fields))
+        return pending.row(self.target_rows(fields))
 
-    def sla_targets(self, fields: Any) -> tuple[TargetOutcome, ...]:
+    def target_rows(self, fields: Any) -> tuple[SlaTargetRow, ...]:
         """Each named SLA field's outcome: breached if any cycle breached, undecided while a cycle runs,
         else met at the last completed cycle's stop. A field without cycles says nothing."""
         fields = self.fields_of(fields)
@@ -574,7 +585,7 @@ class JiraConnector(HttpConnector):
             elif last is not ongoing:
                 met = True
             fulfilled = _breach_time(stop) if stop is not None else None
-            found.append(TargetOutcome.trusted(kind=TARGET_KINDS[target], due=due, met=met, fulfilled_at=fulfilled))
+            found.append(SlaTargetRow(kind=TARGET_KINDS[target], due=due, met=met, fulfilled_at=fulfilled))
         return tuple(found)
 
     async def assign(self, ticket_id: str, agent_email: str) -> str:

@@ -48,11 +48,11 @@ from backlog_watch import (
     PendingSla,
     Priority,
     RequestError,
-    Sla,
     SlaKind,
-    SlaTarget,
+    SlaRow,
+    SlaTargetRow,
     Status,
-    Ticket,
+    StoredTicket,
     basic_auth,
     chunked,
     ids_of,
@@ -62,6 +62,7 @@ from backlog_watch import (
     names_by_id,
     optional_time,
     positive_id,
+    stored_row,
     typed_json,
     utc_time,
     wire_record,
@@ -109,7 +110,6 @@ SLA_FIELDS: Mapping[str, str] = inverted(
     }
 )
 SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
-NO_SLA = Sla()
 SLA_KINDS: Mapping[str, SlaKind] = {
     "first_response_due": SlaKind.FIRST_RESPONSE,
     "next_reply_due": SlaKind.NEXT_REPLY,
@@ -360,13 +360,13 @@ class ZendeskConnector(HttpConnector):
 
     # ---- normalize ----------------------------------------------------------------------------
 
-    def _ticket(self, raw: ZendeskTicket) -> Ticket:
+    def _row(self, raw: ZendeskTicket) -> StoredTicket:
         ticket_id = positive_id(raw.id, "a Zendesk ticket id")
         status = self._status(raw.status)
         created_at = utc_time(raw.created_at)
         updated_at = utc_time(raw.updated_at) if raw.updated_at is not None else created_at
         solved_at = updated_at if status in SOLVED else None
-        return Ticket.trusted(
+        return stored_row(
             helpdesk=self.helpdesk,
             id=str(ticket_id),
             subject=str(raw.subject or ""),
@@ -438,12 +438,12 @@ def _channel(via: ZendeskVia | None) -> Channel:
     return Channel.OTHER  # integer channel ids and missing via: the id table is not documented to us
 
 
-def _sla(slas: ZendeskSlas | None | msgspec.UnsetType, solved_at: datetime | None) -> Sla:
+def _sla(slas: ZendeskSlas | None | msgspec.UnsetType, solved_at: datetime | None) -> SlaRow | None:
     """The pending targets of the active metrics (what the sla rule reads of an open ticket) and every
     metric as a target with its outcome, in the vendor's order: one pass over the metrics."""
     metrics = slas.policy_metrics if isinstance(slas, ZendeskSlas) else None
     if not metrics:
-        return NO_SLA
+        return None
     pending = PendingSla()
     targets = []
     for metric in metrics:
@@ -463,8 +463,8 @@ def _sla(slas: ZendeskSlas | None | msgspec.UnsetType, solved_at: datetime | Non
         if stage == "achieved" and kind is SlaKind.RESOLUTION and solved_at is not None:
             fulfilled = solved_at
             met = solved_at <= due if due is not None else None
-        targets.append(SlaTarget.trusted(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
-    return pending.sla(tuple(targets))
+        targets.append(SlaTargetRow(kind=kind, due=due, met=met, fulfilled_at=fulfilled))
+    return pending.row(tuple(targets))
 
 
 def _overdue(metric: ZendeskMetric) -> bool:

@@ -13,18 +13,21 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
 from backlog_watch.errors import MalformedRecord, StoreError
 from backlog_watch.models import Status, Ticket
+from backlog_watch.rows import StoredTicket, stored
 from backlog_watch.sources.paginator import RepeatGuard
 from backlog_watch.sources.settings import HelpdeskSettings
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "backlog_watch.connectors"
+
+Built = TypeVar("Built")
 
 Cursor = str
 """An opaque position in a helpdesk's change stream, serialized by its connector."""
@@ -141,11 +144,14 @@ class CommitPages(Protocol):
 
 @runtime_checkable
 class EncodesTickets(Protocol):
-    """A store that can turn tickets into what it writes ahead of the write (``commit_page`` then takes
-    those): the sync does it as soon as a page is normalized, so the tickets waiting for a write are
-    plain values rather than models the cycle collector walks again at every collection."""
+    """A store that writes tickets as ``StoredTicket`` rows (rows.py) and whose ``commit_page`` takes them:
+    the sync builds them as soon as a page is read (straight from the records when the connector
+    ``StoresRows``), so the tickets waiting for a write are plain values rather than models the cycle
+    collector walks again at every collection, and a cold sync builds no Ticket per record."""
 
-    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[Any]: ...
+    def encode_tickets(self, tickets: Sequence[Ticket | StoredTicket]) -> list[Any]:
+        """Each Ticket as ``StoredTicket`` (rows.py), each StoredTicket as it is."""
+        ...
 
 
 class CommitTickets(Protocol):
@@ -165,14 +171,38 @@ class SyncResult:
     skipped_ids: list[str] = field(default_factory=list)
 
 
+@runtime_checkable
+class StoresRows(Protocol):
+    """A connector that turns a record straight into what the store writes (``HttpConnector.stored``)."""
+
+    def stored(self, raw: Any) -> StoredTicket:
+        """``normalize``, as the store writes the Ticket (rows.py); MalformedRecord when it cannot."""
+        ...
+
+
 def normalize_page(connector: Connector, records: Sequence[Any]) -> tuple[list[Ticket], list[str]]:
     """Normalize every record; a malformed one is logged, counted and skipped, never fatal."""
-    tickets: list[Ticket] = []
+    return _each_record(connector, records, connector.normalize)
+
+
+def stored_page(connector: Connector, records: Sequence[Any]) -> tuple[list[StoredTicket], list[str]]:
+    """``normalize_page``, as the store writes the tickets (``StoredTicket``): built straight from the
+    records by a connector that ``StoresRows``, from its Tickets otherwise."""
+    if isinstance(connector, StoresRows):
+        return _each_record(connector, records, connector.stored)
+    return _each_record(connector, records, lambda raw: stored(connector.normalize(raw)))
+
+
+def _each_record(
+    connector: Connector, records: Sequence[Any], build: Callable[[Any], Built]
+) -> tuple[list[Built], list[str]]:
+    """``build`` of every record; a malformed one is logged, counted and skipped, never fatal."""
+    tickets: list[Built] = []
     skipped: list[str] = []
     name = connector.settings.name
     for raw in records:
         try:
-            tickets.append(connector.normalize(raw))
+            tickets.append(build(raw))
         except MalformedRecord as exc:
             record_id = exc.record_id or (str(raw.get("id", "?")) if isinstance(raw, Mapping) else "?")
             skipped.append(record_id)
@@ -283,8 +313,8 @@ async def sync(connector: Connector, store: CommitPages) -> SyncResult:
                 cursors.see(page.cursor)
             reconciles = page.open_ids is not None or page.listing_problem is not None
             following = None if reconciles else asyncio.ensure_future(anext(pages, None))
-            tickets, skipped = await _normalize_yielding(connector, page.records)
-            listed.update(t.id for t in tickets)
+            tickets, skipped = await _normalize_yielding(connector, page.records, rows=writer.encodes)
+            listed.update(t.id if isinstance(t, Ticket) else str(t[0][1]) for t in tickets)
             if reconciles:
                 await writer.drain()  # the reconciliation reads the stored backlog: every page before is in it
                 tickets += await reconcile(connector, store, page, listed)
@@ -333,7 +363,9 @@ class PageWriter:
     def __init__(self, store: CommitPages, helpdesk: str) -> None:
         self.store = store
         self.helpdesk = helpdesk
-        self.encode: Callable[[Sequence[Ticket]], Sequence[Any]] = (
+        self.encodes = isinstance(store, EncodesTickets)
+        """Whether the store takes ``StoredTicket`` rows (then the sync builds them, not Tickets)."""
+        self.encode: Callable[[Sequence[Ticket | StoredTicket]], Sequence[Any]] = (
             store.encode_tickets if isinstance(store, EncodesTickets) else list
         )
         self.waiting: list[Any] = []
@@ -342,7 +374,7 @@ class PageWriter:
         self.pages = 0
         self.running: asyncio.Future[None] | None = None
 
-    async def add(self, tickets: Sequence[Ticket], cursor: Cursor | None) -> None:
+    async def add(self, tickets: Sequence[Ticket | StoredTicket], cursor: Cursor | None) -> None:
         self.waiting += self.encode(tickets)
         self.cursor = cursor
         self.pages += 1
@@ -399,12 +431,16 @@ NORMALIZE_SLICE = 100
 daemon's web server answers) while a 1000-record page is being normalized."""
 
 
-async def _normalize_yielding(connector: Connector, records: Sequence[Any]) -> tuple[list[Ticket], list[str]]:
-    tickets: list[Ticket] = []
+async def _normalize_yielding(
+    connector: Connector, records: Sequence[Any], *, rows: bool
+) -> tuple[list[Ticket | StoredTicket], list[str]]:
+    """The page's tickets (as the store writes them, when ``rows``), a slice between two turns of the loop."""
+    tickets: list[Ticket | StoredTicket] = []
     skipped: list[str] = []
+    each = stored_page if rows else normalize_page
     for start in range(0, len(records), NORMALIZE_SLICE):
         await asyncio.sleep(0)
-        read, bad = normalize_page(connector, records[start : start + NORMALIZE_SLICE])
+        read, bad = each(connector, records[start : start + NORMALIZE_SLICE])
         tickets += read
         skipped += bad
     return tickets, skipped

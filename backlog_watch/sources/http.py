@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +36,7 @@ from backlog_watch.errors import (
     TransientError,
 )
 from backlog_watch.models import Ticket
+from backlog_watch.rows import StoredTicket, stored, ticket_from_row
 from backlog_watch.sources.paginator import paginate
 from backlog_watch.sources.retry import RetryPolicy, Sleep, seconds_until
 from backlog_watch.sources.settings import HelpdeskSettings
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | float | bool | None]
+Built = TypeVar("Built")
 
 
 def basic_auth(user: str | SecretStr, password: str | SecretStr) -> dict[str, str]:
@@ -144,11 +146,32 @@ class HttpConnector(RetryPolicy):
     ``normalize`` converts a plain JSON object (a test's, a direct read's) into it first, so ``_ticket``
     has one input type."""
 
+    builds_rows: ClassVar[bool] = False
+    """Whether the vendor writes ``_row`` (the record straight to the row the store writes) rather than
+    ``_ticket``: set for it when it does."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.builds_rows = cls._row is not HttpConnector._row
+
     def normalize(self, raw: Any) -> Ticket:
         """One raw record as a Ticket; MalformedRecord when a required value is missing or unreadable."""
+        if self.builds_rows:
+            return ticket_from_row(self._guarded(self._row, raw)[0])
+        return self._guarded(self._ticket, raw)
+
+    def stored(self, raw: Any) -> StoredTicket:
+        """One raw record as the store writes it (``StoredTicket``): what a sync writes, without the Ticket
+        ``normalize`` would build (``_row``, when the vendor writes it); MalformedRecord as there."""
+        if self.builds_rows:
+            return self._guarded(self._row, raw)
+        return stored(self._guarded(self._ticket, raw))
+
+    def _guarded(self, build: Callable[[Any], Built], raw: Any) -> Built:
+        """``build`` of the record (its ``wire_record``), its failures as a MalformedRecord that says why."""
         try:
             wire = self.wire_record
-            return self._ticket(raw if wire is None or isinstance(raw, wire) else msgspec.convert(raw, wire))
+            return build(raw if wire is None or isinstance(raw, wire) else msgspec.convert(raw, wire))
         except msgspec.ValidationError as exc:
             raise self._malformed(raw, str(exc)) from exc
         except ValidationError as exc:
@@ -161,7 +184,12 @@ class HttpConnector(RetryPolicy):
 
     def _ticket(self, raw: Any) -> Ticket:
         """The vendor's mapping of one raw record (pure): a JSON object, or its ``wire_record``; may raise
-        KeyError, TypeError, ValueError."""
+        KeyError, TypeError, ValueError. A vendor writes this or ``_row``."""
+        raise NotImplementedError
+
+    def _row(self, raw: Any) -> StoredTicket:
+        """``_ticket``, as the row the store writes (``stored_row`` of the values ``Ticket.trusted`` would
+        take): for a vendor whose syncs are large, a cold sync then builds no Ticket per record."""
         raise NotImplementedError
 
     def _malformed(self, raw: Any, problem: str) -> MalformedRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from backlog_watch.models import Sla, SlaTarget
+from backlog_watch.rows import SlaRow, SlaTargetRow
 
 DUE_FIELDS = ("first_response_due", "next_reply_due", "resolution_due")
 
@@ -37,6 +38,17 @@ class PendingSla:
             if field not in DUE_FIELDS:
                 raise ValueError(f"{field!r} is not one of {DUE_FIELDS}")
             self.dues[field] = min(due, self.dues.get(field, due))
+
+    def row(self, targets: tuple[SlaTargetRow, ...] = ()) -> SlaRow:
+        """``sla`` as a row holds it (for ``stored_row``)."""
+        return SlaRow(
+            first_response_due=self.dues.get("first_response_due"),
+            next_reply_due=self.dues.get("next_reply_due"),
+            resolution_due=self.dues.get("resolution_due"),
+            breached=self.breached,
+            paused=self._paused and not self._running,
+            targets=targets,
+        )
 
     def sla(self, targets: tuple[SlaTarget, ...] = ()) -> Sla:
         return Sla.trusted(

@@ -63,9 +63,10 @@ class Store(Protocol):
 
     def cursor(self, helpdesk: str) -> str | None: ...
 
-    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[StoredTicket]:
-        """What the store writes of these tickets, built now, in the caller's thread: a sync hands these
-        to ``commit_page`` (sources/connector.py ``EncodesTickets``)."""
+    def encode_tickets(self, tickets: Sequence[Ticket | StoredTicket]) -> list[StoredTicket]:
+        """What the store writes of these tickets (rows.py ``StoredTicket``; one a connector built already
+        stays as it is), built now, in the caller's thread: a sync hands these to ``commit_page``
+        (sources/connector.py ``EncodesTickets``)."""
         ...
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket | StoredTicket], cursor: str | None) -> None:

@@ -16,19 +16,18 @@ from pydantic_core import to_json
 from backlog_watch.models import (
     Alert,
     AlertState,
-    Channel,
     LogEntry,
     Muted,
     PollStatus,
-    Priority,
-    Sla,
-    Status,
     Ticket,
 )
+from backlog_watch.rows import TICKET_COLUMNS as TICKET_COLUMNS  # rows.py's, re-exported as the store reads them
+from backlog_watch.rows import Row as Row
+from backlog_watch.rows import StoredTicket as StoredTicket
+from backlog_watch.rows import evaluation_values as evaluation_values
+from backlog_watch.rows import stored
+from backlog_watch.rows import ticket_from_row as ticket_from_row
 from backlog_watch.store.records import ActionRecord, QueuedNews, SilenceRecord
-
-Row = Sequence[Any]
-"""A row as the database driver returns it."""
 
 
 def epoch(moment: datetime | None) -> float | None:
@@ -45,13 +44,8 @@ def at(seconds: float) -> datetime:
 
 
 # -- tickets -----------------------------------------------------------------------------------------
-
-
-TICKET_COLUMNS = (
-    "helpdesk, id, status, priority, channel, grp, assignee, tags, subject, created_at, updated_at, solved_at, sla, "
-    "url, is_open, sla_due, sla_paused, sla_breached"
-)
-"""The columns ``ticket_row`` fills, in its order (the last four are what the evaluation aggregates over)."""
+# A ticket's row is built in backlog_watch/rows.py (connectors build it too); what the store adds here is
+# how it reads and keys them.
 
 
 def ticket_columns(alias: str = "") -> str:
@@ -61,36 +55,9 @@ def ticket_columns(alias: str = "") -> str:
     return ", ".join(prefix + column for column in TICKET_COLUMNS.split(", ")[:14])
 
 
-def evaluation_values(status: str, sla: str | None) -> tuple[int, float | None, int, int]:
-    """The denormalised columns of a stored ticket: open, its earliest running SLA target, paused, breached."""
-    parsed = Sla.model_validate_json(sla) if sla else Sla()
-    return _evaluation_values(Status(status), parsed)
-
-
-def _evaluation_values(status: Status, sla: Sla) -> tuple[int, float | None, int, int]:
-    return int(status.is_open), epoch(sla.earliest_due), int(sla.paused), int(sla.breached)
-
-
 def ticket_row(t: Ticket) -> tuple[object, ...]:
-    """The row of ``TICKET_COLUMNS``: the one place a stored ticket's row is built."""
-    # Runs once per synced ticket: the enums' ``_value_`` (an Enum's ``value`` is a Python-level descriptor).
-    return (
-        t.helpdesk,
-        t.id,
-        t.status._value_,
-        t.priority._value_,
-        t.channel._value_,
-        t.group,
-        t.assignee,
-        to_json(t.tags).decode() if t.tags else "[]",
-        t.subject,
-        t.created_at.timestamp(),
-        t.updated_at.timestamp(),
-        epoch(t.solved_at),
-        sla_json(t.sla),
-        t.url,
-        *_evaluation_values(t.status, t.sla),
-    )
+    """The row of ``TICKET_COLUMNS`` of a Ticket."""
+    return stored(t)[0]
 
 
 def tag_rows(t: Ticket) -> list[tuple[str, str, str]]:
@@ -103,12 +70,7 @@ def ticket_key(row: Row) -> tuple[str, str]:
     return row[0], row[1]
 
 
-StoredTicket = tuple[tuple[object, ...], tuple[str, ...]]
-"""A ticket as the store writes it: its row (``ticket_row``) and its tags, each once (its rows in
-``ticket_tags``, what ``where: {tags}`` and ``group_by: [tag]`` read)."""
-
-
-def stored_tickets(tickets: Sequence[Ticket]) -> list[StoredTicket]:
+def stored_tickets(tickets: Sequence[Ticket | StoredTicket]) -> list[StoredTicket]:
     """``stored_ticket`` of each: what a store's ``encode_tickets`` answers."""
     return [stored_ticket(t) for t in tickets]
 
@@ -124,43 +86,10 @@ def stored_by_key(tickets: Sequence[Ticket | StoredTicket]) -> dict[tuple[str, s
 
 
 def stored_ticket(t: Ticket | StoredTicket) -> StoredTicket:
-    """What the store writes of ``t``. A sync builds it as soon as it has normalized a page, and hands
-    the writer these instead of Tickets: tuples of plain values, which the cycle collector stops tracking
-    after one look, where a Ticket waiting for its write is a dozen containers it walks at every
-    collection (a cold sync of 100k tickets keeps up to 10k of them waiting)."""
+    """What the store writes of ``t``: a Ticket's ``stored`` form; a row a connector built (rows.py) as it is."""
     if isinstance(t, tuple):
         return t
-    return ticket_row(t), tuple(dict.fromkeys(t.tags))
-
-
-def sla_json(sla: Sla) -> str | None:
-    """The SLA column: its fields that are not defaults, None when all are (most tickets of a sync)."""
-    # One serializer call, not a comparison with Sla() and a dump: this runs once per synced ticket.
-    text = _SLA_TO_JSON(sla, exclude_defaults=True)
-    return None if text == b"{}" else text.decode()
-
-
-_SLA_TO_JSON = Sla.__pydantic_serializer__.to_json
-
-
-def ticket_from_row(row: Row) -> Ticket:
-    # Not validated again: the row was validated when it was written; re-validating 100k rows costs seconds.
-    return Ticket.trusted(
-        helpdesk=row[0],
-        id=row[1],
-        status=Status(row[2]),
-        priority=Priority(row[3]),
-        channel=Channel(row[4]),
-        group=row[5],
-        assignee=row[6],
-        tags=tuple(json.loads(str(row[7]))) if row[7] != "[]" else (),
-        subject=row[8],
-        created_at=at(float(row[9])),
-        updated_at=at(float(row[10])),
-        solved_at=moment(row[11]),
-        sla=Sla.model_validate_json(str(row[12])) if row[12] else None,
-        url=row[13],
-    )
+    return stored(t)
 
 
 # -- polls -------------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from backlog_watch_connectors.jira import JiraConnector, JiraSettings
 from backlog_watch_connectors.zendesk import ZendeskConnector, ZendeskSettings
 
 from backlog_watch.errors import PaginationError
+from backlog_watch.rows import stored
 from backlog_watch.sim import SimClock
-from backlog_watch.sources.connector import normalize_page, sync
+from backlog_watch.sources.connector import normalize_page, stored_page, sync
 from backlog_watch.sources.wire import typed_json
 from tests.conformance import KINDS, Rig
 from tests.paths import FIXTURES
@@ -67,6 +68,16 @@ def test_recorded_zendesk_pages_fit_the_wire_types(path: Path) -> None:
     plain, skipped_plain = normalize_page(connector, body["tickets"])
     assert typed == plain and skipped_typed == skipped_plain
     assert len(typed) + len(skipped_typed) == len(body["tickets"])
+    assert_rows_are_the_tickets(connector, page.tickets)
+
+
+def assert_rows_are_the_tickets(connector: Any, records: Any) -> None:
+    """What a sync writes (the connector's rows, built without a Ticket) is what the store writes of the
+    Tickets ``normalize`` answers, value for value: the row and the Ticket cannot disagree."""
+    rows, skipped_rows = stored_page(connector, records)
+    tickets, skipped = normalize_page(connector, records)
+    assert rows == [stored(t) for t in tickets] and skipped_rows == skipped
+    assert connector.builds_rows and rows
 
 
 def test_recorded_freshdesk_and_jira_pages_fit_the_wire_types() -> None:
@@ -86,6 +97,8 @@ def test_recorded_freshdesk_and_jira_pages_fit_the_wire_types() -> None:
         typed, _ = normalize_page(connector, page.issues)
         plain, _ = normalize_page(connector, body["issues"])
         assert typed == plain and typed
+        assert_rows_are_the_tickets(connector, page.issues)
+    assert_rows_are_the_tickets(freshdesk_connector(), decoded)
 
 
 def test_an_odd_zendesk_ticket_costs_only_itself() -> None:
@@ -103,6 +116,8 @@ def test_an_odd_zendesk_ticket_costs_only_itself() -> None:
     tickets, skipped = normalize_page(connector, page.tickets)
     assert skipped == ["991", "992"]
     assert [t.id for t in tickets] == [str(t["id"]) for t in good]
+    rows, skipped_rows = stored_page(connector, page.tickets)
+    assert skipped_rows == skipped and [row[1] for row, _ in rows] == [t.id for t in tickets]
     assert all(isinstance(t, zendesk.ZendeskTicket) for t in page.tickets[1:4])
 
 
@@ -113,6 +128,7 @@ def test_an_odd_freshdesk_ticket_costs_only_itself() -> None:
     records = typed_json(response([ticket, odd]), freshdesk.TICKETS, "f", connector._lenient)
     tickets, skipped = normalize_page(connector, records)
     assert [t.id for t in tickets] == [str(ticket["id"])] and skipped == ["77"]
+    assert stored_page(connector, records) == ([stored(tickets[0])], ["77"])
 
 
 def test_an_odd_jira_issue_costs_only_itself() -> None:
@@ -123,6 +139,7 @@ def test_an_odd_jira_issue_costs_only_itself() -> None:
     page = typed_json(response({**body, "issues": [*body["issues"], odd]}), connector._pages, "j", connector._lenient)
     tickets, skipped = normalize_page(connector, page.issues)
     assert [t.id for t in tickets] == [i["key"] for i in body["issues"]] and skipped == ["SUP-9001"]
+    assert stored_page(connector, page.issues) == ([stored(t) for t in tickets], ["SUP-9001"])
 
 
 def test_a_body_that_is_not_json_is_a_pagination_error() -> None:
@@ -140,7 +157,8 @@ def test_a_plain_json_record_is_converted_before_normalize_reads_it() -> None:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 async def test_the_simulators_pages_take_the_typed_path(kind: str, sim_clock: SimClock, tmp_path: Path) -> None:
-    """A cold sync over loopback never reads a page leniently: every page fits the wire types."""
+    """A cold sync over loopback never reads a page leniently (every page fits the wire types) and writes
+    each record's row as the connector built it, without a Ticket in between."""
     sim = KINDS[kind].simulator(seed=5, tickets=300, clock=sim_clock)
     await sim.start()
     async with httpx.AsyncClient() as client:
@@ -153,6 +171,7 @@ async def test_the_simulators_pages_take_the_typed_path(kind: str, sim_clock: Si
                 raise AssertionError(f"read leniently: {lenient(response)!r:.200}")
 
             connector._lenient = refused
+            connector.normalize = lambda raw: pytest.fail("a Ticket built for the write")  # type: ignore[method-assign]
             result = await sync(connector, rig.store)
             assert result.stored > 250 and result.skipped == 0
             rig.assert_store_is_the_truth()

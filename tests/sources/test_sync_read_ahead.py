@@ -175,8 +175,10 @@ async def test_a_store_that_encodes_is_handed_each_page_encoded_as_soon_as_it_is
 
     encode = store.encode_tickets
 
-    def encode_tickets(tickets: Sequence[Ticket]) -> list[Any]:
-        events.append(f"encode {','.join(t.id for t in tickets)}")
+    def encode_tickets(tickets: Sequence[Any]) -> list[Any]:
+        # A connector without ``stored`` (this one): the sync built each page's rows from its Tickets.
+        assert not any(isinstance(t, Ticket) for t in tickets)
+        events.append(f"encode {','.join(str(row[1]) for row, _ in tickets)}")
         return encode(tickets)
 
     store.commit_page = commit_page  # type: ignore[method-assign]

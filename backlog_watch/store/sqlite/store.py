@@ -297,7 +297,7 @@ class SqliteStore:
             row = self._db.execute("SELECT cursor FROM cursors WHERE helpdesk = ?", (helpdesk,)).fetchone()
         return row[0] if row else None
 
-    def encode_tickets(self, tickets: Sequence[Ticket]) -> list[StoredTicket]:
+    def encode_tickets(self, tickets: Sequence[Ticket | StoredTicket]) -> list[StoredTicket]:
         return stored_tickets(tickets)
 
     def commit_page(self, helpdesk: str, tickets: Sequence[Ticket | StoredTicket], cursor: str | None) -> None:
