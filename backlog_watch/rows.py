@@ -49,8 +49,11 @@ class SlaTargetRow(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     fulfilled_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        _aware(self.due, "due")
-        _aware(self.fulfilled_at, "fulfilled_at")
+        if (self.due is not None and self.due.tzinfo is None) or (
+            self.fulfilled_at is not None and self.fulfilled_at.tzinfo is None
+        ):
+            _aware(self.due, "due")
+            _aware(self.fulfilled_at, "fulfilled_at")
 
 
 class SlaRow(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
@@ -65,9 +68,10 @@ class SlaRow(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     targets: tuple[SlaTargetRow, ...] = ()
 
     def __post_init__(self) -> None:
-        _aware(self.first_response_due, "first_response_due")
-        _aware(self.next_reply_due, "next_reply_due")
-        _aware(self.resolution_due, "resolution_due")
+        dues = (self.first_response_due, self.next_reply_due, self.resolution_due)
+        if any(due is not None and due.tzinfo is None for due in dues):
+            for name, due in zip(("first_response_due", "next_reply_due", "resolution_due"), dues, strict=True):
+                _aware(due, name)
 
     @property
     def earliest_due(self) -> datetime | None:
@@ -131,10 +135,11 @@ def stored_row(
     """The stored form of the ticket ``Ticket.trusted`` would build of the same values (the caller
     vouches for their types in the same way; the moments are checked aware, as there): the one place a
     ticket's row is built."""
-    _aware(created_at, "created_at")
-    _aware(updated_at, "updated_at")
-    _aware(solved_at, "solved_at")
-    text, due, paused, breached = _sla_values(sla)
+    if created_at.tzinfo is None or updated_at.tzinfo is None or (solved_at is not None and solved_at.tzinfo is None):
+        _aware(created_at, "created_at")  # one test for the three, per ticket; the message names the one
+        _aware(updated_at, "updated_at")
+        _aware(solved_at, "solved_at")
+    text, due, paused, breached = _sla_values(sla) if sla is not None else _NO_SLA_VALUES
     status_value = status._value_  # an Enum's ``value`` is a Python-level descriptor; this runs per ticket
     row = (
         helpdesk,
@@ -157,6 +162,9 @@ def stored_row(
         breached,
     )
     return row, tuple(dict.fromkeys(tags)) if tags else ()
+
+
+_NO_SLA_VALUES: tuple[str | None, float | None, int, int] = (None, None, 0, 0)
 
 
 def _sla_values(sla: SlaRow | None) -> tuple[str | None, float | None, int, int]:

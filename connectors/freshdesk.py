@@ -423,14 +423,14 @@ class FreshdeskConnector(HttpConnector):
 
 def _sla(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> SlaRow:
     breached = raw.fr_escalated is True or raw.is_escalated is True or raw.nr_escalated is True
-    targets = _targets(raw, status, stats)
+    dues = {key: optional_time(getattr(raw, key)) for key in _DUE_KEYS}  # each read once, for both uses
+    targets = _targets(raw, status, stats, dues)
     if not status.is_open:
         return SlaRow(targets=targets)
-    first = None if stats.first_responded_at else optional_time(raw.fr_due_by)
     return SlaRow(
-        first_response_due=first,
-        next_reply_due=optional_time(raw.nr_due_by),
-        resolution_due=optional_time(raw.due_by),
+        first_response_due=None if stats.first_responded_at else dues["fr_due_by"],
+        next_reply_due=dues["nr_due_by"],
+        resolution_due=dues["due_by"],
         breached=breached,
         paused=status in (Status.PENDING, Status.ON_HOLD),
         targets=targets,
@@ -444,14 +444,18 @@ SLA_TARGET_FIELDS: tuple[tuple[SlaKind, str, str, tuple[str, ...]], ...] = (
 )
 """(target, due date, escalation flag, the ``stats`` stamps that fulfil it, first found wins): attributes
 of ``FreshdeskTicket`` and ``FreshdeskStats``."""
+_DUE_KEYS = tuple(due_key for _, due_key, _, _ in SLA_TARGET_FIELDS)
 
 
-def _targets(raw: FreshdeskTicket, status: Status, stats: FreshdeskStats) -> tuple[SlaTargetRow, ...]:
-    """Each target with a due date, and how it ended (see the module docstring)."""
+def _targets(
+    raw: FreshdeskTicket, status: Status, stats: FreshdeskStats, dues: Mapping[str, datetime | None]
+) -> tuple[SlaTargetRow, ...]:
+    """Each target with a due date (``dues``: by the ticket's field), and how it ended (see the module
+    docstring)."""
     found = []
     done = status in (Status.SOLVED, Status.CLOSED)
     for kind, due_key, flag, stamps in SLA_TARGET_FIELDS:
-        due = optional_time(getattr(raw, due_key))
+        due = dues[due_key]
         if due is None:
             continue
         if kind is SlaKind.RESOLUTION and not done:

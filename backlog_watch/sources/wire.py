@@ -127,6 +127,8 @@ def chunked(items: Sequence[Item], size: int) -> Iterable[Sequence[Item]]:
 
 def field_of(record: Any, key: str) -> Any:
     """A record's ``key``, None when it has none: a JSON object's key or a typed record's attribute."""
+    if isinstance(record, msgspec.Struct):  # a C type check; ``Mapping``'s is an ABC's, in Python
+        return getattr(record, key, None)
     return record.get(key) if isinstance(record, Mapping) else getattr(record, key, None)
 
 

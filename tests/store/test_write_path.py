@@ -7,11 +7,12 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from backlog_watch.models import ALL_TICKETS, Listing, Sla, Status, TicketFilter
 from backlog_watch.store import schema
 from backlog_watch.store.codec import TICKET_COLUMNS, ticket_row
-from backlog_watch.store.sqlite import SqliteStore
+from backlog_watch.store.sqlite import SqliteStore, batch
 from tests.factories import NOW, ticket
 from tests.helpers.sqlite_schema import store_at_version
 
@@ -189,3 +190,37 @@ def test_indexes_a_stopped_cold_sync_left_unbuilt_are_built_when_the_store_opens
     reopened.close()
     store.close()
     assert ticket_indexes(path) == {"tickets_key", *DEFERRED}  # closing builds them too
+
+
+def test_a_page_is_written_in_a_statement_per_batch_of_rows_not_one_per_row(tmp_path: Path) -> None:
+    """executemany steps once per row and hands the GIL over around each step (beside a sync's busy
+    event loop, a contended hand-over per row): a page's ticket and tag rows go in multi-row INSERTs."""
+    store = SqliteStore(tmp_path / "bw.db")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    page = [ticket(id=str(n), tags=("vip", f"t{n}")) for n in range(1_200)]
+    store.commit_page("zendesk", store.encode_tickets(page), "c1")
+    store._db.set_trace_callback(None)
+    inserts = [s.split(" VALUES ")[0] for s in statements if s.startswith("INSERT")]
+    per_statement = batch.ROWS_PER_STATEMENT
+    assert inserts.count(f"INSERT INTO tickets ({TICKET_COLUMNS})") == -(-1_200 // per_statement)
+    assert inserts.count("INSERT OR IGNORE INTO ticket_tags") == -(-2_400 // per_statement)
+    assert sorted(int(t.id) for t in store.tickets()) == list(range(1_200))
+    assert store.count_tickets() == 1_200
+    assert len(store.query("SELECT * FROM ticket_tags", ())) == 2_400
+    store.close()
+
+
+def test_rows_in_one_call_run_in_order_across_statements(tmp_path: Path, monkeypatch: Any) -> None:
+    """A later row meets an earlier one's conflict as executemany's would, across statement bounds."""
+    monkeypatch.setattr(batch, "ROWS_PER_STATEMENT", 3)
+    db = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    rows = [(n % 4, f"v{n}") for n in range(10)]  # each key four times or so, across the bounds of 3
+    batch.insert_rows(db, "INSERT INTO t (k, v)", rows, " ON CONFLICT (k) DO UPDATE SET v = excluded.v")
+    assert db.execute("SELECT k, v FROM t ORDER BY k").fetchall() == [(0, "v8"), (1, "v9"), (2, "v6"), (3, "v7")]
+    db.execute("DELETE FROM t")
+    batch.insert_rows(db, "INSERT OR IGNORE INTO t (k, v)", rows)
+    assert db.execute("SELECT k, v FROM t ORDER BY k").fetchall() == [(0, "v0"), (1, "v1"), (2, "v2"), (3, "v3")]
+    batch.insert_rows(db, "INSERT INTO t (k, v)", [])  # nothing: no statement (an empty VALUES is an error)
+    db.close()

@@ -19,10 +19,11 @@ from backlog_watch.store.changelog import (
     stored_state,
     thin_slices,
 )
+from backlog_watch.store.sqlite.batch import insert_rows
 
-_INSERT = f"INSERT OR REPLACE INTO ticket_changes ({CHANGE_COLUMNS}) VALUES ({','.join('?' * 11)})"
+_INSERT = f"INSERT OR REPLACE INTO ticket_changes ({CHANGE_COLUMNS})"
 """Two states of a ticket at the same moment: the later one written is its state then."""
-_FIRST = f"INSERT OR IGNORE INTO ticket_changes ({CHANGE_COLUMNS}) VALUES ({','.join('?' * 11)})"
+_FIRST = f"INSERT OR IGNORE INTO ticket_changes ({CHANGE_COLUMNS})"
 """A state changed from: only where the ticket has no row at that moment (its first change)."""
 
 
@@ -35,8 +36,8 @@ def record(db: sqlite3.Connection, written: Sequence[tuple[Sequence[object] | No
     if not changes:
         return
     (last,) = db.execute("SELECT max(at) FROM ticket_changes").fetchone()
-    db.executemany(_FIRST, first)
-    db.executemany(_INSERT, changes)
+    insert_rows(db, _FIRST, first)
+    insert_rows(db, _INSERT, changes)
     now = max(float(row[2]) for row in changes)
     if last is None or now > last and due_to_thin(last, now):
         thin(db, last, now)

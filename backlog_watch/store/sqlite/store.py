@@ -43,6 +43,7 @@ from backlog_watch.store.schema import migrate
 from backlog_watch.store.sqlite import changelog as sqlite_changelog
 from backlog_watch.store.sqlite import history as sqlite_history
 from backlog_watch.store.sqlite import queues as sqlite_queues
+from backlog_watch.store.sqlite.batch import insert_rows
 
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _TICKET_MARKS = ",".join("?" * len(TICKET_COLUMNS.split(",")))
@@ -51,10 +52,8 @@ _TICKET_MARKS = ",".join("?" * len(TICKET_COLUMNS.split(",")))
 R = TypeVar("R")
 _COLUMNS = TICKET_COLUMNS.split(", ")
 _TAGS = _COLUMNS.index("tags")
-_UPSERT = (
-    f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (helpdesk, id) "
-    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[2:])}"
-)
+_UPSERT_HEAD = f"INSERT INTO tickets ({TICKET_COLUMNS})"
+_UPSERT_TAIL = f" ON CONFLICT (helpdesk, id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[2:])}"
 _DEFERRED = ("tickets_by_status", "tickets_open", "tickets_solved", "tickets_by_created")
 """The ticket indexes a cold sync writes without (the unique key stays: the upsert and the page's read of
 its stored rows need it). Kept up row by row, they were 40% of the SQL of a cold sync of 100k tickets
@@ -83,13 +82,14 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket | StoredTick
     if not changes:
         return changes
     sqlite_changelog.record(db, changes)
-    db.executemany(_UPSERT, [row for _, row in changes])
+    insert_rows(db, _UPSERT_HEAD, [row for _, row in changes], _UPSERT_TAIL)
     retagged = [(old, row) for old, row in changes if old is None or old[_TAGS] != row[_TAGS]]
     dropped = [(old[0], old[1]) for old, _ in retagged if old is not None and old[_TAGS] != "[]"]
     if dropped:
         db.executemany("DELETE FROM ticket_tags WHERE helpdesk = ? AND id = ?", dropped)
-    db.executemany(  # from the tickets' tags: decoding the rows' JSON again was a tenth of a cold page's Python
-        "INSERT OR IGNORE INTO ticket_tags VALUES (?, ?, ?)",
+    insert_rows(  # from the tickets' tags: decoding the rows' JSON again was a tenth of a cold page's Python
+        db,
+        "INSERT OR IGNORE INTO ticket_tags",
         [(*key, tag) for key in (ticket_key(row) for _, row in retagged) for tag in latest[key][1]],
     )
     return changes
