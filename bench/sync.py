@@ -14,7 +14,7 @@ the figures (the machine is shared and noisy). "once vs bare" is bare's time ove
 as the floor); "vs zenpy"/"vs jira" is the rival's time over ours (5x: five times faster).
 
 Then, in this process over the same simulator, where a cold sync's CPU goes: page by page as ``sync``
-takes them (fetched and decoded, normalized, encoded for the store, gathered into writes of
+takes them (fetched and decoded, normalized into the store's rows, gathered into writes of
 ``COMMIT_LEAST`` tickets), the CPU of each stage per ticket, then the deferred indexes, and how much of
 it the cycle collector took: the floor a faster ``once`` has to get under, stage by stage.
 
@@ -145,8 +145,9 @@ def compile_sources() -> None:
 
 
 STAGES = ("fetch", "normalize", "encode", "write", "indexes")
-"""fetch: the request and decoding its body; normalize: vendor records to Tickets; encode: Tickets to the
-rows the store writes (``encode_tickets``, in the sync's thread); write: the SQL, one transaction per
+"""fetch: the request and decoding its body; normalize: vendor records to the rows the store writes
+(``stored_page``: a bundled connector's ``_row``, no Ticket); encode: what is left of ``encode_tickets``
+(nothing for those rows; a Ticket's row, for a connector without ``_row``), in the sync's thread; write: the SQL, one transaction per
 ``COMMIT_LEAST`` tickets with the cursor of its last page; indexes: the ones a cold sync defers, built at
 the first read."""
 
