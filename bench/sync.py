@@ -147,9 +147,9 @@ def compile_sources() -> None:
 STAGES = ("fetch", "normalize", "encode", "write", "indexes")
 """fetch: the request and decoding its body; normalize: vendor records to the rows the store writes
 (``stored_page``: a bundled connector's ``_row``, no Ticket); encode: what is left of ``encode_tickets``
-(nothing for those rows; a Ticket's row, for a connector without ``_row``), in the sync's thread; write: the SQL, one transaction per
-``COMMIT_LEAST`` tickets with the cursor of its last page; indexes: the ones a cold sync defers, built at
-the first read."""
+(nothing for those rows; a Ticket's row, for a connector without ``_row``), in the sync's thread;
+write: the SQL, one transaction per ``COMMIT_LEAST`` tickets with the cursor of its last page; indexes:
+the ones a cold sync defers, built at the first read."""
 
 
 class CollectorClock:
