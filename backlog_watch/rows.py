@@ -81,16 +81,8 @@ class SlaRow(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
 
     def model(self) -> Sla:
         """This SLA as the model the rules read."""
-        return Sla.trusted(
-            first_response_due=self.first_response_due,
-            next_reply_due=self.next_reply_due,
-            resolution_due=self.resolution_due,
-            breached=self.breached,
-            paused=self.paused,
-            targets=tuple(
-                SlaTarget.trusted(kind=t.kind, due=t.due, met=t.met, fulfilled_at=t.fulfilled_at) for t in self.targets
-            ),
-        )
+        targets = tuple(SlaTarget.trusted(**_fields(t, _TARGET_FIELDS)) for t in self.targets)
+        return Sla.trusted(**_fields(self, _SLA_FIELDS), targets=targets)
 
 
 NO_SLA_ROW = SlaRow()
@@ -98,16 +90,17 @@ NO_SLA_ROW = SlaRow()
 
 def sla_row(sla: Sla) -> SlaRow:
     """The row form of a model's SLA."""
-    return SlaRow(
-        first_response_due=sla.first_response_due,
-        next_reply_due=sla.next_reply_due,
-        resolution_due=sla.resolution_due,
-        breached=sla.breached,
-        paused=sla.paused,
-        targets=tuple(
-            SlaTargetRow(kind=t.kind, due=t.due, met=t.met, fulfilled_at=t.fulfilled_at) for t in sla.targets
-        ),
-    )
+    targets = tuple(SlaTargetRow(**_fields(t, _TARGET_FIELDS)) for t in sla.targets)
+    return SlaRow(**_fields(sla, _SLA_FIELDS), targets=targets)
+
+
+_SLA_FIELDS = ("first_response_due", "next_reply_due", "resolution_due", "breached", "paused")
+"""The fields an Sla and an SlaRow share besides their targets."""
+_TARGET_FIELDS = ("kind", "due", "met", "fulfilled_at")
+
+
+def _fields(source: object, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in names}
 
 
 _OPEN_VALUES = frozenset(s._value_ for s in OPEN_STATUSES)

@@ -43,21 +43,23 @@ SLAS = [
 ]
 
 
+FIELDS: dict[str, object] = {
+    "helpdesk": "zendesk",
+    "id": "42",
+    "status": Status.OPEN,
+    "created_at": NOW - timedelta(days=2),
+    "updated_at": NOW,
+    "subject": 'Printer on fire \u2028 </script> "quoted" \u00e9',
+    "priority": Priority.HIGH,
+    "channel": Channel.EMAIL,
+    "group": "Support",
+    "tags": ("vip", "printer", "vip"),
+    "url": "https://acme.zendesk.com/agent/tickets/42",
+}
+
+
 def ticket(sla: Sla, **changes: object) -> Ticket:
-    fields: dict[str, object] = {
-        "helpdesk": "zendesk",
-        "id": "42",
-        "status": Status.OPEN,
-        "created_at": NOW - timedelta(days=2),
-        "updated_at": NOW,
-        "subject": 'Printer on fire \u2028 </script> "quoted" \u00e9',
-        "priority": Priority.HIGH,
-        "channel": Channel.EMAIL,
-        "group": "Support",
-        "tags": ("vip", "printer", "vip"),
-        "url": "https://acme.zendesk.com/agent/tickets/42",
-    }
-    return Ticket.model_validate(fields | changes | {"sla": sla})
+    return Ticket.model_validate(FIELDS | changes | {"sla": sla})
 
 
 @pytest.mark.parametrize("sla", SLAS, ids=range(len(SLAS)))
@@ -88,15 +90,7 @@ def test_a_row_built_from_values_is_the_row_of_their_ticket() -> None:
     """What a connector's ``_row`` builds (``stored_row``, ``SlaRow``) is what the store writes of the Ticket
     of the same values."""
     target = SlaTargetRow(kind=SlaKind.RESOLUTION, due=NOW, met=True, fulfilled_at=NOW - timedelta(hours=1))
-    values: dict[str, object] = {
-        "helpdesk": "jira",
-        "id": "SUP-1",
-        "status": Status.PENDING,
-        "created_at": NOW - timedelta(days=1),
-        "updated_at": NOW,
-        "tags": ("a",),
-        "url": "https://acme.atlassian.net/browse/SUP-1",
-    }
+    values = FIELDS | {"status": Status.PENDING, "tags": ("a",), "group": None}
     direct = stored_row(**values, sla=SlaRow(next_reply_due=NOW, paused=True, targets=(target,)))  # type: ignore[arg-type]
     model = Sla(
         next_reply_due=NOW,

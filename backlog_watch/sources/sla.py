@@ -40,7 +40,7 @@ class PendingSla:
             self.dues[field] = min(due, self.dues.get(field, due))
 
     def row(self, targets: tuple[SlaTargetRow, ...] = ()) -> SlaRow:
-        """``sla`` as a row holds it (for ``stored_row``)."""
+        """``sla`` as a row holds it (for ``stored_row``; once per synced ticket with an SLA)."""
         return SlaRow(
             first_response_due=self.dues.get("first_response_due"),
             next_reply_due=self.dues.get("next_reply_due"),
@@ -51,11 +51,4 @@ class PendingSla:
         )
 
     def sla(self, targets: tuple[SlaTarget, ...] = ()) -> Sla:
-        return Sla.trusted(
-            first_response_due=self.dues.get("first_response_due"),
-            next_reply_due=self.dues.get("next_reply_due"),
-            resolution_due=self.dues.get("resolution_due"),
-            breached=self.breached,
-            paused=self._paused and not self._running,
-            targets=targets,
-        )
+        return self.row().model().model_copy(update={"targets": targets})
