@@ -162,10 +162,11 @@ class HttpConnector(RetryPolicy):
 
     def stored(self, raw: Any) -> StoredTicket:
         """One raw record as the store writes it (``StoredTicket``): what a sync writes, without the Ticket
-        ``normalize`` would build (``_row``, when the vendor writes it); MalformedRecord as there."""
+        ``normalize`` would build when the vendor writes ``_row``; else the row of ``normalize``'s Ticket
+        (a vendor may override ``normalize`` itself); MalformedRecord as there."""
         if self.builds_rows:
             return self._guarded(self._row, raw)
-        return stored(self._guarded(self._ticket, raw))
+        return stored(self.normalize(raw))
 
     def _guarded(self, build: Callable[[Any], Built], raw: Any) -> Built:
         """``build`` of the record (its ``wire_record``), its failures as a MalformedRecord that says why."""

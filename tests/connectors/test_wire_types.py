@@ -178,3 +178,35 @@ async def test_the_simulators_pages_take_the_typed_path(kind: str, sim_clock: Si
         finally:
             rig.store.close()
             await sim.stop()
+
+
+def test_a_connector_of_tickets_is_stored_through_its_normalize() -> None:
+    """A vendor that writes ``_ticket``, or overrides ``normalize`` itself (a plugin's), is stored as the
+    row of the Ticket its ``normalize`` answers; a record it refuses is skipped and counted as before."""
+    from backlog_watch import HelpdeskSettings, HttpConnector, MalformedRecord, Status, Ticket
+    from tests.factories import NOW
+
+    class Overriding(HttpConnector):
+        kind = "overriding"
+        Settings = HelpdeskSettings
+
+        def normalize(self, raw: Any) -> Ticket:
+            if raw.get("bad"):
+                raise MalformedRecord("bad record", helpdesk="p", record_id=str(raw["id"]))
+            return Ticket(helpdesk="p", id=str(raw["id"]), status=Status.OPEN, created_at=NOW, updated_at=NOW)
+
+    class Plain(HttpConnector):
+        kind = "plain"
+        Settings = HelpdeskSettings
+
+        def _ticket(self, raw: Any) -> Ticket:
+            return Ticket(helpdesk="p", id=str(raw["id"]), status=Status.NEW, created_at=NOW, updated_at=NOW)
+
+    settings = {"name": "p", "type": "plain", "url": "https://p.example"}
+    for kind in (Overriding, Plain):
+        connector = kind(settings | {"type": kind.kind}, httpx.AsyncClient())
+        assert not connector.builds_rows
+        records = [{"id": 1}, {"id": 2, "bad": kind is Overriding}]
+        tickets, skipped = normalize_page(connector, records)
+        assert stored_page(connector, records) == ([stored(t) for t in tickets], skipped)
+        assert [t.id for t in tickets] == (["1"] if kind is Overriding else ["1", "2"])
