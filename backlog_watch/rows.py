@@ -85,9 +85,6 @@ class SlaRow(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
         return Sla.trusted(**_fields(self, _SLA_FIELDS), targets=targets)
 
 
-NO_SLA_ROW = SlaRow()
-
-
 def sla_row(sla: Sla) -> SlaRow:
     """The row form of a model's SLA."""
     targets = tuple(SlaTargetRow(**_fields(t, _TARGET_FIELDS)) for t in sla.targets)
@@ -132,7 +129,7 @@ def stored_row(
         _aware(created_at, "created_at")  # one test for the three, per ticket; the message names the one
         _aware(updated_at, "updated_at")
         _aware(solved_at, "solved_at")
-    text, due, paused, breached = _sla_values(sla) if sla is not None else _NO_SLA_VALUES
+    text, due, paused, breached = _sla_values(sla)
     status_value = status._value_  # an Enum's ``value`` is a Python-level descriptor; this runs per ticket
     row = (
         helpdesk,
@@ -164,7 +161,7 @@ def _sla_values(sla: SlaRow | None) -> tuple[str | None, float | None, int, int]
     """The SLA column (None when every field is a default, most tickets of a sync) and the evaluation's
     three: the earliest pending due, paused, breached."""
     if sla is None:
-        return None, None, 0, 0
+        return _NO_SLA_VALUES
     text = _encode(sla)
     due = sla.earliest_due
     return (

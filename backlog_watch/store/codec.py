@@ -60,9 +60,10 @@ def ticket_row(t: Ticket) -> tuple[object, ...]:
     return stored(t)[0]
 
 
-def tag_rows(t: Ticket) -> list[tuple[str, str, str]]:
-    """The ticket's rows in ``ticket_tags`` (what ``where: {tags}`` and ``group_by: [tag]`` read)."""
-    return [(t.helpdesk, t.id, tag) for tag in dict.fromkeys(t.tags)]
+def tag_rows(written: StoredTicket) -> list[tuple[object, object, str]]:
+    """A stored ticket's rows in ``ticket_tags`` (what ``where: {tags}`` and ``group_by: [tag]`` read)."""
+    row, tags = written
+    return [(row[0], row[1], tag) for tag in tags]
 
 
 def ticket_key(row: Row) -> tuple[str, str]:

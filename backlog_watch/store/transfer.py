@@ -24,9 +24,9 @@ from backlog_watch.store.codec import (
     QUEUED_COLUMNS,
     SILENCE_COLUMNS,
     TICKET_COLUMNS,
+    stored_tickets,
     tag_rows,
     ticket_from_row,
-    ticket_row,
 )
 
 TICKET_BATCH = 5000
@@ -72,9 +72,9 @@ def transfer(source: SqlStore, target: SqlStore, *, replace: bool = False) -> di
         target.clear()
     copied = {"tickets": 0}
     for batch in _ticket_batches(source):
-        tickets = [ticket_from_row(row) for row in batch]
-        target.load_rows("tickets", _names(TICKET_COLUMNS), [ticket_row(t) for t in tickets])
-        target.load_rows("ticket_tags", ("helpdesk", "id", "tag"), [r for t in tickets for r in tag_rows(t)])
+        written = stored_tickets([ticket_from_row(row) for row in batch])
+        target.load_rows("tickets", _names(TICKET_COLUMNS), [r for r, _ in written])
+        target.load_rows("ticket_tags", ("helpdesk", "id", "tag"), [r for w in written for r in tag_rows(w)])
         copied["tickets"] += len(batch)
     for table, (columns, order) in TABLES.items():
         if table in OPTIONAL and not _holds(source, table):

@@ -39,6 +39,7 @@ from backlog_watch.store.codec import (
     poll_row,
     stored_by_key,
     stored_tickets,
+    tag_rows,
     ticket_from_row,
 )
 from backlog_watch.store.leases import Fence, current_fence
@@ -512,8 +513,8 @@ def _write_tickets(db: Db, tickets: Sequence[Ticket | StoredTicket]) -> None:
         c.execute(_DROP_TAGS, ([h for h, _ in changed], [i for _, i in changed]))
         with c.copy("COPY ticket_tags (helpdesk, id, tag) FROM STDIN") as copy:
             for key in changed:
-                for tag in page[key][1]:
-                    copy.write_row((*key, tag))
+                for tag in tag_rows(page[key]):
+                    copy.write_row(tag)
 
 
 def _placeholders(sql: str) -> str:

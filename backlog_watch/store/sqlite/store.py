@@ -36,7 +36,6 @@ from backlog_watch.store.codec import (
     tag_rows,
     ticket_from_row,
     ticket_key,
-    ticket_row,
 )
 from backlog_watch.store.records import ActionRecord, AsOf, Fold, News, QueuedNews, SilenceRecord
 from backlog_watch.store.schema import migrate
@@ -90,7 +89,7 @@ def _write_tickets(db: sqlite3.Connection, tickets: Sequence[Ticket | StoredTick
     insert_rows(  # from the tickets' tags: decoding the rows' JSON again was a tenth of a cold page's Python
         db,
         "INSERT OR IGNORE INTO ticket_tags",
-        [(*key, tag) for key in (ticket_key(row) for _, row in retagged) for tag in latest[key][1]],
+        [tag for _, row in retagged for tag in tag_rows(latest[ticket_key(row)])],
     )
     return changes
 
@@ -375,12 +374,12 @@ class SqliteStore:
         helpdesk last polled then at the latest. Return what tickets_as_of said."""
         as_of = self.tickets_as_of(moment, helpdesks)
         when = moment.timestamp()
-        rows = [ticket_row(t) for t in as_of.tickets]
+        written = stored_tickets(as_of.tickets)
         with self._transaction() as db:
             for table in ("tickets", "ticket_tags", "alerts", "outbox"):
                 db.execute(f"DELETE FROM {table}")
-            db.executemany(f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({_TICKET_MARKS})", rows)
-            db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for t in as_of.tickets for r in tag_rows(t)])
+            db.executemany(f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({_TICKET_MARKS})", [r for r, _ in written])
+            db.executemany("INSERT INTO ticket_tags VALUES (?, ?, ?)", [r for w in written for r in tag_rows(w)])
             for table, column in (
                 ("ticket_changes", "at"),
                 ("history", "at"),
