@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +27,7 @@ from backlog_watch.config.models import Config
 from backlog_watch.delivery.notifiers.base import ENTRY_POINT_GROUP as NOTIFIERS
 from backlog_watch.delivery.notifiers.base import NotifierSettings
 from backlog_watch.durations import format_duration
+from backlog_watch.plugins import entry_points
 from backlog_watch.rules import ENTRY_POINT_GROUP as RULES
 from backlog_watch.rules.base import RuleBase
 from backlog_watch.sources.connector import ENTRY_POINT_GROUP as CONNECTORS

@@ -15,12 +15,12 @@ in the registry when the block is validated, so an installed plugin needs no cha
 from __future__ import annotations
 
 from difflib import get_close_matches
-from importlib.metadata import entry_points
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SerializeAsAny, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from backlog_watch.plugins import entry_points
 from backlog_watch.rules.base import RuleBase
 
 __all__ = ["ENTRY_POINT_GROUP", "Rule", "RuleBase", "available_rules", "rule_class"]

@@ -12,13 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
 from backlog_watch.errors import MalformedRecord, StoreError
 from backlog_watch.models import Status, Ticket
+from backlog_watch.plugins import entry_points
 from backlog_watch.rows import StoredTicket, stored
 from backlog_watch.sources.paginator import RepeatGuard
 from backlog_watch.sources.settings import HelpdeskSettings

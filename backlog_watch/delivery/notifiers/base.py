@@ -27,13 +27,14 @@ PagerDuty and JSM Operations are).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backlog_watch.plugins import entry_points
 from backlog_watch.sources.settings import is_loopback
 
 if TYPE_CHECKING:
