@@ -339,11 +339,12 @@ def print_kind(kind: str, row: dict[str, float]) -> None:
         )
     per = 1e6 / row["stage_tickets"]
     spent = ", ".join(f"{name} {row[f'stage_{name}_cpu'] * per:.1f}" for name in STAGES)
+    together = sum(row[f"stage_{name}_cpu"] for name in STAGES) * per
     bare_per, once_per = (row[f"{name}_cpu"] * 1e6 / row[f"{name}_tickets"] for name in ("bare", "once"))
     print(
-        f"  where the CPU goes, us per ticket (in this process): {spent}; the cycle collector "
-        f"{row['stage_gc_cpu'] * per:.1f} of them. Whole processes: bare {bare_per:.1f}, once {once_per:.1f}, "
-        f"once at the goal {bare_per / goal:.1f}"
+        f"  where the CPU goes, us per ticket (in this process): {spent} (together {together:.1f}, before a "
+        f"process starts, reads its config or evaluates); the cycle collector {row['stage_gc_cpu'] * per:.1f} "
+        f"of them. Whole processes: bare {bare_per:.1f}, once {once_per:.1f}, once at the goal {bare_per / goal:.1f}"
     )
     print(
         f"  under enforced limits: {row['limited_429s']:.0f} 429s in a cold sync of {row['limited_tickets']:,.0f} "
